@@ -1,0 +1,22 @@
+/* log.h - the error log.
+ *
+ * One line per event, logfmt: `ts=... level=... msg="..." key=value`.
+ * Libraries do not log; the caller that decides what to do logs once.
+ * The access log (one line per request) lives in proxy/accesslog.c.
+ */
+#pragma once
+#include <stdarg.h>
+
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+/* Send the error log to path ("-" or NULL: stderr).  Returns 0 or -errno. */
+int log_open(const char *path);
+void log_set_level(enum log_level level);
+void log_close(void);
+/* fmt produces the message text; it is quoted for logfmt. */
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)

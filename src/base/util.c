@@ -1,0 +1,153 @@
+/* util.c - time, duration/size/address parsing. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "base/util.h"
+
+uint64_t time_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t time_now_ms(void) { return time_now_ns() / 1000000u; }
+
+static int parse_number(const char *s, uint64_t *num, const char **rest)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*num = v;
+	*rest = p;
+	return 0;
+}
+
+int parse_duration_ms(const char *s, uint64_t *ret)
+{
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	const char *rest;
+	uint64_t v;
+	size_t i;
+
+	if (!s || parse_number(s, &v, &rest) < 0)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(units); i++) {
+		if (!strcmp(rest, units[i].suffix)) {
+			if (v > UINT64_MAX / units[i].mult)
+				return -EINVAL;
+			*ret = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int parse_size(const char *s, uint64_t *ret)
+{
+	const char *rest;
+	uint64_t v, mult;
+
+	if (!s || parse_number(s, &v, &rest) < 0)
+		return -EINVAL;
+	if (!*rest)
+		mult = 1;
+	else if (!strcasecmp(rest, "k") || !strcasecmp(rest, "kb") || !strcasecmp(rest, "kib"))
+		mult = 1024;
+	else if (!strcasecmp(rest, "m") || !strcasecmp(rest, "mb") || !strcasecmp(rest, "mib"))
+		mult = 1024 * 1024;
+	else if (!strcasecmp(rest, "g") || !strcasecmp(rest, "gb") || !strcasecmp(rest, "gib"))
+		mult = 1024ull * 1024 * 1024;
+	else
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*ret = v * mult;
+	return 0;
+}
+
+int parse_sockaddr(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+	struct sockaddr_storage ss;
+	char host[64];
+	const char *colon, *port_s;
+	size_t hlen;
+	uint64_t port;
+	const char *rest;
+
+	if (!s)
+		return -EINVAL;
+	memset(&ss, 0, sizeof(ss));
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		hlen = (size_t)(end - s - 1);
+		if (hlen >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, hlen);
+		host[hlen] = 0;
+		port_s = end + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		hlen = (size_t)(colon - s);
+		if (hlen >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, hlen);
+		host[hlen] = 0;
+		port_s = colon + 1;
+	}
+	if (parse_number(port_s, &port, &rest) < 0 || *rest || port == 0 || port > 65535)
+		return -EINVAL;
+	if (!strcmp(host, "localhost"))
+		strcpy(host, "127.0.0.1");
+	if (s[0] != '[' && inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*ret_len = sizeof(*in);
+	} else if (s[0] == '[' && inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*ret_len = sizeof(*in6);
+	} else {
+		return -EINVAL;
+	}
+	*ret = ss;
+	return 0;
+}
+
+void format_sockaddr(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(out, outlen, "%s:%u", ip, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, outlen, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	} else {
+		snprintf(out, outlen, "unix");
+	}
+}

@@ -1,0 +1,26 @@
+/* util.h - small helpers with no dependencies: time, parsing, addresses. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define UNUSED __attribute__((unused))
+
+/* Monotonic clock in milliseconds / nanoseconds. */
+uint64_t time_now_ms(void);
+uint64_t time_now_ns(void);
+
+/* "250ms", "10s", "5m", "1h" (a bare number is seconds) -> milliseconds.
+ * Returns 0, or -EINVAL for anything else (ret untouched). */
+int parse_duration_ms(const char *s, uint64_t *ret);
+/* "512", "16k", "1m", "2g" (binary multiples, case-insensitive) -> bytes.
+ * Returns 0 or -EINVAL (ret untouched). */
+int parse_size(const char *s, uint64_t *ret);
+/* "127.0.0.1:8080", "[::1]:8080", "localhost:80" -> socket address.
+ * Only numeric addresses and "localhost"; no DNS on the event loop.
+ * Returns 0 or -EINVAL (outputs untouched). */
+int parse_sockaddr(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len);
+/* Format an address as "ip:port" / "[ip]:port" into out (at least 64 bytes). */
+void format_sockaddr(const struct sockaddr *sa, char *out, size_t outlen);

@@ -1,0 +1,52 @@
+/* metrics-t.h - types of the in-process metrics.
+ *
+ * Hot-path metrics are plain integers bumped by the single event-loop
+ * thread; formatting happens only when /metrics is scraped.
+ */
+#pragma once
+#include <stdint.h>
+
+/* Latency buckets (seconds): 1ms 2.5ms 5ms 10ms 25ms 50ms 100ms 250ms 500ms 1s 2.5s 5s 10s, +Inf. */
+#define METRICS_LATENCY_BUCKETS 13
+
+/* Method label values, in this order: GET HEAD POST PUT DELETE PATCH OPTIONS OTHER. */
+#define METRICS_METHODS 8
+/* Status class label values: 1xx 2xx 3xx 4xx 5xx. */
+#define METRICS_STATUS_CLASSES 5
+
+struct metrics_histogram {
+	uint64_t buckets[METRICS_LATENCY_BUCKETS + 1]; /* non-cumulative; last is +Inf */
+	uint64_t count;
+	uint64_t sum_us;                               /* sum of observations, microseconds */
+};
+
+/* Everything counted for one (service, target) pair.  Stays allocated for
+ * the life of the process (it survives target-set swaps and reloads so that
+ * counters never go backwards). */
+struct metrics_upstream {
+	char *service;
+	char *target;                                   /* "127.0.0.1:9001" */
+	uint64_t requests[METRICS_METHODS][METRICS_STATUS_CLASSES];
+	struct metrics_histogram latency;               /* request start to response end */
+	uint64_t connect_failures;                      /* refused, unreachable, timed out */
+	uint64_t retries;                               /* requests moved to another target after a failure here */
+	int64_t open_connections;                       /* upstream sockets open (busy + idle) */
+	int64_t idle_connections;                       /* of which idle in the pool */
+};
+
+/* Responses the proxy produced itself without a service (400, 404, 408,
+ * 414, 431, 503 when draining...), by status code. */
+#define METRICS_LOCAL_STATUS_MAX 600
+
+struct metrics {
+	struct metrics_upstream **upstreams;
+	uint32_t nupstreams;
+	uint32_t capupstreams;
+	int64_t in_flight;                              /* requests accepted and not finished */
+	int64_t client_connections;                     /* open client connections */
+	uint64_t client_connections_total;              /* accepted since start */
+	uint64_t local_responses[METRICS_LOCAL_STATUS_MAX]; /* by status code */
+	uint64_t config_reloads;                        /* successful */
+	uint64_t config_reload_failures;
+	uint64_t start_time_unix;                       /* process start, seconds */
+};

@@ -1,0 +1,28 @@
+/* metrics.h - counters and histograms, Prometheus text exposition. */
+#pragma once
+#include <stddef.h>
+#include "metrics/metrics-t.h"
+#include "http/parser-t.h"
+
+/* Initialise an empty registry (start_time_unix set to now). */
+void metrics_init(struct metrics *m);
+/* Free everything the registry owns.  Accepts NULL. */
+void metrics_release(struct metrics *m);
+
+/* Find or create the entry for (service, target).  Returns NULL only on
+ * allocation failure.  The pointer stays valid until metrics_release(). */
+struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *service, const char *target);
+
+/* Map a parsed method to its label index 0..METRICS_METHODS-1. */
+unsigned metrics_method_index(enum http_method method);
+/* Count one finished request: status 100..599, latency in microseconds. */
+void metrics_upstream_observe(struct metrics_upstream *u, enum http_method method, int status, uint64_t latency_us);
+void metrics_histogram_observe(struct metrics_histogram *h, uint64_t latency_us);
+/* Count a response the proxy produced itself (status 100..599). */
+void metrics_local_response(struct metrics *m, int status);
+
+/* Render the whole registry in the Prometheus text format (version 0.0.4),
+ * with HELP and TYPE lines, metric names prefixed "cutover_".  Returns a
+ * malloc'd NUL-terminated string (caller frees) and its length in *len, or
+ * NULL on allocation failure. */
+char *metrics_render(const struct metrics *m, size_t *len);
