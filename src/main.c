@@ -1,0 +1,2 @@
+/* main.c - entry point (being written). */
+int main(void) { return 0; }
