@@ -1,1 +1,481 @@
-/* stub: being written */
+/* metrics.c - the metrics registry and its Prometheus text exposition.
+ *
+ * The proxy bumps plain integers in struct metrics / struct metrics_upstream
+ * on the event-loop thread; nothing here allocates or formats on that path
+ * except metrics_upstream_get() the first time a (service, target) pair is
+ * seen.  metrics_render() runs only when /metrics is scraped: it walks the
+ * registry and writes the text format (version 0.0.4) into a growable buffer
+ * private to this file, one family at a time, so that every family appears
+ * exactly once with all its series together.  Process metrics (memory, CPU,
+ * open descriptors) are read from /proc and getrusage() at that moment.
+ */
+#include <assert.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics/metrics.h"
+
+/* Upper bounds of the latency buckets in microseconds, and the same bounds
+ * as they appear in the "le" label (seconds).  Kept as text so that the
+ * exposition is exact and does not depend on floating-point formatting. */
+static const uint64_t latency_bounds_us[METRICS_LATENCY_BUCKETS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000,
+	250000, 500000, 1000000, 2500000, 5000000, 10000000,
+};
+static const char *const latency_bounds_label[METRICS_LATENCY_BUCKETS] = {
+	"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+	"0.25", "0.5", "1", "2.5", "5", "10",
+};
+
+static const char *const method_labels[METRICS_METHODS] = {
+	"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER",
+};
+static const char *const status_class_labels[METRICS_STATUS_CLASSES] = {
+	"1xx", "2xx", "3xx", "4xx", "5xx",
+};
+
+#define METRICS_INITIAL_UPSTREAMS 8
+
+void metrics_init(struct metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->start_time_unix = (uint64_t)time(NULL);
+}
+
+void metrics_release(struct metrics *m)
+{
+	if (!m)
+		return;
+	for (uint32_t i = 0; i < m->nupstreams; i++) {
+		struct metrics_upstream *u = m->upstreams[i];
+		free(u->service);
+		free(u->target);
+		free(u);
+	}
+	free(m->upstreams);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Make room for one more upstream pointer, doubling the array.  Returns 0,
+ * or -1 on allocation failure or overflow (the registry is unchanged). */
+static int upstreams_reserve(struct metrics *m)
+{
+	if (m->nupstreams < m->capupstreams)
+		return 0;
+	if (m->capupstreams > UINT32_MAX / 2)
+		return -1;
+	uint32_t cap = m->capupstreams ? m->capupstreams * 2 : METRICS_INITIAL_UPSTREAMS;
+	struct metrics_upstream **p = realloc(m->upstreams, (size_t)cap * sizeof(*p));
+	if (!p)
+		return -1;
+	m->upstreams = p;
+	m->capupstreams = cap;
+	return 0;
+}
+
+struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *service, const char *target)
+{
+	assert(m && service && target);
+
+	for (uint32_t i = 0; i < m->nupstreams; i++) {
+		struct metrics_upstream *u = m->upstreams[i];
+		if (strcmp(u->service, service) == 0 && strcmp(u->target, target) == 0)
+			return u;
+	}
+
+	struct metrics_upstream *u = NULL;
+	if (upstreams_reserve(m) < 0)
+		goto fail;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		goto fail;
+	u->service = strdup(service);
+	if (!u->service)
+		goto fail;
+	u->target = strdup(target);
+	if (!u->target)
+		goto fail;
+	m->upstreams[m->nupstreams++] = u;
+	return u;
+
+fail:
+	if (u) {
+		free(u->service);
+		free(u);
+	}
+	return NULL;
+}
+
+unsigned metrics_method_index(enum http_method method)
+{
+	switch (method) {
+	case HTTP_METHOD_GET: return 0;
+	case HTTP_METHOD_HEAD: return 1;
+	case HTTP_METHOD_POST: return 2;
+	case HTTP_METHOD_PUT: return 3;
+	case HTTP_METHOD_DELETE: return 4;
+	case HTTP_METHOD_PATCH: return 5;
+	case HTTP_METHOD_OPTIONS: return 6;
+	default: return METRICS_METHODS - 1; /* OTHER, CONNECT, TRACE, out of range */
+	}
+}
+
+/* Status code -> class index 0..4, or -1 if outside 100..599. */
+static int status_class_index(int status)
+{
+	if (status < 100 || status > 599)
+		return -1;
+	return status / 100 - 1;
+}
+
+void metrics_histogram_observe(struct metrics_histogram *h, uint64_t latency_us)
+{
+	/* Bounds are inclusive ("le"): an observation equal to a bound belongs
+	 * to that bucket.  Thirteen comparisons at most, no floating point. */
+	unsigned i = 0;
+	while (i < METRICS_LATENCY_BUCKETS && latency_us > latency_bounds_us[i])
+		i++;
+	h->buckets[i]++;
+	h->count++;
+	h->sum_us += latency_us;
+}
+
+/* An invalid status is ignored entirely (neither the request counter nor the
+ * histogram moves) so that the histogram count always equals the sum of the
+ * request counters of the same upstream. */
+void metrics_upstream_observe(struct metrics_upstream *u, enum http_method method, int status, uint64_t latency_us)
+{
+	int class = status_class_index(status);
+	if (!u || class < 0)
+		return;
+	u->requests[metrics_method_index(method)][class]++;
+	metrics_histogram_observe(&u->latency, latency_us);
+}
+
+void metrics_local_response(struct metrics *m, int status)
+{
+	if (!m || status < 100 || status > 599)
+		return;
+	m->local_responses[status]++;
+}
+
+/*
+ * Rendering.
+ */
+
+/* Growable output buffer.  Appends after a failed allocation are no-ops;
+ * the failure is reported once, by out_finish(). */
+struct out {
+	char *data;
+	size_t len;
+	size_t cap;
+	bool failed;
+};
+
+/* Ensure room for n more bytes plus a terminating NUL. */
+static bool out_reserve(struct out *o, size_t n)
+{
+	if (o->failed)
+		return false;
+	if (n < o->cap - o->len)
+		return true;
+	size_t cap = o->cap ? o->cap : 4096;
+	while (n >= cap - o->len) {
+		if (cap > SIZE_MAX / 2)
+			goto fail;
+		cap *= 2;
+	}
+	char *p = realloc(o->data, cap);
+	if (!p)
+		goto fail;
+	o->data = p;
+	o->cap = cap;
+	return true;
+fail:
+	o->failed = true;
+	return false;
+}
+
+static void out_append(struct out *o, const char *s, size_t n)
+{
+	if (!out_reserve(o, n))
+		return;
+	memcpy(o->data + o->len, s, n);
+	o->len += n;
+	o->data[o->len] = '\0';
+}
+
+static void out_puts(struct out *o, const char *s)
+{
+	out_append(o, s, strlen(s));
+}
+
+static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	char small[256];
+
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		o->failed = true;
+		return;
+	}
+	if ((size_t)n < sizeof(small)) {
+		out_append(o, small, (size_t)n);
+		return;
+	}
+	if (!out_reserve(o, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->data + o->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	o->len += (size_t)n;
+}
+
+/* Append a label value escaped per the text format: backslash, double
+ * quote and line feed become \\, \" and \n. */
+static void out_label_value(struct out *o, const char *s)
+{
+	const char *run = s;
+	for (; *s; s++) {
+		const char *esc;
+		switch (*s) {
+		case '\\': esc = "\\\\"; break;
+		case '"': esc = "\\\""; break;
+		case '\n': esc = "\\n"; break;
+		default: continue;
+		}
+		out_append(o, run, (size_t)(s - run));
+		out_append(o, esc, 2);
+		run = s + 1;
+	}
+	out_append(o, run, (size_t)(s - run));
+}
+
+/* Append a duration given in microseconds as exact decimal seconds, without
+ * trailing zeros ("0", "0.0015", "12.25"). */
+static void out_seconds_us(struct out *o, uint64_t us)
+{
+	uint64_t whole = us / 1000000, frac = us % 1000000;
+	if (frac == 0) {
+		out_printf(o, "%" PRIu64, whole);
+		return;
+	}
+	char digits[8];
+	snprintf(digits, sizeof(digits), "%06" PRIu64, frac);
+	size_t n = 6;
+	while (digits[n - 1] == '0')
+		n--;
+	digits[n] = '\0';
+	out_printf(o, "%" PRIu64 ".%s", whole, digits);
+}
+
+static void out_family(struct out *o, const char *name, const char *type, const char *help)
+{
+	out_printf(o, "# HELP cutover_%s %s\n# TYPE cutover_%s %s\n", name, help, name, type);
+}
+
+/* Append `cutover_<name>{service="...",target="..."` (no closing brace) so
+ * that callers can add more labels. */
+static void out_upstream_labels_open(struct out *o, const char *name, const struct metrics_upstream *u)
+{
+	out_printf(o, "cutover_%s{service=\"", name);
+	out_label_value(o, u->service);
+	out_puts(o, "\",target=\"");
+	out_label_value(o, u->target);
+	out_puts(o, "\"");
+}
+
+static void out_upstream_u64(struct out *o, const char *name, const struct metrics_upstream *u, uint64_t v)
+{
+	out_upstream_labels_open(o, name, u);
+	out_printf(o, "} %" PRIu64 "\n", v);
+}
+
+static void out_upstream_i64(struct out *o, const char *name, const struct metrics_upstream *u, int64_t v)
+{
+	out_upstream_labels_open(o, name, u);
+	out_printf(o, "} %" PRId64 "\n", v);
+}
+
+static void render_requests(struct out *o, const struct metrics *m)
+{
+	out_family(o, "requests_total", "counter",
+		   "Requests proxied to an upstream target, by method and status class.");
+	for (uint32_t i = 0; i < m->nupstreams; i++) {
+		const struct metrics_upstream *u = m->upstreams[i];
+		for (unsigned me = 0; me < METRICS_METHODS; me++)
+			for (unsigned c = 0; c < METRICS_STATUS_CLASSES; c++) {
+				if (!u->requests[me][c])
+					continue;
+				out_upstream_labels_open(o, "requests_total", u);
+				out_printf(o, ",method=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+					   method_labels[me], status_class_labels[c], u->requests[me][c]);
+			}
+	}
+}
+
+static void render_latency(struct out *o, const struct metrics *m)
+{
+	out_family(o, "request_duration_seconds", "histogram",
+		   "Time from the start of a request to the end of its response.");
+	for (uint32_t i = 0; i < m->nupstreams; i++) {
+		const struct metrics_upstream *u = m->upstreams[i];
+		const struct metrics_histogram *h = &u->latency;
+		uint64_t cumulative = 0;
+		for (unsigned b = 0; b <= METRICS_LATENCY_BUCKETS; b++) {
+			cumulative += h->buckets[b];
+			out_upstream_labels_open(o, "request_duration_seconds_bucket", u);
+			out_printf(o, ",le=\"%s\"} %" PRIu64 "\n",
+				   b < METRICS_LATENCY_BUCKETS ? latency_bounds_label[b] : "+Inf", cumulative);
+		}
+		out_upstream_labels_open(o, "request_duration_seconds_sum", u);
+		out_puts(o, "} ");
+		out_seconds_us(o, h->sum_us);
+		out_puts(o, "\n");
+		/* The +Inf bucket and _count must agree; both come from the
+		 * buckets, which observe() keeps equal to h->count. */
+		out_upstream_u64(o, "request_duration_seconds_count", u, cumulative);
+	}
+}
+
+static void render_upstreams(struct out *o, const struct metrics *m)
+{
+	out_family(o, "upstream_connect_failures_total", "counter",
+		   "Failed connection attempts to an upstream target (refused, unreachable, timed out).");
+	for (uint32_t i = 0; i < m->nupstreams; i++)
+		out_upstream_u64(o, "upstream_connect_failures_total", m->upstreams[i], m->upstreams[i]->connect_failures);
+
+	out_family(o, "upstream_retries_total", "counter",
+		   "Requests moved to another target after a failure at this target.");
+	for (uint32_t i = 0; i < m->nupstreams; i++)
+		out_upstream_u64(o, "upstream_retries_total", m->upstreams[i], m->upstreams[i]->retries);
+
+	out_family(o, "upstream_connections", "gauge",
+		   "Open connections to an upstream target, busy and idle.");
+	for (uint32_t i = 0; i < m->nupstreams; i++)
+		out_upstream_i64(o, "upstream_connections", m->upstreams[i], m->upstreams[i]->open_connections);
+
+	out_family(o, "upstream_idle_connections", "gauge",
+		   "Idle connections to an upstream target kept in the pool.");
+	for (uint32_t i = 0; i < m->nupstreams; i++)
+		out_upstream_i64(o, "upstream_idle_connections", m->upstreams[i], m->upstreams[i]->idle_connections);
+}
+
+static void render_proxy(struct out *o, const struct metrics *m)
+{
+	out_family(o, "requests_in_flight", "gauge", "Requests accepted and not yet finished.");
+	out_printf(o, "cutover_requests_in_flight %" PRId64 "\n", m->in_flight);
+
+	out_family(o, "client_connections", "gauge", "Open client connections.");
+	out_printf(o, "cutover_client_connections %" PRId64 "\n", m->client_connections);
+
+	out_family(o, "client_connections_accepted_total", "counter", "Client connections accepted since start.");
+	out_printf(o, "cutover_client_connections_accepted_total %" PRIu64 "\n", m->client_connections_total);
+
+	out_family(o, "local_responses_total", "counter",
+		   "Responses the proxy produced itself, without an upstream, by status code.");
+	for (int s = 100; s < METRICS_LOCAL_STATUS_MAX; s++)
+		if (m->local_responses[s])
+			out_printf(o, "cutover_local_responses_total{status=\"%d\"} %" PRIu64 "\n",
+				   s, m->local_responses[s]);
+
+	out_family(o, "config_reloads_total", "counter", "Configuration reloads, by result.");
+	out_printf(o, "cutover_config_reloads_total{result=\"success\"} %" PRIu64 "\n", m->config_reloads);
+	out_printf(o, "cutover_config_reloads_total{result=\"failure\"} %" PRIu64 "\n", m->config_reload_failures);
+}
+
+/* Resident set size in bytes from /proc/self/statm.  Returns 0 or -1. */
+static int read_resident_bytes(uint64_t *ret)
+{
+	unsigned long long size, resident;
+	long page = sysconf(_SC_PAGESIZE);
+	FILE *f = fopen("/proc/self/statm", "re");
+	int r = -1;
+
+	if (!f)
+		return -1;
+	if (page > 0 && fscanf(f, "%llu %llu", &size, &resident) == 2) {
+		*ret = (uint64_t)resident * (uint64_t)page;
+		r = 0;
+	}
+	fclose(f);
+	return r;
+}
+
+/* Number of open file descriptors, not counting the one used to list them.
+ * Returns 0 or -1. */
+static int count_open_fds(uint64_t *ret)
+{
+	DIR *d = opendir("/proc/self/fd");
+	uint64_t n = 0;
+	struct dirent *e;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	*ret = n ? n - 1 : 0;
+	return 0;
+}
+
+/* Families that cannot be read on this system are left out entirely. */
+static void render_process(struct out *o, const struct metrics *m)
+{
+	uint64_t v;
+	struct rusage ru;
+
+	out_family(o, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.");
+	out_printf(o, "cutover_process_start_time_seconds %" PRIu64 "\n", m->start_time_unix);
+
+	if (read_resident_bytes(&v) == 0) {
+		out_family(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+		out_printf(o, "cutover_process_resident_memory_bytes %" PRIu64 "\n", v);
+	}
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		uint64_t us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec
+			    + (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
+		out_family(o, "process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.");
+		out_puts(o, "cutover_process_cpu_seconds_total ");
+		out_seconds_us(o, us);
+		out_puts(o, "\n");
+	}
+
+	if (count_open_fds(&v) == 0) {
+		out_family(o, "process_open_fds", "gauge", "Open file descriptors.");
+		out_printf(o, "cutover_process_open_fds %" PRIu64 "\n", v);
+	}
+}
+
+char *metrics_render(const struct metrics *m, size_t *len)
+{
+	struct out o = { 0 };
+
+	render_requests(&o, m);
+	render_latency(&o, m);
+	render_upstreams(&o, m);
+	render_proxy(&o, m);
+	render_process(&o, m);
+
+	if (o.failed) {
+		free(o.data);
+		return NULL;
+	}
+	if (len)
+		*len = o.len;
+	return o.data;
+}

@@ -1,0 +1,485 @@
+/* test_metrics.c - unit tests of the metrics registry and its exposition.
+ *
+ * Covers the registry (find-or-create, growth, owned strings), counting
+ * (method and status mapping, invalid input ignored), the latency histogram
+ * (inclusive bucket bounds, cumulative rendering) and the text format (exact
+ * lines for a small registry, label escaping).  When promtool is on PATH the
+ * rendered text is also checked by Prometheus' own linter.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "metrics/metrics.h"
+
+/* Render m, check the reported length, and return the text (caller frees). */
+static char *render(const struct metrics *m)
+{
+	size_t len = 0;
+	char *s = metrics_render(m, &len);
+	assert_non_null(s);
+	assert_int_equal(len, strlen(s));
+	return s;
+}
+
+/* Assert that text begins with expected; on mismatch cmocka prints both. */
+static void assert_prefix(const char *text, const char *expected)
+{
+	size_t n = strlen(expected);
+	char *head = strndup(text, n);
+	assert_non_null(head);
+	assert_string_equal(head, expected);
+	free(head);
+}
+
+/* Value (after the last space) of the line that starts with prefix, which
+ * must occur exactly once. */
+static uint64_t line_value(const char *text, const char *prefix)
+{
+	const char *hit = NULL;
+	size_t n = strlen(prefix);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, prefix, n) == 0) {
+			assert_null(hit);
+			hit = p;
+		}
+	}
+	assert_non_null(hit);
+	const char *eol = strchr(hit, '\n');
+	assert_non_null(eol);
+	const char *sp = eol;
+	while (sp > hit && sp[-1] != ' ')
+		sp--;
+	return strtoull(sp, NULL, 10);
+}
+
+static void test_method_index(void **state)
+{
+	static const struct { enum http_method method; unsigned index; } cases[] = {
+		{ HTTP_METHOD_GET, 0 },     { HTTP_METHOD_HEAD, 1 },   { HTTP_METHOD_POST, 2 },
+		{ HTTP_METHOD_PUT, 3 },     { HTTP_METHOD_DELETE, 4 }, { HTTP_METHOD_PATCH, 5 },
+		{ HTTP_METHOD_OPTIONS, 6 }, { HTTP_METHOD_OTHER, 7 },  { HTTP_METHOD_CONNECT, 7 },
+		{ HTTP_METHOD_TRACE, 7 },   { HTTP_METHOD__COUNT, 7 }, { (enum http_method)999, 7 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(metrics_method_index(cases[i].method), cases[i].index);
+}
+
+static void test_init_release(void **state)
+{
+	struct metrics m;
+	(void)state;
+	metrics_init(&m);
+	assert_int_equal(m.nupstreams, 0);
+	assert_null(m.upstreams);
+	assert_true(m.start_time_unix > 1600000000u);
+	metrics_release(&m);
+	metrics_release(&m); /* released registry is empty: releasing again is harmless */
+	metrics_release(NULL);
+}
+
+static void test_upstream_get(void **state)
+{
+	struct metrics m;
+	char service[16] = "web", target[32] = "127.0.0.1:9001";
+	(void)state;
+	metrics_init(&m);
+
+	struct metrics_upstream *a = metrics_upstream_get(&m, service, target);
+	assert_non_null(a);
+	/* The registry owns copies: the caller's buffers may change. */
+	assert_ptr_not_equal(a->service, service);
+	assert_ptr_not_equal(a->target, target);
+	strcpy(service, "api");
+	assert_string_equal(a->service, "web");
+
+	struct metrics_upstream *b = metrics_upstream_get(&m, "api", "127.0.0.1:9001");
+	struct metrics_upstream *c = metrics_upstream_get(&m, "web", "127.0.0.1:9002");
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_ptr_not_equal(a, b);
+	assert_ptr_not_equal(a, c);
+	assert_ptr_equal(metrics_upstream_get(&m, "web", "127.0.0.1:9001"), a);
+	assert_ptr_equal(metrics_upstream_get(&m, "api", "127.0.0.1:9001"), b);
+	assert_int_equal(m.nupstreams, 3);
+	metrics_release(&m);
+}
+
+static void test_many_upstreams(void **state)
+{
+	enum { N = 1000 };
+	struct metrics m;
+	struct metrics_upstream *seen[N];
+	char target[32];
+	(void)state;
+	metrics_init(&m);
+
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(target, sizeof(target), "10.0.%u.%u:80", i / 256, i % 256);
+		seen[i] = metrics_upstream_get(&m, i % 2 ? "odd" : "even", target);
+		assert_non_null(seen[i]);
+		seen[i]->retries = i;
+		assert_int_equal(m.nupstreams, i + 1);
+		assert_true(m.capupstreams >= m.nupstreams);
+		/* capacity only ever doubles */
+		assert_int_equal(m.capupstreams & (m.capupstreams - 1), 0);
+	}
+	/* Pointers stay valid across growth and lookups find the same entry. */
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(target, sizeof(target), "10.0.%u.%u:80", i / 256, i % 256);
+		assert_ptr_equal(metrics_upstream_get(&m, i % 2 ? "odd" : "even", target), seen[i]);
+		assert_int_equal(seen[i]->retries, i);
+	}
+	assert_int_equal(m.nupstreams, N);
+
+	char *text = render(&m);
+	assert_int_equal(line_value(text, "cutover_upstream_retries_total{service=\"odd\",target=\"10.0.3.231:80\"}"), 999);
+	free(text);
+	metrics_release(&m);
+}
+
+static void test_observe_counts(void **state)
+{
+	struct metrics m;
+	(void)state;
+	metrics_init(&m);
+	struct metrics_upstream *u = metrics_upstream_get(&m, "web", "t");
+	assert_non_null(u);
+
+	metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 10);
+	metrics_upstream_observe(u, HTTP_METHOD_GET, 299, 10);
+	metrics_upstream_observe(u, HTTP_METHOD_POST, 100, 10);
+	metrics_upstream_observe(u, HTTP_METHOD_PUT, 399, 10);
+	metrics_upstream_observe(u, HTTP_METHOD_DELETE, 404, 10);
+	metrics_upstream_observe(u, HTTP_METHOD_CONNECT, 599, 10);
+	metrics_upstream_observe(u, HTTP_METHOD_OPTIONS, 500, 10);
+	/* Invalid statuses are ignored entirely. */
+	metrics_upstream_observe(u, HTTP_METHOD_GET, 99, 10);
+	metrics_upstream_observe(u, HTTP_METHOD_GET, 600, 10);
+	metrics_upstream_observe(u, HTTP_METHOD_GET, 0, 10);
+	metrics_upstream_observe(u, HTTP_METHOD_GET, -200, 10);
+	metrics_upstream_observe(NULL, HTTP_METHOD_GET, 200, 10);
+
+	assert_int_equal(u->requests[0][1], 2); /* GET 2xx */
+	assert_int_equal(u->requests[2][0], 1); /* POST 1xx */
+	assert_int_equal(u->requests[3][2], 1); /* PUT 3xx */
+	assert_int_equal(u->requests[4][3], 1); /* DELETE 4xx */
+	assert_int_equal(u->requests[7][4], 1); /* CONNECT counts as OTHER 5xx */
+	assert_int_equal(u->requests[6][4], 1); /* OPTIONS 5xx */
+	uint64_t total = 0;
+	for (unsigned i = 0; i < METRICS_METHODS; i++)
+		for (unsigned j = 0; j < METRICS_STATUS_CLASSES; j++)
+			total += u->requests[i][j];
+	assert_int_equal(total, 7);
+	assert_int_equal(u->latency.count, 7);
+	assert_int_equal(u->latency.sum_us, 70);
+
+	metrics_local_response(&m, 404);
+	metrics_local_response(&m, 404);
+	metrics_local_response(&m, 100);
+	metrics_local_response(&m, 599);
+	metrics_local_response(&m, 99);
+	metrics_local_response(&m, 600);
+	metrics_local_response(&m, -1);
+	metrics_local_response(NULL, 404);
+	assert_int_equal(m.local_responses[404], 2);
+	assert_int_equal(m.local_responses[100], 1);
+	assert_int_equal(m.local_responses[599], 1);
+	assert_int_equal(m.local_responses[99], 0);
+	metrics_release(&m);
+}
+
+static void test_bucket_boundaries(void **state)
+{
+	/* le is inclusive: a value equal to a bound lands in that bucket. */
+	static const struct { uint64_t us; unsigned bucket; } cases[] = {
+		{ 0, 0 },             { 1, 0 },             { 1000, 0 },
+		{ 1001, 1 },          { 2500, 1 },          { 2501, 2 },
+		{ 5000, 2 },          { 5001, 3 },          { 10000, 3 },
+		{ 10001, 4 },         { 25000, 4 },         { 25001, 5 },
+		{ 50000, 5 },         { 50001, 6 },         { 100000, 6 },
+		{ 100001, 7 },        { 250000, 7 },        { 250001, 8 },
+		{ 500000, 8 },        { 500001, 9 },        { 1000000, 9 },
+		{ 1000001, 10 },      { 2500000, 10 },      { 2500001, 11 },
+		{ 5000000, 11 },      { 5000001, 12 },      { 10000000, 12 },
+		{ 10000001, 13 },     { 3600000000u, 13 },  { UINT64_MAX, 13 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct metrics_histogram h = { 0 };
+		metrics_histogram_observe(&h, cases[i].us);
+		for (unsigned b = 0; b <= METRICS_LATENCY_BUCKETS; b++) {
+			if (h.buckets[b] != (b == cases[i].bucket ? 1u : 0u))
+				fail_msg("%" PRIu64 "us: bucket %u holds %" PRIu64 ", expected bucket %u",
+					 cases[i].us, b, h.buckets[b], cases[i].bucket);
+		}
+		assert_int_equal(h.count, 1);
+		assert_int_equal(h.sum_us, cases[i].us);
+	}
+}
+
+static void test_render_exact(void **state)
+{
+	struct metrics m;
+	(void)state;
+	metrics_init(&m);
+	m.start_time_unix = 1700000000;
+
+	struct metrics_upstream *u = metrics_upstream_get(&m, "web", "127.0.0.1:9001");
+	assert_non_null(u);
+	metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 1500);    /* 0.0025 */
+	metrics_upstream_observe(u, HTTP_METHOD_GET, 204, 1000);    /* 0.001 */
+	metrics_upstream_observe(u, HTTP_METHOD_POST, 503, 2000000); /* 2.5 */
+	metrics_upstream_observe(u, HTTP_METHOD_TRACE, 404, 20000000); /* +Inf */
+	u->connect_failures = 2;
+	u->retries = 1;
+	u->open_connections = 3;
+	u->idle_connections = 1;
+	m.in_flight = 4;
+	m.client_connections = 5;
+	m.client_connections_total = 6;
+	metrics_local_response(&m, 404);
+	metrics_local_response(&m, 404);
+	metrics_local_response(&m, 503);
+	m.config_reloads = 1;
+
+	static const char expected[] =
+		"# HELP cutover_requests_total Requests proxied to an upstream target, by method and status class.\n"
+		"# TYPE cutover_requests_total counter\n"
+		"cutover_requests_total{service=\"web\",target=\"127.0.0.1:9001\",method=\"GET\",status=\"2xx\"} 2\n"
+		"cutover_requests_total{service=\"web\",target=\"127.0.0.1:9001\",method=\"POST\",status=\"5xx\"} 1\n"
+		"cutover_requests_total{service=\"web\",target=\"127.0.0.1:9001\",method=\"OTHER\",status=\"4xx\"} 1\n"
+		"# HELP cutover_request_duration_seconds Time from the start of a request to the end of its response.\n"
+		"# TYPE cutover_request_duration_seconds histogram\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"0.001\"} 1\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"0.0025\"} 2\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"0.005\"} 2\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"0.01\"} 2\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"0.025\"} 2\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"0.05\"} 2\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"0.1\"} 2\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"0.25\"} 2\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"0.5\"} 2\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"1\"} 2\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"2.5\"} 3\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"5\"} 3\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"10\"} 3\n"
+		"cutover_request_duration_seconds_bucket{service=\"web\",target=\"127.0.0.1:9001\",le=\"+Inf\"} 4\n"
+		"cutover_request_duration_seconds_sum{service=\"web\",target=\"127.0.0.1:9001\"} 22.0025\n"
+		"cutover_request_duration_seconds_count{service=\"web\",target=\"127.0.0.1:9001\"} 4\n"
+		"# HELP cutover_upstream_connect_failures_total Failed connection attempts to an upstream target (refused, unreachable, timed out).\n"
+		"# TYPE cutover_upstream_connect_failures_total counter\n"
+		"cutover_upstream_connect_failures_total{service=\"web\",target=\"127.0.0.1:9001\"} 2\n"
+		"# HELP cutover_upstream_retries_total Requests moved to another target after a failure at this target.\n"
+		"# TYPE cutover_upstream_retries_total counter\n"
+		"cutover_upstream_retries_total{service=\"web\",target=\"127.0.0.1:9001\"} 1\n"
+		"# HELP cutover_upstream_connections Open connections to an upstream target, busy and idle.\n"
+		"# TYPE cutover_upstream_connections gauge\n"
+		"cutover_upstream_connections{service=\"web\",target=\"127.0.0.1:9001\"} 3\n"
+		"# HELP cutover_upstream_idle_connections Idle connections to an upstream target kept in the pool.\n"
+		"# TYPE cutover_upstream_idle_connections gauge\n"
+		"cutover_upstream_idle_connections{service=\"web\",target=\"127.0.0.1:9001\"} 1\n"
+		"# HELP cutover_requests_in_flight Requests accepted and not yet finished.\n"
+		"# TYPE cutover_requests_in_flight gauge\n"
+		"cutover_requests_in_flight 4\n"
+		"# HELP cutover_client_connections Open client connections.\n"
+		"# TYPE cutover_client_connections gauge\n"
+		"cutover_client_connections 5\n"
+		"# HELP cutover_client_connections_accepted_total Client connections accepted since start.\n"
+		"# TYPE cutover_client_connections_accepted_total counter\n"
+		"cutover_client_connections_accepted_total 6\n"
+		"# HELP cutover_local_responses_total Responses the proxy produced itself, without an upstream, by status code.\n"
+		"# TYPE cutover_local_responses_total counter\n"
+		"cutover_local_responses_total{status=\"404\"} 2\n"
+		"cutover_local_responses_total{status=\"503\"} 1\n"
+		"# HELP cutover_config_reloads_total Configuration reloads, by result.\n"
+		"# TYPE cutover_config_reloads_total counter\n"
+		"cutover_config_reloads_total{result=\"success\"} 1\n"
+		"cutover_config_reloads_total{result=\"failure\"} 0\n"
+		"# HELP cutover_process_start_time_seconds Start time of the process since the Unix epoch, in seconds.\n"
+		"# TYPE cutover_process_start_time_seconds gauge\n"
+		"cutover_process_start_time_seconds 1700000000\n";
+
+	char *text = render(&m);
+	assert_prefix(text, expected);
+
+	/* The rest is process metrics read live: check shape and sanity. */
+	const char *rest = text + strlen(expected);
+	assert_non_null(strstr(rest, "# TYPE cutover_process_resident_memory_bytes gauge\n"));
+	assert_non_null(strstr(rest, "# TYPE cutover_process_cpu_seconds_total counter\n"));
+	assert_non_null(strstr(rest, "# TYPE cutover_process_open_fds gauge\n"));
+	assert_true(line_value(rest, "cutover_process_resident_memory_bytes ") > 0);
+	/* stdin, stdout and stderr at least */
+	assert_true(line_value(rest, "cutover_process_open_fds ") >= 3);
+	assert_non_null(strstr(rest, "\ncutover_process_cpu_seconds_total "));
+	assert_int_equal(text[strlen(text) - 1], '\n');
+	free(text);
+	metrics_release(&m);
+}
+
+static void test_render_empty(void **state)
+{
+	struct metrics m;
+	(void)state;
+	metrics_init(&m);
+	char *text = render(&m);
+	/* HELP and TYPE always appear, even without series. */
+	assert_non_null(strstr(text, "# TYPE cutover_requests_total counter\n# HELP cutover_request_duration_seconds"));
+	assert_non_null(strstr(text, "# TYPE cutover_local_responses_total counter\n# HELP cutover_config_reloads_total"));
+	assert_null(strstr(text, "cutover_requests_total{"));
+	assert_null(strstr(text, "cutover_local_responses_total{"));
+	assert_non_null(strstr(text, "\ncutover_config_reloads_total{result=\"failure\"} 0\n"));
+	free(text);
+	metrics_release(&m);
+}
+
+static void test_label_escaping(void **state)
+{
+	struct metrics m;
+	(void)state;
+	metrics_init(&m);
+	struct metrics_upstream *u = metrics_upstream_get(&m, "we\"b\\", "line\none");
+	assert_non_null(u);
+	u->retries = 7;
+	metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 1);
+	char *text = render(&m);
+	assert_non_null(strstr(text,
+		"\ncutover_upstream_retries_total{service=\"we\\\"b\\\\\",target=\"line\\none\"} 7\n"));
+	assert_non_null(strstr(text,
+		"\ncutover_requests_total{service=\"we\\\"b\\\\\",target=\"line\\none\",method=\"GET\",status=\"2xx\"} 1\n"));
+	/* No raw newline may leak into a label value. */
+	assert_null(strstr(text, "line\none"));
+	free(text);
+	metrics_release(&m);
+}
+
+static void test_cumulative_buckets(void **state)
+{
+	struct metrics m;
+	uint64_t x = 88172645463325252ull, sum = 0;
+	(void)state;
+	metrics_init(&m);
+	struct metrics_upstream *u = metrics_upstream_get(&m, "web", "t");
+	assert_non_null(u);
+	for (unsigned i = 0; i < 5000; i++) {
+		/* xorshift: spread over 0..~16s so every bucket gets hits */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		uint64_t us = (x % 24) < 12 ? x % 20000 : x % 16000000;
+		sum += us;
+		metrics_upstream_observe(u, HTTP_METHOD_GET, 200, us);
+	}
+
+	char *text = render(&m);
+	const char *prefix = "cutover_request_duration_seconds_bucket{";
+	uint64_t prev = 0;
+	unsigned nbuckets = 0;
+	for (const char *p = strstr(text, prefix); p; p = strstr(p + 1, prefix)) {
+		const char *eol = strchr(p, '\n');
+		const char *sp = eol;
+		while (sp[-1] != ' ')
+			sp--;
+		uint64_t v = strtoull(sp, NULL, 10);
+		assert_true(v >= prev);
+		prev = v;
+		nbuckets++;
+	}
+	assert_int_equal(nbuckets, METRICS_LATENCY_BUCKETS + 1);
+	assert_int_equal(prev, 5000);
+	assert_int_equal(line_value(text, "cutover_request_duration_seconds_bucket{service=\"web\",target=\"t\",le=\"+Inf\"}"), 5000);
+	assert_int_equal(line_value(text, "cutover_request_duration_seconds_count{"), 5000);
+	assert_int_equal(u->latency.sum_us, sum);
+	free(text);
+	metrics_release(&m);
+}
+
+/* True if an executable named name is found on PATH. */
+static int on_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	if (!path)
+		return 0;
+	char *copy = strdup(path), *save = NULL;
+	int found = 0;
+	assert_non_null(copy);
+	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		char full[4096];
+		snprintf(full, sizeof(full), "%s/%s", *dir ? dir : ".", name);
+		found = access(full, X_OK) == 0;
+	}
+	free(copy);
+	return found;
+}
+
+static void test_promtool(void **state)
+{
+	(void)state;
+	if (!on_path("promtool")) {
+		print_message("promtool not on PATH: skipping the exposition lint (Debian package 'prometheus')\n");
+		skip();
+	}
+
+	struct metrics m;
+	metrics_init(&m);
+	struct metrics_upstream *a = metrics_upstream_get(&m, "web", "127.0.0.1:9001");
+	struct metrics_upstream *b = metrics_upstream_get(&m, "we\"ird\\ one\n", "[::1]:9002");
+	assert_non_null(a);
+	assert_non_null(b);
+	for (unsigned i = 0; i < 200; i++) {
+		metrics_upstream_observe(a, (enum http_method)(i % HTTP_METHOD__COUNT), 100 + (int)(i % 500), i * 997);
+		metrics_upstream_observe(b, HTTP_METHOD_GET, 200, i * 50000);
+	}
+	a->connect_failures = 3;
+	b->open_connections = 2;
+	m.in_flight = 1;
+	metrics_local_response(&m, 404);
+	metrics_local_response(&m, 431);
+	m.config_reload_failures = 2;
+
+	size_t len;
+	char *text = metrics_render(&m, &len);
+	assert_non_null(text);
+
+	char path[] = "/tmp/test_metrics_XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	close(fd);
+
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+	int status = system(cmd);
+	unlink(path);
+	free(text);
+	metrics_release(&m);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_method_index),
+		cmocka_unit_test(test_init_release),
+		cmocka_unit_test(test_upstream_get),
+		cmocka_unit_test(test_many_upstreams),
+		cmocka_unit_test(test_observe_counts),
+		cmocka_unit_test(test_bucket_boundaries),
+		cmocka_unit_test(test_render_exact),
+		cmocka_unit_test(test_render_empty),
+		cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_cumulative_buckets),
+		cmocka_unit_test(test_promtool),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
