@@ -1,0 +1,281 @@
+/* yaml-tree.c - build a struct ynode tree from libyaml's event stream.
+ *
+ * We use the event API rather than yaml_parser_load() because the document
+ * API resolves aliases silently (so they could not be rejected) and keeps
+ * no trace of quoting on the nodes we want.  Nesting is bounded so that the
+ * recursive walkers in the loader cannot run away on hostile input.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+#include "config/yaml-tree.h"
+
+#define YNODE_MAX_DEPTH 64
+
+/* A collection under construction also needs its allocated size; keep it next
+ * to the node rather than in the public struct. */
+struct ynode_frame {
+	struct ynode *node;
+	size_t alloc;
+};
+
+static int to_position(size_t zero_based)
+{
+	return zero_based >= (size_t)INT_MAX - 1 ? INT_MAX : (int)zero_based + 1;
+}
+
+static int set_error(struct ynode_error *err, int line, int column, int r, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int set_error(struct ynode_error *err, int line, int column, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->line = line;
+	err->column = column;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Translate libyaml's failure into *err.  Reader errors (bad encoding,
+ * control characters) only carry a byte offset, so we count lines ourselves. */
+static int parser_failure(const yaml_parser_t *parser, const char *text, size_t len,
+			  struct ynode_error *err)
+{
+	const char *problem = parser->problem ? parser->problem : "unknown error";
+
+	switch (parser->error) {
+	case YAML_MEMORY_ERROR:
+		return set_error(err, 0, 0, -ENOMEM, "out of memory");
+	case YAML_READER_ERROR: {
+		size_t off = parser->problem_offset < len ? parser->problem_offset : len;
+		size_t line = 0, line_start = 0, i;
+
+		for (i = 0; i < off; i++) {
+			if (text[i] == '\n') {
+				line++;
+				line_start = i + 1;
+			}
+		}
+		if (parser->problem_value >= 0)
+			return set_error(err, to_position(line), to_position(off - line_start), -EINVAL,
+					 "invalid text: %s (byte 0x%02x)", problem, parser->problem_value & 0xff);
+		return set_error(err, to_position(line), to_position(off - line_start), -EINVAL,
+				 "invalid text: %s", problem);
+	}
+	default:
+		if (parser->context)
+			return set_error(err, to_position(parser->problem_mark.line),
+					 to_position(parser->problem_mark.column), -EINVAL,
+					 "syntax error: %s (%s at line %d, column %d)", problem, parser->context,
+					 to_position(parser->context_mark.line),
+					 to_position(parser->context_mark.column));
+		return set_error(err, to_position(parser->problem_mark.line),
+				 to_position(parser->problem_mark.column), -EINVAL, "syntax error: %s", problem);
+	}
+}
+
+static struct ynode *node_new(enum ynode_kind kind, const yaml_mark_t *mark)
+{
+	struct ynode *node = calloc(1, sizeof(*node));
+
+	if (!node)
+		return NULL;
+	node->kind = kind;
+	node->line = to_position(mark->line);
+	node->column = to_position(mark->column);
+	return node;
+}
+
+static char *copy_text(const unsigned char *s, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (!copy)
+		return NULL;
+	memcpy(copy, s, len);
+	copy[len] = 0;
+	return copy;
+}
+
+/* Append child to the collection in frame.  On failure the child is not
+ * owned by the frame: the caller frees it. */
+static int frame_append(struct ynode_frame *frame, struct ynode *child)
+{
+	struct ynode *parent = frame->node;
+
+	if (parent->nitems == frame->alloc) {
+		size_t alloc = frame->alloc ? frame->alloc * 2 : 8;
+		struct ynode **items;
+
+		if (alloc > SIZE_MAX / sizeof(*items))
+			return -ENOMEM;
+		items = realloc(parent->items, alloc * sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		parent->items = items;
+		frame->alloc = alloc;
+	}
+	parent->items[parent->nitems++] = child;
+	return 0;
+}
+
+struct ynode *ynode_free(struct ynode *node)
+{
+	size_t i;
+
+	if (!node)
+		return NULL;
+	for (i = 0; i < node->nitems; i++)
+		ynode_free(node->items[i]);
+	free(node->items);
+	free(node->value);
+	free(node);
+	return NULL;
+}
+
+bool ynode_is_null(const struct ynode *node)
+{
+	if (!node || node->kind != YNODE_SCALAR || !node->plain)
+		return false;
+	return !node->value[0] || !strcmp(node->value, "~") || !strcmp(node->value, "null") ||
+	       !strcmp(node->value, "Null") || !strcmp(node->value, "NULL");
+}
+
+/* Build the node an event opens or stands for, or NULL in *ret for events
+ * that create none.  Returns 0 or a negative errno with *err filled. */
+static int node_from_event(const yaml_event_t *event, struct ynode **ret, struct ynode_error *err)
+{
+	struct ynode *node = NULL;
+
+	switch (event->type) {
+	case YAML_SCALAR_EVENT:
+		if (memchr(event->data.scalar.value, 0, event->data.scalar.length))
+			return set_error(err, to_position(event->start_mark.line),
+					 to_position(event->start_mark.column), -EINVAL,
+					 "invalid text: a value contains a NUL byte");
+		node = node_new(YNODE_SCALAR, &event->start_mark);
+		if (!node)
+			goto oom;
+		node->value = copy_text(event->data.scalar.value, event->data.scalar.length);
+		if (!node->value)
+			goto oom;
+		node->plain = event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		break;
+	case YAML_ALIAS_EVENT:
+		node = node_new(YNODE_ALIAS, &event->start_mark);
+		if (!node)
+			goto oom;
+		node->value = copy_text(event->data.alias.anchor, strlen((const char *)event->data.alias.anchor));
+		if (!node->value)
+			goto oom;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		node = node_new(YNODE_LIST, &event->start_mark);
+		if (!node)
+			goto oom;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		node = node_new(YNODE_MAP, &event->start_mark);
+		if (!node)
+			goto oom;
+		break;
+	default:
+		break;
+	}
+	*ret = node;
+	return 0;
+oom:
+	ynode_free(node);
+	return set_error(err, 0, 0, -ENOMEM, "out of memory");
+}
+
+int ynode_parse(const char *text, size_t len, struct ynode **ret, struct ynode_error *err)
+{
+	struct ynode_frame stack[YNODE_MAX_DEPTH];
+	struct ynode *root = NULL, *node;
+	yaml_parser_t parser;
+	yaml_event_t event;
+	bool have_event = false, done = false;
+	size_t depth = 0;
+	int ndocuments = 0;
+	int r;
+
+	memset(err, 0, sizeof(*err));
+	if (!yaml_parser_initialize(&parser))
+		return set_error(err, 0, 0, -ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+
+	while (!done) {
+		if (!yaml_parser_parse(&parser, &event)) {
+			r = parser_failure(&parser, text, len, err);
+			goto out;
+		}
+		have_event = true;
+
+		switch (event.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++ndocuments > 1) {
+				r = set_error(err, to_position(event.start_mark.line),
+					      to_position(event.start_mark.column), -EINVAL,
+					      "only one YAML document is allowed per file");
+				goto out;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+
+		node = NULL;
+		r = node_from_event(&event, &node, err);
+		if (r < 0)
+			goto out;
+		if (node) {
+			if (depth == 0) {
+				root = node;
+			} else {
+				r = frame_append(&stack[depth - 1], node);
+				if (r < 0) {
+					ynode_free(node);
+					set_error(err, 0, 0, r, "out of memory");
+					goto out;
+				}
+			}
+			/* From here node belongs to the tree; opened collections
+			 * also become the parent of what follows. */
+			if (node->kind == YNODE_LIST || node->kind == YNODE_MAP) {
+				if (depth == YNODE_MAX_DEPTH) {
+					r = set_error(err, node->line, node->column, -EINVAL,
+						      "nesting deeper than %d levels", YNODE_MAX_DEPTH);
+					goto out;
+				}
+				stack[depth++] = (struct ynode_frame){ .node = node, .alloc = 0 };
+			}
+		}
+		yaml_event_delete(&event);
+		have_event = false;
+	}
+
+	*ret = root;
+	root = NULL;
+	r = 0;
+out:
+	if (have_event)
+		yaml_event_delete(&event);
+	ynode_free(root);
+	yaml_parser_delete(&parser);
+	return r;
+}
