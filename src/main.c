@@ -1,2 +1,45 @@
-/* main.c - entry point (being written). */
-int main(void) { return 0; }
+/* main.c - entry point: `cutover VERB [options]`.
+ *
+ * The daemon and every CLI verb live in one binary; each verb is one file
+ * in src/admin/cli/.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "admin/cli/cli.h"
+
+static const struct verb {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} verbs[] = {
+	{ "daemon", cli_daemon, "run the proxy from a configuration file" },
+	{ "proxy", cli_proxy, "run the proxy from command-line flags (no file)" },
+	{ "check", cli_check, "validate a configuration file" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cutover VERB [options]   (cutover VERB --help for more)\n\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+	fprintf(f, "  %-10s %s\n", "version", "print the version");
+	fprintf(f, "\nexit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("cutover %s\n", CUTOVER_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(argv[1], verbs[i].name))
+			return verbs[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "cutover: unknown verb '%s'\n\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

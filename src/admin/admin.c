@@ -1,0 +1,232 @@
+/* admin.c - the admin HTTP listener: GET /metrics (Prometheus text format)
+ * and GET /healthz.  One request per connection, answered then closed; the
+ * metrics text is rendered only here, never on the proxy's hot path.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "admin/admin.h"
+#include "base/buf.h"
+#include "base/list.h"
+#include "base/log.h"
+#include "http/parser.h"
+#include "loop/loop.h"
+#include "metrics/metrics.h"
+
+#define ADMIN_IN 8192
+
+struct admin_conn {
+	struct loop_io io;
+	struct loop_timer timer;
+	struct proxy *proxy;
+	struct list_head node;
+	struct buf in;
+	char *out;
+	size_t out_len, out_off;
+	bool closed;
+};
+
+static void admin_conn_close(struct admin_conn *a)
+{
+	if (a->closed)
+		return;
+	a->closed = true;
+	loop_timer_cancel(a->proxy->loop, &a->timer);
+	if (a->io.fd >= 0) {
+		close(a->io.fd);
+		a->io.fd = -1;
+	}
+}
+
+static void admin_respond(struct admin_conn *a, int status, const char *ctype, const char *body, size_t len)
+{
+	int n;
+
+	a->out = malloc(len + 256);
+	if (!a->out) {
+		admin_conn_close(a);
+		return;
+	}
+	n = snprintf(a->out, 256,
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+		     "Connection: close\r\n\r\n",
+		     status, http_status_reason(status), ctype, len);
+	memcpy(a->out + n, body, len);
+	a->out_len = (size_t)n + len;
+}
+
+static void admin_handle(struct admin_conn *a)
+{
+	struct http_limits lim = { .max_head_bytes = ADMIN_IN - 1, .max_target_bytes = 2048 };
+	struct http_request *req = malloc(sizeof(*req));
+	struct http_error err;
+	const char *base = buf_start(&a->in);
+	int rc;
+
+	if (!req) {
+		admin_conn_close(a);
+		return;
+	}
+	rc = http_request_parse(base, buf_len(&a->in), &lim, req, &err);
+	if (rc == 0) {
+		free(req);
+		return;
+	}
+	if (rc < 0) {
+		char msg[160];
+		int n = snprintf(msg, sizeof(msg), "%s\n", err.reason);
+		admin_respond(a, err.status, "text/plain", msg, (size_t)n);
+	} else if (req->method_id != HTTP_METHOD_GET && req->method_id != HTTP_METHOD_HEAD) {
+		admin_respond(a, 405, "text/plain", "only GET\n", 9);
+	} else if (http_slice_eq(base, req->target, "/metrics")) {
+		size_t len;
+		char *text = metrics_render(&a->proxy->metrics, &len);
+		if (text)
+			admin_respond(a, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+		else
+			admin_respond(a, 500, "text/plain", "out of memory\n", 14);
+		free(text);
+	} else if (http_slice_eq(base, req->target, "/healthz")) {
+		if (a->proxy->draining)
+			admin_respond(a, 503, "text/plain", "draining\n", 9);
+		else
+			admin_respond(a, 200, "text/plain", "ok\n", 3);
+	} else {
+		admin_respond(a, 404, "text/plain", "not found: try /metrics or /healthz\n", 36);
+	}
+	free(req);
+}
+
+static void admin_conn_on_event(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct admin_conn *a = container_of(io, struct admin_conn, io);
+
+	if (a->closed)
+		return;
+	while (!a->out && buf_room(&a->in)) {
+		ssize_t n = read(a->io.fd, buf_end(&a->in), buf_room(&a->in));
+		if (n > 0) {
+			a->in.tail += (size_t)n;
+			admin_handle(a);
+			continue;
+		}
+		if (n == 0 || errno != EAGAIN)
+			admin_conn_close(a);
+		break;
+	}
+	if (!a->closed && !a->out && !buf_room(&a->in))
+		admin_respond(a, 431, "text/plain", "request too large\n", 18);
+	while (!a->closed && a->out && a->out_off < a->out_len) {
+		ssize_t n = send(a->io.fd, a->out + a->out_off, a->out_len - a->out_off, MSG_NOSIGNAL);
+		if (n > 0) {
+			a->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EAGAIN)
+			return;
+		admin_conn_close(a);
+	}
+	if (!a->closed && a->out && a->out_off == a->out_len) {
+		shutdown(a->io.fd, SHUT_WR);
+		admin_conn_close(a);
+	}
+}
+
+static void admin_conn_timeout(struct loop *loop, struct loop_timer *timer)
+{
+	admin_conn_close(container_of(timer, struct admin_conn, timer));
+}
+
+static void admin_on_accept(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct proxy *p = container_of(io, struct proxy, admin.io);
+
+	for (;;) {
+		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct admin_conn *a;
+
+		if (fd < 0)
+			return;
+		a = calloc(1, sizeof(*a));
+		if (!a || buf_init(&a->in, ADMIN_IN) < 0) {
+			free(a);
+			close(fd);
+			continue;
+		}
+		a->proxy = p;
+		list_add_tail(&p->admin_conns, &a->node);
+		if (loop_add(loop, &a->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, admin_conn_on_event) < 0) {
+			close(fd);
+			a->io.fd = -1;
+			a->closed = true;
+			continue;
+		}
+		loop_timer_set(loop, &a->timer, loop->now_ms + 10000, admin_conn_timeout);
+	}
+}
+
+int admin_apply(struct proxy *p)
+{
+	const struct config_addr *want = &p->cfg->admin;
+	int fd, one = 1;
+
+	if (p->admin.io.fd >= 0 && want->text && p->admin.addr.text && !strcmp(want->text, p->admin.addr.text))
+		return 0;
+	if (p->admin.io.fd >= 0) {
+		loop_del(p->loop, &p->admin.io);
+		close(p->admin.io.fd);
+		p->admin.io.fd = -1;
+	}
+	free(p->admin.addr.text);
+	p->admin.addr.text = NULL;
+	if (!want->text)
+		return 0;
+	fd = socket(want->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&want->sa, want->salen) < 0 || listen(fd, 64) < 0) {
+		int err = -errno;
+		log_error("cannot listen on admin address %s: %s", want->text, strerror(-err));
+		close(fd);
+		return err;
+	}
+	p->admin.proxy = p;
+	p->admin.addr.text = strdup(want->text);
+	loop_add(p->loop, &p->admin.io, fd, EPOLLIN | EPOLLET, admin_on_accept);
+	log_info("admin listening on %s (/metrics, /healthz)", want->text);
+	return 0;
+}
+
+void admin_reap(struct proxy *p)
+{
+	struct list_head *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &p->admin_conns) {
+		struct admin_conn *a = container_of(pos, struct admin_conn, node);
+		if (!a->closed)
+			continue;
+		list_del(&a->node);
+		buf_release(&a->in);
+		free(a->out);
+		free(a);
+	}
+}
+
+void admin_close(struct proxy *p)
+{
+	struct list_head *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &p->admin_conns)
+		admin_conn_close(container_of(pos, struct admin_conn, node));
+	admin_reap(p);
+	if (p->admin.io.fd >= 0) {
+		close(p->admin.io.fd);
+		p->admin.io.fd = -1;
+	}
+	free(p->admin.addr.text);
+	p->admin.addr.text = NULL;
+}

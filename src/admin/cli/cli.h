@@ -1,0 +1,15 @@
+/* cli.h - one function per CLI verb (src/admin/cli/<verb>.c).
+ *
+ * Exit codes (documented in the README):
+ *   0 ok; 1 operation failed; 2 usage or configuration error; 3 daemon unreachable.
+ */
+#pragma once
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+int cli_daemon(int argc, char **argv);
+int cli_proxy(int argc, char **argv);
+int cli_check(int argc, char **argv);
+/* Run a proxy with cfg (owned) until drained; returns an exit code. */
+struct config;
+int cli_run_proxy(struct config *cfg);

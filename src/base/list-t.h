@@ -1,0 +1,6 @@
+/* list-t.h - intrusive doubly linked list node. */
+#pragma once
+
+struct list_head {
+	struct list_head *next, *prev;
+};

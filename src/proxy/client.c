@@ -1,0 +1,1226 @@
+/* client.c - client connections and the exchange pump: the hot path.
+ *
+ * Every event on a client socket or on the upstream socket serving it calls
+ * client_pump(), which moves bytes as far as they can go right now:
+ *
+ *   client.in --(request head, re-serialized; body validated, passed through)--> upstream
+ *   upstream.in --(response head, re-serialized; body validated, passed through)--> client
+ *
+ * Sockets are edge-triggered; can_read/can_write remember readiness, so a
+ * buffer that fills up simply stops the reads on that side (backpressure)
+ * and memory never grows with the body size.  One exchange runs at a time
+ * per client: pipelined requests wait in client.in, so responses go out in
+ * order.  A pump does a bounded amount of work; a client with work left is
+ * queued on proxy->pending and pumped again after the other events.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "base/buf.h"
+#include "base/list.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "http/parser.h"
+#include "loop/loop.h"
+#include "metrics/metrics.h"
+#include "proxy/proxy.h"
+#include "proxy/proxy-internal.h"
+#include "proxy/router.h"
+
+#define PUMP_ROUNDS 16
+
+enum upstream_failure {
+	FAIL_CONNECT,          /* refused / unreachable: the request never left */
+	FAIL_CONNECT_TIMEOUT,
+	FAIL_CLOSED,           /* closed or reset before any response byte */
+	FAIL_BAD_RESPONSE,
+	FAIL_HEADER_TIMEOUT,
+};
+
+static void client_close(struct client *c);
+static void exchange_finish(struct exchange *ex);
+static void exchange_connect(struct exchange *ex);
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+static inline const struct config *cfg_of(const struct client *c) { return c->proxy->cfg; }
+
+static void slice_copy(char *dst, size_t cap, const char *base, struct http_slice s)
+{
+	size_t n = s.len < cap - 1 ? s.len : cap - 1;
+
+	memcpy(dst, base + s.off, n);
+	dst[n] = 0;
+}
+
+static int append_slice(struct buf *b, const char *base, struct http_slice s)
+{
+	return buf_append(b, base + s.off, s.len);
+}
+
+static bool method_idempotent(enum http_method m)
+{
+	return m == HTTP_METHOD_GET || m == HTTP_METHOD_HEAD || m == HTTP_METHOD_OPTIONS ||
+	       m == HTTP_METHOD_PUT || m == HTTP_METHOD_DELETE || m == HTTP_METHOD_TRACE;
+}
+
+static void client_set_deadline(struct client *c, uint64_t timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* exchange lifetime                                                   */
+
+static struct exchange *exchange_new(struct client *c)
+{
+	struct proxy *p = c->proxy;
+	struct exchange *ex = p->free_exchanges;
+
+	if (ex) {
+		p->free_exchanges = (struct exchange *)ex->client;
+		p->nfree_exchanges--;
+	} else {
+		ex = malloc(sizeof(*ex));
+		if (!ex)
+			return NULL;
+	}
+	/* clear only the bookkeeping; req/resp are written by the parser */
+	memset(ex, 0, offsetof(struct exchange, req));
+	memset(&ex->req_body, 0, sizeof(*ex) - offsetof(struct exchange, req_body));
+	ex->client = c;
+	ex->start_ns = time_now_ns();
+	return ex;
+}
+
+static void exchange_free(struct exchange *ex)
+{
+	struct proxy *p = ex->client->proxy;
+
+	for (unsigned i = 0; i < ex->tries && i < ARRAY_SIZE(ex->tried); i++)
+		if (ex->tried[i])
+			target_unref(ex->tried[i]);
+	target_unref(ex->target);
+	service_unref(ex->service);
+	runtime_unref(ex->runtime);
+	buf_release(&ex->uhead);
+	if (p->nfree_exchanges < 64) {
+		ex->client = (struct client *)p->free_exchanges;
+		p->free_exchanges = ex;
+		p->nfree_exchanges++;
+	} else {
+		free(ex);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* serialization                                                       */
+
+static int serialize_request(struct client *c, struct exchange *ex, const char *base)
+{
+	const struct http_request *r = &ex->req;
+	struct buf *b = &ex->uhead;
+	bool first_xff = true;
+	int rc = 0;
+
+	if (buf_init(b, r->head_len + 512 + sizeof(c->peer) * 2) < 0)
+		return -ENOMEM;
+	rc |= append_slice(b, base, r->method);
+	rc |= buf_append(b, " ", 1);
+	rc |= append_slice(b, base, r->target);
+	rc |= buf_append_str(b, " HTTP/1.1\r\n");
+	if (!r->host.len)
+		rc |= buf_appendf(b, "Host: %s\r\n", ex->service->name);
+	for (uint32_t i = 0; i < r->nheaders; i++) {
+		const struct http_header *h = &r->headers[i];
+		if (h->flags & (HTTP_HDR_HOP | HTTP_HDR_XFF | HTTP_HDR_XF_OTHER))
+			continue;
+		rc |= append_slice(b, base, h->name);
+		rc |= buf_append(b, ": ", 2);
+		rc |= append_slice(b, base, h->value);
+		rc |= buf_append(b, "\r\n", 2);
+	}
+	if (r->framing == HTTP_FRAMING_CHUNKED)
+		rc |= buf_append_str(b, "Transfer-Encoding: chunked\r\n");
+	if (ex->upgrade) {
+		for (uint32_t i = 0; i < r->nheaders; i++) {
+			if (r->headers[i].flags & HTTP_HDR_UPGRADE) {
+				rc |= buf_append_str(b, "Connection: upgrade\r\nUpgrade: ");
+				rc |= append_slice(b, base, r->headers[i].value);
+				rc |= buf_append(b, "\r\n", 2);
+				break;
+			}
+		}
+	}
+	rc |= buf_append_str(b, "X-Forwarded-For: ");
+	for (uint32_t i = 0; i < r->nheaders; i++) {
+		const struct http_header *h = &r->headers[i];
+		if (!(h->flags & HTTP_HDR_XFF) || !h->value.len)
+			continue;
+		rc |= append_slice(b, base, h->value);
+		rc |= buf_append(b, ", ", 2);
+		first_xff = false;
+	}
+	(void)first_xff;
+	rc |= buf_append_str(b, c->peer);
+	rc |= buf_append_str(b, "\r\nX-Forwarded-Proto: http\r\n");
+	if (r->host.len) {
+		rc |= buf_append_str(b, "X-Forwarded-Host: ");
+		rc |= append_slice(b, base, r->host);
+		rc |= buf_append(b, "\r\n", 2);
+	}
+	if (!ex->request_id_from_client)
+		rc |= buf_appendf(b, "X-Request-Id: %s\r\n", ex->request_id);
+	rc |= buf_append(b, "\r\n", 2);
+	return rc ? -ENOSPC : 0;
+}
+
+/* Response head for the client.  Returns 0 or -ENOSPC. */
+static int serialize_response(struct client *c, struct exchange *ex, const struct http_response *r,
+			      const char *base, bool interim)
+{
+	struct buf *b = &c->out;
+	int rc = 0;
+
+	rc |= buf_appendf(b, "HTTP/1.1 %03u ", r->status);
+	rc |= append_slice(b, base, r->reason);
+	rc |= buf_append(b, "\r\n", 2);
+	for (uint32_t i = 0; i < r->nheaders; i++) {
+		const struct http_header *h = &r->headers[i];
+		if (h->flags & HTTP_HDR_HOP)
+			continue;
+		rc |= append_slice(b, base, h->name);
+		rc |= buf_append(b, ": ", 2);
+		rc |= append_slice(b, base, h->value);
+		rc |= buf_append(b, "\r\n", 2);
+	}
+	if (r->status == 101) {
+		for (uint32_t i = 0; i < r->nheaders; i++) {
+			if (r->headers[i].flags & HTTP_HDR_UPGRADE) {
+				rc |= buf_append_str(b, "Connection: upgrade\r\nUpgrade: ");
+				rc |= append_slice(b, base, r->headers[i].value);
+				rc |= buf_append(b, "\r\n", 2);
+				break;
+			}
+		}
+	} else if (!interim) {
+		if (r->framing == HTTP_FRAMING_CHUNKED && !ex->dechunk)
+			rc |= buf_append_str(b, "Transfer-Encoding: chunked\r\n");
+		if (c->close_after)
+			rc |= buf_append_str(b, "Connection: close\r\n");
+		else if (ex->client_minor == 0)
+			rc |= buf_append_str(b, "Connection: keep-alive\r\n");
+	}
+	rc |= buf_append(b, "\r\n", 2);
+	return rc ? -ENOSPC : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* answers made by the proxy                                           */
+
+/* Answer the current request ourselves (400, 404, 502, 504...).  If the
+ * response to the client has already started, the only honest signal left
+ * is to cut the connection. */
+static void exchange_local_response(struct exchange *ex, int status, const char *reason)
+{
+	struct client *c = ex->client;
+	struct proxy *p = c->proxy;
+	char body[160];
+	int n;
+
+	if (ex->upstream) {
+		upstream_close(ex->upstream);
+		ex->upstream = NULL;
+	}
+	ex->error = reason;
+	if (ex->resp_head_done || c->state == CLIENT_TUNNEL) {
+		/* the status line is gone already: truncate */
+		if (!ex->status)
+			ex->status = status;
+		ex->aborted = true;
+		exchange_finish(ex);
+		client_close(c);
+		return;
+	}
+	ex->status = status;
+	ex->local = true;
+	metrics_local_response(&p->metrics, status);
+	/* the connection stays usable only if the request was read entirely */
+	if (!ex->head_done || !ex->req_done || !(ex->req.flags & HTTP_MSG_KEEP_ALIVE) || status == 400 ||
+	    status == 408 || status == 414 || status == 431 || p->draining)
+		c->close_after = true;
+	if (!ex->head_done)
+		ex->req_done = true; /* nothing more will be read for it */
+	n = snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_reason(status), reason);
+	if (buf_appendf(&c->out,
+			"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+			"Cache-Control: no-store\r\nX-Request-Id: %s\r\n%s\r\n%s",
+			status, http_status_reason(status), n, ex->request_id,
+			c->close_after ? "Connection: close\r\n" : "", body) < 0) {
+		c->close_after = true;
+	}
+	ex->resp_head_done = true;
+	ex->resp_done = true;
+	ex->resp_bytes = buf_len(&c->out);
+}
+
+/* ------------------------------------------------------------------ */
+/* upstream failures and retries                                       */
+
+static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure why, int err)
+{
+	struct client *c = ex->client;
+	struct proxy *p = c->proxy;
+	struct target *t = ex->target;
+	bool retry = false;
+
+	if (ex->upstream) {
+		upstream_close(ex->upstream);
+		ex->upstream = NULL;
+	}
+	switch (why) {
+	case FAIL_CONNECT:
+	case FAIL_CONNECT_TIMEOUT:
+		t->metrics->connect_failures++;
+		/* the request never left: safe to send anywhere else */
+		retry = ex->req_body_sent == 0;
+		if (ex->tries < ARRAY_SIZE(ex->tried)) {
+			ex->tried[ex->tries] = target_ref(t);
+		}
+		break;
+	case FAIL_CLOSED:
+		/* a pooled connection the target closed as we reused it: resend
+		 * only what is safe to repeat (RFC 9110 9.2.2) */
+		retry = ex->reused && method_idempotent(ex->method) && ex->req_body_sent == 0;
+		break;
+	default:
+		break;
+	}
+	ex->tries++;
+	if (retry && ex->tries <= p->cfg->limits.max_retries + 1u && !ex->resp_head_done) {
+		t->metrics->retries++;
+		target_unref(ex->target);
+		ex->target = NULL;
+		log_debug("retrying request %s after upstream %s failed: %s", ex->request_id, t->addr_text,
+			  err ? strerror(-err) : "closed");
+		exchange_connect(ex);
+		return;
+	}
+	switch (why) {
+	case FAIL_CONNECT:
+		exchange_local_response(ex, 502, err == -ECONNREFUSED ? "upstream connection refused"
+								      : "upstream connection failed");
+		break;
+	case FAIL_CONNECT_TIMEOUT:
+		exchange_local_response(ex, 504, "upstream connect timeout");
+		break;
+	case FAIL_CLOSED:
+		exchange_local_response(ex, 502, "upstream closed the connection");
+		break;
+	case FAIL_BAD_RESPONSE:
+		exchange_local_response(ex, 502, "invalid response from upstream");
+		break;
+	case FAIL_HEADER_TIMEOUT:
+		exchange_local_response(ex, 504, "upstream response timeout");
+		break;
+	}
+}
+
+/* Pick a target and get a connection to it (retrying other targets when
+ * connecting fails at once). */
+static void exchange_connect(struct exchange *ex)
+{
+	struct proxy *p = ex->client->proxy;
+
+	for (;;) {
+		struct target *t = service_pick(ex->service, ex->tried,
+						ex->tries < ARRAY_SIZE(ex->tried) ? ex->tries : ARRAY_SIZE(ex->tried));
+		struct upstream *u;
+		bool reused = false;
+		int err = 0;
+
+		if (!t) {
+			exchange_local_response(ex, ex->tries ? 502 : 503,
+						ex->tries ? "no upstream target could be reached"
+							  : "service has no targets");
+			return;
+		}
+		ex->target = t;
+		u = upstream_get(p, t, &reused, &err);
+		if (u) {
+			ex->upstream = u;
+			ex->reused = reused;
+			ex->uhead_sent = 0;
+			ex->header_deadline_set = false;
+			ex->upstream_start_ns = time_now_ns();
+			u->ex = ex;
+			upstream_set_deadline(u, u->state == UPSTREAM_CONNECTING ? p->cfg->timeouts.upstream_connect
+										 : p->cfg->timeouts.upstream_body);
+			return;
+		}
+		exchange_upstream_failed(ex, FAIL_CONNECT, err);
+		return;
+	}
+}
+
+void exchange_upstream_timeout(struct exchange *ex)
+{
+	struct upstream *u = ex->upstream;
+	struct client *c = ex->client;
+
+	if (!u)
+		return;
+	if (u->state == UPSTREAM_CONNECTING)
+		exchange_upstream_failed(ex, FAIL_CONNECT_TIMEOUT, -ETIMEDOUT);
+	else if (!ex->resp_head_done && ex->req_done)
+		exchange_upstream_failed(ex, FAIL_HEADER_TIMEOUT, -ETIMEDOUT);
+	else
+		exchange_local_response(ex, 504, "upstream idle timeout");
+	client_pump(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* starting an exchange                                                */
+
+static bool request_id_valid(const char *v, size_t n)
+{
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = v[i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '-' ||
+		      ch == '_' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* The head of ex->req is complete at the start of c->in. */
+static void exchange_begin(struct client *c, struct exchange *ex)
+{
+	struct proxy *p = c->proxy;
+	const struct http_request *r = &ex->req;
+	const char *base = buf_start(&c->in);
+	long idx;
+
+	ex->method = r->method_id;
+	ex->client_minor = r->version_minor;
+	slice_copy(ex->method_text, sizeof(ex->method_text), base, r->method);
+	slice_copy(ex->path, sizeof(ex->path), base, r->target);
+	slice_copy(ex->host, sizeof(ex->host), base, r->host);
+	for (uint32_t i = 0; i < r->nheaders; i++) {
+		const struct http_header *h = &r->headers[i];
+		if ((h->flags & HTTP_HDR_REQUEST_ID) && request_id_valid(base + h->value.off, h->value.len)) {
+			slice_copy(ex->request_id, sizeof(ex->request_id), base, h->value);
+			ex->request_id_from_client = true;
+		}
+	}
+	if (!ex->request_id_from_client)
+		proxy_request_id(p, ex->request_id);
+	if (!(r->flags & HTTP_MSG_KEEP_ALIVE) || p->draining)
+		c->close_after = true;
+	ex->runtime = runtime_ref(p->runtime);
+	p->metrics.in_flight++;
+	ex->counted = true;
+
+	if (r->method_id == HTTP_METHOD_CONNECT) {
+		exchange_local_response(ex, 405, "CONNECT is not supported");
+		return;
+	}
+	idx = router_match(&ex->runtime->router, base + r->host.off, r->host.len, base + r->target.off, r->target.len);
+	if (idx < 0) {
+		ex->req_done = r->framing == HTTP_FRAMING_NONE;
+		ex->head_done = true;
+		buf_consume(&c->in, r->head_len);
+		exchange_local_response(ex, 404, "no route for this host and path");
+		return;
+	}
+	ex->service = service_ref(ex->runtime->services[idx]);
+	ex->upgrade = (r->flags & HTTP_MSG_UPGRADE) && r->method_id == HTTP_METHOD_GET && r->version_minor == 1;
+	if (serialize_request(c, ex, base) < 0) {
+		ex->head_done = true;
+		buf_consume(&c->in, r->head_len);
+		exchange_local_response(ex, 431, "request head too large to forward");
+		return;
+	}
+	http_body_init_request(&ex->req_body, r, cfg_of(c)->limits.max_header_bytes);
+	ex->req_done = ex->req_body.done;
+	buf_consume(&c->in, r->head_len);
+	ex->head_done = true;
+	exchange_connect(ex);
+}
+
+/* ------------------------------------------------------------------ */
+/* moving bytes                                                        */
+
+/* Read from the client into c->in.  Returns true on progress. */
+static bool client_read(struct client *c)
+{
+	ssize_t n;
+	size_t room;
+
+	if (!c->can_read || c->eof || c->state == CLIENT_CLOSED || c->state == CLIENT_FLUSH_CLOSE)
+		return false;
+	if (proxy_buf_get(c->proxy, &c->in) < 0)
+		return false;
+	if (buf_room(&c->in) == 0)
+		buf_compact(&c->in);
+	room = buf_room(&c->in);
+	if (room == 0)
+		return false; /* backpressure: wait until the upstream takes bytes */
+	n = read(c->io.fd, buf_end(&c->in), room);
+	if (n > 0) {
+		c->in.tail += (size_t)n;
+		if ((size_t)n < room)
+			c->can_read = false; /* drained: the next edge will tell */
+		return true;
+	}
+	c->can_read = false;
+	if (n == 0) {
+		c->eof = true;
+		return true;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return false;
+	c->eof = true;
+	c->reset = true;
+	return true;
+}
+
+static bool upstream_read(struct upstream *u)
+{
+	ssize_t n;
+	size_t room;
+
+	if (!u->can_read || u->eof || u->state != UPSTREAM_BUSY)
+		return false;
+	if (buf_room(&u->in) == 0)
+		buf_compact(&u->in);
+	room = buf_room(&u->in);
+	if (room == 0)
+		return false;
+	n = read(u->io.fd, buf_end(&u->in), room);
+	if (n > 0) {
+		u->in.tail += (size_t)n;
+		if ((size_t)n < room)
+			u->can_read = false;
+		return true;
+	}
+	u->can_read = false;
+	if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		u->eof = true;
+		return true;
+	}
+	return false;
+}
+
+/* Write pending bytes to the client: our own bytes (c->out) first, then the
+ * validated response body bytes waiting in the upstream buffer, in one
+ * writev.  Returns true on progress; a dead client is closed. */
+static bool client_write(struct client *c)
+{
+	struct exchange *ex = c->ex;
+	struct iovec iov[2];
+	int niov = 0;
+	size_t out_len = buf_len(&c->out), body_len = 0;
+	ssize_t n;
+
+	if (!c->can_write || c->state == CLIENT_CLOSED)
+		return false;
+	if (out_len) {
+		iov[niov].iov_base = buf_start(&c->out);
+		iov[niov++].iov_len = out_len;
+	}
+	if (ex && ex->upstream && ex->resp_fwd) {
+		body_len = ex->resp_fwd;
+		iov[niov].iov_base = buf_start(&ex->upstream->in);
+		iov[niov++].iov_len = body_len;
+	}
+	if (!niov)
+		return false;
+	n = writev(c->io.fd, iov, niov);
+	if (n < 0) {
+		c->can_write = false;
+		if (errno == EAGAIN || errno == EINTR)
+			return false;
+		c->reset = true;
+		if (ex) {
+			ex->error = "client closed the connection";
+			ex->aborted = true;
+			if (!ex->status)
+				ex->status = 499;
+			exchange_finish(ex);
+		}
+		client_close(c);
+		return true;
+	}
+	if ((size_t)n < out_len + body_len)
+		c->can_write = false;
+	if ((size_t)n <= out_len) {
+		buf_consume(&c->out, (size_t)n);
+	} else {
+		size_t body = (size_t)n - out_len;
+		buf_consume(&c->out, out_len);
+		buf_consume(&ex->upstream->in, body);
+		ex->resp_fwd -= body;
+		ex->resp_bytes += body;
+	}
+	if (ex)
+		ex->resp_bytes += (size_t)n <= out_len ? (size_t)n : out_len;
+	return true;
+}
+
+/* Send the request head and validated body bytes upstream (one writev). */
+static bool upstream_write(struct exchange *ex)
+{
+	struct client *c = ex->client;
+	struct upstream *u = ex->upstream;
+	struct iovec iov[2];
+	int niov = 0;
+	size_t head_left = buf_len(&ex->uhead) - ex->uhead_sent, body_len = 0;
+	ssize_t n;
+
+	if (!u->can_write)
+		return false;
+	if (head_left) {
+		iov[niov].iov_base = ex->uhead.data + ex->uhead_sent;
+		iov[niov++].iov_len = head_left;
+	}
+	if (ex->req_fwd) {
+		body_len = ex->req_fwd;
+		iov[niov].iov_base = buf_start(&c->in);
+		iov[niov++].iov_len = body_len;
+	}
+	if (!niov)
+		return false;
+	n = writev(u->io.fd, iov, niov);
+	if (n < 0) {
+		u->can_write = false;
+		if (errno == EAGAIN || errno == EINTR)
+			return false;
+		exchange_upstream_failed(ex, FAIL_CLOSED, -errno);
+		return true;
+	}
+	if ((size_t)n < head_left + body_len)
+		u->can_write = false;
+	if ((size_t)n <= head_left) {
+		ex->uhead_sent += (size_t)n;
+	} else {
+		size_t body = (size_t)n - head_left;
+		ex->uhead_sent += head_left;
+		buf_consume(&c->in, body);
+		ex->req_fwd -= body;
+		ex->req_body_sent += body;
+	}
+	return true;
+}
+
+/* Validate more request body bytes from c->in (pass-through). */
+static bool request_body_feed(struct exchange *ex)
+{
+	struct client *c = ex->client;
+	size_t doff, dlen;
+	struct http_error err;
+	ssize_t n;
+
+	if (ex->req_done || ex->req_fwd || buf_empty(&c->in))
+		return false;
+	n = http_body_feed(&ex->req_body, buf_start(&c->in), buf_len(&c->in), &doff, &dlen, &err);
+	if (n < 0) {
+		exchange_local_response(ex, 400, err.reason);
+		return true;
+	}
+	ex->req_fwd = (size_t)n;
+	return n > 0 || ex->req_body.done;
+}
+
+/* Parse the response head in u->in.  Returns true on progress. */
+static bool response_head(struct exchange *ex)
+{
+	struct client *c = ex->client;
+	struct upstream *u = ex->upstream;
+	struct proxy *p = c->proxy;
+	struct http_limits lim = { .max_head_bytes = p->cfg->limits.max_header_bytes,
+				   .max_target_bytes = p->cfg->limits.max_uri_bytes };
+	struct http_error err;
+	struct http_response *r = &ex->resp;
+	int rc;
+
+	if (buf_empty(&u->in)) {
+		if (u->eof)
+			exchange_upstream_failed(ex, FAIL_CLOSED, 0);
+		return u->eof;
+	}
+	rc = http_response_parse(buf_start(&u->in), buf_len(&u->in), &lim, ex->method, r, &err);
+	if (rc == 0) {
+		if (u->eof)
+			exchange_local_response(ex, 502, "upstream closed the connection mid-head");
+		return u->eof;
+	}
+	if (rc < 0) {
+		log_warn("invalid response from %s for request %s: %s", ex->target->addr_text, ex->request_id,
+			 err.reason);
+		exchange_upstream_failed(ex, FAIL_BAD_RESPONSE, 0);
+		return true;
+	}
+	if (r->status < 200 && r->status != 101) {
+		/* interim (100 Continue, 103 Early Hints): forward to 1.1 clients */
+		if (ex->client_minor == 1 && serialize_response(c, ex, r, buf_start(&u->in), true) < 0) {
+			exchange_local_response(ex, 502, "interim response too large");
+			return true;
+		}
+		buf_consume(&u->in, (size_t)rc);
+		return true;
+	}
+	if (r->status == 101 && !ex->upgrade) {
+		exchange_upstream_failed(ex, FAIL_BAD_RESPONSE, 0);
+		return true;
+	}
+	ex->status = r->status;
+	ex->dechunk = r->framing == HTTP_FRAMING_CHUNKED && ex->client_minor == 0;
+	if (r->framing == HTTP_FRAMING_CLOSE || ex->dechunk || !ex->req_done)
+		c->close_after = true;
+	if (r->status == 101)
+		c->close_after = false;
+	if (serialize_response(c, ex, r, buf_start(&u->in), false) < 0) {
+		exchange_local_response(ex, 502, "response head too large to forward");
+		return true;
+	}
+	http_body_init_response(&ex->resp_body, r, p->cfg->limits.max_header_bytes);
+	buf_consume(&u->in, (size_t)rc);
+	ex->resp_head_done = true;
+	upstream_set_deadline(u, p->cfg->timeouts.upstream_body);
+	if (r->status == 101) {
+		c->state = CLIENT_TUNNEL;
+		ex->resp_done = true;
+		return true;
+	}
+	ex->resp_done = ex->resp_body.done;
+	return true;
+}
+
+/* Validate more response body bytes (pass-through, or de-chunk for 1.0). */
+static bool response_body(struct exchange *ex)
+{
+	struct client *c = ex->client;
+	struct upstream *u = ex->upstream;
+	size_t doff, dlen, len = buf_len(&u->in);
+	struct http_error err;
+	ssize_t n;
+
+	if (ex->resp_done || ex->resp_fwd)
+		return false;
+	if (!len) {
+		if (!u->eof)
+			return false;
+		if (ex->resp_body.framing == HTTP_FRAMING_CLOSE) {
+			ex->resp_done = true; /* the end of the body is the close */
+			return true;
+		}
+		exchange_local_response(ex, 502, "upstream closed the connection mid-body");
+		return true;
+	}
+	if (ex->dechunk) {
+		size_t room = buf_room(&c->out) + c->out.head;
+		if (room == 0)
+			return false;
+		if (len > room)
+			len = room;
+	}
+	n = http_body_feed(&ex->resp_body, buf_start(&u->in), len, &doff, &dlen, &err);
+	if (n < 0) {
+		log_warn("invalid response body from %s for request %s: %s", ex->target->addr_text,
+			 ex->request_id, err.reason);
+		exchange_local_response(ex, 502, "invalid response body from upstream");
+		return true;
+	}
+	if (ex->dechunk) {
+		buf_append(&c->out, buf_start(&u->in) + doff, dlen);
+		buf_consume(&u->in, (size_t)n);
+	} else {
+		ex->resp_fwd = (size_t)n;
+	}
+	if (ex->resp_body.done && !ex->resp_fwd)
+		ex->resp_done = true;
+	return n > 0 || ex->resp_done;
+}
+
+/* One round of the exchange state machine.  Returns true on progress. */
+static bool exchange_step(struct exchange *ex)
+{
+	struct client *c = ex->client;
+	struct proxy *p = c->proxy;
+	struct upstream *u = ex->upstream;
+	bool progress = false;
+
+	if (u && u->state == UPSTREAM_CONNECTING) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		if (!u->can_write && !u->can_read)
+			return false;
+		getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr) {
+			exchange_upstream_failed(ex, FAIL_CONNECT, -soerr);
+			return true;
+		}
+		if (!u->can_write)
+			return false;
+		u->state = UPSTREAM_BUSY;
+		upstream_set_deadline(u, p->cfg->timeouts.upstream_body);
+		progress = true;
+	}
+	if (!u || ex->resp_done)
+		return progress;
+	/* request */
+	if (!ex->req_done) {
+		progress |= request_body_feed(ex);
+		if (c->ex != ex || ex->upstream != u)
+			return true;
+	}
+	if (buf_len(&ex->uhead) > ex->uhead_sent || ex->req_fwd) {
+		progress |= upstream_write(ex);
+		if (c->ex != ex || ex->upstream != u)
+			return true;
+	}
+	if (!ex->req_done && ex->req_body.done && !ex->req_fwd && ex->uhead_sent == buf_len(&ex->uhead)) {
+		ex->req_done = true;
+		progress = true;
+	}
+	/* response */
+	progress |= upstream_read(u);
+	if (!ex->resp_head_done) {
+		if (buf_len(&c->out) > p->buf_size / 2)
+			return progress; /* let interim responses drain first */
+		progress |= response_head(ex);
+		if (c->ex != ex || ex->upstream != u || c->state == CLIENT_TUNNEL)
+			return true;
+	}
+	if (ex->resp_head_done && !ex->resp_done) {
+		progress |= response_body(ex);
+		if (c->ex != ex || ex->upstream != u)
+			return true;
+	}
+	if (progress && u->state == UPSTREAM_BUSY) {
+		/* the response-head timeout runs from the end of the request and is
+		 * not extended by trickling bytes; the others are idle timeouts */
+		if (ex->req_done && !ex->resp_head_done && ex->uhead_sent == buf_len(&ex->uhead)) {
+			if (!ex->header_deadline_set) {
+				ex->header_deadline_set = true;
+				upstream_set_deadline(u, p->cfg->timeouts.upstream_header);
+			}
+		} else {
+			upstream_set_deadline(u, p->cfg->timeouts.upstream_body);
+		}
+	}
+	return progress;
+}
+
+/* Raw bytes both ways after 101 Switching Protocols. */
+static bool tunnel_step(struct client *c)
+{
+	struct exchange *ex = c->ex;
+	struct upstream *u = ex->upstream;
+	bool progress = false;
+	ssize_t n;
+
+	if (!u)
+		return false;
+	/* client -> upstream */
+	if (!buf_empty(&c->in) && u->can_write) {
+		n = write(u->io.fd, buf_start(&c->in), buf_len(&c->in));
+		if (n > 0) {
+			buf_consume(&c->in, (size_t)n);
+			progress = true;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			u->eof = true;
+		} else {
+			u->can_write = false;
+		}
+	}
+	progress |= upstream_read(u);
+	/* upstream -> client through resp_fwd */
+	if (!ex->resp_fwd && !buf_empty(&u->in)) {
+		ex->resp_fwd = buf_len(&u->in);
+		progress = true;
+	}
+	if (c->eof && buf_empty(&c->in) && !ex->tunnel_client_shut) {
+		shutdown(u->io.fd, SHUT_WR);
+		ex->tunnel_client_shut = true;
+		progress = true;
+	}
+	if ((u->eof && buf_empty(&u->in) && !ex->resp_fwd && buf_empty(&c->out)) ||
+	    (c->eof && u->eof)) {
+		ex->resp_done = true;
+		ex->tunnel_done = true;
+		progress = true;
+	}
+	if (progress)
+		client_set_deadline(c, c->proxy->cfg->timeouts.client_idle);
+	return progress;
+}
+
+/* ------------------------------------------------------------------ */
+/* finishing                                                           */
+
+static void exchange_finish(struct exchange *ex)
+{
+	struct client *c = ex->client;
+	struct proxy *p = c->proxy;
+	struct upstream *u = ex->upstream;
+	uint64_t now = time_now_ns();
+
+	if (u) {
+		bool reusable = ex->resp_done && ex->req_done && !ex->aborted && !ex->resp_fwd &&
+				(ex->resp.flags & HTTP_MSG_KEEP_ALIVE) && c->state != CLIENT_TUNNEL &&
+				ex->resp.status != 101;
+		upstream_release(u, reusable);
+		ex->upstream = NULL;
+	}
+	if (ex->counted) {
+		p->metrics.in_flight--;
+		if (ex->target && !ex->local)
+			metrics_upstream_observe(ex->target->metrics, ex->method, ex->status ? ex->status : 502,
+						 (now - ex->start_ns) / 1000);
+	}
+	if (p->accesslog && (ex->head_done || ex->status))
+		accesslog_write(p->accesslog, ex, now);
+	c->ex = NULL;
+	c->requests++;
+	exchange_free(ex);
+}
+
+/* The response is complete on the wire side of the proxy: finish and move on. */
+static bool exchange_maybe_done(struct client *c)
+{
+	struct exchange *ex = c->ex;
+
+	if (!ex || !ex->resp_done || ex->resp_fwd || !buf_empty(&c->out))
+		return false;
+	if (c->state == CLIENT_TUNNEL && !ex->tunnel_done)
+		return false;
+	if (!ex->req_done)
+		c->close_after = true; /* unread request body: the connection is out of step */
+	exchange_finish(ex);
+	if (c->close_after || c->state == CLIENT_TUNNEL) {
+		client_close(c);
+		return true;
+	}
+	c->state = buf_empty(&c->in) ? CLIENT_IDLE : CLIENT_HEAD;
+	c->head_started = !buf_empty(&c->in);
+	client_set_deadline(c, c->head_started ? cfg_of(c)->timeouts.client_header : cfg_of(c)->timeouts.client_idle);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* request heads                                                       */
+
+static bool client_parse_head(struct client *c)
+{
+	struct proxy *p = c->proxy;
+	const struct config_limits *lim = &p->cfg->limits;
+	struct http_limits hl = { .max_head_bytes = lim->max_header_bytes,
+				  .max_target_bytes = lim->max_uri_bytes,
+				  .require_host = true };
+	struct http_error err;
+	struct exchange *ex;
+	int rc;
+
+	if (buf_empty(&c->in))
+		return false;
+	if (c->state == CLIENT_IDLE) {
+		c->state = CLIENT_HEAD;
+		c->head_started = true;
+		client_set_deadline(c, p->cfg->timeouts.client_header);
+	}
+	if (c->in.head && buf_room(&c->in) < lim->max_header_bytes)
+		buf_compact(&c->in);
+	ex = exchange_new(c);
+	if (!ex) {
+		client_close(c);
+		return true;
+	}
+	rc = http_request_parse(buf_start(&c->in), buf_len(&c->in), &hl, &ex->req, &err);
+	if (rc == 0) {
+		exchange_free(ex);
+		if (c->eof) {
+			client_close(c); /* gave up half-way through a head */
+			return true;
+		}
+		return false;
+	}
+	c->ex = ex;
+	c->state = CLIENT_EXCHANGE;
+	if (rc < 0) {
+		proxy_request_id(p, ex->request_id);
+		ex->head_done = false;
+		ex->counted = false;
+		snprintf(ex->method_text, sizeof(ex->method_text), "-");
+		exchange_local_response(ex, err.status, err.reason);
+		buf_consume(&c->in, buf_len(&c->in)); /* never read past a bad head */
+		return true;
+	}
+	client_set_deadline(c, p->cfg->timeouts.client_body);
+	exchange_begin(c, ex);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* the pump                                                            */
+
+static void client_set_deadline(struct client *c, uint64_t timeout_ms)
+{
+	extern void client_on_timer(struct loop *loop, struct loop_timer *timer);
+
+	loop_timer_set(c->proxy->loop, &c->timer, c->proxy->loop->now_ms + timeout_ms, client_on_timer);
+}
+
+static void client_release_idle_buffers(struct client *c)
+{
+	if (buf_empty(&c->in))
+		proxy_buf_put(c->proxy, &c->in);
+	if (buf_empty(&c->out))
+		proxy_buf_put(c->proxy, &c->out);
+}
+
+void client_pump(struct client *c)
+{
+	struct proxy *p = c->proxy;
+	int round;
+
+	for (round = 0; round < PUMP_ROUNDS; round++) {
+		bool progress = false;
+
+		if (c->state == CLIENT_CLOSED)
+			return;
+		if (proxy_buf_get(p, &c->out) < 0) {
+			client_close(c);
+			return;
+		}
+		progress |= client_read(c);
+		switch (c->state) {
+		case CLIENT_IDLE:
+		case CLIENT_HEAD:
+			if (c->eof && buf_empty(&c->in)) {
+				client_close(c);
+				return;
+			}
+			progress |= client_parse_head(c);
+			break;
+		case CLIENT_EXCHANGE:
+			if (c->eof && !c->ex->req_done && buf_empty(&c->in) && !c->ex->local) {
+				/* the client went away before sending its whole request */
+				c->ex->error = "client closed the connection";
+				c->ex->status = c->ex->status ? c->ex->status : 499;
+				c->ex->aborted = true;
+				exchange_finish(c->ex);
+				client_close(c);
+				return;
+			}
+			progress |= exchange_step(c->ex);
+			break;
+		case CLIENT_TUNNEL:
+			progress |= tunnel_step(c);
+			break;
+		default:
+			break;
+		}
+		if (c->state == CLIENT_CLOSED)
+			return;
+		progress |= client_write(c);
+		if (c->state == CLIENT_CLOSED)
+			return;
+		if (c->reset && c->ex) {
+			c->ex->error = "client reset the connection";
+			c->ex->status = c->ex->status ? c->ex->status : 499;
+			c->ex->aborted = true;
+			exchange_finish(c->ex);
+			client_close(c);
+			return;
+		}
+		if (progress && c->state == CLIENT_EXCHANGE)
+			client_set_deadline(c, p->cfg->timeouts.client_body); /* idle timeout */
+		progress |= exchange_maybe_done(c);
+		if (c->state == CLIENT_CLOSED)
+			return;
+		if (c->state == CLIENT_FLUSH_CLOSE && buf_empty(&c->out)) {
+			client_close(c);
+			return;
+		}
+		if (!progress)
+			break;
+	}
+	if (round == PUMP_ROUNDS && list_empty(&c->pending_node)) {
+		list_add_tail(&p->pending, &c->pending_node); /* more to do: after the others */
+		p->loop->immediate = true;
+	}
+	if (c->state == CLIENT_IDLE && !c->ex)
+		client_release_idle_buffers(c);
+}
+
+void client_on_timer(struct loop *loop, struct loop_timer *timer);
+void client_on_timer(struct loop *loop, struct loop_timer *timer)
+{
+	struct client *c = container_of(timer, struct client, timer);
+	struct exchange *ex = c->ex;
+
+	switch (c->state) {
+	case CLIENT_IDLE:
+		client_close(c); /* keep-alive idle: close quietly */
+		return;
+	case CLIENT_HEAD:
+		ex = exchange_new(c);
+		if (!ex) {
+			client_close(c);
+			return;
+		}
+		c->ex = ex;
+		c->state = CLIENT_EXCHANGE;
+		proxy_request_id(c->proxy, ex->request_id);
+		snprintf(ex->method_text, sizeof(ex->method_text), "-");
+		exchange_local_response(ex, 408, "request header timeout");
+		buf_consume(&c->in, buf_len(&c->in));
+		break;
+	case CLIENT_EXCHANGE:
+		if (ex && !ex->req_done && !ex->resp_head_done) {
+			exchange_local_response(ex, 408, "request body timeout");
+		} else if (ex && (!buf_empty(&c->out) || ex->resp_fwd)) {
+			/* the client does not read its response */
+			ex->error = "client write timeout";
+			ex->aborted = true;
+			exchange_finish(ex);
+			client_close(c);
+			return;
+		} else {
+			client_set_deadline(c, c->proxy->cfg->timeouts.client_body);
+			return;
+		}
+		break;
+	case CLIENT_TUNNEL:
+		if (ex) {
+			ex->error = "tunnel idle timeout";
+			exchange_finish(ex);
+		}
+		client_close(c);
+		return;
+	case CLIENT_FLUSH_CLOSE:
+	default:
+		client_close(c);
+		return;
+	}
+	client_pump(c);
+}
+
+static void client_on_event(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct client *c = container_of(io, struct client, io);
+
+	if (c->state == CLIENT_CLOSED)
+		return;
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->can_read = true;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		c->can_write = true;
+	client_pump(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* accept and close                                                    */
+
+void client_accept(struct proxy *p, int fd, const struct sockaddr *sa)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->proxy = p;
+	list_init(&c->pending_node);
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+		char tmp[64], *colon;
+		format_sockaddr(sa, tmp, sizeof(tmp));
+		colon = strrchr(tmp, ':');
+		if (colon)
+			*colon = 0;
+		if (tmp[0] == '[') {
+			size_t n = strlen(tmp);
+			memmove(tmp, tmp + 1, n);
+			if (n >= 2)
+				tmp[n - 2] = 0;
+		}
+		snprintf(c->peer, sizeof(c->peer), "%s", tmp);
+	} else {
+		snprintf(c->peer, sizeof(c->peer), "unix");
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (loop_add(p->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, client_on_event) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	list_add_tail(&p->clients, &c->node);
+	p->nclients++;
+	p->metrics.client_connections++;
+	p->metrics.client_connections_total++;
+	c->state = CLIENT_IDLE;
+	c->can_write = true;
+	client_set_deadline(c, p->cfg->timeouts.client_header);
+	if (p->draining)
+		c->close_after = true;
+}
+
+static void client_close(struct client *c)
+{
+	struct proxy *p = c->proxy;
+
+	if (c->state == CLIENT_CLOSED)
+		return;
+	if (c->ex) {
+		if (!c->ex->status)
+			c->ex->status = 499;
+		c->ex->aborted = true;
+		exchange_finish(c->ex);
+	}
+	c->state = CLIENT_CLOSED;
+	loop_timer_cancel(p->loop, &c->timer);
+	if (c->io.fd >= 0) {
+		/* a close with unread input sends RST, which may destroy the
+		 * response we just wrote: half-close first */
+		if (!buf_empty(&c->in) || !c->eof)
+			shutdown(c->io.fd, SHUT_WR);
+		close(c->io.fd);
+		c->io.fd = -1;
+	}
+	list_del(&c->node);
+	list_del(&c->pending_node);
+	list_add_tail(&p->closed_clients, &c->node);
+	p->nclients--;
+	p->metrics.client_connections--;
+}
+
+void client_drain(struct client *c)
+{
+	if (c->state == CLIENT_IDLE && buf_empty(&c->in) && !c->ex) {
+		client_close(c);
+		return;
+	}
+	c->close_after = true;
+}
+
+void client_free_later(struct client *c)
+{
+	client_close(c);
+}
+
+void client_free(struct client *c)
+{
+	list_del(&c->node);
+	proxy_buf_put(c->proxy, &c->in);
+	proxy_buf_put(c->proxy, &c->out);
+	free(c);
+}
