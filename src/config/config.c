@@ -1090,6 +1090,9 @@ static int load_root(struct loader *L, const struct ynode *root)
 
 /* ---- entry points ------------------------------------------------------ */
 
+/* Set timeouts, limits and log settings to their defaults.  Touches nothing
+ * else, allocates nothing and frees nothing: call it on a zeroed struct (a
+ * log path set before would be forgotten, not freed). */
 void config_defaults(struct config *cfg)
 {
 	cfg->timeouts = (struct config_timeouts){
@@ -1114,6 +1117,9 @@ void config_defaults(struct config *cfg)
 	cfg->log.level = LOG_LEVEL_INFO;
 }
 
+/* Free cfg and everything it owns; also safe on a partly filled config, as
+ * long as each count covers only zeroed or filled entries (how the loader
+ * builds it). */
 struct config *config_free(struct config *cfg)
 {
 	size_t i, j;

@@ -43,6 +43,20 @@ static int set_error(struct ynode_error *err, int line, int column, int r, const
 	return r;
 }
 
+/* libyaml's wording for two common slips in a config file is cryptic: an
+ * unquoted "*.example.com" is scanned as an alias, and an unquoted
+ * "[::1]:8080" opens a flow list.  Name the fix. */
+static const char *syntax_hint(const yaml_parser_t *parser, const char *text, size_t len)
+{
+	size_t at = parser->problem_mark.index;
+
+	if (parser->context && !strcmp(parser->context, "while scanning an alias"))
+		return "; quote values that start with '*', like \"*.example.com\"";
+	if (at > 0 && at < len && text[at] == ':' && text[at - 1] == '[')
+		return "; quote IPv6 addresses, like \"[::1]:8080\"";
+	return "";
+}
+
 /* Translate libyaml's failure into *err.  Reader errors (bad encoding,
  * control characters) only carry a byte offset, so we count lines ourselves. */
 static int parser_failure(const yaml_parser_t *parser, const char *text, size_t len,
@@ -73,11 +87,12 @@ static int parser_failure(const yaml_parser_t *parser, const char *text, size_t 
 		if (parser->context)
 			return set_error(err, to_position(parser->problem_mark.line),
 					 to_position(parser->problem_mark.column), -EINVAL,
-					 "syntax error: %s (%s at line %d, column %d)", problem, parser->context,
+					 "syntax error: %s (%s at line %d, column %d)%s", problem, parser->context,
 					 to_position(parser->context_mark.line),
-					 to_position(parser->context_mark.column));
+					 to_position(parser->context_mark.column), syntax_hint(parser, text, len));
 		return set_error(err, to_position(parser->problem_mark.line),
-				 to_position(parser->problem_mark.column), -EINVAL, "syntax error: %s", problem);
+				 to_position(parser->problem_mark.column), -EINVAL, "syntax error: %s%s", problem,
+				 syntax_hint(parser, text, len));
 	}
 }
 

@@ -463,6 +463,10 @@ static const struct invalid_case invalid_cases[] = {
 	  4, 12, "", "syntax error: mapping values are not allowed" },
 	{ "unclosed flow list", HEAD "services:\n  shop:\n    targets: [127.0.0.1:9001\n",
 	  5, 1, "", "syntax error: did not find expected ',' or ']'" },
+	{ "unquoted wildcard", HEAD SHOP "    routes:\n      - host: *.example.com\n",
+	  6, 16, "", "quote values that start with '*'" },
+	{ "unquoted IPv6", "listen: [::1]:8080\n" SHOP,
+	  1, 10, "", "quote IPv6 addresses" },
 	{ "alias", "listen: &l 127.0.0.1:8080\nadmin: *l\n" SHOP,
 	  2, 8, "admin", "aliases (*l) are not supported" },
 	{ "merge key", HEAD "services:\n  shop:\n    <<: {targets: [127.0.0.1:9001]}\n",
@@ -572,6 +576,27 @@ static void test_file_syntax_error(void **state UNUSED)
 	unlink(path);
 }
 
+/* The documented example must stay loadable.  Found through CUTOVER_SOURCE
+ * (set by meson test), else relative to the current directory. */
+static void test_example_file(void **state UNUSED)
+{
+	const char *root = getenv("CUTOVER_SOURCE");
+	struct config_error err;
+	struct config *cfg = NULL;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/examples/cutover.yml", root ? root : ".");
+	if (access(path, R_OK) < 0)
+		skip();
+	if (config_load(path, &cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(cfg->nlisten, 2);
+	assert_non_null(cfg->admin.text);
+	assert_true(cfg->nservices >= 1);
+	assert_true(cfg->nroutes >= 1);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest valid[] = {
@@ -587,6 +612,7 @@ int main(void)
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_file_syntax_error),
+		cmocka_unit_test(test_example_file),
 	};
 	/* One named test per invalid case, so every mismatch is reported. */
 	struct CMUnitTest invalid[ARRAY_SIZE(invalid_cases)];
