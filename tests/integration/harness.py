@@ -1,0 +1,455 @@
+"""harness.py - what the integration tests stand on.
+
+Real processes only: the cutover binary under test (CUTOVER_BIN, default
+build/cutover), Python backends on loopback (an HTTP/1.1 echo server that
+records every request it receives, and a raw TCP server for hand-made
+responses), and Debian's nginx.  Every process is started here, tracked by
+PID, and stopped by PID when its `with` block ends.
+"""
+import contextlib, http.client, json, os, signal, socket, socketserver, subprocess, tempfile
+import threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("CUTOVER_BIN", os.path.join(ROOT, "build", "cutover"))
+SHARED = os.environ.get("CUTOVER_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def eq(actual, expected, what="value"):
+    if actual != expected:
+        raise TestFailure(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=5.0, host="127.0.0.1"):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise TestFailure(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+# ---------------------------------------------------------------- raw sockets
+
+def raw(port, data, timeout=2.0, host="127.0.0.1", shut=False):
+    """Send bytes, read until the peer closes or `timeout` of silence."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not d:
+                break
+            out += d
+        return out
+    finally:
+        s.close()
+
+
+def parse_responses(data):
+    """Split a byte stream into (status, headers dict (lower-case), body) for
+    Content-Length and chunked framing; the rest goes in the last tuple."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            raise TestFailure(f"incomplete response head: {data[:200]!r}")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ")[1])
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(b":")
+            headers.setdefault(k.strip().lower().decode(), v.strip().decode("latin1"))
+        if status < 200 or status in (204, 304):
+            body, data = b"", rest
+        elif "content-length" in headers:
+            n = int(headers["content-length"])
+            body, data = rest[:n], rest[n:]
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                line, _, rest = rest.partition(b"\r\n")
+                size = int(line.split(b";")[0], 16)
+                if size == 0:
+                    _, _, rest = rest.partition(b"\r\n\r\n") if not rest.startswith(b"\r\n") else (b"", b"", rest[2:])
+                    break
+                body += rest[:size]
+                rest = rest[size + 2:]
+            data = rest
+        else:
+            body, data = rest, b""
+        out.append((status, headers, body))
+    return out
+
+
+# ---------------------------------------------------------------- backends
+
+class EchoHandler(socketserver.StreamRequestHandler):
+    """A strict little HTTP/1.1 server that records each request it reads.
+
+    GET /anything          -> 200, JSON of what it received
+    /status/N              -> status N
+    /bytes/N               -> N bytes (pattern), Content-Length, streamed
+    /chunked/N             -> N bytes, chunked in 16 KiB pieces, with a trailer
+    /delay/MS              -> answer after MS milliseconds
+    /close                 -> answer with Connection: close, then close
+    """
+    def handle(self):
+        srv = self.server
+        with srv.lock:
+            srv.connections += 1
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                return
+            if line in (b"\r\n", b"\n"):
+                continue
+            try:
+                method, target, version = line.decode("latin1").rstrip("\r\n").split(" ")
+            except ValueError:
+                srv.record({"bad": line.decode("latin1")})
+                return
+            headers = []
+            while True:
+                h = self.rfile.readline(65537)
+                if h in (b"\r\n", b"\n", b""):
+                    break
+                k, _, v = h.decode("latin1").partition(":")
+                headers.append((k, v.strip()))
+            hmap = {}
+            for k, v in headers:
+                hmap.setdefault(k.lower(), []).append(v)
+            body = b""
+            if "transfer-encoding" in hmap:
+                while True:
+                    sl = self.rfile.readline()
+                    n = int(sl.split(b";")[0], 16)
+                    if n == 0:
+                        while self.rfile.readline() not in (b"\r\n", b""):
+                            pass
+                        break
+                    body_chunk = self.rfile.read(n)
+                    self.rfile.read(2)
+                    if srv.keep_bodies:
+                        body += body_chunk
+                    srv.body_bytes += n
+            elif "content-length" in hmap:
+                n = int(hmap["content-length"][0])
+                left = n
+                if "100-continue" in [x.lower() for x in hmap.get("expect", [])]:
+                    self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    self.wfile.flush()
+                while left:
+                    d = self.rfile.read(min(left, 1 << 16))
+                    if not d:
+                        return
+                    if srv.keep_bodies:
+                        body += d
+                    srv.body_bytes += len(d)
+                    left -= len(d)
+            req = {"method": method, "target": target, "version": version, "headers": headers,
+                   "body_len": len(body) if srv.keep_bodies else None,
+                   "body": body.decode("latin1") if len(body) < 4096 else None}
+            srv.record(req)
+            if not self.respond(method, target, hmap, body):
+                return
+
+    def respond(self, method, target, hmap, body):
+        w = self.wfile
+        path = target.split("?")[0]
+        parts = path.strip("/").split("/")
+        status, extra, payload = 200, [], None
+        if parts[0] == "status" and len(parts) > 1:
+            status = int(parts[1])
+        elif parts[0] == "delay" and len(parts) > 1:
+            time.sleep(int(parts[1]) / 1000)
+        elif parts[0] == "bytes" and len(parts) > 1:
+            n = int(parts[1])
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % n)
+            if method != "HEAD":
+                block = bytes(range(256)) * 256
+                left = n
+                while left:
+                    k = min(left, len(block))
+                    w.write(block[:k])
+                    left -= k
+            w.flush()
+            return True
+        elif parts[0] == "chunked" and len(parts) > 1:
+            n = int(parts[1])
+            w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n")
+            block = bytes(range(256)) * 64
+            left = n
+            while left:
+                k = min(left, len(block))
+                w.write(b"%x\r\n" % k + block[:k] + b"\r\n")
+                left -= k
+            w.write(b"0\r\nX-Checksum: done\r\n\r\n")
+            w.flush()
+            return True
+        elif parts[0] == "close":
+            extra.append("Connection: close")
+        if payload is None:
+            payload = json.dumps({"method": method, "target": target,
+                                  "headers": [[k, v] for k, v in self.server.last["headers"]],
+                                  "body": body.decode("latin1") if len(body) < 4096 else None,
+                                  "port": self.server.server_address[1]}).encode()
+        no_body = method == "HEAD" or status in (204, 304) or status < 200
+        hdr = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+        if status not in (204, 304):
+            hdr += f"Content-Length: {len(payload)}\r\n"
+        for e in extra:
+            hdr += e + "\r\n"
+        w.write(hdr.encode() + b"\r\n" + (b"" if no_body else payload))
+        w.flush()
+        return "Connection: close" not in extra
+
+
+class EchoServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port):
+        self.lock = threading.Lock()
+        self.requests = []
+        self.connections = 0
+        self.body_bytes = 0
+        self.keep_bodies = True
+        self.last = None
+        super().__init__(("127.0.0.1", port), EchoHandler)
+
+    def record(self, req):
+        with self.lock:
+            self.requests.append(req)
+            self.last = req
+
+
+@contextlib.contextmanager
+def echo_backend(port=None):
+    srv = EchoServer(port or free_port())
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@contextlib.contextmanager
+def raw_backend(handler, port=None):
+    """A TCP server that runs handler(conn) per connection (for broken or
+    hand-made responses)."""
+    port = port or free_port()
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(64)
+    ls.settimeout(0.1)
+    stop = threading.Event()
+    seen = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            seen.append(c)
+            threading.Thread(target=lambda: _run(handler, c), daemon=True).start()
+
+    def _run(h, c):
+        try:
+            h(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield port, seen
+    finally:
+        stop.set()
+        ls.close()
+        t.join(1)
+
+
+@contextlib.contextmanager
+def nginx_backend(server_body, port=None):
+    """Debian's nginx, one worker, private prefix, on loopback."""
+    port = port or free_port()
+    d = tempfile.mkdtemp(prefix="cutover-nginx-")
+    conf = f"""daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{ access_log off; default_type text/plain; client_max_body_size 0;
+  client_body_temp_path {d}/cb; proxy_temp_path {d}/px; fastcgi_temp_path {d}/fc; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;
+  server {{ listen 127.0.0.1:{port}; root {d}/www; {server_body} }} }}"""
+    os.makedirs(f"{d}/www")
+    with open(f"{d}/nginx.conf", "w") as f:
+        f.write(conf)
+    nginx = "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else "nginx"
+    p = subprocess.Popen([nginx, "-p", d + "/", "-c", f"{d}/nginx.conf", "-e", f"{d}/error.log"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield port, d
+    finally:
+        p.terminate()
+        p.wait(5)
+        subprocess.run(["rm", "-rf", d])
+
+
+# ---------------------------------------------------------------- cutover
+
+class Cutover:
+    def __init__(self, proc, port, admin, cfg_path, workdir):
+        self.proc, self.port, self.admin, self.cfg_path, self.dir = proc, port, admin, cfg_path, workdir
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def metrics(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.admin, timeout=5)
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+        return body
+
+    def metric(self, name, **labels):
+        """Sum of every sample of `name` whose labels include `labels`."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith("#") or not line.startswith(name):
+                continue
+            key, _, val = line.rpartition(" ")
+            if key.split("{")[0] != name:
+                continue
+            if all(f'{k}="{v}"' in key for k, v in labels.items()):
+                total += float(val)
+        return total
+
+    def logs(self):
+        with open(os.path.join(self.dir, "stderr.log"), errors="replace") as f:
+            err = f.read()
+        return err
+
+    def access_log(self):
+        p = os.path.join(self.dir, "access.log")
+        return open(p).read() if os.path.exists(p) else ""
+
+    def rss_kb(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for l in f:
+                if l.startswith("VmRSS"):
+                    return int(l.split()[1])
+        return 0
+
+    def reload(self, new_yaml):
+        with open(self.cfg_path, "w") as f:
+            f.write(new_yaml)
+        os.kill(self.pid, signal.SIGHUP)
+
+    def terminate(self, timeout=15):
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise TestFailure(f"cutover did not exit {timeout}s after SIGTERM")
+
+
+def config_yaml(services, port, admin, extra="", access_log=None):
+    """services: {name: {"targets": [addr...], "routes": [{"host":..,"path":..}]}}"""
+    y = f"listen: 127.0.0.1:{port}\nadmin: 127.0.0.1:{admin}\n"
+    if access_log:
+        y += f"log:\n  access: {access_log}\n  format: logfmt\n"
+    y += extra
+    y += "services:\n"
+    for name, s in services.items():
+        y += f"  {name}:\n    targets:\n"
+        for t in s["targets"]:
+            if isinstance(t, tuple):
+                y += f"      - address: {t[0]}\n        weight: {t[1]}\n"
+            else:
+                y += f"      - {t}\n"
+        routes = s.get("routes", [{"path": "/"}])
+        if routes:
+            y += "    routes:\n"
+            for r in routes:
+                first = True
+                for k, v in r.items():
+                    y += ("      - " if first else "        ") + f"{k}: {json.dumps(v)}\n"
+                    first = False
+    return y
+
+
+@contextlib.contextmanager
+def cutover(services=None, extra="", yaml_text=None, access_log=True):
+    """Start `cutover daemon` with a generated config; stop it by PID."""
+    d = tempfile.mkdtemp(prefix="cutover-it-")
+    port, admin = free_port(), free_port()
+    if yaml_text is None:
+        yaml_text = config_yaml(services, port, admin, extra, os.path.join(d, "access.log") if access_log else None)
+    else:
+        yaml_text = yaml_text.replace("{PORT}", str(port)).replace("{ADMIN}", str(admin)).replace("{DIR}", d)
+    cfg = os.path.join(d, "cutover.yml")
+    with open(cfg, "w") as f:
+        f.write(yaml_text)
+    err = open(os.path.join(d, "stderr.log"), "w")
+    proc = subprocess.Popen([BIN, "daemon", "--config", cfg], stdout=err, stderr=err, cwd=d)
+    c = Cutover(proc, port, admin, cfg, d)
+    try:
+        try:
+            wait_port(port)
+        except TestFailure:
+            raise TestFailure("cutover did not start: " + open(os.path.join(d, "stderr.log")).read()[-2000:])
+        yield c
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        err.close()
+        subprocess.run(["rm", "-rf", d])
+
+
+def http_get(port, path="/", host="example.test", method="GET", body=None, headers=None, timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    h = {"Host": host}
+    h.update(headers or {})
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
