@@ -107,7 +107,7 @@ static void exchange_free(struct exchange *ex)
 	target_unref(ex->target);
 	service_unref(ex->service);
 	runtime_unref(ex->runtime);
-	buf_release(&ex->uhead);
+	proxy_buf_put(p, &ex->uhead);
 	if (p->nfree_exchanges < 64) {
 		ex->client = (struct client *)p->free_exchanges;
 		p->free_exchanges = ex;
@@ -127,7 +127,8 @@ static int serialize_request(struct client *c, struct exchange *ex, const char *
 	bool first_xff = true;
 	int rc = 0;
 
-	if (buf_init(b, r->head_len + 512 + sizeof(c->peer) * 2) < 0)
+	/* a pooled buffer: buf_size leaves 4 KiB above the largest head */
+	if (proxy_buf_get(c->proxy, b) < 0)
 		return -ENOMEM;
 	rc |= append_slice(b, base, r->method);
 	rc |= buf_append(b, " ", 1);
@@ -173,8 +174,11 @@ static int serialize_request(struct client *c, struct exchange *ex, const char *
 		rc |= append_slice(b, base, r->host);
 		rc |= buf_append(b, "\r\n", 2);
 	}
-	if (!ex->request_id_from_client)
-		rc |= buf_appendf(b, "X-Request-Id: %s\r\n", ex->request_id);
+	if (!ex->request_id_from_client) {
+		rc |= buf_append_str(b, "X-Request-Id: ");
+		rc |= buf_append_str(b, ex->request_id);
+		rc |= buf_append(b, "\r\n", 2);
+	}
 	rc |= buf_append(b, "\r\n", 2);
 	return rc ? -ENOSPC : 0;
 }
@@ -185,8 +189,12 @@ static int serialize_response(struct client *c, struct exchange *ex, const struc
 {
 	struct buf *b = &c->out;
 	int rc = 0;
+	char status_line[13] = "HTTP/1.1 000 ";
 
-	rc |= buf_appendf(b, "HTTP/1.1 %03u ", r->status);
+	status_line[9] = (char)('0' + r->status / 100 % 10);
+	status_line[10] = (char)('0' + r->status / 10 % 10);
+	status_line[11] = (char)('0' + r->status % 10);
+	rc |= buf_append(b, status_line, sizeof(status_line));
 	rc |= append_slice(b, base, r->reason);
 	rc |= buf_append(b, "\r\n", 2);
 	for (uint32_t i = 0; i < r->nheaders; i++) {
@@ -714,6 +722,10 @@ static bool response_body(struct exchange *ex)
 
 	if (ex->resp_done || ex->resp_fwd)
 		return false;
+	if (ex->resp_body.done) {
+		ex->resp_done = true; /* everything validated has been written */
+		return true;
+	}
 	if (!len) {
 		if (!u->eof)
 			return false;

@@ -67,7 +67,15 @@ static size_t buf_size_for(const struct config *cfg)
 
 void proxy_request_id(struct proxy *p, char *out)
 {
-	snprintf(out, 33, "%08x%016llx", p->id_prefix, (unsigned long long)++p->request_seq);
+	static const char hex[] = "0123456789abcdef";
+	uint64_t seq = ++p->request_seq;
+	uint32_t prefix = p->id_prefix;
+
+	for (int i = 7; i >= 0; i--, prefix >>= 4)
+		out[i] = hex[prefix & 15];
+	for (int i = 23; i >= 8; i--, seq >>= 4)
+		out[i] = hex[seq & 15];
+	out[24] = 0;
 }
 
 /* ------------------------------------------------------------------ */
