@@ -34,6 +34,7 @@
 #include "proxy/router.h"
 
 #define PUMP_ROUNDS 16
+#define CLIENT_LINGER_MS 2000
 
 enum upstream_failure {
 	FAIL_CONNECT,          /* refused / unreachable: the request never left */
@@ -44,6 +45,7 @@ enum upstream_failure {
 };
 
 static void client_close(struct client *c);
+static void client_linger(struct client *c);
 static void exchange_finish(struct exchange *ex);
 static void exchange_connect(struct exchange *ex);
 
@@ -870,8 +872,11 @@ static bool tunnel_step(struct client *c)
 		ex->tunnel_done = true;
 		progress = true;
 	}
-	if (progress)
+	if (progress && ex->upstream) {
+		/* a tunnel has one idle timeout, whichever side speaks */
 		client_set_deadline(c, c->proxy->cfg->timeouts.client_idle);
+		upstream_set_deadline(u, c->proxy->cfg->timeouts.client_idle);
+	}
 	return progress;
 }
 
@@ -917,8 +922,12 @@ static bool exchange_maybe_done(struct client *c)
 	if (!ex->req_done)
 		c->close_after = true; /* unread request body: the connection is out of step */
 	exchange_finish(ex);
-	if (c->close_after || c->state == CLIENT_TUNNEL) {
+	if (c->state == CLIENT_TUNNEL) {
 		client_close(c);
+		return true;
+	}
+	if (c->close_after) {
+		client_linger(c);
 		return true;
 	}
 	c->state = buf_empty(&c->in) ? CLIENT_IDLE : CLIENT_HEAD;
@@ -1006,7 +1015,7 @@ void client_pump(struct client *c)
 	for (round = 0; round < PUMP_ROUNDS; round++) {
 		bool progress = false;
 
-		if (c->state == CLIENT_CLOSED)
+		if (c->state == CLIENT_CLOSED || c->state == CLIENT_LINGER)
 			return;
 		if (proxy_buf_get(p, &c->out) < 0) {
 			client_close(c);
@@ -1059,9 +1068,11 @@ void client_pump(struct client *c)
 		if (c->state == CLIENT_CLOSED)
 			return;
 		if (c->state == CLIENT_FLUSH_CLOSE && buf_empty(&c->out)) {
-			client_close(c);
+			client_linger(c);
 			return;
 		}
+		if (c->state == CLIENT_LINGER)
+			return;
 		if (!progress)
 			break;
 	}
@@ -1118,6 +1129,7 @@ void client_on_timer(struct loop *loop, struct loop_timer *timer)
 		}
 		client_close(c);
 		return;
+	case CLIENT_LINGER:
 	case CLIENT_FLUSH_CLOSE:
 	default:
 		client_close(c);
@@ -1126,12 +1138,58 @@ void client_on_timer(struct loop *loop, struct loop_timer *timer)
 	client_pump(c);
 }
 
+/* Read and drop whatever the client still sends after our last response;
+ * close at its EOF.  Returns true if the client was closed. */
+static bool client_linger_read(struct client *c)
+{
+	char scratch[4096];
+
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = read(c->io.fd, scratch, sizeof(scratch));
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return false;
+		break;
+	}
+	client_close(c);
+	return true;
+}
+
+/* Close after a complete response.  Closing a socket with unread input
+ * makes the kernel send RST, which can destroy the response still in
+ * flight to the client (an early 413 during an upload, a 400 followed by
+ * more pipelined bytes).  So: shut our write side, discard what arrives
+ * until the client closes, and give up after a short grace. */
+static void client_linger(struct client *c)
+{
+	struct proxy *p = c->proxy;
+
+	if (c->eof || c->reset || c->io.fd < 0) {
+		client_close(c);
+		return;
+	}
+	if (c->ex)
+		exchange_finish(c->ex);
+	shutdown(c->io.fd, SHUT_WR);
+	c->state = CLIENT_LINGER;
+	list_del(&c->pending_node);
+	proxy_buf_put(p, &c->in);
+	proxy_buf_put(p, &c->out);
+	client_set_deadline(c, CLIENT_LINGER_MS);
+	client_linger_read(c);
+}
+
 static void client_on_event(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct client *c = container_of(io, struct client, io);
 
 	if (c->state == CLIENT_CLOSED)
 		return;
+	if (c->state == CLIENT_LINGER) {
+		client_linger_read(c);
+		return;
+	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->can_read = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
@@ -1201,10 +1259,6 @@ static void client_close(struct client *c)
 	c->state = CLIENT_CLOSED;
 	loop_timer_cancel(p->loop, &c->timer);
 	if (c->io.fd >= 0) {
-		/* a close with unread input sends RST, which may destroy the
-		 * response we just wrote: half-close first */
-		if (!buf_empty(&c->in) || !c->eof)
-			shutdown(c->io.fd, SHUT_WR);
 		close(c->io.fd);
 		c->io.fd = -1;
 	}

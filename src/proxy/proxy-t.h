@@ -99,6 +99,7 @@ enum client_state {
 	CLIENT_EXCHANGE,                   /* a request is being served */
 	CLIENT_TUNNEL,                     /* after 101: raw bytes both ways */
 	CLIENT_FLUSH_CLOSE,                /* write what is left, then close */
+	CLIENT_LINGER,                     /* response sent, write side shut: discard input until EOF */
 	CLIENT_CLOSED,
 };
 
