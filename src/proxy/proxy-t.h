@@ -196,6 +196,7 @@ struct proxy {
 	void **free_bufs;                  /* recycled I/O buffers of buf_size bytes */
 	size_t nfree_bufs;
 	size_t buf_size;
+	uint64_t bufs_freed;               /* returned to malloc since the last trim */
 	struct exchange *free_exchanges;   /* recycled exchanges (singly linked via .client) */
 	size_t nfree_exchanges;
 	size_t nclients;

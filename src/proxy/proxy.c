@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,7 +29,7 @@
 #include "proxy/proxy.h"
 #include "proxy/proxy-internal.h"
 
-#define FREE_BUFS_MAX 256
+#define FREE_BUFS_MAX 64
 
 int proxy_buf_get(struct proxy *p, struct buf *b)
 {
@@ -54,6 +55,7 @@ void proxy_buf_put(struct proxy *p, struct buf *b)
 		return;
 	}
 	buf_release(b);
+	p->bufs_freed++;
 }
 
 static size_t buf_size_for(const struct config *cfg)
@@ -370,6 +372,12 @@ static void flush_timer_fired(struct loop *loop, struct loop_timer *timer)
 
 	if (p->accesslog)
 		accesslog_flush(p->accesslog);
+	/* After a burst (thousands of connections busy at once, then idle),
+	 * glibc keeps the freed buffers' pages resident: give them back. */
+	if (p->bufs_freed >= 64) {
+		p->bufs_freed = 0;
+		malloc_trim(0);
+	}
 	loop_timer_set(loop, timer, loop->now_ms + 1000, flush_timer_fired);
 }
 
