@@ -113,55 +113,57 @@ static bool bytes_eq_nocase(const char *s, size_t n, const char *lit)
  * ones proxies commonly see.  Anything else is answered 501 (RFC 9110 9.1):
  * an unknown token cannot be routed meaningfully and only widens what a
  * backend may interpret differently. */
+#define KNOWN(name, id) { name, sizeof(name) - 1, id }
 static const struct {
 	const char *name;
+	size_t len;
 	enum http_method id;
 } known_methods[] = {
-	{ "GET", HTTP_METHOD_GET },
-	{ "HEAD", HTTP_METHOD_HEAD },
-	{ "POST", HTTP_METHOD_POST },
-	{ "PUT", HTTP_METHOD_PUT },
-	{ "DELETE", HTTP_METHOD_DELETE },
-	{ "PATCH", HTTP_METHOD_PATCH },
-	{ "OPTIONS", HTTP_METHOD_OPTIONS },
-	{ "CONNECT", HTTP_METHOD_CONNECT },
-	{ "TRACE", HTTP_METHOD_TRACE },
-	{ "ACL", HTTP_METHOD_OTHER },
-	{ "BASELINE-CONTROL", HTTP_METHOD_OTHER },
-	{ "BIND", HTTP_METHOD_OTHER },
-	{ "CHECKIN", HTTP_METHOD_OTHER },
-	{ "CHECKOUT", HTTP_METHOD_OTHER },
-	{ "COPY", HTTP_METHOD_OTHER },
-	{ "LABEL", HTTP_METHOD_OTHER },
-	{ "LINK", HTTP_METHOD_OTHER },
-	{ "LOCK", HTTP_METHOD_OTHER },
-	{ "MERGE", HTTP_METHOD_OTHER },
-	{ "MKACTIVITY", HTTP_METHOD_OTHER },
-	{ "MKCALENDAR", HTTP_METHOD_OTHER },
-	{ "MKCOL", HTTP_METHOD_OTHER },
-	{ "MKREDIRECTREF", HTTP_METHOD_OTHER },
-	{ "MKWORKSPACE", HTTP_METHOD_OTHER },
-	{ "MOVE", HTTP_METHOD_OTHER },
-	{ "ORDERPATCH", HTTP_METHOD_OTHER },
-	{ "PROPFIND", HTTP_METHOD_OTHER },
-	{ "PROPPATCH", HTTP_METHOD_OTHER },
-	{ "QUERY", HTTP_METHOD_OTHER },
-	{ "REBIND", HTTP_METHOD_OTHER },
-	{ "REPORT", HTTP_METHOD_OTHER },
-	{ "SEARCH", HTTP_METHOD_OTHER },
-	{ "UNBIND", HTTP_METHOD_OTHER },
-	{ "UNCHECKOUT", HTTP_METHOD_OTHER },
-	{ "UNLINK", HTTP_METHOD_OTHER },
-	{ "UNLOCK", HTTP_METHOD_OTHER },
-	{ "UPDATE", HTTP_METHOD_OTHER },
-	{ "UPDATEREDIRECTREF", HTTP_METHOD_OTHER },
-	{ "VERSION-CONTROL", HTTP_METHOD_OTHER },
+	KNOWN("GET", HTTP_METHOD_GET),
+	KNOWN("HEAD", HTTP_METHOD_HEAD),
+	KNOWN("POST", HTTP_METHOD_POST),
+	KNOWN("PUT", HTTP_METHOD_PUT),
+	KNOWN("DELETE", HTTP_METHOD_DELETE),
+	KNOWN("PATCH", HTTP_METHOD_PATCH),
+	KNOWN("OPTIONS", HTTP_METHOD_OPTIONS),
+	KNOWN("CONNECT", HTTP_METHOD_CONNECT),
+	KNOWN("TRACE", HTTP_METHOD_TRACE),
+	KNOWN("ACL", HTTP_METHOD_OTHER),
+	KNOWN("BASELINE-CONTROL", HTTP_METHOD_OTHER),
+	KNOWN("BIND", HTTP_METHOD_OTHER),
+	KNOWN("CHECKIN", HTTP_METHOD_OTHER),
+	KNOWN("CHECKOUT", HTTP_METHOD_OTHER),
+	KNOWN("COPY", HTTP_METHOD_OTHER),
+	KNOWN("LABEL", HTTP_METHOD_OTHER),
+	KNOWN("LINK", HTTP_METHOD_OTHER),
+	KNOWN("LOCK", HTTP_METHOD_OTHER),
+	KNOWN("MERGE", HTTP_METHOD_OTHER),
+	KNOWN("MKACTIVITY", HTTP_METHOD_OTHER),
+	KNOWN("MKCALENDAR", HTTP_METHOD_OTHER),
+	KNOWN("MKCOL", HTTP_METHOD_OTHER),
+	KNOWN("MKREDIRECTREF", HTTP_METHOD_OTHER),
+	KNOWN("MKWORKSPACE", HTTP_METHOD_OTHER),
+	KNOWN("MOVE", HTTP_METHOD_OTHER),
+	KNOWN("ORDERPATCH", HTTP_METHOD_OTHER),
+	KNOWN("PROPFIND", HTTP_METHOD_OTHER),
+	KNOWN("PROPPATCH", HTTP_METHOD_OTHER),
+	KNOWN("QUERY", HTTP_METHOD_OTHER),
+	KNOWN("REBIND", HTTP_METHOD_OTHER),
+	KNOWN("REPORT", HTTP_METHOD_OTHER),
+	KNOWN("SEARCH", HTTP_METHOD_OTHER),
+	KNOWN("UNBIND", HTTP_METHOD_OTHER),
+	KNOWN("UNCHECKOUT", HTTP_METHOD_OTHER),
+	KNOWN("UNLINK", HTTP_METHOD_OTHER),
+	KNOWN("UNLOCK", HTTP_METHOD_OTHER),
+	KNOWN("UPDATE", HTTP_METHOD_OTHER),
+	KNOWN("UPDATEREDIRECTREF", HTTP_METHOD_OTHER),
+	KNOWN("VERSION-CONTROL", HTTP_METHOD_OTHER),
 	/* unregistered but common */
-	{ "PURGE", HTTP_METHOD_OTHER },
-	{ "NOTIFY", HTTP_METHOD_OTHER },
-	{ "SUBSCRIBE", HTTP_METHOD_OTHER },
-	{ "UNSUBSCRIBE", HTTP_METHOD_OTHER },
-	{ "SOURCE", HTTP_METHOD_OTHER },
+	KNOWN("PURGE", HTTP_METHOD_OTHER),
+	KNOWN("NOTIFY", HTTP_METHOD_OTHER),
+	KNOWN("SUBSCRIBE", HTTP_METHOD_OTHER),
+	KNOWN("UNSUBSCRIBE", HTTP_METHOD_OTHER),
+	KNOWN("SOURCE", HTTP_METHOD_OTHER),
 };
 /* Longest name above: a longer method token is refused before it ends. */
 #define HTTP_MAX_METHOD_LEN 17u
@@ -179,8 +181,7 @@ static const char *const method_names[HTTP_METHOD__COUNT] = {
 static bool method_lookup(const char *s, size_t n, enum http_method *id)
 {
 	for (size_t i = 0; i < sizeof(known_methods) / sizeof(known_methods[0]); i++) {
-		const char *name = known_methods[i].name;
-		if (strlen(name) == n && memcmp(name, s, n) == 0) {
+		if (known_methods[i].len == n && memcmp(known_methods[i].name, s, n) == 0) {
 			*id = known_methods[i].id;
 			return true;
 		}
@@ -822,6 +823,8 @@ static void head_init(struct head *h, const char *buf, size_t len, uint32_t max_
 static void limits_resolve(const struct http_limits *in, struct http_limits *out)
 {
 	out->max_head_bytes = in && in->max_head_bytes ? in->max_head_bytes : HTTP_DEFAULT_MAX_HEAD_BYTES;
+	if (out->max_head_bytes > INT32_MAX) /* the head length is returned as an int */
+		out->max_head_bytes = INT32_MAX;
 	out->max_target_bytes = in && in->max_target_bytes ? in->max_target_bytes : HTTP_DEFAULT_MAX_TARGET_BYTES;
 	out->require_host = in ? in->require_host : true;
 }
@@ -979,6 +982,7 @@ enum body_state {
  * response body, whose errors are the upstream's (502). */
 #define B_STATE_MASK 0xffu
 #define B_RESPONSE 0x100u
+#define B_MATCH_SHIFT 16
 
 static inline enum body_state body_state(const struct http_body *body)
 {
@@ -993,12 +997,13 @@ static inline void body_set_state(struct http_body *body, enum body_state s)
 /* Trailer fields that would change how the message is framed, routed or
  * how the connection is managed if a recipient merged them into the head
  * (RFC 9110 6.5.1): refused outright.  Matched while the name streams in;
- * body->remaining holds the bitmask of names still matching. */
+ * the bits from B_MATCH_SHIFT of body->state hold the names still matching. */
 static const char *const forbidden_trailers[] = {
 	"content-length", "transfer-encoding", "host", "connection", "keep-alive",
 	"te", "trailer", "upgrade", "proxy-connection",
 };
 #define N_FORBIDDEN_TRAILERS (sizeof(forbidden_trailers) / sizeof(forbidden_trailers[0]))
+_Static_assert(B_MATCH_SHIFT + N_FORBIDDEN_TRAILERS <= 32, "trailer matcher bits fit in body->state");
 
 static void body_init(struct http_body *body, enum http_framing framing, uint64_t length,
 		      uint32_t max_trailer_bytes, bool response)
@@ -1066,15 +1071,16 @@ static void trailer_name_match(struct http_body *body, unsigned char c, uint32_t
 	unsigned char lc = (unsigned char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
 	for (size_t k = 0; k < N_FORBIDDEN_TRAILERS; k++) {
 		const char *name = forbidden_trailers[k];
-		if ((body->remaining & (1u << k)) && (pos >= strlen(name) || (unsigned char)name[pos] != lc))
-			body->remaining &= ~(uint64_t)(1u << k);
+		uint32_t bit = 1u << (B_MATCH_SHIFT + k);
+		if ((body->state & bit) && (pos >= strlen(name) || (unsigned char)name[pos] != lc))
+			body->state &= ~bit;
 	}
 }
 
 static bool trailer_name_forbidden(const struct http_body *body, uint32_t name_len)
 {
 	for (size_t k = 0; k < N_FORBIDDEN_TRAILERS; k++)
-		if ((body->remaining & (1u << k)) && strlen(forbidden_trailers[k]) == name_len)
+		if ((body->state & (1u << (B_MATCH_SHIFT + k))) && strlen(forbidden_trailers[k]) == name_len)
 			return true;
 	return false;
 }
@@ -1207,7 +1213,7 @@ static ssize_t chunked_feed(struct http_body *body, const char *p, size_t n, siz
 				return body_fail(body, err, "invalid character in trailer field name", i);
 			if (!trailer_byte(body))
 				return body_fail(body, err, "trailer section too large", i);
-			body->remaining = (1u << N_FORBIDDEN_TRAILERS) - 1;
+			body->state |= ((1u << N_FORBIDDEN_TRAILERS) - 1) << B_MATCH_SHIFT;
 			trailer_name_match(body, c, 0);
 			body->line_len = 1;
 			body_set_state(body, B_TRAILER_NAME);

@@ -778,6 +778,12 @@ static void test_trailer_limit(void **state)
 	expect_refused("trailers over the limit", S(msg), &o, 400);
 	o.max_trailer_bytes = 0;
 	replay_free(expect_one("no trailers, limit 0", S(CHUNKED_POST "0\r\n\r\n"), &o));
+	/* names that only start like a refused one are fine */
+	o.max_trailer_bytes = 1024;
+	replay_free(expect_one("look-alike trailers",
+			       S(CHUNKED_POST "0\r\nHostname: a\r\nContent-Lengthy: 1\r\nT: x\r\nTex: 1\r\n"
+					      "Hos: 1\r\nX-Host: 1\r\n\r\n"),
+			       &o));
 }
 
 /* ---- limits: 414 and 431, also while the head is incomplete ------------- */
