@@ -52,21 +52,31 @@ int buf_append(struct buf *b, const void *p, size_t n)
 int buf_appendf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
+	char *tmp;
 	int n;
 
-	if (buf_room(b) < 64)
-		buf_compact(b);
 	va_start(ap, fmt);
 	n = vsnprintf(b->data + b->tail, buf_room(b), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= buf_room(b)) {
-		buf_compact(b);
-		va_start(ap, fmt);
-		n = vsnprintf(b->data + b->tail, buf_room(b), fmt, ap);
-		va_end(ap);
-		if (n < 0 || (size_t)n >= buf_room(b))
-			return -ENOSPC;
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n < buf_room(b)) {
+		b->tail += (size_t)n;
+		return 0;
 	}
+	/* did not fit with its NUL: compact, and format aside if the text
+	 * fills the room exactly (a buffer holds bytes, it owes no NUL) */
+	buf_compact(b);
+	if ((size_t)n > buf_room(b))
+		return -ENOSPC;
+	tmp = malloc((size_t)n + 1);
+	if (!tmp)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	memcpy(b->data + b->tail, tmp, (size_t)n);
 	b->tail += (size_t)n;
+	free(tmp);
 	return 0;
 }

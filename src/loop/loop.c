@@ -154,8 +154,10 @@ static void run_timers(struct loop *loop)
 		heap_remove(loop, t);
 		if (t->deadline_ms == 0)
 			continue;
-		if (t->deadline_ms > loop->now_ms) {
-			heap_insert(loop, t); /* deadline moved later meanwhile */
+		if (t->deadline_ms != t->key_ms) {
+			/* moved later meanwhile: re-file at its real deadline, so that
+			 * overdue timers still fire in deadline order */
+			heap_insert(loop, t);
 			continue;
 		}
 		t->deadline_ms = 0;

@@ -106,15 +106,21 @@ long router_match(const struct router *r, const char *host, size_t host_len, con
 	size_t best_host = 0, best_path = 0, hlen = host ? host_without_port(host, host_len) : 0;
 	long best = -1;
 
-	/* absolute-form "http://host/path": route on its path */
+	/* absolute-form "http://host[:port][/path][?query]": route on its path,
+	 * which is "/" when the authority is followed by nothing, '?' or '#' */
 	if (target_len && target[0] != '/') {
 		const char *p = memchr(target, '/', target_len);
 		if (p && p + 1 < target + target_len && p[1] == '/') {
-			const char *slash = memchr(p + 2, '/', (size_t)(target + target_len - (p + 2)));
-			if (!slash)
-				return -1;
-			target_len -= (size_t)(slash - target);
-			target = slash;
+			const char *a = p + 2, *end = target + target_len;
+			while (a < end && *a != '/' && *a != '?' && *a != '#')
+				a++;
+			if (a < end && *a == '/') {
+				target_len = (size_t)(end - a);
+				target = a;
+			} else {
+				target = "/";
+				target_len = 1;
+			}
 		}
 	}
 	for (size_t i = 0; i < r->nroutes; i++) {
