@@ -25,5 +25,6 @@ void buf_compact(struct buf *b);
 /* Append n bytes; returns 0, or -ENOSPC (nothing appended) if they do not fit. */
 int buf_append(struct buf *b, const void *p, size_t n);
 static inline int buf_append_str(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
-/* printf-style append; -ENOSPC (nothing appended) if it does not fit. */
+/* printf-style append; -ENOSPC (nothing appended) if it does not fit,
+ * -ENOMEM or -EINVAL (nothing appended) on formatting failure. */
 int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
