@@ -453,3 +453,85 @@ def http_get(port, path="/", host="example.test", method="GET", body=None, heade
     data = r.read()
     c.close()
     return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+# ---------------------------------------------------------------- helpers (ops, config/CLI tests)
+
+def wait_until(pred, timeout=5.0, interval=0.02, what="condition"):
+    """Poll pred() until it returns something truthy; return that value, or
+    raise TestFailure after `timeout` seconds (the last value in the message)."""
+    end = time.time() + timeout
+    last = None
+    while True:
+        last = pred()
+        if last:
+            return last
+        if time.time() >= end:
+            raise TestFailure(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+def metric_samples(text):
+    """Parse Prometheus text into [(name, {label: value}, float)]."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, val = line.rpartition(" ")
+        name, _, rest = key.partition("{")
+        labels = {}
+        rest = rest.rstrip("}")
+        i = 0
+        while i < len(rest):
+            eqi = rest.index("=", i)
+            k = rest[i:eqi].strip(", ")
+            j = eqi + 2  # past ="
+            v = ""
+            while rest[j] != '"':
+                if rest[j] == "\\":
+                    j += 1
+                    v += {"n": "\n"}.get(rest[j], rest[j])
+                else:
+                    v += rest[j]
+                j += 1
+            labels[k] = v
+            i = j + 1
+        out.append((name, labels, float(val)))
+    return out
+
+
+def connect_refused(port, host="127.0.0.1"):
+    """True if a TCP connect to host:port is refused right now."""
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
+def read_until_close(s, timeout=3.0):
+    """Read from socket s until the peer closes it or `timeout` passes.
+    Returns (bytes, how) with how in "eof", "reset", "timeout"."""
+    out = b""
+    end = time.time() + timeout
+    while True:
+        left = end - time.time()
+        if left <= 0:
+            return out, "timeout"
+        s.settimeout(left)
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            return out, "timeout"
+        except ConnectionResetError:
+            return out, "reset"
+        if not d:
+            return out, "eof"
+        out += d
+
+
+def run_cli(*args, timeout=10, cwd=None):
+    """Run the cutover binary with args; return CompletedProcess (text)."""
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
