@@ -296,11 +296,13 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 	case FAIL_CONNECT:
 	case FAIL_CONNECT_TIMEOUT:
 		t->metrics->connect_failures++;
-		/* the request never left: safe to send anywhere else */
-		retry = ex->req_body_sent == 0;
-		if (ex->tries < ARRAY_SIZE(ex->tried)) {
+		if (ex->tries < ARRAY_SIZE(ex->tried))
 			ex->tried[ex->tries] = target_ref(t);
-		}
+		/* the request never left: safe to send to another target, if
+		 * there is one that has not failed yet */
+		retry = ex->req_body_sent == 0 &&
+			service_has_target(ex->service, ex->tried,
+					   ex->tries + 1u < ARRAY_SIZE(ex->tried) ? ex->tries + 1u : ARRAY_SIZE(ex->tried));
 		break;
 	case FAIL_CLOSED:
 		/* a pooled connection the target closed as we reused it: resend
@@ -310,9 +312,10 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 	default:
 		break;
 	}
-	ex->tries++;
-	if (retry && ex->tries <= p->cfg->limits.max_retries + 1u && !ex->resp_head_done) {
+	ex->tries++; /* attempts made; retries made = tries - 1 */
+	if (retry && ex->tries <= p->cfg->limits.max_retries && !ex->resp_head_done) {
 		t->metrics->retries++;
+		ex->retries++;
 		target_unref(ex->target);
 		ex->target = NULL;
 		log_debug("retrying request %s after upstream %s failed: %s", ex->request_id, t->addr_text,
@@ -485,8 +488,10 @@ static bool client_read(struct client *c)
 	n = read(c->io.fd, buf_end(&c->in), room);
 	if (n > 0) {
 		c->in.tail += (size_t)n;
-		if ((size_t)n < room)
-			c->can_read = false; /* drained: the next edge will tell */
+		/* drained: the next edge will tell; unless the edge we had also
+		 * carried the peer's FIN, which no later edge will repeat */
+		if ((size_t)n < room && !c->peer_shut)
+			c->can_read = false;
 		return true;
 	}
 	c->can_read = false;
@@ -516,8 +521,8 @@ static bool upstream_read(struct upstream *u)
 	n = read(u->io.fd, buf_end(&u->in), room);
 	if (n > 0) {
 		u->in.tail += (size_t)n;
-		if ((size_t)n < room)
-			u->can_read = false;
+		if ((size_t)n < room && !u->peer_shut)
+			u->can_read = false; /* see client_read() */
 		return true;
 	}
 	u->can_read = false;
@@ -1192,6 +1197,8 @@ static void client_on_event(struct loop *loop, struct loop_io *io, uint32_t even
 	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->can_read = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->peer_shut = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->can_write = true;
 	client_pump(c);

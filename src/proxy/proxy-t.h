@@ -90,7 +90,8 @@ struct upstream {
 	struct exchange *ex;               /* while BUSY */
 	uint32_t requests;                 /* served on this connection */
 	bool can_read, can_write;
-	bool eof;                          /* the target closed its side */
+	bool eof;                          /* the target closed its side (read returned 0) */
+	bool peer_shut;                    /* epoll saw RDHUP/HUP: read on until the EOF */
 };
 
 enum client_state {
@@ -118,6 +119,7 @@ struct client {
 	bool can_read, can_write;
 	bool eof;                          /* the client closed its sending side */
 	bool reset;                        /* the connection failed (write error, reset) */
+	bool peer_shut;                    /* epoll saw RDHUP/HUP: read on until the EOF */
 	bool close_after;                  /* close once the current response is written */
 	bool head_started;                 /* bytes of a head received (408 vs silent close) */
 };
@@ -143,8 +145,9 @@ struct exchange {
 	uint64_t upstream_start_ns;
 	enum http_method method;
 	uint8_t client_minor;              /* client's HTTP/1.x */
-	uint8_t tries;                     /* targets tried */
-	struct target *tried[4];           /* targets that failed (references held) */
+	uint8_t tries;                     /* failed attempts */
+	uint8_t retries;                   /* attempts made again after a failure */
+	struct target *tried[12];          /* targets whose connect failed (references held); > max_retries */
 	int status;                        /* status sent to the client, 0 until known */
 	const char *error;                 /* why the proxy answered or cut (access log) */
 	bool head_done;                    /* request head consumed from client.in */

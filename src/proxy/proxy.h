@@ -34,6 +34,8 @@ int service_set_targets(struct proxy_service *s, const struct config_target *tar
 /* Smooth weighted round-robin, skipping the targets in exclude[0..nexclude).
  * Returns a new reference, or NULL when no target is left. */
 struct target *service_pick(struct proxy_service *s, struct target *const *exclude, size_t nexclude);
+/* Whether the service has a target not in exclude[0..nexclude). */
+bool service_has_target(const struct proxy_service *s, struct target *const *exclude, size_t nexclude);
 struct target *target_ref(struct target *t);
 struct target *target_unref(struct target *t);
 /* Find a service by name in the current runtime (no reference taken). */

@@ -156,6 +156,18 @@ struct target *service_pick(struct proxy_service *s, struct target *const *exclu
 	return target_ref(best->target);
 }
 
+bool service_has_target(const struct proxy_service *s, struct target *const *exclude, size_t nexclude)
+{
+	for (uint32_t i = 0; s->set && i < s->set->n; i++) {
+		bool excluded = false;
+		for (size_t j = 0; j < nexclude; j++)
+			excluded |= exclude[j] == s->set->slots[i].target;
+		if (!excluded)
+			return true;
+	}
+	return false;
+}
+
 static struct proxy_service *service_new(struct proxy *p, const char *name)
 {
 	struct proxy_service *s = calloc(1, sizeof(*s));

@@ -37,6 +37,8 @@ static void upstream_on_event(struct loop *loop, struct loop_io *io, uint32_t ev
 		return;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		u->can_read = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		u->peer_shut = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		u->can_write = true;
 	if (u->state == UPSTREAM_IDLE) {
@@ -109,7 +111,7 @@ void upstream_release(struct upstream *u, bool reusable)
 	struct target *t = u->target;
 
 	u->ex = NULL;
-	if (!reusable || u->eof || !buf_empty(&u->in) || t->removed || p->draining ||
+	if (!reusable || u->eof || u->peer_shut || !buf_empty(&u->in) || t->removed || p->draining ||
 	    t->nidle >= p->cfg->limits.upstream_idle_per_target) {
 		upstream_close(u);
 		return;
