@@ -119,6 +119,32 @@ static void exchange_free(struct exchange *ex)
 	}
 }
 
+/* Copy the field lines of a parsed head, except those with a flag in
+ * skip, as the raw bytes they arrived as (validated by the parser: no bare
+ * CR or LF, no obs-fold), in as few copies as there are runs of kept lines.
+ * head_end is where the last field line ends (the final CRLF's offset). */
+static int append_fields(struct buf *b, const char *base, const struct http_header *h, uint32_t n,
+			 uint32_t head_end, uint32_t skip)
+{
+	uint32_t run = 0, i;
+	bool in_run = false;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		bool keep = !(h[i].flags & skip);
+		if (keep && !in_run) {
+			run = h[i].name.off;
+			in_run = true;
+		} else if (!keep && in_run) {
+			rc |= buf_append(b, base + run, h[i].name.off - run);
+			in_run = false;
+		}
+	}
+	if (in_run)
+		rc |= buf_append(b, base + run, head_end - run);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* serialization                                                       */
 
@@ -138,15 +164,10 @@ static int serialize_request(struct client *c, struct exchange *ex, const char *
 	rc |= buf_append_str(b, " HTTP/1.1\r\n");
 	if (!r->host.len)
 		rc |= buf_appendf(b, "Host: %s\r\n", ex->service->name);
-	for (uint32_t i = 0; i < r->nheaders; i++) {
-		const struct http_header *h = &r->headers[i];
-		if (h->flags & (HTTP_HDR_HOP | HTTP_HDR_XFF | HTTP_HDR_XF_OTHER))
-			continue;
-		rc |= append_slice(b, base, h->name);
-		rc |= buf_append(b, ": ", 2);
-		rc |= append_slice(b, base, h->value);
-		rc |= buf_append(b, "\r\n", 2);
-	}
+	/* a client's X-Request-Id is kept if valid, else replaced by ours */
+	rc |= append_fields(b, base, r->headers, r->nheaders, r->head_len - 2,
+			    HTTP_HDR_HOP | HTTP_HDR_XFF | HTTP_HDR_XF_OTHER |
+				    (ex->request_id_from_client ? 0 : HTTP_HDR_REQUEST_ID));
 	if (r->framing == HTTP_FRAMING_CHUNKED)
 		rc |= buf_append_str(b, "Transfer-Encoding: chunked\r\n");
 	if (ex->upgrade) {
@@ -199,15 +220,7 @@ static int serialize_response(struct client *c, struct exchange *ex, const struc
 	rc |= buf_append(b, status_line, sizeof(status_line));
 	rc |= append_slice(b, base, r->reason);
 	rc |= buf_append(b, "\r\n", 2);
-	for (uint32_t i = 0; i < r->nheaders; i++) {
-		const struct http_header *h = &r->headers[i];
-		if (h->flags & HTTP_HDR_HOP)
-			continue;
-		rc |= append_slice(b, base, h->name);
-		rc |= buf_append(b, ": ", 2);
-		rc |= append_slice(b, base, h->value);
-		rc |= buf_append(b, "\r\n", 2);
-	}
+	rc |= append_fields(b, base, r->headers, r->nheaders, r->head_len - 2, HTTP_HDR_HOP);
 	if (r->status == 101) {
 		for (uint32_t i = 0; i < r->nheaders; i++) {
 			if (r->headers[i].flags & HTTP_HDR_UPGRADE) {
