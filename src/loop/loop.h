@@ -17,8 +17,13 @@ void loop_del(struct loop *loop, struct loop_io *io);
 
 /* Arm or re-arm timer to fire at deadline_ms (monotonic ms). */
 void loop_timer_set(struct loop *loop, struct loop_timer *timer, uint64_t deadline_ms, loop_timer_cb cb);
-/* Disarm.  Safe on a disarmed timer. */
+/* Disarm and take out of the heap: required before the timer's memory is
+ * freed.  Safe on a disarmed timer. */
 void loop_timer_cancel(struct loop *loop, struct loop_timer *timer);
+/* Disarm lazily, O(1): the heap entry stays and is dropped when its key
+ * comes up, or reused by the next loop_timer_set.  The timer must stay
+ * allocated (call loop_timer_cancel before freeing it). */
+static inline void loop_timer_disarm(struct loop_timer *timer) { timer->deadline_ms = 0; }
 
 /* Run until loop->stop is set.  Returns 0 or -errno (epoll failure). */
 int loop_run(struct loop *loop);

@@ -721,7 +721,6 @@ static bool response_head(struct exchange *ex)
 	http_body_init_response(&ex->resp_body, r, p->cfg->limits.max_header_bytes);
 	buf_consume(&u->in, (size_t)rc);
 	ex->resp_head_done = true;
-	upstream_set_deadline(u, p->cfg->timeouts.upstream_body);
 	if (r->status == 101) {
 		c->state = CLIENT_TUNNEL;
 		ex->resp_done = true;

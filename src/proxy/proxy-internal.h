@@ -11,6 +11,9 @@ void proxy_buf_put(struct proxy *p, struct buf *b);
 /* An upstream timer fired for the exchange that owns the connection. */
 void exchange_upstream_timeout(struct exchange *ex);
 void upstream_set_deadline(struct upstream *u, uint64_t timeout_ms);
+/* Close t's pooled connections idle for max_idle_ms or more (called once a
+ * second, so idle expiry is accurate to a second). */
+void upstream_expire_idle(struct target *t, uint64_t now_ms, uint64_t max_idle_ms);
 
 /* Access log (accesslog.c). */
 struct accesslog;

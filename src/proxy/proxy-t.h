@@ -89,6 +89,7 @@ struct upstream {
 	struct buf in;                     /* response bytes from the target */
 	struct exchange *ex;               /* while BUSY */
 	uint32_t requests;                 /* served on this connection */
+	uint64_t idle_since_ms;            /* when it went back to the pool */
 	bool can_read, can_write;
 	bool eof;                          /* the target closed its side (read returned 0) */
 	bool peer_shut;                    /* epoll saw RDHUP/HUP: read on until the EOF */

@@ -372,6 +372,8 @@ static void flush_timer_fired(struct loop *loop, struct loop_timer *timer)
 
 	if (p->accesslog)
 		accesslog_flush(p->accesslog);
+	for (size_t i = 0; i < p->ntargets; i++)
+		upstream_expire_idle(p->targets[i], loop->now_ms, p->cfg->timeouts.upstream_idle);
 	/* After a burst (thousands of connections busy at once, then idle),
 	 * glibc keeps the freed buffers' pages resident: give them back. */
 	if (p->bufs_freed >= 64) {

@@ -60,7 +60,6 @@ struct upstream *upstream_get(struct proxy *p, struct target *t, bool *reused, i
 		list_del(&u->pool_node);
 		t->nidle--;
 		t->metrics->idle_connections--;
-		loop_timer_cancel(p->loop, &u->timer);
 		if (proxy_buf_get(p, &u->in) < 0) {
 			upstream_close(u);
 			break;
@@ -122,7 +121,20 @@ void upstream_release(struct upstream *u, bool reusable)
 	list_add_head(&t->idle, &u->pool_node);
 	t->nidle++;
 	t->metrics->idle_connections++;
-	loop_timer_set(p->loop, &u->timer, p->loop->now_ms + p->cfg->timeouts.upstream_idle, upstream_on_timer);
+	/* expiry is upstream_expire_idle()'s job: no heap work per request */
+	u->idle_since_ms = p->loop->now_ms;
+	loop_timer_disarm(&u->timer);
+}
+
+void upstream_expire_idle(struct target *t, uint64_t now_ms, uint64_t max_idle_ms)
+{
+	/* most recently used first: the oldest are at the tail */
+	while (!list_empty(&t->idle)) {
+		struct upstream *u = container_of(t->idle.prev, struct upstream, pool_node);
+		if (now_ms - u->idle_since_ms < max_idle_ms)
+			break;
+		upstream_close(u);
+	}
 }
 
 void upstream_close(struct upstream *u)
