@@ -99,12 +99,29 @@ static inline bool is_ows(unsigned char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Case-insensitive comparison of s[0..n) with the NUL-terminated lowercase
- * or mixed-case literal lit. */
-static bool bytes_eq_nocase(const char *s, size_t n, const char *lit)
+/* Case-insensitive comparison of s[0..n) with the NUL-terminated literal
+ * lit, which must be lower-case letters, digits and '-' (all our field
+ * names, codings and tokens).  `| 0x20` folds only A-Z onto a-z among the
+ * bytes a validated field name or value can hold, so no libc call. */
+static inline bool bytes_eq_nocase(const char *s, size_t n, const char *lit)
 {
-	size_t m = strlen(lit);
-	return n == m && strncasecmp(s, lit, n) == 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!lit[i] || (unsigned char)(s[i] | 0x20) != (unsigned char)lit[i])
+			return false;
+	return lit[i] == 0;
+}
+
+/* Whether any of the 8 bytes of w is < 0x20 or is 0x7f: the bytes that end
+ * or may invalidate a field value (CR, LF, HTAB, NUL, other controls, DEL).
+ * The classic "has byte less than" and "has zero byte" bit tricks. */
+static inline bool word_has_ctl(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t x = w ^ (0x7f * ones);
+
+	return (((w - 0x20 * ones) & ~w) | ((x - ones) & ~x)) & highs;
 }
 
 /* ---- methods ------------------------------------------------------------ */
@@ -206,55 +223,77 @@ enum field_kind {
 	F_REQUEST_ID,
 };
 
+/* bytes_eq_nocase() for a field name (n == strlen(lit) checked by the
+ * caller's switch), 8 bytes at a time: OR-ing 0x20 into a tchar folds A-Z
+ * onto a-z and turns only '^' and '_' into '~' and DEL, which no literal
+ * holds, so a match is exact. */
+static inline bool name_eq(const char *s, size_t n, const char *lit)
+{
+	const uint64_t fold = 0x2020202020202020ull;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t a, b;
+		memcpy(&a, s + i, 8);
+		memcpy(&b, lit + i, 8);
+		if ((a | fold) != b)
+			return false;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)(s[i] | 0x20) != (unsigned char)lit[i])
+			return false;
+	return true;
+}
+
 static enum field_kind field_kind(const char *name, size_t n)
 {
 	switch (n) {
 	case 2:
-		if (bytes_eq_nocase(name, n, "te"))
+		if (name_eq(name, n, "te"))
 			return F_HOP;
 		break;
 	case 4:
-		if (bytes_eq_nocase(name, n, "host"))
+		if (name_eq(name, n, "host"))
 			return F_HOST;
 		break;
 	case 6:
-		if (bytes_eq_nocase(name, n, "expect"))
+		if (name_eq(name, n, "expect"))
 			return F_EXPECT;
 		break;
 	case 7:
-		if (bytes_eq_nocase(name, n, "trailer"))
+		if (name_eq(name, n, "trailer"))
 			return F_HOP;
-		if (bytes_eq_nocase(name, n, "upgrade"))
+		if (name_eq(name, n, "upgrade"))
 			return F_UPGRADE;
 		break;
 	case 10:
-		if (bytes_eq_nocase(name, n, "connection"))
+		if (name_eq(name, n, "connection"))
 			return F_CONNECTION;
-		if (bytes_eq_nocase(name, n, "keep-alive"))
+		if (name_eq(name, n, "keep-alive"))
 			return F_HOP;
 		break;
 	case 12:
-		if (bytes_eq_nocase(name, n, "x-request-id"))
+		if (name_eq(name, n, "x-request-id"))
 			return F_REQUEST_ID;
 		break;
 	case 14:
-		if (bytes_eq_nocase(name, n, "content-length"))
+		if (name_eq(name, n, "content-length"))
 			return F_CONTENT_LENGTH;
 		break;
 	case 15:
-		if (bytes_eq_nocase(name, n, "x-forwarded-for"))
+		if (name_eq(name, n, "x-forwarded-for"))
 			return F_XFF;
 		break;
 	case 16:
-		if (bytes_eq_nocase(name, n, "proxy-connection"))
+		if (name_eq(name, n, "proxy-connection"))
 			return F_HOP;
-		if (bytes_eq_nocase(name, n, "x-forwarded-host"))
+		if (name_eq(name, n, "x-forwarded-host"))
 			return F_XF_OTHER;
 		break;
 	case 17:
-		if (bytes_eq_nocase(name, n, "transfer-encoding"))
+		if (name_eq(name, n, "transfer-encoding"))
 			return F_TRANSFER_ENCODING;
-		if (bytes_eq_nocase(name, n, "x-forwarded-proto"))
+		if (name_eq(name, n, "x-forwarded-proto"))
 			return F_XF_OTHER;
 		break;
 	default:
@@ -285,6 +324,7 @@ struct head {
 	bool te_chunked;
 	bool conn_close, conn_keep_alive, conn_upgrade;
 	bool has_connection, has_upgrade, expect_continue;
+	bool conn_names_fields; /* a Connection token other than close/keep-alive/upgrade */
 	struct http_error *err;
 };
 
@@ -679,6 +719,8 @@ static int field_complete(struct head *h, struct http_header *f, int index)
 				h->conn_upgrade = true;
 			else if (bytes_eq_nocase(t, tok_len, "content-length") || bytes_eq_nocase(t, tok_len, "host"))
 				return head_fail(h, 400, "Connection names an end-to-end field", f->value.off + tok);
+			else
+				h->conn_names_fields = true;
 		}
 		if (r < 0)
 			return head_fail(h, 400, "invalid Connection", f->value.off);
@@ -754,8 +796,17 @@ static int parse_fields(struct head *h, size_t *pos)
 		p++;
 		while (p < h->end && is_ows((unsigned char)b[p]))
 			p++;
-		size_t vs = p, ve = p;
+		size_t vs = p, ve;
 		for (;;) {
+			/* 8 bytes at a time while none can be special: printable
+			 * ASCII and obs-text are always valid value bytes */
+			while (p + 8 <= h->end) {
+				uint64_t w;
+				memcpy(&w, b + p, 8);
+				if (word_has_ctl(w))
+					break;
+				p += 8;
+			}
 			if (p >= h->end)
 				return 0;
 			c = (unsigned char)b[p];
@@ -764,9 +815,11 @@ static int parse_fields(struct head *h, size_t *pos)
 			if (!is_class(c, C_FIELD))
 				return head_fail(h, 400, c == '\n' ? "bare LF" : "invalid character in field value", p);
 			p++;
-			if (!is_ows(c))
-				ve = p;
 		}
+		/* the value ends before trailing OWS */
+		ve = p;
+		while (ve > vs && is_ows((unsigned char)b[ve - 1]))
+			ve--;
 		if (p + 1 >= h->end)
 			return 0;
 		if (b[p + 1] != '\n')
@@ -788,7 +841,9 @@ static int parse_fields(struct head *h, size_t *pos)
  * (RFC 9110 7.6.1).  Runs once, on a complete head. */
 static void flag_connection_options(struct head *h)
 {
-	if (!h->has_connection)
+	/* close, keep-alive and upgrade name no field that is not already
+	 * hop-by-hop: only other tokens need the scan */
+	if (!h->conn_names_fields)
 		return;
 	for (uint32_t c = 0; c < h->nheaders; c++) {
 		const struct http_header *cf = &h->headers[c];

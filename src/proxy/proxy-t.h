@@ -207,6 +207,7 @@ struct proxy {
 	bool accept_paused;                /* max_connections reached */
 	uint64_t request_seq;
 	uint32_t id_prefix;
+	char request_id_text[25];          /* the last request id (see proxy_request_id) */
 	bool draining;
 	int exit_code;
 };

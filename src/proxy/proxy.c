@@ -67,17 +67,31 @@ static size_t buf_size_for(const struct config *cfg)
 	return n + 4096; /* room for our own header lines on top of a full head */
 }
 
+/* Request ids are 8 hex digits of a random per-process prefix and 16 of a
+ * counter.  The text is kept and its counter digits incremented in place
+ * (an odometer): a copy per request, no formatting. */
 void proxy_request_id(struct proxy *p, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint64_t seq = ++p->request_seq;
-	uint32_t prefix = p->id_prefix;
+	char *id = p->request_id_text;
 
-	for (int i = 7; i >= 0; i--, prefix >>= 4)
-		out[i] = hex[prefix & 15];
-	for (int i = 23; i >= 8; i--, seq >>= 4)
-		out[i] = hex[seq & 15];
-	out[24] = 0;
+	if (!id[0]) {
+		uint32_t prefix = p->id_prefix;
+		for (int i = 7; i >= 0; i--, prefix >>= 4)
+			id[i] = hex[prefix & 15];
+		memset(id + 8, '0', 16);
+		id[24] = 0;
+	}
+	for (int i = 23; i >= 8; i--) {
+		if (id[i] == 'f') {
+			id[i] = '0';
+			continue;
+		}
+		id[i] = id[i] == '9' ? 'a' : (char)(id[i] + 1);
+		break;
+	}
+	p->request_seq++;
+	memcpy(out, id, 25);
 }
 
 /* ------------------------------------------------------------------ */
