@@ -37,13 +37,11 @@ void buf_compact(struct buf *b)
 	b->head = 0;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+int buf_append_slow(struct buf *b, const void *p, size_t n)
 {
-	if (buf_room(b) < n) {
-		buf_compact(b);
-		if (buf_room(b) < n)
-			return -ENOSPC;
-	}
+	buf_compact(b);
+	if (buf_room(b) < n)
+		return -ENOSPC;
 	memcpy(b->data + b->tail, p, n);
 	b->tail += n;
 	return 0;

@@ -22,8 +22,17 @@ static inline void buf_consume(struct buf *b, size_t n)
 }
 /* Move pending bytes to the front so that buf_room() is maximal. */
 void buf_compact(struct buf *b);
+/* Out-of-line part of buf_append(): compacts first. */
+int buf_append_slow(struct buf *b, const void *p, size_t n);
 /* Append n bytes; returns 0, or -ENOSPC (nothing appended) if they do not fit. */
-int buf_append(struct buf *b, const void *p, size_t n);
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (buf_room(b) < n)
+		return buf_append_slow(b, p, n);
+	memcpy(b->data + b->tail, p, n);
+	b->tail += n;
+	return 0;
+}
 static inline int buf_append_str(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
 /* printf-style append; -ENOSPC (nothing appended) if it does not fit,
  * -ENOMEM or -EINVAL (nothing appended) on formatting failure. */
