@@ -487,6 +487,39 @@ static bool target_form_valid(const char *t, size_t n, enum http_method m)
 	return false;
 }
 
+/* RFC 9112 3.2.2: with an absolute-form target ("http://host/path") the
+ * authority, not the Host field, names the host.  Rather than choose
+ * between two hosts, refuse a request whose Host differs from it: a proxy
+ * must never route by one and let the backend see the other.  Only the
+ * http and https schemes are accepted in absolute form. */
+static int absolute_form_check(struct head *h, const struct http_request *req)
+{
+	const char *t = h->buf + req->target.off, *a, *end = t + req->target.len;
+	size_t alen;
+
+	if (req->target.len == 0 || t[0] == '/' || h->method_id == HTTP_METHOD_CONNECT ||
+	    (req->target.len == 1 && t[0] == '*'))
+		return 0;
+	if (req->target.len > 7 && bytes_eq_nocase(t, 7, "http://"))
+		a = t + 7;
+	else if (req->target.len > 8 && bytes_eq_nocase(t, 8, "https://"))
+		a = t + 8;
+	else
+		return head_fail(h, 400, "absolute-form target with a scheme other than http(s)", req->target.off);
+	for (alen = 0; a + alen < end && a[alen] != '/' && a[alen] != '?' && a[alen] != '#'; alen++)
+		;
+	if (memchr(a, '@', alen))
+		return head_fail(h, 400, "userinfo in the request-target", req->target.off);
+	if (!authority_valid(a, alen, false))
+		return head_fail(h, 400, "invalid authority in the request-target", req->target.off);
+	if (h->host_index >= 0) {
+		const struct http_header *hf = &h->headers[h->host_index];
+		if (hf->value.len != alen || strncasecmp(h->buf + hf->value.off, a, alen) != 0)
+			return head_fail(h, 400, "Host differs from the request-target authority", hf->value.off);
+	}
+	return 0;
+}
+
 /* method SP request-target SP HTTP-version CRLF.
  * Returns 1 (*pos after the CRLF), 0 (incomplete) or -EBADMSG. */
 static int parse_request_line(struct head *h, size_t *pos, const struct http_limits *limits,
@@ -928,6 +961,9 @@ int http_request_parse(const char *buf, size_t len, const struct http_limits *li
 		return head_fail(&h, 400, "missing Host", p);
 	if (h.method_id == HTTP_METHOD_CONNECT && (h.cl_index >= 0 || h.te_index >= 0))
 		return head_fail(&h, 400, "CONNECT with content", p);
+	r = absolute_form_check(&h, req);
+	if (r < 0)
+		return r;
 	flag_connection_options(&h);
 
 	req->version_minor = h.version_minor;

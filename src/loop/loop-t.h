@@ -36,6 +36,7 @@ struct loop {
 	bool stop;
 	bool immediate;         /* work is pending: poll without sleeping once */
 	uint64_t now_ms;        /* cached monotonic time of this iteration */
+	uint64_t now_ns;        /* the same, in nanoseconds */
 	struct loop_timer **heap;
 	uint32_t nheap, capheap;
 	/* Called once at the end of every iteration (deferred frees). */

@@ -16,7 +16,8 @@ int loop_init(struct loop *loop)
 
 	if (fd < 0)
 		return -errno;
-	*loop = (struct loop){ .epfd = fd, .now_ms = time_now_ms() };
+	*loop = (struct loop){ .epfd = fd, .now_ns = time_now_ns() };
+	loop->now_ms = loop->now_ns / 1000000u;
 	return 0;
 }
 
@@ -192,7 +193,8 @@ int loop_run(struct loop *loop)
 				continue;
 			return -errno;
 		}
-		loop->now_ms = time_now_ms();
+		loop->now_ns = time_now_ns();
+		loop->now_ms = loop->now_ns / 1000000u;
 		for (int i = 0; i < n; i++) {
 			struct loop_io *io = events[i].data.ptr;
 			io->cb(loop, io, events[i].events);

@@ -95,7 +95,9 @@ static struct exchange *exchange_new(struct client *c)
 	memset(ex, 0, offsetof(struct exchange, req));
 	memset(&ex->req_body, 0, sizeof(*ex) - offsetof(struct exchange, req_body));
 	ex->client = c;
-	ex->start_ns = time_now_ns();
+	/* latencies run from the loop wake-up that brought the request to the
+	 * one that finished the response: one clock read per iteration */
+	ex->start_ns = c->proxy->loop->now_ns;
 	return ex;
 }
 
@@ -382,7 +384,6 @@ static void exchange_connect(struct exchange *ex)
 			ex->reused = reused;
 			ex->uhead_sent = 0;
 			ex->header_deadline_set = false;
-			ex->upstream_start_ns = time_now_ns();
 			u->ex = ex;
 			upstream_set_deadline(u, u->state == UPSTREAM_CONNECTING ? p->cfg->timeouts.upstream_connect
 										 : p->cfg->timeouts.upstream_body);
@@ -905,7 +906,7 @@ static void exchange_finish(struct exchange *ex)
 	struct client *c = ex->client;
 	struct proxy *p = c->proxy;
 	struct upstream *u = ex->upstream;
-	uint64_t now = time_now_ns();
+	uint64_t now = p->loop->now_ns;
 
 	if (u) {
 		bool reusable = ex->resp_done && ex->req_done && !ex->aborted && !ex->resp_fwd &&

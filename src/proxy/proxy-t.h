@@ -143,7 +143,6 @@ struct exchange {
 	uint64_t req_body_sent;            /* body bytes written upstream */
 	uint64_t resp_bytes;               /* bytes written to the client for this response */
 	uint64_t start_ns;
-	uint64_t upstream_start_ns;
 	enum http_method method;
 	uint8_t client_minor;              /* client's HTTP/1.x */
 	uint8_t tries;                     /* failed attempts */

@@ -235,6 +235,7 @@ static const struct {
 	const char *why;
 } knowingly_rejected[] = {
 	{ "llhttp/request/method:96", "CONNECT with Content-Length: a CONNECT request has no content" },
+	{ "llhttp/request/uri:222", "userinfo in an http URI must be treated as an error (RFC 9110 4.2.4)" },
 	{ "llhttp/request/method:135", "M-SEARCH is SSDP (UDP), not an HTTP method: 501" },
 	{ "llhttp/request/method:372", "ICE/1.0 is not HTTP" },
 	{ "llhttp/request/method:400", "RTSP/1.0 is not HTTP" },
@@ -694,6 +695,10 @@ static const struct refusal request_refusals[] = {
 	R("Host with space", "GET / HTTP/1.1\r\nHost: exa mple.com\r\n\r\n", 400),
 	R("Host with @", "GET / HTTP/1.1\r\nHost: user@example.com\r\n\r\n", 400),
 	R("Host with /", "GET / HTTP/1.1\r\nHost: example.com/a\r\n\r\n", 400),
+	R("absolute-form authority differs from Host", "GET http://admin.test/x HTTP/1.1\r\nHost: shop.test\r\n\r\n", 400),
+	R("absolute-form port differs from Host", "GET http://a.test:81/ HTTP/1.1\r\nHost: a.test\r\n\r\n", 400),
+	R("absolute-form with userinfo", "GET http://u:p@a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", 400),
+	R("absolute-form with another scheme", "GET ftp://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", 400),
 	R("Host empty", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400),
 	R("Host empty port", "GET / HTTP/1.1\r\nHost: example.com:\r\n\r\n", 400),
 	R("Host port too big", "GET / HTTP/1.1\r\nHost: example.com:65536\r\n\r\n", 400),
@@ -918,7 +923,7 @@ static void test_incremental_head(void **state)
 
 static void test_request_fields(void **state)
 {
-	static const char msg[] = "GET http://example.com/a HTTP/1.1\r\n"
+	static const char msg[] = "GET http://example.com:8080/a HTTP/1.1\r\n"
 				  "Host: example.com:8080\r\n"
 				  "Connection: Keep-Alive, X-Secret ,, upgrade\r\n"
 				  "x-secret:  \t hidden\t \r\n"
