@@ -455,6 +455,284 @@ def http_get(port, path="/", host="example.test", method="GET", body=None, heade
     return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
 
+# ---------------------------------------------------------------- additions for test_http / test_smuggling
+
+def poll_until(pred, timeout=5.0, interval=0.01, what="condition"):
+    """Poll pred() until it is true (bounded in time); raise if it never is."""
+    end = time.time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.time() >= end:
+            raise TestFailure(f"{what} not reached after {timeout}s")
+        time.sleep(interval)
+
+
+class Response:
+    def __init__(self, status, reason, version, headers, body, trailers, framing, raw_head):
+        self.status, self.reason, self.version = status, reason, version
+        self.headers = headers          # [(name, value)] as received
+        self.body, self.trailers, self.framing, self.raw_head = body, trailers, framing, raw_head
+
+    def get(self, name, default=None):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def get_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.headers!r} body={self.body[:80]!r}>"
+
+
+class HttpConn:
+    """A raw client connection that reads responses one at a time with strict
+    HTTP/1.1 framing checks (CRLF everywhere, exact chunk syntax), so that a
+    proxy that sends a stray or missing byte is caught by the next read."""
+
+    def __init__(self, port, timeout=5.0, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        self.interim = []
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def shut_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def _fill(self, n=65536):
+        try:
+            d = self.sock.recv(n)
+        except ConnectionResetError:
+            d = b""
+        if not d:
+            raise TestFailure(f"connection closed by the proxy; unparsed bytes: {self.buf[:300]!r}")
+        self.buf += d
+
+    def _line(self, limit=65536):
+        while b"\r\n" not in self.buf:
+            if len(self.buf) > limit:
+                raise TestFailure(f"line too long: {self.buf[:200]!r}")
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        if b"\n" in line or b"\r" in line:
+            raise TestFailure(f"bare CR/LF in a line: {line!r}")
+        return line
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill(max(65536, n - len(self.buf)))
+        d, self.buf = self.buf[:n], self.buf[n:]
+        return d
+
+    def read_head(self):
+        """Status line + fields.  Returns (status, reason, version, headers, raw)."""
+        while b"\r\n\r\n" not in self.buf:
+            if len(self.buf) > 1 << 20:
+                raise TestFailure("response head too large")
+            self._fill()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        raw = head + b"\r\n\r\n"
+        lines = head.split(b"\r\n")
+        for l in lines:
+            if b"\n" in l or b"\r" in l:
+                raise TestFailure(f"bare CR/LF in response head: {raw!r}")
+        parts = lines[0].decode("latin1").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (len(parts[1]) == 3 and parts[1].isdigit()):
+            raise TestFailure(f"malformed status line: {lines[0]!r}")
+        headers = []
+        for l in lines[1:]:
+            k, sep, v = l.decode("latin1").partition(":")
+            if not sep or not k or k != k.strip():
+                raise TestFailure(f"malformed header line {l!r} in {raw!r}")
+            headers.append((k, v.strip(" \t")))
+        return int(parts[1]), parts[2] if len(parts) > 2 else "", parts[0], headers, raw
+
+    def read_chunked(self, sink=None):
+        """Strict chunked decoding.  Returns (body or total, trailers, ext list)."""
+        body, total, exts = [], 0, []
+        while True:
+            line = self._line()
+            size, _, ext = line.partition(b";")
+            if not size or any(c not in b"0123456789abcdefABCDEF" for c in size):
+                raise TestFailure(f"bad chunk size line {line!r}")
+            if ext:
+                exts.append(ext)
+            n = int(size, 16)
+            if n == 0:
+                break
+            left = n
+            while left:
+                if not self.buf:
+                    self._fill(min(left, 1 << 20))
+                d = self.buf[:left]
+                self.buf = self.buf[len(d):]
+                left -= len(d)
+                total += len(d)
+                if sink:
+                    sink(d)
+                else:
+                    body.append(d)
+            if self.read_exact(2) != b"\r\n":
+                raise TestFailure("chunk data not followed by CRLF")
+        trailers = []
+        while True:
+            line = self._line()
+            if not line:
+                break
+            k, sep, v = line.decode("latin1").partition(":")
+            if not sep:
+                raise TestFailure(f"bad trailer line {line!r}")
+            trailers.append((k, v.strip()))
+        return (total if sink else b"".join(body)), trailers, exts
+
+    def read_to_close(self, limit=64 << 20):
+        while True:
+            try:
+                d = self.sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                d = b""
+            if not d:
+                break
+            self.buf += d
+            if len(self.buf) > limit:
+                raise TestFailure("close-delimited body beyond the test limit")
+        d, self.buf = self.buf, b""
+        return d
+
+    def read_response(self, method="GET", sink=None, keep_interim=False):
+        """One final response (interim 1xx responses go to self.interim)."""
+        while True:
+            status, reason, version, headers, raw = self.read_head()
+            if 100 <= status < 200 and status != 101:
+                self.interim.append((status, headers))
+                if keep_interim:
+                    return Response(status, reason, version, headers, b"", [], "none", raw)
+                continue
+            break
+        r = Response(status, reason, version, headers, b"", [], "none", raw)
+        te = [v.lower() for v in r.get_all("transfer-encoding")]
+        cl = r.get_all("content-length")
+        if te and cl:
+            raise TestFailure(f"response with both Transfer-Encoding and Content-Length: {raw!r}")
+        if len(cl) > 1:
+            raise TestFailure(f"response with several Content-Length: {raw!r}")
+        if method == "HEAD" or status in (204, 304) or status == 101:
+            return r
+        if te:
+            if te != ["chunked"]:
+                raise TestFailure(f"unexpected Transfer-Encoding {te!r}")
+            r.framing = "chunked"
+            r.body, r.trailers, r.exts = self.read_chunked(sink)
+        elif cl:
+            n = int(cl[0])
+            r.framing = "length"
+            if sink:
+                left = n
+                while left:
+                    if not self.buf:
+                        self._fill(min(left, 1 << 20))
+                    d = self.buf[:left]
+                    self.buf = self.buf[len(d):]
+                    left -= len(d)
+                    sink(d)
+                r.body = n
+            else:
+                r.body = self.read_exact(n)
+        else:
+            r.framing = "close"
+            r.body = self.read_to_close()
+        return r
+
+    def closed(self, timeout=2.0):
+        """True if the peer closes with no further bytes within timeout."""
+        if self.buf:
+            return False
+        self.sock.settimeout(timeout)
+        try:
+            d = self.sock.recv(1)
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        if d:
+            self.buf += d
+            return False
+        return True
+
+
+def request_bytes(method="GET", target="/", host="example.test", headers=(), body=b"", version="HTTP/1.1"):
+    h = f"{method} {target} {version}\r\n"
+    if host is not None:
+        h += f"Host: {host}\r\n"
+    for k, v in headers:
+        h += f"{k}: {v}\r\n"
+    return h.encode("latin1") + b"\r\n" + body
+
+
+class RssSampler:
+    """Samples a process' VmRSS every `interval` seconds in a thread while
+    the with-block runs; .max_kb is the peak seen."""
+
+    def __init__(self, cut, interval=0.02):
+        self.cut, self.interval, self.max_kb, self.samples = cut, interval, 0, 0
+        self._stop = threading.Event()
+
+    def sample(self):
+        try:
+            kb = self.cut.rss_kb()
+        except OSError:
+            return
+        self.max_kb = max(self.max_kb, kb)
+        self.samples += 1
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self):
+        self.sample()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self._t.join(2)
+        self.sample()
+
+
+def read_head_raw(conn, limit=1 << 20):
+    """Read from a plain socket up to and including the end of an HTTP head
+    (CRLFCRLF).  Returns (head, extra bytes already read)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = conn.recv(65536)
+        if not d:
+            return data, b""
+        data += d
+        if len(data) > limit:
+            break
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head + b"\r\n\r\n", rest
+
+
 # ---------------------------------------------------------------- helpers (ops, config/CLI tests)
 
 def wait_until(pred, timeout=5.0, interval=0.02, what="condition"):
@@ -535,3 +813,139 @@ def read_until_close(s, timeout=3.0):
 def run_cli(*args, timeout=10, cwd=None):
     """Run the cutover binary with args; return CompletedProcess (text)."""
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+class StrictEchoHandler(EchoHandler):
+    """The echo backend with a strict RFC 9112 reader: anything ambiguous the
+    proxy forwards (bad request line, field syntax, two lengths, a transfer
+    coding other than chunked, a bad chunk line) is recorded as
+    {"bad": reason, ...} and the connection closed; a message cut short by
+    EOF is not recorded at all.  Responses are the echo backend's."""
+
+    def _line(self):
+        line = self.rfile.readline(65537)
+        if line and not line.endswith(b"\r\n"):
+            raise ValueError(f"line without CRLF: {line[:100]!r}")
+        return line
+
+    def handle(self):
+        srv = self.server
+        with srv.lock:
+            srv.connections += 1
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                return
+            first = line.decode("latin1")
+            try:
+                req = self._read_one(line)
+            except EOFError:
+                return  # truncated: never processed
+            except ValueError as e:
+                srv.record({"bad": str(e), "line": first})
+                return
+            srv.record(req)
+            if not self.respond(req["method"], req["target"], req["hmap"], req.pop("raw_body")):
+                return
+
+    def _read_one(self, line):
+        srv = self.server
+        if not line.endswith(b"\r\n"):
+            raise ValueError(f"request line without CRLF: {line[:100]!r}")
+        parts = line[:-2].decode("latin1").split(" ")
+        if len(parts) != 3 or not parts[0] or not parts[1] or parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
+            raise ValueError(f"bad request line {line[:100]!r}")
+        method, target, version = parts
+        tchars = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        if set(method) - tchars:
+            raise ValueError(f"bad method {method!r}")
+        headers = []
+        for _ in range(200):
+            h = self._line()
+            if not h:
+                raise EOFError
+            if h == b"\r\n":
+                break
+            if h[:1] in (b" ", b"\t"):
+                raise ValueError(f"obs-fold {h[:100]!r}")
+            k, sep, v = h[:-2].decode("latin1").partition(":")
+            if not sep or not k or set(k) - tchars:
+                raise ValueError(f"bad field line {h[:100]!r}")
+            if any(ord(ch) < 32 and ch != "\t" or ord(ch) == 127 for ch in v):
+                raise ValueError(f"control character in {k}")
+            headers.append((k, v.strip(" \t")))
+        else:
+            raise ValueError("too many fields")
+        hmap = {}
+        for k, v in headers:
+            hmap.setdefault(k.lower(), []).append(v)
+        if version == "HTTP/1.1" and len(hmap.get("host", [])) != 1:
+            raise ValueError(f"{len(hmap.get('host', []))} Host fields")
+        te, cl = hmap.get("transfer-encoding"), hmap.get("content-length")
+        if te and cl:
+            raise ValueError("both Transfer-Encoding and Content-Length")
+        if te and (len(te) != 1 or te[0].lower() != "chunked"):
+            raise ValueError(f"Transfer-Encoding {te!r}")
+        if cl and (len(cl) != 1 or not cl[0].isdigit()):
+            raise ValueError(f"Content-Length {cl!r}")
+        body = b""
+        if te:
+            for _ in range(1 << 22):
+                sl = self._line()
+                if not sl:
+                    raise EOFError
+                size, _, ext = sl[:-2].partition(b";")
+                if not size or set(size) - set(b"0123456789abcdefABCDEF") or len(size) > 15:
+                    raise ValueError(f"bad chunk size line {sl[:100]!r}")
+                n = int(size, 16)
+                if n == 0:
+                    break
+                d = self.rfile.read(n)
+                if len(d) < n:
+                    raise EOFError
+                crlf = self.rfile.read(2)
+                if len(crlf) < 2:
+                    raise EOFError
+                if crlf != b"\r\n":
+                    raise ValueError(f"chunk data not followed by CRLF: {crlf!r}")
+                if srv.keep_bodies:
+                    body += d
+                srv.body_bytes += n
+            for _ in range(200):
+                t = self._line()
+                if not t:
+                    raise EOFError
+                if t == b"\r\n":
+                    break
+        elif cl:
+            left = int(cl[0])
+            if "100-continue" in [x.lower() for x in hmap.get("expect", [])]:
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.flush()
+            while left:
+                d = self.rfile.read(min(left, 1 << 16))
+                if not d:
+                    raise EOFError
+                if srv.keep_bodies:
+                    body += d
+                srv.body_bytes += len(d)
+                left -= len(d)
+        return {"method": method, "target": target, "version": version, "headers": headers,
+                "body_len": len(body) if srv.keep_bodies else None,
+                "body": body.decode("latin1") if len(body) < 4096 else None,
+                "hmap": hmap, "raw_body": body}
+
+
+@contextlib.contextmanager
+def strict_echo_backend(port=None):
+    """echo_backend() with StrictEchoHandler: records {"bad": ...} for anything
+    a strict HTTP/1.1 server would reject."""
+    srv = EchoServer(port or free_port())
+    srv.RequestHandlerClass = StrictEchoHandler
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
