@@ -349,7 +349,9 @@ int proxy_reload(struct proxy *p, const char *path)
 	log_set_level(cfg->log.level);
 	admin_apply(p);
 	p->metrics.config_reloads++;
-	log_info("configuration reloaded from %s: %zu services, %zu routes", path, cfg->nservices, cfg->nroutes);
+	/* not `path`: on SIGHUP it pointed into the configuration just freed */
+	log_info("configuration reloaded from %s: %zu services, %zu routes", cfg->path, cfg->nservices,
+		 cfg->nroutes);
 	return 0;
 fail:
 	accesslog_close(al);

@@ -134,7 +134,8 @@ static int run_scenario(const struct scenario *s)
 	assert_int_equal(loop_init(&loop), 0);
 	base = loop.now_ms = time_now_ms();
 	for (const struct op *op = s->ops; op->kind != OP_END; op++) {
-		struct ttimer *t = timer_of(&r, op->timer);
+		/* SLEEP names no timer: only look one up for SET and CANCEL */
+		struct ttimer *t = op->kind == OP_SLEEP ? NULL : timer_of(&r, op->timer);
 		switch (op->kind) {
 		case OP_SET:
 			t->deadline = base + op->ms;
