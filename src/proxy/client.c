@@ -363,35 +363,31 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 static void exchange_connect(struct exchange *ex)
 {
 	struct proxy *p = ex->client->proxy;
+	struct target *t = service_pick(ex->service, ex->tried,
+					ex->tries < ARRAY_SIZE(ex->tried) ? ex->tries : ARRAY_SIZE(ex->tried));
+	struct upstream *u;
+	bool reused = false;
+	int err = 0;
 
-	for (;;) {
-		struct target *t = service_pick(ex->service, ex->tried,
-						ex->tries < ARRAY_SIZE(ex->tried) ? ex->tries : ARRAY_SIZE(ex->tried));
-		struct upstream *u;
-		bool reused = false;
-		int err = 0;
-
-		if (!t) {
-			exchange_local_response(ex, ex->tries ? 502 : 503,
-						ex->tries ? "no upstream target could be reached"
-							  : "service has no targets");
-			return;
-		}
-		ex->target = t;
-		u = upstream_get(p, t, &reused, &err);
-		if (u) {
-			ex->upstream = u;
-			ex->reused = reused;
-			ex->uhead_sent = 0;
-			ex->header_deadline_set = false;
-			u->ex = ex;
-			upstream_set_deadline(u, u->state == UPSTREAM_CONNECTING ? p->cfg->timeouts.upstream_connect
-										 : p->cfg->timeouts.upstream_body);
-			return;
-		}
+	if (!t) {
+		exchange_local_response(ex, ex->tries ? 502 : 503,
+					ex->tries ? "no upstream target could be reached" : "service has no targets");
+		return;
+	}
+	ex->target = t;
+	u = upstream_get(p, t, &reused, &err);
+	if (!u) {
+		/* failed at once (no route...): same path as a refused connect */
 		exchange_upstream_failed(ex, FAIL_CONNECT, err);
 		return;
 	}
+	ex->upstream = u;
+	ex->reused = reused;
+	ex->uhead_sent = 0;
+	ex->header_deadline_set = false;
+	u->ex = ex;
+	upstream_set_deadline(u, u->state == UPSTREAM_CONNECTING ? p->cfg->timeouts.upstream_connect
+								 : p->cfg->timeouts.upstream_body);
 }
 
 void exchange_upstream_timeout(struct exchange *ex)
@@ -547,35 +543,53 @@ static bool upstream_read(struct upstream *u)
 	return false;
 }
 
+/* Our own bytes first, then bytes passed through, in one writev.
+ * Returns the bytes written split into *head and *body, 0 when there was
+ * nothing to write or the socket is full (*can_write cleared), or -errno
+ * when the socket failed (*can_write cleared).  A short write clears
+ * *can_write: the next EPOLLOUT edge sets it again. */
+static ssize_t write_pair(int fd, bool *can_write, const char *head, size_t head_len, const char *body,
+			  size_t body_len, size_t *head_done, size_t *body_done)
+{
+	struct iovec iov[2];
+	int niov = 0;
+	ssize_t n;
+
+	if (head_len)
+		iov[niov++] = (struct iovec){ (void *)head, head_len };
+	if (body_len)
+		iov[niov++] = (struct iovec){ (void *)body, body_len };
+	if (!niov)
+		return 0;
+	n = writev(fd, iov, niov);
+	if (n < 0) {
+		*can_write = false;
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	}
+	if ((size_t)n < head_len + body_len)
+		*can_write = false;
+	*head_done = (size_t)n < head_len ? (size_t)n : head_len;
+	*body_done = (size_t)n - *head_done;
+	return n;
+}
+
 /* Write pending bytes to the client: our own bytes (c->out) first, then the
- * validated response body bytes waiting in the upstream buffer, in one
- * writev.  Returns true on progress; a dead client is closed. */
+ * validated response body bytes waiting in the upstream buffer.  Returns
+ * true on progress; a dead client is closed. */
 static bool client_write(struct client *c)
 {
 	struct exchange *ex = c->ex;
-	struct iovec iov[2];
-	int niov = 0;
-	size_t out_len = buf_len(&c->out), body_len = 0;
+	bool body = ex && ex->upstream && ex->resp_fwd;
+	size_t head_done, body_done;
 	ssize_t n;
 
 	if (!c->can_write || c->state == CLIENT_CLOSED)
 		return false;
-	if (out_len) {
-		iov[niov].iov_base = buf_start(&c->out);
-		iov[niov++].iov_len = out_len;
-	}
-	if (ex && ex->upstream && ex->resp_fwd) {
-		body_len = ex->resp_fwd;
-		iov[niov].iov_base = buf_start(&ex->upstream->in);
-		iov[niov++].iov_len = body_len;
-	}
-	if (!niov)
+	n = write_pair(c->io.fd, &c->can_write, buf_start(&c->out), buf_len(&c->out),
+		       body ? buf_start(&ex->upstream->in) : NULL, body ? ex->resp_fwd : 0, &head_done, &body_done);
+	if (n == 0)
 		return false;
-	n = writev(c->io.fd, iov, niov);
 	if (n < 0) {
-		c->can_write = false;
-		if (errno == EAGAIN || errno == EINTR)
-			return false;
 		c->reset = true;
 		if (ex) {
 			ex->error = "client closed the connection";
@@ -587,19 +601,13 @@ static bool client_write(struct client *c)
 		client_close(c);
 		return true;
 	}
-	if ((size_t)n < out_len + body_len)
-		c->can_write = false;
-	if ((size_t)n <= out_len) {
-		buf_consume(&c->out, (size_t)n);
-	} else {
-		size_t body = (size_t)n - out_len;
-		buf_consume(&c->out, out_len);
-		buf_consume(&ex->upstream->in, body);
-		ex->resp_fwd -= body;
-		ex->resp_bytes += body;
+	buf_consume(&c->out, head_done);
+	if (body_done) {
+		buf_consume(&ex->upstream->in, body_done);
+		ex->resp_fwd -= body_done;
 	}
 	if (ex)
-		ex->resp_bytes += (size_t)n <= out_len ? (size_t)n : out_len;
+		ex->resp_bytes += (size_t)n;
 	return true;
 }
 
@@ -608,43 +616,23 @@ static bool upstream_write(struct exchange *ex)
 {
 	struct client *c = ex->client;
 	struct upstream *u = ex->upstream;
-	struct iovec iov[2];
-	int niov = 0;
-	size_t head_left = buf_len(&ex->uhead) - ex->uhead_sent, body_len = 0;
+	size_t head_done, body_done;
 	ssize_t n;
 
 	if (!u->can_write)
 		return false;
-	if (head_left) {
-		iov[niov].iov_base = ex->uhead.data + ex->uhead_sent;
-		iov[niov++].iov_len = head_left;
-	}
-	if (ex->req_fwd) {
-		body_len = ex->req_fwd;
-		iov[niov].iov_base = buf_start(&c->in);
-		iov[niov++].iov_len = body_len;
-	}
-	if (!niov)
+	n = write_pair(u->io.fd, &u->can_write, ex->uhead.data + ex->uhead_sent, buf_len(&ex->uhead) - ex->uhead_sent,
+		       buf_start(&c->in), ex->req_fwd, &head_done, &body_done);
+	if (n == 0)
 		return false;
-	n = writev(u->io.fd, iov, niov);
 	if (n < 0) {
-		u->can_write = false;
-		if (errno == EAGAIN || errno == EINTR)
-			return false;
-		exchange_upstream_failed(ex, FAIL_CLOSED, -errno);
+		exchange_upstream_failed(ex, FAIL_CLOSED, (int)n);
 		return true;
 	}
-	if ((size_t)n < head_left + body_len)
-		u->can_write = false;
-	if ((size_t)n <= head_left) {
-		ex->uhead_sent += (size_t)n;
-	} else {
-		size_t body = (size_t)n - head_left;
-		ex->uhead_sent += head_left;
-		buf_consume(&c->in, body);
-		ex->req_fwd -= body;
-		ex->req_body_sent += body;
-	}
+	ex->uhead_sent += head_done;
+	buf_consume(&c->in, body_done);
+	ex->req_fwd -= body_done;
+	ex->req_body_sent += body_done;
 	return true;
 }
 

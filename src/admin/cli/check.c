@@ -1,33 +1,19 @@
 /* check.c - `cutover check --config FILE`: validate only, apply nothing. */
-#include <getopt.h>
 #include <stdio.h>
 #include "admin/cli/cli.h"
 #include "config/config.h"
 
 int cli_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *path = "cutover.yml";
+	const char *path;
 	struct config *cfg = NULL;
 	struct config_error err;
-	int c;
+	int rc = cli_config_option(argc, argv,
+				   "usage: cutover check [--config FILE]\nValidate FILE; exit 0 if valid, 2 if not.\n",
+				   &path);
 
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			printf("usage: cutover check [--config FILE]\nValidate FILE; exit 0 if valid, 2 if not.\n");
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
+	if (rc >= 0)
+		return rc;
 	if (config_load(path, &cfg, &err) < 0) {
 		fprintf(stderr, "cutover: %s\n", err.message);
 		return EXIT_USAGE;

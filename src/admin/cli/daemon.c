@@ -1,7 +1,6 @@
 /* daemon.c - `cutover daemon --config FILE`: the long-running proxy, and
  * the loop runner shared with `cutover proxy`. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include "admin/cli/cli.h"
@@ -43,34 +42,17 @@ int cli_run_proxy(struct config *cfg)
 
 int cli_daemon(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *path = "cutover.yml";
+	const char *path;
 	struct config *cfg = NULL;
 	struct config_error err;
-	int c;
+	int rc = cli_config_option(argc, argv,
+				   "usage: cutover daemon [--config FILE]\n"
+				   "Run the proxy from FILE (default ./cutover.yml).\n"
+				   "SIGHUP reloads FILE atomically; SIGTERM drains in-flight requests and exits 0.\n",
+				   &path);
 
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			printf("usage: cutover daemon [--config FILE]\n"
-			       "Run the proxy from FILE (default ./cutover.yml).\n"
-			       "SIGHUP reloads FILE atomically; SIGTERM drains in-flight requests and exits 0.\n");
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "cutover daemon: unexpected argument '%s'\n", argv[optind]);
-		return EXIT_USAGE;
-	}
+	if (rc >= 0)
+		return rc;
 	if (config_load(path, &cfg, &err) < 0) {
 		fprintf(stderr, "cutover: %s\n", err.message);
 		return EXIT_USAGE;
