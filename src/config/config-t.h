@@ -30,10 +30,63 @@ struct config_route {
 	int line;                     /* where it was declared (for messages) */
 };
 
+/* A variable of a service's environment. */
+struct config_env {
+	char *name;                   /* [A-Za-z_][A-Za-z0-9_]* */
+	char *value;                  /* ${PORT} ${VERSION} ${SERVICE} ${RELEASE_DIR} substituted at launch */
+};
+
+/* HTTP health check of one instance (services.NAME.health). */
+struct config_health {
+	char *path;                   /* default "/health"; must start with '/' */
+	char *host;                   /* Host header; NULL: the service name */
+	uint64_t interval_ms;         /* default 1s */
+	uint64_t timeout_ms;          /* default 2s; < interval */
+	uint32_t healthy_threshold;   /* default 2 consecutive successes (1..100) */
+	uint32_t unhealthy_threshold; /* default 3 consecutive failures (1..100) */
+	uint64_t start_grace_ms;      /* default 30s: failures before the first success don't count */
+};
+
+/* Resource limits of an instance (services.NAME.limits). 0 = not set. */
+struct config_proc_limits {
+	uint64_t nofile;              /* RLIMIT_NOFILE */
+	uint64_t nproc;               /* RLIMIT_NPROC */
+	uint64_t core;                /* RLIMIT_CORE, bytes */
+	uint64_t memory_max;          /* cgroup v2 memory.max, bytes */
+	uint32_t cpu_max_percent;     /* cgroup v2 cpu.max, percent of one CPU (1..100000) */
+};
+
+enum config_strategy { CONFIG_STRATEGY_BLUE_GREEN = 0 };
+
+/* services.NAME.deploy */
+struct config_deploy {
+	enum config_strategy strategy;  /* "blue-green" (canary and rolling come later) */
+	uint64_t timeout_ms;          /* default 60s: green must be healthy within */
+	uint64_t drain_ms;            /* default 30s: in-flight requests on blue may finish */
+	uint64_t rollback_window_ms;  /* default 5m: blue stays warm for an instant rollback */
+	uint64_t watch_ms;            /* default 60s: after the switch, roll back automatically if... */
+	uint32_t max_error_rate_permille; /* default 50 (5 %): 5xx + upstream failures / requests */
+	uint64_t max_p99_ms;          /* default 0 = off */
+	uint32_t min_requests;        /* default 20: below this many, the error rate is not judged */
+	char *smoke;                  /* optional shell command run against green (${URL} = http://127.0.0.1:PORT) */
+};
+
 struct config_service {
 	char *name;                   /* [a-z0-9][a-z0-9_-]*, unique */
 	struct config_target *targets;
-	size_t ntargets;              /* >= 1 */
+	size_t ntargets;              /* >= 1 unless `run` is set (cutover then runs the targets) */
+	/* managed services (issue 3): cutover runs each version as a process */
+	char *build;                  /* optional shell command, run in the release dir */
+	char *run;                    /* shell command; ${PORT} ${VERSION} ${SERVICE} ${RELEASE_DIR} */
+	char *workdir;                /* default: the release dir */
+	struct config_env *env;
+	size_t nenv;
+	struct config_health health;
+	int stop_signal;              /* default SIGTERM; names: TERM, INT, QUIT, HUP, USR1, USR2 (with or without SIG) */
+	uint64_t stop_grace_ms;       /* default 10s, then SIGKILL */
+	struct config_proc_limits limits;
+	struct config_deploy deploy;
+	int line;                     /* where it was declared (for messages) */
 };
 
 struct config_timeouts {              /* all in milliseconds */
@@ -75,6 +128,8 @@ struct config {
 	struct config_timeouts timeouts;
 	struct config_limits limits;
 	struct config_log log;
+	char *state_dir;              /* default "/var/lib/cutover"; releases, SQLite state, instance logs */
+	char *admin_socket;           /* default STATE_DIR/admin.sock (mode 0600) */
 };
 
 /* Where and why loading failed.  message is a full sentence for a human:
