@@ -15,6 +15,7 @@ static const struct verb {
 	{ "daemon", cli_daemon, "run the proxy from a configuration file" },
 	{ "proxy", cli_proxy, "run the proxy from command-line flags (no file)" },
 	{ "check", cli_check, "validate a configuration file" },
+	{ "status", cli_status, "show what the daemon serves (services, routes, targets)" },
 };
 
 static void usage(FILE *f)

@@ -1,6 +1,9 @@
-/* admin.c - the admin HTTP listener: GET /metrics (Prometheus text format)
- * and GET /healthz.  One request per connection, answered then closed; the
- * metrics text is rendered only here, never on the proxy's hot path.
+/* admin.c - the admin listeners.
+ *
+ * TCP (loopback): GET /metrics (Prometheus text format) and GET /healthz.
+ * Unix socket (mode 0600): the same, plus the JSON API of api.c used by the
+ * CLI.  One request per connection, answered then closed; the metrics text
+ * is rendered only here, never on the proxy's hot path.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -8,7 +11,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include "admin/admin.h"
+#include "admin/api.h"
 #include "base/buf.h"
 #include "base/list.h"
 #include "base/log.h"
@@ -17,6 +23,9 @@
 #include "metrics/metrics.h"
 
 #define ADMIN_IN 8192
+#define ADMIN_API_IN (64 * 1024) /* API requests carry small JSON bodies */
+
+static int admin_tcp_apply(struct proxy *p);
 
 struct admin_conn {
 	struct loop_io io;
@@ -27,6 +36,7 @@ struct admin_conn {
 	char *out;
 	size_t out_len, out_off;
 	bool closed;
+	bool api;                        /* came in on the Unix socket */
 };
 
 static void admin_conn_close(struct admin_conn *a)
@@ -72,6 +82,36 @@ static void admin_handle(struct admin_conn *a)
 	}
 	rc = http_request_parse(base, buf_len(&a->in), &lim, req, &err);
 	if (rc == 0) {
+		free(req);
+		return;
+	}
+	if (rc > 0 && req->framing == HTTP_FRAMING_CHUNKED) {
+		static const char msg[] = "{\"error\": \"send the body with Content-Length\"}\n";
+		admin_respond(a, 411, "application/json", msg, sizeof(msg) - 1);
+		free(req);
+		return;
+	}
+	if (rc > 0 && req->framing == HTTP_FRAMING_LENGTH && buf_len(&a->in) < (size_t)rc + req->content_length) {
+		free(req);
+		return; /* the body is still arriving (bounded by the buffer) */
+	}
+	if (rc > 0 && a->api && !http_slice_eq(base, req->target, "/metrics") &&
+	    !http_slice_eq(base, req->target, "/healthz")) {
+		struct admin_reply reply;
+		char method[16];
+		size_t mlen = req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
+		memcpy(method, base + req->method.off, mlen);
+		method[mlen] = 0;
+		admin_api_handle(a->proxy, method, base + req->target.off, req->target.len, base + rc,
+				 (size_t)req->content_length, &reply);
+		if (reply.body) {
+			size_t n = strlen(reply.body);
+			reply.body[n] = '\n'; /* replaces the NUL: the length is explicit */
+			admin_respond(a, reply.status, "application/json", reply.body, n + 1);
+		} else {
+			admin_conn_close(a);
+		}
+		free(reply.body);
 		free(req);
 		return;
 	}
@@ -140,9 +180,21 @@ static void admin_conn_timeout(struct loop *loop, struct loop_timer *timer)
 	admin_conn_close(container_of(timer, struct admin_conn, timer));
 }
 
+static void admin_accept(struct proxy *p, struct loop_io *io, bool api);
+
 static void admin_on_accept(struct loop *loop, struct loop_io *io, uint32_t events)
 {
-	struct proxy *p = container_of(io, struct proxy, admin.io);
+	admin_accept(container_of(io, struct proxy, admin.io), io, false);
+}
+
+static void admin_unix_on_accept(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	admin_accept(container_of(io, struct proxy, admin_unix.io), io, true);
+}
+
+static void admin_accept(struct proxy *p, struct loop_io *io, bool api)
+{
+	struct loop *loop = p->loop;
 
 	for (;;) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -151,12 +203,13 @@ static void admin_on_accept(struct loop *loop, struct loop_io *io, uint32_t even
 		if (fd < 0)
 			return;
 		a = calloc(1, sizeof(*a));
-		if (!a || buf_init(&a->in, ADMIN_IN) < 0) {
+		if (!a || buf_init(&a->in, api ? ADMIN_API_IN : ADMIN_IN) < 0) {
 			free(a);
 			close(fd);
 			continue;
 		}
 		a->proxy = p;
+		a->api = api;
 		list_add_tail(&p->admin_conns, &a->node);
 		if (loop_add(loop, &a->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, admin_conn_on_event) < 0) {
 			close(fd);
@@ -168,7 +221,101 @@ static void admin_on_accept(struct loop *loop, struct loop_io *io, uint32_t even
 	}
 }
 
+/* Open the Unix-socket API at path: its directory is created 0700 if
+ * missing, a live daemon already answering there is an error (two daemons
+ * must never share a state directory), a stale socket file is replaced, and
+ * the socket is made 0600.  Returns the listening fd or -errno (logged). */
+static int unix_listen(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[sizeof(sun.sun_path)];
+	char *slash;
+	int fd, err;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_error("admin socket path too long (max %zu bytes): %s", sizeof(sun.sun_path) - 1, path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, path);
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			err = -errno;
+			log_error("cannot create the directory of the admin socket %s: %s", dir, strerror(errno));
+			return err;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		close(fd);
+		log_error("another cutover daemon is already running on %s", path);
+		return -EADDRINUSE;
+	}
+	close(fd);
+	unlink(path); /* stale: nobody answers */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0177);
+	err = bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ? -errno : 0;
+	umask(old);
+	if (!err && chmod(path, 0600) < 0)
+		err = -errno;
+	if (!err && listen(fd, 64) < 0)
+		err = -errno;
+	if (err) {
+		log_error("cannot listen on the admin socket %s: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int admin_unix_apply(struct proxy *p)
+{
+	const char *want = p->cfg->admin_socket;
+	int fd;
+
+	if (p->admin_unix.io.fd >= 0 && want && p->admin_unix.addr.text && !strcmp(want, p->admin_unix.addr.text))
+		return 0;
+	if (want) {
+		fd = unix_listen(want);
+		if (fd < 0)
+			return fd;
+	}
+	if (p->admin_unix.io.fd >= 0) {
+		loop_del(p->loop, &p->admin_unix.io);
+		close(p->admin_unix.io.fd);
+		p->admin_unix.io.fd = -1;
+		if (p->admin_unix.addr.text)
+			unlink(p->admin_unix.addr.text);
+	}
+	free(p->admin_unix.addr.text);
+	p->admin_unix.addr.text = NULL;
+	if (!want)
+		return 0;
+	p->admin_unix.proxy = p;
+	p->admin_unix.addr.text = strdup(want);
+	loop_add(p->loop, &p->admin_unix.io, fd, EPOLLIN | EPOLLET, admin_unix_on_accept);
+	log_info("admin API on %s (mode 0600)", want);
+	return 0;
+}
+
 int admin_apply(struct proxy *p)
+{
+	int rc = admin_unix_apply(p);
+
+	if (rc < 0)
+		return rc;
+	return admin_tcp_apply(p);
+}
+
+static int admin_tcp_apply(struct proxy *p)
 {
 	const struct config_addr *want = &p->cfg->admin;
 	int fd, one = 1;
@@ -229,4 +376,11 @@ void admin_close(struct proxy *p)
 	}
 	free(p->admin.addr.text);
 	p->admin.addr.text = NULL;
+	if (p->admin_unix.io.fd >= 0) {
+		close(p->admin_unix.io.fd);
+		p->admin_unix.io.fd = -1;
+		unlink(p->admin_unix.addr.text);
+	}
+	free(p->admin_unix.addr.text);
+	p->admin_unix.addr.text = NULL;
 }

@@ -183,7 +183,8 @@ struct proxy {
 	struct runtime *runtime;           /* current routing (reference held) */
 	struct listener *listeners;
 	size_t nlisteners;
-	struct listener admin;             /* io.fd < 0 if none */
+	struct listener admin;             /* TCP /metrics listener; io.fd < 0 if none */
+	struct listener admin_unix;        /* Unix-socket API (addr.text = path); io.fd < 0 if none */
 	struct metrics metrics;
 	struct list_head clients;
 	struct list_head closed_clients;

@@ -408,6 +408,7 @@ int proxy_start(struct proxy *p, struct loop *loop, struct config *cfg)
 	p->loop = loop;
 	p->cfg = cfg;
 	p->admin.io.fd = -1;
+	p->admin_unix.io.fd = -1;
 	list_init(&p->clients);
 	list_init(&p->closed_clients);
 	list_init(&p->closed_upstreams);

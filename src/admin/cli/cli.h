@@ -10,6 +10,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 int cli_daemon(int argc, char **argv);
 int cli_proxy(int argc, char **argv);
 int cli_check(int argc, char **argv);
+int cli_status(int argc, char **argv);
 /* Parse `[--config FILE] [--help]` into *path (default ./cutover.yml).
  * Returns -1 to go on, or the exit code to return at once (help printed:
  * EXIT_OK; bad option or extra argument: EXIT_USAGE, message printed). */

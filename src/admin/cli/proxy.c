@@ -28,6 +28,7 @@ int cli_proxy(int argc, char **argv)
 		{ "target", required_argument, NULL, 't' },
 		{ "admin", required_argument, NULL, 'a' },
 		{ "access-log", required_argument, NULL, 'L' },
+		{ "admin-socket", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -44,7 +45,10 @@ int cli_proxy(int argc, char **argv)
 		return EXIT_FAILED;
 	}
 	config_defaults(cfg);
-	while ((c = getopt_long(argc, argv, "l:t:a:L:h", opts, NULL)) != -1) {
+	/* no Unix-socket API unless asked for: `cutover proxy` owns no state dir */
+	free(cfg->admin_socket);
+	cfg->admin_socket = NULL;
+	while ((c = getopt_long(argc, argv, "l:t:a:L:S:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -59,9 +63,13 @@ int cli_proxy(int argc, char **argv)
 			free(cfg->log.access);
 			cfg->log.access = strdup(optarg);
 			break;
+		case 'S':
+			free(cfg->admin_socket);
+			cfg->admin_socket = strdup(optarg);
+			break;
 		case 'h':
 			printf("usage: cutover proxy --listen ADDR --target ADDR [--target ADDR ...] [--admin ADDR]\n"
-			       "                     [--access-log FILE|-]\n"
+			       "                     [--access-log FILE|-] [--admin-socket PATH]\n"
 			       "Proxy every request on ADDR to the targets (round-robin); --admin serves /metrics.\n");
 			rc = EXIT_OK;
 			goto out;

@@ -1,0 +1,189 @@
+/* api.c - admin API handlers (contract in api.h).
+ *
+ * Runs on the loop thread: every handler only reads or swaps in-memory
+ * state (no file or SQLite I/O), so an API call costs what a request does.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "admin/api.h"
+#include "base/util.h"
+#include "metrics/metrics-t.h"
+#include "proxy/proxy.h"
+
+static void reply_json(struct admin_reply *out, int status, json_t *obj)
+{
+	out->status = status;
+	out->body = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(obj);
+	if (!out->body) {
+		out->status = 500;
+		out->body = strdup("{\"error\": \"out of memory\"}");
+	}
+}
+
+static void reply_error(struct admin_reply *out, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void reply_error(struct admin_reply *out, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply_json(out, status, json_pack("{s:s}", "error", msg));
+}
+
+static json_t *target_json(const struct target_slot *slot)
+{
+	const struct metrics_upstream *m = slot->target->metrics;
+	uint64_t total = 0, errors = 0;
+
+	for (unsigned i = 0; i < METRICS_METHODS; i++) {
+		for (unsigned s = 0; s < METRICS_STATUS_CLASSES; s++)
+			total += m->requests[i][s];
+		errors += m->requests[i][4];
+	}
+	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "address", slot->target->addr_text, "weight",
+			 slot->weight, "requests", (json_int_t)total, "errors_5xx", (json_int_t)errors,
+			 "connect_failures", (json_int_t)m->connect_failures, "retries", (json_int_t)m->retries,
+			 "open_connections", (json_int_t)m->open_connections, "idle_connections",
+			 (json_int_t)m->idle_connections);
+}
+
+static json_t *service_json(const struct runtime *rt, size_t idx)
+{
+	const struct proxy_service *s = rt->services[idx];
+	json_t *targets = json_array(), *routes = json_array();
+
+	for (uint32_t i = 0; s->set && i < s->set->n; i++)
+		json_array_append_new(targets, target_json(&s->set->slots[i]));
+	for (size_t i = 0; i < rt->router.nroutes; i++) {
+		const struct router_route *r = &rt->router.routes[i];
+		char host[300];
+		if (r->service != idx)
+			continue;
+		if (r->host_kind == ROUTER_HOST_WILDCARD)
+			snprintf(host, sizeof(host), "*%s", r->host);
+		else
+			snprintf(host, sizeof(host), "%s", r->host ? r->host : "*");
+		json_array_append_new(routes, json_pack("{s:s, s:s}", "host", host, "path", r->path));
+	}
+	return json_pack("{s:s, s:o, s:o}", "name", s->name, "routes", routes, "targets", targets);
+}
+
+static void api_status(struct proxy *p, struct admin_reply *out)
+{
+	json_t *services = json_array();
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < p->runtime->nservices; i++)
+		json_array_append_new(services, service_json(p->runtime, i));
+	reply_json(out, 200,
+		   json_pack("{s:s, s:i, s:I, s:s?, s:b, s:I, s:I, s:o}", "version", CUTOVER_VERSION, "pid",
+			     (int)getpid(), "uptime_s", (json_int_t)(now - (time_t)p->metrics.start_time_unix),
+			     "config", p->cfg->path, "draining", p->draining, "client_connections",
+			     (json_int_t)p->metrics.client_connections, "requests_in_flight",
+			     (json_int_t)p->metrics.in_flight, "services", services));
+}
+
+static void api_set_targets(struct proxy *p, const char *name, const char *body, size_t body_len,
+			    struct admin_reply *out)
+{
+	struct proxy_service *s = proxy_service_find(p, name);
+	struct config_target *targets = NULL;
+	json_error_t jerr;
+	json_t *root = NULL, *list;
+	size_t n = 0, i;
+
+	if (!s) {
+		reply_error(out, 404, "unknown service '%s'", name);
+		return;
+	}
+	root = json_loadb(body, body_len, 0, &jerr);
+	if (!root) {
+		reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return;
+	}
+	list = json_object_get(root, "targets");
+	if (!json_is_array(list) || json_array_size(list) == 0) {
+		reply_error(out, 400, "targets: expected a non-empty array of {\"address\", \"weight\"}");
+		goto out;
+	}
+	n = json_array_size(list);
+	targets = calloc(n, sizeof(*targets));
+	if (!targets) {
+		reply_error(out, 500, "out of memory");
+		goto out;
+	}
+	/* validate everything first: nothing is applied unless all is valid */
+	for (i = 0; i < n; i++) {
+		json_t *t = json_array_get(list, i), *a = json_object_get(t, "address"), *w = json_object_get(t, "weight");
+		json_int_t weight = w ? (json_is_integer(w) ? json_integer_value(w) : -1) : 1;
+		if (!json_is_string(a) ||
+		    parse_sockaddr(json_string_value(a), &targets[i].addr.sa, &targets[i].addr.salen) < 0) {
+			reply_error(out, 400, "targets[%zu].address: expected \"IP:PORT\" or \"[IPv6]:PORT\"", i);
+			goto out;
+		}
+		if (weight < 1 || weight > 1000) {
+			reply_error(out, 400, "targets[%zu].weight: must be an integer 1..1000", i);
+			goto out;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (!strcmp(targets[j].addr.text, json_string_value(a))) {
+				reply_error(out, 400, "targets[%zu].address: %s is listed twice", i, json_string_value(a));
+				goto out;
+			}
+		}
+		targets[i].addr.text = (char *)json_string_value(a); /* borrowed from root until the swap */
+		targets[i].weight = (uint32_t)weight;
+	}
+	if (service_set_targets(s, targets, n) < 0) {
+		reply_error(out, 500, "out of memory: targets unchanged");
+		goto out;
+	}
+	for (i = 0; i < p->runtime->nservices; i++)
+		if (p->runtime->services[i] == s)
+			reply_json(out, 200, service_json(p->runtime, i));
+out:
+	free(targets);
+	json_decref(root);
+}
+
+void admin_api_handle(struct proxy *p, const char *method, const char *path, size_t path_len, const char *body,
+		      size_t body_len, struct admin_reply *out)
+{
+	static const char prefix[] = "/v1/services/", suffix[] = "/targets";
+	char name[64];
+
+	out->status = 0;
+	out->body = NULL;
+	if (path_len == 10 && !memcmp(path, "/v1/status", 10)) {
+		if (strcmp(method, "GET"))
+			reply_error(out, 405, "%s /v1/status: use GET", method);
+		else
+			api_status(p, out);
+		return;
+	}
+	if (path_len > sizeof(prefix) - 1 + sizeof(suffix) - 1 && !memcmp(path, prefix, sizeof(prefix) - 1) &&
+	    !memcmp(path + path_len - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1)) {
+		size_t n = path_len - (sizeof(prefix) - 1) - (sizeof(suffix) - 1);
+		if (n >= sizeof(name)) {
+			reply_error(out, 404, "unknown service");
+			return;
+		}
+		memcpy(name, path + sizeof(prefix) - 1, n);
+		name[n] = 0;
+		if (strcmp(method, "PUT"))
+			reply_error(out, 405, "%s %.*s: use PUT", method, (int)path_len, path);
+		else
+			api_set_targets(p, name, body, body_len, out);
+		return;
+	}
+	reply_error(out, 404, "no such endpoint: %.*s (try GET /v1/status)", (int)path_len, path);
+}

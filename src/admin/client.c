@@ -1,0 +1,140 @@
+/* client.c - blocking admin API client used by CLI verbs (see client.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "admin/client.h"
+#include "config/config.h"
+#include "http/parser.h"
+
+#define DEFAULT_SOCKET "/var/lib/cutover/admin.sock"
+#define MAX_ANSWER (4 * 1024 * 1024)
+
+char *admin_client_socket_path(const char *socket_opt, const char *config_opt, char *err, size_t errlen)
+{
+	const char *env = getenv("CUTOVER_SOCKET");
+	struct config *cfg = NULL;
+	struct config_error cerr;
+	char *path;
+
+	if (socket_opt)
+		return strdup(socket_opt);
+	if (env && *env)
+		return strdup(env);
+	if (!config_opt)
+		return strdup(DEFAULT_SOCKET);
+	if (config_load(config_opt, &cfg, &cerr) < 0) {
+		snprintf(err, errlen, "%s", cerr.message);
+		return NULL;
+	}
+	path = strdup(cfg->admin_socket ? cfg->admin_socket : DEFAULT_SOCKET);
+	config_free(cfg);
+	return path;
+}
+
+int admin_client_call(const char *socket_path, const char *method, const char *path, const char *body,
+		      int *status, char **ret_body, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	struct http_response *resp = NULL;
+	struct http_error herr;
+	size_t blen = body ? strlen(body) : 0, len = 0, cap = 65536;
+	char *buf = NULL, head[512];
+	int fd = -1, rc, n;
+
+	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "admin socket path too long: %s", socket_path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot reach the cutover daemon at %s: %s (is `cutover daemon` running? "
+				      "--socket, $CUTOVER_SOCKET or --config tell where it listens)",
+			 socket_path, strerror(errno));
+		goto out;
+	}
+	n = snprintf(head, sizeof(head),
+		     "%s %s HTTP/1.1\r\nHost: cutover\r\nUser-Agent: cutover-cli\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		     method, path, blen);
+	if (send(fd, head, (size_t)n, MSG_NOSIGNAL) != n || (blen && send(fd, body, blen, MSG_NOSIGNAL) != (ssize_t)blen)) {
+		rc = -EIO;
+		snprintf(err, errlen, "cannot send the request to %s: %s", socket_path, strerror(errno));
+		goto out;
+	}
+	buf = malloc(cap + 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t r;
+		if (len == cap) {
+			char *nb;
+			if (cap >= MAX_ANSWER) {
+				rc = -EMSGSIZE;
+				snprintf(err, errlen, "the daemon's answer is larger than %d bytes", MAX_ANSWER);
+				goto out;
+			}
+			nb = realloc(buf, cap * 2 + 1);
+			if (!nb) {
+				rc = -ENOMEM;
+				snprintf(err, errlen, "out of memory");
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "no answer from the daemon at %s: %s", socket_path,
+				 errno == EAGAIN ? "timed out after 5 s" : strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	resp = malloc(sizeof(*resp));
+	if (!resp) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = http_response_parse(buf, len, NULL, HTTP_METHOD_GET, resp, &herr);
+	if (rc <= 0) {
+		rc = -EPROTO;
+		snprintf(err, errlen, "invalid answer from the daemon at %s", socket_path);
+		goto out;
+	}
+	memmove(buf, buf + rc, len - (size_t)rc);
+	buf[len - (size_t)rc] = 0;
+	*status = resp->status;
+	*ret_body = buf;
+	buf = NULL;
+	rc = 0;
+out:
+	free(resp);
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
