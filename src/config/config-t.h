@@ -41,7 +41,7 @@ struct config_health {
 	char *path;                   /* default "/health"; must start with '/' */
 	char *host;                   /* Host header; NULL: the service name */
 	uint64_t interval_ms;         /* default 1s */
-	uint64_t timeout_ms;          /* default 2s; < interval */
+	uint64_t timeout_ms;          /* default: half the interval, at most 2s (500ms with the default interval); < interval */
 	uint32_t healthy_threshold;   /* default 2 consecutive successes (1..100) */
 	uint32_t unhealthy_threshold; /* default 3 consecutive failures (1..100) */
 	uint64_t start_grace_ms;      /* default 30s: failures before the first success don't count */
@@ -51,7 +51,8 @@ struct config_health {
 struct config_proc_limits {
 	uint64_t nofile;              /* RLIMIT_NOFILE */
 	uint64_t nproc;               /* RLIMIT_NPROC */
-	uint64_t core;                /* RLIMIT_CORE, bytes */
+	uint64_t core;                /* RLIMIT_CORE, bytes; only when core_set */
+	bool core_set;                /* core: was given (core: 0 disables core dumps, so 0 cannot mean "not set") */
 	uint64_t memory_max;          /* cgroup v2 memory.max, bytes */
 	uint32_t cpu_max_percent;     /* cgroup v2 cpu.max, percent of one CPU (1..100000) */
 };

@@ -10,16 +10,27 @@
  *
  * The walker tracks the dotted path of the field it is in (for example
  * services.shop.targets[1].weight) so that every message can name it.
+ *
+ * A service either sits at fixed targets or is run by cutover (run:, with
+ * build, env, health, stop, limits and deploy settings).  Commands and
+ * environment values are checked for the ${VARIABLES} cutover substitutes
+ * at launch, so a typo fails here rather than at the first deploy.  Paths
+ * in the file (state_dir, admin_socket, workdir) are relative to the file's
+ * directory and come out absolute from config_load().
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include "base/log.h"
 #include "base/util.h"
@@ -33,6 +44,13 @@
 #define ROUTE_PATH_MAX 1024
 #define TIMEOUT_MAX_MS (24ull * 3600 * 1000)
 #define WEIGHT_MAX 1000
+#define CONFIG_STATE_DIR_DEFAULT "/var/lib/cutover"
+#define COMMAND_MAX 16384             /* build, run, smoke */
+#define ENV_MAX 1024                  /* variables per service */
+#define ENV_NAME_MAX 255
+#define ENV_VALUE_MAX 16384
+#define HEALTH_PATH_MAX 1024
+#define UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* Everything the walk needs besides the node it is looking at. */
 struct loader {
@@ -41,6 +59,10 @@ struct loader {
 	struct config *cfg;           /* being filled; freed by the caller on failure */
 	size_t routes_alloc;
 	const struct ynode *admin;    /* where admin: was written, for the cross-check */
+	const struct ynode *state_dir;    /* where state_dir: was written (NULL: default) */
+	const struct ynode *admin_socket; /* where admin_socket: was written (NULL: default) */
+	const char *base_dir;         /* directory of the file, for relative paths; NULL: leave them relative */
+	bool base_relative;           /* put getcwd() in front of base_dir: the file was named by a relative path */
 	char field[sizeof(((struct config_error *)0)->field)];
 	size_t field_len;
 };
@@ -306,10 +328,12 @@ static int parse_uint(const char *s, uint64_t *ret)
 	return 0;
 }
 
-/* "16k" for 16384, "1m" for 1048576, else the number of bytes. */
+/* "16k" for 16384, "1m" for 1048576, "2g", else the number of bytes. */
 static const char *format_size(uint64_t v, char *buf, size_t size)
 {
-	if (v && v % (1024 * 1024) == 0)
+	if (v && v % (1024 * 1024 * 1024) == 0)
+		snprintf(buf, size, "%llug", (unsigned long long)(v / (1024 * 1024 * 1024)));
+	else if (v && v % (1024 * 1024) == 0)
 		snprintf(buf, size, "%llum", (unsigned long long)(v / (1024 * 1024)));
 	else if (v && v % 1024 == 0)
 		snprintf(buf, size, "%lluk", (unsigned long long)(v / 1024));
@@ -357,7 +381,7 @@ static int load_size(struct loader *L, const struct ynode *n, uint64_t min, uint
 	if (r < 0)
 		return r;
 	if (parse_size(n->value, &v) < 0)
-		return fail(L, n, "must be a size (bytes, or with k, m suffix like 16k), got %s", QUOTED(n->value));
+		return fail(L, n, "must be a size (bytes, or with k, m, g suffix like 16k), got %s", QUOTED(n->value));
 	if (v < min || v > max)
 		return fail(L, n, "must be between %s and %s, got %s", SIZE_TEXT(min), SIZE_TEXT(max),
 			    QUOTED(n->value));
@@ -956,13 +980,578 @@ static int load_routes(struct loader *L, const struct ynode *n, size_t service)
 	return 0;
 }
 
-static const char *const service_keys[] = { "targets", "routes" };
+/* ---- paths ------------------------------------------------------------- */
+
+/* Join parts with single slashes, skipping empty parts ("." if all are). */
+static char *path_join(const char *const *parts, size_t nparts)
+{
+	size_t i, len = 2;
+	char *out;
+
+	for (i = 0; i < nparts; i++)
+		len += (parts[i] ? strlen(parts[i]) : 0) + 1;
+	out = malloc(len);
+	if (!out)
+		return NULL;
+	out[0] = 0;
+	len = 0;
+	for (i = 0; i < nparts; i++) {
+		size_t n = parts[i] ? strlen(parts[i]) : 0;
+
+		if (!n)
+			continue;
+		if (len && out[len - 1] != '/')
+			out[len++] = '/';
+		memcpy(out + len, parts[i], n);
+		len += n;
+	}
+	if (!len)
+		out[len++] = '.';
+	while (len > 1 && out[len - 1] == '/')
+		len--;
+	out[len] = 0;
+	return out;
+}
+
+/* A file system path written in the file: absolute, or relative to the
+ * directory of the file (made absolute when the file was read from disk).
+ * On success *dst (freed first) owns the result. */
+static int load_path(struct loader *L, const struct ynode *n, const char *expected, char **dst)
+{
+	char cwd[PATH_MAX];
+	const char *rel, *parts[3] = { NULL, NULL, NULL };
+	const unsigned char *p;
+	char *path;
+	int r = expect_value(L, n, expected);
+
+	if (r < 0)
+		return r;
+	if (!n->value[0])
+		return fail(L, n, "must be %s, got \"\"", expected);
+	if (n->value[0] == '~')
+		return fail(L, n, "\"~\" is not expanded: write the full path, got %s", QUOTED(n->value));
+	if (strstr(n->value, "${"))
+		return fail(L, n, "variables are not substituted in paths, got %s", QUOTED(n->value));
+	for (p = (const unsigned char *)n->value; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return fail(L, n, "must not contain control characters, got %s", QUOTED(n->value));
+
+	rel = n->value;
+	if (rel[0] != '/') {
+		while (rel[0] == '.' && rel[1] == '/') {
+			rel += 2;
+			while (*rel == '/')
+				rel++;
+		}
+		if (!strcmp(rel, "."))
+			rel = "";
+		if (L->base_relative) {
+			if (!getcwd(cwd, sizeof(cwd)))
+				return fail(L, n, "is relative and the current directory is unknown (%s): write an absolute path",
+					    strerror(errno));
+			parts[0] = cwd;
+		}
+		parts[1] = L->base_dir;
+	}
+	parts[2] = rel;
+	path = path_join(parts, ARRAY_SIZE(parts));
+	if (!path)
+		return fail_oom(L);
+	if (strlen(path) >= PATH_MAX) {
+		free(path);
+		return fail(L, n, "must be shorter than %d characters once made absolute, got %s", PATH_MAX,
+			    QUOTED(n->value));
+	}
+	free(*dst);
+	*dst = path;
+	return 0;
+}
+
+/* ---- managed services -------------------------------------------------- */
+
+/* Variables cutover substitutes when it runs a command or starts an instance. */
+enum {
+	VAR_PORT = 1u << 0,
+	VAR_VERSION = 1u << 1,
+	VAR_SERVICE = 1u << 2,
+	VAR_RELEASE_DIR = 1u << 3,
+	VAR_URL = 1u << 4,            /* deploy.smoke only */
+};
+#define VARS_INSTANCE (VAR_PORT | VAR_VERSION | VAR_SERVICE | VAR_RELEASE_DIR)
+#define VARS_BUILD (VAR_VERSION | VAR_SERVICE | VAR_RELEASE_DIR)
+#define VARS_SMOKE (VARS_INSTANCE | VAR_URL)
+
+static const struct variable {
+	const char *name;
+	unsigned bit;
+} variables[] = {
+	{ "PORT", VAR_PORT }, { "VERSION", VAR_VERSION }, { "SERVICE", VAR_SERVICE },
+	{ "RELEASE_DIR", VAR_RELEASE_DIR }, { "URL", VAR_URL },
+};
+
+static bool env_name_valid_len(const char *s, size_t len)
+{
+	size_t i;
+
+	if (!len || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return false;
+	for (i = 1; i < len; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* "${PORT}, ${VERSION} and ${URL}" for the variables in `allowed`. */
+static const char *variables_text(unsigned allowed, char *buf, size_t size)
+{
+	size_t i, count = 0, shown = 0, o = 0;
+
+	buf[0] = 0;
+	for (i = 0; i < ARRAY_SIZE(variables); i++)
+		count += (allowed & variables[i].bit) != 0;
+	for (i = 0; i < ARRAY_SIZE(variables) && o < size; i++) {
+		if (!(allowed & variables[i].bit))
+			continue;
+		o += (size_t)snprintf(buf + o, size - o, "%s${%s}",
+				      shown == 0 ? "" : shown + 1 == count ? " and " : ", ", variables[i].name);
+		shown++;
+	}
+	return buf;
+}
+
+#define VARIABLES_TEXT(allowed) variables_text((allowed), (char[128]){ 0 }, 128)
+
+/* Check every ${NAME} in a command (shell) or environment value: each must
+ * be one of `allowed`.  *ret_seen (may be NULL) gets the variables used. */
+static int check_variables(struct loader *L, const struct ynode *n, unsigned allowed, bool shell,
+			   unsigned *ret_seen)
+{
+	const char *p = n->value;
+	unsigned seen = 0;
+
+	while ((p = strstr(p, "${"))) {
+		const char *name = p + 2, *end = strchr(name, '}');
+		const char *suggest = NULL;
+		size_t len, i, best = SIZE_MAX;
+		char var[48];
+
+		if (!end)
+			return fail(L, n, "\"${\" without a closing \"}\" (cutover variables are written like ${PORT})");
+		len = (size_t)(end - name);
+		for (i = 0; i < ARRAY_SIZE(variables); i++)
+			if (strlen(variables[i].name) == len && !memcmp(variables[i].name, name, len))
+				break;
+		if (i < ARRAY_SIZE(variables) && (allowed & variables[i].bit)) {
+			seen |= variables[i].bit;
+			p = end + 1;
+			continue;
+		}
+		if (i < ARRAY_SIZE(variables) && variables[i].bit == VAR_URL)
+			return fail(L, n, "${URL} is only known in deploy.smoke (the address of the new instance)");
+		if (i < ARRAY_SIZE(variables) && variables[i].bit == VAR_PORT)
+			return fail(L, n, "${PORT} is not known here: the build runs once per release, before any "
+				    "instance has a port");
+		if (!env_name_valid_len(name, len) || len >= 40) {
+			snprintf(var, sizeof(var), "${%.*s}", (int)(len < 40 ? len : 40), name);
+			return fail(L, n, "%s is not a variable name (cutover substitutes %s)", QUOTED(var),
+				    VARIABLES_TEXT(allowed));
+		}
+		snprintf(var, sizeof(var), "%.*s", (int)len, name);
+		for (i = 0; i < ARRAY_SIZE(variables); i++) {
+			size_t d = edit_distance(var, variables[i].name);
+
+			if ((allowed & variables[i].bit) && d <= (strlen(variables[i].name) >= 5 ? 2u : 1u) && d < best) {
+				best = d;
+				suggest = variables[i].name;
+			}
+		}
+		if (suggest)
+			return fail(L, n, "unknown variable ${%s} (did you mean ${%s}?)", var, suggest);
+		return fail(L, n, "unknown variable ${%s}: cutover substitutes only %s%s%s", var, VARIABLES_TEXT(allowed),
+			    shell ? "; for a shell variable write $" : "", shell ? var : "");
+	}
+	if (ret_seen)
+		*ret_seen = seen;
+	return 0;
+}
+
+/* A shell command (build, run, smoke): non-empty, bounded, with only the
+ * `allowed` variables.  *ret_seen (may be NULL) gets the variables used. */
+static int load_command(struct loader *L, const struct ynode *n, unsigned allowed, char **dst, unsigned *ret_seen)
+{
+	int r = expect_value(L, n, "a shell command");
+
+	if (r < 0)
+		return r;
+	if (!n->value[0])
+		return fail(L, n, "must be a shell command, got \"\"");
+	if (strlen(n->value) > COMMAND_MAX)
+		return fail(L, n, "must be at most %d characters, got %zu", COMMAND_MAX, strlen(n->value));
+	r = check_variables(L, n, allowed, true, ret_seen);
+	if (r < 0)
+		return r;
+	return set_string(L, dst, n->value);
+}
+
+static int load_env(struct loader *L, const struct ynode *n, struct config_service *svc)
+{
+	size_t i, count;
+	int r = expect_map(L, n, true, "a mapping of variable names to values");
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	count = ynode_map_size(n);
+	if (count > ENV_MAX)
+		return fail(L, n, "at most %d variables, got %zu", ENV_MAX, count);
+	if (!count)
+		return 0;
+	svc->env = calloc(count, sizeof(*svc->env));
+	if (!svc->env)
+		return fail_oom(L);
+	svc->nenv = count;
+	for (i = 0; i < count; i++) {
+		const struct ynode *key = ynode_map_key(n, i), *value = ynode_map_value(n, i);
+		size_t saved = field_push_key(L, key->value);
+
+		if (!env_name_valid_len(key->value, strlen(key->value)))
+			r = fail(L, key, "variable names must match [A-Za-z_][A-Za-z0-9_]*, got %s", QUOTED(key->value));
+		else if (strlen(key->value) > ENV_NAME_MAX)
+			r = fail(L, key, "variable names must be at most %d characters", ENV_NAME_MAX);
+		else if (!strcmp(key->value, "PORT"))
+			r = fail(L, key, "PORT is reserved: cutover sets it to the port it chose for the instance "
+				 "(to pass it under another name as well, write e.g. APP_PORT: ${PORT})");
+		else
+			r = expect_value(L, value, "a value (write \"\" for an empty one)");
+		if (r >= 0 && strlen(value->value) > ENV_VALUE_MAX)
+			r = fail(L, value, "must be at most %d characters, got %zu", ENV_VALUE_MAX, strlen(value->value));
+		if (r >= 0)
+			r = check_variables(L, value, VARS_INSTANCE, false, NULL);
+		if (r >= 0)
+			r = set_string(L, &svc->env[i].name, key->value);
+		if (r >= 0)
+			r = set_string(L, &svc->env[i].value, value->value);
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Request target of a health check: a path, optionally with a query.
+ * Returns NULL when valid, else the reason. */
+static const char *check_health_path(const char *s)
+{
+	const unsigned char *p;
+
+	if (s[0] != '/')
+		return "must start with \"/\"";
+	if (strlen(s) > HEALTH_PATH_MAX)
+		return "must be at most 1024 characters";
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p <= 0x20 || *p == 0x7f)
+			return "must not contain spaces or control characters";
+		if (*p >= 0x80)
+			return "must be ASCII (percent-encode other characters)";
+		if (*p == '#')
+			return "must not contain '#'";
+	}
+	return NULL;
+}
+
+/* Host header of a health check: a host name or address, optionally with
+ * a port.  Returns NULL when valid, else the reason. */
+static const char *check_header_host(const char *s)
+{
+	const unsigned char *p;
+
+	if (!*s)
+		return "must not be empty (leave host out to send the service name)";
+	if (strlen(s) > HOST_MAX + 8)
+		return "must be at most 261 characters";
+	for (p = (const unsigned char *)s; *p; p++)
+		if (!isalnum(*p) && !strchr("-_.:[]", *p))
+			return "may only contain letters, digits, '-', '_', '.', ':' and '[' ']' (a host name or "
+			       "address, optionally with a port)";
+	return NULL;
+}
+
+static const char *const health_keys[] = {
+	"path", "host", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "start_grace",
+};
+
+static int load_health(struct loader *L, const struct ynode *n, struct config_health *h)
+{
+	const struct ynode *interval = NULL, *timeout = NULL;
+	const char *reason;
+	size_t i, saved;
+	uint64_t v;
+	int r = expect_map(L, n, true, "a mapping of health check settings");
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	for (i = 0; i < ynode_map_size(n); i++) {
+		const struct ynode *key = ynode_map_key(n, i), *value = ynode_map_value(n, i);
+		const char *k = key->value;
+
+		saved = field_push_key(L, k);
+		if (!strcmp(k, "path")) {
+			r = expect_value(L, value, "a path like /health");
+			if (r >= 0 && (reason = check_health_path(value->value)))
+				r = fail(L, value, "%s, got %s", reason, QUOTED(value->value));
+			if (r >= 0)
+				r = set_string(L, &h->path, value->value);
+		} else if (!strcmp(k, "host")) {
+			r = expect_value(L, value, "a host name like shop.internal");
+			if (r >= 0 && (reason = check_header_host(value->value)))
+				r = fail(L, value, "%s, got %s", reason, QUOTED(value->value));
+			if (r >= 0)
+				r = set_string(L, &h->host, value->value);
+		} else if (!strcmp(k, "interval")) {
+			interval = value;
+			r = load_duration(L, value, 100, 3600 * 1000, &h->interval_ms);
+		} else if (!strcmp(k, "timeout")) {
+			timeout = value;
+			r = load_duration(L, value, 1, 3600 * 1000, &h->timeout_ms);
+		} else if (!strcmp(k, "healthy_threshold") || !strcmp(k, "unhealthy_threshold")) {
+			r = load_integer(L, value, 1, 100, &v);
+			if (r >= 0)
+				*(k[0] == 'h' ? &h->healthy_threshold : &h->unhealthy_threshold) = (uint32_t)v;
+		} else if (!strcmp(k, "start_grace")) {
+			r = load_duration(L, value, 0, 3600 * 1000, &h->start_grace_ms);
+		} else {
+			r = UNKNOWN_KEY(L, key, health_keys);
+		}
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
+
+	/* One check at a time: a check must end before the next is due.  An
+	 * explicit timeout must fit; the default follows the interval. */
+	if (!timeout) {
+		h->timeout_ms = h->interval_ms / 2 < 2000 ? h->interval_ms / 2 : 2000;
+		return 0;
+	}
+	if (h->timeout_ms >= h->interval_ms) {
+		saved = field_push_key(L, "timeout");
+		r = fail(L, timeout, "must be shorter than interval (%s%s), got %s", DURATION_TEXT(h->interval_ms),
+			 interval ? "" : ", the default", QUOTED(timeout->value));
+		field_pop(L, saved);
+	}
+	return r;
+}
+
+static const struct stop_signal {
+	const char *name;
+	int signo;
+} stop_signals[] = {
+	{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+	{ "HUP", SIGHUP },   { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+};
+
+static int load_signal(struct loader *L, const struct ynode *n, int *ret)
+{
+	const char *expected = "TERM, INT, QUIT, HUP, USR1 or USR2 (with or without SIG)";
+	const char *name;
+	size_t i;
+	int r = expect_value(L, n, expected);
+
+	if (r < 0)
+		return r;
+	name = n->value;
+	if (!strncasecmp(name, "SIG", 3))
+		name += 3;
+	for (i = 0; i < ARRAY_SIZE(stop_signals); i++) {
+		if (!strcasecmp(name, stop_signals[i].name)) {
+			*ret = stop_signals[i].signo;
+			return 0;
+		}
+	}
+	return fail(L, n, "must be %s, got %s", expected, QUOTED(n->value));
+}
+
+/* An integer percentage of one CPU ("200" or "200%"). */
+static int load_cpu_percent(struct loader *L, const struct ynode *n, uint32_t *ret)
+{
+	char digits[32];
+	size_t len;
+	uint64_t v;
+	int r = expect_value(L, n, "a percentage of one CPU like 200%");
+
+	if (r < 0)
+		return r;
+	len = strlen(n->value);
+	if (len && n->value[len - 1] == '%')
+		len--;
+	if (len >= sizeof(digits) || (memcpy(digits, n->value, len), digits[len] = 0, parse_uint(digits, &v) < 0) ||
+	    v < 1 || v > 100000)
+		return fail(L, n, "must be a percentage of one CPU 1..100000 (200%% = two CPUs), got %s",
+			    QUOTED(n->value));
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static const char *const proc_limit_keys[] = { "nofile", "nproc", "core", "memory_max", "cpu_max_percent" };
+
+static int load_proc_limits(struct loader *L, const struct ynode *n, struct config_proc_limits *lim)
+{
+	size_t i;
+	int r = expect_map(L, n, true, "a mapping of resource limits");
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	for (i = 0; i < ynode_map_size(n); i++) {
+		const struct ynode *key = ynode_map_key(n, i), *value = ynode_map_value(n, i);
+		size_t saved = field_push_key(L, key->value);
+
+		if (!strcmp(key->value, "nofile")) {
+			r = load_integer(L, value, 1, 1u << 30, &lim->nofile);
+		} else if (!strcmp(key->value, "nproc")) {
+			r = load_integer(L, value, 1, 4194304, &lim->nproc);
+		} else if (!strcmp(key->value, "core")) {
+			r = load_size(L, value, 0, 1ull << 40, &lim->core);
+			lim->core_set = r >= 0;
+		} else if (!strcmp(key->value, "memory_max")) {
+			r = load_size(L, value, 1u << 20, 1ull << 44, &lim->memory_max);
+		} else if (!strcmp(key->value, "cpu_max_percent")) {
+			r = load_cpu_percent(L, value, &lim->cpu_max_percent);
+		} else {
+			r = UNKNOWN_KEY(L, key, proc_limit_keys);
+		}
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* "5%", "5", "0.5%", "100": 0..100 with at most one decimal, in permille. */
+static int load_rate(struct loader *L, const struct ynode *n, uint32_t *ret)
+{
+	const char *p;
+	uint64_t v = 0;
+	size_t digits = 0;
+	int r = expect_value(L, n, "a percentage like 5%");
+
+	if (r < 0)
+		return r;
+	for (p = n->value; *p >= '0' && *p <= '9' && digits < 4; p++, digits++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	v *= 10;
+	if (digits && *p == '.' && p[1] >= '0' && p[1] <= '9') {
+		v += (uint64_t)(p[1] - '0');
+		p += 2;
+	}
+	if (*p == '%')
+		p++;
+	if (!digits || digits > 3 || *p || v > 1000)
+		return fail(L, n, "must be a percentage 0..100 with at most one decimal, like 5%% or 0.5%%, got %s",
+			    QUOTED(n->value));
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static const char *const deploy_keys[] = {
+	"strategy", "timeout", "drain", "rollback_window", "watch", "max_error_rate", "max_p99", "min_requests", "smoke",
+};
+
+static int load_deploy(struct loader *L, const struct ynode *n, struct config_deploy *d)
+{
+	size_t i;
+	uint64_t v;
+	int r = expect_map(L, n, true, "a mapping of deploy settings");
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	for (i = 0; i < ynode_map_size(n); i++) {
+		const struct ynode *key = ynode_map_key(n, i), *value = ynode_map_value(n, i);
+		const char *k = key->value;
+		size_t saved = field_push_key(L, k);
+
+		if (!strcmp(k, "strategy")) {
+			r = expect_value(L, value, "blue-green");
+			if (r >= 0 && (!strcmp(value->value, "canary") || !strcmp(value->value, "rolling")))
+				r = fail(L, value, "%s is not supported yet (blue-green only)", value->value);
+			else if (r >= 0 && strcmp(value->value, "blue-green"))
+				r = fail(L, value, "must be blue-green, got %s", QUOTED(value->value));
+			if (r >= 0)
+				d->strategy = CONFIG_STRATEGY_BLUE_GREEN;
+		} else if (!strcmp(k, "timeout")) {
+			r = load_duration(L, value, 1000, TIMEOUT_MAX_MS, &d->timeout_ms);
+		} else if (!strcmp(k, "drain")) {
+			r = load_duration(L, value, 0, TIMEOUT_MAX_MS, &d->drain_ms);
+		} else if (!strcmp(k, "rollback_window")) {
+			r = load_duration(L, value, 0, TIMEOUT_MAX_MS, &d->rollback_window_ms);
+		} else if (!strcmp(k, "watch")) {
+			r = load_duration(L, value, 0, TIMEOUT_MAX_MS, &d->watch_ms);
+		} else if (!strcmp(k, "max_error_rate")) {
+			r = load_rate(L, value, &d->max_error_rate_permille);
+		} else if (!strcmp(k, "max_p99")) {
+			if (value->kind == YNODE_SCALAR && !strcmp(value->value, "off"))
+				d->max_p99_ms = 0;
+			else
+				r = load_duration(L, value, 0, 3600 * 1000, &d->max_p99_ms);
+		} else if (!strcmp(k, "min_requests")) {
+			r = load_integer(L, value, 0, 1000000, &v);
+			if (r >= 0)
+				d->min_requests = (uint32_t)v;
+		} else if (!strcmp(k, "smoke")) {
+			r = load_command(L, value, VARS_SMOKE, &d->smoke, NULL);
+		} else {
+			r = UNKNOWN_KEY(L, key, deploy_keys);
+		}
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- services ---------------------------------------------------------- */
+
+enum service_key {
+	SERVICE_TARGETS, SERVICE_ROUTES, SERVICE_RUN, SERVICE_BUILD, SERVICE_WORKDIR, SERVICE_ENV,
+	SERVICE_HEALTH, SERVICE_STOP_SIGNAL, SERVICE_STOP_GRACE, SERVICE_LIMITS, SERVICE_DEPLOY,
+	SERVICE_NKEYS,
+};
+static const char *const service_keys[SERVICE_NKEYS] = {
+	[SERVICE_TARGETS] = "targets", [SERVICE_ROUTES] = "routes",           [SERVICE_RUN] = "run",
+	[SERVICE_BUILD] = "build",     [SERVICE_WORKDIR] = "workdir",         [SERVICE_ENV] = "env",
+	[SERVICE_HEALTH] = "health",   [SERVICE_STOP_SIGNAL] = "stop_signal", [SERVICE_STOP_GRACE] = "stop_grace",
+	[SERVICE_LIMITS] = "limits",   [SERVICE_DEPLOY] = "deploy",
+};
+
+/* Load the value of one key of a service that cutover runs. */
+static int load_managed_key(struct loader *L, enum service_key k, const struct ynode *value, struct config_service *svc)
+{
+	switch (k) {
+	case SERVICE_BUILD:
+		return load_command(L, value, VARS_BUILD, &svc->build, NULL);
+	case SERVICE_WORKDIR:
+		return load_path(L, value, "a directory path", &svc->workdir);
+	case SERVICE_ENV:
+		return load_env(L, value, svc);
+	case SERVICE_HEALTH:
+		return load_health(L, value, &svc->health);
+	case SERVICE_STOP_SIGNAL:
+		return load_signal(L, value, &svc->stop_signal);
+	case SERVICE_STOP_GRACE:
+		return load_duration(L, value, 0, 10 * 60 * 1000, &svc->stop_grace_ms);
+	case SERVICE_LIMITS:
+		return load_proc_limits(L, value, &svc->limits);
+	case SERVICE_DEPLOY:
+		return load_deploy(L, value, &svc->deploy);
+	default:
+		return 0;
+	}
+}
 
 static int load_service(struct loader *L, const struct ynode *key, const struct ynode *n, size_t index)
 {
 	struct config_service *svc = &L->cfg->services[index];
-	const struct ynode *targets = NULL, *routes = NULL;
-	size_t i, saved;
+	const struct ynode *keys[SERVICE_NKEYS] = { 0 }, *values[SERVICE_NKEYS] = { 0 };
+	unsigned seen = 0;
+	size_t i, k, saved;
 	int r;
 
 	if (!service_name_valid(key->value))
@@ -970,31 +1559,70 @@ static int load_service(struct loader *L, const struct ynode *key, const struct 
 	r = set_string(L, &svc->name, key->value);
 	if (r < 0)
 		return r;
-	r = expect_map(L, n, true, "a mapping with targets: and optionally routes:");
+	svc->line = key->line;
+	if (config_service_defaults(svc) < 0)
+		return fail_oom(L);
+	r = expect_map(L, n, true, "a mapping with targets: or run:, and optionally routes:");
 	if (r < 0)
 		return r;
 	for (i = 0; r == 0 && i < ynode_map_size(n); i++) {
-		const struct ynode *k = ynode_map_key(n, i);
+		const struct ynode *name = ynode_map_key(n, i);
 
-		if (!strcmp(k->value, "targets")) {
-			targets = ynode_map_value(n, i);
-		} else if (!strcmp(k->value, "routes")) {
-			routes = ynode_map_value(n, i);
-		} else {
-			saved = field_push_key(L, k->value);
-			r = UNKNOWN_KEY(L, k, service_keys);
+		for (k = 0; k < SERVICE_NKEYS; k++)
+			if (!strcmp(name->value, service_keys[k]))
+				break;
+		if (k == SERVICE_NKEYS) {
+			saved = field_push_key(L, name->value);
+			r = UNKNOWN_KEY(L, name, service_keys);
 			field_pop(L, saved);
 			return r;
 		}
+		keys[k] = name;
+		values[k] = ynode_map_value(n, i);
 	}
 
+	/* Either cutover runs the service (run:, and it picks the ports), or
+	 * the service runs elsewhere at fixed targets. */
+	if (values[SERVICE_RUN]) {
+		saved = field_push_key(L, "run");
+		r = load_command(L, values[SERVICE_RUN], VARS_INSTANCE, &svc->run, &seen);
+		if (r >= 0 && !(seen & VAR_PORT))
+			r = fail(L, values[SERVICE_RUN], "must contain ${PORT}: the instance has to listen on the port "
+				 "cutover chose for it");
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
 	saved = field_push_key(L, "targets");
-	r = targets ? load_targets(L, targets, svc) : fail(L, key, "is required: at least one target");
+	if (values[SERVICE_TARGETS] && values[SERVICE_RUN])
+		r = fail(L, keys[SERVICE_TARGETS], "cannot be combined with run: (cutover runs the instances and "
+			 "chooses their ports): keep one of them");
+	else if (values[SERVICE_TARGETS])
+		r = load_targets(L, values[SERVICE_TARGETS], svc);
+	else if (!values[SERVICE_RUN])
+		r = fail(L, key, "is required: at least one target (or run:, a command for cutover to run)");
 	field_pop(L, saved);
-	if (r < 0 || !routes)
+	if (r < 0)
 		return r;
+
+	for (k = 0; k < SERVICE_NKEYS; k++) {
+		if (!keys[k] || k == SERVICE_TARGETS || k == SERVICE_ROUTES || k == SERVICE_RUN)
+			continue;
+		saved = field_push_key(L, service_keys[k]);
+		if (!values[SERVICE_RUN])
+			r = fail(L, keys[k], "only applies to a service that cutover runs (add run:, a command with "
+				 "${PORT})");
+		else
+			r = load_managed_key(L, (enum service_key)k, values[k], svc);
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
+
+	if (!values[SERVICE_ROUTES])
+		return 0;
 	saved = field_push_key(L, "routes");
-	r = load_routes(L, routes, index);
+	r = load_routes(L, values[SERVICE_ROUTES], index);
 	field_pop(L, saved);
 	return r;
 }
@@ -1024,7 +1652,48 @@ static int load_services(struct loader *L, const struct ynode *n)
 	return 0;
 }
 
-static const char *const root_keys[] = { "listen", "admin", "timeouts", "limits", "log", "services" };
+static const char *const root_keys[] = {
+	"listen", "admin", "timeouts", "limits", "log", "services", "state_dir", "admin_socket",
+};
+
+static int load_admin_socket(struct loader *L, const struct ynode *n)
+{
+	int r = load_path(L, n, "a file path", &L->cfg->admin_socket);
+
+	if (r < 0)
+		return r;
+	L->admin_socket = n;
+	if (strlen(L->cfg->admin_socket) > UNIX_PATH_MAX)
+		return fail(L, n, "must be at most %zu characters (a Unix socket path), got %zu",
+			    (size_t)UNIX_PATH_MAX, strlen(L->cfg->admin_socket));
+	return 0;
+}
+
+/* admin_socket defaults to STATE_DIR/admin.sock, known once state_dir is. */
+static int finish_admin_socket(struct loader *L)
+{
+	const char *parts[2] = { L->cfg->state_dir, "admin.sock" };
+	char *path;
+	size_t saved;
+	int r = 0;
+
+	if (L->admin_socket)
+		return 0;
+	path = path_join(parts, 2);
+	if (!path)
+		return fail_oom(L);
+	free(L->cfg->admin_socket);
+	L->cfg->admin_socket = path;
+	if (strlen(path) > UNIX_PATH_MAX) {
+		saved = field_push_key(L, "state_dir");
+		r = fail(L, L->state_dir,
+			 "is too long for the admin socket in it (STATE_DIR/admin.sock would be %zu characters, "
+			 "a Unix socket path has at most %zu): choose a shorter state_dir or set admin_socket",
+			 strlen(path), (size_t)UNIX_PATH_MAX);
+		field_pop(L, saved);
+	}
+	return r;
+}
 
 static int load_root(struct loader *L, const struct ynode *root)
 {
@@ -1056,6 +1725,11 @@ static int load_root(struct loader *L, const struct ynode *root)
 		} else if (!strcmp(key->value, "services")) {
 			services = value;
 			r = load_services(L, value);
+		} else if (!strcmp(key->value, "state_dir")) {
+			L->state_dir = value;
+			r = load_path(L, value, "a directory path", &L->cfg->state_dir);
+		} else if (!strcmp(key->value, "admin_socket")) {
+			r = load_admin_socket(L, value);
 		} else {
 			r = UNKNOWN_KEY(L, key, root_keys);
 		}
@@ -1084,17 +1758,41 @@ static int load_root(struct loader *L, const struct ynode *root)
 				r = fail(L, L->admin, "must differ from the proxy listener listen[%zu], got %s", j,
 					 QUOTED(L->admin->value));
 		field_pop(L, saved);
+		if (r < 0)
+			return r;
 	}
-	return r;
+	return finish_admin_socket(L);
 }
 
 /* ---- entry points ------------------------------------------------------ */
 
-/* Set timeouts, limits and log settings to their defaults.  Touches nothing
- * else, allocates nothing and frees nothing: call it on a zeroed struct (a
- * log path set before would be forgotten, not freed). */
-void config_defaults(struct config *cfg)
+int config_service_defaults(struct config_service *svc)
 {
+	svc->health.interval_ms = 1000;
+	svc->health.timeout_ms = 500;         /* half the interval, at most 2s */
+	svc->health.healthy_threshold = 2;
+	svc->health.unhealthy_threshold = 3;
+	svc->health.start_grace_ms = 30 * 1000;
+	svc->stop_signal = SIGTERM;
+	svc->stop_grace_ms = 10 * 1000;
+	svc->deploy.strategy = CONFIG_STRATEGY_BLUE_GREEN;
+	svc->deploy.timeout_ms = 60 * 1000;
+	svc->deploy.drain_ms = 30 * 1000;
+	svc->deploy.rollback_window_ms = 5 * 60 * 1000;
+	svc->deploy.watch_ms = 60 * 1000;
+	svc->deploy.max_error_rate_permille = 50;
+	svc->deploy.max_p99_ms = 0;
+	svc->deploy.min_requests = 20;
+	if (!svc->health.path && !(svc->health.path = strdup("/health")))
+		return -ENOMEM;
+	return 0;
+}
+
+int config_defaults(struct config *cfg)
+{
+	size_t i;
+	int r;
+
 	cfg->timeouts = (struct config_timeouts){
 		.client_header = 10 * 1000,
 		.client_idle = 60 * 1000,
@@ -1115,6 +1813,21 @@ void config_defaults(struct config *cfg)
 	};
 	cfg->log.access_format = CONFIG_LOG_LOGFMT;
 	cfg->log.level = LOG_LEVEL_INFO;
+	if (!cfg->state_dir && !(cfg->state_dir = strdup(CONFIG_STATE_DIR_DEFAULT)))
+		return -ENOMEM;
+	if (!cfg->admin_socket) {
+		const char *parts[2] = { cfg->state_dir, "admin.sock" };
+
+		cfg->admin_socket = path_join(parts, 2);
+		if (!cfg->admin_socket)
+			return -ENOMEM;
+	}
+	for (i = 0; i < cfg->nservices; i++) {
+		r = config_service_defaults(&cfg->services[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* Free cfg and everything it owns; also safe on a partly filled config, as
@@ -1131,10 +1844,23 @@ struct config *config_free(struct config *cfg)
 	free(cfg->listen);
 	free(cfg->admin.text);
 	for (i = 0; i < cfg->nservices; i++) {
-		for (j = 0; j < cfg->services[i].ntargets; j++)
-			free(cfg->services[i].targets[j].addr.text);
-		free(cfg->services[i].targets);
-		free(cfg->services[i].name);
+		struct config_service *svc = &cfg->services[i];
+
+		for (j = 0; j < svc->ntargets; j++)
+			free(svc->targets[j].addr.text);
+		free(svc->targets);
+		free(svc->name);
+		free(svc->build);
+		free(svc->run);
+		free(svc->workdir);
+		for (j = 0; j < svc->nenv; j++) {
+			free(svc->env[j].name);
+			free(svc->env[j].value);
+		}
+		free(svc->env);
+		free(svc->health.path);
+		free(svc->health.host);
+		free(svc->deploy.smoke);
 	}
 	free(cfg->services);
 	for (i = 0; i < cfg->nroutes; i++) {
@@ -1144,16 +1870,38 @@ struct config *config_free(struct config *cfg)
 	free(cfg->routes);
 	free(cfg->log.access);
 	free(cfg->log.error);
+	free(cfg->state_dir);
+	free(cfg->admin_socket);
 	free(cfg->path);
 	free(cfg);
 	return NULL;
 }
 
-int config_load_string(const char *name, const char *text, size_t len, struct config **ret,
-		       struct config_error *err)
+/* The directory part of path ("/" for "/x"), or NULL when it has none.
+ * Caller frees. */
+static char *directory_of(const char *path, bool *ret_oom)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+
+	*ret_oom = false;
+	if (!slash)
+		return NULL;
+	dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+	*ret_oom = !dir;
+	return dir;
+}
+
+/* Load text read from `name`.  Relative paths in it are joined to the
+ * directory of name, with the current directory in front when absolute is
+ * set and name is relative. */
+static int load_text(const char *name, bool absolute, const char *text, size_t len, struct config **ret,
+		     struct config_error *err)
 {
 	struct loader L = { .name = name, .err = err };
 	struct ynode *root = NULL;
+	char *base_dir = NULL;
+	bool oom;
 	struct ynode_error yerr;
 	int r;
 
@@ -1173,7 +1921,13 @@ int config_load_string(const char *name, const char *text, size_t len, struct co
 		r = fail_oom(&L);
 		goto out;
 	}
-	config_defaults(L.cfg);
+	base_dir = directory_of(name, &oom);
+	if (oom || config_defaults(L.cfg) < 0) {
+		r = fail_oom(&L);
+		goto out;
+	}
+	L.base_dir = base_dir;
+	L.base_relative = absolute && name[0] != '/';
 	r = load_root(&L, root);
 	if (r < 0)
 		goto out;
@@ -1187,7 +1941,14 @@ int config_load_string(const char *name, const char *text, size_t len, struct co
 out:
 	config_free(L.cfg);
 	ynode_free(root);
+	free(base_dir);
 	return r;
+}
+
+int config_load_string(const char *name, const char *text, size_t len, struct config **ret,
+		       struct config_error *err)
+{
+	return load_text(name, false, text, len, ret, err);
 }
 
 /* Read the whole file (at most CONFIG_MAX_FILE_BYTES).  Returns 0 with *ret
@@ -1256,7 +2017,7 @@ int config_load(const char *path, struct config **ret, struct config_error *err)
 		error_set(err, path, 0, 0, "", reason);
 		return r;
 	}
-	r = config_load_string(path, text, len, ret, err);
+	r = load_text(path, true, text, len, ret, err);
 	free(text);
 	return r;
 }

@@ -4,12 +4,25 @@
 
 /* Read and fully validate path.  Returns 0 and *ret (caller frees with
  * config_free), or a negative errno (-ENOENT, -EINVAL, ...) with *err filled
- * and *ret untouched; nothing is half-built on failure. */
+ * and *ret untouched; nothing is half-built on failure.  Relative paths in
+ * the file (state_dir, admin_socket, workdir) are made absolute against the
+ * directory of path. */
 int config_load(const char *path, struct config **ret, struct config_error *err);
-/* Same, from a string in memory (name is used in messages).  For tests. */
+/* Same, from a string in memory (name is used in messages).  For tests.
+ * Relative paths are joined to the directory part of name, if any, and
+ * otherwise left relative. */
 int config_load_string(const char *name, const char *text, size_t len, struct config **ret,
 		       struct config_error *err);
-/* Fill defaults (used by config_load, and by `cutover proxy` without a file). */
-void config_defaults(struct config *cfg);
+/* Fill defaults (used by config_load, and by `cutover proxy` without a file):
+ * timeouts, limits and log settings are set; state_dir and admin_socket are
+ * allocated when NULL; each of services[0..nservices) gets
+ * config_service_defaults().  Call it on a zeroed struct, before filling it:
+ * values set before are overwritten (strings set before are kept).  Returns 0
+ * or -ENOMEM (what was allocated stays owned by cfg: config_free frees it). */
+int config_defaults(struct config *cfg);
+/* Defaults of one service (health check, stop signal and grace, deploy
+ * settings; limits stay 0 = not set).  Allocates health.path when NULL, keeps
+ * every other string.  Returns 0 or -ENOMEM. */
+int config_service_defaults(struct config_service *svc);
 /* Returns NULL. Accepts NULL. */
 struct config *config_free(struct config *cfg);

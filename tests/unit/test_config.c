@@ -14,7 +14,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +69,41 @@ static void assert_defaults_except_none(const struct config *cfg)
 	assert_int_equal(cfg->log.access_format, CONFIG_LOG_LOGFMT);
 	assert_null(cfg->log.error);
 	assert_int_equal(cfg->log.level, LOG_LEVEL_INFO);
+	assert_string_equal(cfg->state_dir, "/var/lib/cutover");
+	assert_string_equal(cfg->admin_socket, "/var/lib/cutover/admin.sock");
+}
+
+/* Every per-service default of the managed-service settings. */
+static void assert_service_defaults(const struct config_service *svc)
+{
+	assert_null(svc->build);
+	assert_null(svc->workdir);
+	assert_null(svc->env);
+	assert_int_equal(svc->nenv, 0);
+	assert_string_equal(svc->health.path, "/health");
+	assert_null(svc->health.host);
+	assert_int_equal(svc->health.interval_ms, 1000);
+	assert_int_equal(svc->health.timeout_ms, 500);
+	assert_int_equal(svc->health.healthy_threshold, 2);
+	assert_int_equal(svc->health.unhealthy_threshold, 3);
+	assert_int_equal(svc->health.start_grace_ms, 30000);
+	assert_int_equal(svc->stop_signal, SIGTERM);
+	assert_int_equal(svc->stop_grace_ms, 10000);
+	assert_int_equal(svc->limits.nofile, 0);
+	assert_int_equal(svc->limits.nproc, 0);
+	assert_int_equal(svc->limits.core, 0);
+	assert_false(svc->limits.core_set);
+	assert_int_equal(svc->limits.memory_max, 0);
+	assert_int_equal(svc->limits.cpu_max_percent, 0);
+	assert_int_equal(svc->deploy.strategy, CONFIG_STRATEGY_BLUE_GREEN);
+	assert_int_equal(svc->deploy.timeout_ms, 60000);
+	assert_int_equal(svc->deploy.drain_ms, 30000);
+	assert_int_equal(svc->deploy.rollback_window_ms, 300000);
+	assert_int_equal(svc->deploy.watch_ms, 60000);
+	assert_int_equal(svc->deploy.max_error_rate_permille, 50);
+	assert_int_equal(svc->deploy.max_p99_ms, 0);
+	assert_int_equal(svc->deploy.min_requests, 20);
+	assert_null(svc->deploy.smoke);
 }
 
 /* ---- valid configs ----------------------------------------------------- */
@@ -92,6 +130,8 @@ static void test_minimal(void **state UNUSED)
 	assert_int_equal(cfg->services[0].targets[0].weight, 1);
 	assert_int_equal(cfg->nroutes, 0);
 	assert_null(cfg->routes);
+	assert_null(cfg->services[0].run);
+	assert_service_defaults(&cfg->services[0]);
 	assert_defaults_except_none(cfg);
 	config_free(cfg);
 }
@@ -319,13 +359,337 @@ static void test_uri_default_follows_header(void **state UNUSED)
 
 static void test_defaults(void **state UNUSED)
 {
-	struct config cfg;
+	struct config *cfg = calloc(1, sizeof(*cfg));
 
-	memset(&cfg, 0, sizeof(cfg));
-	config_defaults(&cfg);
-	assert_defaults_except_none(&cfg);
-	assert_null(cfg.listen);
+	assert_non_null(cfg);
+	assert_int_equal(config_defaults(cfg), 0);
+	assert_defaults_except_none(cfg);
+	assert_null(cfg->listen);
+	config_free(cfg);
 	assert_null(config_free(NULL));
+
+	/* Strings set before are kept; services present get their defaults. */
+	cfg = calloc(1, sizeof(*cfg));
+	assert_non_null(cfg);
+	cfg->state_dir = strdup("/srv/state");
+	cfg->services = calloc(2, sizeof(*cfg->services));
+	assert_non_null(cfg->services);
+	cfg->nservices = 2;
+	cfg->services[1].health.path = strdup("/ready");
+	assert_int_equal(config_defaults(cfg), 0);
+	assert_string_equal(cfg->state_dir, "/srv/state");
+	assert_string_equal(cfg->admin_socket, "/srv/state/admin.sock");
+	assert_service_defaults(&cfg->services[0]);
+	assert_string_equal(cfg->services[1].health.path, "/ready");
+	assert_int_equal(cfg->services[1].deploy.watch_ms, 60000);
+	config_free(cfg);
+}
+
+/* ---- managed services (cutover runs the instances) --------------------- */
+
+#define MANAGED "listen: 127.0.0.1:8080\nservices:\n  shop:\n    run: ./shop --port ${PORT}\n" /* 4 lines */
+
+static void test_managed_full(void **state UNUSED)
+{
+	struct config *cfg = load_ok("listen: 127.0.0.1:8080\n"
+				     "state_dir: /srv/cutover/state/\n"
+				     "admin_socket: /run/cutover.sock\n"
+				     "services:\n"
+				     "  shop:\n"
+				     "    build: make VERSION=${VERSION}\n"
+				     "    run: ${RELEASE_DIR}/shop --port ${PORT} --name ${SERVICE}\n"
+				     "    workdir: /srv/shop/\n"
+				     "    env:\n"
+				     "      SHOP_DB: /var/lib/shop/shop.db\n"
+				     "      WORKERS: 4\n"
+				     "      DEBUG: false\n"
+				     "      EMPTY: \"\"\n"
+				     "      APP_PORT: ${PORT}\n"
+				     "      _tag: \"${VERSION}-${SERVICE} $HOME\"\n"
+				     "    health:\n"
+				     "      path: /health?deep=1\n"
+				     "      host: shop.internal:8080\n"
+				     "      interval: 3s\n"
+				     "      timeout: 2s\n"
+				     "      healthy_threshold: 1\n"
+				     "      unhealthy_threshold: 100\n"
+				     "      start_grace: 45s\n"
+				     "    stop_signal: SIGQUIT\n"
+				     "    stop_grace: 0\n"
+				     "    limits:\n"
+				     "      nofile: 65536\n"
+				     "      nproc: 4096\n"
+				     "      core: 0\n"
+				     "      memory_max: 512m\n"
+				     "      cpu_max_percent: 200\n"
+				     "    deploy:\n"
+				     "      strategy: blue-green\n"
+				     "      timeout: 90s\n"
+				     "      drain: 15s\n"
+				     "      rollback_window: 10m\n"
+				     "      watch: 2m\n"
+				     "      max_error_rate: 5.5%\n"
+				     "      max_p99: 500ms\n"
+				     "      min_requests: 0\n"
+				     "      smoke: curl -fsS ${URL}/health && test ${PORT} -gt 0\n"
+				     "    routes:\n"
+				     "      - path: /\n"
+				     "  legacy:\n"
+				     "    targets: [127.0.0.1:9001]\n");
+	const struct config_service *svc = &cfg->services[0];
+
+	assert_string_equal(cfg->state_dir, "/srv/cutover/state");
+	assert_string_equal(cfg->admin_socket, "/run/cutover.sock");
+	assert_int_equal(cfg->nservices, 2);
+	assert_string_equal(svc->name, "shop");
+	assert_int_equal(svc->line, 5);
+	assert_null(svc->targets);
+	assert_int_equal(svc->ntargets, 0);
+	assert_string_equal(svc->build, "make VERSION=${VERSION}");
+	assert_string_equal(svc->run, "${RELEASE_DIR}/shop --port ${PORT} --name ${SERVICE}");
+	assert_string_equal(svc->workdir, "/srv/shop");
+	assert_int_equal(svc->nenv, 6);
+	assert_string_equal(svc->env[0].name, "SHOP_DB");
+	assert_string_equal(svc->env[0].value, "/var/lib/shop/shop.db");
+	assert_string_equal(svc->env[1].name, "WORKERS");
+	assert_string_equal(svc->env[1].value, "4");
+	assert_string_equal(svc->env[2].value, "false");
+	assert_string_equal(svc->env[3].name, "EMPTY");
+	assert_string_equal(svc->env[3].value, "");
+	assert_string_equal(svc->env[4].value, "${PORT}");
+	assert_string_equal(svc->env[5].name, "_tag");
+	assert_string_equal(svc->env[5].value, "${VERSION}-${SERVICE} $HOME");
+	assert_string_equal(svc->health.path, "/health?deep=1");
+	assert_string_equal(svc->health.host, "shop.internal:8080");
+	assert_int_equal(svc->health.interval_ms, 3000);
+	assert_int_equal(svc->health.timeout_ms, 2000);
+	assert_int_equal(svc->health.healthy_threshold, 1);
+	assert_int_equal(svc->health.unhealthy_threshold, 100);
+	assert_int_equal(svc->health.start_grace_ms, 45000);
+	assert_int_equal(svc->stop_signal, SIGQUIT);
+	assert_int_equal(svc->stop_grace_ms, 0);
+	assert_int_equal(svc->limits.nofile, 65536);
+	assert_int_equal(svc->limits.nproc, 4096);
+	assert_int_equal(svc->limits.core, 0);
+	assert_true(svc->limits.core_set);
+	assert_int_equal(svc->limits.memory_max, 512ull << 20);
+	assert_int_equal(svc->limits.cpu_max_percent, 200);
+	assert_int_equal(svc->deploy.strategy, CONFIG_STRATEGY_BLUE_GREEN);
+	assert_int_equal(svc->deploy.timeout_ms, 90000);
+	assert_int_equal(svc->deploy.drain_ms, 15000);
+	assert_int_equal(svc->deploy.rollback_window_ms, 600000);
+	assert_int_equal(svc->deploy.watch_ms, 120000);
+	assert_int_equal(svc->deploy.max_error_rate_permille, 55);
+	assert_int_equal(svc->deploy.max_p99_ms, 500);
+	assert_int_equal(svc->deploy.min_requests, 0);
+	assert_string_equal(svc->deploy.smoke, "curl -fsS ${URL}/health && test ${PORT} -gt 0");
+	assert_int_equal(cfg->nroutes, 1);
+	assert_int_equal(cfg->routes[0].service, 0);
+
+	/* A service at fixed targets keeps every default. */
+	assert_string_equal(cfg->services[1].name, "legacy");
+	assert_null(cfg->services[1].run);
+	assert_service_defaults(&cfg->services[1]);
+	config_free(cfg);
+}
+
+/* A managed service needs only run:; empty sections mean all defaults. */
+static void test_managed_defaults(void **state UNUSED)
+{
+	struct config *cfg = load_ok(MANAGED);
+
+	assert_int_equal(cfg->nservices, 1);
+	assert_string_equal(cfg->services[0].run, "./shop --port ${PORT}");
+	assert_int_equal(cfg->services[0].ntargets, 0);
+	assert_service_defaults(&cfg->services[0]);
+	assert_int_equal(cfg->nroutes, 0);
+	assert_defaults_except_none(cfg);
+	config_free(cfg);
+
+	cfg = load_ok(MANAGED "    env:\n    health:\n    limits: {}\n    deploy: ~\n    routes: []\n");
+	assert_service_defaults(&cfg->services[0]);
+	config_free(cfg);
+}
+
+/* Load MANAGED followed by `extra` (service-level lines). */
+static struct config *load_managed(const char *extra)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), MANAGED "%s", extra);
+	return load_ok(text);
+}
+
+static void test_managed_values(void **state UNUSED)
+{
+	static const struct {
+		const char *text;
+		uint32_t permille;
+	} rates[] = {
+		{ "0", 0 }, { "0%", 0 }, { "5", 50 }, { "5%", 50 }, { "0.5%", 5 },
+		{ "12.3%", 123 }, { "100%", 1000 }, { "100.0", 1000 }, { "\"7%\"", 70 },
+	};
+	static const struct {
+		const char *text;
+		int signo;
+	} signals[] = {
+		{ "TERM", SIGTERM }, { "SIGTERM", SIGTERM }, { "int", SIGINT }, { "QUIT", SIGQUIT },
+		{ "SIGHUP", SIGHUP }, { "USR1", SIGUSR1 }, { "SigUsr2", SIGUSR2 },
+	};
+	static const struct {
+		const char *text;
+		uint64_t ms;
+	} p99s[] = { { "off", 0 }, { "0", 0 }, { "0ms", 0 }, { "250ms", 250 }, { "2s", 2000 } };
+	struct config *cfg;
+	char extra[256];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(rates); i++) {
+		snprintf(extra, sizeof(extra), "    deploy:\n      max_error_rate: %s\n", rates[i].text);
+		cfg = load_managed(extra);
+		if (cfg->services[0].deploy.max_error_rate_permille != rates[i].permille)
+			fail_msg("max_error_rate %s: got %u permille, want %u", rates[i].text,
+				 cfg->services[0].deploy.max_error_rate_permille, rates[i].permille);
+		config_free(cfg);
+	}
+	for (i = 0; i < ARRAY_SIZE(signals); i++) {
+		snprintf(extra, sizeof(extra), "    stop_signal: %s\n", signals[i].text);
+		cfg = load_managed(extra);
+		if (cfg->services[0].stop_signal != signals[i].signo)
+			fail_msg("stop_signal %s: got %d, want %d", signals[i].text, cfg->services[0].stop_signal,
+				 signals[i].signo);
+		config_free(cfg);
+	}
+	for (i = 0; i < ARRAY_SIZE(p99s); i++) {
+		snprintf(extra, sizeof(extra), "    deploy:\n      max_p99: %s\n", p99s[i].text);
+		cfg = load_managed(extra);
+		if (cfg->services[0].deploy.max_p99_ms != p99s[i].ms)
+			fail_msg("max_p99 %s: got %llu, want %llu", p99s[i].text,
+				 (unsigned long long)cfg->services[0].deploy.max_p99_ms, (unsigned long long)p99s[i].ms);
+		config_free(cfg);
+	}
+
+	/* cpu_max_percent with a % sign, core with a size, memory in g. */
+	cfg = load_managed("    limits:\n      cpu_max_percent: 50%\n      core: 1g\n      memory_max: 2g\n");
+	assert_int_equal(cfg->services[0].limits.cpu_max_percent, 50);
+	assert_int_equal(cfg->services[0].limits.core, 1ull << 30);
+	assert_true(cfg->services[0].limits.core_set);
+	assert_int_equal(cfg->services[0].limits.memory_max, 2ull << 30);
+	config_free(cfg);
+
+	/* A run command may span lines (block scalar); variables may repeat. */
+	cfg = load_ok("listen: 127.0.0.1:8080\n"
+		      "services:\n"
+		      "  shop:\n"
+		      "    run: |\n"
+		      "      exec ./shop --port ${PORT} \\\n"
+		      "        --public-port ${PORT} --version ${VERSION}\n");
+	assert_string_equal(cfg->services[0].run,
+			    "exec ./shop --port ${PORT} \\\n  --public-port ${PORT} --version ${VERSION}\n");
+	config_free(cfg);
+}
+
+/* Without an explicit timeout, the health check timeout is half the
+ * interval, at most 2s. */
+static void test_health_timeout_follows_interval(void **state UNUSED)
+{
+	static const struct {
+		const char *interval;
+		uint64_t timeout_ms;
+	} cases[] = { { "100ms", 50 }, { "300ms", 150 }, { "1s", 500 }, { "4s", 2000 }, { "1m", 2000 } };
+	char extra[128];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct config *cfg;
+
+		snprintf(extra, sizeof(extra), "    health:\n      interval: %s\n", cases[i].interval);
+		cfg = load_managed(extra);
+		if (cfg->services[0].health.timeout_ms != cases[i].timeout_ms)
+			fail_msg("interval %s: timeout %llu ms, want %llu", cases[i].interval,
+				 (unsigned long long)cfg->services[0].health.timeout_ms,
+				 (unsigned long long)cases[i].timeout_ms);
+		config_free(cfg);
+	}
+}
+
+/* Relative paths are relative to the directory of the file. */
+static void test_relative_paths(void **state UNUSED)
+{
+	static const struct {
+		const char *name, *state_dir, *want_state, *want_socket;
+	} cases[] = {
+		{ "conf/cutover.yml", ".cutover-demo", "conf/.cutover-demo", "conf/.cutover-demo/admin.sock" },
+		{ "conf/cutover.yml", "./state/", "conf/state", "conf/state/admin.sock" },
+		{ "conf/cutover.yml", ".", "conf", "conf/admin.sock" },
+		{ "/etc/cutover/cutover.yml", "state", "/etc/cutover/state", "/etc/cutover/state/admin.sock" },
+		{ "/cutover.yml", "state", "/state", "/state/admin.sock" },
+		{ "/etc/cutover.yml", "/var/lib/x", "/var/lib/x", "/var/lib/x/admin.sock" },
+		{ "cutover.yml", "state//", "state", "state/admin.sock" },
+		{ "cutover.yml", ".", ".", "./admin.sock" },
+		{ "cutover.yml", "/", "/", "/admin.sock" },
+	};
+	char text[512];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct config_error err;
+		struct config *cfg = NULL;
+
+		snprintf(text, sizeof(text), MANAGED "    workdir: data\nstate_dir: \"%s\"\n", cases[i].state_dir);
+		if (config_load_string(cases[i].name, text, strlen(text), &cfg, &err) < 0)
+			fail_msg("%s", err.message);
+		if (strcmp(cfg->state_dir, cases[i].want_state) || strcmp(cfg->admin_socket, cases[i].want_socket))
+			fail_msg("%s, state_dir %s: got %s and %s, want %s and %s", cases[i].name, cases[i].state_dir,
+				 cfg->state_dir, cfg->admin_socket, cases[i].want_state, cases[i].want_socket);
+		config_free(cfg);
+	}
+}
+
+/* config_load() makes relative paths absolute, from the file's directory. */
+static void test_relative_paths_file(void **state UNUSED)
+{
+	char dir[] = "/tmp/cutover-test-config-XXXXXX", path[PATH_MAX], cwd[PATH_MAX], here[PATH_MAX];
+	char want[PATH_MAX + 64];
+	const char *text = MANAGED "    workdir: ./run/shop\n"
+			   "state_dir: state\n"
+			   "admin_socket: sockets/admin.sock\n";
+	struct config_error err;
+	struct config *cfg = NULL;
+	int fd;
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/cutover.yml", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+
+	/* Named by a relative path: the current directory goes in front. */
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(chdir(".."), 0);
+	assert_non_null(getcwd(here, sizeof(here)));
+	if (config_load(path + strlen("/tmp/"), &cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(chdir(cwd), 0);
+	assert_string_equal(cfg->path, path + strlen("/tmp/"));
+	snprintf(want, sizeof(want), "%s/%s/state", here, dir + strlen("/tmp/"));
+	assert_string_equal(cfg->state_dir, want);
+	snprintf(want, sizeof(want), "%s/%s/sockets/admin.sock", here, dir + strlen("/tmp/"));
+	assert_string_equal(cfg->admin_socket, want);
+	snprintf(want, sizeof(want), "%s/%s/run/shop", here, dir + strlen("/tmp/"));
+	assert_string_equal(cfg->services[0].workdir, want);
+	config_free(cfg);
+
+	/* Named by an absolute path. */
+	if (config_load(path, &cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	snprintf(want, sizeof(want), "%s/state", dir);
+	assert_string_equal(cfg->state_dir, want);
+	config_free(cfg);
+	unlink(path);
+	rmdir(dir);
 }
 
 /* ---- invalid configs --------------------------------------------------- */
@@ -477,6 +841,150 @@ static const struct invalid_case invalid_cases[] = {
 	  1, 1, "", "the top level must be a mapping" },
 	{ "empty file", "",
 	  0, 0, "", "file is empty" },
+
+	/* managed services */
+#define SVC HEAD "services:\n  shop:\n" /* 3 lines */
+#define X10 "xxxxxxxxxx"
+	{ "neither targets nor run", SVC "    routes: [{path: /}]\n",
+	  3, 3, "services.shop.targets", "is required: at least one target (or run:" },
+	{ "targets and run", MANAGED "    targets: [127.0.0.1:9001]\n",
+	  5, 5, "services.shop.targets", "cannot be combined with run:" },
+	{ "health without run", HEAD SHOP "    health:\n      path: /health\n",
+	  5, 5, "services.shop.health", "only applies to a service that cutover runs (add run:" },
+	{ "env without run", HEAD SHOP "    env: {A: b}\n",
+	  5, 5, "services.shop.env", "only applies to a service that cutover runs" },
+	{ "deploy without run", HEAD SHOP "    deploy: {}\n",
+	  5, 5, "services.shop.deploy", "only applies to a service that cutover runs" },
+	{ "service key typo", MANAGED "    stop_sigal: TERM\n",
+	  5, 5, "services.shop.stop_sigal", "did you mean \"stop_signal\"?" },
+	{ "run without PORT", SVC "    run: ./shop --port 8080\n",
+	  4, 10, "services.shop.run", "must contain ${PORT}" },
+	{ "run empty", SVC "    run: \"\"\n",
+	  4, 10, "services.shop.run", "must be a shell command, got \"\"" },
+	{ "run without value", SVC "    run:\n",
+	  4, 9, "services.shop.run", "missing value: expected a shell command" },
+	{ "run is a list", SVC "    run: [./shop]\n",
+	  4, 10, "services.shop.run", "must be a shell command, got a list" },
+	{ "misspelt variable in run", SVC "    run: ./shop --port ${PORT} --version ${VERISON}\n",
+	  4, 10, "services.shop.run", "unknown variable ${VERISON} (did you mean ${VERSION}?)" },
+	{ "shell variable in run", SVC "    run: ./shop --port ${PORT} --home ${HOME}\n",
+	  4, 10, "services.shop.run",
+	  "unknown variable ${HOME}: cutover substitutes only ${PORT}, ${VERSION}, ${SERVICE} and ${RELEASE_DIR}; "
+	  "for a shell variable write $HOME" },
+	{ "URL in run", SVC "    run: ./shop --port ${PORT} --self ${URL}\n",
+	  4, 10, "services.shop.run", "${URL} is only known in deploy.smoke" },
+	{ "unterminated variable", SVC "    run: ./shop --port ${PORT\n",
+	  4, 10, "services.shop.run", "\"${\" without a closing \"}\"" },
+	{ "bad variable name", SVC "    run: ./shop --port ${PORT} ${1x}\n",
+	  4, 10, "services.shop.run", "\"${1x}\" is not a variable name" },
+	{ "shell default syntax", SVC "    run: ./shop --port ${PORT:-80}\n",
+	  4, 10, "services.shop.run", "\"${PORT:-80}\" is not a variable name" },
+	{ "PORT in build", MANAGED "    build: make PORT=${PORT}\n",
+	  5, 12, "services.shop.build", "${PORT} is not known here: the build runs once per release" },
+	{ "unknown variable in build", MANAGED "    build: make ${PROFILE}\n",
+	  5, 12, "services.shop.build",
+	  "unknown variable ${PROFILE}: cutover substitutes only ${VERSION}, ${SERVICE} and ${RELEASE_DIR}" },
+	{ "unknown variable in env", MANAGED "    env:\n      DB: ${STATE_DIR}/shop.db\n",
+	  6, 11, "services.shop.env.DB",
+	  "unknown variable ${STATE_DIR}: cutover substitutes only ${PORT}, ${VERSION}, ${SERVICE} and ${RELEASE_DIR}" },
+	{ "URL in env", MANAGED "    env:\n      U: ${URL}\n",
+	  6, 10, "services.shop.env.U", "${URL} is only known in deploy.smoke" },
+	{ "unknown variable in smoke", MANAGED "    deploy:\n      smoke: curl ${URL}/x -H ${HOST}\n",
+	  6, 14, "services.shop.deploy.smoke",
+	  "unknown variable ${HOST}: cutover substitutes only ${PORT}, ${VERSION}, ${SERVICE}, ${RELEASE_DIR} and ${URL}" },
+	{ "env name starts with a digit", MANAGED "    env:\n      1DB: x\n",
+	  6, 7, "services.shop.env.1DB", "variable names must match [A-Za-z_][A-Za-z0-9_]*, got \"1DB\"" },
+	{ "env name with a dash", MANAGED "    env:\n      SHOP-DB: x\n",
+	  6, 7, "services.shop.env.SHOP-DB", "variable names must match" },
+	{ "env PORT reserved", MANAGED "    env:\n      PORT: 80\n",
+	  6, 7, "services.shop.env.PORT", "PORT is reserved" },
+	{ "env without value", MANAGED "    env:\n      DB:\n",
+	  6, 10, "services.shop.env.DB", "missing value: expected a value (write \"\" for an empty one)" },
+	{ "env value is a list", MANAGED "    env:\n      DB: [a]\n",
+	  6, 11, "services.shop.env.DB", "got a list" },
+	{ "env is a list", MANAGED "    env: [A=1]\n",
+	  5, 10, "services.shop.env", "must be a mapping of variable names to values, got a list" },
+	{ "env name twice", MANAGED "    env:\n      A: 1\n      A: 2\n",
+	  7, 7, "services.shop.env.A", "duplicate key \"A\" (first at line 6)" },
+	{ "health timeout not shorter", MANAGED "    health:\n      interval: 1s\n      timeout: 2s\n",
+	  7, 16, "services.shop.health.timeout", "must be shorter than interval (1s), got \"2s\"" },
+	{ "health timeout vs default interval", MANAGED "    health:\n      timeout: 1s\n",
+	  6, 16, "services.shop.health.timeout", "must be shorter than interval (1s, the default), got \"1s\"" },
+	{ "health timeout before interval", MANAGED "    health:\n      timeout: 5s\n      interval: 5s\n",
+	  6, 16, "services.shop.health.timeout", "must be shorter than interval (5s), got \"5s\"" },
+	{ "health interval too short", MANAGED "    health:\n      interval: 50ms\n",
+	  6, 17, "services.shop.health.interval", "must be between 100ms and 1h, got \"50ms\"" },
+	{ "healthy threshold zero", MANAGED "    health:\n      healthy_threshold: 0\n",
+	  6, 26, "services.shop.health.healthy_threshold", "must be an integer 1..100, got \"0\"" },
+	{ "unhealthy threshold too high", MANAGED "    health:\n      unhealthy_threshold: 101\n",
+	  6, 28, "services.shop.health.unhealthy_threshold", "must be an integer 1..100, got \"101\"" },
+	{ "health path without slash", MANAGED "    health:\n      path: health\n",
+	  6, 13, "services.shop.health.path", "must start with \"/\", got \"health\"" },
+	{ "health host with a space", MANAGED "    health:\n      host: shop internal\n",
+	  6, 13, "services.shop.health.host", "may only contain letters" },
+	{ "health key typo", MANAGED "    health:\n      intervall: 1s\n",
+	  6, 7, "services.shop.health.intervall", "did you mean \"interval\"?" },
+	{ "health is a list", MANAGED "    health: [/health]\n",
+	  5, 13, "services.shop.health", "must be a mapping of health check settings, got a list" },
+	{ "stop signal KILL", MANAGED "    stop_signal: KILL\n",
+	  5, 18, "services.shop.stop_signal",
+	  "must be TERM, INT, QUIT, HUP, USR1 or USR2 (with or without SIG), got \"KILL\"" },
+	{ "stop signal number", MANAGED "    stop_signal: 15\n",
+	  5, 18, "services.shop.stop_signal", "got \"15\"" },
+	{ "stop grace too long", MANAGED "    stop_grace: 11m\n",
+	  5, 17, "services.shop.stop_grace", "must be between 0ms and 10m, got \"11m\"" },
+	{ "nofile zero", MANAGED "    limits:\n      nofile: 0\n",
+	  6, 15, "services.shop.limits.nofile", "must be an integer 1..1073741824, got \"0\"" },
+	{ "nproc too high", MANAGED "    limits:\n      nproc: 5000000\n",
+	  6, 14, "services.shop.limits.nproc", "must be an integer 1..4194304" },
+	{ "memory_max too small", MANAGED "    limits:\n      memory_max: 512k\n",
+	  6, 19, "services.shop.limits.memory_max", "must be between 1m and 16384g, got \"512k\"" },
+	{ "memory_max not a size", MANAGED "    limits:\n      memory_max: lots\n",
+	  6, 19, "services.shop.limits.memory_max", "must be a size" },
+	{ "cpu_max_percent zero", MANAGED "    limits:\n      cpu_max_percent: 0%\n",
+	  6, 24, "services.shop.limits.cpu_max_percent", "must be a percentage of one CPU 1..100000" },
+	{ "cpu_max_percent fraction", MANAGED "    limits:\n      cpu_max_percent: 1.5\n",
+	  6, 24, "services.shop.limits.cpu_max_percent", "got \"1.5\"" },
+	{ "limits key typo", MANAGED "    limits:\n      nofiles: 10\n",
+	  6, 7, "services.shop.limits.nofiles", "did you mean \"nofile\"?" },
+	{ "strategy canary", MANAGED "    deploy:\n      strategy: canary\n",
+	  6, 17, "services.shop.deploy.strategy", "canary is not supported yet (blue-green only)" },
+	{ "strategy rolling", MANAGED "    deploy:\n      strategy: rolling\n",
+	  6, 17, "services.shop.deploy.strategy", "rolling is not supported yet (blue-green only)" },
+	{ "strategy unknown", MANAGED "    deploy:\n      strategy: green\n",
+	  6, 17, "services.shop.deploy.strategy", "must be blue-green, got \"green\"" },
+	{ "error rate above 100", MANAGED "    deploy:\n      max_error_rate: 101%\n",
+	  6, 23, "services.shop.deploy.max_error_rate", "must be a percentage 0..100 with at most one decimal" },
+	{ "error rate above 100 by a tenth", MANAGED "    deploy:\n      max_error_rate: 100.1\n",
+	  6, 23, "services.shop.deploy.max_error_rate", "got \"100.1\"" },
+	{ "error rate two decimals", MANAGED "    deploy:\n      max_error_rate: 5.55%\n",
+	  6, 23, "services.shop.deploy.max_error_rate", "got \"5.55%\"" },
+	{ "error rate negative", MANAGED "    deploy:\n      max_error_rate: -1%\n",
+	  6, 23, "services.shop.deploy.max_error_rate", "got \"-1%\"" },
+	{ "error rate as a fraction", MANAGED "    deploy:\n      max_error_rate: .5%\n",
+	  6, 23, "services.shop.deploy.max_error_rate", "got \".5%\"" },
+	{ "max_p99 not a duration", MANAGED "    deploy:\n      max_p99: fast\n",
+	  6, 16, "services.shop.deploy.max_p99", "must be a duration" },
+	{ "deploy timeout zero", MANAGED "    deploy:\n      timeout: 0s\n",
+	  6, 16, "services.shop.deploy.timeout", "must be between 1s and 24h, got \"0s\"" },
+	{ "min_requests negative", MANAGED "    deploy:\n      min_requests: -1\n",
+	  6, 21, "services.shop.deploy.min_requests", "must be an integer 0..1000000" },
+	{ "deploy key typo", MANAGED "    deploy:\n      wacth: 1m\n",
+	  6, 7, "services.shop.deploy.wacth", "did you mean \"watch\"?" },
+	{ "smoke empty", MANAGED "    deploy:\n      smoke: \"\"\n",
+	  6, 14, "services.shop.deploy.smoke", "must be a shell command, got \"\"" },
+	{ "workdir with a variable", MANAGED "    workdir: ${RELEASE_DIR}/app\n",
+	  5, 14, "services.shop.workdir", "variables are not substituted in paths" },
+	{ "state_dir empty", HEAD "state_dir: \"\"\n" SHOP,
+	  2, 12, "state_dir", "must be a directory path, got \"\"" },
+	{ "state_dir without value", HEAD "state_dir:\n" SHOP,
+	  2, 11, "state_dir", "missing value: expected a directory path" },
+	{ "state_dir with tilde", HEAD "state_dir: ~/cutover\n" SHOP,
+	  2, 12, "state_dir", "\"~\" is not expanded" },
+	{ "state_dir too long for the socket", HEAD "state_dir: /" X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 "\n" SHOP,
+	  2, 12, "state_dir", "is too long for the admin socket in it" },
+	{ "admin_socket too long", HEAD "admin_socket: /" X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 "\n" SHOP,
+	  2, 15, "admin_socket", "must be at most 107 characters (a Unix socket path), got 111" },
 	{ "only comments", "# cutover.yml\n\n# nothing yet\n",
 	  0, 0, "", "file is empty" },
 };
@@ -597,6 +1105,40 @@ static void test_example_file(void **state UNUSED)
 	config_free(cfg);
 }
 
+/* The shop demo's config (examples/shop.yml). */
+static void test_shop_example(void **state UNUSED)
+{
+	const char *root = getenv("CUTOVER_SOURCE");
+	struct config_error err;
+	struct config *cfg = NULL;
+	const struct config_service *svc;
+	char path[4096];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/examples/shop.yml", root ? root : ".");
+	if (access(path, R_OK) < 0)
+		skip();
+	if (config_load(path, &cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_string_equal(cfg->listen[0].text, "127.0.0.1:8080");
+	assert_string_equal(cfg->admin.text, "127.0.0.1:9180");
+	len = strlen(cfg->state_dir);
+	assert_true(cfg->state_dir[0] == '/');
+	assert_true(len > strlen("/examples/.cutover-demo"));
+	assert_string_equal(cfg->state_dir + len - strlen("/examples/.cutover-demo"), "/examples/.cutover-demo");
+	assert_int_equal(cfg->nservices, 1);
+	svc = &cfg->services[0];
+	assert_string_equal(svc->name, "shop");
+	assert_string_equal(svc->run, "${RELEASE_DIR}/shop --port ${PORT}");
+	assert_string_equal(svc->health.path, "/health");
+	assert_int_equal(svc->deploy.watch_ms, 20000);
+	assert_int_equal(svc->deploy.max_error_rate_permille, 50);
+	assert_int_equal(svc->deploy.max_p99_ms, 300);
+	assert_int_equal(cfg->nroutes, 1);
+	assert_string_equal(cfg->routes[0].path_prefix, "/");
+	config_free(cfg);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest valid[] = {
@@ -609,10 +1151,17 @@ int main(void)
 		cmocka_unit_test(test_log_variants),
 		cmocka_unit_test(test_uri_default_follows_header),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_managed_full),
+		cmocka_unit_test(test_managed_defaults),
+		cmocka_unit_test(test_managed_values),
+		cmocka_unit_test(test_health_timeout_follows_interval),
+		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_relative_paths_file),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_file_syntax_error),
 		cmocka_unit_test(test_example_file),
+		cmocka_unit_test(test_shop_example),
 	};
 	/* One named test per invalid case, so every mismatch is reported. */
 	struct CMUnitTest invalid[ARRAY_SIZE(invalid_cases)];
