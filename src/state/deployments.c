@@ -1,0 +1,419 @@
+/* deployments.c - the deployment state machine as recorded: one row per
+ * deployment and one deployment_events row per phase transition, written
+ * together in one transaction so that the row's state and its last event
+ * never disagree, even across a kill -9.  Also `cutover history`, which
+ * reads both back as JSON. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "state/state-internal.h"
+
+#define DEPLOYMENT_COLUMNS \
+	"id, service, from_version, to_version, strategy, state, reason, started_at, finished_at"
+
+static int deployment_read(sqlite3_stmt *stmt, struct state_deployment *d)
+{
+	bool failed = false;
+	int s;
+
+	d->id = sqlite3_column_int64(stmt, 0);
+	state_column_copy(stmt, 1, d->service, sizeof(d->service));
+	state_column_copy(stmt, 2, d->from_version, sizeof(d->from_version));
+	state_column_copy(stmt, 3, d->to_version, sizeof(d->to_version));
+	state_column_copy(stmt, 4, d->strategy, sizeof(d->strategy));
+	s = state_deployment_state_parse((const char *)sqlite3_column_text(stmt, 5));
+	d->state = s < 0 ? STATE_DEPLOYMENT_FAILED : (enum state_deployment_state)s;
+	d->reason = state_column_dup(stmt, 6, &failed);
+	d->started_at = sqlite3_column_int64(stmt, 7);
+	d->finished_at = sqlite3_column_int64(stmt, 8);
+	return failed ? -ENOMEM : 0;
+}
+
+/* Insert an event row (inside the caller's transaction).  from < 0: none. */
+static int event_insert(struct state *st, int64_t id, int from, enum state_deployment_state to,
+			const char *detail, int64_t at)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	r = state_prepare(st,
+			  "INSERT INTO deployment_events (deployment_id, at, from_state, to_state, detail)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5)",
+			  &stmt);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_int64(stmt, 2, at);
+	state_bind_text(stmt, 3, from < 0 ? NULL : state_deployment_state_name((enum state_deployment_state)from));
+	sqlite3_bind_text(stmt, 4, state_deployment_state_name(to), -1, SQLITE_STATIC);
+	state_bind_text(stmt, 5, detail);
+	r = state_step_done(st, stmt);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int state_deployment_begin(struct state *st, const char *service, const char *from_version,
+			   const char *to_version, const char *strategy, const char *detail,
+			   int64_t *ret_id)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t now = state_now_ms(), id = 0;
+	int r;
+
+	if (state_check_text(service, STATE_SERVICE_MAX, true) < 0 ||
+	    state_check_text(from_version, STATE_VERSION_MAX, false) < 0 ||
+	    state_check_text(to_version, STATE_VERSION_MAX, true) < 0 ||
+	    state_check_text(strategy, STATE_STRATEGY_MAX, true) < 0)
+		return -EINVAL;
+	r = state_begin(st);
+	if (r < 0)
+		return r;
+	r = state_service_insert(st, service);
+	if (r < 0)
+		goto out;
+	r = state_prepare(st,
+			  "INSERT INTO deployments (service, from_version, to_version, strategy, state, started_at)"
+			  " VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
+			  &stmt);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(stmt, 1, service, -1, SQLITE_STATIC);
+	state_bind_text(stmt, 2, from_version && *from_version ? from_version : NULL);
+	sqlite3_bind_text(stmt, 3, to_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, strategy, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 5, now);
+	r = state_step_done(st, stmt);
+	if (r < 0)
+		goto out;
+	id = sqlite3_last_insert_rowid(st->db);
+	r = event_insert(st, id, -1, STATE_DEPLOYMENT_STARTING, detail, now);
+	if (r < 0)
+		goto out;
+	r = state_commit(st);
+out:
+	sqlite3_finalize(stmt);
+	if (r < 0) {
+		state_rollback(st);
+		return r;
+	}
+	if (ret_id)
+		*ret_id = id;
+	return 0;
+}
+
+/* Move deployment ID to TO, with reason/finished_at when TO is terminal. */
+static int deployment_move(struct state *st, int64_t id, enum state_deployment_state to, const char *text)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t now = state_now_ms();
+	bool terminal = state_deployment_state_terminal(to);
+	int r, rc, from;
+
+	if ((unsigned)to >= STATE_DEPLOYMENT__COUNT)
+		return -EINVAL;
+	r = state_begin(st);
+	if (r < 0)
+		return r;
+	r = state_prepare(st, "SELECT state FROM deployments WHERE id = ?1", &stmt);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		r = rc == SQLITE_DONE ? -ENOENT : state_sql_error(st, sqlite3_extended_errcode(st->db));
+		goto out;
+	}
+	from = state_deployment_state_parse((const char *)sqlite3_column_text(stmt, 0));
+	if (from < 0 || state_deployment_state_terminal((enum state_deployment_state)from)) {
+		r = -EINVAL;
+		goto out;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	r = state_prepare(st,
+			  terminal ? "UPDATE deployments SET state = ?2, reason = ?3, finished_at = ?4 WHERE id = ?1"
+				   : "UPDATE deployments SET state = ?2 WHERE id = ?1",
+			  &stmt);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_text(stmt, 2, state_deployment_state_name(to), -1, SQLITE_STATIC);
+	if (terminal) {
+		state_bind_text(stmt, 3, text);
+		sqlite3_bind_int64(stmt, 4, now);
+	}
+	r = state_step_done(st, stmt);
+	if (r < 0)
+		goto out;
+	r = event_insert(st, id, from, to, text, now);
+	if (r < 0)
+		goto out;
+	r = state_commit(st);
+out:
+	sqlite3_finalize(stmt);
+	if (r < 0)
+		state_rollback(st);
+	return r;
+}
+
+int state_deployment_transition(struct state *st, int64_t id, enum state_deployment_state to,
+				const char *detail)
+{
+	if ((unsigned)to >= STATE_DEPLOYMENT__COUNT || state_deployment_state_terminal(to))
+		return -EINVAL;
+	return deployment_move(st, id, to, detail);
+}
+
+int state_deployment_finish(struct state *st, int64_t id, enum state_deployment_state to,
+			    const char *reason)
+{
+	if (!state_deployment_state_terminal(to))
+		return -EINVAL;
+	return deployment_move(st, id, to, reason);
+}
+
+int state_deployment_get(struct state *st, int64_t id, struct state_deployment *ret)
+{
+	struct state_deployment d = { 0 };
+	sqlite3_stmt *stmt = NULL;
+	int r, rc;
+
+	r = state_prepare(st, "SELECT " DEPLOYMENT_COLUMNS " FROM deployments WHERE id = ?1", &stmt);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		r = deployment_read(stmt, &d);
+	else
+		r = rc == SQLITE_DONE ? -ENOENT : state_sql_error(st, sqlite3_extended_errcode(st->db));
+	sqlite3_finalize(stmt);
+	if (r < 0) {
+		state_deployment_clear(&d);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
+/* Run a prepared deployments query (parameters bound) into an array. */
+static int deployment_collect(struct state *st, sqlite3_stmt *stmt, struct state_deployment **ret_items,
+			      size_t *ret_n)
+{
+	struct state_deployment *items = NULL, *row;
+	size_t n = 0, cap = 0;
+	int r = 0, rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		row = state_array_push(&items, &n, &cap, sizeof(*items));
+		if (!row) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = deployment_read(stmt, row);
+		if (r < 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE)
+		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
+out:
+	if (r < 0) {
+		state_deployment_array_free(items, n);
+		return r;
+	}
+	*ret_items = items;
+	*ret_n = n;
+	return 0;
+}
+
+int state_deployment_list(struct state *st, const char *service, size_t limit,
+			  struct state_deployment **ret_items, size_t *ret_n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	r = state_prepare(st, "SELECT " DEPLOYMENT_COLUMNS " FROM deployments"
+			      " WHERE (?1 IS NULL OR service = ?1) ORDER BY id DESC LIMIT ?2", &stmt);
+	if (r < 0)
+		return r;
+	state_bind_text(stmt, 1, service);
+	sqlite3_bind_int64(stmt, 2, limit && limit <= INT64_MAX ? (int64_t)limit : -1);
+	r = deployment_collect(st, stmt, ret_items, ret_n);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int state_deployment_list_in_flight(struct state *st, const char *service,
+				    struct state_deployment **ret_items, size_t *ret_n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	r = state_prepare(st, "SELECT " DEPLOYMENT_COLUMNS " FROM deployments"
+			      " WHERE finished_at IS NULL AND (?1 IS NULL OR service = ?1) ORDER BY id", &stmt);
+	if (r < 0)
+		return r;
+	state_bind_text(stmt, 1, service);
+	r = deployment_collect(st, stmt, ret_items, ret_n);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int state_deployment_events(struct state *st, int64_t id, struct state_deployment_event **ret_items,
+			    size_t *ret_n)
+{
+	struct state_deployment_event *items = NULL, *row;
+	sqlite3_stmt *stmt = NULL;
+	size_t n = 0, cap = 0;
+	bool failed = false;
+	int r, rc;
+
+	r = state_prepare(st, "SELECT id, deployment_id, at, from_state, to_state, detail"
+			      " FROM deployment_events WHERE deployment_id = ?1 ORDER BY id", &stmt);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(stmt, 1, id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		row = state_array_push(&items, &n, &cap, sizeof(*items));
+		if (!row) {
+			r = -ENOMEM;
+			goto out;
+		}
+		row->id = sqlite3_column_int64(stmt, 0);
+		row->deployment_id = sqlite3_column_int64(stmt, 1);
+		row->at = sqlite3_column_int64(stmt, 2);
+		row->from_state = state_deployment_state_parse((const char *)sqlite3_column_text(stmt, 3));
+		if (row->from_state < 0)
+			row->from_state = -1;
+		rc = state_deployment_state_parse((const char *)sqlite3_column_text(stmt, 4));
+		row->to_state = rc < 0 ? STATE_DEPLOYMENT_FAILED : (enum state_deployment_state)rc;
+		row->detail = state_column_dup(stmt, 5, &failed);
+		if (failed) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
+out:
+	sqlite3_finalize(stmt);
+	if (r < 0) {
+		state_deployment_event_array_free(items, n);
+		return r;
+	}
+	*ret_items = items;
+	*ret_n = n;
+	return 0;
+}
+
+void state_deployment_clear(struct state_deployment *d)
+{
+	if (!d)
+		return;
+	free(d->reason);
+	d->reason = NULL;
+}
+
+void state_deployment_array_free(struct state_deployment *items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++)
+		state_deployment_clear(&items[i]);
+	free(items);
+}
+
+void state_deployment_event_array_free(struct state_deployment_event *items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++)
+		free(items[i].detail);
+	free(items);
+}
+
+/* ---- history ------------------------------------------------------------- */
+
+static json_t *text_or_null(const char *s)
+{
+	return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *ms_or_null(int64_t ms)
+{
+	return ms ? json_integer(ms) : json_null();
+}
+
+static json_t *history_entry(struct state *st, const struct state_deployment *d, int *err)
+{
+	struct state_deployment_event *events = NULL;
+	size_t nevents = 0;
+	json_t *entry, *list;
+	int r;
+
+	entry = json_pack("{sI so so so so so so so so so}", "id", (json_int_t)d->id,
+			  "service", text_or_null(d->service), "from_version", text_or_null(d->from_version),
+			  "to_version", text_or_null(d->to_version), "strategy", text_or_null(d->strategy),
+			  "state", text_or_null(state_deployment_state_name(d->state)),
+			  "reason", text_or_null(d->reason), "started_at", ms_or_null(d->started_at),
+			  "finished_at", ms_or_null(d->finished_at),
+			  "duration_ms", d->finished_at ? json_integer(d->finished_at - d->started_at) : json_null());
+	if (!entry) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	r = state_deployment_events(st, d->id, &events, &nevents);
+	if (r < 0) {
+		*err = r;
+		json_decref(entry);
+		return NULL;
+	}
+	list = json_array();
+	for (size_t i = 0; list && i < nevents; i++) {
+		const struct state_deployment_event *e = &events[i];
+		json_t *ev = json_pack("{sI so so so}", "at", (json_int_t)e->at, "from_state",
+				       e->from_state < 0 ? json_null()
+							 : json_string(state_deployment_state_name(
+								   (enum state_deployment_state)e->from_state)),
+				       "to_state", json_string(state_deployment_state_name(e->to_state)),
+				       "detail", text_or_null(e->detail));
+		if (!ev || json_array_append_new(list, ev) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	state_deployment_event_array_free(events, nevents);
+	if (!list || json_object_set_new(entry, "events", list) < 0) {
+		json_decref(entry);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	return entry;
+}
+
+int state_history(struct state *st, const char *service, size_t limit, json_t **ret)
+{
+	struct state_deployment *items = NULL;
+	size_t n = 0;
+	json_t *array = NULL, *entry;
+	int r;
+
+	r = state_deployment_list(st, service, limit, &items, &n);
+	if (r < 0)
+		return r;
+	array = json_array();
+	if (!array) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		entry = history_entry(st, &items[i], &r);
+		if (!entry || json_array_append_new(array, entry) < 0) {
+			r = r < 0 ? r : -ENOMEM;
+			goto out;
+		}
+	}
+	*ret = array;
+	array = NULL;
+out:
+	json_decref(array);
+	state_deployment_array_free(items, n);
+	return r;
+}

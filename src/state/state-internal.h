@@ -1,0 +1,42 @@
+/* state-internal.h - what the files of src/state share: the connection,
+ * SQLite error mapping, transactions and column helpers.  Not for use
+ * outside src/state (and its unit test). */
+#pragma once
+#include <sqlite3.h>
+#include "state/state.h"
+
+struct state {
+	sqlite3 *db;
+	char errmsg[256];             /* last failure, for state_errmsg() */
+};
+
+/* Map a SQLite result code to -errno, remembering SQLite's message:
+ * BUSY/LOCKED -> -EBUSY, CONSTRAINT_UNIQUE/PRIMARYKEY -> -EEXIST, other
+ * constraints -> -EINVAL, NOMEM -> -ENOMEM, FULL -> -ENOSPC, else -EIO. */
+int state_sql_error(struct state *st, int rc);
+/* Prepare SQL on the connection.  Returns 0 or -errno (*ret untouched). */
+int state_prepare(struct state *st, const char *sql, sqlite3_stmt **ret);
+/* Run one statement without results (no bound parameters). */
+int state_exec(struct state *st, const char *sql);
+/* Step a statement that returns no row.  Returns 0 or -errno. */
+int state_step_done(struct state *st, sqlite3_stmt *stmt);
+/* BEGIN IMMEDIATE: take the write lock up front, so that the busy timeout
+ * applies (a deferred transaction upgrading to write can fail at once). */
+int state_begin(struct state *st);
+int state_commit(struct state *st);
+void state_rollback(struct state *st);
+
+/* Bind text, or NULL when s is NULL. */
+int state_bind_text(sqlite3_stmt *stmt, int i, const char *s);
+/* Copy column i into a fixed array (empty for NULL). */
+void state_column_copy(sqlite3_stmt *stmt, int i, char *out, size_t outlen);
+/* A malloc'd copy of column i, or NULL for NULL.  Sets *failed on ENOMEM. */
+char *state_column_dup(sqlite3_stmt *stmt, int i, bool *failed);
+/* -EINVAL if s is NULL/empty (when required) or longer than max bytes. */
+int state_check_text(const char *s, size_t max, bool required);
+/* INSERT OR IGNORE the service row (inside the caller's transaction). */
+int state_service_insert(struct state *st, const char *name);
+/* Grow an array of rows by one zeroed element: *items has *n used and *cap
+ * allocated elements of size sz.  Returns a pointer to the new element or
+ * NULL on ENOMEM. */
+void *state_array_push(void *items_ptr, size_t *n, size_t *cap, size_t sz);

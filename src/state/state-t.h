@@ -1,0 +1,121 @@
+/* state-t.h - the rows of cutover's durable state (SQLite, see state.h and
+ * docs/internals/state.md), as C types.
+ *
+ * Short identifiers (service names, versions, digests, state names) are
+ * held inline in fixed arrays, bounded by the validators that let them in;
+ * free-form text (paths, reasons, details) is heap-allocated and owned by the
+ * row.  A row filled by a state_*_get() is released with its _clear()
+ * function, an array filled by a state_*_list() with its _array_free().
+ * Times are Unix milliseconds (wall clock); 0 means "not set".
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATE_SERVICE_MAX 63          /* [a-z0-9][a-z0-9_-]{0,62} */
+#define STATE_VERSION_MAX 127         /* semver text, bounded by release_version_valid() */
+#define STATE_DIGEST_HEX 64           /* SHA-256 in lower-case hex */
+#define STATE_STRATEGY_MAX 31         /* "blue-green", "canary", ... */
+
+/* The schema version this build writes (PRAGMA user_version).  A database
+ * with a higher number was written by a newer cutover and is refused. */
+#define STATE_SCHEMA_VERSION 1
+
+struct state;                         /* one SQLite connection; opaque */
+
+enum state_instance_state {
+	STATE_INSTANCE_STARTING = 0,
+	STATE_INSTANCE_HEALTHY,
+	STATE_INSTANCE_UNHEALTHY,
+	STATE_INSTANCE_DRAINING,
+	STATE_INSTANCE_STOPPING,
+	STATE_INSTANCE_STOPPED,       /* the only state that is not "live" */
+	STATE_INSTANCE_CRASHED,       /* exited unexpectedly; restart pending or given up */
+	STATE_INSTANCE__COUNT,
+};
+
+enum state_deployment_state {
+	STATE_DEPLOYMENT_STARTING = 0,
+	STATE_DEPLOYMENT_HEALTH_CHECKING,
+	STATE_DEPLOYMENT_SWITCHING,
+	STATE_DEPLOYMENT_SWITCHED,
+	STATE_DEPLOYMENT_DRAINING,
+	STATE_DEPLOYMENT_DONE,        /* terminal states from here on */
+	STATE_DEPLOYMENT_ROLLED_BACK,
+	STATE_DEPLOYMENT_FAILED,
+	STATE_DEPLOYMENT_ABORTED,
+	STATE_DEPLOYMENT__COUNT,
+};
+
+/* releases: one immutable artifact of a service version. */
+struct state_release {
+	int64_t id;
+	char service[STATE_SERVICE_MAX + 1];
+	char version[STATE_VERSION_MAX + 1];
+	char digest[STATE_DIGEST_HEX + 1];
+	char *path;                   /* absolute: STORE/SERVICE/DIGEST (the release dir) */
+	uint64_t size_bytes;          /* sum of the regular files' sizes */
+	int64_t created_at;
+};
+
+/* instances: one supervised process.  pid + start_time_ticks identify the
+ * process across a daemon restart (a recycled pid has another start time). */
+struct state_instance {
+	int64_t id;
+	char service[STATE_SERVICE_MAX + 1];
+	char version[STATE_VERSION_MAX + 1];
+	int64_t release_id;           /* 0: none (or the release was pruned since) */
+	int pid;                      /* 0: not running */
+	int pgid;
+	int port;
+	uint64_t start_time_ticks;    /* field 22 of /proc/PID/stat */
+	int64_t started_at;
+	enum state_instance_state state;
+	int restarts;
+	char *log_path;               /* NULL: none */
+};
+
+/* deployments: one run of the deploy state machine for a service. */
+struct state_deployment {
+	int64_t id;
+	char service[STATE_SERVICE_MAX + 1];
+	char from_version[STATE_VERSION_MAX + 1]; /* "": nothing was running */
+	char to_version[STATE_VERSION_MAX + 1];
+	char strategy[STATE_STRATEGY_MAX + 1];
+	enum state_deployment_state state;
+	char *reason;                 /* NULL until finished (and optional for "done") */
+	int64_t started_at;
+	int64_t finished_at;          /* 0 while in flight */
+};
+
+/* deployment_events: one phase transition of a deployment. */
+struct state_deployment_event {
+	int64_t id;
+	int64_t deployment_id;
+	int64_t at;
+	int from_state;               /* enum state_deployment_state, -1 for the first event */
+	enum state_deployment_state to_state;
+	char *detail;                 /* NULL: none */
+};
+
+/* audit: who did what, when, with what result.  Used as input only;
+ * state_audit_list() returns JSON. */
+struct state_audit_entry {
+	const char *actor;            /* user name (getpwuid), or "uid N" */
+	unsigned actor_uid;
+	const char *action;           /* "release.add", "deploy", ... */
+	const char *target;           /* "shop@1.2.0", ... (may be NULL) */
+	const void *args;             /* json_t * (borrowed; may be NULL); never secrets */
+	const char *result;           /* "ok", "failed", "refused", ... */
+	const char *detail;           /* may be NULL */
+};
+
+/* routing: the last known-good routing of a service. */
+struct state_routing {
+	char service[STATE_SERVICE_MAX + 1];
+	char version[STATE_VERSION_MAX + 1];
+	int64_t *instance_ids;        /* owned */
+	size_t ninstance_ids;
+	int64_t updated_at;
+};

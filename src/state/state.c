@@ -1,0 +1,494 @@
+/* state.c - opening the state database, its schema migrations, and the
+ * helpers the other files of src/state share (errors, transactions,
+ * columns, times, state names).
+ *
+ * The schema is a list of migrations, one per PRAGMA user_version step;
+ * state_open() applies the missing ones, each in its own IMMEDIATE
+ * transaction that re-reads user_version under the write lock, so two
+ * processes opening a fresh database at once apply each step exactly once.
+ * Design notes: docs/internals/state.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "state/state-internal.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* migrations[i] takes the schema from version i to i + 1. */
+static const char *const migrations[] = {
+	/* 0 -> 1: the first schema. */
+	"CREATE TABLE IF NOT EXISTS services ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE IF NOT EXISTS releases ("
+	"  id INTEGER PRIMARY KEY,"
+	"  service TEXT NOT NULL REFERENCES services(name),"
+	"  version TEXT NOT NULL,"
+	"  digest TEXT NOT NULL CHECK (length(digest) = 64),"
+	"  path TEXT NOT NULL,"
+	"  size_bytes INTEGER NOT NULL CHECK (size_bytes >= 0),"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (service, version)"
+	");"
+	"CREATE INDEX IF NOT EXISTS releases_path ON releases(path);"
+	"CREATE TABLE IF NOT EXISTS instances ("
+	"  id INTEGER PRIMARY KEY,"
+	"  service TEXT NOT NULL REFERENCES services(name),"
+	"  version TEXT NOT NULL,"
+	"  release_id INTEGER REFERENCES releases(id) ON DELETE SET NULL,"
+	"  pid INTEGER NOT NULL DEFAULT 0,"
+	"  pgid INTEGER NOT NULL DEFAULT 0,"
+	"  port INTEGER NOT NULL DEFAULT 0,"
+	"  start_time_ticks INTEGER NOT NULL DEFAULT 0,"
+	"  started_at INTEGER NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('starting', 'healthy', 'unhealthy', 'draining',"
+	"                                       'stopping', 'stopped', 'crashed')),"
+	"  restarts INTEGER NOT NULL DEFAULT 0,"
+	"  log_path TEXT"
+	");"
+	"CREATE INDEX IF NOT EXISTS instances_service_state ON instances(service, state);"
+	"CREATE INDEX IF NOT EXISTS instances_release ON instances(release_id);"
+	"CREATE TABLE IF NOT EXISTS deployments ("
+	"  id INTEGER PRIMARY KEY,"
+	"  service TEXT NOT NULL REFERENCES services(name),"
+	"  from_version TEXT,"
+	"  to_version TEXT NOT NULL,"
+	"  strategy TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('starting', 'health-checking', 'switching', 'switched',"
+	"                                       'draining', 'done', 'rolled-back', 'failed', 'aborted')),"
+	"  reason TEXT,"
+	"  started_at INTEGER NOT NULL,"
+	"  finished_at INTEGER"
+	");"
+	"CREATE INDEX IF NOT EXISTS deployments_service ON deployments(service, id);"
+	"CREATE INDEX IF NOT EXISTS deployments_in_flight ON deployments(id) WHERE finished_at IS NULL;"
+	"CREATE TABLE IF NOT EXISTS deployment_events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  deployment_id INTEGER NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,"
+	"  at INTEGER NOT NULL,"
+	"  from_state TEXT,"
+	"  to_state TEXT NOT NULL,"
+	"  detail TEXT"
+	");"
+	"CREATE INDEX IF NOT EXISTS deployment_events_deployment ON deployment_events(deployment_id, id);"
+	"CREATE TABLE IF NOT EXISTS audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  actor_uid INTEGER NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT,"
+	"  args TEXT CHECK (args IS NULL OR json_valid(args)),"
+	"  result TEXT NOT NULL,"
+	"  detail TEXT"
+	");"
+	"CREATE INDEX IF NOT EXISTS audit_target ON audit(target, id);"
+	"CREATE TABLE IF NOT EXISTS routing ("
+	"  service TEXT PRIMARY KEY NOT NULL REFERENCES services(name),"
+	"  version TEXT NOT NULL,"
+	"  instance_ids TEXT NOT NULL CHECK (json_valid(instance_ids)),"
+	"  updated_at INTEGER NOT NULL"
+	");",
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
+	       "one migration per schema version");
+
+static const char *const instance_state_names[STATE_INSTANCE__COUNT] = {
+	[STATE_INSTANCE_STARTING] = "starting",   [STATE_INSTANCE_HEALTHY] = "healthy",
+	[STATE_INSTANCE_UNHEALTHY] = "unhealthy", [STATE_INSTANCE_DRAINING] = "draining",
+	[STATE_INSTANCE_STOPPING] = "stopping",   [STATE_INSTANCE_STOPPED] = "stopped",
+	[STATE_INSTANCE_CRASHED] = "crashed",
+};
+
+static const char *const deployment_state_names[STATE_DEPLOYMENT__COUNT] = {
+	[STATE_DEPLOYMENT_STARTING] = "starting",
+	[STATE_DEPLOYMENT_HEALTH_CHECKING] = "health-checking",
+	[STATE_DEPLOYMENT_SWITCHING] = "switching",
+	[STATE_DEPLOYMENT_SWITCHED] = "switched",
+	[STATE_DEPLOYMENT_DRAINING] = "draining",
+	[STATE_DEPLOYMENT_DONE] = "done",
+	[STATE_DEPLOYMENT_ROLLED_BACK] = "rolled-back",
+	[STATE_DEPLOYMENT_FAILED] = "failed",
+	[STATE_DEPLOYMENT_ABORTED] = "aborted",
+};
+
+const char *state_instance_state_name(enum state_instance_state s)
+{
+	return (unsigned)s < STATE_INSTANCE__COUNT ? instance_state_names[s] : "unknown";
+}
+
+int state_instance_state_parse(const char *name)
+{
+	for (int i = 0; name && i < STATE_INSTANCE__COUNT; i++)
+		if (!strcmp(name, instance_state_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+const char *state_deployment_state_name(enum state_deployment_state s)
+{
+	return (unsigned)s < STATE_DEPLOYMENT__COUNT ? deployment_state_names[s] : "unknown";
+}
+
+int state_deployment_state_parse(const char *name)
+{
+	for (int i = 0; name && i < STATE_DEPLOYMENT__COUNT; i++)
+		if (!strcmp(name, deployment_state_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+bool state_deployment_state_terminal(enum state_deployment_state s)
+{
+	return s >= STATE_DEPLOYMENT_DONE && s < STATE_DEPLOYMENT__COUNT;
+}
+
+int64_t state_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void state_format_time(int64_t ms, char *out, size_t outlen)
+{
+	struct tm tm;
+	time_t secs;
+	char buf[32];
+
+	if (!outlen)
+		return;
+	if (ms <= 0) {
+		snprintf(out, outlen, "-");
+		return;
+	}
+	secs = (time_t)(ms / 1000);
+	if (!gmtime_r(&secs, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm)) {
+		snprintf(out, outlen, "%lld", (long long)ms);
+		return;
+	}
+	snprintf(out, outlen, "%s.%03dZ", buf, (int)(ms % 1000));
+}
+
+/* ---- helpers shared by the files of src/state ---------------------------- */
+
+int state_sql_error(struct state *st, int rc)
+{
+	snprintf(st->errmsg, sizeof(st->errmsg), "%s", st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return -EEXIST;
+		return -EINVAL;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+int state_prepare(struct state *st, const char *sql, sqlite3_stmt **ret)
+{
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, ret, NULL);
+
+	return rc == SQLITE_OK ? 0 : state_sql_error(st, sqlite3_extended_errcode(st->db));
+}
+
+int state_exec(struct state *st, const char *sql)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : state_sql_error(st, sqlite3_extended_errcode(st->db));
+}
+
+int state_step_done(struct state *st, sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return state_sql_error(st, sqlite3_extended_errcode(st->db));
+}
+
+int state_begin(struct state *st) { return state_exec(st, "BEGIN IMMEDIATE"); }
+
+int state_commit(struct state *st) { return state_exec(st, "COMMIT"); }
+
+void state_rollback(struct state *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int state_bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+	int rc = s ? sqlite3_bind_text(stmt, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(stmt, i);
+
+	return rc == SQLITE_OK ? 0 : -ENOMEM;
+}
+
+void state_column_copy(sqlite3_stmt *stmt, int i, char *out, size_t outlen)
+{
+	const unsigned char *s = sqlite3_column_text(stmt, i);
+
+	snprintf(out, outlen, "%s", s ? (const char *)s : "");
+}
+
+char *state_column_dup(sqlite3_stmt *stmt, int i, bool *failed)
+{
+	const unsigned char *s = sqlite3_column_text(stmt, i);
+	char *copy;
+
+	if (!s)
+		return NULL;
+	copy = strdup((const char *)s);
+	if (!copy)
+		*failed = true;
+	return copy;
+}
+
+int state_check_text(const char *s, size_t max, bool required)
+{
+	if (!s || !*s)
+		return required ? -EINVAL : 0;
+	return strlen(s) > max ? -EINVAL : 0;
+}
+
+void *state_array_push(void *items_ptr, size_t *n, size_t *cap, size_t sz)
+{
+	char *items;
+
+	memcpy(&items, items_ptr, sizeof(items));
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		char *grown = reallocarray(items, ncap, sz);
+
+		if (!grown)
+			return NULL;
+		items = grown;
+		*cap = ncap;
+		memcpy(items_ptr, &items, sizeof(items));
+	}
+	memset(items + *n * sz, 0, sz);
+	return items + (*n)++ * sz;
+}
+
+int state_service_insert(struct state *st, const char *name)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	if (state_check_text(name, STATE_SERVICE_MAX, true) < 0)
+		return -EINVAL;
+	r = state_prepare(st, "INSERT OR IGNORE INTO services (name, created_at) VALUES (?1, ?2)", &stmt);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, state_now_ms());
+	r = state_step_done(st, stmt);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int state_service_ensure(struct state *st, const char *name)
+{
+	return state_service_insert(st, name);
+}
+
+const char *state_errmsg(const struct state *st)
+{
+	return st && st->errmsg[0] ? st->errmsg : "no error";
+}
+
+/* ---- opening and migrating ----------------------------------------------- */
+
+/* mkdir -p: missing parents 0755, the last component MODE. */
+static int make_dirs(const char *dir, mode_t mode)
+{
+	char path[4096];
+	struct stat sb;
+	size_t len = strlen(dir);
+
+	if (!len || len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return -errno;
+	if (stat(path, &sb) < 0)
+		return -errno;
+	return S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int read_int_pragma(struct state *st, const char *sql, int *ret)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r = state_prepare(st, sql, &stmt);
+
+	if (r < 0)
+		return r;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*ret = sqlite3_column_int(stmt, 0);
+	else
+		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int state_schema_version(struct state *st)
+{
+	int v = -1;
+
+	return read_int_pragma(st, "PRAGMA user_version", &v) < 0 ? -1 : v;
+}
+
+/* Apply the missing migrations, one transaction each.  Returns 0, -EPROTO
+ * for a newer schema (message in err), or -errno. */
+static int migrate(struct state *st, const char *file, char *err, size_t errlen)
+{
+	char sql[64];
+	int r, version;
+
+	for (;;) {
+		r = state_begin(st);
+		if (r < 0)
+			goto fail;
+		r = read_int_pragma(st, "PRAGMA user_version", &version);
+		if (r < 0)
+			goto fail;
+		if (version > STATE_SCHEMA_VERSION || version < 0) {
+			state_rollback(st);
+			snprintf(err, errlen,
+				 "%s: schema version %d is newer than this cutover supports (%d): "
+				 "upgrade cutover, or use the state directory this version wrote",
+				 file, version, STATE_SCHEMA_VERSION);
+			return -EPROTO;
+		}
+		if (version == STATE_SCHEMA_VERSION) {
+			r = state_commit(st);
+			if (r < 0)
+				goto fail;
+			return 0;
+		}
+		r = state_exec(st, migrations[version]);
+		if (r < 0)
+			goto fail;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+		r = state_exec(st, sql);
+		if (r < 0)
+			goto fail;
+		r = state_commit(st);
+		if (r < 0)
+			goto fail;
+	}
+fail:
+	state_rollback(st);
+	snprintf(err, errlen, "%s: cannot apply the schema: %s", file, st->errmsg);
+	return r;
+}
+
+int state_open(const char *dir, struct state **ret, char *err, size_t errlen)
+{
+	char file[4200];
+	char scratch[8];
+	struct state *st = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int r, rc;
+
+	if (!err || !errlen) {
+		err = scratch;
+		errlen = sizeof(scratch);
+	}
+	err[0] = '\0';
+	if (!dir || !*dir) {
+		snprintf(err, errlen, "state directory: empty path");
+		return -EINVAL;
+	}
+	r = make_dirs(dir, 0700);
+	if (r < 0) {
+		snprintf(err, errlen, "state directory %s: cannot create it: %s", dir, strerror(-r));
+		return r;
+	}
+	if ((size_t)snprintf(file, sizeof(file), "%s/state.db", dir) >= sizeof(file)) {
+		snprintf(err, errlen, "state directory %s: path too long", dir);
+		return -ENAMETOOLONG;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -ENOMEM;
+	}
+	rc = sqlite3_open_v2(file, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		r = state_sql_error(st, rc);
+		snprintf(err, errlen, "%s: cannot open: %s", file, st->errmsg);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+
+	/* WAL: readers never block the writer and a crash of the writer leaves
+	 * the database consistent (the WAL is replayed on the next open). */
+	r = state_prepare(st, "PRAGMA journal_mode = WAL", &stmt);
+	if (r < 0 || sqlite3_step(stmt) != SQLITE_ROW) {
+		r = r < 0 ? r : state_sql_error(st, sqlite3_extended_errcode(st->db));
+		snprintf(err, errlen, "%s: cannot switch to WAL: %s", file, st->errmsg);
+		goto fail;
+	}
+	if (strcmp((const char *)sqlite3_column_text(stmt, 0), "wal")) {
+		snprintf(err, errlen, "%s: the file system refused WAL mode (journal mode stays %s)", file,
+			 sqlite3_column_text(stmt, 0));
+		r = -ENOTSUP;
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	/* FULL: each commit is fsynced, so what a commit recorded survives a
+	 * power loss too, not only a kill -9 (docs/internals/state.md). */
+	r = state_exec(st, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", file, st->errmsg);
+		goto fail;
+	}
+	r = migrate(st, file, err, errlen);
+	if (r < 0)
+		goto fail;
+	*ret = st;
+	return 0;
+fail:
+	sqlite3_finalize(stmt);
+	state_close(st);
+	return r;
+}
+
+struct state *state_close(struct state *st)
+{
+	if (!st)
+		return NULL;
+	sqlite3_close_v2(st->db);
+	free(st);
+	return NULL;
+}

@@ -1,0 +1,176 @@
+/* state.h - cutover's durable state: SQLite in WAL mode under the state dir.
+ *
+ * Every function here is synchronous and may block on disk (fsync) or on
+ * another process's write lock (up to the 5 s busy timeout).  The daemon
+ * therefore calls it only from its dedicated state thread, never from the
+ * event loop; the CLI calls it directly.  A struct state is one SQLite
+ * connection and must be used by one thread at a time.
+ *
+ * Results: rows the daemon acts on (releases, instances, deployments,
+ * routing) come back as the plain structs of state-t.h; rows that are only
+ * shown to people (audit, history) come back as jansson arrays of objects,
+ * ready for `--json` or for a table.
+ *
+ * Errors: a negative errno.  -ENOENT: no such row; -EEXIST: a unique key is
+ * taken; -EINVAL: a bad argument (unknown state name, a transition out of a
+ * terminal state, a string longer than its column allows); -EBUSY: another
+ * writer held the lock beyond the busy timeout; -EIO: anything else SQLite
+ * reported.  state_errmsg() then says what SQLite said.  Output parameters
+ * are untouched on failure.  Nothing here logs.
+ *
+ * Schema, durability settings and crash recovery: docs/internals/state.md.
+ */
+#pragma once
+#include <jansson.h>
+#include "state/state-t.h"
+
+/* Open (creating if needed) DIR/state.db; DIR is created with mode 0700 if
+ * missing.  Sets WAL, synchronous=FULL, foreign keys and a 5 s busy timeout,
+ * then applies the schema migrations this build knows, each in its own
+ * transaction.  A database from a newer schema is refused.  On success *ret
+ * owns the connection (close with state_close()).  On failure returns
+ * -errno, leaves *ret untouched and writes a sentence naming the file and
+ * the cause to err (if errlen > 0). */
+int state_open(const char *dir, struct state **ret, char *err, size_t errlen);
+/* Close the connection (NULL is fine).  Returns NULL. */
+struct state *state_close(struct state *st);
+/* SQLite's message for the last failure on this connection. */
+const char *state_errmsg(const struct state *st);
+/* PRAGMA user_version of the open database. */
+int state_schema_version(struct state *st);
+/* Unix time in milliseconds (wall clock), as stored in every time column. */
+int64_t state_now_ms(void);
+/* Render ms (Unix ms) as ISO-8601 UTC "2026-11-22T04:48:54.123Z" into out
+ * (at least 32 bytes).  0 renders as "-". */
+void state_format_time(int64_t ms, char *out, size_t outlen);
+
+/* Names <-> enums.  The names are the ones stored in the database and shown
+ * to users: "starting", "health-checking", "rolled-back", ... */
+const char *state_instance_state_name(enum state_instance_state s);
+int state_instance_state_parse(const char *name);   /* enum, or -EINVAL */
+const char *state_deployment_state_name(enum state_deployment_state s);
+int state_deployment_state_parse(const char *name); /* enum, or -EINVAL */
+bool state_deployment_state_terminal(enum state_deployment_state s);
+
+/* ---- services ----------------------------------------------------------- */
+
+/* Record service NAME if it is not known yet.  Returns 0 (also when it was
+ * already there). */
+int state_service_ensure(struct state *st, const char *name);
+
+/* ---- releases ----------------------------------------------------------- */
+
+/* Insert a release (service, version, digest, path, size_bytes from *rel;
+ * created_at = now unless rel->created_at is set), recording the service
+ * too.  On success sets *ret_id (may be NULL).  -EEXIST if the service
+ * already has this version. */
+int state_release_add(struct state *st, const struct state_release *rel, int64_t *ret_id);
+/* Fill *ret with release SERVICE@VERSION; release it with
+ * state_release_clear().  -ENOENT if there is none. */
+int state_release_get(struct state *st, const char *service, const char *version,
+		      struct state_release *ret);
+/* All releases of SERVICE, oldest first (created_at, then id).  On success
+ * *ret_items (free with state_release_array_free) and *ret_n are set; an
+ * unknown service gives 0 rows. */
+int state_release_list(struct state *st, const char *service, struct state_release **ret_items,
+		       size_t *ret_n);
+/* Delete release row ID.  Returns the number of releases still recorded with
+ * the same path (other versions with the same digest), or -ENOENT. */
+int state_release_delete(struct state *st, int64_t id);
+void state_release_clear(struct state_release *rel);
+void state_release_array_free(struct state_release *items, size_t n);
+
+/* ---- instances ---------------------------------------------------------- */
+
+/* Insert *inst (its id is ignored; started_at = now unless set); sets
+ * *ret_id. */
+int state_instance_add(struct state *st, const struct state_instance *inst, int64_t *ret_id);
+/* Write every mutable field of *inst (release_id, pid, pgid, port,
+ * start_time_ticks, started_at, state, restarts, log_path) to row inst->id.
+ * -ENOENT if there is no such row. */
+int state_instance_update(struct state *st, const struct state_instance *inst);
+/* Set only the state of instance ID. */
+int state_instance_set_state(struct state *st, int64_t id, enum state_instance_state s);
+int state_instance_get(struct state *st, int64_t id, struct state_instance *ret);
+/* Instances of SERVICE (NULL: all services) whose state is not "stopped",
+ * by id: what the daemon must re-adopt or restart after a restart. */
+int state_instance_list_live(struct state *st, const char *service, struct state_instance **ret_items,
+			     size_t *ret_n);
+void state_instance_clear(struct state_instance *inst);
+void state_instance_array_free(struct state_instance *items, size_t n);
+/* Read the start time (field 22, clock ticks since boot) of process PID
+ * from /proc/PID/stat.  -ENOENT if there is no such process. */
+int state_process_start_time(int pid, uint64_t *ret_ticks);
+/* True if the process recorded in *inst still runs: same pid and same start
+ * time (so a recycled pid is not mistaken for our instance). */
+bool state_instance_process_alive(const struct state_instance *inst);
+
+/* ---- deployments -------------------------------------------------------- */
+
+/* Start a deployment of SERVICE from FROM_VERSION (NULL or "": nothing was
+ * running) to TO_VERSION with STRATEGY, in state "starting", and record its
+ * first event (from none to "starting", with DETAIL, may be NULL).  Sets
+ * *ret_id. */
+int state_deployment_begin(struct state *st, const char *service, const char *from_version,
+			   const char *to_version, const char *strategy, const char *detail,
+			   int64_t *ret_id);
+/* Move deployment ID to the non-terminal state TO and record the event
+ * (with DETAIL, may be NULL), atomically.  The same state again is allowed
+ * (e.g. one event per traffic step).  -EINVAL if TO is terminal (use
+ * state_deployment_finish) or if the deployment has already finished;
+ * -ENOENT if there is no such deployment. */
+int state_deployment_transition(struct state *st, int64_t id, enum state_deployment_state to,
+				const char *detail);
+/* Finish deployment ID in the terminal state TO (done, rolled-back, failed,
+ * aborted) with REASON (may be NULL for done): sets finished_at and records
+ * the event, atomically.  -EINVAL if TO is not terminal or the deployment
+ * has already finished. */
+int state_deployment_finish(struct state *st, int64_t id, enum state_deployment_state to,
+			    const char *reason);
+int state_deployment_get(struct state *st, int64_t id, struct state_deployment *ret);
+/* Deployments of SERVICE (NULL: all), newest first, at most LIMIT (0: no
+ * limit). */
+int state_deployment_list(struct state *st, const char *service, size_t limit,
+			  struct state_deployment **ret_items, size_t *ret_n);
+/* Deployments not in a terminal state (what a restarted daemon must resume
+ * or abort), oldest first; SERVICE NULL for all. */
+int state_deployment_list_in_flight(struct state *st, const char *service,
+				    struct state_deployment **ret_items, size_t *ret_n);
+/* Events of deployment ID in the order they happened. */
+int state_deployment_events(struct state *st, int64_t id, struct state_deployment_event **ret_items,
+			    size_t *ret_n);
+void state_deployment_clear(struct state_deployment *d);
+void state_deployment_array_free(struct state_deployment *items, size_t n);
+void state_deployment_event_array_free(struct state_deployment_event *items, size_t n);
+
+/* For `cutover history [SERVICE]`: a new JSON array (caller owns it) of the
+ * deployments of SERVICE (NULL: all), newest first, at most LIMIT (0: no
+ * limit), each an object {id, service, from_version (null if none),
+ * to_version, strategy, state, reason, started_at, finished_at (Unix ms or
+ * null), duration_ms, events: [{at, from_state, to_state, detail}]}. */
+int state_history(struct state *st, const char *service, size_t limit, json_t **ret);
+
+/* ---- audit -------------------------------------------------------------- */
+
+/* Append one audit row (at = now).  args is serialized compactly; the
+ * caller must never put secrets in it.  Sets *ret_id (may be NULL). */
+int state_audit_add(struct state *st, const struct state_audit_entry *e, int64_t *ret_id);
+/* A new JSON array, newest first, of at most LIMIT (0: no limit) audit rows
+ * whose target is TARGET or starts with "TARGET@" (NULL: all), each
+ * {id, at, actor, actor_uid, action, target, args (JSON value or null),
+ * result, detail}. */
+int state_audit_list(struct state *st, const char *target, size_t limit, json_t **ret);
+
+/* ---- routing ------------------------------------------------------------ */
+
+/* Record that SERVICE's traffic now goes to VERSION on instances IDS (the
+ * last known-good routing, restored after a daemon restart). */
+int state_routing_set(struct state *st, const char *service, const char *version,
+		      const int64_t *ids, size_t nids);
+/* -ENOENT if SERVICE has no routing recorded.  Clear with
+ * state_routing_clear(). */
+int state_routing_get(struct state *st, const char *service, struct state_routing *ret);
+/* Every service's routing, by service name. */
+int state_routing_list(struct state *st, struct state_routing **ret_items, size_t *ret_n);
+void state_routing_clear(struct state_routing *r);
+void state_routing_array_free(struct state_routing *items, size_t n);
