@@ -318,6 +318,15 @@ int proxy_reload(struct proxy *p, const char *path)
 		p->metrics.config_reload_failures++;
 		return rc;
 	}
+	if ((cfg->state_dir || p->cfg->state_dir) &&
+	    (!cfg->state_dir || !p->cfg->state_dir || strcmp(cfg->state_dir, p->cfg->state_dir))) {
+		/* the SQLite state, releases and instance logs live there */
+		log_error("reload failed, keeping the running configuration: state_dir cannot change on reload "
+			  "(%s -> %s); restart the daemon to move it",
+			  p->cfg->state_dir ? p->cfg->state_dir : "(none)", cfg->state_dir ? cfg->state_dir : "(none)");
+		rc = -EINVAL;
+		goto fail;
+	}
 	if (cfg->log.access) {
 		rc = accesslog_open(cfg->log.access, cfg->log.access_format, &al);
 		if (rc < 0) {

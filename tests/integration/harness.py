@@ -375,6 +375,8 @@ class Cutover:
         return 0
 
     def reload(self, new_yaml):
+        if "state_dir:" not in new_yaml:
+            new_yaml = f"state_dir: {self.dir}/state\n" + new_yaml  # as at start
         with open(self.cfg_path, "w") as f:
             f.write(new_yaml)
         os.kill(self.pid, signal.SIGHUP)
@@ -424,6 +426,9 @@ def cutover(services=None, extra="", yaml_text=None, access_log=True):
         yaml_text = config_yaml(services, port, admin, extra, os.path.join(d, "access.log") if access_log else None)
     else:
         yaml_text = yaml_text.replace("{PORT}", str(port)).replace("{ADMIN}", str(admin)).replace("{DIR}", d)
+    if "state_dir:" not in yaml_text:
+        # each daemon gets its own state dir (and admin socket): never /var/lib/cutover
+        yaml_text = f"state_dir: {d}/state\n" + yaml_text
     cfg = os.path.join(d, "cutover.yml")
     with open(cfg, "w") as f:
         f.write(yaml_text)

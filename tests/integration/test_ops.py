@@ -785,3 +785,17 @@ def test_max_connections():
         finally:
             for h in conns:
                 h.close()
+
+
+def test_sighup_cannot_move_state_dir():
+    """The state dir holds SQLite state, releases and instance logs: a reload
+    that would move it is refused, the running configuration stays."""
+    with echo_backend() as be, cutover(single(be.server_address[1])) as c:
+        yaml = config_yaml(single(be.server_address[1]), c.port, c.admin)
+        c.reload(f"state_dir: {c.dir}/elsewhere\n" + yaml)
+        wait_until(lambda: c.metric("cutover_config_reloads_total", result="failure") == 1, 3,
+                   what="reload failure counted")
+        check("state_dir cannot change on reload" in c.logs(), f"no reason logged:\n{c.logs()[-500:]}")
+        eq(http_get(c.port, "/after")[0], 200, "still serving")
+        check(os.path.exists(f"{c.dir}/state/admin.sock"), "admin socket moved or lost")
+        eq(c.terminate(), 0, "exit status")

@@ -44,7 +44,8 @@ int cli_proxy(int argc, char **argv)
 		free(targets);
 		return EXIT_FAILED;
 	}
-	config_defaults(cfg);
+	if (config_defaults(cfg) < 0)
+		goto fail;
 	/* no Unix-socket API unless asked for: `cutover proxy` owns no state dir */
 	free(cfg->admin_socket);
 	cfg->admin_socket = NULL;
