@@ -84,6 +84,8 @@ static void worker_on_event(struct loop *loop, struct loop_io *io, uint32_t even
 	struct worker *w = container_of(io, struct worker, io);
 	uint64_t n;
 
+	(void)loop;
+	(void)events;
 	if (read(io->fd, &n, sizeof(n)) < 0) {
 		/* EAGAIN: another event already drained it */
 	}
