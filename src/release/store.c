@@ -1,0 +1,439 @@
+/* store.c - the release store: adding (copy, seal, rename into place, then
+ * record), looking up, verifying and pruning releases.
+ *
+ * Order of effects, chosen so that a crash at any point leaves nothing
+ * half-visible: an add writes STORE/SERVICE/.tmp-XXXXXX, renames it to
+ * STORE/SERVICE/DIGEST, and only then inserts the row; a prune deletes the
+ * row first, then renames the directory to .del-... and removes it.  So a
+ * recorded release always has its complete directory, and leftovers are
+ * only unreferenced dot-directories that the next prune removes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "release/release-internal.h"
+#include "state/state.h"
+
+#define STALE_TMP_SECONDS (24 * 3600)
+
+static int check_names(const char *service, const char *version, char *err, size_t errlen)
+{
+	if (!release_service_valid(service)) {
+		snprintf(err, errlen,
+			 "SERVICE '%s': invalid service name (expected [a-z0-9][a-z0-9_-]{0,62}: "
+			 "lower-case letters, digits, '_' and '-', starting with a letter or digit)",
+			 service ? service : "");
+		return -EINVAL;
+	}
+	if (version && !release_version_valid(version)) {
+		snprintf(err, errlen,
+			 "VERSION '%s': not a semantic version (expected MAJOR.MINOR.PATCH with optional "
+			 "-PRERELEASE and +BUILD, no leading zeros, no 'v' prefix, e.g. 1.4.0 or 2.0.0-rc.1)",
+			 version);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* mkdir -p DIR (0755) and return its canonical absolute path in out
+ * (PATH_MAX bytes). */
+static int make_store_dir(const char *dir, char *out)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (!len || len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (!realpath(path, out))
+		return -errno;
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Remove PARENT/NAME: rename it aside first (so it disappears atomically
+ * under its real name), then delete it. */
+static int remove_aside(const char *parent, const char *name)
+{
+	char aside[NAME_MAX + 1];
+	int dirfd, r;
+
+	dirfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	if (name[0] == '.') {
+		/* a leftover (.tmp-, .del-) is invisible already */
+		snprintf(aside, sizeof(aside), "%s", name);
+	} else {
+		snprintf(aside, sizeof(aside), ".del-%.64s-%ld-%lld", name, (long)getpid(),
+			 (long long)state_now_ms());
+	}
+	if (strcmp(aside, name) && renameat(dirfd, name, dirfd, aside) < 0) {
+		r = errno == ENOENT ? 0 : -errno;
+		close(dirfd);
+		return r;
+	}
+	r = release_tree_remove(dirfd, aside);
+	if (r == 0)
+		fsync(dirfd);
+	close(dirfd);
+	return r;
+}
+
+void release_result_clear(struct release_result *res)
+{
+	if (res)
+		state_release_clear(&res->release);
+}
+
+int release_digest(const char *path, char digest[RELEASE_DIGEST_HEX + 1], uint64_t *ret_size, char *err,
+		   size_t errlen)
+{
+	return release_tree_hash(path, false, -1, digest, ret_size, err, errlen);
+}
+
+/* The version exists already: compare SRC's digest with the recorded one. */
+static int add_existing(struct state_release *existing, const char *src_path, const char *version,
+			struct release_result *ret, char *err, size_t errlen)
+{
+	char digest[RELEASE_DIGEST_HEX + 1];
+	int r = release_tree_hash(src_path, false, -1, digest, NULL, err, errlen);
+
+	if (r < 0)
+		return r;
+	if (strcmp(digest, existing->digest)) {
+		snprintf(err, errlen,
+			 "%s %s: version already exists with a different digest (immutable): recorded %s, "
+			 "%s has %s; publish a new version instead",
+			 existing->service, version, existing->digest, src_path, digest);
+		return -EEXIST;
+	}
+	ret->release = *existing;
+	ret->existed = true;
+	existing->path = NULL;
+	return 0;
+}
+
+int release_add(struct state *st, const char *store_dir, const char *service, const char *version,
+		const char *src_path, struct release_result *ret, char *err, size_t errlen)
+{
+	char store[PATH_MAX], service_dir[PATH_MAX + 80], tmp[PATH_MAX + 100], final[PATH_MAX + 160];
+	char digest[RELEASE_DIGEST_HEX + 1], scratch[8];
+	struct state_release existing = { 0 }, rel = { 0 };
+	struct stat sb;
+	uint64_t size = 0;
+	bool placed = false;
+	int destfd = -1, r;
+
+	if (!err || !errlen) {
+		err = scratch;
+		errlen = sizeof(scratch);
+	}
+	err[0] = '\0';
+	tmp[0] = '\0';
+	r = check_names(service, version, err, errlen);
+	if (r < 0)
+		return r;
+	if (!src_path || stat(src_path, &sb) < 0) {
+		r = src_path ? -errno : -EINVAL;
+		snprintf(err, errlen, "PATH '%s': %s", src_path ? src_path : "", strerror(-r));
+		return r;
+	}
+	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "PATH '%s': not a regular file or a directory", src_path);
+		return -EINVAL;
+	}
+
+	/* Known version: no copy, only a comparison. */
+	r = state_release_get(st, service, version, &existing);
+	if (r == 0) {
+		r = add_existing(&existing, src_path, version, ret, err, errlen);
+		state_release_clear(&existing);
+		return r;
+	}
+	if (r != -ENOENT) {
+		snprintf(err, errlen, "state database: cannot read release %s %s: %s", service, version,
+			 state_errmsg(st));
+		return r;
+	}
+
+	r = make_store_dir(store_dir, store);
+	if (r < 0) {
+		snprintf(err, errlen, "release store %s: cannot create it: %s", store_dir, strerror(-r));
+		return r;
+	}
+	snprintf(service_dir, sizeof(service_dir), "%s/%s", store, service);
+	if (mkdir(service_dir, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(err, errlen, "release store %s: cannot create it: %s", service_dir, strerror(errno));
+		return r;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", service_dir);
+	if (!mkdtemp(tmp)) {
+		r = -errno;
+		snprintf(err, errlen, "release store %s: cannot create a temporary directory: %s", service_dir,
+			 strerror(errno));
+		tmp[0] = '\0';
+		goto out;
+	}
+	destfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (destfd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	r = release_tree_hash(src_path, false, destfd, digest, &size, err, errlen);
+	if (r < 0)
+		goto out;
+	close(destfd);
+	destfd = -1;
+
+	snprintf(final, sizeof(final), "%s/%s", service_dir, digest);
+	if (rename(tmp, final) == 0) {
+		placed = true;
+		tmp[0] = '\0';
+	} else if (errno != EEXIST && errno != ENOTEMPTY) {
+		r = -errno;
+		snprintf(err, errlen, "release store: cannot rename %s to %s: %s", tmp, final, strerror(errno));
+		goto out;
+	}
+	/* else: the same content is stored already (another version, or an
+	 * earlier add that crashed before recording it); tmp is removed below. */
+	r = fsync_dir(service_dir);
+	if (r < 0) {
+		snprintf(err, errlen, "release store %s: fsync: %s", service_dir, strerror(-r));
+		goto out;
+	}
+
+	snprintf(rel.service, sizeof(rel.service), "%s", service);
+	snprintf(rel.version, sizeof(rel.version), "%s", version);
+	memcpy(rel.digest, digest, sizeof(rel.digest));
+	rel.path = final;
+	rel.size_bytes = size;
+	rel.created_at = state_now_ms();
+	r = state_release_add(st, &rel, &rel.id);
+	if (r == -EEXIST) {
+		/* Another add of this version won the race. */
+		r = state_release_get(st, service, version, &existing);
+		if (r == 0) {
+			r = add_existing(&existing, src_path, version, ret, err, errlen);
+			state_release_clear(&existing);
+			if (r == 0)
+				placed = false; /* the winner's row uses it if the digest is the same */
+		} else
+			snprintf(err, errlen, "state database: %s", state_errmsg(st));
+		goto out;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "state database: cannot record %s %s: %s", service, version,
+			 state_errmsg(st));
+		goto out;
+	}
+	ret->release = rel;
+	ret->release.path = strdup(final);
+	ret->existed = false;
+	if (!ret->release.path) {
+		r = -ENOMEM;
+		goto out;
+	}
+	placed = false;
+	r = 0;
+out:
+	if (destfd >= 0)
+		close(destfd);
+	if (tmp[0]) {
+		const char *slash = strrchr(tmp, '/');
+
+		remove_aside(service_dir, slash + 1);
+	}
+	if (r < 0 && placed)
+		remove_aside(service_dir, digest);
+	return r;
+}
+
+int release_list(struct state *st, const char *service, struct state_release **ret_items, size_t *ret_n)
+{
+	return state_release_list(st, service, ret_items, ret_n);
+}
+
+int release_get(struct state *st, const char *service, const char *version, struct state_release *ret)
+{
+	return state_release_get(st, service, version, ret);
+}
+
+int release_verify(struct state *st, const char *service, const char *version, char *err, size_t errlen)
+{
+	struct state_release rel = { 0 };
+	char digest[RELEASE_DIGEST_HEX + 1], scratch[8];
+	int r;
+
+	if (!err || !errlen) {
+		err = scratch;
+		errlen = sizeof(scratch);
+	}
+	err[0] = '\0';
+	r = check_names(service, version, err, errlen);
+	if (r < 0)
+		return r;
+	r = state_release_get(st, service, version, &rel);
+	if (r < 0) {
+		if (r == -ENOENT)
+			snprintf(err, errlen, "%s %s: no such release", service, version);
+		else
+			snprintf(err, errlen, "state database: %s", state_errmsg(st));
+		return r;
+	}
+	r = release_tree_hash(rel.path, true, -1, digest, NULL, err, errlen);
+	if (r == -EINVAL) {
+		r = -EBADMSG; /* something a release may not hold: tampered with */
+	} else if (r == 0 && strcmp(digest, rel.digest)) {
+		snprintf(err, errlen, "%s %s: %s was modified: recorded digest %s, found %s", service, version,
+			 rel.path, rel.digest, digest);
+		r = -EBADMSG;
+	}
+	state_release_clear(&rel);
+	return r;
+}
+
+/* Remove leftovers of interrupted adds and deletions in SERVICE_DIR. */
+static void remove_leftovers(const char *service_dir)
+{
+	DIR *dir = opendir(service_dir);
+	struct dirent *de;
+	time_t now = time(NULL);
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		struct stat sb;
+		bool del = !strncmp(de->d_name, ".del-", 5), tmp = !strncmp(de->d_name, ".tmp-", 5);
+
+		if (!del && !tmp)
+			continue;
+		if (tmp && (fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    now - sb.st_mtime < STALE_TMP_SECONDS))
+			continue;
+		release_tree_remove(dirfd(dir), de->d_name);
+	}
+	closedir(dir);
+}
+
+static bool is_in_use(const char *version, const char *const *in_use, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (in_use[i] && !strcmp(in_use[i], version))
+			return true;
+	return false;
+}
+
+int release_prune(struct state *st, const char *store_dir, const char *service, size_t keep_n,
+		  const char *const *in_use, size_t n_in_use, struct state_release **ret_deleted, size_t *ret_n,
+		  char *err, size_t errlen)
+{
+	struct state_release *items = NULL, *deleted = NULL;
+	char store[PATH_MAX], service_dir[PATH_MAX + 80], scratch[8];
+	size_t n = 0, ndeleted = 0, candidates;
+	int r;
+
+	if (!err || !errlen) {
+		err = scratch;
+		errlen = sizeof(scratch);
+	}
+	err[0] = '\0';
+	r = check_names(service, NULL, err, errlen);
+	if (r < 0)
+		return r;
+	if (!realpath(store_dir, store)) {
+		if (errno != ENOENT) {
+			r = -errno;
+			snprintf(err, errlen, "release store %s: %s", store_dir, strerror(errno));
+			return r;
+		}
+		snprintf(store, sizeof(store), "%s", store_dir);
+	}
+	snprintf(service_dir, sizeof(service_dir), "%s/%s", store, service);
+	r = state_release_list(st, service, &items, &n);
+	if (r < 0) {
+		snprintf(err, errlen, "state database: cannot list the releases of %s: %s", service,
+			 state_errmsg(st));
+		return r;
+	}
+	candidates = n > keep_n ? n - keep_n : 0;
+	deleted = calloc(candidates ? candidates : 1, sizeof(*deleted));
+	if (!deleted) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < candidates; i++) {
+		struct state_release *rel = &items[i];
+		const char *slash;
+		size_t dirlen = strlen(service_dir);
+
+		if (is_in_use(rel->version, in_use, n_in_use))
+			continue;
+		r = state_release_delete(st, rel->id);
+		if (r < 0) {
+			snprintf(err, errlen, "state database: cannot delete release %s %s: %s", service,
+				 rel->version, state_errmsg(st));
+			goto out;
+		}
+		/* Only a directory this store made (SERVICE_DIR/DIGEST), and only
+		 * when no other version of the service shares it. */
+		slash = strrchr(rel->path, '/');
+		if (r == 0 && slash && (size_t)(slash - rel->path) == dirlen &&
+		    !strncmp(rel->path, service_dir, dirlen) && !strcmp(slash + 1, rel->digest)) {
+			r = remove_aside(service_dir, rel->digest);
+			if (r < 0) {
+				snprintf(err, errlen,
+					 "release %s %s: removed from the state, but its directory %s could not "
+					 "be deleted: %s",
+					 service, rel->version, rel->path, strerror(-r));
+				goto out;
+			}
+		}
+		deleted[ndeleted++] = *rel;
+		rel->path = NULL;
+	}
+	remove_leftovers(service_dir);
+	r = 0;
+out:
+	state_release_array_free(items, n);
+	if (r < 0 || !ret_deleted) {
+		state_release_array_free(deleted, ndeleted);
+		if (r == 0 && ret_n)
+			*ret_n = ndeleted;
+		return r;
+	}
+	*ret_deleted = deleted;
+	if (ret_n)
+		*ret_n = ndeleted;
+	return 0;
+}
