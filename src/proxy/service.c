@@ -248,10 +248,15 @@ struct runtime *runtime_build(struct proxy *p, const struct config *cfg)
 			goto fail;
 		rt->services[rt->nservices++] = s;
 	}
-	/* targets last: nothing above can fail half-way through a swap */
-	for (size_t i = 0; i < cfg->nservices; i++)
+	/* targets last: nothing above can fail half-way through a swap.  A
+	 * managed service (`run`) gets its targets from the deploy engine: a
+	 * reload keeps whatever it routes to now. */
+	for (size_t i = 0; i < cfg->nservices; i++) {
+		if (cfg->services[i].run && rt->services[i]->set)
+			continue;
 		if (service_set_targets(rt->services[i], cfg->services[i].targets, cfg->services[i].ntargets) < 0)
 			goto fail;
+	}
 	return rt;
 fail:
 	runtime_unref(rt);
