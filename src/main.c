@@ -16,6 +16,8 @@ static const struct verb {
 	{ "proxy", cli_proxy, "run the proxy from command-line flags (no file)" },
 	{ "check", cli_check, "validate a configuration file" },
 	{ "status", cli_status, "show what the daemon serves (services, routes, targets)" },
+	{ "release", cli_release, "add, prune or verify a release in the store" },
+	{ "releases", cli_releases, "list the releases of a service" },
 };
 
 static void usage(FILE *f)

@@ -56,6 +56,10 @@ bool release_service_valid(const char *name);
  * +BUILD (dot-separated non-empty [0-9A-Za-z-] identifiers); at most
  * RELEASE_VERSION_MAX bytes.  No "v" prefix. */
 bool release_version_valid(const char *version);
+/* Check SERVICE and VERSION (NULL: no version) as release_add() does.
+ * Returns 0, or -EINVAL with a sentence in err naming the argument, its
+ * value and the expected form. */
+int release_check_names(const char *service, const char *version, char *err, size_t errlen);
 
 /* Compute the digest of PATH (a file or a directory, as release_add() would
  * store it) into digest (65 bytes) and the total size of its files into

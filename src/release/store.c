@@ -23,7 +23,7 @@
 
 #define STALE_TMP_SECONDS (24 * 3600)
 
-static int check_names(const char *service, const char *version, char *err, size_t errlen)
+int release_check_names(const char *service, const char *version, char *err, size_t errlen)
 {
 	if (!release_service_valid(service)) {
 		snprintf(err, errlen,
@@ -159,7 +159,7 @@ int release_add(struct state *st, const char *store_dir, const char *service, co
 	}
 	err[0] = '\0';
 	tmp[0] = '\0';
-	r = check_names(service, version, err, errlen);
+	r = release_check_names(service, version, err, errlen);
 	if (r < 0)
 		return r;
 	if (!src_path || stat(src_path, &sb) < 0) {
@@ -300,7 +300,7 @@ int release_verify(struct state *st, const char *service, const char *version, c
 		errlen = sizeof(scratch);
 	}
 	err[0] = '\0';
-	r = check_names(service, version, err, errlen);
+	r = release_check_names(service, version, err, errlen);
 	if (r < 0)
 		return r;
 	r = state_release_get(st, service, version, &rel);
@@ -368,7 +368,7 @@ int release_prune(struct state *st, const char *store_dir, const char *service, 
 		errlen = sizeof(scratch);
 	}
 	err[0] = '\0';
-	r = check_names(service, NULL, err, errlen);
+	r = release_check_names(service, NULL, err, errlen);
 	if (r < 0)
 		return r;
 	if (!realpath(store_dir, store)) {

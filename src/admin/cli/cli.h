@@ -11,6 +11,8 @@ int cli_daemon(int argc, char **argv);
 int cli_proxy(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_release(int argc, char **argv);
+int cli_releases(int argc, char **argv);
 /* Parse `[--config FILE] [--help]` into *path (default ./cutover.yml).
  * Returns -1 to go on, or the exit code to return at once (help printed:
  * EXIT_OK; bad option or extra argument: EXIT_USAGE, message printed). */
