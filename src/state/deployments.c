@@ -102,12 +102,16 @@ out:
 	return 0;
 }
 
-/* Move deployment ID to TO, with reason/finished_at when TO is terminal. */
-static int deployment_move(struct state *st, int64_t id, enum state_deployment_state to, const char *text)
+/* Move deployment ID to TO, with reason/finished_at when TO is terminal,
+ * and, when ROUTE_VERSION is set, the service's routing, all in one
+ * transaction. */
+static int deployment_move(struct state *st, int64_t id, enum state_deployment_state to, const char *text,
+			   const char *route_version, const int64_t *ids, size_t nids)
 {
 	sqlite3_stmt *stmt = NULL;
 	int64_t now = state_now_ms();
 	bool terminal = state_deployment_state_terminal(to);
+	char service[STATE_SERVICE_MAX + 1];
 	int r, rc, from;
 
 	if ((unsigned)to >= STATE_DEPLOYMENT__COUNT)
@@ -115,7 +119,7 @@ static int deployment_move(struct state *st, int64_t id, enum state_deployment_s
 	r = state_begin(st);
 	if (r < 0)
 		return r;
-	r = state_prepare(st, "SELECT state FROM deployments WHERE id = ?1", &stmt);
+	r = state_prepare(st, "SELECT state, service FROM deployments WHERE id = ?1", &stmt);
 	if (r < 0)
 		goto out;
 	sqlite3_bind_int64(stmt, 1, id);
@@ -129,8 +133,14 @@ static int deployment_move(struct state *st, int64_t id, enum state_deployment_s
 		r = -EINVAL;
 		goto out;
 	}
+	state_column_copy(stmt, 1, service, sizeof(service));
 	sqlite3_finalize(stmt);
 	stmt = NULL;
+	if (route_version) {
+		r = state_routing_write(st, service, route_version, ids, nids);
+		if (r < 0)
+			goto out;
+	}
 	r = state_prepare(st,
 			  terminal ? "UPDATE deployments SET state = ?2, reason = ?3, finished_at = ?4 WHERE id = ?1"
 				   : "UPDATE deployments SET state = ?2 WHERE id = ?1",
@@ -162,7 +172,7 @@ int state_deployment_transition(struct state *st, int64_t id, enum state_deploym
 {
 	if ((unsigned)to >= STATE_DEPLOYMENT__COUNT || state_deployment_state_terminal(to))
 		return -EINVAL;
-	return deployment_move(st, id, to, detail);
+	return deployment_move(st, id, to, detail, NULL, NULL, 0);
 }
 
 int state_deployment_finish(struct state *st, int64_t id, enum state_deployment_state to,
@@ -170,7 +180,15 @@ int state_deployment_finish(struct state *st, int64_t id, enum state_deployment_
 {
 	if (!state_deployment_state_terminal(to))
 		return -EINVAL;
-	return deployment_move(st, id, to, reason);
+	return deployment_move(st, id, to, reason, NULL, NULL, 0);
+}
+
+int state_deployment_route(struct state *st, int64_t id, enum state_deployment_state to, const char *text,
+			   const char *version, const int64_t *ids, size_t nids)
+{
+	if ((unsigned)to >= STATE_DEPLOYMENT__COUNT || state_check_text(version, STATE_VERSION_MAX, true) < 0)
+		return -EINVAL;
+	return deployment_move(st, id, to, text, version, ids, nids);
 }
 
 int state_deployment_get(struct state *st, int64_t id, struct state_deployment *ret)

@@ -477,11 +477,11 @@ out:
 	return rc;
 }
 
-int state_routing_set(struct state *st, const char *service, const char *version, const int64_t *ids,
-		      size_t nids)
+int state_routing_write(struct state *st, const char *service, const char *version, const int64_t *ids,
+			size_t nids)
 {
 	sqlite3_stmt *stmt = NULL;
-	json_t *array = NULL;
+	json_t *array;
 	char *text = NULL;
 	int r;
 
@@ -496,9 +496,6 @@ int state_routing_set(struct state *st, const char *service, const char *version
 	json_decref(array);
 	if (!text)
 		return -ENOMEM;
-	r = state_begin(st);
-	if (r < 0)
-		goto out;
 	r = state_service_insert(st, service);
 	if (r < 0)
 		goto out;
@@ -514,14 +511,24 @@ int state_routing_set(struct state *st, const char *service, const char *version
 	sqlite3_bind_text(stmt, 3, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 4, state_now_ms());
 	r = state_step_done(st, stmt);
-	if (r < 0)
-		goto out;
-	r = state_commit(st);
 out:
 	sqlite3_finalize(stmt);
+	free(text);
+	return r;
+}
+
+int state_routing_set(struct state *st, const char *service, const char *version, const int64_t *ids,
+		      size_t nids)
+{
+	int r = state_begin(st);
+
+	if (r < 0)
+		return r;
+	r = state_routing_write(st, service, version, ids, nids);
+	if (r == 0)
+		r = state_commit(st);
 	if (r < 0)
 		state_rollback(st);
-	free(text);
 	return r;
 }
 

@@ -36,6 +36,9 @@ char *state_column_dup(sqlite3_stmt *stmt, int i, bool *failed);
 int state_check_text(const char *s, size_t max, bool required);
 /* INSERT OR IGNORE the service row (inside the caller's transaction). */
 int state_service_insert(struct state *st, const char *name);
+/* Upsert SERVICE's routing row (inside the caller's transaction). */
+int state_routing_write(struct state *st, const char *service, const char *version, const int64_t *ids,
+			size_t nids);
 /* Grow an array of rows by one zeroed element: *items has *n used and *cap
  * allocated elements of size sz.  Returns a pointer to the new element or
  * NULL on ENOMEM. */

@@ -127,6 +127,14 @@ int state_deployment_transition(struct state *st, int64_t id, enum state_deploym
  * has already finished. */
 int state_deployment_finish(struct state *st, int64_t id, enum state_deployment_state to,
 			    const char *reason);
+/* Move deployment ID to state TO (terminal or not; TEXT is the event's
+ * detail, and the reason when TO is terminal) and record that its service's
+ * traffic now goes to VERSION on instances IDS, in one transaction: after a
+ * crash, the routing row and the deployment's phase never disagree.  Use it
+ * for the switch (to "switched") and for a rollback (to "rolled-back", with
+ * the old version).  Errors as state_deployment_transition(). */
+int state_deployment_route(struct state *st, int64_t id, enum state_deployment_state to, const char *text,
+			   const char *version, const int64_t *ids, size_t nids);
 int state_deployment_get(struct state *st, int64_t id, struct state_deployment *ret);
 /* Deployments of SERVICE (NULL: all), newest first, at most LIMIT (0: no
  * limit). */

@@ -604,6 +604,48 @@ static void test_routing(void **state)
 	assert_int_equal(query_int(f->st, "SELECT count(*) FROM routing"), 2);
 }
 
+/* The switch and the rollback move routing and the deployment together. */
+static void test_deployment_route(void **state)
+{
+	struct fixture *f = *state;
+	struct state_routing r = { 0 };
+	struct state_deployment d = { 0 };
+	const int64_t blue[] = { 1 }, green[] = { 2, 3 };
+	int64_t id;
+
+	assert_int_equal(state_routing_set(f->st, "shop", "1.0.0", blue, 1), 0);
+	assert_int_equal(state_deployment_begin(f->st, "shop", "1.0.0", "1.1.0", "blue-green", NULL, &id), 0);
+	assert_int_equal(state_deployment_transition(f->st, id, STATE_DEPLOYMENT_HEALTH_CHECKING, NULL), 0);
+	assert_int_equal(state_deployment_route(f->st, id, STATE_DEPLOYMENT_SWITCHED, "100% to 1.1.0", "1.1.0",
+						green, 2), 0);
+	assert_int_equal(state_routing_get(f->st, "shop", &r), 0);
+	assert_string_equal(r.version, "1.1.0");
+	assert_int_equal(r.ninstance_ids, 2);
+	state_routing_clear(&r);
+	assert_int_equal(state_deployment_get(f->st, id, &d), 0);
+	assert_int_equal(d.state, STATE_DEPLOYMENT_SWITCHED);
+	state_deployment_clear(&d);
+
+	/* rollback: back to blue, terminal, with the reason */
+	assert_int_equal(state_deployment_route(f->st, id, STATE_DEPLOYMENT_ROLLED_BACK, "p99 900ms > 500ms", "1.0.0",
+						blue, 1), 0);
+	assert_int_equal(state_deployment_get(f->st, id, &d), 0);
+	assert_int_equal(d.state, STATE_DEPLOYMENT_ROLLED_BACK);
+	assert_string_equal(d.reason, "p99 900ms > 500ms");
+	assert_true(d.finished_at > 0);
+	state_deployment_clear(&d);
+
+	/* refused on a finished deployment: the routing stays as it was */
+	assert_int_equal(state_deployment_route(f->st, id, STATE_DEPLOYMENT_SWITCHED, NULL, "1.1.0", green, 2),
+			 -EINVAL);
+	assert_int_equal(state_routing_get(f->st, "shop", &r), 0);
+	assert_string_equal(r.version, "1.0.0");
+	assert_int_equal(r.ninstance_ids, 1);
+	assert_int_equal(r.instance_ids[0], 1);
+	state_routing_clear(&r);
+	assert_int_equal(query_int(f->st, "SELECT count(*) FROM deployment_events WHERE deployment_id = 1"), 4);
+}
+
 /* ---- concurrency and durability -------------------------------------------- */
 
 /* Threads do not call cmocka's assertions (they longjmp): they report. */
@@ -770,6 +812,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deployment_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writer_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup, teardown),
