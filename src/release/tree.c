@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +49,16 @@ static void tree_release(struct tree *t)
 	t->n = t->cap = 0;
 }
 
-static int tree_error(struct tree *t, int r, const char *rel, const char *fmt, const char *detail)
+static int tree_error(struct tree *t, int r, const char *rel, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int tree_error(struct tree *t, int r, const char *rel, const char *fmt, ...)
 {
+	va_list ap;
 	char what[512];
 
-	snprintf(what, sizeof(what), fmt, detail);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
 	if (rel && *rel)
 		snprintf(t->err, t->errlen, "%s/%s: %s", t->root_name, rel, what);
 	else
@@ -128,7 +134,7 @@ static int collect_dir(struct tree *t, int dirfd, const char *prefix, int depth)
 	int r = 0, fd;
 
 	if (depth > RELEASE_MAX_DEPTH)
-		return tree_error(t, -EINVAL, prefix, "nested deeper than %s directories", "128");
+		return tree_error(t, -EINVAL, prefix, "nested deeper than %d directories", RELEASE_MAX_DEPTH);
 	fd = dup(dirfd);
 	if (fd < 0 || !(dir = fdopendir(fd))) {
 		r = -errno;
@@ -151,7 +157,7 @@ static int collect_dir(struct tree *t, int dirfd, const char *prefix, int depth)
 		}
 		if (t->n >= RELEASE_MAX_ENTRIES) {
 			free(rel);
-			r = tree_error(t, -EINVAL, NULL, "more than %s entries", "1000000");
+			r = tree_error(t, -EINVAL, NULL, "more than %d entries", RELEASE_MAX_ENTRIES);
 			break;
 		}
 		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -223,7 +229,7 @@ static int check_link(struct tree *t, int rootfd, const struct entry *e)
 	const char *p, *slash;
 
 	if (!*e->target)
-		return tree_error(t, -EINVAL, e->rel, "symlink with an empty target%s", "");
+		return tree_error(t, -EINVAL, e->rel, "symlink with an empty target");
 	if (e->target[0] == '/')
 		return tree_error(t, -EINVAL, e->rel,
 				  "symlink to an absolute path ('%s') points outside the release", e->target);
@@ -232,7 +238,7 @@ static int check_link(struct tree *t, int rootfd, const struct entry *e)
 	if (slash) {
 		len = (size_t)(slash - e->rel);
 		if (len >= sizeof(path))
-			return tree_error(t, -ENAMETOOLONG, e->rel, "path too long%s", "");
+			return tree_error(t, -ENAMETOOLONG, e->rel, "path too long");
 		memcpy(path, e->rel, len);
 		path[len] = '\0';
 		for (size_t i = 0; i <= len; i++)
@@ -321,7 +327,7 @@ static int visit_file(struct tree *t, int rootfd, const struct entry *e, int des
 	if (in < 0)
 		return tree_error(t, -errno, e->rel, "cannot open: %s", strerror(errno));
 	if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != e->size) {
-		r = tree_error(t, -EAGAIN, e->rel, "changed while being read%s", "");
+		r = tree_error(t, -EAGAIN, e->rel, "changed while being read");
 		goto out;
 	}
 	if (destfd >= 0) {
@@ -342,7 +348,7 @@ static int visit_file(struct tree *t, int rootfd, const struct entry *e, int des
 			goto out;
 		}
 		if (got == 0) {
-			r = tree_error(t, -EAGAIN, e->rel, "changed while being read (shorter)%s", "");
+			r = tree_error(t, -EAGAIN, e->rel, "changed while being read (shorter)");
 			goto out;
 		}
 		crypto_hash_sha256_update(h, buf, (unsigned long long)got);
@@ -353,7 +359,7 @@ static int visit_file(struct tree *t, int rootfd, const struct entry *e, int des
 		left -= (uint64_t)got;
 	}
 	if (read(in, buf, 1) != 0) {
-		r = tree_error(t, -EAGAIN, e->rel, "changed while being read (longer)%s", "");
+		r = tree_error(t, -EAGAIN, e->rel, "changed while being read (longer)");
 		goto out;
 	}
 	if (out >= 0 && (fchmod(out, e->exec ? 0555 : 0444) < 0 || fsync(out) < 0)) {
