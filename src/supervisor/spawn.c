@@ -1,0 +1,296 @@
+/* spawn.c - fork and exec one instance process.
+ *
+ * The daemon is multi-threaded (the log thread, the worker), so between fork
+ * and exec the child only makes async-signal-safe system calls: everything it
+ * needs (argv, envp, the PATH to search, paths, limits) is prepared by the
+ * parent before fork, and the child allocates nothing.  It reports a failure
+ * before exec as {stage, errno} on a close-on-exec pipe and exits 127; the
+ * parent reads the pipe from the loop (EOF means the exec happened).
+ *
+ * When the instance has a cgroup, the child waits on a second pipe until the
+ * parent has written its pid to cgroup.procs, so the program never runs
+ * outside its limits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "supervisor/supervisor.h"
+#include "supervisor/supervisor-internal.h"
+
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+#define CHILD_PATH_MAX 4096
+
+const char *sup_stage_name(int stage)
+{
+	switch (stage) {
+	case SUP_STAGE_SIGNALS: return "signals";
+	case SUP_STAGE_SETSID: return "setsid";
+	case SUP_STAGE_HOLD: return "cgroup hold";
+	case SUP_STAGE_STDIN: return "open /dev/null";
+	case SUP_STAGE_LOG: return "open log";
+	case SUP_STAGE_CHDIR: return "chdir";
+	case SUP_STAGE_RLIMIT: return "setrlimit";
+	case SUP_STAGE_EXEC: return "exec";
+	default: return NULL;
+	}
+}
+
+/* Everything the child needs, prepared before fork. */
+struct child_args {
+	char *const *argv;
+	char *const *envp;
+	const char *search_path;  /* PATH to search argv[0] in, or NULL: exec argv[0] as is */
+	const char *cwd;
+	const char *log_path;
+	struct { int resource; rlim_t value; } rlimits[3];
+	int nrlimits;
+	int report_fd;            /* write end of the report pipe */
+	int report_parent_fd;     /* its read end, the parent's */
+	int hold_fd;              /* read end of the hold pipe, or -1 */
+	int hold_parent_fd;       /* its write end, the parent's: the child must close its copy
+	                           * or it would wait for its own EOF forever */
+};
+
+static _Noreturn void child_fail(int report_fd, int stage, int error)
+{
+	struct sup_child_report r = { .stage = stage, .error = error };
+
+	if (write(report_fd, &r, sizeof(r)) < 0) {
+		/* the parent learns of the failure from exit status 127 alone */
+	}
+	_exit(127);
+}
+
+/* Make fd the descriptor `target`, inherited by exec. */
+static int child_move_fd(int fd, int target)
+{
+	if (fd == target)
+		return fcntl(fd, F_SETFD, 0);
+	if (dup2(fd, target) < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* Keep a descriptor out of 0..2, which are about to be replaced. */
+static int child_lift_fd(int fd)
+{
+	int nfd;
+
+	if (fd < 0 || fd > 2)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	return nfd;
+}
+
+static void child_mark_cloexec(void)
+{
+	struct rlimit rl;
+	long max = 65536;
+
+	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < max)
+		max = (long)rl.rlim_cur;
+	for (int fd = 3; fd < max; fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* Exec name in each directory of search_path, as execvp does but with the
+ * child's own PATH.  Returns the most telling errno (EACCES over ENOENT). */
+static int child_exec_search(const struct child_args *a)
+{
+	const char *name = a->argv[0], *p = a->search_path;
+	size_t namelen = strlen(name);
+	char buf[CHILD_PATH_MAX];
+	int error = ENOENT;
+
+	for (;;) {
+		const char *end = strchr(p, ':');
+		size_t dirlen = end ? (size_t)(end - p) : strlen(p);
+
+		if (dirlen == 0) {
+			buf[0] = '.';
+			dirlen = 1;
+		} else if (dirlen < sizeof(buf)) {
+			memcpy(buf, p, dirlen);
+		}
+		if (dirlen + 1 + namelen + 1 <= sizeof(buf)) {
+			buf[dirlen] = '/';
+			memcpy(buf + dirlen + 1, name, namelen + 1);
+			execve(buf, a->argv, a->envp);
+			if (errno == EACCES)
+				error = EACCES;
+			else if (errno != ENOENT && errno != ENOTDIR && error != EACCES)
+				error = errno;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return error;
+}
+
+static _Noreturn void child_run(const struct child_args *a)
+{
+	int report = child_lift_fd(a->report_fd), hold = child_lift_fd(a->hold_fd), fd;
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	if (report < 0)
+		_exit(127);
+	close(a->report_parent_fd);
+	if (a->hold_parent_fd >= 0)
+		close(a->hold_parent_fd);
+	/* Own session, hence own process group: the daemon's terminal signals
+	 * do not reach it, and stop signals the whole group. */
+	if (setsid() < 0)
+		child_fail(report, SUP_STAGE_SETSID, errno);
+	/* The daemon ignores SIGPIPE and blocks the signals it reads from a
+	 * signalfd; exec keeps both, so undo them. */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL); /* EINVAL for libc-reserved ones */
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+		child_fail(report, SUP_STAGE_SIGNALS, errno);
+	if (hold >= 0) {
+		char c;
+		ssize_t n;
+		do
+			n = read(hold, &c, 1); /* EOF: the parent has placed us in the cgroup */
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			child_fail(report, SUP_STAGE_HOLD, errno);
+		close(hold);
+	}
+	child_mark_cloexec();
+
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || child_move_fd(fd, 0) < 0)
+		child_fail(report, SUP_STAGE_STDIN, errno);
+	fd = open(a->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0 || child_move_fd(fd, 1) < 0 || dup2(1, 2) < 0)
+		child_fail(report, SUP_STAGE_LOG, errno);
+
+	if (chdir(a->cwd) < 0)
+		child_fail(report, SUP_STAGE_CHDIR, errno);
+	for (int i = 0; i < a->nrlimits; i++) {
+		struct rlimit rl = { .rlim_cur = a->rlimits[i].value, .rlim_max = a->rlimits[i].value };
+		if (setrlimit(a->rlimits[i].resource, &rl) < 0)
+			child_fail(report, SUP_STAGE_RLIMIT, errno);
+	}
+	if (a->search_path)
+		child_fail(report, SUP_STAGE_EXEC, child_exec_search(a));
+	execve(a->argv[0], a->argv, a->envp);
+	child_fail(report, SUP_STAGE_EXEC, errno);
+}
+
+static const char *env_path(char *const *envp)
+{
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, "PATH=", 5) == 0)
+			return *envp + 5;
+	return DEFAULT_PATH;
+}
+
+static void add_rlimit(struct child_args *a, int resource, uint64_t value)
+{
+	if (!value)
+		return;
+	a->rlimits[a->nrlimits].resource = resource;
+	a->rlimits[a->nrlimits].value = value >= RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)value;
+	a->nrlimits++;
+}
+
+static void close_pair(int p[2])
+{
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	p[0] = p[1] = -1;
+}
+
+int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, struct sup_spawned *ret)
+{
+	static char *const empty_env[] = { NULL };
+	struct child_args a = {
+		.argv = spec->argv,
+		.envp = spec->env ? spec->env : empty_env,
+		.cwd = spec->cwd ? spec->cwd : "/",
+		.log_path = spec->log_path ? spec->log_path : "/dev/null",
+	};
+	int report[2] = { -1, -1 }, hold[2] = { -1, -1 }, pidfd, r;
+	char *warning = NULL;
+	uint64_t starttime = 0;
+	pid_t pid;
+
+	if (!strchr(spec->argv[0], '/'))
+		a.search_path = env_path(a.envp);
+	add_rlimit(&a, RLIMIT_NOFILE, spec->rlimits.nofile);
+	add_rlimit(&a, RLIMIT_NPROC, spec->rlimits.nproc);
+	add_rlimit(&a, RLIMIT_CORE, spec->rlimits.core);
+
+	if (pipe2(report, O_CLOEXEC) < 0 || (cgroup_dir && pipe2(hold, O_CLOEXEC) < 0)) {
+		r = -errno;
+		goto fail;
+	}
+	a.report_fd = report[1];
+	a.report_parent_fd = report[0];
+	a.hold_fd = hold[0];
+	a.hold_parent_fd = hold[1];
+
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (pid == 0)
+		child_run(&a);
+
+	close(report[1]);
+	report[1] = -1;
+	if (hold[0] >= 0)
+		close(hold[0]);
+	hold[0] = -1;
+
+	/* Our unreaped child: its pid cannot be reused, so this is race-free. */
+	pidfd = pidfd_open(pid, 0);
+	if (pidfd < 0) {
+		r = -errno;
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		goto fail;
+	}
+	(void)sup_pid_starttime(pid, &starttime);
+	if (cgroup_dir) {
+		r = sup_cgroup_attach(cgroup_dir, pid);
+		if (r < 0 && asprintf(&warning, "cgroup v2 limits not applied: cannot move pid %d into %s (%s)",
+				      (int)pid, cgroup_dir, strerrordesc_np(-r)) < 0)
+			warning = NULL;
+		close(hold[1]); /* let the child go on */
+		hold[1] = -1;
+	}
+	if (fcntl(report[0], F_SETFL, O_NONBLOCK) < 0) {
+		/* cannot fail on a pipe we own; a blocking read would still only
+		 * happen after EPOLLIN or EPOLLHUP */
+	}
+	*ret = (struct sup_spawned){
+		.pid = pid, .pidfd = pidfd, .status_fd = report[0], .starttime = starttime, .warning = warning,
+	};
+	return 0;
+
+fail:
+	close_pair(report);
+	close_pair(hold);
+	return r;
+}

@@ -1,0 +1,115 @@
+/* supervisor-internal.h - private declarations shared by the supervisor's
+ * files: the instance and supervisor structures, the child side of a spawn
+ * (spawn.c), cgroups (cgroup.c) and the log rotation thread (logs.c).
+ */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "base/list-t.h"
+#include "loop/loop-t.h"
+#include "supervisor/supervisor-t.h"
+
+#define SUP_ID_MAX 64
+#define SUP_LOG_KEEP_MAX 100
+
+/* --- logs.c: a thread that keeps log files under their size cap --- */
+
+struct sup_logs;
+struct sup_log;
+
+/* Start the thread (all signals blocked in it).  Returns 0 or -errno. */
+int sup_logs_start(struct sup_logs **ret);
+/* Stop and join the thread, close every log.  Accepts NULL. */
+void sup_logs_stop(struct sup_logs *logs);
+/* Watch path (written by a child through O_APPEND) and rotate it when it
+ * reaches max_bytes, keeping `keep` rotated files.  Returns the handle, or
+ * NULL on allocation failure. */
+struct sup_log *sup_logs_add(struct sup_logs *logs, const char *path, uint64_t max_bytes, uint32_t keep);
+/* Stop watching (after one last size check on the thread).  Never fails;
+ * accepts NULL. */
+void sup_logs_remove(struct sup_logs *logs, struct sup_log *log);
+
+/* --- cgroup.c: one cgroup v2 directory per instance --- */
+
+/* Create ROOT/ID, enable the controllers the limits need and write them.
+ * Returns 0 with *ret_dir, the cgroup to put the process in (malloc'd; NULL
+ * when no limit is set or none could be applied), and *ret_warning, why
+ * some or all limits were not applied (malloc'd message for the user, or
+ * NULL).  Returns -ENOMEM (outputs untouched) only on allocation failure. */
+int sup_cgroup_create(const char *root, const char *id, const struct sup_cgroup_limits *limits,
+		      char **ret_dir, char **ret_warning);
+/* Move pid into dir (cgroup.procs).  Returns 0 or -errno. */
+int sup_cgroup_attach(const char *dir, pid_t pid);
+/* Kill whatever is left in dir (cgroup.kill) and remove it.  Returns 0 or
+ * -errno (-EBUSY while killed processes are still leaving). */
+int sup_cgroup_remove(const char *dir);
+
+/* --- spawn.c: fork and exec --- */
+
+/* Where a child failed before exec, sent to the parent over a pipe. */
+enum sup_stage {
+	SUP_STAGE_NONE = 0,
+	SUP_STAGE_SIGNALS, SUP_STAGE_SETSID, SUP_STAGE_HOLD, SUP_STAGE_STDIN, SUP_STAGE_LOG,
+	SUP_STAGE_CHDIR, SUP_STAGE_RLIMIT, SUP_STAGE_EXEC,
+};
+const char *sup_stage_name(int stage);
+
+struct sup_child_report {
+	int32_t stage;
+	int32_t error;
+};
+
+/* A started child: what the parent keeps. */
+struct sup_spawned {
+	pid_t pid;
+	int pidfd;
+	int status_fd;    /* read end of the report pipe (non-blocking, close-on-exec) */
+	uint64_t starttime;
+	char *warning;    /* the cgroup could not be joined (malloc'd) or NULL */
+};
+
+/* Fork a child running spec (argv already resolved to the exec form: argv
+ * or /bin/sh -c), placed in cgroup_dir when not NULL.  Returns 0 and *ret,
+ * or -errno with nothing left behind. */
+int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, struct sup_spawned *ret);
+
+/* --- supervisor.c --- */
+
+struct supervisor {
+	struct loop *loop;
+	struct sup_logs *logs;
+	char *cgroup_root;
+	struct list_head instances;
+	struct list_head dead;            /* freed instances, released by reap_timer */
+	struct loop_timer reap_timer;
+};
+
+struct sup_instance {
+	struct supervisor *sup;
+	struct list_head link;            /* in sup->instances */
+	struct sup_spec spec;             /* deep copy (strings below are owned) */
+	struct sup_callbacks cb;
+	void *data;
+	enum sup_state state;
+
+	pid_t pid;                        /* current or last process */
+	uint64_t starttime;
+	bool own_group;                   /* pgid == pid: signals go to the group */
+	struct loop_io pidfd_io;          /* fd -1 when no process */
+	struct loop_io status_io;         /* the child's pre-exec report pipe; fd -1 once read */
+	struct sup_child_report report;   /* what it said (stage 0: nothing) */
+	uint64_t started_ms;              /* monotonic */
+
+	uint32_t restarts;                /* total, reported */
+	uint32_t streak;                  /* consecutive quick crashes: backoff and give-up */
+	struct loop_timer restart_timer;
+	struct loop_timer grace_timer;
+	struct loop_timer done_timer;     /* deferred done of a stop with no process */
+	sup_done_cb done;
+	struct sup_exit last_exit;
+
+	char *cgroup_dir;                 /* NULL: no cgroup */
+	char *warning;
+	struct sup_log *log;
+};
