@@ -51,6 +51,7 @@ struct fixture {
 	struct loop loop;
 	struct supervisor *sup;
 	struct supervisor *sup2;      /* a test's own, with another cgroup root */
+	char cgroup_root[PATH_MAX + 16]; /* a real cgroup tree a test made, or "" */
 	char dir[PATH_MAX];
 	int nfds;
 	pid_t tracked[MAX_TRACKED];
@@ -191,6 +192,14 @@ static int teardown(void **state)
 		failed = 1;
 	}
 	remove_tree(f->dir);
+	if (f->cgroup_root[0]) { /* a failed cgroup test: empty directories only */
+		char sub[PATH_MAX + 32];
+		snprintf(sub, sizeof(sub), "%s/limited", f->cgroup_root);
+		rmdir(sub);
+		snprintf(sub, sizeof(sub), "%s/placed", f->cgroup_root);
+		rmdir(sub);
+		rmdir(f->cgroup_root);
+	}
 	current = NULL;
 	free(f);
 	return failed ? -1 : 0;
@@ -1008,6 +1017,7 @@ static void test_cgroup_placement(struct fixture *f, const char *mount)
 	siginfo_t si = { 0 };
 
 	snprintf(root, sizeof(root), "%s/cutover-test-%d", mount, (int)getpid());
+	snprintf(f->cgroup_root, sizeof(f->cgroup_root), "%s", root);
 	snprintf(dir, sizeof(dir), "%s/placed", root);
 	snprintf(log, sizeof(log), "%s/placed.log", f->dir);
 	assert_int_equal(mkdir(root, 0755), 0);
@@ -1077,6 +1087,7 @@ static void test_cgroup(void **state)
 		if (statfs(mounts[i], &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC || access(mounts[i], W_OK) < 0)
 			continue;
 		snprintf(root, sizeof(root), "%s/cutover-test-%d", mounts[i], (int)getpid());
+		snprintf(f->cgroup_root, sizeof(f->cgroup_root), "%s", root);
 		assert_int_equal(supervisor_new(&f->loop, root, &f->sup2), 0);
 		spec_for(f, &spec, "limited", "exec sleep 30", NULL, 0);
 		spec.cgroup.memory_max = 64u << 20;
