@@ -16,6 +16,9 @@ static const struct verb {
 	{ "proxy", cli_proxy, "run the proxy from command-line flags (no file)" },
 	{ "check", cli_check, "validate a configuration file" },
 	{ "status", cli_status, "show what the daemon serves (services, routes, targets)" },
+	{ "deploy", cli_deploy, "ship a version of a service, blue-green, with automatic rollback" },
+	{ "rollback", cli_rollback, "return a service to its previous version" },
+	{ "history", cli_history, "past deployments with their phases and results" },
 	{ "release", cli_release, "add, prune or verify a release in the store" },
 	{ "releases", cli_releases, "list the releases of a service" },
 };

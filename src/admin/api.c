@@ -11,9 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 #include "admin/api.h"
+#include "deploy/deploy.h"
 #include "base/util.h"
 #include "metrics/metrics-t.h"
 #include "proxy/proxy.h"
+
+static void admin_api_handle_rest(struct proxy *p, const char *method, const char *path, size_t path_len,
+				  const char *body, size_t body_len, struct admin_reply *out);
 
 static void reply_json(struct admin_reply *out, int status, json_t *obj)
 {
@@ -85,11 +89,12 @@ static void api_status(struct proxy *p, struct admin_reply *out)
 	for (size_t i = 0; i < p->runtime->nservices; i++)
 		json_array_append_new(services, service_json(p->runtime, i));
 	reply_json(out, 200,
-		   json_pack("{s:s, s:i, s:I, s:s?, s:b, s:I, s:I, s:o}", "version", CUTOVER_VERSION, "pid",
+		   json_pack("{s:s, s:i, s:I, s:s?, s:b, s:I, s:I, s:o, s:o}", "version", CUTOVER_VERSION, "pid",
 			     (int)getpid(), "uptime_s", (json_int_t)(now - (time_t)p->metrics.start_time_unix),
 			     "config", p->cfg->path, "draining", p->draining, "client_connections",
 			     (json_int_t)p->metrics.client_connections, "requests_in_flight",
-			     (json_int_t)p->metrics.in_flight, "services", services));
+			     (json_int_t)p->metrics.in_flight, "services", services, "managed",
+			     p->deployer ? deployer_status_json(p->deployer) : json_array()));
 }
 
 static void api_set_targets(struct proxy *p, const char *name, const char *body, size_t body_len,
@@ -155,14 +160,82 @@ out:
 	json_decref(root);
 }
 
+/* POST /v1/deploy {"service","version"} and POST /v1/rollback {"service"}. */
+static void api_deploy(struct proxy *p, bool rollback, const char *body, size_t body_len, struct admin_reply *out)
+{
+	json_error_t jerr;
+	json_t *root;
+	const char *service, *version = NULL;
+	char err[512];
+	int64_t id;
+
+	if (!p->deployer) {
+		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
+		return;
+	}
+	root = json_loadb(body, body_len, 0, &jerr);
+	if (!root) {
+		reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return;
+	}
+	service = json_string_value(json_object_get(root, "service"));
+	if (!rollback)
+		version = json_string_value(json_object_get(root, "version"));
+	if (!service || (!rollback && !version)) {
+		reply_error(out, 400, rollback ? "body: expected {\"service\": NAME}"
+					       : "body: expected {\"service\": NAME, \"version\": VERSION}");
+		json_decref(root);
+		return;
+	}
+	id = rollback ? deployer_rollback(p->deployer, service, err, sizeof(err))
+		      : deployer_deploy(p->deployer, service, version, err, sizeof(err));
+	if (id < 0)
+		reply_error(out, id == -ENOENT ? 404 : id == -EINVAL ? 400 : 409, "%s", err);
+	else
+		reply_json(out, 202, deployer_deployment_json(p->deployer, id));
+	json_decref(root);
+}
+
 void admin_api_handle(struct proxy *p, const char *method, const char *path, size_t path_len, const char *body,
 		      size_t body_len, struct admin_reply *out)
+{
+	static const char dep_prefix[] = "/v1/deployments/";
+
+	out->status = 0;
+	out->body = NULL;
+	if ((path_len == 10 && !memcmp(path, "/v1/deploy", 10)) || (path_len == 12 && !memcmp(path, "/v1/rollback", 12))) {
+		if (strcmp(method, "POST"))
+			reply_error(out, 405, "%s %.*s: use POST", method, (int)path_len, path);
+		else
+			api_deploy(p, path_len == 12, body, body_len, out);
+		return;
+	}
+	if (path_len > sizeof(dep_prefix) - 1 && !memcmp(path, dep_prefix, sizeof(dep_prefix) - 1)) {
+		char num[24];
+		size_t n = path_len - (sizeof(dep_prefix) - 1);
+		json_t *j;
+		if (n >= sizeof(num)) {
+			reply_error(out, 404, "no such deployment");
+			return;
+		}
+		memcpy(num, path + sizeof(dep_prefix) - 1, n);
+		num[n] = 0;
+		j = p->deployer ? deployer_deployment_json(p->deployer, strtoll(num, NULL, 10)) : NULL;
+		if (j)
+			reply_json(out, 200, j);
+		else
+			reply_error(out, 404, "no such deployment: %s (the daemon keeps the last 64)", num);
+		return;
+	}
+	admin_api_handle_rest(p, method, path, path_len, body, body_len, out);
+}
+
+static void admin_api_handle_rest(struct proxy *p, const char *method, const char *path, size_t path_len,
+				  const char *body, size_t body_len, struct admin_reply *out)
 {
 	static const char prefix[] = "/v1/services/", suffix[] = "/targets";
 	char name[64];
 
-	out->status = 0;
-	out->body = NULL;
 	if (path_len == 10 && !memcmp(path, "/v1/status", 10)) {
 		if (strcmp(method, "GET"))
 			reply_error(out, 405, "%s /v1/status: use GET", method);

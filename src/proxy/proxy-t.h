@@ -27,6 +27,7 @@
 
 struct proxy;
 struct exchange;
+struct deployer;
 
 /* One backend address of one service. */
 struct target {
@@ -196,6 +197,7 @@ struct proxy {
 	struct loop_timer drain_timer;
 	struct loop_timer flush_timer;
 	struct accesslog *accesslog;
+	struct deployer *deployer;         /* the deploy engine (daemon only; NULL for `cutover proxy`) */
 	struct list_head pending;          /* clients with work left after a bounded pump */
 	void **free_bufs;                  /* recycled I/O buffers of buf_size bytes */
 	size_t nfree_bufs;

@@ -425,7 +425,10 @@ def cutover(services=None, extra="", yaml_text=None, access_log=True):
     if yaml_text is None:
         yaml_text = config_yaml(services, port, admin, extra, os.path.join(d, "access.log") if access_log else None)
     else:
+        # ${NAME} belongs to cutover (run commands): keep it out of the harness's {PORT}/{ADMIN}/{DIR}
+        yaml_text = yaml_text.replace("${", "\x00")
         yaml_text = yaml_text.replace("{PORT}", str(port)).replace("{ADMIN}", str(admin)).replace("{DIR}", d)
+        yaml_text = yaml_text.replace("\x00", "${")
     if "state_dir:" not in yaml_text:
         # each daemon gets its own state dir (and admin socket): never /var/lib/cutover
         yaml_text = f"state_dir: {d}/state\n" + yaml_text

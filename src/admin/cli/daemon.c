@@ -1,19 +1,63 @@
 /* daemon.c - `cutover daemon --config FILE`: the long-running proxy, and
  * the loop runner shared with `cutover proxy`. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include "admin/cli/cli.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "deploy/deploy.h"
+#include "loop/worker.h"
+#include "state/state.h"
+#include "supervisor/supervisor.h"
 #include "loop/loop.h"
 #include "proxy/proxy.h"
+
+/* The deploy side of the daemon: state, its worker, the supervisor and the
+ * deploy engine.  Returns 0 or -errno (logged); on failure nothing is left. */
+static int daemon_start_deployer(struct proxy *p, struct state **st, struct worker **w, struct supervisor **sup)
+{
+	char err[512];
+	int rc;
+
+	/* before the loop runs: opening SQLite here blocks nothing */
+	rc = state_open(p->cfg->state_dir, st, err, sizeof(err));
+	if (rc < 0) {
+		log_error("cannot open the state in %s: %s", p->cfg->state_dir, err);
+		return rc;
+	}
+	rc = worker_start(p->loop, w);
+	if (rc < 0)
+		goto fail;
+	rc = supervisor_new(p->loop, NULL, sup);
+	if (rc < 0)
+		goto fail;
+	rc = deployer_new(p, *sup, *w, *st, &p->deployer);
+	if (rc < 0)
+		goto fail;
+	return 0;
+fail:
+	log_error("cannot start the deploy engine: %s", strerror(-rc));
+	*sup = supervisor_free(*sup);
+	worker_stop(*w);
+	*w = NULL;
+	*st = state_close(*st);
+	return rc;
+}
 
 int cli_run_proxy(struct config *cfg)
 {
 	struct loop loop;
 	struct proxy proxy;
+	struct state *st = NULL;
+	struct worker *w = NULL;
+	struct supervisor *sup = NULL;
+	bool managed = false;
 	int rc;
+
+	for (size_t i = 0; i < cfg->nservices; i++)
+		managed |= cfg->services[i].run != NULL;
 
 	log_open(cfg->log.error);
 	log_set_level(cfg->log.level);
@@ -30,9 +74,22 @@ int cli_run_proxy(struct config *cfg)
 		loop_release(&loop);
 		return EXIT_FAILED;
 	}
+	if (managed && daemon_start_deployer(&proxy, &st, &w, &sup) < 0) {
+		proxy_release(&proxy);
+		loop_release(&loop);
+		return EXIT_FAILED;
+	}
 	rc = loop_run(&loop);
 	if (rc < 0)
 		log_error("event loop failed: %s", strerror(-rc));
+	if (proxy.deployer) {
+		deployer_stop_all(proxy.deployer);
+		deployer_free(proxy.deployer);
+		proxy.deployer = NULL;
+		supervisor_free(sup);
+		worker_stop(w);
+		state_close(st);
+	}
 	proxy_release(&proxy);
 	loop_release(&loop);
 	log_info("stopped");

@@ -1,0 +1,1165 @@
+/* deploy.c - blue-green deploys and rollbacks (contract in deploy.h, plan in
+ * docs/internals/deploy.md).
+ *
+ * A managed service has at most three versions at once: `live` (receiving
+ * traffic), `prev` (the version before, kept warm for an instant rollback
+ * until the rollback window ends) and the `green` of a deploy in flight.
+ * Each is a slot: one supervised process on a port cutover chose, with its
+ * health check.  Everything here runs on the loop thread; SQLite writes go
+ * through the state worker as fire-and-forget jobs, in order.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "base/list.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "config/config-t.h"
+#include "deploy/deploy.h"
+#include "deploy/health.h"
+#include "loop/loop.h"
+#include "metrics/metrics-t.h"
+#include "proxy/proxy.h"
+
+#define WATCH_TICK_MS 250
+#define DEPLOYMENTS_KEPT 64
+
+enum phase { PH_STARTING, PH_HEALTH, PH_SMOKE, PH_WATCH, PH_DONE, PH_ROLLED_BACK, PH_FAILED };
+static const char *const phase_names[] = { "starting", "health-checking", "smoke-testing", "switched",
+					   "done", "rolled-back", "failed" };
+
+struct managed;
+
+/* One running version of a service. */
+struct slot {
+	struct managed *m;
+	char version[65];
+	char *release_dir;
+	uint16_t port;
+	char addr[32];
+	struct sup_instance *inst;
+	struct health_check *hc;
+	enum health_state health;
+	bool crashed;
+	bool stopping;
+};
+
+struct deployment {
+	struct list_head node;             /* in deployer.deployments, newest last */
+	struct deployer *d;
+	struct managed *m;
+	int64_t id, db_id;
+	char service[64], version[65], from_version[65];
+	bool is_rollback;
+	enum phase phase;
+	struct slot *green;
+	struct sup_instance *smoke;
+	json_t *events;                    /* [{phase, at_ms, detail}] */
+	char reason[320];
+	uint64_t t_start_ms, t_healthy_ms, t_switched_ms, t_end_ms; /* monotonic */
+	int64_t started_at;                /* wall clock, Unix ms */
+	struct loop_timer timer;           /* deploy timeout, then watch ticks */
+	uint64_t watch_until_ms;
+	uint64_t base_requests, base_errors, base_buckets[METRICS_LATENCY_BUCKETS + 1];
+	struct metrics_upstream *watched;
+	bool pending_db;                   /* the begin job has not come back yet */
+};
+
+struct managed {
+	struct list_head node;
+	struct deployer *d;
+	char *name;
+	struct slot *live, *prev;
+	struct loop_timer prev_timer;      /* end of the rollback window */
+	struct deployment *dep;            /* in flight */
+};
+
+struct deployer {
+	unsigned stopping;                 /* slots still being stopped by deployer_stop_all */
+	struct proxy *p;
+	struct supervisor *sup;
+	struct worker *w;
+	struct state *st;
+	struct list_head services;
+	struct list_head deployments;
+	size_t ndeployments;
+	int64_t next_id;
+};
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const struct config_service *service_config(struct deployer *d, const char *name)
+{
+	for (size_t i = 0; i < d->p->cfg->nservices; i++)
+		if (!strcmp(d->p->cfg->services[i].name, name))
+			return &d->p->cfg->services[i];
+	return NULL;
+}
+
+static struct managed *managed_get(struct deployer *d, const char *name, bool create)
+{
+	struct list_head *pos;
+	struct managed *m;
+
+	for (pos = d->services.next; pos != &d->services; pos = pos->next) {
+		m = container_of(pos, struct managed, node);
+		if (!strcmp(m->name, name))
+			return m;
+	}
+	if (!create)
+		return NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m || !(m->name = strdup(name))) {
+		free(m);
+		return NULL;
+	}
+	m->d = d;
+	list_add_tail(&d->services, &m->node);
+	return m;
+}
+
+/* Replace ${NAME} in text.  Returns a malloc'd string or NULL. */
+static char *substitute(const char *text, const char *port, const char *version, const char *service,
+			const char *release_dir, const char *url)
+{
+	size_t cap = strlen(text) + 1024, n = 0;
+	char *out = malloc(cap);
+
+	if (!out)
+		return NULL;
+	for (const char *s = text; *s;) {
+		const char *val = NULL;
+		size_t skip = 0;
+		if (s[0] == '$' && s[1] == '{') {
+			static const char *const names[] = { "PORT", "VERSION", "SERVICE", "RELEASE_DIR", "URL" };
+			const char *vals[] = { port, version, service, release_dir, url };
+			for (size_t i = 0; i < 5; i++) {
+				size_t l = strlen(names[i]);
+				if (!strncmp(s + 2, names[i], l) && s[2 + l] == '}') {
+					val = vals[i] ? vals[i] : "";
+					skip = l + 3;
+				}
+			}
+		}
+		size_t add = val ? strlen(val) : 1;
+		if (n + add + 1 > cap) {
+			char *nb = realloc(out, cap = (n + add + 1) * 2);
+			if (!nb) {
+				free(out);
+				return NULL;
+			}
+			out = nb;
+		}
+		if (val) {
+			memcpy(out + n, val, add);
+			s += skip;
+		} else {
+			out[n] = *s++;
+		}
+		n += add;
+	}
+	out[n] = 0;
+	return out;
+}
+
+static void mkdir_p(const char *path)
+{
+	char tmp[4096];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = 0;
+			mkdir(tmp, 0750);
+			*p = '/';
+		}
+	}
+	mkdir(tmp, 0750);
+}
+
+/* ------------------------------------------------------------------ */
+/* persistence: fire-and-forget jobs on the state worker               */
+
+enum job_kind { JOB_TRANSITION, JOB_FINISH, JOB_ROUTING, JOB_AUDIT };
+
+struct job {
+	struct deployer *d;
+	enum job_kind kind;
+	struct deployment *dep;            /* for the db id (resolved on the worker: begin came first) */
+	int64_t db_id;
+	enum state_deployment_state to;
+	char service[136], version[65], action[32], result[16];
+	char *detail;
+	int64_t *db_id_src;
+};
+
+static void job_work(void *data)
+{
+	struct job *j = data;
+	struct state *st = j->d->st;
+	int64_t id = j->db_id_src ? *j->db_id_src : j->db_id;
+
+	switch (j->kind) {
+	case JOB_TRANSITION:
+		if (id > 0)
+			state_deployment_transition(st, id, j->to, j->detail);
+		break;
+	case JOB_FINISH:
+		if (id > 0)
+			state_deployment_finish(st, id, j->to, j->detail);
+		break;
+	case JOB_ROUTING:
+		state_routing_set(st, j->service, j->version, NULL, 0);
+		break;
+	case JOB_AUDIT: {
+		struct passwd *pw = getpwuid(getuid());
+		struct state_audit_entry e = { .actor = pw ? pw->pw_name : "unknown",
+					       .actor_uid = (unsigned)getuid(),
+					       .action = j->action,
+					       .target = j->service,
+					       .result = j->result,
+					       .detail = j->detail };
+		state_audit_add(st, &e, NULL);
+		break;
+	}
+	}
+}
+
+static void job_done(void *data)
+{
+	struct job *j = data;
+
+	free(j->detail);
+	free(j);
+}
+
+static void job_submit(struct deployer *d, struct job *j)
+{
+	j->d = d;
+	if (worker_submit(d->w, job_work, job_done, j) < 0) {
+		log_error("state: cannot queue a write (out of memory); the deployment record may be incomplete");
+		job_done(j);
+	}
+}
+
+static void record_phase(struct deployment *dep, enum state_deployment_state to, const char *detail, bool final)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return;
+	j->kind = final ? JOB_FINISH : JOB_TRANSITION;
+	j->db_id_src = &dep->db_id; /* read on the worker, after the begin job set it */
+	j->to = to;
+	j->detail = detail ? strdup(detail) : NULL;
+	job_submit(dep->d, j);
+}
+
+static void record_audit(struct deployer *d, const char *action, const char *service, const char *version,
+			 const char *result, const char *detail)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return;
+	j->kind = JOB_AUDIT;
+	snprintf(j->action, sizeof(j->action), "%s", action);
+	snprintf(j->service, sizeof(j->service), "%s%s%s", service, version ? "@" : "", version ? version : "");
+	snprintf(j->result, sizeof(j->result), "%s", result);
+	j->detail = detail ? strdup(detail) : NULL;
+	job_submit(d, j);
+}
+
+static void record_routing(struct deployer *d, const char *service, const char *version)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return;
+	j->kind = JOB_ROUTING;
+	snprintf(j->service, sizeof(j->service), "%s", service);
+	snprintf(j->version, sizeof(j->version), "%s", version);
+	job_submit(d, j);
+}
+
+/* ------------------------------------------------------------------ */
+/* events of a deployment                                              */
+
+static void dep_event(struct deployment *dep, const char *detail)
+{
+	json_array_append_new(dep->events,
+			      json_pack("{s:s, s:I, s:I, s:s?}", "phase", phase_names[dep->phase], "at_ms",
+					(json_int_t)wall_ms(), "elapsed_ms",
+					(json_int_t)(time_now_ms() - dep->t_start_ms), "detail", detail));
+	log_info("deploy %s %s: %s%s%s", dep->service, dep->version, phase_names[dep->phase], detail ? ": " : "",
+		 detail ? detail : "");
+}
+
+static void slot_stop(struct slot *s);
+
+static void smoke_stopped(struct sup_instance *inst, const struct sup_exit *last, void *data)
+{
+	sup_instance_free(inst);
+}
+
+static void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ */
+/* slots: one supervised process + its health check                    */
+
+static void slot_free(struct slot *s)
+{
+	if (!s)
+		return;
+	if (s->hc)
+		health_stop(s->hc);
+	sup_instance_free(s->inst);
+	free(s->release_dir);
+	free(s);
+}
+
+static void slot_stopped(struct sup_instance *inst, const struct sup_exit *last, void *data)
+{
+	struct slot *s = data;
+	struct deployer *d = s->m->d;
+
+	if (d->stopping && --d->stopping == 0)
+		d->p->loop->stop = true; /* deployer_stop_all: the last one is gone */
+
+	log_info("%s %s on port %u stopped%s", s->m->name, s->version, s->port,
+		 last && last->signal == SIGKILL ? " (killed after the stop grace)" : "");
+	s->inst = NULL;
+	sup_instance_free(inst);
+	slot_free(s);
+}
+
+/* Stop the process (signal, grace, SIGKILL) and free the slot when reaped. */
+static void slot_stop(struct slot *s)
+{
+	if (!s || s->stopping)
+		return;
+	s->stopping = true;
+	if (s->hc) {
+		health_stop(s->hc);
+		s->hc = NULL;
+	}
+	if (!s->inst || sup_instance_stop(s->inst, slot_stopped) < 0)
+		slot_free(s);
+}
+
+static void rollback_now(struct managed *m, const char *why);
+
+static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
+{
+	struct managed *m = s->m;
+	struct deployment *dep = m->dep;
+	char why[160];
+
+	s->crashed = true;
+	if (e->spawn_error)
+		snprintf(why, sizeof(why), "%s %s could not start (%s: %s)", m->name, s->version,
+			 e->spawn_stage ? e->spawn_stage : "spawn", strerror(e->spawn_error));
+	else if (e->signal)
+		snprintf(why, sizeof(why), "%s %s was killed by signal %d%s", m->name, s->version, e->signal,
+			 gave_up ? " (crash loop: gave up)" : "");
+	else
+		snprintf(why, sizeof(why), "%s %s exited with status %d%s", m->name, s->version, e->code,
+			 gave_up ? " (crash loop: gave up)" : "");
+	log_warn("%s", why);
+	if (dep && dep->green == s && dep->phase < PH_WATCH) {
+		dep_finish(dep, PH_FAILED, "%s before it became healthy", why);
+		return;
+	}
+	if (dep && dep->phase == PH_WATCH && m->live == s) {
+		rollback_now(m, why);
+		return;
+	}
+}
+
+static void slot_on_exit(struct sup_instance *inst, const struct sup_exit *e, void *data)
+{
+	slot_crashed(data, e, false);
+}
+
+static void slot_on_give_up(struct sup_instance *inst, const struct sup_exit *e, void *data)
+{
+	slot_crashed(data, e, true);
+}
+
+static void dep_healthy(struct deployment *dep);
+
+static void slot_health(struct health_check *hc, enum health_state state, const char *reason, void *data)
+{
+	struct slot *s = data;
+	struct managed *m = s->m;
+	struct deployment *dep = m->dep;
+
+	s->health = state;
+	if (dep && dep->green == s && state == HEALTH_HEALTHY && dep->phase == PH_HEALTH) {
+		dep_healthy(dep);
+		return;
+	}
+	if (state == HEALTH_UNHEALTHY && dep && dep->phase == PH_WATCH && m->live == s) {
+		char why[160];
+		snprintf(why, sizeof(why), "%s %s failed its health check (%s)", m->name, s->version, reason);
+		rollback_now(m, why);
+		return;
+	}
+	if (state == HEALTH_UNHEALTHY)
+		log_warn("%s %s on port %u is unhealthy: %s", m->name, s->version, s->port, reason);
+}
+
+/* Start VERSION of m from release_dir.  Returns the slot or NULL (err). */
+static struct slot *slot_start(struct managed *m, const struct config_service *cs, const char *version,
+			       const char *release_dir, char *err, size_t errlen)
+{
+	struct deployer *d = m->d;
+	struct slot *s = calloc(1, sizeof(*s));
+	struct sup_spec spec;
+	struct sup_callbacks cb = { .on_exit = slot_on_exit, .on_give_up = slot_on_give_up };
+	struct health_spec hs = { 0 };
+	char port[8], id[96], log_path[4200], logdir[4096];
+	char *command = NULL, **env = NULL;
+	size_t nenv = 0;
+	int rc;
+
+	if (!s || !(s->release_dir = strdup(release_dir))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->m = m;
+	snprintf(s->version, sizeof(s->version), "%s", version);
+	if (sup_free_port(&s->port) < 0) {
+		snprintf(err, errlen, "no free port on 127.0.0.1");
+		goto fail;
+	}
+	snprintf(port, sizeof(port), "%u", s->port);
+	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", s->port);
+	snprintf(id, sizeof(id), "%s-%s-%u", m->name, version, s->port);
+	for (char *c = id; *c; c++)
+		if (*c == '+')
+			*c = '_';
+	snprintf(logdir, sizeof(logdir), "%s/logs/%s", d->p->cfg->state_dir, m->name);
+	mkdir_p(logdir);
+	snprintf(log_path, sizeof(log_path), "%s/%s.log", logdir, version);
+	command = substitute(cs->run, port, version, m->name, release_dir, NULL);
+	if (command && !strpbrk(command, ";&|\n()`")) {
+		/* a simple command: `exec` it, so that the supervised pid is the
+		 * service itself and "stopped" means its in-flight work is done,
+		 * not that the shell in front of it died */
+		char *e = NULL;
+		if (asprintf(&e, "exec %s", command) >= 0) {
+			free(command);
+			command = e;
+		}
+	}
+	env = calloc(cs->nenv + 6, sizeof(char *));
+	if (!command || !env) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (asprintf(&env[nenv++], "PATH=/usr/local/bin:/usr/bin:/bin") < 0 ||
+	    asprintf(&env[nenv++], "PORT=%s", port) < 0 || asprintf(&env[nenv++], "CUTOVER_SERVICE=%s", m->name) < 0 ||
+	    asprintf(&env[nenv++], "CUTOVER_VERSION=%s", version) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < cs->nenv; i++) {
+		char *v = substitute(cs->env[i].value, port, version, m->name, release_dir, NULL);
+		if (!v || asprintf(&env[nenv++], "%s=%s", cs->env[i].name, v) < 0) {
+			free(v);
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		free(v);
+	}
+	sup_spec_init(&spec);
+	spec.id = id;
+	spec.command = command;
+	spec.env = env;
+	spec.cwd = cs->workdir ? cs->workdir : release_dir;
+	spec.log_path = log_path;
+	spec.stop_signal = cs->stop_signal;
+	spec.stop_grace_ms = cs->stop_grace_ms;
+	spec.rlimits.nofile = cs->limits.nofile;
+	spec.rlimits.nproc = cs->limits.nproc;
+	spec.rlimits.core = cs->limits.core;
+	spec.cgroup.memory_max = cs->limits.memory_max;
+	spec.cgroup.cpu_max_percent = cs->limits.cpu_max_percent;
+	rc = sup_instance_start(d->sup, &spec, &cb, s, &s->inst);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot start %s %s: %s", m->name, version, strerror(-rc));
+		goto fail;
+	}
+	if (sup_instance_warning(s->inst))
+		log_warn("%s %s: %s", m->name, version, sup_instance_warning(s->inst));
+	parse_sockaddr(s->addr, &hs.addr, &hs.addr_len);
+	hs.path = cs->health.path ? cs->health.path : "/health";
+	hs.host = cs->health.host ? cs->health.host : m->name;
+	hs.interval_ms = cs->health.interval_ms;
+	hs.timeout_ms = cs->health.timeout_ms;
+	hs.healthy_threshold = cs->health.healthy_threshold;
+	hs.unhealthy_threshold = cs->health.unhealthy_threshold;
+	hs.start_grace_ms = cs->health.start_grace_ms;
+	rc = health_start(d->p->loop, &hs, slot_health, s, &s->hc);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot health-check %s %s: %s", m->name, version, strerror(-rc));
+		sup_instance_stop(s->inst, slot_stopped);
+		s = NULL; /* freed when reaped */
+		goto out;
+	}
+	log_info("started %s %s on port %u (pid %d), log %s", m->name, version, s->port,
+		 (int)sup_instance_pid(s->inst), log_path);
+	goto out;
+fail:
+	slot_free(s);
+	s = NULL;
+out:
+	for (size_t i = 0; env && i < nenv; i++)
+		free(env[i]);
+	free(env);
+	free(command);
+	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* switching traffic                                                   */
+
+/* Route all of m's new requests to slot s (one pointer store). */
+static int route_to(struct managed *m, struct slot *s)
+{
+	struct proxy_service *ps = proxy_service_find(m->d->p, m->name);
+	struct config_target t = { .weight = 1 };
+
+	if (!ps)
+		return -ENOENT;
+	t.addr.text = s->addr;
+	parse_sockaddr(s->addr, &t.addr.sa, &t.addr.salen);
+	return service_set_targets(ps, &t, 1);
+}
+
+static struct metrics_upstream *slot_metrics(struct managed *m, struct slot *s)
+{
+	struct proxy_service *ps = proxy_service_find(m->d->p, m->name);
+
+	for (uint32_t i = 0; ps && ps->set && i < ps->set->n; i++)
+		if (!strcmp(ps->set->slots[i].target->addr_text, s->addr))
+			return ps->set->slots[i].target->metrics;
+	return NULL;
+}
+
+static void prev_window_over(struct loop *loop, struct loop_timer *t)
+{
+	struct managed *m = container_of(t, struct managed, prev_timer);
+
+	if (m->prev) {
+		log_info("rollback window of %s over: stopping %s", m->name, m->prev->version);
+		slot_stop(m->prev);
+		m->prev = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* the deployment state machine                                        */
+
+static void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
+{
+	struct managed *m = dep->m;
+	va_list ap;
+
+	if (dep->phase >= PH_DONE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(dep->reason, sizeof(dep->reason), fmt, ap);
+	va_end(ap);
+	dep->phase = result;
+	dep->t_end_ms = time_now_ms();
+	loop_timer_cancel(dep->d->p->loop, &dep->timer);
+	if (dep->smoke) {
+		if (sup_instance_stop(dep->smoke, smoke_stopped) < 0)
+			sup_instance_free(dep->smoke);
+		dep->smoke = NULL;
+	}
+	if (result == PH_FAILED && dep->green) {
+		/* traffic never left the old version */
+		slot_stop(dep->green);
+		dep->green = NULL;
+	}
+	dep_event(dep, dep->reason[0] ? dep->reason : NULL);
+	record_phase(dep,
+		     result == PH_DONE	      ? STATE_DEPLOYMENT_DONE
+		     : result == PH_ROLLED_BACK ? STATE_DEPLOYMENT_ROLLED_BACK
+						: STATE_DEPLOYMENT_FAILED,
+		     dep->reason[0] ? dep->reason : NULL, true);
+	record_audit(dep->d, dep->is_rollback ? "rollback" : "deploy", dep->service, dep->version,
+		     phase_names[result], dep->reason[0] ? dep->reason : NULL);
+	if (m->dep == dep)
+		m->dep = NULL;
+}
+
+/* Move traffic back to the warm previous version now. */
+static void rollback_now(struct managed *m, const char *why)
+{
+	struct deployment *dep = m->dep;
+	struct slot *bad = m->live, *back = m->prev;
+	uint64_t t0 = time_now_ns();
+
+	if (!back || back->crashed || route_to(m, back) < 0) {
+		if (dep)
+			dep_finish(dep, PH_FAILED, "%s; no warm previous version to roll back to", why);
+		return;
+	}
+	m->live = back;
+	m->prev = NULL;
+	loop_timer_cancel(m->d->p->loop, &m->prev_timer);
+	record_routing(m->d, m->name, back->version);
+	log_warn("rolled %s back to %s in %.3f ms: %s", m->name, back->version, (double)(time_now_ns() - t0) / 1e6,
+		 why);
+	if (dep) {
+		dep->green = NULL;
+		dep_finish(dep, PH_ROLLED_BACK, "%s; traffic back on %s", why, back->version);
+		json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "rollback_ms",
+				    json_real((double)(time_now_ns() - t0) / 1e6));
+	}
+	slot_stop(bad);
+}
+
+/* Every WATCH_TICK_MS after the switch: judge the new version. */
+static void watch_tick(struct loop *loop, struct loop_timer *t)
+{
+	struct deployment *dep = container_of(t, struct deployment, timer);
+	const struct config_service *cs = service_config(dep->d, dep->service);
+	const struct metrics_upstream *mu = dep->watched;
+	uint64_t requests = 0, errors = 0, count = 0, buckets[METRICS_LATENCY_BUCKETS + 1];
+	static const uint64_t bounds_ms[METRICS_LATENCY_BUCKETS] = { 1, 3, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 };
+
+	if (!cs || !mu) {
+		dep_finish(dep, PH_DONE, NULL);
+		return;
+	}
+	for (unsigned i = 0; i < METRICS_METHODS; i++) {
+		for (unsigned s = 0; s < METRICS_STATUS_CLASSES; s++)
+			requests += mu->requests[i][s];
+		errors += mu->requests[i][4];
+	}
+	errors += mu->connect_failures;
+	requests += mu->connect_failures;
+	requests -= dep->base_requests;
+	errors -= dep->base_errors;
+	for (unsigned b = 0; b <= METRICS_LATENCY_BUCKETS; b++) {
+		buckets[b] = mu->latency.buckets[b] - dep->base_buckets[b];
+		count += buckets[b];
+	}
+	if (requests >= cs->deploy.min_requests && requests > 0 &&
+	    errors * 1000 > (uint64_t)cs->deploy.max_error_rate_permille * requests) {
+		char why[200];
+		snprintf(why, sizeof(why), "error rate %.1f%% (%llu of %llu requests) above %.1f%%",
+			 100.0 * (double)errors / (double)requests, (unsigned long long)errors,
+			 (unsigned long long)requests, cs->deploy.max_error_rate_permille / 10.0);
+		rollback_now(dep->m, why);
+		return;
+	}
+	if (cs->deploy.max_p99_ms && count >= cs->deploy.min_requests && count > 0) {
+		uint64_t need = (count * 99 + 99) / 100, seen = 0;
+		unsigned b;
+		for (b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
+			seen += buckets[b];
+			if (seen >= need)
+				break;
+		}
+		/* p99 is at most bounds_ms[b]; above the last bound it is > 10 s */
+		uint64_t p99_floor = b == 0 ? 0 : bounds_ms[b - 1];
+		if (p99_floor >= cs->deploy.max_p99_ms) {
+			char why[200];
+			snprintf(why, sizeof(why), "p99 latency above %llu ms (limit %llu ms, %llu requests)",
+				 (unsigned long long)p99_floor, (unsigned long long)cs->deploy.max_p99_ms,
+				 (unsigned long long)count);
+			rollback_now(dep->m, why);
+			return;
+		}
+	}
+	if (loop->now_ms >= dep->watch_until_ms) {
+		dep_finish(dep, PH_DONE, NULL);
+		return;
+	}
+	loop_timer_set(loop, t, loop->now_ms + WATCH_TICK_MS, watch_tick);
+}
+
+static void dep_switch(struct deployment *dep)
+{
+	struct managed *m = dep->m;
+	struct deployer *d = dep->d;
+	const struct config_service *cs = service_config(d, dep->service);
+	struct slot *green = dep->green;
+	uint64_t t0 = time_now_ns();
+	char detail[320];
+
+	if (route_to(m, green) < 0) {
+		dep_finish(dep, PH_FAILED, "cannot route %s to %s", m->name, green->addr);
+		return;
+	}
+	dep->t_switched_ms = time_now_ms();
+	/* the old live version stays warm for the rollback window; one older
+	 * than that is stopped now */
+	if (m->prev)
+		slot_stop(m->prev);
+	m->prev = m->live;
+	m->live = green;
+	dep->green = NULL;
+	record_routing(d, m->name, green->version);
+	if (m->prev)
+		loop_timer_set(d->p->loop, &m->prev_timer, d->p->loop->now_ms + cs->deploy.rollback_window_ms,
+			       prev_window_over);
+	dep->phase = PH_WATCH;
+	snprintf(detail, sizeof(detail), "traffic on %s (%s), switch took %.3f ms at the proxy; watching for %llu s",
+		 green->version, green->addr, (double)(time_now_ns() - t0) / 1e6,
+		 (unsigned long long)(cs->deploy.watch_ms / 1000));
+	dep_event(dep, detail);
+	json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "switch_ms",
+			    json_real((double)(time_now_ns() - t0) / 1e6));
+	record_phase(dep, STATE_DEPLOYMENT_SWITCHED, detail, false);
+	dep->watched = slot_metrics(m, m->live);
+	if (dep->watched) {
+		for (unsigned i = 0; i < METRICS_METHODS; i++) {
+			for (unsigned s = 0; s < METRICS_STATUS_CLASSES; s++)
+				dep->base_requests += dep->watched->requests[i][s];
+			dep->base_errors += dep->watched->requests[i][4];
+		}
+		dep->base_errors += dep->watched->connect_failures;
+		dep->base_requests += dep->watched->connect_failures;
+		memcpy(dep->base_buckets, dep->watched->latency.buckets, sizeof(dep->base_buckets));
+	}
+	dep->watch_until_ms = d->p->loop->now_ms + cs->deploy.watch_ms;
+	loop_timer_set(d->p->loop, &dep->timer, d->p->loop->now_ms + WATCH_TICK_MS, watch_tick);
+}
+
+static void smoke_exit(struct sup_instance *inst, const struct sup_exit *e, void *data)
+{
+	struct deployment *dep = data;
+
+	dep->smoke = NULL;
+	sup_instance_free(inst);
+	if (dep->phase != PH_SMOKE)
+		return;
+	if (e->known && e->code == 0) {
+		dep_switch(dep);
+		return;
+	}
+	if (e->spawn_error)
+		dep_finish(dep, PH_FAILED, "smoke command could not run (%s)", strerror(e->spawn_error));
+	else if (e->signal)
+		dep_finish(dep, PH_FAILED, "smoke command killed by signal %d", e->signal);
+	else
+		dep_finish(dep, PH_FAILED, "smoke command failed with status %d", e->code);
+}
+
+static void dep_healthy(struct deployment *dep)
+{
+	const struct config_service *cs = service_config(dep->d, dep->service);
+	char detail[96];
+
+	dep->t_healthy_ms = time_now_ms();
+	snprintf(detail, sizeof(detail), "%s healthy after %.2f s", dep->green->addr,
+		 (double)(dep->t_healthy_ms - dep->t_start_ms) / 1000.0);
+	dep_event(dep, detail);
+	loop_timer_cancel(dep->d->p->loop, &dep->timer);
+	if (cs && cs->deploy.smoke) {
+		struct sup_spec spec;
+		struct sup_callbacks cb = { .on_give_up = smoke_exit };
+		char url[64], port[8], id[96], log_path[4200];
+		char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL, NULL };
+		char urlvar[80];
+		char *cmd;
+		snprintf(port, sizeof(port), "%u", dep->green->port);
+		snprintf(url, sizeof(url), "http://%s", dep->green->addr);
+		snprintf(urlvar, sizeof(urlvar), "URL=%s", url);
+		env[1] = urlvar;
+		cmd = substitute(cs->deploy.smoke, port, dep->version, dep->service, dep->green->release_dir, url);
+		snprintf(id, sizeof(id), "smoke-%s-%lld", dep->service, (long long)dep->id);
+		snprintf(log_path, sizeof(log_path), "%s/logs/%s/smoke.log", dep->d->p->cfg->state_dir, dep->service);
+		sup_spec_init(&spec);
+		spec.id = id;
+		spec.command = cmd;
+		spec.env = env;
+		spec.cwd = dep->green->release_dir;
+		spec.log_path = log_path;
+		spec.restart.max_restarts = 0;
+		dep->phase = PH_SMOKE;
+		dep_event(dep, cs->deploy.smoke);
+		if (!cmd || sup_instance_start(dep->d->sup, &spec, &cb, dep, &dep->smoke) < 0)
+			dep_finish(dep, PH_FAILED, "smoke command could not start");
+		free(cmd);
+		return;
+	}
+	dep_switch(dep);
+}
+
+static void dep_timeout(struct loop *loop, struct loop_timer *t)
+{
+	struct deployment *dep = container_of(t, struct deployment, timer);
+	const struct health_stats *hs = dep->green && dep->green->hc ? health_stats(dep->green->hc) : NULL;
+
+	dep_finish(dep, PH_FAILED, "%s %s not healthy within the deploy timeout%s%s", dep->service, dep->version,
+		   hs && hs->last_error[0] ? "; last health check: " : "", hs ? hs->last_error : "");
+}
+
+/* The release was looked up on the worker: start green. */
+struct begin_job {
+	struct deployment *dep;
+	struct state_release rel;
+	int rc;
+	char err[256];
+	char from[65];
+};
+
+static void begin_work(void *data)
+{
+	struct begin_job *j = data;
+	struct deployment *dep = j->dep;
+
+	j->rc = state_release_get(dep->d->st, dep->service, dep->version, &j->rel);
+	if (j->rc < 0) {
+		snprintf(j->err, sizeof(j->err),
+			 j->rc == -ENOENT ? "no release %s %s in the store (add it with `cutover release add %s %s PATH`)"
+					  : "cannot read the release %s %s: %s",
+			 dep->service, dep->version, dep->service, j->rc == -ENOENT ? dep->version : strerror(-j->rc));
+		return;
+	}
+	state_service_ensure(dep->d->st, dep->service);
+	state_deployment_begin(dep->d->st, dep->service, dep->from_version[0] ? dep->from_version : NULL,
+			       dep->version, "blue-green", dep->is_rollback ? "rollback" : NULL, &dep->db_id);
+}
+
+static void begin_done(void *data)
+{
+	struct begin_job *j = data;
+	struct deployment *dep = j->dep;
+	struct managed *m = dep->m;
+	const struct config_service *cs = service_config(dep->d, dep->service);
+	char err[256];
+
+	dep->pending_db = false;
+	if (dep->phase >= PH_DONE)
+		goto out; /* finished meanwhile (a warm rollback needs no new process) */
+	if (j->rc < 0) {
+		dep_finish(dep, PH_FAILED, "%s", j->err);
+		goto out;
+	}
+	if (!cs || !cs->run) {
+		dep_finish(dep, PH_FAILED, "service %s is no longer managed (configuration reloaded)", dep->service);
+		goto out;
+	}
+	dep->green = slot_start(m, cs, dep->version, j->rel.path, err, sizeof(err));
+	if (!dep->green) {
+		dep_finish(dep, PH_FAILED, "%s", err);
+		goto out;
+	}
+	dep->phase = PH_HEALTH;
+	dep_event(dep, dep->green->addr);
+	record_phase(dep, STATE_DEPLOYMENT_HEALTH_CHECKING, dep->green->addr, false);
+	loop_timer_set(dep->d->p->loop, &dep->timer, dep->d->p->loop->now_ms + cs->deploy.timeout_ms, dep_timeout);
+out:
+	state_release_clear(&j->rel);
+	free(j);
+}
+
+/* ------------------------------------------------------------------ */
+/* public entry points                                                 */
+
+static void deployments_trim(struct deployer *d)
+{
+	struct list_head *pos, *tmp;
+
+	for (pos = d->deployments.next, tmp = pos->next; pos != &d->deployments && d->ndeployments > DEPLOYMENTS_KEPT;
+	     pos = tmp, tmp = pos->next) {
+		struct deployment *dep = container_of(pos, struct deployment, node);
+		if (dep->phase < PH_DONE || dep->pending_db)
+			continue;
+		list_del(&dep->node);
+		json_decref(dep->events);
+		free(dep);
+		d->ndeployments--;
+	}
+}
+
+static int64_t dep_create(struct deployer *d, const char *service, const char *version, bool is_rollback,
+			  char *err, size_t errlen);
+
+int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, char *err, size_t errlen)
+{
+	return dep_create(d, service, version, false, err, errlen);
+}
+
+static int64_t dep_create(struct deployer *d, const char *service, const char *version, bool is_rollback,
+			  char *err, size_t errlen)
+{
+	const struct config_service *cs = service_config(d, service);
+	struct managed *m;
+	struct deployment *dep;
+	struct begin_job *j;
+
+	if (!cs) {
+		snprintf(err, errlen, "unknown service '%s'", service);
+		return -ENOENT;
+	}
+	if (!cs->run) {
+		snprintf(err, errlen, "service '%s' is not managed by cutover (it has targets, no `run`)", service);
+		return -ENOENT;
+	}
+	if (!*version || strlen(version) > 64) {
+		snprintf(err, errlen, "invalid version '%s'", version);
+		return -EINVAL;
+	}
+	m = managed_get(d, service, true);
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (m->dep) {
+		snprintf(err, errlen, "a deploy of %s to %s is in progress (deployment %lld)", service, m->dep->version,
+			 (long long)m->dep->id);
+		return -EBUSY;
+	}
+	if (m->live && !strcmp(m->live->version, version) && !m->live->crashed) {
+		snprintf(err, errlen, "%s already runs %s", service, version);
+		return -EALREADY;
+	}
+	dep = calloc(1, sizeof(*dep));
+	j = calloc(1, sizeof(*j));
+	if (!dep || !j || !(dep->events = json_array())) {
+		free(dep);
+		free(j);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	dep->d = d;
+	dep->m = m;
+	dep->is_rollback = is_rollback; /* read by the worker: set before queueing */
+	dep->id = ++d->next_id;
+	snprintf(dep->service, sizeof(dep->service), "%s", service);
+	snprintf(dep->version, sizeof(dep->version), "%s", version);
+	snprintf(dep->from_version, sizeof(dep->from_version), "%s", m->live ? m->live->version : "");
+	dep->t_start_ms = time_now_ms();
+	dep->started_at = wall_ms();
+	dep->phase = PH_STARTING;
+	dep->pending_db = true;
+	list_add_tail(&d->deployments, &dep->node);
+	d->ndeployments++;
+	deployments_trim(d);
+	m->dep = dep;
+	dep_event(dep, m->live ? m->live->version : "first version");
+	j->dep = dep;
+	if (worker_submit(d->w, begin_work, begin_done, j) < 0) {
+		free(j);
+		dep->pending_db = false;
+		dep_finish(dep, PH_FAILED, "out of memory");
+	}
+	return dep->id;
+}
+
+int64_t deployer_rollback(struct deployer *d, const char *service, char *err, size_t errlen)
+{
+	struct managed *m = managed_get(d, service, false);
+	struct deployment *dep;
+	char why[96];
+
+	if (!m || (!m->prev && !m->live)) {
+		snprintf(err, errlen, "%s has no previous version to roll back to", service);
+		return -ENOENT;
+	}
+	if (m->dep && m->dep->phase == PH_WATCH) {
+		/* the deploy being watched: its rollback is the answer */
+		dep = m->dep;
+		snprintf(why, sizeof(why), "rolled back by hand (cutover rollback)");
+		rollback_now(m, why);
+		return dep->id;
+	}
+	if (m->dep) {
+		snprintf(err, errlen, "a deploy of %s to %s is in progress: wait for it or let it fail", service,
+			 m->dep->version);
+		return -EBUSY;
+	}
+	if (m->prev && !m->prev->crashed) {
+		/* instant: the previous version is warm */
+		int64_t id = dep_create(d, service, m->prev->version, true, err, errlen);
+		if (id < 0)
+			return id;
+		dep = m->dep;
+		/* skip starting: it runs and is healthy */
+		{
+			struct slot *back = m->prev, *bad = m->live;
+			uint64_t t0 = time_now_ns();
+			if (route_to(m, back) < 0) {
+				dep_finish(dep, PH_FAILED, "cannot route %s back to %s", service, back->addr);
+				return id;
+			}
+			m->live = back;
+			m->prev = NULL;
+			loop_timer_cancel(d->p->loop, &m->prev_timer);
+			record_routing(d, service, back->version);
+			snprintf(why, sizeof(why), "manual rollback to warm %s", back->version);
+			dep_finish(dep, PH_ROLLED_BACK, "%s", why);
+			json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "rollback_ms",
+					    json_real((double)(time_now_ns() - t0) / 1e6));
+			slot_stop(bad);
+		}
+		return id;
+	}
+	snprintf(err, errlen, "%s: the previous version is no longer running (rollback window over); deploy it "
+			      "again with `cutover deploy %s VERSION`",
+		 service, service);
+	return -ENOENT;
+}
+
+static json_t *slot_json(struct slot *s)
+{
+	if (!s)
+		return json_null();
+	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:b, s:i}", "version", s->version, "address", s->addr, "port",
+			 s->port, "pid", s->inst ? (int)sup_instance_pid(s->inst) : 0, "health",
+			 health_state_name(s->health), "crashed", s->crashed, "restarts",
+			 s->inst ? (int)sup_instance_restarts(s->inst) : 0);
+}
+
+json_t *deployer_deployment_json(struct deployer *d, int64_t id)
+{
+	struct list_head *pos;
+
+	for (pos = d->deployments.next; pos != &d->deployments; pos = pos->next) {
+		struct deployment *dep = container_of(pos, struct deployment, node);
+		if (dep->id != id)
+			continue;
+		return json_pack("{s:I, s:s, s:s, s:s?, s:s, s:b, s:b, s:s?, s:I, s:O}", "id", (json_int_t)dep->id,
+				 "service", dep->service, "version", dep->version, "from_version",
+				 dep->from_version[0] ? dep->from_version : NULL, "phase", phase_names[dep->phase],
+				 "finished", dep->phase >= PH_DONE, "rollback", dep->is_rollback, "reason",
+				 dep->reason[0] ? dep->reason : NULL, "started_at_ms", (json_int_t)dep->started_at,
+				 "events", dep->events);
+	}
+	return NULL;
+}
+
+json_t *deployer_status_json(struct deployer *d)
+{
+	json_t *arr = json_array();
+	struct list_head *pos;
+
+	for (pos = d->services.next; pos != &d->services; pos = pos->next) {
+		struct managed *m = container_of(pos, struct managed, node);
+		json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o}", "name", m->name, "live",
+						     slot_json(m->live), "previous", slot_json(m->prev), "deploying",
+						     m->dep ? json_pack("{s:I, s:s, s:s}", "id", (json_int_t)m->dep->id,
+									"version", m->dep->version, "phase",
+									phase_names[m->dep->phase])
+							    : json_null()));
+	}
+	return arr;
+}
+
+static bool stop_all_timed_out;
+
+static void stop_all_timeout(struct loop *loop, struct loop_timer *t)
+{
+	stop_all_timed_out = true;
+	loop->stop = true;
+}
+
+void deployer_stop_all(struct deployer *d)
+{
+	struct list_head *pos;
+	struct loop_timer guard = { 0 };
+	uint64_t grace = 0;
+
+	for (pos = d->services.next; pos != &d->services; pos = pos->next) {
+		struct managed *m = container_of(pos, struct managed, node);
+		const struct config_service *cs = service_config(d, m->name);
+		struct slot *slots[3] = { m->live, m->prev, m->dep ? m->dep->green : NULL };
+		if (m->dep && m->dep->phase < PH_DONE)
+			dep_finish(m->dep, PH_FAILED, "the daemon is shutting down");
+		for (int i = 0; i < 3; i++) {
+			if (!slots[i] || slots[i]->stopping)
+				continue;
+			d->stopping++;
+			slot_stop(slots[i]);
+		}
+		m->live = m->prev = NULL;
+		loop_timer_cancel(d->p->loop, &m->prev_timer);
+		if (cs && cs->stop_grace_ms > grace)
+			grace = cs->stop_grace_ms;
+	}
+	if (!d->stopping)
+		return;
+	log_info("stopping %u instances (grace %llu ms)", d->stopping, (unsigned long long)grace);
+	stop_all_timed_out = false;
+	loop_timer_set(d->p->loop, &guard, d->p->loop->now_ms + grace + 2000, stop_all_timeout);
+	/* other hooks (the drained proxy) may stop each iteration: go on until
+	 * every instance is reaped or the guard fires */
+	while (d->stopping && !stop_all_timed_out) {
+		d->p->loop->stop = false;
+		if (loop_run(d->p->loop) < 0)
+			break;
+	}
+	loop_timer_cancel(d->p->loop, &guard);
+	if (d->stopping)
+		log_warn("%u instances not reaped after the stop grace", d->stopping);
+	d->stopping = 0;
+}
+
+int deployer_new(struct proxy *p, struct supervisor *sup, struct worker *w, struct state *st,
+		 struct deployer **ret)
+{
+	struct deployer *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	d->p = p;
+	d->sup = sup;
+	d->w = w;
+	d->st = st;
+	list_init(&d->services);
+	list_init(&d->deployments);
+	*ret = d;
+	return 0;
+}
+
+void deployer_free(struct deployer *d)
+{
+	struct list_head *pos, *tmp;
+
+	if (!d)
+		return;
+	list_for_each_safe(pos, tmp, &d->deployments) {
+		struct deployment *dep = container_of(pos, struct deployment, node);
+		loop_timer_cancel(d->p->loop, &dep->timer);
+		json_decref(dep->events);
+		free(dep);
+	}
+	list_for_each_safe(pos, tmp, &d->services) {
+		struct managed *m = container_of(pos, struct managed, node);
+		loop_timer_cancel(d->p->loop, &m->prev_timer);
+		/* instances keep running: a restarted daemon adopts them */
+		if (m->live)
+			slot_free(m->live);
+		if (m->prev)
+			slot_free(m->prev);
+		free(m->name);
+		free(m);
+	}
+	free(d);
+}

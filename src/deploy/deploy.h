@@ -1,0 +1,38 @@
+/* deploy.h - the deploy engine: blue-green deploys and rollbacks of managed
+ * services (design: docs/internals/deploy.md).
+ *
+ * Runs on the loop thread.  Processes come from the supervisor, health from
+ * health checks, the switch is service_set_targets() on the proxy; every
+ * phase transition is written to SQLite through the state worker, in order.
+ */
+#pragma once
+#include <jansson.h>
+#include <stdint.h>
+#include "loop/worker.h"
+#include "proxy/proxy-t.h"
+#include "state/state.h"
+#include "supervisor/supervisor.h"
+
+struct deployer;
+
+/* Returns 0 or -errno (*ret untouched).  st is used only on the worker. */
+int deployer_new(struct proxy *p, struct supervisor *sup, struct worker *w, struct state *st,
+		 struct deployer **ret);
+/* Clean shutdown (SIGTERM): stop every instance (signal, grace, SIGKILL)
+ * and run the loop until they are reaped.  After a crash or kill -9 this
+ * never runs: the instances keep serving and the next daemon adopts them. */
+void deployer_stop_all(struct deployer *d);
+/* Stop following instances (still running ones keep running) and free. */
+void deployer_free(struct deployer *d);
+
+/* Start a deploy of SERVICE to VERSION.  Returns the deployment id (> 0), or
+ * -errno with a sentence in err: -ENOENT unknown or unmanaged service,
+ * -EBUSY a deploy of it is in flight, -EALREADY it already runs VERSION. */
+int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, char *err, size_t errlen);
+/* Back to the previous version: instant while it is warm, else a deploy of
+ * it.  Same returns as deployer_deploy; -ENOENT also when there is none. */
+int64_t deployer_rollback(struct deployer *d, const char *service, char *err, size_t errlen);
+/* The deployment as JSON (phases with times, result, reason, figures), or NULL. */
+json_t *deployer_deployment_json(struct deployer *d, int64_t id);
+/* Managed services: versions live / previous / in flight, instances, health. */
+json_t *deployer_status_json(struct deployer *d);
