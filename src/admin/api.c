@@ -22,7 +22,7 @@ static void admin_api_handle_rest(struct proxy *p, const char *method, const cha
 static void reply_json(struct admin_reply *out, int status, json_t *obj)
 {
 	out->status = status;
-	out->body = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	out->body = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	json_decref(obj);
 	if (!out->body) {
 		out->status = 500;

@@ -585,9 +585,12 @@ static void dep_finish(struct deployment *dep, enum phase result, const char *fm
 
 	if (dep->phase >= PH_DONE)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(dep->reason, sizeof(dep->reason), fmt, ap);
-	va_end(ap);
+	dep->reason[0] = 0;
+	if (fmt) { /* NULL: finished with nothing to explain (done) */
+		va_start(ap, fmt);
+		vsnprintf(dep->reason, sizeof(dep->reason), fmt, ap);
+		va_end(ap);
+	}
 	dep->phase = result;
 	dep->t_end_ms = time_now_ms();
 	loop_timer_cancel(dep->d->p->loop, &dep->timer);
@@ -625,17 +628,18 @@ static void rollback_now(struct managed *m, const char *why)
 			dep_finish(dep, PH_FAILED, "%s; no warm previous version to roll back to", why);
 		return;
 	}
+	double rollback_ms = (double)(time_now_ns() - t0) / 1e6; /* the switch back, at the proxy */
+
 	m->live = back;
 	m->prev = NULL;
 	loop_timer_cancel(m->d->p->loop, &m->prev_timer);
 	record_routing(m->d, m->name, back->version);
-	log_warn("rolled %s back to %s in %.3f ms: %s", m->name, back->version, (double)(time_now_ns() - t0) / 1e6,
-		 why);
+	log_warn("rolled %s back to %s in %.3f ms: %s", m->name, back->version, rollback_ms, why);
 	if (dep) {
 		dep->green = NULL;
-		dep_finish(dep, PH_ROLLED_BACK, "%s; traffic back on %s", why, back->version);
+		dep_finish(dep, PH_ROLLED_BACK, "%s; traffic back on %s in %.3f ms", why, back->version, rollback_ms);
 		json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "rollback_ms",
-				    json_real((double)(time_now_ns() - t0) / 1e6));
+				    json_real(rollback_ms));
 	}
 	slot_stop(bad);
 }
@@ -726,13 +730,14 @@ static void dep_switch(struct deployment *dep)
 	if (m->prev)
 		loop_timer_set(d->p->loop, &m->prev_timer, d->p->loop->now_ms + cs->deploy.rollback_window_ms,
 			       prev_window_over);
+	double switch_ms = (double)(time_now_ns() - t0) / 1e6; /* measured once: shown and recorded */
+
 	dep->phase = PH_WATCH;
 	snprintf(detail, sizeof(detail), "traffic on %s (%s), switch took %.3f ms at the proxy; watching for %llu s",
-		 green->version, green->addr, (double)(time_now_ns() - t0) / 1e6,
-		 (unsigned long long)(cs->deploy.watch_ms / 1000));
+		 green->version, green->addr, switch_ms, (unsigned long long)(cs->deploy.watch_ms / 1000));
 	dep_event(dep, detail);
 	json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "switch_ms",
-			    json_real((double)(time_now_ns() - t0) / 1e6));
+			    json_real(switch_ms));
 	record_phase(dep, STATE_DEPLOYMENT_SWITCHED, detail, false);
 	dep->watched = slot_metrics(m, m->live);
 	if (dep->watched) {
@@ -977,7 +982,7 @@ int64_t deployer_rollback(struct deployer *d, const char *service, char *err, si
 {
 	struct managed *m = managed_get(d, service, false);
 	struct deployment *dep;
-	char why[96];
+	char why[160];
 
 	if (!m || (!m->prev && !m->live)) {
 		snprintf(err, errlen, "%s has no previous version to roll back to", service);
@@ -1005,18 +1010,20 @@ int64_t deployer_rollback(struct deployer *d, const char *service, char *err, si
 		{
 			struct slot *back = m->prev, *bad = m->live;
 			uint64_t t0 = time_now_ns();
+			double rollback_ms;
 			if (route_to(m, back) < 0) {
 				dep_finish(dep, PH_FAILED, "cannot route %s back to %s", service, back->addr);
 				return id;
 			}
+			rollback_ms = (double)(time_now_ns() - t0) / 1e6;
 			m->live = back;
 			m->prev = NULL;
 			loop_timer_cancel(d->p->loop, &m->prev_timer);
 			record_routing(d, service, back->version);
-			snprintf(why, sizeof(why), "manual rollback to warm %s", back->version);
+			snprintf(why, sizeof(why), "manual rollback to warm %s in %.3f ms", back->version, rollback_ms);
 			dep_finish(dep, PH_ROLLED_BACK, "%s", why);
 			json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "rollback_ms",
-					    json_real((double)(time_now_ns() - t0) / 1e6));
+					    json_real(rollback_ms));
 			slot_stop(bad);
 		}
 		return id;

@@ -1,0 +1,481 @@
+/* demo.c - `cutover demo`: the shop, shipped three times under load.
+ *
+ * Starts a daemon on a generated configuration (free loopback ports, a
+ * state directory of its own), puts the three shop releases in the store,
+ * deploys 1.0.0, starts clients that check every response, ships 1.1.0
+ * (must cost zero failed requests), ships the faulty 1.2.0 (must be rolled
+ * back by the daemon itself), then prints what happened.  Everything it
+ * starts it stops, by PID; --keep leaves the daemon running.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+#include "admin/cli/cli.h"
+#include "admin/client.h"
+#include "base/util.h"
+#include "http/parser.h"
+#include "release/release.h"
+#include "state/state.h"
+#include "supervisor/supervisor.h"
+
+#define DEMO_CLIENTS 6
+
+static const char *const versions[] = { "1.0.0", "1.1.0", "1.2.0" };
+
+struct load {
+	uint16_t port;
+	atomic_bool stop;
+	atomic_ullong requests, failed;
+	pthread_t threads[DEMO_CLIENTS];
+	char last_error[160];
+	pthread_mutex_t lock;
+};
+
+static struct load demo_load;
+static bool quiet;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+/* One request on *fd (reconnecting if needed); reads the whole response.
+ * Returns the status, or -1 on a transport failure (*fd closed). */
+static int roundtrip(int *fd, uint16_t port, const char *path, size_t *body_len)
+{
+	char req[256], buf[65536];
+	struct http_response *resp = NULL;
+	struct http_error err;
+	size_t len = 0;
+	int n, rc = -1;
+
+	if (*fd < 0) {
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+		struct timeval tv = { .tv_sec = 30 };
+		int one = 1;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (*fd < 0)
+			return -1;
+		setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(*fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+			goto fail;
+	}
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: shop.demo\r\nUser-Agent: cutover-demo\r\n\r\n", path);
+	if (send(*fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+		goto fail;
+	resp = malloc(sizeof(*resp));
+	if (!resp)
+		goto fail;
+	for (;;) {
+		ssize_t r = recv(*fd, buf + len, sizeof(buf) - len, 0);
+		if (r <= 0)
+			goto fail;
+		len += (size_t)r;
+		rc = http_response_parse(buf, len, NULL, HTTP_METHOD_GET, resp, &err);
+		if (rc < 0)
+			goto fail;
+		if (rc > 0)
+			break;
+		if (len == sizeof(buf))
+			goto fail;
+	}
+	{
+		uint64_t want = resp->framing == HTTP_FRAMING_LENGTH ? resp->content_length : 0;
+		uint64_t have = len - (size_t)rc;
+		while (have < want) {
+			ssize_t r = recv(*fd, buf, sizeof(buf), 0);
+			if (r <= 0)
+				goto fail;
+			have += (uint64_t)r;
+		}
+		if (have != want || resp->framing == HTTP_FRAMING_CHUNKED || resp->framing == HTTP_FRAMING_CLOSE)
+			goto fail; /* the shop always sends Content-Length; anything else is wrong */
+		*body_len = (size_t)have;
+	}
+	rc = resp->status;
+	if (!(resp->flags & HTTP_MSG_KEEP_ALIVE)) {
+		close(*fd);
+		*fd = -1;
+	}
+	free(resp);
+	return rc;
+fail:
+	free(resp);
+	close(*fd);
+	*fd = -1;
+	return -1;
+}
+
+static void *load_main(void *arg)
+{
+	struct load *l = &demo_load;
+	static const char *const paths[] = { "/api/catalog", "/api/catalog/2", "/api/slow?ms=150",
+					     "/api/download?mb=1", "/api/catalog", "/version" };
+	long id = (long)arg, n = 0;
+	int fd = -1;
+
+	while (!atomic_load(&l->stop)) {
+		const char *path = paths[(size_t)(n++ + id) % (sizeof(paths) / sizeof(paths[0]))];
+		size_t body = 0;
+		int status = roundtrip(&fd, l->port, path, &body);
+		bool ok = status == 200 && (strncmp(path, "/api/download", 13) || body == 1 << 20);
+		atomic_fetch_add(&l->requests, 1);
+		if (!ok) {
+			atomic_fetch_add(&l->failed, 1);
+			pthread_mutex_lock(&l->lock);
+			snprintf(l->last_error, sizeof(l->last_error), "GET %s: %s %d", path,
+				 status < 0 ? "connection failed or response incomplete" : "status", status);
+			pthread_mutex_unlock(&l->lock);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Follow a deployment through the API.  Returns its final JSON (caller
+ * decrefs) or NULL (message printed). */
+static json_t *deploy(const char *sock, const char *version)
+{
+	char body[128], err[512], path[64], *answer = NULL;
+	json_t *dep = NULL;
+	int status;
+	time_t deadline = time(NULL) + 120;
+
+	snprintf(body, sizeof(body), "{\"service\":\"shop\",\"version\":\"%s\"}", version);
+	if (admin_client_call(sock, "POST", "/v1/deploy", body, &status, &answer, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cutover demo: %s\n", err);
+		return NULL;
+	}
+	dep = json_loads(answer, 0, NULL);
+	free(answer);
+	if (status != 202 || !dep) {
+		fprintf(stderr, "cutover demo: deploy %s refused (%d)\n", version, status);
+		json_decref(dep);
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "/v1/deployments/%lld", (long long)json_integer_value(json_object_get(dep, "id")));
+	while (!json_is_true(json_object_get(dep, "finished")) && time(NULL) < deadline) {
+		usleep(100 * 1000);
+		json_decref(dep);
+		dep = NULL;
+		if (admin_client_call(sock, "GET", path, NULL, &status, &answer, err, sizeof(err)) < 0) {
+			fprintf(stderr, "cutover demo: %s\n", err);
+			return NULL;
+		}
+		dep = json_loads(answer, 0, NULL);
+		free(answer);
+		if (!dep)
+			return NULL;
+	}
+	return dep;
+}
+
+/* A figure recorded in the deployment's events (switch_ms, rollback_ms). */
+static double event_figure(json_t *dep, const char *key)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(dep, "events"), i, e)
+		if (json_is_number(json_object_get(e, key)))
+			return json_number_value(json_object_get(e, key));
+	return -1;
+}
+
+static void print_deploy(json_t *dep)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(dep, "events"), i, e) {
+		const char *detail = json_string_value(json_object_get(e, "detail"));
+		say("     %6.2fs  %-16s %s\n", (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0,
+		    json_string_value(json_object_get(e, "phase")), detail ? detail : "");
+	}
+}
+
+static int write_config(const char *dir, uint16_t port, uint16_t admin, char *path, size_t pathlen)
+{
+	FILE *f;
+
+	snprintf(path, pathlen, "%s/cutover.yml", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"# generated by `cutover demo`\n"
+		"state_dir: %s/state\n"
+		"listen: 127.0.0.1:%u\n"
+		"admin: 127.0.0.1:%u\n"
+		"log:\n  access: %s/access.log\n"
+		"services:\n"
+		"  shop:\n"
+		"    run: ${RELEASE_DIR}/shop-${VERSION} --port ${PORT}\n"
+		"    env:\n      SHOP_DB: %s/shop.db\n"
+		"    health:\n      path: /health\n      interval: 200ms\n      timeout: 150ms\n"
+		"    stop_grace: 10s\n"
+		"    deploy:\n      timeout: 30s\n      watch: 5s\n      rollback_window: 2m\n"
+		"      max_error_rate: 2%%\n      max_p99: 300ms\n      min_requests: 20\n"
+		"    routes:\n      - path: /\n",
+		dir, port, admin, dir, dir);
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static pid_t start_daemon(const char *dir, const char *cfg)
+{
+	char exe[PATH_MAX], log[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	pid_t pid;
+
+	if (n < 0)
+		return -1;
+	exe[n] = 0;
+	snprintf(log, sizeof(log), "%s/daemon.log", dir);
+	pid = fork();
+	if (pid == 0) {
+		FILE *f = freopen(log, "a", stdout);
+		if (f)
+			dup2(fileno(stdout), 2);
+		setpgid(0, 0); /* Ctrl-C on the demo is handled by the demo */
+		execl(exe, exe, "daemon", "--config", cfg, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static bool socket_ready(const char *sock)
+{
+	char err[256], *answer = NULL;
+	int status;
+
+	for (int i = 0; i < 100; i++) {
+		if (admin_client_call(sock, "GET", "/v1/status", NULL, &status, &answer, err, sizeof(err)) == 0) {
+			free(answer);
+			return status == 200;
+		}
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
+static void stop_daemon(pid_t pid)
+{
+	int st;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 300; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return;
+		usleep(100 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+int cli_demo(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },           { "keep", no_argument, NULL, 'k' },
+		{ "shop-dir", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	char dir[] = "/tmp/cutover-demo-XXXXXX", cfg[PATH_MAX], sock[PATH_MAX], shop_dir[PATH_MAX] = "", err[1024];
+	bool json = false, keep = false;
+	uint16_t port = 0, admin = 0;
+	pid_t daemon_pid = -1;
+	json_t *deps[3] = { NULL, NULL, NULL };
+	struct state *st = NULL;
+	uint64_t t0 = time_now_ms();
+	int c, rc = EXIT_FAILED;
+
+	while ((c = getopt_long(argc, argv, "jks:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'k':
+			keep = true;
+			break;
+		case 's':
+			snprintf(shop_dir, sizeof(shop_dir), "%s", optarg);
+			break;
+		case 'h':
+			printf("usage: cutover demo [--json] [--keep] [--shop-dir DIR]\n"
+			       "Run the shop demo: deploy 1.0.0, ship 1.1.0 under load with zero failed requests,\n"
+			       "ship the faulty 1.2.0 and watch the daemon roll it back.  --keep leaves it running.\n");
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	quiet = json;
+	if (!shop_dir[0]) {
+		char exe[PATH_MAX - 32]; /* room for "/examples/shop" in shop_dir */
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = 0;
+			*strrchr(exe, '/') = 0;
+			snprintf(shop_dir, sizeof(shop_dir), "%s/examples/shop", exe);
+		}
+	}
+	for (size_t i = 0; i < 3; i++) {
+		char p[PATH_MAX + 16];
+		snprintf(p, sizeof(p), "%s/shop-%s", shop_dir, versions[i]);
+		if (access(p, X_OK) < 0) {
+			fprintf(stderr, "cutover demo: %s not found: build the project first (`make`) or give --shop-dir\n",
+				p);
+			return EXIT_FAILED;
+		}
+	}
+	if (!mkdtemp(dir) || sup_free_port(&port) < 0 || sup_free_port(&admin) < 0 ||
+	    write_config(dir, port, admin, cfg, sizeof(cfg)) < 0) {
+		fprintf(stderr, "cutover demo: cannot prepare %s: %s\n", dir, strerror(errno));
+		return EXIT_FAILED;
+	}
+	snprintf(sock, sizeof(sock), "%s/state/admin.sock", dir);
+	say("== cutover demo: the shop, shipped three times under load\n   work dir %s\n\n", dir);
+
+	/* the releases: three immutable artifacts in the store */
+	{
+		char statedir[PATH_MAX], store[PATH_MAX + 16];
+		snprintf(statedir, sizeof(statedir), "%s/state", dir);
+		snprintf(store, sizeof(store), "%s/releases", statedir);
+		if (state_open(statedir, &st, err, sizeof(err)) < 0) {
+			fprintf(stderr, "cutover demo: %s\n", err);
+			goto out;
+		}
+		for (size_t i = 0; i < 3; i++) {
+			char src[PATH_MAX + 16];
+			struct release_result rel = { 0 };
+			snprintf(src, sizeof(src), "%s/shop-%s", shop_dir, versions[i]);
+			if (release_add(st, store, "shop", versions[i], src, &rel, err, sizeof(err)) < 0) {
+				fprintf(stderr, "cutover demo: release add %s: %s\n", versions[i], err);
+				goto out;
+			}
+			say("   release shop %s  sha256 %.12s\n", versions[i], rel.release.digest);
+			release_result_clear(&rel);
+		}
+		st = state_close(st);
+	}
+	daemon_pid = start_daemon(dir, cfg);
+	if (daemon_pid < 0 || !socket_ready(sock)) {
+		fprintf(stderr, "cutover demo: the daemon did not start; see %s/daemon.log\n", dir);
+		goto out;
+	}
+	say("   daemon pid %d: proxy http://127.0.0.1:%u/  metrics http://127.0.0.1:%u/metrics\n\n", (int)daemon_pid,
+	    port, admin);
+
+	say("== deploy shop 1.0.0 (first version)\n");
+	deps[0] = deploy(sock, "1.0.0");
+	if (!deps[0])
+		goto out;
+	print_deploy(deps[0]);
+
+	demo_load.port = port;
+	pthread_mutex_init(&demo_load.lock, NULL);
+	for (long i = 0; i < DEMO_CLIENTS; i++)
+		pthread_create(&demo_load.threads[i], NULL, load_main, (void *)i);
+	say("\n== load: %d clients checking every response (catalog, slow requests, 1 MiB downloads)\n",
+	    DEMO_CLIENTS);
+	sleep(1);
+
+	say("\n== deploy shop 1.1.0 under load\n");
+	deps[1] = deploy(sock, "1.1.0");
+	if (!deps[1])
+		goto stop_load;
+	print_deploy(deps[1]);
+	say("   failed requests so far: %llu of %llu\n", (unsigned long long)atomic_load(&demo_load.failed),
+	    (unsigned long long)atomic_load(&demo_load.requests));
+
+	say("\n== deploy shop 1.2.0 under load (faulty: slow answers)\n");
+	deps[2] = deploy(sock, "1.2.0");
+	if (!deps[2])
+		goto stop_load;
+	print_deploy(deps[2]);
+	sleep(1);
+	rc = EXIT_OK;
+stop_load:
+	atomic_store(&demo_load.stop, true);
+	for (int i = 0; i < DEMO_CLIENTS; i++)
+		pthread_join(demo_load.threads[i], NULL);
+	if (rc == EXIT_OK) {
+		unsigned long long requests = atomic_load(&demo_load.requests), failed = atomic_load(&demo_load.failed);
+		bool rolled = !strcmp(json_string_value(json_object_get(deps[2], "phase")), "rolled-back");
+		bool good = !strcmp(json_string_value(json_object_get(deps[1], "phase")), "done");
+		json_t *summary = json_pack("{s:I, s:I, s:i, s:i, s:f, s:f, s:b, s:s, s:s}", "requests",
+					   (json_int_t)requests, "failed", (json_int_t)failed, "deploys", 3, "rollbacks",
+					   rolled ? 1 : 0, "switch_ms", event_figure(deps[1], "switch_ms"),
+					   "rollback_ms", event_figure(deps[2], "rollback_ms"), "rolled_back_automatically",
+					   rolled, "reason", json_string_value(json_object_get(deps[2], "reason"))
+					   ? json_string_value(json_object_get(deps[2], "reason")) : "",
+					   "work_dir", dir);
+		if (json) {
+			char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
+			puts(text ? text : "{}");
+			free(text);
+		} else {
+			say("\n== summary (%.1f s)\n", (double)(time_now_ms() - t0) / 1000.0);
+			say("   requests %llu, failed %llu%s%s\n", requests, failed, failed ? "  last: " : "",
+			    failed ? demo_load.last_error : "");
+			say("   deploys 3: 1.0.0 done, 1.1.0 %s, 1.2.0 %s\n",
+			    json_string_value(json_object_get(deps[1], "phase")),
+			    json_string_value(json_object_get(deps[2], "phase")));
+			say("   switch %.3f ms at the proxy, automatic rollback %.3f ms\n",
+			    event_figure(deps[1], "switch_ms"), event_figure(deps[2], "rollback_ms"));
+			if (rolled)
+				say("   why: %s\n", json_string_value(json_object_get(deps[2], "reason")));
+		}
+		json_decref(summary);
+		if (failed || !rolled || !good)
+			rc = EXIT_FAILED;
+	}
+out:
+	for (int i = 0; i < 3; i++)
+		json_decref(deps[i]);
+	state_close(st);
+	if (keep && rc == EXIT_OK && daemon_pid > 0) {
+		say("\n   still running (--keep): http://127.0.0.1:%u/   `cutover status --socket %s`\n"
+		    "   stop it with: kill %d\n",
+		    port, sock, (int)daemon_pid);
+		return rc;
+	}
+	stop_daemon(daemon_pid);
+	if (rc == EXIT_OK) {
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cutover demo: could not remove %s\n", dir);
+	} else {
+		fprintf(stderr, "cutover demo: kept %s for inspection (daemon.log, state/logs/)\n", dir);
+	}
+	return rc;
+}
