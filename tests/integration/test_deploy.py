@@ -206,3 +206,34 @@ def processes_of(d):
         if cmd and cmd[0].startswith(f"{d}/state/releases/".encode()):
             found.append(int(p))
     return found
+
+
+def test_crash_looping_version_never_gets_traffic():
+    """A release whose process dies at once: the deploy fails with the exit
+    status, traffic never leaves the running version, and the broken
+    instance is not left behind."""
+    with cutover(yaml_text=YAML) as c:
+        add_releases(c, "1.0.0")
+        bad = os.path.join(c.dir, "shop-2.0.0")
+        with open(bad, "w") as f:
+            f.write("#!/bin/sh\necho 'boom: cannot open the database' >&2\nexit 3\n")
+        os.chmod(bad, 0o755)
+        r = cli(c, "release", "add", "shop", "2.0.0", bad, "--state-dir", f"{c.dir}/state")
+        eq(r.returncode, 0, f"release add 2.0.0: {r.stderr}")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
+        with Load(c.port, clients=2) as load:
+            r = cli(c, "deploy", "shop", "2.0.0", "--json")
+        eq(r.returncode, 1, f"deploying a crashing version must fail: {r.stdout}{r.stderr}")
+        dep = json.loads(r.stdout)
+        eq(dep["phase"], "failed", "outcome")
+        check("exited with status 3" in dep["reason"] and "before it became healthy" in dep["reason"],
+              f"reason: {dep['reason']}")
+        eq(load.failures, [], "failed requests while the broken version crashed")
+        eq(version_served(c.port), "1.0.0", "traffic stays on the running version")
+        # its output is in its log, where an operator looks
+        r = cli(c, "logs", "shop", "2.0.0", "--state-dir", f"{c.dir}/state")
+        check("boom: cannot open the database" in r.stdout, f"cutover logs shop 2.0.0:\n{r.stdout}{r.stderr}")
+        time.sleep(0.5)
+        running = processes_of(c.dir)
+        eq(len(running), 1, f"only 1.0.0 should run, found {running}")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")

@@ -15,6 +15,7 @@ int cli_deploy(int argc, char **argv);
 int cli_rollback(int argc, char **argv);
 int cli_history(int argc, char **argv);
 int cli_demo(int argc, char **argv);
+int cli_logs(int argc, char **argv);
 int cli_release(int argc, char **argv);
 int cli_releases(int argc, char **argv);
 /* Parse `[--config FILE] [--help]` into *path (default ./cutover.yml).
