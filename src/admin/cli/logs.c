@@ -75,7 +75,7 @@ int cli_logs(int argc, char **argv)
 		{ 0 },
 	};
 	const char *dir = NULL;
-	char logdir[PATH_MAX], path[PATH_MAX + 80];
+	char logdir[PATH_MAX], path[PATH_MAX + 300];
 	bool follow = false;
 	long lines = 50;
 	FILE *f;
