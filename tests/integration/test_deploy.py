@@ -237,3 +237,34 @@ def test_crash_looping_version_never_gets_traffic():
         running = processes_of(c.dir)
         eq(len(running), 1, f"only 1.0.0 should run, found {running}")
         eq(c.terminate(timeout=30), 0, "daemon exit status")
+
+
+def test_twenty_deploys_five_rollbacks_under_load():
+    """Issue 3's proof of zero downtime: 20 deploys in a row and 5 manual
+    rollbacks, with slow requests, 2 MiB downloads and keep-alive
+    connections in flight at every switch: not one failed, reset or
+    truncated response."""
+    fast = YAML.replace("watch: 3s", "watch: 1s")
+    with cutover(yaml_text=fast) as c:
+        add_releases(c, "1.0.0", "1.1.0")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "first deploy")
+        deploys = rollbacks = 0
+        with Load(c.port, clients=6) as load:
+            for i in range(20):
+                want = "1.1.0" if i % 2 == 0 else "1.0.0"
+                r = cli(c, "deploy", "shop", want)
+                eq(r.returncode, 0, f"deploy {i + 1} ({want}): {r.stdout}{r.stderr}")
+                deploys += 1
+                if i % 4 == 1:  # 5 rollbacks, while the previous version is warm
+                    r = cli(c, "rollback", "shop")
+                    eq(r.returncode, 0, f"rollback after deploy {i + 1}: {r.stdout}{r.stderr}")
+                    rollbacks += 1
+                    r = cli(c, "deploy", "shop", want)  # and forward again
+                    eq(r.returncode, 0, f"redeploy {want} after the rollback: {r.stdout}{r.stderr}")
+        eq((deploys, rollbacks), (20, 5), "deploys and rollbacks done")
+        eq(load.failures, [], f"failed requests over {load.count}")
+        check(load.count > 300, f"too little load to mean anything: {load.count}")
+        eq(version_served(c.port), "1.0.0", "final version")
+        eq(len(processes_of(c.dir)), 2, "the live version and the warm previous one, nothing else")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
