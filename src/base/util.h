@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define UNUSED __attribute__((unused))
@@ -24,3 +25,7 @@ int parse_size(const char *s, uint64_t *ret);
 int parse_sockaddr(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len);
 /* Format an address as "ip:port" / "[ip]:port" into out (at least 64 bytes). */
 void format_sockaddr(const struct sockaddr *sa, char *out, size_t outlen);
+/* mkdir -p: create DIR and its missing parents (parents 0755, DIR itself
+ * MODE).  An existing directory is fine.  Returns 0, -ENOTDIR if DIR exists
+ * and is not a directory, -ENAMETOOLONG, or the -errno of mkdir. */
+int make_dirs(const char *dir, mode_t mode);

@@ -177,21 +177,6 @@ static char *substitute(const char *text, const char *port, const char *version,
 	return out;
 }
 
-static void mkdir_p(const char *path)
-{
-	char tmp[4096];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = 0;
-			mkdir(tmp, 0750);
-			*p = '/';
-		}
-	}
-	mkdir(tmp, 0750);
-}
-
 /* ------------------------------------------------------------------ */
 /* persistence: fire-and-forget jobs on the state worker               */
 
@@ -456,7 +441,7 @@ static struct slot *slot_start(struct managed *m, const struct config_service *c
 		if (*c == '+')
 			*c = '_';
 	snprintf(logdir, sizeof(logdir), "%s/logs/%s", d->p->cfg->state_dir, m->name);
-	mkdir_p(logdir);
+	make_dirs(logdir, 0750); /* a failure shows as the instance's "open log" spawn error */
 	snprintf(log_path, sizeof(log_path), "%s/%s.log", logdir, version);
 	command = substitute(cs->run, port, version, m->name, release_dir, NULL);
 	if (command && !strpbrk(command, ";&|\n()`")) {

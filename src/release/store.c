@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/util.h"
 #include "release/release-internal.h"
 #include "state/state.h"
 
@@ -46,23 +47,11 @@ int release_check_names(const char *service, const char *version, char *err, siz
  * (PATH_MAX bytes). */
 static int make_store_dir(const char *dir, char *out)
 {
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
+	int r = make_dirs(dir, 0755);
 
-	if (!len || len >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, len + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	if (!realpath(path, out))
+	if (r < 0)
+		return r;
+	if (!realpath(dir, out))
 		return -errno;
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "base/util.h"
 #include "state/state-internal.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -317,31 +318,6 @@ const char *state_errmsg(const struct state *st)
 }
 
 /* ---- opening and migrating ----------------------------------------------- */
-
-/* mkdir -p: missing parents 0755, the last component MODE. */
-static int make_dirs(const char *dir, mode_t mode)
-{
-	char path[4096];
-	struct stat sb;
-	size_t len = strlen(dir);
-
-	if (!len || len >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, len + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return -errno;
-	if (stat(path, &sb) < 0)
-		return -errno;
-	return S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
-}
 
 static int read_int_pragma(struct state *st, const char *sql, int *ret)
 {
