@@ -36,11 +36,44 @@ static const char *const phase_names[] = { "starting", "health-checking", "smoke
 
 struct managed;
 
+/* The SQLite id of an instance row.  Written and read only on the state
+ * worker (jobs run in order there); the refcount is touched only on the
+ * loop thread (taken when a job is queued, dropped in its done), so a slot
+ * freed while its jobs are queued leaves them a valid id to use. */
+struct dbref {
+	int64_t id;
+	unsigned refs;
+};
+
+static struct dbref *dbref_new(void)
+{
+	struct dbref *r = calloc(1, sizeof(*r));
+
+	if (r)
+		r->refs = 1;
+	return r;
+}
+
+static struct dbref *dbref_get(struct dbref *r)
+{
+	if (r)
+		r->refs++;
+	return r;
+}
+
+static void dbref_put(struct dbref *r)
+{
+	if (r && --r->refs == 0)
+		free(r);
+}
+
 /* One running version of a service. */
 struct slot {
 	struct managed *m;
+	struct dbref *ref;                 /* its row in `instances` */
 	char version[65];
 	char *release_dir;
+	char *log_path;
 	uint16_t port;
 	char addr[32];
 	struct sup_instance *inst;
@@ -82,6 +115,7 @@ struct managed {
 
 struct deployer {
 	unsigned stopping;                 /* slots still being stopped by deployer_stop_all */
+	bool shutting_down;                /* deployer_stop_all ran: start nothing new */
 	struct proxy *p;
 	struct supervisor *sup;
 	struct worker *w;
@@ -180,7 +214,8 @@ static char *substitute(const char *text, const char *port, const char *version,
 /* ------------------------------------------------------------------ */
 /* persistence: fire-and-forget jobs on the state worker               */
 
-enum job_kind { JOB_TRANSITION, JOB_FINISH, JOB_ROUTING, JOB_AUDIT };
+enum job_kind { JOB_TRANSITION, JOB_FINISH, JOB_ROUTING, JOB_AUDIT, JOB_INSTANCE_ADD, JOB_INSTANCE_STATE,
+		JOB_INSTANCE_PROC };
 
 struct job {
 	struct deployer *d;
@@ -191,6 +226,9 @@ struct job {
 	char service[136], version[65], action[32], result[16];
 	char *detail;
 	int64_t *db_id_src;
+	struct dbref *ref;                 /* instance jobs and routing (reference held) */
+	struct state_instance inst;        /* JOB_INSTANCE_ADD / _PROC */
+	enum state_instance_state istate;  /* JOB_INSTANCE_STATE */
 };
 
 static void job_work(void *data)
@@ -209,7 +247,27 @@ static void job_work(void *data)
 			state_deployment_finish(st, id, j->to, j->detail);
 		break;
 	case JOB_ROUTING:
-		state_routing_set(st, j->service, j->version, NULL, 0);
+		state_routing_set(st, j->service, j->version, j->ref ? &j->ref->id : NULL, j->ref ? 1 : 0);
+		break;
+	case JOB_INSTANCE_ADD:
+		state_instance_add(st, &j->inst, &j->ref->id);
+		break;
+	case JOB_INSTANCE_STATE:
+		if (j->ref->id > 0)
+			state_instance_set_state(st, j->ref->id, j->istate);
+		break;
+	case JOB_INSTANCE_PROC:
+		if (j->ref->id > 0) {
+			struct state_instance cur = { 0 };
+			if (state_instance_get(st, j->ref->id, &cur) == 0) {
+				cur.pid = j->inst.pid;
+				cur.pgid = j->inst.pid;
+				cur.start_time_ticks = j->inst.start_time_ticks;
+				cur.restarts = j->inst.restarts;
+				state_instance_update(st, &cur);
+				state_instance_clear(&cur);
+			}
+		}
 		break;
 	case JOB_AUDIT: {
 		struct passwd *pw = getpwuid(getuid());
@@ -229,6 +287,8 @@ static void job_done(void *data)
 {
 	struct job *j = data;
 
+	dbref_put(j->ref);
+	free(j->inst.log_path);
 	free(j->detail);
 	free(j);
 }
@@ -270,7 +330,7 @@ static void record_audit(struct deployer *d, const char *action, const char *ser
 	job_submit(d, j);
 }
 
-static void record_routing(struct deployer *d, const char *service, const char *version)
+static void record_routing(struct deployer *d, const char *service, const char *version, struct dbref *ref)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -279,6 +339,41 @@ static void record_routing(struct deployer *d, const char *service, const char *
 	j->kind = JOB_ROUTING;
 	snprintf(j->service, sizeof(j->service), "%s", service);
 	snprintf(j->version, sizeof(j->version), "%s", version);
+	j->ref = dbref_get(ref);
+	job_submit(d, j);
+}
+
+static void record_instance_state(struct deployer *d, struct dbref *ref, enum state_instance_state st)
+{
+	struct job *j = ref ? calloc(1, sizeof(*j)) : NULL;
+
+	if (!j)
+		return;
+	j->kind = JOB_INSTANCE_STATE;
+	j->ref = dbref_get(ref);
+	j->istate = st;
+	job_submit(d, j);
+}
+
+/* A new row for a started instance (pid, start time and port identify it
+ * for adoption by the next daemon), or new process facts after a restart. */
+static void record_instance(struct deployer *d, struct slot *s, bool add)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return;
+	j->kind = add ? JOB_INSTANCE_ADD : JOB_INSTANCE_PROC;
+	j->ref = dbref_get(s->ref);
+	snprintf(j->inst.service, sizeof(j->inst.service), "%s", s->m->name);
+	snprintf(j->inst.version, sizeof(j->inst.version), "%s", s->version);
+	j->inst.pid = (int)sup_instance_pid(s->inst);
+	j->inst.pgid = j->inst.pid;
+	j->inst.port = s->port;
+	j->inst.start_time_ticks = sup_instance_starttime(s->inst);
+	j->inst.restarts = (int)sup_instance_restarts(s->inst);
+	j->inst.state = STATE_INSTANCE_STARTING;
+	j->inst.log_path = s->log_path ? strdup(s->log_path) : NULL;
 	job_submit(d, j);
 }
 
@@ -315,6 +410,8 @@ static void slot_free(struct slot *s)
 	if (s->hc)
 		health_stop(s->hc);
 	sup_instance_free(s->inst);
+	dbref_put(s->ref);
+	free(s->log_path);
 	free(s->release_dir);
 	free(s);
 }
@@ -331,6 +428,7 @@ static void slot_stopped(struct sup_instance *inst, const struct sup_exit *last,
 		 last && last->signal == SIGKILL ? " (killed after the stop grace)" : "");
 	s->inst = NULL;
 	sup_instance_free(inst);
+	record_instance_state(d, s->ref, STATE_INSTANCE_STOPPED);
 	slot_free(s);
 }
 
@@ -357,6 +455,7 @@ static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 	char why[160];
 
 	s->crashed = true;
+	record_instance_state(m->d, s->ref, STATE_INSTANCE_CRASHED);
 	if (e->spawn_error)
 		snprintf(why, sizeof(why), "%s %s could not start (%s: %s)", m->name, s->version,
 			 e->spawn_stage ? e->spawn_stage : "spawn", strerror(e->spawn_error));
@@ -387,6 +486,14 @@ static void slot_on_give_up(struct sup_instance *inst, const struct sup_exit *e,
 	slot_crashed(data, e, true);
 }
 
+static void slot_on_restart(struct sup_instance *inst, void *data)
+{
+	struct slot *s = data;
+
+	s->crashed = false;
+	record_instance(s->m->d, s, false); /* new pid and start time, for adoption */
+}
+
 static void dep_healthy(struct deployment *dep);
 
 static void slot_health(struct health_check *hc, enum health_state state, const char *reason, void *data)
@@ -396,6 +503,7 @@ static void slot_health(struct health_check *hc, enum health_state state, const 
 	struct deployment *dep = m->dep;
 
 	s->health = state;
+	record_instance_state(m->d, s->ref, state == HEALTH_HEALTHY ? STATE_INSTANCE_HEALTHY : STATE_INSTANCE_UNHEALTHY);
 	if (dep && dep->green == s && state == HEALTH_HEALTHY && dep->phase == PH_HEALTH) {
 		dep_healthy(dep);
 		return;
@@ -411,26 +519,33 @@ static void slot_health(struct health_check *hc, enum health_state state, const 
 }
 
 /* Start VERSION of m from release_dir.  Returns the slot or NULL (err). */
+/* Start VERSION of m from release_dir, or, with adopt, take over the
+ * process a previous daemon started (same pid and start time).  Returns
+ * the slot or NULL (err). */
 static struct slot *slot_start(struct managed *m, const struct config_service *cs, const char *version,
-			       const char *release_dir, char *err, size_t errlen)
+			       const char *release_dir, const struct state_instance *adopt, char *err, size_t errlen)
 {
 	struct deployer *d = m->d;
 	struct slot *s = calloc(1, sizeof(*s));
 	struct sup_spec spec;
-	struct sup_callbacks cb = { .on_exit = slot_on_exit, .on_give_up = slot_on_give_up };
+	struct sup_callbacks cb = { .on_exit = slot_on_exit, .on_give_up = slot_on_give_up,
+				    .on_restart = slot_on_restart };
 	struct health_spec hs = { 0 };
 	char port[8], id[96], log_path[4200], logdir[4096];
 	char *command = NULL, **env = NULL;
 	size_t nenv = 0;
 	int rc;
 
-	if (!s || !(s->release_dir = strdup(release_dir))) {
+	if (!s || !(s->release_dir = strdup(release_dir)) || !(s->ref = dbref_new())) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	s->m = m;
 	snprintf(s->version, sizeof(s->version), "%s", version);
-	if (sup_free_port(&s->port) < 0) {
+	if (adopt) {
+		s->port = (uint16_t)adopt->port;
+		s->ref->id = adopt->id; /* no job is queued for it yet */
+	} else if (sup_free_port(&s->port) < 0) {
 		snprintf(err, errlen, "no free port on 127.0.0.1");
 		goto fail;
 	}
@@ -487,11 +602,16 @@ static struct slot *slot_start(struct managed *m, const struct config_service *c
 	spec.rlimits.core = cs->limits.core;
 	spec.cgroup.memory_max = cs->limits.memory_max;
 	spec.cgroup.cpu_max_percent = cs->limits.cpu_max_percent;
-	rc = sup_instance_start(d->sup, &spec, &cb, s, &s->inst);
+	s->log_path = strdup(log_path);
+	rc = adopt ? sup_instance_adopt(d->sup, adopt->pid, adopt->start_time_ticks, &spec, &cb, s, &s->inst)
+		   : sup_instance_start(d->sup, &spec, &cb, s, &s->inst);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot start %s %s: %s", m->name, version, strerror(-rc));
+		snprintf(err, errlen, "cannot %s %s %s: %s", adopt ? "adopt" : "start", m->name, version,
+			 strerror(-rc));
 		goto fail;
 	}
+	if (!adopt)
+		record_instance(d, s, true);
 	if (sup_instance_warning(s->inst))
 		log_warn("%s %s: %s", m->name, version, sup_instance_warning(s->inst));
 	parse_sockaddr(s->addr, &hs.addr, &hs.addr_len);
@@ -509,7 +629,7 @@ static struct slot *slot_start(struct managed *m, const struct config_service *c
 		s = NULL; /* freed when reaped */
 		goto out;
 	}
-	log_info("started %s %s on port %u (pid %d), log %s", m->name, version, s->port,
+	log_info("%s %s %s on port %u (pid %d), log %s", adopt ? "adopted" : "started", m->name, version, s->port,
 		 (int)sup_instance_pid(s->inst), log_path);
 	goto out;
 fail:
@@ -618,7 +738,7 @@ static void rollback_now(struct managed *m, const char *why)
 	m->live = back;
 	m->prev = NULL;
 	loop_timer_cancel(m->d->p->loop, &m->prev_timer);
-	record_routing(m->d, m->name, back->version);
+	record_routing(m->d, m->name, back->version, back->ref);
 	log_warn("rolled %s back to %s in %.3f ms: %s", m->name, back->version, rollback_ms, why);
 	if (dep) {
 		dep->green = NULL;
@@ -711,7 +831,7 @@ static void dep_switch(struct deployment *dep)
 	m->prev = m->live;
 	m->live = green;
 	dep->green = NULL;
-	record_routing(d, m->name, green->version);
+	record_routing(d, m->name, green->version, green->ref);
 	if (m->prev)
 		loop_timer_set(d->p->loop, &m->prev_timer, d->p->loop->now_ms + cs->deploy.rollback_window_ms,
 			       prev_window_over);
@@ -847,6 +967,10 @@ static void begin_done(void *data)
 	dep->pending_db = false;
 	if (dep->phase >= PH_DONE)
 		goto out; /* finished meanwhile (a warm rollback needs no new process) */
+	if (dep->d->shutting_down) {
+		dep_finish(dep, PH_FAILED, "the daemon is shutting down");
+		goto out;
+	}
 	if (j->rc < 0) {
 		dep_finish(dep, PH_FAILED, "%s", j->err);
 		goto out;
@@ -855,7 +979,7 @@ static void begin_done(void *data)
 		dep_finish(dep, PH_FAILED, "service %s is no longer managed (configuration reloaded)", dep->service);
 		goto out;
 	}
-	dep->green = slot_start(m, cs, dep->version, j->rel.path, err, sizeof(err));
+	dep->green = slot_start(m, cs, dep->version, j->rel.path, NULL, err, sizeof(err));
 	if (!dep->green) {
 		dep_finish(dep, PH_FAILED, "%s", err);
 		goto out;
@@ -1004,7 +1128,7 @@ int64_t deployer_rollback(struct deployer *d, const char *service, char *err, si
 			m->live = back;
 			m->prev = NULL;
 			loop_timer_cancel(d->p->loop, &m->prev_timer);
-			record_routing(d, service, back->version);
+			record_routing(d, service, back->version, back->ref);
 			snprintf(why, sizeof(why), "manual rollback to warm %s in %.3f ms", back->version, rollback_ms);
 			dep_finish(dep, PH_ROLLED_BACK, "%s", why);
 			json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "rollback_ms",
@@ -1064,6 +1188,102 @@ json_t *deployer_status_json(struct deployer *d)
 	return arr;
 }
 
+/* ------------------------------------------------------------------ */
+/* after a restart (kill -9, crash, reboot of the daemon only)         */
+
+int deployer_recover(struct deployer *d)
+{
+	struct state_deployment *inflight = NULL;
+	size_t ninflight = 0;
+	int adopted = 0, gone = 0, stopped = 0, aborted = 0;
+
+	/* 1. a deployment in flight cannot be resumed half-way: abort it, with
+	 *    the phase it reached, and let traffic stay where routing says */
+	if (state_deployment_list_in_flight(d->st, NULL, &inflight, &ninflight) == 0) {
+		for (size_t i = 0; i < ninflight; i++) {
+			char why[160];
+			snprintf(why, sizeof(why), "the daemon restarted during %s",
+				 state_deployment_state_name(inflight[i].state));
+			if (state_deployment_finish(d->st, inflight[i].id, STATE_DEPLOYMENT_ABORTED, why) == 0)
+				aborted++;
+			log_warn("deployment %lld of %s to %s aborted: %s", (long long)inflight[i].id,
+				 inflight[i].service, inflight[i].to_version, why);
+		}
+		state_deployment_array_free(inflight, ninflight);
+	}
+	/* 2. per managed service: re-adopt the routed instance, stop the others */
+	for (size_t i = 0; i < d->p->cfg->nservices; i++) {
+		const struct config_service *cs = &d->p->cfg->services[i];
+		struct state_routing routing = { 0 };
+		struct state_instance *live = NULL;
+		size_t nlive = 0;
+		struct managed *m;
+		bool routed = false;
+
+		if (!cs->run)
+			continue;
+		m = managed_get(d, cs->name, true);
+		if (!m)
+			return -ENOMEM;
+		bool have_routing = state_routing_get(d->st, cs->name, &routing) == 0;
+		if (state_instance_list_live(d->st, cs->name, &live, &nlive) < 0)
+			nlive = 0;
+		for (size_t k = 0; k < nlive; k++) {
+			struct state_instance *in = &live[k];
+			struct state_release rel = { 0 };
+			bool is_routed = false;
+			char err[256];
+			struct slot *slot;
+
+			for (size_t r = 0; have_routing && r < routing.ninstance_ids; r++)
+				is_routed |= routing.instance_ids[r] == in->id;
+			if (!state_instance_process_alive(in)) {
+				state_instance_set_state(d->st, in->id, STATE_INSTANCE_STOPPED);
+				gone++;
+				continue;
+			}
+			if (state_release_get(d->st, cs->name, in->version, &rel) < 0) {
+				log_warn("instance %lld of %s %s runs (pid %d) but its release is gone: left alone",
+					 (long long)in->id, cs->name, in->version, in->pid);
+				continue;
+			}
+			slot = slot_start(m, cs, in->version, rel.path, in, err, sizeof(err));
+			state_release_clear(&rel);
+			if (!slot) {
+				log_warn("cannot adopt %s %s (pid %d): %s", cs->name, in->version, in->pid, err);
+				continue;
+			}
+			adopted++;
+			if (is_routed && !routed && route_to(m, slot) == 0) {
+				m->live = slot;
+				routed = true;
+				log_info("%s: traffic restored to %s (pid %d, port %u), as routed before the restart",
+					 cs->name, slot->version, in->pid, slot->port);
+			} else {
+				/* a green of an aborted deploy, or a version kept warm:
+				 * the rollback window did not survive the restart */
+				slot_stop(slot);
+				stopped++;
+			}
+		}
+		state_instance_array_free(live, nlive);
+		if (have_routing && !routed) {
+			/* the routed instance is gone: start that version again */
+			char err[256];
+			log_warn("%s: the instance routed before the restart is gone; starting %s again", cs->name,
+				 routing.version);
+			if (deployer_deploy(d, cs->name, routing.version, err, sizeof(err)) < 0)
+				log_error("%s: cannot restart %s: %s", cs->name, routing.version, err);
+		}
+		if (have_routing)
+			state_routing_clear(&routing);
+	}
+	if (adopted || gone || aborted)
+		log_info("recovered: %d instances adopted, %d stopped, %d were gone, %d deployments aborted", adopted,
+			 stopped, gone, aborted);
+	return 0;
+}
+
 static bool stop_all_timed_out;
 
 static void stop_all_timeout(struct loop *loop, struct loop_timer *t)
@@ -1078,6 +1298,7 @@ void deployer_stop_all(struct deployer *d)
 	struct loop_timer guard = { 0 };
 	uint64_t grace = 0;
 
+	d->shutting_down = true;
 	for (pos = d->services.next; pos != &d->services; pos = pos->next) {
 		struct managed *m = container_of(pos, struct managed, node);
 		const struct config_service *cs = service_config(d, m->name);

@@ -18,6 +18,12 @@ struct deployer;
 /* Returns 0 or -errno (*ret untouched).  st is used only on the worker. */
 int deployer_new(struct proxy *p, struct supervisor *sup, struct worker *w, struct state *st,
 		 struct deployer **ret);
+/* At start, before the loop runs (SQLite is used directly: the worker is
+ * still idle): abort deployments found in flight (reason recorded),
+ * re-adopt the instance each service was routed to (same pid and start
+ * time) and route to it, stop the other live instances, start the routed
+ * version again if its instance is gone.  Returns 0 or -ENOMEM. */
+int deployer_recover(struct deployer *d);
 /* Clean shutdown (SIGTERM): stop every instance (signal, grace, SIGKILL)
  * and run the loop until they are reaped.  After a crash or kill -9 this
  * never runs: the instances keep serving and the next daemon adopts them. */

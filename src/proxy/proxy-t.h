@@ -116,7 +116,7 @@ struct client {
 	struct buf in;                     /* request bytes; released while idle */
 	struct buf out;                    /* heads and proxy-made bytes; released while idle */
 	struct exchange *ex;
-	char peer[48];                     /* client IP, no port */
+	char peer[64];                     /* client IP, no port */
 	uint32_t requests;
 	bool can_read, can_write;
 	bool eof;                          /* the client closed its sending side */

@@ -449,7 +449,10 @@ def cutover(services=None, extra="", yaml_text=None, access_log=True):
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
         err.close()
-        subprocess.run(["rm", "-rf", d])
+        if os.environ.get("CUTOVER_KEEP_TMP") == "1":
+            print(f"    (kept {d}: CUTOVER_KEEP_TMP=1)")
+        else:
+            subprocess.run(["rm", "-rf", d])
 
 
 def http_get(port, path="/", host="example.test", method="GET", body=None, headers=None, timeout=10):

@@ -203,7 +203,8 @@ def processes_of(d):
             continue
         if stat.rsplit(")", 1)[1].split()[0] == "Z":
             continue
-        if cmd and cmd[0].startswith(f"{d}/state/releases/".encode()):
+        # cmd[0] for an exec'd binary, cmd[1] for a script run by its #! interpreter
+        if any(a.startswith(f"{d}/state/releases/".encode()) for a in cmd[:2]):
             found.append(int(p))
     return found
 
@@ -266,5 +267,95 @@ def test_twenty_deploys_five_rollbacks_under_load():
         check(load.count > 300, f"too little load to mean anything: {load.count}")
         eq(version_served(c.port), "1.0.0", "final version")
         eq(len(processes_of(c.dir)), 2, "the live version and the warm previous one, nothing else")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
+
+
+def restart_daemon(c):
+    """Start `cutover daemon` again on the same configuration and state
+    (after a kill -9 of the previous one); the harness stops it by PID."""
+    err = open(os.path.join(c.dir, "stderr.log"), "a")
+    c.proc = subprocess.Popen([BIN, "daemon", "--config", c.cfg_path], stdout=err, stderr=err, cwd=c.dir)
+    wait_port(c.port)
+    for _ in range(100):  # the admin socket too
+        if cli(c, "status").returncode == 0:
+            return
+        time.sleep(0.05)
+    raise TestFailure("restarted daemon does not answer on its admin socket")
+
+
+def managed(c):
+    st = json.loads(cli(c, "status", "--json").stdout)
+    return st["managed"][0]
+
+
+def test_kill9_readopts_the_routed_instance():
+    """kill -9 of the daemon: the instances keep running; the next daemon
+    re-adopts the one traffic went to (same pid, no duplicate), routes to it
+    before serving, and stops the warm previous version."""
+    with cutover(yaml_text=YAML) as c:
+        add_releases(c, "1.0.0", "1.1.0")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
+        eq(cli(c, "deploy", "shop", "1.1.0").returncode, 0, "deploy 1.1.0")
+        before = managed(c)
+        eq(before["live"]["version"], "1.1.0", "live before")
+        live_pid = before["live"]["pid"]
+        os.kill(c.pid, 9)
+        c.proc.wait(10)
+        check(os.path.exists(f"/proc/{live_pid}"), "the instance died with the daemon")
+        eq(http_get(live_pid and before["live"]["port"], "/version", host="x")[0], 200,
+           "the instance still serves while the daemon is down")
+        restart_daemon(c)
+        after = managed(c)
+        eq(after["live"]["version"], "1.1.0", "live after the restart")
+        eq(after["live"]["pid"], live_pid, "re-adopted, not restarted")
+        eq(version_served(c.port), "1.1.0", "traffic after the restart")
+        time.sleep(0.5)
+        eq(processes_of(c.dir), [live_pid], "only the adopted instance runs (no duplicate, warm one stopped)")
+        # it is supervised again: a deploy works and replaces it
+        with Load(c.port, clients=2) as load:
+            eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy after the restart")
+        eq(load.failures, [], "failed requests in the deploy after the restart")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
+
+
+def test_kill9_during_a_deploy_aborts_it():
+    """kill -9 while green is being health-checked: after the restart the
+    deployment is recorded as aborted with the phase it reached, green is
+    stopped, and traffic stays on the version that had it."""
+    with cutover(yaml_text=YAML) as c:
+        add_releases(c, "1.0.0")
+        slow = os.path.join(c.dir, "shop-1.3.0")
+        with open(slow, "w") as f:
+            f.write("#!/bin/sh\n# never becomes healthy (the shell stays: its command line names the release)\nsleep 60\n")
+        os.chmod(slow, 0o755)
+        eq(cli(c, "release", "add", "shop", "1.3.0", slow, "--state-dir", f"{c.dir}/state").returncode, 0,
+           "release add 1.3.0")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
+        live_pid = managed(c)["live"]["pid"]
+        follower = subprocess.Popen([BIN, "deploy", "shop", "1.3.0"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL,
+                                    env={**os.environ, "CUTOVER_SOCKET": f"{c.dir}/state/admin.sock"})
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            d = managed(c)["deploying"]
+            if d and d["phase"] == "health-checking":
+                break
+            time.sleep(0.05)
+        else:
+            raise TestFailure("the deploy never reached health-checking")
+        time.sleep(0.3)  # let the worker record the phase
+        os.kill(c.pid, 9)
+        c.proc.wait(10)
+        follower.wait(20)
+        restart_daemon(c)
+        eq(managed(c)["live"]["pid"], live_pid, "the routed instance was re-adopted")
+        eq(version_served(c.port), "1.0.0", "traffic stays on 1.0.0")
+        rows = json.loads(cli(c, "history", "shop", "--state-dir", f"{c.dir}/state", "--json").stdout)
+        eq(rows[0]["state"], "aborted", "the interrupted deployment")
+        check("daemon restarted during health-checking" in (rows[0]["reason"] or ""), f"reason: {rows[0]}")
+        time.sleep(0.5)
+        eq(processes_of(c.dir), [live_pid], "green of the aborted deploy stopped")
         eq(c.terminate(timeout=30), 0, "daemon exit status")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")

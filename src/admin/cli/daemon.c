@@ -36,6 +36,13 @@ static int daemon_start_deployer(struct proxy *p, struct state **st, struct work
 	rc = deployer_new(p, *sup, *w, *st, &p->deployer);
 	if (rc < 0)
 		goto fail;
+	/* before the loop serves a request: traffic goes where it went before */
+	rc = deployer_recover(p->deployer);
+	if (rc < 0) {
+		deployer_free(p->deployer);
+		p->deployer = NULL;
+		goto fail;
+	}
 	return 0;
 fail:
 	log_error("cannot start the deploy engine: %s", strerror(-rc));
@@ -83,11 +90,14 @@ int cli_run_proxy(struct config *cfg)
 	if (rc < 0)
 		log_error("event loop failed: %s", strerror(-rc));
 	if (proxy.deployer) {
+		/* order matters: stop the instances; let the state writes still
+		 * queued finish (their completions use the deployer); only then
+		 * free the deployer, the supervisor and the state */
 		deployer_stop_all(proxy.deployer);
+		worker_stop(w);
 		deployer_free(proxy.deployer);
 		proxy.deployer = NULL;
 		supervisor_free(sup);
-		worker_stop(w);
 		state_close(st);
 	}
 	proxy_release(&proxy);
