@@ -528,21 +528,25 @@ static const char *check_host(char *s)
 	return NULL;
 }
 
-/* Path prefix of a route.  Returns NULL when valid, else the reason. */
-static const char *check_path(const char *s)
+/* A path: a route prefix (no query) or a health check target (query
+ * allowed).  Returns NULL when valid, else the reason. */
+static const char *check_path(const char *s, bool allow_query)
 {
 	const unsigned char *p;
 
 	if (s[0] != '/')
 		return "must start with \"/\"";
-	if (strlen(s) > ROUTE_PATH_MAX)
+	if (strlen(s) > (allow_query ? HEALTH_PATH_MAX : ROUTE_PATH_MAX))
 		return "must be at most 1024 characters";
 	for (p = (const unsigned char *)s; *p; p++) {
 		if (*p <= 0x20 || *p == 0x7f)
 			return "must not contain spaces or control characters";
 		if (*p >= 0x80)
 			return "must be ASCII (percent-encode other characters)";
-		if (*p == '?' || *p == '#')
+		if (*p == '#')
+			return allow_query ? "must not contain '#'"
+					   : "must not contain '?' or '#' (routes match on the path only)";
+		if (*p == '?' && !allow_query)
 			return "must not contain '?' or '#' (routes match on the path only)";
 	}
 	return NULL;
@@ -921,7 +925,7 @@ static int load_route(struct loader *L, const struct ynode *n, size_t service, s
 				r = fail(L, value, "%s, got %s", reason, QUOTED(value->value));
 		} else if (!strcmp(key->value, "path")) {
 			r = expect_value(L, value, "a path prefix like /api/");
-			if (r >= 0 && (reason = check_path(value->value)))
+			if (r >= 0 && (reason = check_path(value->value, false)))
 				r = fail(L, value, "%s, got %s", reason, QUOTED(value->value));
 			if (r >= 0)
 				r = set_string(L, &route->path_prefix, value->value);
@@ -1237,27 +1241,6 @@ static int load_env(struct loader *L, const struct ynode *n, struct config_servi
 	return 0;
 }
 
-/* Request target of a health check: a path, optionally with a query.
- * Returns NULL when valid, else the reason. */
-static const char *check_health_path(const char *s)
-{
-	const unsigned char *p;
-
-	if (s[0] != '/')
-		return "must start with \"/\"";
-	if (strlen(s) > HEALTH_PATH_MAX)
-		return "must be at most 1024 characters";
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p <= 0x20 || *p == 0x7f)
-			return "must not contain spaces or control characters";
-		if (*p >= 0x80)
-			return "must be ASCII (percent-encode other characters)";
-		if (*p == '#')
-			return "must not contain '#'";
-	}
-	return NULL;
-}
-
 /* Host header of a health check: a host name or address, optionally with
  * a port.  Returns NULL when valid, else the reason. */
 static const char *check_header_host(const char *s)
@@ -1296,7 +1279,7 @@ static int load_health(struct loader *L, const struct ynode *n, struct config_he
 		saved = field_push_key(L, k);
 		if (!strcmp(k, "path")) {
 			r = expect_value(L, value, "a path like /health");
-			if (r >= 0 && (reason = check_health_path(value->value)))
+			if (r >= 0 && (reason = check_path(value->value, true)))
 				r = fail(L, value, "%s, got %s", reason, QUOTED(value->value));
 			if (r >= 0)
 				r = set_string(L, &h->path, value->value);
