@@ -28,10 +28,21 @@ def eq(actual, expected, what="value"):
         raise TestFailure(f"{what}: expected {expected!r}, got {actual!r}")
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1 now, never one this process handed out
+    before (the kernel may give the same ephemeral port twice in a row,
+    e.g. for a listener and its admin address)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise TestFailure("no fresh free port after 100 tries")
 
 
 def wait_port(port, timeout=5.0, host="127.0.0.1"):
