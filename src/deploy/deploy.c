@@ -380,14 +380,19 @@ static void record_instance(struct deployer *d, struct slot *s, bool add)
 /* ------------------------------------------------------------------ */
 /* events of a deployment                                              */
 
-static void dep_event(struct deployment *dep, const char *detail)
+/* Record an event under the name of the current phase, or `label`. */
+static void dep_event_as(struct deployment *dep, const char *label, const char *detail)
 {
 	json_array_append_new(dep->events,
-			      json_pack("{s:s, s:I, s:I, s:s?}", "phase", phase_names[dep->phase], "at_ms",
+			      json_pack("{s:s, s:I, s:I, s:s?}", "phase", label, "at_ms",
 					(json_int_t)wall_ms(), "elapsed_ms",
 					(json_int_t)(time_now_ms() - dep->t_start_ms), "detail", detail));
-	log_info("deploy %s %s: %s%s%s", dep->service, dep->version, phase_names[dep->phase], detail ? ": " : "",
-		 detail ? detail : "");
+	log_info("deploy %s %s: %s%s%s", dep->service, dep->version, label, detail ? ": " : "", detail ? detail : "");
+}
+
+static void dep_event(struct deployment *dep, const char *detail)
+{
+	dep_event_as(dep, phase_names[dep->phase], detail);
 }
 
 static void slot_stop(struct slot *s);
@@ -887,7 +892,7 @@ static void dep_healthy(struct deployment *dep)
 	dep->t_healthy_ms = time_now_ms();
 	snprintf(detail, sizeof(detail), "%s healthy after %.2f s", dep->green->addr,
 		 (double)(dep->t_healthy_ms - dep->t_start_ms) / 1000.0);
-	dep_event(dep, detail);
+	dep_event_as(dep, "healthy", detail);
 	loop_timer_cancel(dep->d->p->loop, &dep->timer);
 	if (cs && cs->deploy.smoke) {
 		struct sup_spec spec;
