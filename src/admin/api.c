@@ -13,7 +13,7 @@
 #include "admin/api.h"
 #include "deploy/deploy.h"
 #include "base/util.h"
-#include "metrics/metrics-t.h"
+#include "metrics/metrics.h"
 #include "proxy/proxy.h"
 
 static void admin_api_handle_rest(struct proxy *p, const char *method, const char *path, size_t path_len,
@@ -48,11 +48,7 @@ static json_t *target_json(const struct target_slot *slot)
 	const struct metrics_upstream *m = slot->target->metrics;
 	uint64_t total = 0, errors = 0;
 
-	for (unsigned i = 0; i < METRICS_METHODS; i++) {
-		for (unsigned s = 0; s < METRICS_STATUS_CLASSES; s++)
-			total += m->requests[i][s];
-		errors += m->requests[i][4];
-	}
+	metrics_upstream_totals(m, &total, &errors);
 	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "address", slot->target->addr_text, "weight",
 			 slot->weight, "requests", (json_int_t)total, "errors_5xx", (json_int_t)errors,
 			 "connect_failures", (json_int_t)m->connect_failures, "retries", (json_int_t)m->retries,

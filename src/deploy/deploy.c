@@ -24,7 +24,7 @@
 #include "deploy/deploy.h"
 #include "deploy/health.h"
 #include "loop/loop.h"
-#include "metrics/metrics-t.h"
+#include "metrics/metrics.h"
 #include "proxy/proxy.h"
 
 #define WATCH_TICK_MS 250
@@ -767,11 +767,8 @@ static void watch_tick(struct loop *loop, struct loop_timer *t)
 		dep_finish(dep, PH_DONE, NULL);
 		return;
 	}
-	for (unsigned i = 0; i < METRICS_METHODS; i++) {
-		for (unsigned s = 0; s < METRICS_STATUS_CLASSES; s++)
-			requests += mu->requests[i][s];
-		errors += mu->requests[i][4];
-	}
+	metrics_upstream_totals(mu, &requests, &errors);
+	/* a failed connect is a request that failed */
 	errors += mu->connect_failures;
 	requests += mu->connect_failures;
 	requests -= dep->base_requests;
@@ -851,11 +848,7 @@ static void dep_switch(struct deployment *dep)
 	record_phase(dep, STATE_DEPLOYMENT_SWITCHED, detail, false);
 	dep->watched = slot_metrics(m, m->live);
 	if (dep->watched) {
-		for (unsigned i = 0; i < METRICS_METHODS; i++) {
-			for (unsigned s = 0; s < METRICS_STATUS_CLASSES; s++)
-				dep->base_requests += dep->watched->requests[i][s];
-			dep->base_errors += dep->watched->requests[i][4];
-		}
+		metrics_upstream_totals(dep->watched, &dep->base_requests, &dep->base_errors);
 		dep->base_errors += dep->watched->connect_failures;
 		dep->base_requests += dep->watched->connect_failures;
 		memcpy(dep->base_buckets, dep->watched->latency.buckets, sizeof(dep->base_buckets));
@@ -1119,27 +1112,9 @@ int64_t deployer_rollback(struct deployer *d, const char *service, char *err, si
 		int64_t id = dep_create(d, service, m->prev->version, true, err, errlen);
 		if (id < 0)
 			return id;
-		dep = m->dep;
-		/* skip starting: it runs and is healthy */
-		{
-			struct slot *back = m->prev, *bad = m->live;
-			uint64_t t0 = time_now_ns();
-			double rollback_ms;
-			if (route_to(m, back) < 0) {
-				dep_finish(dep, PH_FAILED, "cannot route %s back to %s", service, back->addr);
-				return id;
-			}
-			rollback_ms = (double)(time_now_ns() - t0) / 1e6;
-			m->live = back;
-			m->prev = NULL;
-			loop_timer_cancel(d->p->loop, &m->prev_timer);
-			record_routing(d, service, back->version, back->ref);
-			snprintf(why, sizeof(why), "manual rollback to warm %s in %.3f ms", back->version, rollback_ms);
-			dep_finish(dep, PH_ROLLED_BACK, "%s", why);
-			json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "rollback_ms",
-					    json_real(rollback_ms));
-			slot_stop(bad);
-		}
+		/* it runs and is healthy: no start, just the switch back */
+		snprintf(why, sizeof(why), "manual rollback to warm %s", m->prev->version);
+		rollback_now(m, why);
 		return id;
 	}
 	snprintf(err, errlen, "%s: the previous version is no longer running (rollback window over); deploy it "

@@ -479,3 +479,16 @@ char *metrics_render(const struct metrics *m, size_t *len)
 		*len = o.len;
 	return o.data;
 }
+
+void metrics_upstream_totals(const struct metrics_upstream *u, uint64_t *requests, uint64_t *errors_5xx)
+{
+	uint64_t total = 0, errors = 0;
+
+	for (unsigned m = 0; m < METRICS_METHODS; m++) {
+		for (unsigned c = 0; c < METRICS_STATUS_CLASSES; c++)
+			total += u->requests[m][c];
+		errors += u->requests[m][METRICS_STATUS_CLASSES - 1];
+	}
+	*requests = total;
+	*errors_5xx = errors;
+}

@@ -18,6 +18,9 @@ unsigned metrics_method_index(enum http_method method);
 /* Count one finished request: status 100..599, latency in microseconds. */
 void metrics_upstream_observe(struct metrics_upstream *u, enum http_method method, int status, uint64_t latency_us);
 void metrics_histogram_observe(struct metrics_histogram *h, uint64_t latency_us);
+/* Requests answered by u over all methods and status classes, and of those
+ * the 5xx: *requests and *errors_5xx are set (not added to). */
+void metrics_upstream_totals(const struct metrics_upstream *u, uint64_t *requests, uint64_t *errors_5xx);
 /* Count a response the proxy produced itself (status 100..599). */
 void metrics_local_response(struct metrics *m, int status);
 

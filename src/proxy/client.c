@@ -154,7 +154,6 @@ static int serialize_request(struct client *c, struct exchange *ex, const char *
 {
 	const struct http_request *r = &ex->req;
 	struct buf *b = &ex->uhead;
-	bool first_xff = true;
 	int rc = 0;
 
 	/* a pooled buffer: buf_size leaves 4 KiB above the largest head */
@@ -189,9 +188,7 @@ static int serialize_request(struct client *c, struct exchange *ex, const char *
 			continue;
 		rc |= append_slice(b, base, h->value);
 		rc |= buf_append(b, ", ", 2);
-		first_xff = false;
 	}
-	(void)first_xff;
 	rc |= buf_append_str(b, c->peer);
 	rc |= buf_append_str(b, "\r\nX-Forwarded-Proto: http\r\n");
 	if (r->host.len) {
