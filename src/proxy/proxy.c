@@ -444,10 +444,12 @@ int proxy_start(struct proxy *p, struct loop *loop, struct config *cfg)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = listeners_apply(p, cfg);
+	/* admin first: once the public port answers, /metrics and the admin
+	 * socket do too (and a second daemon on the same socket stops here) */
+	rc = admin_apply(p);
 	if (rc < 0)
 		goto fail;
-	rc = admin_apply(p);
+	rc = listeners_apply(p, cfg);
 	if (rc < 0)
 		goto fail;
 	sigemptyset(&mask);

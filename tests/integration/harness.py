@@ -452,6 +452,8 @@ def cutover(services=None, extra="", yaml_text=None, access_log=True):
     try:
         try:
             wait_port(port)
+            if f"admin: 127.0.0.1:{admin}" in yaml_text:
+                wait_port(admin)
         except TestFailure:
             raise TestFailure("cutover did not start: " + open(os.path.join(d, "stderr.log")).read()[-2000:])
         yield c
