@@ -20,7 +20,7 @@
 
 /* The schema version this build writes (PRAGMA user_version).  A database
  * with a higher number was written by a newer cutover and is refused. */
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2
 
 struct state;                         /* one SQLite connection; opaque */
 
@@ -38,6 +38,7 @@ enum state_instance_state {
 enum state_deployment_state {
 	STATE_DEPLOYMENT_STARTING = 0,
 	STATE_DEPLOYMENT_HEALTH_CHECKING,
+	STATE_DEPLOYMENT_SMOKE_TESTING,   /* schema 2 */
 	STATE_DEPLOYMENT_SWITCHING,
 	STATE_DEPLOYMENT_SWITCHED,
 	STATE_DEPLOYMENT_DRAINING,

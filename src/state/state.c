@@ -95,6 +95,31 @@ static const char *const migrations[] = {
 	"  instance_ids TEXT NOT NULL CHECK (json_valid(instance_ids)),"
 	"  updated_at INTEGER NOT NULL"
 	");",
+	/* 1 -> 2: deployments may be in state 'smoke-testing'.  SQLite cannot
+	 * change a CHECK in place: the table is rebuilt and renamed (foreign
+	 * keys are off while migrations run, so dropping the old table leaves
+	 * deployment_events alone; they reference it by name). */
+	"CREATE TABLE deployments_v2 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  service TEXT NOT NULL REFERENCES services(name),"
+	"  from_version TEXT,"
+	"  to_version TEXT NOT NULL,"
+	"  strategy TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('starting', 'health-checking', 'smoke-testing', 'switching',"
+	"                                       'switched', 'draining', 'done', 'rolled-back', 'failed',"
+	"                                       'aborted')),"
+	"  reason TEXT,"
+	"  started_at INTEGER NOT NULL,"
+	"  finished_at INTEGER"
+	");"
+	"INSERT INTO deployments_v2 (id, service, from_version, to_version, strategy, state, reason, started_at,"
+	"                            finished_at)"
+	"  SELECT id, service, from_version, to_version, strategy, state, reason, started_at, finished_at"
+	"  FROM deployments;"
+	"DROP TABLE deployments;"
+	"ALTER TABLE deployments_v2 RENAME TO deployments;"
+	"CREATE INDEX deployments_service ON deployments(service, id);"
+	"CREATE INDEX deployments_in_flight ON deployments(id) WHERE finished_at IS NULL;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
@@ -110,6 +135,7 @@ static const char *const instance_state_names[STATE_INSTANCE__COUNT] = {
 static const char *const deployment_state_names[STATE_DEPLOYMENT__COUNT] = {
 	[STATE_DEPLOYMENT_STARTING] = "starting",
 	[STATE_DEPLOYMENT_HEALTH_CHECKING] = "health-checking",
+	[STATE_DEPLOYMENT_SMOKE_TESTING] = "smoke-testing",
 	[STATE_DEPLOYMENT_SWITCHING] = "switching",
 	[STATE_DEPLOYMENT_SWITCHED] = "switched",
 	[STATE_DEPLOYMENT_DRAINING] = "draining",
@@ -444,14 +470,21 @@ int state_open(const char *dir, struct state **ret, char *err, size_t errlen)
 	stmt = NULL;
 	/* FULL: each commit is fsynced, so what a commit recorded survives a
 	 * power loss too, not only a kill -9 (docs/internals/state.md). */
-	r = state_exec(st, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+	r = state_exec(st, "PRAGMA synchronous = FULL");
 	if (r < 0) {
 		snprintf(err, errlen, "%s: %s", file, st->errmsg);
 		goto fail;
 	}
+	/* migrations run with foreign keys off (a table rebuild must not
+	 * cascade); they are on for everything after */
 	r = migrate(st, file, err, errlen);
 	if (r < 0)
 		goto fail;
+	r = state_exec(st, "PRAGMA foreign_keys = ON");
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", file, st->errmsg);
+		goto fail;
+	}
 	*ret = st;
 	return 0;
 fail:

@@ -171,7 +171,7 @@ static void test_newer_schema_refused(void **state)
 	assert_ptr_equal(st, (struct state *)0x1); /* untouched */
 	assert_non_null(strstr(err, "state.db"));
 	assert_non_null(strstr(err, "schema version 99 is newer"));
-	assert_non_null(strstr(err, "(1)"));
+	assert_non_null(strstr(err, "(2)"));
 	/* back to a version we know: opens again */
 	{
 		sqlite3 *db;
@@ -605,6 +605,35 @@ static void test_routing(void **state)
 }
 
 /* The switch and the rollback move routing and the deployment together. */
+/* Schema 1 -> 2 rebuilds `deployments` (a new state in its CHECK): rows and
+ * their events survive, the new state is accepted, foreign keys are back on. */
+static void test_migration_keeps_deployments(void **state)
+{
+	struct fixture *f = *state;
+	struct state_deployment d = { 0 };
+	int64_t id;
+
+	assert_int_equal(state_deployment_begin(f->st, "shop", "1.0.0", "1.1.0", "blue-green", "first", &id), 0);
+	assert_int_equal(state_deployment_transition(f->st, id, STATE_DEPLOYMENT_HEALTH_CHECKING, NULL), 0);
+	assert_int_equal(sqlite3_exec(f->st->db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	f->st = state_close(f->st);
+	f->st = open_ok(f->dir);
+	assert_int_equal(state_schema_version(f->st), 2);
+	assert_int_equal(state_deployment_get(f->st, id, &d), 0);
+	assert_string_equal(d.to_version, "1.1.0");
+	assert_int_equal(d.state, STATE_DEPLOYMENT_HEALTH_CHECKING);
+	state_deployment_clear(&d);
+	assert_int_equal(query_int(f->st, "SELECT count(*) FROM deployment_events"), 2);
+	assert_int_equal(state_deployment_transition(f->st, id, STATE_DEPLOYMENT_SMOKE_TESTING, "smoke"), 0);
+	assert_int_equal(query_int(f->st, "PRAGMA foreign_keys"), 1);
+	/* an event of a deployment that does not exist is refused again */
+	assert_int_not_equal(sqlite3_exec(f->st->db,
+					  "INSERT INTO deployment_events (deployment_id, at, to_state) "
+					  "VALUES (999, 1, 'starting')",
+					  NULL, NULL, NULL),
+			     SQLITE_OK);
+}
+
 static void test_deployment_route(void **state)
 {
 	struct fixture *f = *state;
@@ -812,6 +841,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_keeps_deployments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deployment_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writer_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
