@@ -20,6 +20,7 @@ static const struct verb {
 	{ "deploy", cli_deploy, "ship a version of a service, blue-green, with automatic rollback" },
 	{ "rollback", cli_rollback, "return a service to its previous version" },
 	{ "history", cli_history, "past deployments with their phases and results" },
+	{ "audit", cli_audit, "who did what and when (deploys, rollbacks, releases)" },
 	{ "logs", cli_logs, "what a service's instances wrote (-f to follow)" },
 	{ "release", cli_release, "add, prune or verify a release in the store" },
 	{ "releases", cli_releases, "list the releases of a service" },

@@ -37,6 +37,7 @@ struct admin_conn {
 	size_t out_len, out_off;
 	bool closed;
 	bool api;                        /* came in on the Unix socket */
+	uid_t peer_uid;                  /* its user (SO_PEERCRED): who deploys, for the audit */
 };
 
 static void admin_conn_close(struct admin_conn *a)
@@ -102,7 +103,7 @@ static void admin_handle(struct admin_conn *a)
 		size_t mlen = req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
 		memcpy(method, base + req->method.off, mlen);
 		method[mlen] = 0;
-		admin_api_handle(a->proxy, method, base + req->target.off, req->target.len, base + rc,
+		admin_api_handle(a->proxy, a->peer_uid, method, base + req->target.off, req->target.len, base + rc,
 				 (size_t)req->content_length, &reply);
 		if (reply.body) {
 			size_t n = strlen(reply.body);
@@ -210,6 +211,13 @@ static void admin_accept(struct proxy *p, struct loop_io *io, bool api)
 		}
 		a->proxy = p;
 		a->api = api;
+		if (api) {
+			struct ucred cred;
+			socklen_t len = sizeof(cred);
+			/* the kernel's word for who is at the other end; unknown is
+			 * recorded as the daemon's own user (the socket is 0600) */
+			a->peer_uid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? cred.uid : getuid();
+		}
 		list_add_tail(&p->admin_conns, &a->node);
 		if (loop_add(loop, &a->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, admin_conn_on_event) < 0) {
 			close(fd);

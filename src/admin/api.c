@@ -157,7 +157,8 @@ out:
 }
 
 /* POST /v1/deploy {"service","version"} and POST /v1/rollback {"service"}. */
-static void api_deploy(struct proxy *p, bool rollback, const char *body, size_t body_len, struct admin_reply *out)
+static void api_deploy(struct proxy *p, uid_t who, bool rollback, const char *body, size_t body_len,
+		       struct admin_reply *out)
 {
 	json_error_t jerr;
 	json_t *root;
@@ -183,8 +184,8 @@ static void api_deploy(struct proxy *p, bool rollback, const char *body, size_t 
 		json_decref(root);
 		return;
 	}
-	id = rollback ? deployer_rollback(p->deployer, service, err, sizeof(err))
-		      : deployer_deploy(p->deployer, service, version, err, sizeof(err));
+	id = rollback ? deployer_rollback(p->deployer, service, who, err, sizeof(err))
+		      : deployer_deploy(p->deployer, service, version, who, err, sizeof(err));
 	if (id < 0)
 		reply_error(out, id == -ENOENT ? 404 : id == -EINVAL ? 400 : 409, "%s", err);
 	else
@@ -192,7 +193,7 @@ static void api_deploy(struct proxy *p, bool rollback, const char *body, size_t 
 	json_decref(root);
 }
 
-void admin_api_handle(struct proxy *p, const char *method, const char *path, size_t path_len, const char *body,
+void admin_api_handle(struct proxy *p, uid_t peer_uid, const char *method, const char *path, size_t path_len, const char *body,
 		      size_t body_len, struct admin_reply *out)
 {
 	static const char dep_prefix[] = "/v1/deployments/";
@@ -203,7 +204,7 @@ void admin_api_handle(struct proxy *p, const char *method, const char *path, siz
 		if (strcmp(method, "POST"))
 			reply_error(out, 405, "%s %.*s: use POST", method, (int)path_len, path);
 		else
-			api_deploy(p, path_len == 12, body, body_len, out);
+			api_deploy(p, peer_uid, path_len == 12, body, body_len, out);
 		return;
 	}
 	if (path_len > sizeof(dep_prefix) - 1 && !memcmp(path, dep_prefix, sizeof(dep_prefix) - 1)) {

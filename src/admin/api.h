@@ -10,6 +10,7 @@
  */
 #pragma once
 #include <stddef.h>
+#include <sys/types.h>
 #include "proxy/proxy-t.h"
 
 struct admin_reply {
@@ -17,6 +18,7 @@ struct admin_reply {
 	char *body;          /* malloc'd JSON text, NUL-terminated */
 };
 
-/* Handle one API request.  Fills *out (caller frees out->body). */
-void admin_api_handle(struct proxy *p, const char *method, const char *path, size_t path_len, const char *body,
+/* Handle one API request from user peer_uid.  Fills *out (caller frees
+ * out->body). */
+void admin_api_handle(struct proxy *p, uid_t peer_uid, const char *method, const char *path, size_t path_len, const char *body,
 		      size_t body_len, struct admin_reply *out);

@@ -101,6 +101,8 @@ struct deployment {
 	uint64_t watch_until_ms;
 	uint64_t base_requests, base_errors, base_buckets[METRICS_LATENCY_BUCKETS + 1];
 	struct metrics_upstream *watched;
+	struct slot *routed_back;          /* set by rollback_now: dep_finish records the routing with the result */
+	uid_t who;                         /* asked by this user (DEPLOY_BY_DAEMON: cutover itself) */
 	bool pending_db;                   /* the begin job has not come back yet */
 };
 
@@ -109,6 +111,7 @@ struct managed {
 	struct deployer *d;
 	char *name;
 	struct slot *live, *prev;
+	char prev_version[STATE_VERSION_MAX + 1]; /* what `cutover rollback` goes back to ("": nothing) */
 	struct loop_timer prev_timer;      /* end of the rollback window */
 	struct deployment *dep;            /* in flight */
 };
@@ -124,6 +127,7 @@ struct deployer {
 	struct list_head deployments;
 	size_t ndeployments;
 	int64_t next_id;
+	const char *crash_at;              /* test hook CUTOVER_TEST_CRASH_AT: see crash_point() */
 };
 
 /* ------------------------------------------------------------------ */
@@ -211,11 +215,26 @@ static char *substitute(const char *text, const char *port, const char *version,
 	return out;
 }
 
+/* A simple command (no shell syntax beyond words) gets `exec` in front, so
+ * that the supervised pid is the program itself, not a shell: "stopped"
+ * then means its in-flight work is done, not that the shell in front of it
+ * died.  Takes and returns a malloc'd string (NULL stays NULL). */
+static char *exec_simple(char *command)
+{
+	char *e = NULL;
+
+	if (command && !strpbrk(command, ";&|\n()`") && asprintf(&e, "exec %s", command) >= 0) {
+		free(command);
+		return e;
+	}
+	return command;
+}
+
 /* ------------------------------------------------------------------ */
 /* persistence: fire-and-forget jobs on the state worker               */
 
-enum job_kind { JOB_TRANSITION, JOB_FINISH, JOB_ROUTING, JOB_AUDIT, JOB_INSTANCE_ADD, JOB_INSTANCE_STATE,
-		JOB_INSTANCE_PROC };
+enum job_kind { JOB_TRANSITION, JOB_FINISH, JOB_ROUTE, JOB_ROUTING, JOB_AUDIT, JOB_INSTANCE_ADD,
+		JOB_INSTANCE_STATE, JOB_INSTANCE_PROC };
 
 struct job {
 	struct deployer *d;
@@ -229,11 +248,39 @@ struct job {
 	struct dbref *ref;                 /* instance jobs and routing (reference held) */
 	struct state_instance inst;        /* JOB_INSTANCE_ADD / _PROC */
 	enum state_instance_state istate;  /* JOB_INSTANCE_STATE */
+	uid_t who;                         /* JOB_AUDIT */
+	char dep_version[65];              /* phase jobs: the version deployed (for crash_point) */
+	struct job *next;                  /* runs in the same transaction (owned) */
 };
 
-static void job_work(void *data)
+/* Test hook for the kill -9 recovery tests: with CUTOVER_TEST_CRASH_AT set
+ * to "before:PHASE@VERSION" or "after:PHASE@VERSION" (a deployment state
+ * name and the version deployed, e.g. after:switched@1.1.0), the daemon
+ * SIGKILLs itself on the state thread just before or just after the
+ * transaction recording that phase commits: the crash lands exactly at that
+ * boundary, which no outside kill can aim at. */
+static void crash_point(struct deployer *d, bool after, enum state_deployment_state phase, const char *version)
 {
-	struct job *j = data;
+	const char *want = d->crash_at;
+	char here[200];
+
+	if (!want)
+		return;
+	snprintf(here, sizeof(here), "%s:%s@%s", after ? "after" : "before", state_deployment_state_name(phase),
+		 version);
+	if (strcmp(want, here))
+		return;
+	log_warn("CUTOVER_TEST_CRASH_AT=%s: killing the daemon now (test hook)", want);
+	raise(SIGKILL);
+}
+
+static bool is_phase_job(const struct job *j)
+{
+	return j->kind == JOB_TRANSITION || j->kind == JOB_FINISH || j->kind == JOB_ROUTE;
+}
+
+static void job_run(struct job *j)
+{
 	struct state *st = j->d->st;
 	int64_t id = j->db_id_src ? *j->db_id_src : j->db_id;
 
@@ -245,6 +292,13 @@ static void job_work(void *data)
 	case JOB_FINISH:
 		if (id > 0)
 			state_deployment_finish(st, id, j->to, j->detail);
+		break;
+	case JOB_ROUTE:
+		/* the phase and where traffic goes, in one transaction */
+		if (id > 0)
+			state_deployment_route(st, id, j->to, j->detail, j->version, &j->ref->id, 1);
+		else /* no deployment row (its begin failed): at least the routing */
+			state_routing_set(st, j->service, j->version, &j->ref->id, 1);
 		break;
 	case JOB_ROUTING:
 		state_routing_set(st, j->service, j->version, j->ref ? &j->ref->id : NULL, j->ref ? 1 : 0);
@@ -270,9 +324,21 @@ static void job_work(void *data)
 		}
 		break;
 	case JOB_AUDIT: {
-		struct passwd *pw = getpwuid(getuid());
-		struct state_audit_entry e = { .actor = pw ? pw->pw_name : "unknown",
-					       .actor_uid = (unsigned)getuid(),
+		/* who asked: the user at the other end of the admin socket (kernel
+		 * credentials), or cutover itself (automatic rollback, recovery).
+		 * getpwuid may block on NSS: here, never on the loop. */
+		bool daemon = j->who == DEPLOY_BY_DAEMON;
+		uid_t uid = daemon ? getuid() : j->who;
+		struct passwd *pw = getpwuid(uid);
+		char actor[96];
+		if (daemon)
+			snprintf(actor, sizeof(actor), "cutover (automatic)");
+		else if (pw)
+			snprintf(actor, sizeof(actor), "%s", pw->pw_name);
+		else
+			snprintf(actor, sizeof(actor), "uid %u", (unsigned)uid);
+		struct state_audit_entry e = { .actor = actor,
+					       .actor_uid = (unsigned)uid,
 					       .action = j->action,
 					       .target = j->service,
 					       .result = j->result,
@@ -283,51 +349,98 @@ static void job_work(void *data)
 	}
 }
 
-static void job_done(void *data)
+/* On the state worker: the job, and those chained to it in one transaction. */
+static void job_work(void *data)
 {
 	struct job *j = data;
+	struct state *st = j->d->st;
 
-	dbref_put(j->ref);
-	free(j->inst.log_path);
-	free(j->detail);
-	free(j);
+	if (is_phase_job(j))
+		crash_point(j->d, false, j->to, j->dep_version);
+	if (!j->next) {
+		job_run(j);
+	} else if (state_tx_begin(st) == 0) {
+		for (struct job *k = j; k; k = k->next)
+			job_run(k);
+		if (state_tx_commit(st) < 0) {
+			log_error("state: cannot commit (%s); the deployment record may be incomplete", state_errmsg(st));
+			state_tx_rollback(st);
+		}
+	} else {
+		log_error("state: cannot begin a transaction (%s)", state_errmsg(st));
+	}
+	if (is_phase_job(j))
+		crash_point(j->d, true, j->to, j->dep_version);
 }
 
+static void job_done(void *data)
+{
+	struct job *j = data, *next;
+
+	for (; j; j = next) {
+		next = j->next;
+		dbref_put(j->ref);
+		free(j->inst.log_path);
+		free(j->detail);
+		free(j);
+	}
+}
+
+/* Queue j (and its chain) on the state worker.  NULL (out of memory when it
+ * was built) is logged and dropped. */
 static void job_submit(struct deployer *d, struct job *j)
 {
-	j->d = d;
+	if (!j) {
+		log_error("state: out of memory; the deployment record may be incomplete");
+		return;
+	}
+	for (struct job *k = j; k; k = k->next)
+		k->d = d;
 	if (worker_submit(d->w, job_work, job_done, j) < 0) {
 		log_error("state: cannot queue a write (out of memory); the deployment record may be incomplete");
 		job_done(j);
 	}
 }
 
-static void record_phase(struct deployment *dep, enum state_deployment_state to, const char *detail, bool final)
+static struct job *phase_job(struct deployment *dep, enum state_deployment_state to, const char *detail, bool final)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j)
-		return;
+		return NULL;
 	j->kind = final ? JOB_FINISH : JOB_TRANSITION;
 	j->db_id_src = &dep->db_id; /* read on the worker, after the begin job set it */
+	snprintf(j->dep_version, sizeof(j->dep_version), "%s", dep->version);
 	j->to = to;
 	j->detail = detail ? strdup(detail) : NULL;
-	job_submit(dep->d, j);
+	return j;
 }
 
-static void record_audit(struct deployer *d, const char *action, const char *service, const char *version,
-			 const char *result, const char *detail)
+static void record_phase(struct deployment *dep, enum state_deployment_state to, const char *detail, bool final)
+{
+	job_submit(dep->d, phase_job(dep, to, detail, final));
+}
+
+static struct job *audit_job(uid_t who, const char *action, const char *service, const char *version,
+			     const char *result, const char *detail)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j)
-		return;
+		return NULL;
 	j->kind = JOB_AUDIT;
+	j->who = who;
 	snprintf(j->action, sizeof(j->action), "%s", action);
 	snprintf(j->service, sizeof(j->service), "%s%s%s", service, version ? "@" : "", version ? version : "");
 	snprintf(j->result, sizeof(j->result), "%s", result);
 	j->detail = detail ? strdup(detail) : NULL;
-	job_submit(d, j);
+	return j;
+}
+
+static void record_audit(struct deployer *d, uid_t who, const char *action, const char *service,
+			 const char *version, const char *result, const char *detail)
+{
+	job_submit(d, audit_job(who, action, service, version, result, detail));
 }
 
 static void record_routing(struct deployer *d, const char *service, const char *version, struct dbref *ref)
@@ -341,6 +454,31 @@ static void record_routing(struct deployer *d, const char *service, const char *
 	snprintf(j->version, sizeof(j->version), "%s", version);
 	j->ref = dbref_get(ref);
 	job_submit(d, j);
+}
+
+/* The deployment's new phase and its service's routing (to slot s), in one
+ * transaction: after a crash they never disagree. */
+static struct job *route_job(struct deployment *dep, enum state_deployment_state to, const char *detail,
+			     struct slot *s)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->kind = JOB_ROUTE;
+	j->db_id_src = &dep->db_id;
+	snprintf(j->dep_version, sizeof(j->dep_version), "%s", dep->version);
+	j->to = to;
+	j->detail = detail ? strdup(detail) : NULL;
+	snprintf(j->service, sizeof(j->service), "%s", dep->service);
+	snprintf(j->version, sizeof(j->version), "%s", s->version);
+	j->ref = dbref_get(s->ref);
+	return j;
+}
+
+static void record_route(struct deployment *dep, enum state_deployment_state to, const char *detail, struct slot *s)
+{
+	job_submit(dep->d, route_job(dep, to, detail, s));
 }
 
 static void record_instance_state(struct deployer *d, struct dbref *ref, enum state_instance_state st)
@@ -508,7 +646,9 @@ static void slot_health(struct health_check *hc, enum health_state state, const 
 	struct deployment *dep = m->dep;
 
 	s->health = state;
-	record_instance_state(m->d, s->ref, state == HEALTH_HEALTHY ? STATE_INSTANCE_HEALTHY : STATE_INSTANCE_UNHEALTHY);
+	if (s != m->prev) /* the warm previous version stays "draining" in the record */
+		record_instance_state(m->d, s->ref,
+				      state == HEALTH_HEALTHY ? STATE_INSTANCE_HEALTHY : STATE_INSTANCE_UNHEALTHY);
 	if (dep && dep->green == s && state == HEALTH_HEALTHY && dep->phase == PH_HEALTH) {
 		dep_healthy(dep);
 		return;
@@ -563,17 +703,7 @@ static struct slot *slot_start(struct managed *m, const struct config_service *c
 	snprintf(logdir, sizeof(logdir), "%s/logs/%s", d->p->cfg->state_dir, m->name);
 	make_dirs(logdir, 0750); /* a failure shows as the instance's "open log" spawn error */
 	snprintf(log_path, sizeof(log_path), "%s/%s.log", logdir, version);
-	command = substitute(cs->run, port, version, m->name, release_dir, NULL);
-	if (command && !strpbrk(command, ";&|\n()`")) {
-		/* a simple command: `exec` it, so that the supervised pid is the
-		 * service itself and "stopped" means its in-flight work is done,
-		 * not that the shell in front of it died */
-		char *e = NULL;
-		if (asprintf(&e, "exec %s", command) >= 0) {
-			free(command);
-			command = e;
-		}
-	}
+	command = exec_simple(substitute(cs->run, port, version, m->name, release_dir, NULL));
 	env = calloc(cs->nenv + 6, sizeof(char *));
 	if (!command || !env) {
 		snprintf(err, errlen, "out of memory");
@@ -715,13 +845,20 @@ static void dep_finish(struct deployment *dep, enum phase result, const char *fm
 		dep->green = NULL;
 	}
 	dep_event(dep, dep->reason[0] ? dep->reason : NULL);
-	record_phase(dep,
-		     result == PH_DONE	      ? STATE_DEPLOYMENT_DONE
-		     : result == PH_ROLLED_BACK ? STATE_DEPLOYMENT_ROLLED_BACK
-						: STATE_DEPLOYMENT_FAILED,
-		     dep->reason[0] ? dep->reason : NULL, true);
-	record_audit(dep->d, dep->is_rollback ? "rollback" : "deploy", dep->service, dep->version,
-		     phase_names[result], dep->reason[0] ? dep->reason : NULL);
+	enum state_deployment_state to = result == PH_DONE	     ? STATE_DEPLOYMENT_DONE
+					 : result == PH_ROLLED_BACK ? STATE_DEPLOYMENT_ROLLED_BACK
+								    : STATE_DEPLOYMENT_FAILED;
+	/* the result, the routing it left (after a rollback) and the audit
+	 * row: one transaction, so a crash cannot keep one without the others */
+	const char *why = dep->reason[0] ? dep->reason : NULL;
+	struct job *j = dep->routed_back ? route_job(dep, to, why, dep->routed_back) : phase_job(dep, to, why, true);
+	if (j && !(j->next = audit_job(dep->who, dep->is_rollback ? "rollback" : "deploy", dep->service,
+				       dep->version, phase_names[result], why))) {
+		job_done(j);
+		j = NULL;
+	}
+	job_submit(dep->d, j);
+	dep->routed_back = NULL;
 	if (m->dep == dep)
 		m->dep = NULL;
 }
@@ -742,11 +879,15 @@ static void rollback_now(struct managed *m, const char *why)
 
 	m->live = back;
 	m->prev = NULL;
+	m->prev_version[0] = 0; /* nothing to go back to from here */
 	loop_timer_cancel(m->d->p->loop, &m->prev_timer);
-	record_routing(m->d, m->name, back->version, back->ref);
+	record_instance_state(m->d, back->ref, STATE_INSTANCE_HEALTHY);
 	log_warn("rolled %s back to %s in %.3f ms: %s", m->name, back->version, rollback_ms, why);
+	if (!dep)
+		record_routing(m->d, m->name, back->version, back->ref);
 	if (dep) {
 		dep->green = NULL;
+		dep->routed_back = back;
 		dep_finish(dep, PH_ROLLED_BACK, "%s; traffic back on %s in %.3f ms", why, back->version, rollback_ms);
 		json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "rollback_ms",
 				    json_real(rollback_ms));
@@ -826,26 +967,50 @@ static void dep_switch(struct deployment *dep)
 		return;
 	}
 	dep->t_switched_ms = time_now_ms();
+	struct slot *old_live = m->live;
 	/* the old live version stays warm for the rollback window; one older
-	 * than that is stopped now */
-	if (m->prev)
+	 * than that is stopped now.  With nothing live (a version restarted
+	 * after its instance was lost), a warm one stays what it was. */
+	if (m->live) {
 		slot_stop(m->prev);
-	m->prev = m->live;
+		m->prev = m->live;
+		snprintf(m->prev_version, sizeof(m->prev_version), "%s", m->prev->version);
+	} else if (!m->prev && dep->from_version[0]) {
+		snprintf(m->prev_version, sizeof(m->prev_version), "%s", dep->from_version);
+	}
 	m->live = green;
 	dep->green = NULL;
-	record_routing(d, m->name, green->version, green->ref);
-	if (m->prev)
+	if (dep->is_rollback) {
+		/* a rollback started the old version again: the version it
+		 * replaces is the one being rolled back, not a fallback */
+		slot_stop(m->prev);
+		m->prev = NULL;
+		m->prev_version[0] = 0;
+	}
+	/* "draining": out of traffic, kept warm for the rollback window (the
+	 * next daemon re-adopts it as such after a restart) */
+	if (m->prev && m->prev == old_live) {
+		record_instance_state(d, m->prev->ref, STATE_INSTANCE_DRAINING);
 		loop_timer_set(d->p->loop, &m->prev_timer, d->p->loop->now_ms + cs->deploy.rollback_window_ms,
 			       prev_window_over);
+	}
 	double switch_ms = (double)(time_now_ns() - t0) / 1e6; /* measured once: shown and recorded */
 
 	dep->phase = PH_WATCH;
-	snprintf(detail, sizeof(detail), "traffic on %s (%s), switch took %.3f ms at the proxy; watching for %llu s",
-		 green->version, green->addr, switch_ms, (unsigned long long)(cs->deploy.watch_ms / 1000));
+	snprintf(detail, sizeof(detail), "traffic on %s (%s), switch took %.3f ms at the proxy", green->version,
+		 green->addr, switch_ms);
+	if (!dep->is_rollback)
+		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), "; watching for %llu s",
+			 (unsigned long long)(cs->deploy.watch_ms / 1000));
 	dep_event(dep, detail);
 	json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "switch_ms",
 			    json_real(switch_ms));
-	record_phase(dep, STATE_DEPLOYMENT_SWITCHED, detail, false);
+	record_route(dep, STATE_DEPLOYMENT_SWITCHED, detail, green);
+	if (dep->is_rollback) {
+		/* nothing older to fall back to: no watch */
+		dep_finish(dep, PH_DONE, NULL);
+		return;
+	}
 	dep->watched = slot_metrics(m, m->live);
 	if (dep->watched) {
 		metrics_upstream_totals(dep->watched, &dep->base_requests, &dep->base_errors);
@@ -898,7 +1063,8 @@ static void dep_healthy(struct deployment *dep)
 		snprintf(url, sizeof(url), "http://%s", dep->green->addr);
 		snprintf(urlvar, sizeof(urlvar), "URL=%s", url);
 		env[1] = urlvar;
-		cmd = substitute(cs->deploy.smoke, port, dep->version, dep->service, dep->green->release_dir, url);
+		cmd = exec_simple(substitute(cs->deploy.smoke, port, dep->version, dep->service,
+					     dep->green->release_dir, url));
 		snprintf(id, sizeof(id), "smoke-%s-%lld", dep->service, (long long)dep->id);
 		snprintf(log_path, sizeof(log_path), "%s/logs/%s/smoke.log", dep->d->p->cfg->state_dir, dep->service);
 		sup_spec_init(&spec);
@@ -908,8 +1074,10 @@ static void dep_healthy(struct deployment *dep)
 		spec.cwd = dep->green->release_dir;
 		spec.log_path = log_path;
 		spec.restart.max_restarts = 0;
+		spec.die_with_daemon = true; /* nothing would adopt it after a crash */
 		dep->phase = PH_SMOKE;
 		dep_event(dep, cs->deploy.smoke);
+		record_phase(dep, STATE_DEPLOYMENT_SMOKE_TESTING, cs->deploy.smoke, false);
 		if (!cmd || sup_instance_start(dep->d->sup, &spec, &cb, dep, &dep->smoke) < 0)
 			dep_finish(dep, PH_FAILED, "smoke command could not start");
 		free(cmd);
@@ -950,8 +1118,10 @@ static void begin_work(void *data)
 		return;
 	}
 	state_service_ensure(dep->d->st, dep->service);
+	crash_point(dep->d, false, STATE_DEPLOYMENT_STARTING, dep->version);
 	state_deployment_begin(dep->d->st, dep->service, dep->from_version[0] ? dep->from_version : NULL,
 			       dep->version, "blue-green", dep->is_rollback ? "rollback" : NULL, &dep->db_id);
+	crash_point(dep->d, true, STATE_DEPLOYMENT_STARTING, dep->version);
 }
 
 static void begin_done(void *data)
@@ -1011,15 +1181,21 @@ static void deployments_trim(struct deployer *d)
 }
 
 static int64_t dep_create(struct deployer *d, const char *service, const char *version, bool is_rollback,
-			  char *err, size_t errlen);
+			  uid_t who, char *err, size_t errlen);
 
-int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, char *err, size_t errlen)
+
+int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, uid_t who, char *err,
+			size_t errlen)
 {
-	return dep_create(d, service, version, false, err, errlen);
+	int64_t id = dep_create(d, service, version, false, who, err, errlen);
+
+	if (id < 0)
+		record_audit(d, who, "deploy", service, version, "refused", err);
+	return id;
 }
 
 static int64_t dep_create(struct deployer *d, const char *service, const char *version, bool is_rollback,
-			  char *err, size_t errlen)
+			  uid_t who, char *err, size_t errlen)
 {
 	const struct config_service *cs = service_config(d, service);
 	struct managed *m;
@@ -1063,6 +1239,7 @@ static int64_t dep_create(struct deployer *d, const char *service, const char *v
 	dep->d = d;
 	dep->m = m;
 	dep->is_rollback = is_rollback; /* read by the worker: set before queueing */
+	dep->who = who;
 	dep->id = ++d->next_id;
 	snprintf(dep->service, sizeof(dep->service), "%s", service);
 	snprintf(dep->version, sizeof(dep->version), "%s", version);
@@ -1085,42 +1262,43 @@ static int64_t dep_create(struct deployer *d, const char *service, const char *v
 	return dep->id;
 }
 
-int64_t deployer_rollback(struct deployer *d, const char *service, char *err, size_t errlen)
+int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen)
 {
 	struct managed *m = managed_get(d, service, false);
 	struct deployment *dep;
 	char why[160];
+	int64_t id;
 
-	if (!m || (!m->prev && !m->live)) {
-		snprintf(err, errlen, "%s has no previous version to roll back to", service);
-		return -ENOENT;
-	}
-	if (m->dep && m->dep->phase == PH_WATCH) {
+	if (m && m->dep && m->dep->phase == PH_WATCH) {
 		/* the deploy being watched: its rollback is the answer */
 		dep = m->dep;
 		snprintf(why, sizeof(why), "rolled back by hand (cutover rollback)");
 		rollback_now(m, why);
 		return dep->id;
 	}
-	if (m->dep) {
+	if (m && m->dep) {
 		snprintf(err, errlen, "a deploy of %s to %s is in progress: wait for it or let it fail", service,
 			 m->dep->version);
-		return -EBUSY;
+		id = -EBUSY;
+	} else if (m && m->prev && !m->prev->crashed) {
+		/* instant: the previous version is warm, runs and is healthy:
+		 * no start, just the switch back */
+		id = dep_create(d, service, m->prev->version, true, who, err, errlen);
+		if (id > 0) {
+			snprintf(why, sizeof(why), "manual rollback to warm %s", m->prev->version);
+			rollback_now(m, why);
+		}
+	} else if (m && m->prev_version[0]) {
+		/* the rollback window is over: start the previous version from
+		 * the release store, health-check it, then switch */
+		id = dep_create(d, service, m->prev_version, true, who, err, errlen);
+	} else {
+		snprintf(err, errlen, "%s has no previous version to roll back to", service);
+		id = -ENOENT;
 	}
-	if (m->prev && !m->prev->crashed) {
-		/* instant: the previous version is warm */
-		int64_t id = dep_create(d, service, m->prev->version, true, err, errlen);
-		if (id < 0)
-			return id;
-		/* it runs and is healthy: no start, just the switch back */
-		snprintf(why, sizeof(why), "manual rollback to warm %s", m->prev->version);
-		rollback_now(m, why);
-		return id;
-	}
-	snprintf(err, errlen, "%s: the previous version is no longer running (rollback window over); deploy it "
-			      "again with `cutover deploy %s VERSION`",
-		 service, service);
-	return -ENOENT;
+	if (id < 0)
+		record_audit(d, who, "rollback", service, NULL, "refused", err);
+	return id;
 }
 
 static json_t *slot_json(struct slot *s)
@@ -1171,96 +1349,239 @@ json_t *deployer_status_json(struct deployer *d)
 /* ------------------------------------------------------------------ */
 /* after a restart (kill -9, crash, reboot of the daemon only)         */
 
+struct recovery {
+	int adopted, stopped, gone, aborted, restarted;
+};
+
+/* When did deployment ID switch traffic (Unix ms; 0: unknown)? */
+static int64_t switched_at(struct state *st, int64_t id)
+{
+	struct state_deployment_event *ev = NULL;
+	size_t n = 0;
+	int64_t at = 0;
+
+	if (state_deployment_events(st, id, &ev, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].to_state == STATE_DEPLOYMENT_SWITCHED)
+			at = ev[i].at;
+	state_deployment_event_array_free(ev, n);
+	return at;
+}
+
+/* The newest live instance of VERSION that still runs, preferring one the
+ * routing row names; -1 if none.  Skips index `not`. */
+static ssize_t pick_instance(const struct state_instance *in, const bool *alive, size_t n, const char *version,
+			     const struct state_routing *routing, ssize_t not)
+{
+	ssize_t best = -1;
+
+	if (!version || !*version)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		bool routed = false;
+		if (!alive[k] || (ssize_t)k == not || strcmp(in[k].version, version))
+			continue;
+		for (size_t r = 0; routing && r < routing->ninstance_ids; r++)
+			routed |= routing->instance_ids[r] == in[k].id;
+		if (routed)
+			return (ssize_t)k;
+		best = (ssize_t)k; /* by id: the newest wins */
+	}
+	return best;
+}
+
+static struct slot *adopt(struct managed *m, const struct config_service *cs, const struct state_instance *in)
+{
+	struct state_release rel = { 0 };
+	struct slot *slot;
+	char err[256];
+
+	if (state_release_get(m->d->st, cs->name, in->version, &rel) < 0) {
+		log_warn("instance %lld of %s %s runs (pid %d) but its release is gone: left alone", (long long)in->id,
+			 cs->name, in->version, in->pid);
+		return NULL;
+	}
+	slot = slot_start(m, cs, in->version, rel.path, in, err, sizeof(err));
+	state_release_clear(&rel);
+	if (!slot)
+		log_warn("cannot adopt %s %s (pid %d): %s", cs->name, in->version, in->pid, err);
+	return slot;
+}
+
+/* One managed service after a restart: see deployer_recover() and
+ * docs/internals/deploy.md (Recovery). */
+static int recover_service(struct deployer *d, const struct config_service *cs, struct recovery *rc)
+{
+	struct state *st = d->st;
+	struct managed *m = managed_get(d, cs->name, true);
+	struct state_routing routing = { 0 };
+	struct state_deployment *deps = NULL;
+	struct state_instance *in = NULL;
+	size_t ndeps = 0, nin = 0;
+	bool *alive = NULL, have_routing;
+	const struct state_deployment *inflight = NULL, *last_done = NULL;
+	const char *keep = NULL, *warm = NULL;
+	int64_t warm_until = 0;
+	ssize_t keep_i, warm_i;
+	char why[400] = "";
+
+	if (!m)
+		return -ENOMEM;
+	have_routing = state_routing_get(st, cs->name, &routing) == 0;
+	if (state_deployment_list(st, cs->name, 16, &deps, &ndeps) < 0)
+		ndeps = 0;
+	if (state_instance_list_live(st, cs->name, &in, &nin) < 0)
+		nin = 0;
+	alive = calloc(nin + 1, sizeof(*alive));
+	if (!alive) {
+		state_deployment_array_free(deps, ndeps);
+		state_instance_array_free(in, nin);
+		state_routing_clear(&routing);
+		return -ENOMEM;
+	}
+	/* newest first: the deployment in flight (if any), then the last that finished */
+	for (size_t i = 0; i < ndeps; i++) {
+		if (!deps[i].finished_at && !inflight)
+			inflight = &deps[i];
+		if (deps[i].finished_at) {
+			if (deps[i].state == STATE_DEPLOYMENT_DONE)
+				last_done = &deps[i];
+			break;
+		}
+	}
+	for (size_t k = 0; k < nin; k++) {
+		alive[k] = state_instance_process_alive(&in[k]);
+		if (!alive[k]) {
+			state_instance_set_state(st, in[k].id, STATE_INSTANCE_STOPPED);
+			rc->gone++;
+		}
+	}
+
+	/* Where traffic goes: the last known-good version.  A deploy that had
+	 * switched but not finished its watch window is not known-good: back to
+	 * the version it replaced.  One that had not switched never moved
+	 * traffic: routing already names the old version. */
+	keep = have_routing ? routing.version : NULL;
+	bool inflight_switched = inflight && (inflight->state == STATE_DEPLOYMENT_SWITCHING ||
+					      inflight->state == STATE_DEPLOYMENT_SWITCHED ||
+					      inflight->state == STATE_DEPLOYMENT_DRAINING);
+	if (inflight_switched && inflight->from_version[0])
+		keep = inflight->from_version;
+	/* the version kept warm for an instant rollback, while its window lasts */
+	if (!inflight_switched && last_done && last_done->from_version[0] && keep &&
+	    !strcmp(keep, last_done->to_version)) {
+		int64_t at = switched_at(st, last_done->id);
+		snprintf(m->prev_version, sizeof(m->prev_version), "%s", last_done->from_version);
+		if (at && at + (int64_t)cs->deploy.rollback_window_ms > wall_ms()) {
+			warm = last_done->from_version;
+			warm_until = at + (int64_t)cs->deploy.rollback_window_ms;
+		}
+	}
+
+	keep_i = pick_instance(in, alive, nin, keep, have_routing ? &routing : NULL, -1);
+	if (keep_i < 0 && inflight_switched && have_routing) {
+		/* the old version is gone too: the new one serves, better than nothing */
+		keep_i = pick_instance(in, alive, nin, routing.version, &routing, -1);
+		if (keep_i >= 0) {
+			snprintf(why, sizeof(why), "%s no longer runs: traffic stays on %s", keep, routing.version);
+			keep = routing.version;
+		}
+	}
+	warm_i = pick_instance(in, alive, nin, warm, NULL, keep_i);
+
+	for (size_t k = 0; k < nin; k++) {
+		struct slot *slot;
+		if (!alive[k])
+			continue;
+		slot = adopt(m, cs, &in[k]);
+		if (!slot)
+			continue;
+		rc->adopted++;
+		if ((ssize_t)k == keep_i && route_to(m, slot) == 0) {
+			m->live = slot;
+			log_info("%s: traffic on %s (pid %d, port %u)%s", cs->name, slot->version, in[k].pid, slot->port,
+				 inflight_switched ? ", the last known-good version" : ", as routed before the restart");
+			if (!have_routing || strcmp(routing.version, slot->version) || routing.ninstance_ids != 1 ||
+			    routing.instance_ids[0] != in[k].id)
+				state_routing_set(st, cs->name, slot->version, &in[k].id, 1);
+			state_instance_set_state(st, in[k].id, STATE_INSTANCE_HEALTHY);
+		} else if ((ssize_t)k == warm_i) {
+			int64_t left = warm_until - wall_ms();
+			m->prev = slot;
+			loop_timer_set(d->p->loop, &m->prev_timer, d->p->loop->now_ms + (uint64_t)(left > 0 ? left : 0),
+				       prev_window_over);
+			state_instance_set_state(st, in[k].id, STATE_INSTANCE_DRAINING);
+			log_info("%s: %s stays warm for an instant rollback (%lld s left of the rollback window)",
+				 cs->name, slot->version, (long long)(left / 1000));
+		} else {
+			/* the green of an aborted deploy, a version out of its
+			 * rollback window, a duplicate */
+			slot_stop(slot);
+			rc->stopped++;
+		}
+	}
+
+	if (inflight) {
+		char reason[600];
+		const char *state_name = state_deployment_state_name(inflight->state);
+		if (inflight_switched && m->live && strcmp(m->live->version, inflight->to_version))
+			snprintf(reason, sizeof(reason),
+				 "the daemon restarted during %s (watch window not finished): traffic back on %s, the last "
+				 "known-good version; %s stopped",
+				 state_name, m->live->version, inflight->to_version);
+		else if (why[0])
+			snprintf(reason, sizeof(reason), "the daemon restarted during %s; %s", state_name, why);
+		else if (m->live)
+			snprintf(reason, sizeof(reason), "the daemon restarted during %s: traffic stays on %s; %s stopped",
+				 state_name, m->live->version, inflight->to_version);
+		else
+			snprintf(reason, sizeof(reason), "the daemon restarted during %s; %s stopped", state_name,
+				 inflight->to_version);
+		if (state_deployment_finish(st, inflight->id, STATE_DEPLOYMENT_ABORTED, reason) == 0)
+			rc->aborted++;
+		struct state_audit_entry e = { .actor = "cutover (recovery)",
+					       .actor_uid = (unsigned)getuid(),
+					       .action = "deploy",
+					       .result = "aborted",
+					       .detail = reason };
+		char target[160];
+		snprintf(target, sizeof(target), "%s@%s", cs->name, inflight->to_version);
+		e.target = target;
+		state_audit_add(st, &e, NULL);
+		log_warn("deployment %lld of %s to %s aborted: %s", (long long)inflight->id, cs->name,
+			 inflight->to_version, reason);
+	}
+	if (keep && !m->live) {
+		/* the version to serve no longer runs: start it again */
+		char err[256];
+		log_warn("%s: no instance of %s survived the restart; starting it again", cs->name, keep);
+		if (deployer_deploy(d, cs->name, keep, DEPLOY_BY_DAEMON, err, sizeof(err)) < 0)
+			log_error("%s: cannot restart %s: %s", cs->name, keep, err);
+		else
+			rc->restarted++;
+	}
+	free(alive);
+	state_deployment_array_free(deps, ndeps);
+	state_instance_array_free(in, nin);
+	if (have_routing)
+		state_routing_clear(&routing);
+	return 0;
+}
+
 int deployer_recover(struct deployer *d)
 {
-	struct state_deployment *inflight = NULL;
-	size_t ninflight = 0;
-	int adopted = 0, gone = 0, stopped = 0, aborted = 0;
+	struct recovery rc = { 0 };
 
-	/* 1. a deployment in flight cannot be resumed half-way: abort it, with
-	 *    the phase it reached, and let traffic stay where routing says */
-	if (state_deployment_list_in_flight(d->st, NULL, &inflight, &ninflight) == 0) {
-		for (size_t i = 0; i < ninflight; i++) {
-			char why[160];
-			snprintf(why, sizeof(why), "the daemon restarted during %s",
-				 state_deployment_state_name(inflight[i].state));
-			if (state_deployment_finish(d->st, inflight[i].id, STATE_DEPLOYMENT_ABORTED, why) == 0)
-				aborted++;
-			log_warn("deployment %lld of %s to %s aborted: %s", (long long)inflight[i].id,
-				 inflight[i].service, inflight[i].to_version, why);
-		}
-		state_deployment_array_free(inflight, ninflight);
-	}
-	/* 2. per managed service: re-adopt the routed instance, stop the others */
 	for (size_t i = 0; i < d->p->cfg->nservices; i++) {
 		const struct config_service *cs = &d->p->cfg->services[i];
-		struct state_routing routing = { 0 };
-		struct state_instance *live = NULL;
-		size_t nlive = 0;
-		struct managed *m;
-		bool routed = false;
-
-		if (!cs->run)
-			continue;
-		m = managed_get(d, cs->name, true);
-		if (!m)
+		if (cs->run && recover_service(d, cs, &rc) < 0)
 			return -ENOMEM;
-		bool have_routing = state_routing_get(d->st, cs->name, &routing) == 0;
-		if (state_instance_list_live(d->st, cs->name, &live, &nlive) < 0)
-			nlive = 0;
-		for (size_t k = 0; k < nlive; k++) {
-			struct state_instance *in = &live[k];
-			struct state_release rel = { 0 };
-			bool is_routed = false;
-			char err[256];
-			struct slot *slot;
-
-			for (size_t r = 0; have_routing && r < routing.ninstance_ids; r++)
-				is_routed |= routing.instance_ids[r] == in->id;
-			if (!state_instance_process_alive(in)) {
-				state_instance_set_state(d->st, in->id, STATE_INSTANCE_STOPPED);
-				gone++;
-				continue;
-			}
-			if (state_release_get(d->st, cs->name, in->version, &rel) < 0) {
-				log_warn("instance %lld of %s %s runs (pid %d) but its release is gone: left alone",
-					 (long long)in->id, cs->name, in->version, in->pid);
-				continue;
-			}
-			slot = slot_start(m, cs, in->version, rel.path, in, err, sizeof(err));
-			state_release_clear(&rel);
-			if (!slot) {
-				log_warn("cannot adopt %s %s (pid %d): %s", cs->name, in->version, in->pid, err);
-				continue;
-			}
-			adopted++;
-			if (is_routed && !routed && route_to(m, slot) == 0) {
-				m->live = slot;
-				routed = true;
-				log_info("%s: traffic restored to %s (pid %d, port %u), as routed before the restart",
-					 cs->name, slot->version, in->pid, slot->port);
-			} else {
-				/* a green of an aborted deploy, or a version kept warm:
-				 * the rollback window did not survive the restart */
-				slot_stop(slot);
-				stopped++;
-			}
-		}
-		state_instance_array_free(live, nlive);
-		if (have_routing && !routed) {
-			/* the routed instance is gone: start that version again */
-			char err[256];
-			log_warn("%s: the instance routed before the restart is gone; starting %s again", cs->name,
-				 routing.version);
-			if (deployer_deploy(d, cs->name, routing.version, err, sizeof(err)) < 0)
-				log_error("%s: cannot restart %s: %s", cs->name, routing.version, err);
-		}
-		if (have_routing)
-			state_routing_clear(&routing);
 	}
-	if (adopted || gone || aborted)
-		log_info("recovered: %d instances adopted, %d stopped, %d were gone, %d deployments aborted", adopted,
-			 stopped, gone, aborted);
+	if (rc.adopted || rc.gone || rc.aborted || rc.restarted)
+		log_info("recovered: %d instances adopted, %d stopped, %d were gone, %d deployments aborted, "
+			 "%d versions restarted",
+			 rc.adopted, rc.stopped, rc.gone, rc.aborted, rc.restarted);
 	return 0;
 }
 
@@ -1327,6 +1648,11 @@ int deployer_new(struct proxy *p, struct supervisor *sup, struct worker *w, stru
 	d->st = st;
 	list_init(&d->services);
 	list_init(&d->deployments);
+	d->crash_at = getenv("CUTOVER_TEST_CRASH_AT");
+	if (d->crash_at && !*d->crash_at)
+		d->crash_at = NULL;
+	if (d->crash_at)
+		log_warn("CUTOVER_TEST_CRASH_AT=%s is set: this daemon will kill itself there (a test hook)", d->crash_at);
 	*ret = d;
 	return 0;
 }

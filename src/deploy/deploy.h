@@ -8,6 +8,7 @@
 #pragma once
 #include <jansson.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "loop/worker.h"
 #include "proxy/proxy-t.h"
 #include "state/state.h"
@@ -15,14 +16,21 @@
 
 struct deployer;
 
+/* `who` of a deploy or rollback: the uid of the user who asked (from the
+ * admin socket's peer credentials), or this for cutover itself. */
+#define DEPLOY_BY_DAEMON ((uid_t)-1)
+
 /* Returns 0 or -errno (*ret untouched).  st is used only on the worker. */
 int deployer_new(struct proxy *p, struct supervisor *sup, struct worker *w, struct state *st,
 		 struct deployer **ret);
 /* At start, before the loop runs (SQLite is used directly: the worker is
- * still idle): abort deployments found in flight (reason recorded),
- * re-adopt the instance each service was routed to (same pid and start
- * time) and route to it, stop the other live instances, start the routed
- * version again if its instance is gone.  Returns 0 or -ENOMEM. */
+ * still idle), per managed service: traffic goes back to the last
+ * known-good version (the routed one; or, if a deploy had switched but not
+ * finished its watch window, the version it replaced), re-adopting its
+ * instance (same pid and start time); the previous version stays warm if
+ * its rollback window is not over; every other live instance is stopped; a
+ * deployment in flight is aborted with the reason recorded; a version to
+ * serve whose instance is gone is started again.  Returns 0 or -ENOMEM. */
 int deployer_recover(struct deployer *d);
 /* Clean shutdown (SIGTERM): stop every instance (signal, grace, SIGKILL)
  * and run the loop until they are reaped.  After a crash or kill -9 this
@@ -34,10 +42,12 @@ void deployer_free(struct deployer *d);
 /* Start a deploy of SERVICE to VERSION.  Returns the deployment id (> 0), or
  * -errno with a sentence in err: -ENOENT unknown or unmanaged service,
  * -EBUSY a deploy of it is in flight, -EALREADY it already runs VERSION. */
-int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, char *err, size_t errlen);
+int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, uid_t who, char *err,
+			size_t errlen);
 /* Back to the previous version: instant while it is warm, else a deploy of
- * it.  Same returns as deployer_deploy; -ENOENT also when there is none. */
-int64_t deployer_rollback(struct deployer *d, const char *service, char *err, size_t errlen);
+ * it (start, health, switch; no watch).  Same returns as deployer_deploy;
+ * -ENOENT also when there is none.  Refusals are audited too. */
+int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen);
 /* The deployment as JSON (phases with times, result, reason, figures), or NULL. */
 json_t *deployer_deployment_json(struct deployer *d, int64_t id);
 /* Managed services: versions live / previous / in flight, instances, health. */

@@ -430,6 +430,10 @@ int state_process_start_time(int pid, uint64_t *ret_ticks)
 	p = strrchr(buf, ')');
 	if (!p)
 		return -EIO;
+	/* a zombie (Z) or dead (X) process has exited: only its parent (init,
+	 * after the daemon that started it died) has yet to reap it */
+	if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		return -ESRCH;
 	for (field = 2; field < 22 && *p; p++)
 		if (*p == ' ')
 			field++;

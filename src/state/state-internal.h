@@ -8,6 +8,7 @@
 struct state {
 	sqlite3 *db;
 	char errmsg[256];             /* last failure, for state_errmsg() */
+	unsigned depth;               /* state_begin() nesting: > 1 runs in a savepoint */
 };
 
 /* Map a SQLite result code to -errno, remembering SQLite's message:

@@ -253,15 +253,51 @@ int state_step_done(struct state *st, sqlite3_stmt *stmt)
 	return state_sql_error(st, sqlite3_extended_errcode(st->db));
 }
 
-int state_begin(struct state *st) { return state_exec(st, "BEGIN IMMEDIATE"); }
+/* Transactions nest: the outermost is BEGIN IMMEDIATE ... COMMIT, inner ones
+ * are savepoints, so a function that is one transaction on its own becomes
+ * part of its caller's (state_tx_begin). */
+int state_begin(struct state *st)
+{
+	int r = state_exec(st, st->depth ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
 
-int state_commit(struct state *st) { return state_exec(st, "COMMIT"); }
+	if (r == 0)
+		st->depth++;
+	return r;
+}
+
+int state_commit(struct state *st)
+{
+	int r;
+
+	if (st->depth > 1) {
+		r = state_exec(st, "RELEASE nested");
+		if (r == 0)
+			st->depth--;
+		return r;
+	}
+	r = state_exec(st, "COMMIT");
+	if (r == 0)
+		st->depth = 0;
+	return r;
+}
 
 void state_rollback(struct state *st)
 {
+	if (st->depth > 1) {
+		sqlite3_exec(st->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
+		st->depth--;
+		return;
+	}
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->depth = 0;
 }
+
+int state_tx_begin(struct state *st) { return state_begin(st); }
+
+int state_tx_commit(struct state *st) { return state_commit(st); }
+
+void state_tx_rollback(struct state *st) { state_rollback(st); }
 
 int state_bind_text(sqlite3_stmt *stmt, int i, const char *s)
 {

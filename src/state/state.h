@@ -52,6 +52,13 @@ const char *state_deployment_state_name(enum state_deployment_state s);
 int state_deployment_state_parse(const char *name); /* enum, or -EINVAL */
 bool state_deployment_state_terminal(enum state_deployment_state s);
 
+/* Group several of the calls below into one transaction: each of them is
+ * then a savepoint inside it, and nothing is durable before
+ * state_tx_commit().  On any failure, call state_tx_rollback(). */
+int state_tx_begin(struct state *st);
+int state_tx_commit(struct state *st);
+void state_tx_rollback(struct state *st);
+
 /* ---- services ----------------------------------------------------------- */
 
 /* Record service NAME if it is not known yet.  Returns 0 (also when it was
@@ -99,7 +106,8 @@ int state_instance_list_live(struct state *st, const char *service, struct state
 void state_instance_clear(struct state_instance *inst);
 void state_instance_array_free(struct state_instance *items, size_t n);
 /* Read the start time (field 22, clock ticks since boot) of process PID
- * from /proc/PID/stat.  -ENOENT if there is no such process. */
+ * from /proc/PID/stat.  -ENOENT if there is no such process, -ESRCH if it
+ * has exited and waits to be reaped (a zombie). */
 int state_process_start_time(int pid, uint64_t *ret_ticks);
 /* True if the process recorded in *inst still runs: same pid and same start
  * time (so a recycled pid is not mistaken for our instance). */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +57,7 @@ struct child_args {
 	int hold_fd;              /* read end of the hold pipe, or -1 */
 	int hold_parent_fd;       /* its write end, the parent's: the child must close its copy
 	                           * or it would wait for its own EOF forever */
+	pid_t die_with;           /* > 0: SIGKILL the child when this parent dies (short-lived jobs) */
 };
 
 static _Noreturn void child_fail(int report_fd, int stage, int error)
@@ -153,6 +155,11 @@ static _Noreturn void child_run(const struct child_args *a)
 	 * do not reach it, and stop signals the whole group. */
 	if (setsid() < 0)
 		child_fail(report, SUP_STAGE_SETSID, errno);
+	/* a job of the daemon (a smoke test) ends with it: nobody would
+	 * adopt it.  The forking thread is the loop thread, which lives as long
+	 * as the process; a parent that died before the prctl is seen by getppid. */
+	if (a->die_with > 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != a->die_with))
+		_exit(127);
 	/* The daemon ignores SIGPIPE and blocks the signals it reads from a
 	 * signalfd; exec keeps both, so undo them. */
 	for (int sig = 1; sig < NSIG; sig++)
@@ -227,6 +234,7 @@ int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, struct sup_sp
 		.envp = spec->env ? spec->env : empty_env,
 		.cwd = spec->cwd ? spec->cwd : "/",
 		.log_path = spec->log_path ? spec->log_path : "/dev/null",
+		.die_with = spec->die_with_daemon ? getpid() : 0,
 	};
 	int report[2] = { -1, -1 }, hold[2] = { -1, -1 }, pidfd, r;
 	char *warning = NULL;

@@ -60,6 +60,8 @@ struct sup_spec {
 	struct sup_rlimits rlimits;
 	struct sup_cgroup_limits cgroup;
 	struct sup_restart restart;
+	bool die_with_daemon;         /* killed (SIGKILL, the leader only) if the daemon dies: for
+	                               * short-lived jobs such as smoke tests, never for instances */
 };
 
 enum sup_state {

@@ -429,7 +429,7 @@ def config_yaml(services, port, admin, extra="", access_log=None):
 
 
 @contextlib.contextmanager
-def cutover(services=None, extra="", yaml_text=None, access_log=True):
+def cutover(services=None, extra="", yaml_text=None, access_log=True, env=None):
     """Start `cutover daemon` with a generated config; stop it by PID."""
     d = tempfile.mkdtemp(prefix="cutover-it-")
     port, admin = free_port(), free_port()
@@ -447,7 +447,8 @@ def cutover(services=None, extra="", yaml_text=None, access_log=True):
     with open(cfg, "w") as f:
         f.write(yaml_text)
     err = open(os.path.join(d, "stderr.log"), "w")
-    proc = subprocess.Popen([BIN, "daemon", "--config", cfg], stdout=err, stderr=err, cwd=d)
+    proc = subprocess.Popen([BIN, "daemon", "--config", cfg], stdout=err, stderr=err, cwd=d,
+                            env={**os.environ, **(env or {})})
     c = Cutover(proc, port, admin, cfg, d)
     try:
         try:

@@ -2,119 +2,14 @@
 releases of examples/shop; clients that check every response keep
 hammering it while versions change.  Zero failed requests on a good
 deploy, automatic rollback of the faulty 1.2.0, instant manual rollback,
-and a clean shutdown that leaves no process behind."""
+and a clean shutdown that leaves no process behind.  (kill -9 of the
+daemon: test_recovery.py.)"""
 import json
 import os
-import subprocess
-import threading
 import time
 
 from harness import *
-
-BUILD = os.environ.get("CUTOVER_BUILD_DIR") or os.path.dirname(os.path.abspath(BIN))
-
-
-def shop_binary(version):
-    return os.path.join(BUILD, "examples", "shop", f"shop-{version}")
-
-
-YAML = """state_dir: {DIR}/state
-listen: 127.0.0.1:{PORT}
-admin: 127.0.0.1:{ADMIN}
-log:
-  access: {DIR}/access.log
-services:
-  shop:
-    run: ${RELEASE_DIR}/shop-${VERSION} --port ${PORT}
-    env:
-      SHOP_DB: {DIR}/shop.db
-    health:
-      path: /health
-      interval: 200ms
-      timeout: 150ms
-      start_grace: 10s
-    stop_grace: 5s
-    deploy:
-      timeout: 20s
-      watch: 3s
-      rollback_window: 60s
-      max_error_rate: 5%
-      max_p99: 300ms
-      min_requests: 10
-    routes:
-      - path: /
-"""
-
-
-def cli(c, *args, timeout=60):
-    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "CUTOVER_SOCKET": f"{c.dir}/state/admin.sock"})
-
-
-def add_releases(c, *versions):
-    for v in versions:
-        r = cli(c, "release", "add", "shop", v, shop_binary(v), "--state-dir", f"{c.dir}/state")
-        eq(r.returncode, 0, f"release add {v}: {r.stderr}")
-
-
-def version_served(port):
-    status, _, body = http_get(port, "/version", host="shop.test")
-    eq(status, 200, "GET /version")
-    return json.loads(body)["version"]
-
-
-class Load:
-    """Clients that check every response: status 200 and the complete body
-    (downloads verified byte for byte), on keep-alive connections."""
-
-    def __init__(self, port, clients=4):
-        self.port, self.stop, self.failures, self.count = port, threading.Event(), [], 0
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(clients)]
-
-    def run(self, i):
-        conn, n, deadline = None, 0, time.time() + 120
-        while not self.stop.is_set() and time.time() < deadline:
-            n += 1
-            path = ["/api/catalog", "/api/slow?ms=300", "/api/catalog/3", "/api/download?mb=2"][(n + i) % 4]
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                conn.request("GET", path, headers={"Host": "shop.test"})
-                r = conn.getresponse()
-                body = r.read()
-                ok = r.status == 200
-                if ok and path.startswith("/api/download"):
-                    ok = len(body) == 2 << 20 and body[-16:] == b"%015x\n" % ((2 << 20) - 16)
-                if not ok:
-                    with self.lock:
-                        self.failures.append(f"{path}: {r.status} {body[:80]!r}")
-                with self.lock:
-                    self.count += 1
-            except Exception as e:
-                with self.lock:
-                    self.failures.append(f"{path}: {e!r}")
-                conn = None
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-
-
-def live_pids(c):
-    st = json.loads(cli(c, "status", "--json").stdout)
-    pids = []
-    for m in st["managed"]:
-        for k in ("live", "previous"):
-            if m[k]:
-                pids.append(m[k]["pid"])
-    return pids
+from shopenv import *
 
 
 def test_blue_green_zero_downtime_and_rollbacks():
@@ -189,26 +84,6 @@ def test_blue_green_zero_downtime_and_rollbacks():
         eq(left, [], "processes of this test still running after the daemon stopped")
 
 
-def processes_of(d):
-    """Pids of running processes executing a release of the state dir under d
-    (simple run commands are exec'd: the process is the service itself)."""
-    found = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            cmd = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
-            stat = open(f"/proc/{p}/stat").read()
-        except OSError:
-            continue
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            continue
-        # cmd[0] for an exec'd binary, cmd[1] for a script run by its #! interpreter
-        if any(a.startswith(f"{d}/state/releases/".encode()) for a in cmd[:2]):
-            found.append(int(p))
-    return found
-
-
 def test_crash_looping_version_never_gets_traffic():
     """A release whose process dies at once: the deploy fails with the exit
     status, traffic never leaves the running version, and the broken
@@ -267,95 +142,5 @@ def test_twenty_deploys_five_rollbacks_under_load():
         check(load.count > 300, f"too little load to mean anything: {load.count}")
         eq(version_served(c.port), "1.0.0", "final version")
         eq(len(processes_of(c.dir)), 2, "the live version and the warm previous one, nothing else")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
-        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
-
-
-def restart_daemon(c):
-    """Start `cutover daemon` again on the same configuration and state
-    (after a kill -9 of the previous one); the harness stops it by PID."""
-    err = open(os.path.join(c.dir, "stderr.log"), "a")
-    c.proc = subprocess.Popen([BIN, "daemon", "--config", c.cfg_path], stdout=err, stderr=err, cwd=c.dir)
-    wait_port(c.port)
-    for _ in range(100):  # the admin socket too
-        if cli(c, "status").returncode == 0:
-            return
-        time.sleep(0.05)
-    raise TestFailure("restarted daemon does not answer on its admin socket")
-
-
-def managed(c):
-    st = json.loads(cli(c, "status", "--json").stdout)
-    return st["managed"][0]
-
-
-def test_kill9_readopts_the_routed_instance():
-    """kill -9 of the daemon: the instances keep running; the next daemon
-    re-adopts the one traffic went to (same pid, no duplicate), routes to it
-    before serving, and stops the warm previous version."""
-    with cutover(yaml_text=YAML) as c:
-        add_releases(c, "1.0.0", "1.1.0")
-        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
-        eq(cli(c, "deploy", "shop", "1.1.0").returncode, 0, "deploy 1.1.0")
-        before = managed(c)
-        eq(before["live"]["version"], "1.1.0", "live before")
-        live_pid = before["live"]["pid"]
-        os.kill(c.pid, 9)
-        c.proc.wait(10)
-        check(os.path.exists(f"/proc/{live_pid}"), "the instance died with the daemon")
-        eq(http_get(live_pid and before["live"]["port"], "/version", host="x")[0], 200,
-           "the instance still serves while the daemon is down")
-        restart_daemon(c)
-        after = managed(c)
-        eq(after["live"]["version"], "1.1.0", "live after the restart")
-        eq(after["live"]["pid"], live_pid, "re-adopted, not restarted")
-        eq(version_served(c.port), "1.1.0", "traffic after the restart")
-        time.sleep(0.5)
-        eq(processes_of(c.dir), [live_pid], "only the adopted instance runs (no duplicate, warm one stopped)")
-        # it is supervised again: a deploy works and replaces it
-        with Load(c.port, clients=2) as load:
-            eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy after the restart")
-        eq(load.failures, [], "failed requests in the deploy after the restart")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
-        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
-
-
-def test_kill9_during_a_deploy_aborts_it():
-    """kill -9 while green is being health-checked: after the restart the
-    deployment is recorded as aborted with the phase it reached, green is
-    stopped, and traffic stays on the version that had it."""
-    with cutover(yaml_text=YAML) as c:
-        add_releases(c, "1.0.0")
-        slow = os.path.join(c.dir, "shop-1.3.0")
-        with open(slow, "w") as f:
-            f.write("#!/bin/sh\n# never becomes healthy (the shell stays: its command line names the release)\nsleep 60\n")
-        os.chmod(slow, 0o755)
-        eq(cli(c, "release", "add", "shop", "1.3.0", slow, "--state-dir", f"{c.dir}/state").returncode, 0,
-           "release add 1.3.0")
-        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
-        live_pid = managed(c)["live"]["pid"]
-        follower = subprocess.Popen([BIN, "deploy", "shop", "1.3.0"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL,
-                                    env={**os.environ, "CUTOVER_SOCKET": f"{c.dir}/state/admin.sock"})
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            d = managed(c)["deploying"]
-            if d and d["phase"] == "health-checking":
-                break
-            time.sleep(0.05)
-        else:
-            raise TestFailure("the deploy never reached health-checking")
-        time.sleep(0.3)  # let the worker record the phase
-        os.kill(c.pid, 9)
-        c.proc.wait(10)
-        follower.wait(20)
-        restart_daemon(c)
-        eq(managed(c)["live"]["pid"], live_pid, "the routed instance was re-adopted")
-        eq(version_served(c.port), "1.0.0", "traffic stays on 1.0.0")
-        rows = json.loads(cli(c, "history", "shop", "--state-dir", f"{c.dir}/state", "--json").stdout)
-        eq(rows[0]["state"], "aborted", "the interrupted deployment")
-        check("daemon restarted during health-checking" in (rows[0]["reason"] or ""), f"reason: {rows[0]}")
-        time.sleep(0.5)
-        eq(processes_of(c.dir), [live_pid], "green of the aborted deploy stopped")
         eq(c.terminate(timeout=30), 0, "daemon exit status")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")

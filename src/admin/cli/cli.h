@@ -14,6 +14,7 @@ int cli_status(int argc, char **argv);
 int cli_deploy(int argc, char **argv);
 int cli_rollback(int argc, char **argv);
 int cli_history(int argc, char **argv);
+int cli_audit(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 int cli_logs(int argc, char **argv);
 int cli_release(int argc, char **argv);
