@@ -1,7 +1,7 @@
 # Makefile - a thin wrapper: the real commands live in scripts/ and bench/
 # (see README.md), so that CI, the README and `make` run the same thing.
 
-.PHONY: all build test demo bench asan clean
+.PHONY: all build test demo bench bench-deploy asan clean
 
 all: build
 
@@ -21,6 +21,11 @@ demo:
 
 bench:
 	bash bench/run
+
+# Deploy speed: switch, rollback (seen by clients) and deploy time beyond the
+# app's start-up, with a real daemon and the shop (~1 min).  Not part of `bench`.
+bench-deploy:
+	bash bench/deploy
 
 # Build into build-asan/ with ASan+UBSan and run the unit and integration
 # tests against it.
