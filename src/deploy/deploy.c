@@ -28,6 +28,7 @@
 #include "proxy/proxy.h"
 
 #define WATCH_TICK_MS 250
+#define LIVE_CRASHES_BEFORE_ROLLBACK 3 /* live crash loop with a warm previous version: roll back */
 #define DEPLOYMENTS_KEPT 64
 
 enum phase { PH_STARTING, PH_HEALTH, PH_SMOKE, PH_WATCH, PH_DONE, PH_ROLLED_BACK, PH_FAILED };
@@ -99,7 +100,8 @@ struct deployment {
 	int64_t started_at;                /* wall clock, Unix ms */
 	struct loop_timer timer;           /* deploy timeout, then watch ticks */
 	uint64_t watch_until_ms;
-	uint64_t base_requests, base_errors, base_buckets[METRICS_LATENCY_BUCKETS + 1];
+	uint64_t base_requests, base_errors;
+	uint32_t base_fine[METRICS_FINE_BUCKETS];  /* the watched version's latencies before the switch */
 	struct metrics_upstream *watched;
 	struct slot *routed_back;          /* set by rollback_now: dep_finish records the routing with the result */
 	uid_t who;                         /* asked by this user (DEPLOY_BY_DAEMON: cutover itself) */
@@ -525,7 +527,8 @@ static void dep_event_as(struct deployment *dep, const char *label, const char *
 			      json_pack("{s:s, s:I, s:I, s:s?}", "phase", label, "at_ms",
 					(json_int_t)wall_ms(), "elapsed_ms",
 					(json_int_t)(time_now_ms() - dep->t_start_ms), "detail", detail));
-	log_info("deploy %s %s: %s%s%s", dep->service, dep->version, label, detail ? ": " : "", detail ? detail : "");
+	log_info("%s %s %s: %s%s%s", dep->is_rollback ? "rollback of" : "deploy", dep->service, dep->version, label,
+		 detail ? ": " : "", detail ? detail : "");
 }
 
 static void dep_event(struct deployment *dep, const char *detail)
@@ -617,6 +620,18 @@ static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 		rollback_now(m, why);
 		return;
 	}
+	if (!dep && m->live == s && m->prev && !m->prev->crashed && m->prev->health == HEALTH_HEALTHY &&
+	    s->inst && sup_instance_streak(s->inst) >= LIVE_CRASHES_BEFORE_ROLLBACK) {
+		/* crash-looping after its watch window, the previous version warm */
+		char loop_why[240];
+		snprintf(loop_why, sizeof(loop_why), "%s (%u crashes in a row)", why, sup_instance_streak(s->inst));
+		rollback_now(m, loop_why);
+		record_audit(m->d, DEPLOY_BY_DAEMON, "rollback", m->name, m->live->version, "rolled-back", loop_why);
+		return;
+	}
+	if (e->restart_in_ms)
+		log_warn("%s %s: restart %u in %llu ms", m->name, s->version,
+			 s->inst ? sup_instance_restarts(s->inst) + 1 : 0, (unsigned long long)e->restart_in_ms);
 }
 
 static void slot_on_exit(struct sup_instance *inst, const struct sup_exit *e, void *data)
@@ -737,6 +752,10 @@ static struct slot *slot_start(struct managed *m, const struct config_service *c
 	spec.rlimits.core = cs->limits.core;
 	spec.cgroup.memory_max = cs->limits.memory_max;
 	spec.cgroup.cpu_max_percent = cs->limits.cpu_max_percent;
+	/* a crashed instance is restarted for as long as it takes, at most
+	 * every backoff_max_ms: a live version that gave up would leave its
+	 * service answering 502 (a green that exits fails its deploy at once) */
+	spec.restart.max_restarts = UINT32_MAX;
 	s->log_path = strdup(log_path);
 	rc = adopt ? sup_instance_adopt(d->sup, adopt->pid, adopt->start_time_ticks, &spec, &cb, s, &s->inst)
 		   : sup_instance_start(d->sup, &spec, &cb, s, &s->inst);
@@ -794,14 +813,22 @@ static int route_to(struct managed *m, struct slot *s)
 	return service_set_targets(ps, &t, 1);
 }
 
+/* The request counters of slot s (by service and address: they outlive the
+ * slot's place in the target set, so a warm version keeps its figures). */
 static struct metrics_upstream *slot_metrics(struct managed *m, struct slot *s)
+{
+	return metrics_upstream_get(&m->d->p->metrics, m->name, s->addr);
+}
+
+/* Share of m's new requests that slot s gets now, in percent. */
+static int slot_traffic_percent(struct managed *m, struct slot *s)
 {
 	struct proxy_service *ps = proxy_service_find(m->d->p, m->name);
 
 	for (uint32_t i = 0; ps && ps->set && i < ps->set->n; i++)
-		if (!strcmp(ps->set->slots[i].target->addr_text, s->addr))
-			return ps->set->slots[i].target->metrics;
-	return NULL;
+		if (!strcmp(ps->set->slots[i].target->addr_text, s->addr) && ps->set->total_weight > 0)
+			return (int)((int64_t)ps->set->slots[i].weight * 100 / ps->set->total_weight);
+	return 0;
 }
 
 static void prev_window_over(struct loop *loop, struct loop_timer *t)
@@ -901,8 +928,7 @@ static void watch_tick(struct loop *loop, struct loop_timer *t)
 	struct deployment *dep = container_of(t, struct deployment, timer);
 	const struct config_service *cs = service_config(dep->d, dep->service);
 	const struct metrics_upstream *mu = dep->watched;
-	uint64_t requests = 0, errors = 0, count = 0, buckets[METRICS_LATENCY_BUCKETS + 1];
-	static const uint64_t bounds_ms[METRICS_LATENCY_BUCKETS] = { 1, 3, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 };
+	uint64_t requests = 0, errors = 0, count = 0;
 
 	if (!cs || !mu) {
 		dep_finish(dep, PH_DONE, NULL);
@@ -914,10 +940,8 @@ static void watch_tick(struct loop *loop, struct loop_timer *t)
 	requests += mu->connect_failures;
 	requests -= dep->base_requests;
 	errors -= dep->base_errors;
-	for (unsigned b = 0; b <= METRICS_LATENCY_BUCKETS; b++) {
-		buckets[b] = mu->latency.buckets[b] - dep->base_buckets[b];
-		count += buckets[b];
-	}
+	for (unsigned b = 0; b < METRICS_FINE_BUCKETS; b++)
+		count += (uint32_t)(mu->fine[b] - dep->base_fine[b]); /* counters wrap: the difference does not */
 	if (requests >= cs->deploy.min_requests && requests > 0 &&
 	    errors * 1000 > (uint64_t)cs->deploy.max_error_rate_permille * requests) {
 		char why[200];
@@ -930,17 +954,19 @@ static void watch_tick(struct loop *loop, struct loop_timer *t)
 	if (cs->deploy.max_p99_ms && count >= cs->deploy.min_requests && count > 0) {
 		uint64_t need = (count * 99 + 99) / 100, seen = 0;
 		unsigned b;
-		for (b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
-			seen += buckets[b];
+		for (b = 0; b < METRICS_FINE_BUCKETS - 1; b++) {
+			seen += (uint32_t)(mu->fine[b] - dep->base_fine[b]);
 			if (seen >= need)
 				break;
 		}
-		/* p99 is at most bounds_ms[b]; above the last bound it is > 10 s */
-		uint64_t p99_floor = b == 0 ? 0 : bounds_ms[b - 1];
-		if (p99_floor >= cs->deploy.max_p99_ms) {
+		/* the p99 is in bucket b: at least its lower bound, at most 6.25 %
+		 * above it.  Roll back only when certain: the lower bound is over
+		 * the limit. */
+		uint64_t p99_floor_us = metrics_fine_lower_us(b);
+		if (p99_floor_us > cs->deploy.max_p99_ms * 1000) {
 			char why[200];
-			snprintf(why, sizeof(why), "p99 latency above %llu ms (limit %llu ms, %llu requests)",
-				 (unsigned long long)p99_floor, (unsigned long long)cs->deploy.max_p99_ms,
+			snprintf(why, sizeof(why), "p99 latency %.0f ms or more, above the %llu ms limit (%llu requests)",
+				 (double)p99_floor_us / 1000.0, (unsigned long long)cs->deploy.max_p99_ms,
 				 (unsigned long long)count);
 			rollback_now(dep->m, why);
 			return;
@@ -966,6 +992,8 @@ static void dep_switch(struct deployment *dep)
 		dep_finish(dep, PH_FAILED, "cannot route %s to %s", m->name, green->addr);
 		return;
 	}
+	/* the switch at the proxy, measured as the rollback is: the route alone */
+	double switch_ms = (double)(time_now_ns() - t0) / 1e6;
 	dep->t_switched_ms = time_now_ms();
 	struct slot *old_live = m->live;
 	/* the old live version stays warm for the rollback window; one older
@@ -994,8 +1022,6 @@ static void dep_switch(struct deployment *dep)
 		loop_timer_set(d->p->loop, &m->prev_timer, d->p->loop->now_ms + cs->deploy.rollback_window_ms,
 			       prev_window_over);
 	}
-	double switch_ms = (double)(time_now_ns() - t0) / 1e6; /* measured once: shown and recorded */
-
 	dep->phase = PH_WATCH;
 	snprintf(detail, sizeof(detail), "traffic on %s (%s), switch took %.3f ms at the proxy", green->version,
 		 green->addr, switch_ms);
@@ -1006,8 +1032,8 @@ static void dep_switch(struct deployment *dep)
 	json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "switch_ms",
 			    json_real(switch_ms));
 	record_route(dep, STATE_DEPLOYMENT_SWITCHED, detail, green);
-	if (dep->is_rollback) {
-		/* nothing older to fall back to: no watch */
+	if (dep->is_rollback || cs->deploy.watch_ms == 0) {
+		/* a rollback has nothing older to fall back to; watch: 0s is no watch */
 		dep_finish(dep, PH_DONE, NULL);
 		return;
 	}
@@ -1016,7 +1042,7 @@ static void dep_switch(struct deployment *dep)
 		metrics_upstream_totals(dep->watched, &dep->base_requests, &dep->base_errors);
 		dep->base_errors += dep->watched->connect_failures;
 		dep->base_requests += dep->watched->connect_failures;
-		memcpy(dep->base_buckets, dep->watched->latency.buckets, sizeof(dep->base_buckets));
+		memcpy(dep->base_fine, dep->watched->fine, sizeof(dep->base_fine));
 	}
 	dep->watch_until_ms = d->p->loop->now_ms + cs->deploy.watch_ms;
 	loop_timer_set(d->p->loop, &dep->timer, d->p->loop->now_ms + WATCH_TICK_MS, watch_tick);
@@ -1051,6 +1077,7 @@ static void dep_healthy(struct deployment *dep)
 	snprintf(detail, sizeof(detail), "%s healthy after %.2f s", dep->green->addr,
 		 (double)(dep->t_healthy_ms - dep->t_start_ms) / 1000.0);
 	dep_event_as(dep, "healthy", detail);
+	record_phase(dep, STATE_DEPLOYMENT_HEALTH_CHECKING, detail, false); /* the same phase: an event in the history */
 	loop_timer_cancel(dep->d->p->loop, &dep->timer);
 	if (cs && cs->deploy.smoke) {
 		struct sup_spec spec;
@@ -1109,19 +1136,23 @@ static void begin_work(void *data)
 	struct begin_job *j = data;
 	struct deployment *dep = j->dep;
 
+	const char *from = dep->from_version[0] ? dep->from_version : NULL;
+	const char *detail = dep->is_rollback ? "rollback" : NULL;
+
+	/* recorded first, under the id the CLI was given: a deploy refused for
+	 * a missing release is in the history too */
+	state_service_ensure(dep->d->st, dep->service);
+	crash_point(dep->d, false, STATE_DEPLOYMENT_STARTING, dep->version);
+	if (state_deployment_begin_as(dep->d->st, dep->id, dep->service, from, dep->version, "blue-green", detail,
+				      &dep->db_id) == -EEXIST)
+		state_deployment_begin(dep->d->st, dep->service, from, dep->version, "blue-green", detail, &dep->db_id);
+	crash_point(dep->d, true, STATE_DEPLOYMENT_STARTING, dep->version);
 	j->rc = state_release_get(dep->d->st, dep->service, dep->version, &j->rel);
-	if (j->rc < 0) {
+	if (j->rc < 0)
 		snprintf(j->err, sizeof(j->err),
 			 j->rc == -ENOENT ? "no release %s %s in the store (add it with `cutover release add %s %s PATH`)"
 					  : "cannot read the release %s %s: %s",
 			 dep->service, dep->version, dep->service, j->rc == -ENOENT ? dep->version : strerror(-j->rc));
-		return;
-	}
-	state_service_ensure(dep->d->st, dep->service);
-	crash_point(dep->d, false, STATE_DEPLOYMENT_STARTING, dep->version);
-	state_deployment_begin(dep->d->st, dep->service, dep->from_version[0] ? dep->from_version : NULL,
-			       dep->version, "blue-green", dep->is_rollback ? "rollback" : NULL, &dep->db_id);
-	crash_point(dep->d, true, STATE_DEPLOYMENT_STARTING, dep->version);
 }
 
 static void begin_done(void *data)
@@ -1252,7 +1283,10 @@ static int64_t dep_create(struct deployer *d, const char *service, const char *v
 	d->ndeployments++;
 	deployments_trim(d);
 	m->dep = dep;
-	dep_event(dep, m->live ? m->live->version : "first version");
+	char first[96];
+	snprintf(first, sizeof(first), "%s%s", is_rollback ? "back from " : "",
+		 m->live ? m->live->version : "first version");
+	dep_event(dep, first);
 	j->dep = dep;
 	if (worker_submit(d->w, begin_work, begin_done, j) < 0) {
 		free(j);
@@ -1301,14 +1335,44 @@ int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, ch
 	return id;
 }
 
-static json_t *slot_json(struct slot *s)
+static const char *slot_state(struct slot *s)
 {
+	if (s->stopping)
+		return "stopping";
+	switch (s->inst ? sup_instance_state(s->inst) : SUP_STOPPED) {
+	case SUP_RUNNING: return "running";
+	case SUP_BACKOFF: return "restarting";
+	case SUP_STOPPING: return "stopping";
+	case SUP_FAILED: return "failed";
+	default: return "stopped";
+	}
+}
+
+static json_t *slot_json(struct slot *s, const char *role)
+{
+	struct managed *m;
+	struct metrics_upstream *mu;
+	uint64_t requests = 0, errors = 0;
+	json_t *j;
+
 	if (!s)
 		return json_null();
-	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:b, s:i}", "version", s->version, "address", s->addr, "port",
-			 s->port, "pid", s->inst ? (int)sup_instance_pid(s->inst) : 0, "health",
-			 health_state_name(s->health), "crashed", s->crashed, "restarts",
-			 s->inst ? (int)sup_instance_restarts(s->inst) : 0);
+	m = s->m;
+	mu = slot_metrics(m, s);
+	if (mu)
+		metrics_upstream_totals(mu, &requests, &errors);
+	j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:i, s:i, s:I, s:I}", "role", role, "version",
+		      s->version, "address", s->addr, "port", s->port, "pid",
+		      s->inst && sup_instance_state(s->inst) == SUP_RUNNING ? (int)sup_instance_pid(s->inst) : 0,
+		      "state", slot_state(s), "health", health_state_name(s->health), "crashed", s->crashed,
+		      "restarts", s->inst ? (int)sup_instance_restarts(s->inst) : 0, "traffic_percent",
+		      slot_traffic_percent(m, s), "requests", (json_int_t)requests, "errors_5xx",
+		      (json_int_t)errors);
+	if (j && s == m->prev && m->prev_timer.deadline_ms) {
+		uint64_t now = m->d->p->loop->now_ms, end = m->prev_timer.deadline_ms;
+		json_object_set_new(j, "warm_for_s", json_integer(end > now ? (json_int_t)((end - now) / 1000) : 0));
+	}
+	return j;
 }
 
 json_t *deployer_deployment_json(struct deployer *d, int64_t id)
@@ -1336,12 +1400,17 @@ json_t *deployer_status_json(struct deployer *d)
 
 	for (pos = d->services.next; pos != &d->services; pos = pos->next) {
 		struct managed *m = container_of(pos, struct managed, node);
-		json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o}", "name", m->name, "live",
-						     slot_json(m->live), "previous", slot_json(m->prev), "deploying",
-						     m->dep ? json_pack("{s:I, s:s, s:s}", "id", (json_int_t)m->dep->id,
-									"version", m->dep->version, "phase",
-									phase_names[m->dep->phase])
-							    : json_null()));
+		struct deployment *dep = m->dep;
+		json_array_append_new(
+			arr,
+			json_pack("{s:s, s:o, s:o, s:o, s:o, s:s?}", "name", m->name, "live", slot_json(m->live, "live"),
+				  "previous", slot_json(m->prev, "warm"), "green",
+				  slot_json(dep ? dep->green : NULL, "green"), "deploying",
+				  dep ? json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)dep->id, "version",
+						  dep->version, "phase", phase_names[dep->phase], "elapsed_ms",
+						  (json_int_t)(time_now_ms() - dep->t_start_ms))
+				      : json_null(),
+				  "rollback_to", m->prev_version[0] ? m->prev_version : NULL));
 	}
 	return arr;
 }
@@ -1572,6 +1641,11 @@ static int recover_service(struct deployer *d, const struct config_service *cs, 
 int deployer_recover(struct deployer *d)
 {
 	struct recovery rc = { 0 };
+	int64_t next = 1;
+
+	/* go on numbering where the recorded deployments end */
+	if (state_deployment_next_id(d->st, &next) == 0 && next - 1 > d->next_id)
+		d->next_id = next - 1;
 
 	for (size_t i = 0; i < d->p->cfg->nservices; i++) {
 		const struct config_service *cs = &d->p->cfg->services[i];

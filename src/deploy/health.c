@@ -27,6 +27,8 @@
 #include "http/parser.h"
 #include "loop/loop.h"
 
+#define STARTUP_PROBE_MS 50 /* probe period until the first success, within the start grace */
+
 static const char USER_AGENT[] = "cutover-health";
 
 static void tick_cb(struct loop *loop, struct loop_timer *timer);
@@ -278,8 +280,14 @@ static void tick_cb(struct loop *loop, struct loop_timer *timer)
 
 	/* from this probe's start, not its end, so that a slow instance is not
 	 * probed less often; real time, as for the probe's timeout, so that the
-	 * timeout always comes first */
-	loop_timer_set(loop, &hc->tick_timer, time_now_ms() + hc->spec.interval_ms, tick_cb);
+	 * timeout always comes first.  While a new instance comes up (start
+	 * grace, no success yet) probes are at most STARTUP_PROBE_MS apart: a
+	 * version that starts in 10 ms is not kept waiting a whole interval for
+	 * its first success (its failures do not count then anyway). */
+	uint64_t every = hc->spec.interval_ms;
+	if (!hc->seen_success && !hc->grace_over && hc->spec.start_grace_ms > 0 && every > STARTUP_PROBE_MS)
+		every = STARTUP_PROBE_MS;
+	loop_timer_set(loop, &hc->tick_timer, time_now_ms() + every, tick_cb);
 	if (hc->phase != HEALTH_PROBE_IDLE)
 		return; /* never two at once (only a 1 ms rounding edge gets here) */
 	probe_start(hc);

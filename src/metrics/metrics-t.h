@@ -9,6 +9,14 @@
 /* Latency buckets (seconds): 1ms 2.5ms 5ms 10ms 25ms 50ms 100ms 250ms 500ms 1s 2.5s 5s 10s, +Inf. */
 #define METRICS_LATENCY_BUCKETS 13
 
+/* A fine latency histogram, for judging a new version's p99 during its
+ * watch window (the exposed one is too coarse: 250 to 500 ms is one
+ * bucket).  Microseconds; 0..15 exact, then each power of two split into
+ * 16 linear steps (at most 6.25 % wide), up to 2^36 us (19 h); beyond, the
+ * last bucket.  See metrics_fine_index(). */
+#define METRICS_FINE_SUB 16
+#define METRICS_FINE_BUCKETS (METRICS_FINE_SUB + 32 * METRICS_FINE_SUB)
+
 /* Method label values, in this order: GET HEAD POST PUT DELETE PATCH OPTIONS OTHER. */
 #define METRICS_METHODS 8
 /* Status class label values: 1xx 2xx 3xx 4xx 5xx. */
@@ -28,6 +36,7 @@ struct metrics_upstream {
 	char *target;                                   /* "127.0.0.1:9001" */
 	uint64_t requests[METRICS_METHODS][METRICS_STATUS_CLASSES];
 	struct metrics_histogram latency;               /* request start to response end */
+	uint32_t fine[METRICS_FINE_BUCKETS];            /* the same, finer (not exposed; wraps: diff it) */
 	uint64_t connect_failures;                      /* refused, unreachable, timed out */
 	uint64_t retries;                               /* requests moved to another target after a failure here */
 	int64_t open_connections;                       /* upstream sockets open (busy + idle) */

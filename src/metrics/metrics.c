@@ -158,6 +158,33 @@ void metrics_upstream_observe(struct metrics_upstream *u, enum http_method metho
 		return;
 	u->requests[metrics_method_index(method)][class]++;
 	metrics_histogram_observe(&u->latency, latency_us);
+	u->fine[metrics_fine_index(latency_us)]++;
+}
+
+unsigned metrics_fine_index(uint64_t us)
+{
+	unsigned e;
+
+	if (us < METRICS_FINE_SUB)
+		return (unsigned)us;
+	e = 63u - (unsigned)__builtin_clzll(us); /* floor(log2 us), >= 4 */
+	if (e > 35)
+		return METRICS_FINE_BUCKETS - 1;
+	/* the 4 bits after the leading one pick the step within the octave */
+	return METRICS_FINE_SUB + (e - 4) * METRICS_FINE_SUB + (unsigned)((us >> (e - 4)) & (METRICS_FINE_SUB - 1));
+}
+
+uint64_t metrics_fine_lower_us(unsigned index)
+{
+	unsigned e, step;
+
+	if (index < METRICS_FINE_SUB)
+		return index;
+	if (index >= METRICS_FINE_BUCKETS)
+		index = METRICS_FINE_BUCKETS - 1;
+	e = (index - METRICS_FINE_SUB) / METRICS_FINE_SUB + 4;
+	step = (index - METRICS_FINE_SUB) % METRICS_FINE_SUB;
+	return (uint64_t)(METRICS_FINE_SUB + step) << (e - 4);
 }
 
 void metrics_local_response(struct metrics *m, int status)

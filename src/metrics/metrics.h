@@ -20,6 +20,10 @@ void metrics_upstream_observe(struct metrics_upstream *u, enum http_method metho
 void metrics_histogram_observe(struct metrics_histogram *h, uint64_t latency_us);
 /* Requests answered by u over all methods and status classes, and of those
  * the 5xx: *requests and *errors_5xx are set (not added to). */
+/* Bucket of the fine histogram for latency_us, and the smallest latency
+ * that bucket holds. */
+unsigned metrics_fine_index(uint64_t latency_us);
+uint64_t metrics_fine_lower_us(unsigned index);
 void metrics_upstream_totals(const struct metrics_upstream *u, uint64_t *requests, uint64_t *errors_5xx);
 /* Count a response the proxy produced itself (status 100..599). */
 void metrics_local_response(struct metrics *m, int status);

@@ -57,6 +57,27 @@ int state_deployment_begin(struct state *st, const char *service, const char *fr
 			   const char *to_version, const char *strategy, const char *detail,
 			   int64_t *ret_id)
 {
+	return state_deployment_begin_as(st, 0, service, from_version, to_version, strategy, detail, ret_id);
+}
+
+int state_deployment_next_id(struct state *st, int64_t *ret)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r = state_prepare(st, "SELECT coalesce(max(id), 0) + 1 FROM deployments", &stmt);
+
+	if (r < 0)
+		return r;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*ret = sqlite3_column_int64(stmt, 0);
+	else
+		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
+	sqlite3_finalize(stmt);
+	return r < 0 ? r : 0;
+}
+
+int state_deployment_begin_as(struct state *st, int64_t want_id, const char *service, const char *from_version,
+			      const char *to_version, const char *strategy, const char *detail, int64_t *ret_id)
+{
 	sqlite3_stmt *stmt = NULL;
 	int64_t now = state_now_ms(), id = 0;
 	int r;
@@ -73,11 +94,15 @@ int state_deployment_begin(struct state *st, const char *service, const char *fr
 	if (r < 0)
 		goto out;
 	r = state_prepare(st,
-			  "INSERT INTO deployments (service, from_version, to_version, strategy, state, started_at)"
-			  " VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
+			  "INSERT INTO deployments (id, service, from_version, to_version, strategy, state, started_at)"
+			  " VALUES (?6, ?1, ?2, ?3, ?4, 'starting', ?5)",
 			  &stmt);
 	if (r < 0)
 		goto out;
+	if (want_id > 0)
+		sqlite3_bind_int64(stmt, 6, want_id);
+	else
+		sqlite3_bind_null(stmt, 6); /* the next rowid */
 	sqlite3_bind_text(stmt, 1, service, -1, SQLITE_STATIC);
 	state_bind_text(stmt, 2, from_version && *from_version ? from_version : NULL);
 	sqlite3_bind_text(stmt, 3, to_version, -1, SQLITE_STATIC);

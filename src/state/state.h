@@ -122,6 +122,13 @@ bool state_instance_process_alive(const struct state_instance *inst);
 int state_deployment_begin(struct state *st, const char *service, const char *from_version,
 			   const char *to_version, const char *strategy, const char *detail,
 			   int64_t *ret_id);
+/* The same with the id chosen by the caller (WANT_ID > 0; 0: the next
+ * one): the daemon numbers deployments itself, before the row is written,
+ * and `cutover history` shows the same numbers.  -EEXIST if it is taken. */
+int state_deployment_begin_as(struct state *st, int64_t want_id, const char *service, const char *from_version,
+			      const char *to_version, const char *strategy, const char *detail, int64_t *ret_id);
+/* One more than the highest deployment id recorded (1 for none). */
+int state_deployment_next_id(struct state *st, int64_t *ret);
 /* Move deployment ID to the non-terminal state TO and record the event
  * (with DETAIL, may be NULL), atomically.  The same state again is allowed
  * (e.g. one event per traffic step).  -EINVAL if TO is terminal (use

@@ -670,6 +670,7 @@ const char *sup_instance_id(const struct sup_instance *inst) { return inst->spec
 pid_t sup_instance_pid(const struct sup_instance *inst) { return inst->pid; }
 uint64_t sup_instance_starttime(const struct sup_instance *inst) { return inst->starttime; }
 uint32_t sup_instance_restarts(const struct sup_instance *inst) { return inst->restarts; }
+uint32_t sup_instance_streak(const struct sup_instance *inst) { return inst->streak; }
 const char *sup_instance_warning(const struct sup_instance *inst) { return inst->warning; }
 
 /* --- helpers --- */

@@ -73,6 +73,8 @@ pid_t sup_instance_pid(const struct sup_instance *inst);
 uint64_t sup_instance_starttime(const struct sup_instance *inst);
 /* Restarts after crashes since start or adoption (never reset). */
 uint32_t sup_instance_restarts(const struct sup_instance *inst);
+/* Consecutive crashes (reset once a process stays up restart.stable_ms). */
+uint32_t sup_instance_streak(const struct sup_instance *inst);
 /* Why the requested cgroup limits were not (all) applied, or NULL. */
 const char *sup_instance_warning(const struct sup_instance *inst);
 

@@ -69,8 +69,11 @@ def test_blue_green_zero_downtime_and_rollbacks():
         r = cli(c, "history", "shop", "--state-dir", f"{c.dir}/state", "--json")
         eq(r.returncode, 0, f"history: {r.stderr}")
         rows = json.loads(r.stdout)
-        eq([x["state"] for x in rows][:3], ["rolled-back", "done", "rolled-back"], "latest results in history")
-        check(any(e["to_state"] == "switched" for e in rows[0]["events"]), f"phases missing: {rows[0]}")
+        eq([(x["to_version"], x["state"]) for x in rows][:4],
+           [("9.9.9", "failed"), ("1.2.0", "rolled-back"), ("1.1.0", "done"), ("1.0.0", "rolled-back")],
+           "latest results in history (the refused 9.9.9 included)")
+        check("no release shop 9.9.9" in rows[0]["reason"], f"reason of the refused deploy: {rows[0]}")
+        check(any(e["to_state"] == "switched" for e in rows[1]["events"]), f"phases missing: {rows[1]}")
         r = cli(c, "history", "--state-dir", f"{c.dir}/state")
         check("rolled-back" in r.stdout and "1.2.0" in r.stdout, f"history table:\n{r.stdout}")
 
@@ -142,5 +145,46 @@ def test_twenty_deploys_five_rollbacks_under_load():
         check(load.count > 300, f"too little load to mean anything: {load.count}")
         eq(version_served(c.port), "1.0.0", "final version")
         eq(len(processes_of(c.dir)), 2, "the live version and the warm previous one, nothing else")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
+
+
+def test_live_crash_loop_rolls_back_to_the_warm_version():
+    """The live version crashes again and again after its watch window: it
+    is restarted with backoff (restarts counted in status), and at the third
+    crash in a row, with the previous version warm, cutover rolls back to it
+    by itself (audited as its own act).  `cutover status` shows it all."""
+    with cutover(yaml_text=YAML.replace("watch: 3s", "watch: 1s")) as c:
+        add_releases(c, "1.0.0", "1.1.0")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
+        eq(cli(c, "deploy", "shop", "1.1.0").returncode, 0, "deploy 1.1.0")
+        warm_pid = managed(c)["previous"]["pid"]
+        r = cli(c, "status")
+        eq(r.returncode, 0, f"status: {r.stderr}")
+        for want in ("ROLE", "live    1.1.0", "warm    1.0.0", "100%", "rollback window", "cutover rollback shop"):
+            check(want in r.stdout, f"status lacks {want!r}:\n{r.stdout}")
+        killed = []
+        for i in range(3):
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                live = managed(c)["live"]
+                if live["version"] == "1.1.0" and live["pid"] and live["pid"] not in killed:
+                    break
+                time.sleep(0.05)
+            else:
+                raise TestFailure(f"1.1.0 not restarted after crash {i}: {managed(c)}")
+            if i == 1:
+                eq(live["restarts"], 1, "restart counted")
+            killed.append(live["pid"])
+            os.kill(live["pid"], 9)
+        deadline = time.time() + 10
+        while time.time() < deadline and managed(c)["live"]["version"] != "1.0.0":
+            time.sleep(0.05)
+        m = managed(c)
+        eq((m["live"]["version"], m["live"]["pid"]), ("1.0.0", warm_pid), "rolled back onto the warm 1.0.0")
+        eq(version_served(c.port), "1.0.0", "traffic after the automatic rollback")
+        rows = json.loads(cli(c, "audit", "shop", "--state-dir", f"{c.dir}/state", "--json").stdout)
+        check(any(a["actor"] == "cutover (automatic)" and a["action"] == "rollback" and "3 crashes in a row"
+                  in (a["detail"] or "") for a in rows), f"audit: {rows[:3]}")
         eq(c.terminate(timeout=30), 0, "daemon exit status")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")

@@ -74,6 +74,40 @@ static void test_method_index(void **state)
 		assert_int_equal(metrics_method_index(cases[i].method), cases[i].index);
 }
 
+/* The fine histogram: every latency lands in the bucket whose range holds
+ * it, ranges are contiguous, and no bucket is wider than 6.25 %. */
+static void test_fine_histogram(void **state)
+{
+	(void)state;
+	assert_int_equal(metrics_fine_index(0), 0);
+	assert_int_equal(metrics_fine_index(15), 15);
+	assert_int_equal(metrics_fine_index(16), 16);
+	assert_int_equal(metrics_fine_lower_us(16), 16);
+	for (unsigned i = 1; i < METRICS_FINE_BUCKETS; i++) {
+		uint64_t lo = metrics_fine_lower_us(i), prev = metrics_fine_lower_us(i - 1);
+		assert_true(lo > prev);
+		assert_int_equal(metrics_fine_index(lo), i);
+		assert_int_equal(metrics_fine_index(lo - 1), i - 1);
+		if (prev >= 16)
+			assert_true((lo - prev) * 16 <= prev); /* width <= 1/16 of the lower bound */
+	}
+	/* 406 ms (the faulty shop) is told apart from 300 ms */
+	assert_true(metrics_fine_lower_us(metrics_fine_index(406000)) > 380000);
+	assert_true(metrics_fine_lower_us(metrics_fine_index(406000)) <= 406000);
+	/* beyond 2^36 us: the last bucket */
+	assert_int_equal(metrics_fine_index(UINT64_MAX), METRICS_FINE_BUCKETS - 1);
+	{
+		struct metrics m;
+		struct metrics_upstream *u;
+		metrics_init(&m);
+		u = metrics_upstream_get(&m, "shop", "127.0.0.1:1");
+		assert_non_null(u);
+		metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 406000);
+		assert_int_equal(u->fine[metrics_fine_index(406000)], 1);
+		metrics_release(&m);
+	}
+}
+
 static void test_init_release(void **state)
 {
 	struct metrics m;
@@ -471,6 +505,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_method_index),
 		cmocka_unit_test(test_init_release),
+		cmocka_unit_test(test_fine_histogram),
 		cmocka_unit_test(test_upstream_get),
 		cmocka_unit_test(test_many_upstreams),
 		cmocka_unit_test(test_observe_counts),

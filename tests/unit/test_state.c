@@ -634,6 +634,23 @@ static void test_migration_keeps_deployments(void **state)
 			     SQLITE_OK);
 }
 
+static void test_deployment_begin_as(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = 0, next = 0;
+
+	assert_int_equal(state_deployment_next_id(f->st, &next), 0);
+	assert_int_equal(next, 1);
+	assert_int_equal(state_deployment_begin_as(f->st, 7, "shop", NULL, "1.0.0", "blue-green", NULL, &id), 0);
+	assert_int_equal(id, 7);
+	assert_int_equal(state_deployment_begin_as(f->st, 7, "shop", NULL, "1.1.0", "blue-green", NULL, &id), -EEXIST);
+	assert_int_equal(id, 7);
+	assert_int_equal(state_deployment_next_id(f->st, &next), 0);
+	assert_int_equal(next, 8);
+	assert_int_equal(state_deployment_begin(f->st, "shop", NULL, "1.1.0", "blue-green", NULL, &id), 0);
+	assert_int_equal(id, 8);
+}
+
 static void test_deployment_route(void **state)
 {
 	struct fixture *f = *state;
@@ -842,6 +859,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_keeps_deployments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deployment_begin_as, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deployment_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writer_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),

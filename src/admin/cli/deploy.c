@@ -26,8 +26,12 @@ static void print_events(json_t *dep, size_t *shown)
 		const char *detail = json_string_value(json_object_get(e, "detail"));
 		if (i < *shown)
 			continue;
-		printf("  %7.2fs  %-16s %s\n", (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0,
-		       json_string_value(json_object_get(e, "phase")), detail ? detail : "");
+		if (detail && *detail)
+			printf("  %7.2fs  %-16s %s\n", (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0,
+			       json_string_value(json_object_get(e, "phase")), detail);
+		else
+			printf("  %7.2fs  %s\n", (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0,
+			       json_string_value(json_object_get(e, "phase")));
 		fflush(stdout);
 	}
 	*shown = json_array_size(events);

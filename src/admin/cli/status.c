@@ -20,10 +20,114 @@ static void print_duration(json_int_t s)
 		printf("%llds", (long long)s);
 }
 
+static json_t *managed_entry(json_t *st, const char *name)
+{
+	json_t *m;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, "managed"), i, m)
+		if (!strcmp(json_string_value(json_object_get(m, "name")), name))
+			return m;
+	return NULL;
+}
+
+static void routes_text(json_t *routes, char *out, size_t outlen)
+{
+	json_t *r;
+	size_t j, off = 0;
+
+	out[0] = 0;
+	json_array_foreach(routes, j, r) {
+		const char *h = json_string_value(json_object_get(r, "host"));
+		off += (size_t)snprintf(out + off, off < outlen ? outlen - off : 0, "%s%s%s", j ? " " : "",
+					strcmp(h, "*") ? h : "", json_string_value(json_object_get(r, "path")));
+		if (off >= outlen)
+			break;
+	}
+}
+
+/* One line per version of a managed service: live, warm, green. */
+static void print_version(json_t *v)
+{
+	const char *role = json_string_value(json_object_get(v, "role"));
+	const char *state = json_string_value(json_object_get(v, "state"));
+	json_int_t pid = json_integer_value(json_object_get(v, "pid"));
+	json_t *warm = json_object_get(v, "warm_for_s");
+	char pidtext[16], note[64] = "";
+
+	snprintf(pidtext, sizeof(pidtext), "%lld", (long long)pid);
+	if (strcmp(state, "running"))
+		snprintf(note, sizeof(note), "%s", state); /* restarting, failed, stopping */
+	else if (json_is_integer(warm))
+		snprintf(note, sizeof(note), "rollback window %llds left", (long long)json_integer_value(warm));
+	printf("  %-7s %-12s %-8s %-6lld %-10s %8lld %8d%% %10lld %7lld%s%s\n", role,
+	       json_string_value(json_object_get(v, "version")), pid ? pidtext : "-",
+	       (long long)json_integer_value(json_object_get(v, "port")),
+	       json_string_value(json_object_get(v, "health")),
+	       (long long)json_integer_value(json_object_get(v, "restarts")),
+	       (int)json_integer_value(json_object_get(v, "traffic_percent")),
+	       (long long)json_integer_value(json_object_get(v, "requests")),
+	       (long long)json_integer_value(json_object_get(v, "errors_5xx")), note[0] ? "  " : "", note);
+}
+
+static void print_managed(json_t *svc, json_t *m, const char *routes)
+{
+	json_t *dep = json_object_get(m, "deploying");
+	const char *back = json_string_value(json_object_get(m, "rollback_to"));
+
+	printf("%s  (managed; routes: %s)\n", json_string_value(json_object_get(svc, "name")),
+	       routes[0] ? routes : "none");
+	if (json_is_object(dep))
+		printf("  deploying %s: %s for %.1fs (deployment %lld)\n",
+		       json_string_value(json_object_get(dep, "version")), json_string_value(json_object_get(dep, "phase")),
+		       (double)json_integer_value(json_object_get(dep, "elapsed_ms")) / 1000.0,
+		       (long long)json_integer_value(json_object_get(dep, "id")));
+	if (!json_is_object(json_object_get(m, "live")) && !json_is_object(json_object_get(m, "green"))) {
+		printf("  nothing deployed yet: cutover deploy %s VERSION\n\n",
+		       json_string_value(json_object_get(svc, "name")));
+		return;
+	}
+	printf("  %-7s %-12s %-8s %-6s %-10s %8s %9s %10s %7s\n", "ROLE", "VERSION", "PID", "PORT", "HEALTH",
+	       "RESTARTS", "TRAFFIC", "REQUESTS", "5XX");
+	if (json_is_object(json_object_get(m, "live")))
+		print_version(json_object_get(m, "live"));
+	if (json_is_object(json_object_get(m, "previous")))
+		print_version(json_object_get(m, "previous"));
+	if (json_is_object(json_object_get(m, "green")))
+		print_version(json_object_get(m, "green"));
+	if (back)
+		printf("  cutover rollback %s: back to %s%s\n", json_string_value(json_object_get(svc, "name")), back,
+		       json_is_object(json_object_get(m, "previous")) ? " (warm: instant)"
+								   : " (started and health-checked first)");
+	printf("\n");
+}
+
+static void print_targets(json_t *svc, const char *routes)
+{
+	json_t *targets = json_object_get(svc, "targets"), *t;
+	size_t j;
+
+	printf("%s  (routes: %s)\n", json_string_value(json_object_get(svc, "name")), routes[0] ? routes : "none");
+	if (!json_array_size(targets)) {
+		printf("  no targets\n\n");
+		return;
+	}
+	printf("  %-22s %6s %10s %7s %6s %5s\n", "TARGET", "WEIGHT", "REQUESTS", "5XX", "CONNS", "IDLE");
+	json_array_foreach(targets, j, t) {
+		printf("  %-22s %6lld %10lld %7lld %6lld %5lld\n", json_string_value(json_object_get(t, "address")),
+		       (long long)json_integer_value(json_object_get(t, "weight")),
+		       (long long)json_integer_value(json_object_get(t, "requests")),
+		       (long long)json_integer_value(json_object_get(t, "errors_5xx")),
+		       (long long)json_integer_value(json_object_get(t, "open_connections")),
+		       (long long)json_integer_value(json_object_get(t, "idle_connections")));
+	}
+	printf("\n");
+}
+
 static void print_status(json_t *st)
 {
-	json_t *services = json_object_get(st, "services"), *svc;
-	size_t i, j;
+	json_t *svc;
+	size_t i;
 
 	printf("cutover %s  pid %lld  up ", json_string_value(json_object_get(st, "version")),
 	       (long long)json_integer_value(json_object_get(st, "pid")));
@@ -34,34 +138,14 @@ static void print_status(json_t *st)
 	printf("client connections %lld, requests in flight %lld\n\n",
 	       (long long)json_integer_value(json_object_get(st, "client_connections")),
 	       (long long)json_integer_value(json_object_get(st, "requests_in_flight")));
-	printf("%-16s %-24s %-22s %6s %10s %7s %6s %5s\n", "SERVICE", "ROUTES", "TARGET", "WEIGHT", "REQUESTS",
-	       "5XX", "CONNS", "IDLE");
-	json_array_foreach(services, i, svc) {
-		json_t *targets = json_object_get(svc, "targets"), *routes = json_object_get(svc, "routes"), *t, *r;
-		char rtext[256] = "";
-		size_t off = 0;
-		json_array_foreach(routes, j, r) {
-			const char *h = json_string_value(json_object_get(r, "host"));
-			off += (size_t)snprintf(rtext + off, off < sizeof(rtext) ? sizeof(rtext) - off : 0, "%s%s%s",
-						j ? " " : "", strcmp(h, "*") ? h : "",
-						json_string_value(json_object_get(r, "path")));
-			if (off >= sizeof(rtext))
-				break;
-		}
-		if (!json_array_size(targets))
-			printf("%-16s %-24s %-22s\n", json_string_value(json_object_get(svc, "name")),
-			       rtext[0] ? rtext : "(no route)", "(no targets)");
-		json_array_foreach(targets, j, t) {
-			printf("%-16s %-24s %-22s %6lld %10lld %7lld %6lld %5lld\n",
-			       j ? "" : json_string_value(json_object_get(svc, "name")),
-			       j ? "" : (rtext[0] ? rtext : "(no route)"),
-			       json_string_value(json_object_get(t, "address")),
-			       (long long)json_integer_value(json_object_get(t, "weight")),
-			       (long long)json_integer_value(json_object_get(t, "requests")),
-			       (long long)json_integer_value(json_object_get(t, "errors_5xx")),
-			       (long long)json_integer_value(json_object_get(t, "open_connections")),
-			       (long long)json_integer_value(json_object_get(t, "idle_connections")));
-		}
+	json_array_foreach(json_object_get(st, "services"), i, svc) {
+		char routes[256];
+		json_t *m = managed_entry(st, json_string_value(json_object_get(svc, "name")));
+		routes_text(json_object_get(svc, "routes"), routes, sizeof(routes));
+		if (m)
+			print_managed(svc, m, routes);
+		else
+			print_targets(svc, routes);
 	}
 }
 
@@ -94,11 +178,17 @@ int cli_status(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: cutover status [--socket PATH | --config FILE] [--json]\n"
-			       "Show the services the daemon serves, their routes and targets, with counters.\n");
+			       "Show the services the daemon serves and their routes; for each managed service\n"
+			       "its versions (live, warm previous, green of a deploy in flight) with pid,\n"
+			       "health, restarts, share of new requests and counters; for the others, targets.\n");
 			return EXIT_OK;
 		default:
 			return EXIT_USAGE;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "cutover status: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return EXIT_USAGE;
 	}
 	path = admin_client_socket_path(socket_opt, config_opt, err, sizeof(err));
 	if (!path) {
