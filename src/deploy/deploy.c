@@ -83,6 +83,9 @@ struct slot {
 	enum health_state health;
 	bool crashed;
 	bool stopping;
+	struct loop_timer drain_timer;     /* slot_retire: waiting for in-flight requests */
+	uint64_t drain_until_ms;
+	struct list_head retiring;         /* in deployer.retiring while drain_timer runs */
 };
 
 struct deployment {
@@ -127,6 +130,7 @@ struct deployer {
 	struct worker *w;
 	struct state *st;
 	struct list_head services;
+	struct list_head retiring;         /* slots out of traffic, draining before their stop */
 	struct list_head deployments;
 	size_t ndeployments;
 	int64_t next_id;
@@ -554,6 +558,8 @@ static void slot_free(struct slot *s)
 {
 	if (!s)
 		return;
+	loop_timer_cancel(s->m->d->p->loop, &s->drain_timer);
+	list_del(&s->retiring);
 	if (s->hc)
 		health_stop(s->hc);
 	sup_instance_free(s->inst);
@@ -591,6 +597,41 @@ static void slot_stop(struct slot *s)
 	}
 	if (!s->inst || sup_instance_stop(s->inst, slot_stopped) < 0)
 		slot_free(s);
+}
+
+static struct metrics_upstream *slot_metrics(struct managed *m, struct slot *s);
+
+static void drain_tick(struct loop *loop, struct loop_timer *t)
+{
+	struct slot *s = container_of(t, struct slot, drain_timer);
+	const struct metrics_upstream *mu = slot_metrics(s->m, s);
+	int64_t busy = mu ? mu->open_connections - mu->idle_connections : 0;
+
+	if (busy > 0 && loop->now_ms < s->drain_until_ms) {
+		loop_timer_set(loop, t, loop->now_ms + 50, drain_tick);
+		return;
+	}
+	if (busy > 0)
+		log_warn("%s %s: %lld requests still in flight after the drain timeout: stopping it anyway",
+			 s->m->name, s->version, (long long)busy);
+	list_del(&s->retiring);
+	list_init(&s->retiring);
+	slot_stop(s);
+}
+
+/* Stop a slot that had traffic until now: once the proxy has no request in
+ * flight to it (its idle connections were closed by the switch), or after
+ * the service's deploy.drain, whichever comes first.  Then slot_stop(). */
+static void slot_retire(struct slot *s)
+{
+	const struct config_service *cs;
+
+	if (!s || s->stopping)
+		return;
+	cs = service_config(s->m->d, s->m->name);
+	s->drain_until_ms = s->m->d->p->loop->now_ms + (cs ? cs->deploy.drain_ms : 0);
+	list_add_tail(&s->m->d->retiring, &s->retiring);
+	drain_tick(s->m->d->p->loop, &s->drain_timer);
 }
 
 static void rollback_now(struct managed *m, const char *why);
@@ -702,6 +743,7 @@ static struct slot *slot_start(struct managed *m, const struct config_service *c
 		goto fail;
 	}
 	s->m = m;
+	list_init(&s->retiring);
 	snprintf(s->version, sizeof(s->version), "%s", version);
 	if (adopt) {
 		s->port = (uint16_t)adopt->port;
@@ -838,7 +880,7 @@ static void prev_window_over(struct loop *loop, struct loop_timer *t)
 
 	if (m->prev) {
 		log_info("rollback window of %s over: stopping %s", m->name, m->prev->version);
-		slot_stop(m->prev);
+		slot_retire(m->prev);
 		m->prev = NULL;
 	}
 }
@@ -920,7 +962,7 @@ static void rollback_now(struct managed *m, const char *why)
 		json_object_set_new(json_array_get(dep->events, json_array_size(dep->events) - 1), "rollback_ms",
 				    json_real(rollback_ms));
 	}
-	slot_stop(bad);
+	slot_retire(bad); /* requests in flight on it finish first */
 }
 
 /* Every WATCH_TICK_MS after the switch: judge the new version. */
@@ -1012,7 +1054,7 @@ static void dep_switch(struct deployment *dep)
 	if (dep->is_rollback) {
 		/* a rollback started the old version again: the version it
 		 * replaces is the one being rolled back, not a fallback */
-		slot_stop(m->prev);
+		slot_retire(m->prev);
 		m->prev = NULL;
 		m->prev_version[0] = 0;
 	}
@@ -1690,6 +1732,15 @@ void deployer_stop_all(struct deployer *d)
 		if (cs && cs->stop_grace_ms > grace)
 			grace = cs->stop_grace_ms;
 	}
+	/* out of traffic and draining: the proxy has drained by now */
+	while (!list_empty(&d->retiring)) {
+		struct slot *s = container_of(d->retiring.next, struct slot, retiring);
+		loop_timer_cancel(d->p->loop, &s->drain_timer);
+		list_del(&s->retiring);
+		list_init(&s->retiring);
+		d->stopping++;
+		slot_stop(s);
+	}
 	if (!d->stopping)
 		return;
 	log_info("stopping %u instances (grace %llu ms)", d->stopping, (unsigned long long)grace);
@@ -1720,6 +1771,7 @@ int deployer_new(struct proxy *p, struct supervisor *sup, struct worker *w, stru
 	d->w = w;
 	d->st = st;
 	list_init(&d->services);
+	list_init(&d->retiring);
 	list_init(&d->deployments);
 	d->crash_at = getenv("CUTOVER_TEST_CRASH_AT");
 	if (d->crash_at && !*d->crash_at)
@@ -1742,6 +1794,8 @@ void deployer_free(struct deployer *d)
 		json_decref(dep->events);
 		free(dep);
 	}
+	list_for_each_safe(pos, tmp, &d->retiring)
+		slot_free(container_of(pos, struct slot, retiring));
 	list_for_each_safe(pos, tmp, &d->services) {
 		struct managed *m = container_of(pos, struct managed, node);
 		loop_timer_cancel(d->p->loop, &m->prev_timer);

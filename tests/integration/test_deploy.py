@@ -188,3 +188,65 @@ def test_live_crash_loop_rolls_back_to_the_warm_version():
                   in (a["detail"] or "") for a in rows), f"audit: {rows[:3]}")
         eq(c.terminate(timeout=30), 0, "daemon exit status")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")
+
+
+ABRUPT_APP = r'''#!/usr/bin/env python3
+# A service that dies the instant it gets SIGTERM (no graceful drain of its
+# own): only cutover's drain protects the requests in flight on it.
+import http.server, socketserver, sys, time, os
+port = int(sys.argv[1]); version = os.path.basename(sys.argv[0]).split("-", 1)[1]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.path.startswith("/slow"):
+            time.sleep(1.5)
+        body = version.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+S(("127.0.0.1", port), H).serve_forever()
+'''
+
+
+def test_rollback_drains_requests_in_flight_on_the_version_left():
+    """A version that dies on SIGTERM at once, with a 1.5 s request in flight
+    on it when it is rolled back: cutover stops it only once that request is
+    done (deploy.drain), so the client gets its complete answer."""
+    yaml = YAML.replace("run: ${RELEASE_DIR}/shop-${VERSION} --port ${PORT}",
+                        "run: ${RELEASE_DIR}/app-${VERSION} ${PORT}").replace("watch: 3s", "watch: 0s")
+    yaml = yaml.replace("      max_error_rate: 5%\n", "      max_error_rate: 5%\n      drain: 10s\n")
+    with cutover(yaml_text=yaml) as c:
+        for v in ("1.0.0", "2.0.0"):
+            path = os.path.join(c.dir, f"app-{v}")
+            with open(path, "w") as f:
+                f.write(ABRUPT_APP)
+            os.chmod(path, 0o755)
+            r = cli(c, "release", "add", "shop", v, path, "--state-dir", f"{c.dir}/state")
+            eq(r.returncode, 0, f"release add: {r.stderr}")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
+        eq(cli(c, "deploy", "shop", "2.0.0").returncode, 0, "deploy 2.0.0")
+        result = {}
+
+        def slow():
+            try:
+                result["r"] = http_get(c.port, "/slow", host="shop.test", timeout=10)
+            except Exception as e:
+                result["r"] = e
+
+        t = threading.Thread(target=slow)
+        t.start()
+        time.sleep(0.4)  # in flight on 2.0.0
+        r = cli(c, "rollback", "shop")
+        eq(r.returncode, 0, f"rollback: {r.stdout}{r.stderr}")
+        t.join(15)
+        check(isinstance(result.get("r"), tuple), f"the request in flight failed: {result.get('r')!r}")
+        eq((result["r"][0], result["r"][2]), (200, b"2.0.0"), "the slow request finished on 2.0.0")
+        status, _, body = http_get(c.port, "/", host="shop.test")
+        eq((status, body), (200, b"1.0.0"), "new requests on 1.0.0")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
