@@ -1226,6 +1226,8 @@ static void begin_done(void *data)
 		dep_finish(dep, PH_FAILED, "%s", err);
 		goto out;
 	}
+	if (sup_instance_warning(dep->green->inst)) /* e.g. cgroup limits not applied: say it where it is seen */
+		dep_event_as(dep, "warning", sup_instance_warning(dep->green->inst));
 	dep->phase = PH_HEALTH;
 	dep_event(dep, dep->green->addr);
 	record_phase(dep, STATE_DEPLOYMENT_HEALTH_CHECKING, dep->green->addr, false);
@@ -1409,6 +1411,8 @@ static json_t *slot_json(struct slot *s, const char *role)
 		      "restarts", s->inst ? (int)sup_instance_restarts(s->inst) : 0, "traffic_percent",
 		      slot_traffic_percent(m, s), "requests", (json_int_t)requests, "errors_5xx",
 		      (json_int_t)errors);
+	if (j && s->inst && sup_instance_warning(s->inst))
+		json_object_set_new(j, "warning", json_string(sup_instance_warning(s->inst)));
 	if (j && s == m->prev && m->prev_timer.deadline_ms) {
 		uint64_t now = m->d->p->loop->now_ms, end = m->prev_timer.deadline_ms;
 		json_object_set_new(j, "warm_for_s", json_integer(end > now ? (json_int_t)((end - now) / 1000) : 0));

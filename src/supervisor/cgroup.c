@@ -158,7 +158,8 @@ int sup_cgroup_create(const char *root, const char *id, const struct sup_cgroup_
 
 give_up:
 	r = -ENOMEM;
-	if (asprintf(&warning, "%s not applied: %s", limits_name(limits), reasons) < 0)
+	if (asprintf(&warning, "%s not applied: %s; the instance runs without them (rlimits do apply)",
+		     limits_name(limits), reasons) < 0)
 		goto out;
 	*ret_dir = NULL;
 	*ret_warning = warning;

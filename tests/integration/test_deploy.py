@@ -250,3 +250,34 @@ def test_rollback_drains_requests_in_flight_on_the_version_left():
         status, _, body = http_get(c.port, "/", host="shop.test")
         eq((status, body), (200, b"1.0.0"), "new requests on 1.0.0")
         eq(c.terminate(timeout=30), 0, "daemon exit status")
+
+
+def test_resource_limits_applied_or_said_where_seen():
+    """limits: the rlimits are set on the instance; the cgroup v2 memory and
+    CPU limits are either applied (cgroup2 writable here) or the deploy says
+    why not, in its phases and in status, and the instance still runs."""
+    yaml = YAML.replace("    stop_grace: 5s\n",
+                        "    stop_grace: 5s\n    limits:\n      nofile: 777\n      memory_max: 512m\n"
+                        "      cpu_max_percent: 150\n")
+    with cutover(yaml_text=yaml) as c:
+        add_releases(c, "1.0.0")
+        r = cli(c, "deploy", "shop", "1.0.0", "--json")
+        eq(r.returncode, 0, f"deploy with limits: {r.stdout}{r.stderr}")
+        dep = json.loads(r.stdout)
+        live = managed(c)["live"]
+        limits = open(f"/proc/{live['pid']}/limits").read()
+        check(any(l.startswith("Max open files") and " 777 " in l for l in limits.splitlines()),
+              f"RLIMIT_NOFILE not applied:\n{limits}")
+        warnings = [e["detail"] for e in dep["events"] if e["phase"] == "warning"]
+        cg = open(f"/proc/{live['pid']}/cgroup").read().strip().splitlines()
+        v2 = [l.split(":", 2)[2] for l in cg if l.startswith("0::")]
+        applied = False
+        if v2 and os.path.exists(f"/sys/fs/cgroup{v2[0]}/memory.max"):
+            applied = open(f"/sys/fs/cgroup{v2[0]}/memory.max").read().strip() == str(512 << 20)
+        if applied:
+            eq(warnings, [], "no warning when the limits are applied")
+        else:
+            check(warnings and "not applied" in warnings[0], f"no word of the limits not applied: {dep['events']}")
+            check("not applied" in (live.get("warning") or ""), f"status does not say it: {live}")
+        eq(version_served(c.port), "1.0.0", "it serves either way")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
