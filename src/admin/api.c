@@ -187,6 +187,8 @@ static void api_deploy(struct proxy *p, uid_t who, bool rollback, const char *bo
 	id = rollback ? deployer_rollback(p->deployer, service, who, err, sizeof(err))
 		      : deployer_deploy(p->deployer, service, version, who, err, sizeof(err));
 	if (id < 0)
+		/* 404 unknown service, 400 a bad version: the request is wrong;
+		 * 409 (busy, already there, nothing to go back to): the state is */
 		reply_error(out, id == -ENOENT ? 404 : id == -EINVAL ? 400 : 409, "%s", err);
 	else
 		reply_json(out, 202, deployer_deployment_json(p->deployer, id));

@@ -1341,11 +1341,18 @@ static int64_t dep_create(struct deployer *d, const char *service, const char *v
 
 int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen)
 {
+	const struct config_service *cs = service_config(d, service);
 	struct managed *m = managed_get(d, service, false);
 	struct deployment *dep;
 	char why[160];
 	int64_t id;
 
+	if (!cs || !cs->run) {
+		snprintf(err, errlen, cs ? "service '%s' is not managed by cutover (it has targets, no `run`)"
+					 : "unknown service '%s'",
+			 service);
+		return -ENOENT;
+	}
 	if (m && m->dep && m->dep->phase == PH_WATCH) {
 		/* the deploy being watched: its rollback is the answer */
 		dep = m->dep;
@@ -1370,8 +1377,9 @@ int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, ch
 		 * the release store, health-check it, then switch */
 		id = dep_create(d, service, m->prev_version, true, who, err, errlen);
 	} else {
-		snprintf(err, errlen, "%s has no previous version to roll back to", service);
-		id = -ENOENT;
+		snprintf(err, errlen, "%s has no previous version to roll back to (nothing was deployed before %s)",
+			 service, m && m->live ? m->live->version : "it");
+		id = -ESRCH;
 	}
 	if (id < 0)
 		record_audit(d, who, "rollback", service, NULL, "refused", err);

@@ -45,8 +45,8 @@ void deployer_free(struct deployer *d);
 int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, uid_t who, char *err,
 			size_t errlen);
 /* Back to the previous version: instant while it is warm, else a deploy of
- * it (start, health, switch; no watch).  Same returns as deployer_deploy;
- * -ENOENT also when there is none.  Refusals are audited too. */
+ * it (start, health, switch; no watch).  Same returns as deployer_deploy,
+ * and -ESRCH when there is no previous version.  Refusals are audited too. */
 int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen);
 /* The deployment as JSON (phases with times, result, reason, figures), or NULL. */
 json_t *deployer_deployment_json(struct deployer *d, int64_t id);

@@ -146,10 +146,18 @@ static void probe_done(struct health_check *hc, const char *reason, unsigned sta
 		snprintf(hc->reason, sizeof(hc->reason), "status %u", status);
 		hc->stats.last_latency_us = (time_now_ns() - hc->probe_start_ns) / 1000u;
 	}
+	bool first_success = ok && !hc->seen_success;
 	next = judge(hc, ok);
+	if (first_success)
+		/* out of the fast start-up probing: the next probe one interval
+		 * after this one started, so that healthy_threshold successes are
+		 * spread over the interval as configured */
+		loop_timer_set(hc->loop, &hc->tick_timer, hc->probe_start_ns / 1000000u + hc->spec.interval_ms, tick_cb);
 	if (next != hc->state)
 		notify(hc, next, hc->reason);
 }
+
+static void tick_cb(struct loop *loop, struct loop_timer *timer);
 
 static void timeout_cb(struct loop *loop UNUSED, struct loop_timer *timer)
 {

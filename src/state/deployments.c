@@ -62,17 +62,7 @@ int state_deployment_begin(struct state *st, const char *service, const char *fr
 
 int state_deployment_next_id(struct state *st, int64_t *ret)
 {
-	sqlite3_stmt *stmt = NULL;
-	int r = state_prepare(st, "SELECT coalesce(max(id), 0) + 1 FROM deployments", &stmt);
-
-	if (r < 0)
-		return r;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*ret = sqlite3_column_int64(stmt, 0);
-	else
-		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
-	sqlite3_finalize(stmt);
-	return r < 0 ? r : 0;
+	return state_query_int64(st, "SELECT coalesce(max(id), 0) + 1 FROM deployments", ret);
 }
 
 int state_deployment_begin_as(struct state *st, int64_t want_id, const char *service, const char *from_version,

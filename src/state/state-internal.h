@@ -19,6 +19,9 @@ int state_sql_error(struct state *st, int rc);
 int state_prepare(struct state *st, const char *sql, sqlite3_stmt **ret);
 /* Run one statement without results (no bound parameters). */
 int state_exec(struct state *st, const char *sql);
+/* Run SQL (no parameters) and read the first column of its first row into
+ * *ret.  Returns 0 or -errno (*ret untouched). */
+int state_query_int64(struct state *st, const char *sql, int64_t *ret);
 /* Step a statement that returns no row.  Returns 0 or -errno. */
 int state_step_done(struct state *st, sqlite3_stmt *stmt);
 /* BEGIN IMMEDIATE: take the write lock up front, so that the busy timeout

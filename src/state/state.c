@@ -374,6 +374,23 @@ int state_service_ensure(struct state *st, const char *name)
 	return state_service_insert(st, name);
 }
 
+int state_service_known(struct state *st, const char *name)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	r = state_prepare(st, "SELECT 1 FROM services WHERE name = ?1", &stmt);
+	if (r < 0)
+		return r;
+	r = state_bind_text(stmt, 1, name);
+	if (r == 0) {
+		r = sqlite3_step(stmt);
+		r = r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : state_sql_error(st, sqlite3_extended_errcode(st->db));
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
 const char *state_errmsg(const struct state *st)
 {
 	return st && st->errmsg[0] ? st->errmsg : "no error";
@@ -381,7 +398,7 @@ const char *state_errmsg(const struct state *st)
 
 /* ---- opening and migrating ----------------------------------------------- */
 
-static int read_int_pragma(struct state *st, const char *sql, int *ret)
+int state_query_int64(struct state *st, const char *sql, int64_t *ret)
 {
 	sqlite3_stmt *stmt = NULL;
 	int r = state_prepare(st, sql, &stmt);
@@ -389,10 +406,20 @@ static int read_int_pragma(struct state *st, const char *sql, int *ret)
 	if (r < 0)
 		return r;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*ret = sqlite3_column_int(stmt, 0);
+		*ret = sqlite3_column_int64(stmt, 0);
 	else
 		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
 	sqlite3_finalize(stmt);
+	return r < 0 ? r : 0;
+}
+
+static int read_int_pragma(struct state *st, const char *sql, int *ret)
+{
+	int64_t v = 0;
+	int r = state_query_int64(st, sql, &v);
+
+	if (r == 0)
+		*ret = (int)v;
 	return r;
 }
 
@@ -408,7 +435,7 @@ int state_schema_version(struct state *st)
 static int migrate(struct state *st, const char *file, char *err, size_t errlen)
 {
 	char sql[64];
-	int r, version;
+	int r, version = 0;
 
 	for (;;) {
 		r = state_begin(st);
@@ -448,12 +475,15 @@ fail:
 	return r;
 }
 
-int state_open(const char *dir, struct state **ret, char *err, size_t errlen)
+/* state_open() and state_open_existing(): CREATE says whether a missing
+ * directory and database may be created. */
+static int open_db(const char *dir, bool create, struct state **ret, char *err, size_t errlen)
 {
 	char file[4200];
 	char scratch[8];
 	struct state *st = NULL;
 	sqlite3_stmt *stmt = NULL;
+	struct stat sb;
 	int r, rc;
 
 	if (!err || !errlen) {
@@ -465,21 +495,32 @@ int state_open(const char *dir, struct state **ret, char *err, size_t errlen)
 		snprintf(err, errlen, "state directory: empty path");
 		return -EINVAL;
 	}
-	r = make_dirs(dir, 0700);
-	if (r < 0) {
-		snprintf(err, errlen, "state directory %s: cannot create it: %s", dir, strerror(-r));
-		return r;
+	if (create) {
+		r = make_dirs(dir, 0700);
+		if (r < 0) {
+			snprintf(err, errlen, "state directory %s: cannot create it: %s", dir, strerror(-r));
+			return r;
+		}
 	}
 	if ((size_t)snprintf(file, sizeof(file), "%s/state.db", dir) >= sizeof(file)) {
 		snprintf(err, errlen, "state directory %s: path too long", dir);
 		return -ENAMETOOLONG;
+	}
+	if (!create && stat(file, &sb) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return r;
+	}
+	if (!create && !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", file);
+		return -EINVAL;
 	}
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		snprintf(err, errlen, "%s: out of memory", file);
 		return -ENOMEM;
 	}
-	rc = sqlite3_open_v2(file, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	rc = sqlite3_open_v2(file, &st->db, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), NULL);
 	if (rc != SQLITE_OK) {
 		r = state_sql_error(st, rc);
 		snprintf(err, errlen, "%s: cannot open: %s", file, st->errmsg);
@@ -527,6 +568,16 @@ fail:
 	sqlite3_finalize(stmt);
 	state_close(st);
 	return r;
+}
+
+int state_open(const char *dir, struct state **ret, char *err, size_t errlen)
+{
+	return open_db(dir, true, ret, err, errlen);
+}
+
+int state_open_existing(const char *dir, struct state **ret, char *err, size_t errlen)
+{
+	return open_db(dir, false, ret, err, errlen);
 }
 
 struct state *state_close(struct state *st)

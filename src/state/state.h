@@ -32,6 +32,11 @@
  * -errno, leaves *ret untouched and writes a sentence naming the file and
  * the cause to err (if errlen > 0). */
 int state_open(const char *dir, struct state **ret, char *err, size_t errlen);
+/* The same for a database that must exist already: nothing is created (for
+ * the CLI's read-only verbs, which must not leave an empty state behind a
+ * wrong path).  -ENOENT (err names the missing DIR/state.db) if there is
+ * none; otherwise as state_open() (an older schema is still migrated). */
+int state_open_existing(const char *dir, struct state **ret, char *err, size_t errlen);
 /* Close the connection (NULL is fine).  Returns NULL. */
 struct state *state_close(struct state *st);
 /* SQLite's message for the last failure on this connection. */
@@ -64,6 +69,10 @@ void state_tx_rollback(struct state *st);
 /* Record service NAME if it is not known yet.  Returns 0 (also when it was
  * already there). */
 int state_service_ensure(struct state *st, const char *name);
+
+/* 1 if service NAME was ever recorded (a release added, a deployment or an
+ * instance), 0 if not, or -errno.  Reads only. */
+int state_service_known(struct state *st, const char *name);
 
 /* ---- releases ----------------------------------------------------------- */
 

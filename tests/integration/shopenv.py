@@ -149,6 +149,28 @@ def restart_daemon(c):
     raise TestFailure("restarted daemon does not answer on its admin socket")
 
 
+def add_script_release(c, version, script):
+    """A release of the shop service that is a shell script (a broken or
+    slow version), named as the run command expects."""
+    path = os.path.join(c.dir, f"shop-{version}")
+    with open(path, "w") as f:
+        f.write(script)
+    os.chmod(path, 0o755)
+    r = cli(c, "release", "add", "shop", version, path, "--state-dir", f"{c.dir}/state")
+    eq(r.returncode, 0, f"release add {version}: {r.stderr}")
+
+
+def wait_deploying(c, phase, timeout=10):
+    """Wait until the deploy in flight is in `phase` (per the daemon)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        d = managed(c)["deploying"]
+        if d and d["phase"] == phase:
+            return d
+        time.sleep(0.05)
+    raise TestFailure(f"the deploy never reached {phase}: {managed(c)}")
+
+
 def managed(c):
     st = json.loads(cli(c, "status", "--json").stdout)
     return st["managed"][0]

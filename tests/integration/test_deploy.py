@@ -58,7 +58,7 @@ def test_blue_green_zero_downtime_and_rollbacks():
 
         # unknown service / version: clear errors, nothing changes
         r = cli(c, "deploy", "nope", "1.0.0")
-        eq(r.returncode, 1, "unknown service exit code")
+        eq(r.returncode, 2, "unknown service exit code (a usage error)")
         check("unknown service" in r.stderr, r.stderr)
         r = cli(c, "deploy", "shop", "9.9.9")
         eq(r.returncode, 1, "unknown version exit code")
@@ -93,12 +93,7 @@ def test_crash_looping_version_never_gets_traffic():
     instance is not left behind."""
     with cutover(yaml_text=YAML) as c:
         add_releases(c, "1.0.0")
-        bad = os.path.join(c.dir, "shop-2.0.0")
-        with open(bad, "w") as f:
-            f.write("#!/bin/sh\necho 'boom: cannot open the database' >&2\nexit 3\n")
-        os.chmod(bad, 0o755)
-        r = cli(c, "release", "add", "shop", "2.0.0", bad, "--state-dir", f"{c.dir}/state")
-        eq(r.returncode, 0, f"release add 2.0.0: {r.stderr}")
+        add_script_release(c, "2.0.0", "#!/bin/sh\necho 'boom: cannot open the database' >&2\nexit 3\n")
         eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
         with Load(c.port, clients=2) as load:
             r = cli(c, "deploy", "shop", "2.0.0", "--json")

@@ -128,23 +128,12 @@ def test_kill9_during_health_check_aborts_the_deploy():
     green is stopped, and traffic stays on the version that had it."""
     with cutover(yaml_text=YAML) as c:
         add_releases(c, "1.0.0")
-        slow = os.path.join(c.dir, "shop-1.3.0")
-        with open(slow, "w") as f:
-            f.write("#!/bin/sh\n# never becomes healthy (the shell stays: its command line names the release)\nsleep 60\n")
-        os.chmod(slow, 0o755)
-        eq(cli(c, "release", "add", "shop", "1.3.0", slow, "--state-dir", f"{c.dir}/state").returncode, 0,
-           "release add 1.3.0")
+        add_script_release(c, "1.3.0", "#!/bin/sh\n# never becomes healthy (the shell stays: its command line "
+                                       "names the release)\nsleep 60\n")
         eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
         live_pid = managed(c)["live"]["pid"]
         follower = deploy_in_background(c, "1.3.0")
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            d = managed(c)["deploying"]
-            if d and d["phase"] == "health-checking":
-                break
-            time.sleep(0.05)
-        else:
-            raise TestFailure("the deploy never reached health-checking")
+        wait_deploying(c, "health-checking")
         # the phase is written by the state thread: wait until it is on disk
         deadline = time.time() + 5
         while history(c)[0]["state"] != "health-checking" and time.time() < deadline:
@@ -264,14 +253,7 @@ def test_kill9_after_a_rollback_is_recorded():
         eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
         blue_pid = managed(c)["live"]["pid"]
         follower = deploy_in_background(c, "1.1.0")
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            d = managed(c)["deploying"]
-            if d and d["phase"] == "switched":
-                break
-            time.sleep(0.05)
-        else:
-            raise TestFailure("the deploy never switched")
+        wait_deploying(c, "switched", timeout=15)
         r = cli(c, "rollback", "shop")
         check(r.returncode in (0, 1, 3), f"rollback: {r.returncode} {r.stderr}")
         wait_dead(c.proc, "rolled-back")
