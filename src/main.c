@@ -24,15 +24,33 @@ static const struct verb {
 	{ "logs", cli_logs, "what a service's instances wrote (-f to follow)" },
 	{ "release", cli_release, "add, prune or verify a release in the store" },
 	{ "releases", cli_releases, "list the releases of a service" },
+	{ "version", cli_version, "print the version" },
 };
+
+int cli_version(int argc, char **argv)
+{
+	struct cli c = {
+		.verb = "version",
+		.help = "usage: cutover version [--json]\nPrint the version (--json: {\"version\": \"...\"}).\n",
+	};
+	int rc = cli_parse(&c, argc, argv);
+
+	if (rc >= 0)
+		return rc;
+	if (c.json)
+		cli_print_json(json_pack("{ss}", "version", CUTOVER_VERSION));
+	else
+		printf("cutover %s\n", CUTOVER_VERSION);
+	return EXIT_OK;
+}
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cutover VERB [options]   (cutover VERB --help for more)\n\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
-	fprintf(f, "  %-10s %s\n", "version", "print the version");
-	fprintf(f, "\nexit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable\n");
+	fprintf(f, "\nevery verb takes --json: its output, and its errors, as JSON on stdout\n"
+		   "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable\n");
 }
 
 int main(int argc, char **argv)
@@ -41,10 +59,8 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
-	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-		printf("cutover %s\n", CUTOVER_VERSION);
-		return EXIT_OK;
-	}
+	if (!strcmp(argv[1], "--version"))
+		return cli_version(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(argv[1], verbs[i].name))
 			return verbs[i].run(argc - 1, argv + 1);

@@ -1,39 +1,48 @@
 /* client.c - blocking admin API client used by CLI verbs (see client.h). */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "admin/client.h"
-#include "config/config.h"
 #include "http/parser.h"
 
-#define DEFAULT_SOCKET "/var/lib/cutover/admin.sock"
 #define MAX_ANSWER (4 * 1024 * 1024)
 
-char *admin_client_socket_path(const char *socket_opt, const char *config_opt, char *err, size_t errlen)
+/* The connect() failure as a sentence.  EACCES is not "the daemon is down":
+ * the socket (mode 0600 in a 0700 directory) is the daemon's user's alone. */
+static void connect_error(const char *socket_path, int errnum, char *err, size_t errlen)
 {
-	const char *env = getenv("CUTOVER_SOCKET");
-	struct config *cfg = NULL;
-	struct config_error cerr;
-	char *path;
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], owner[160] = "";
+	struct stat st;
+	char *slash;
 
-	if (socket_opt)
-		return strdup(socket_opt);
-	if (env && *env)
-		return strdup(env);
-	if (!config_opt)
-		return strdup(DEFAULT_SOCKET);
-	if (config_load(config_opt, &cfg, &cerr) < 0) {
-		snprintf(err, errlen, "%s", cerr.message);
-		return NULL;
+	if (errnum != EACCES && errnum != EPERM) {
+		snprintf(err, errlen, "cannot reach the cutover daemon at %s: %s (is `cutover daemon` running? "
+				      "--socket, $CUTOVER_SOCKET or --config tell where it listens)",
+			 socket_path, strerror(errnum));
+		return;
 	}
-	path = strdup(cfg->admin_socket ? cfg->admin_socket : DEFAULT_SOCKET);
-	config_free(cfg);
-	return path;
+	/* the socket's owner, else its directory's: the user the daemon runs as */
+	snprintf(dir, sizeof(dir), "%s", socket_path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	if (stat(socket_path, &st) == 0 || (slash && stat(dir, &st) == 0)) {
+		struct passwd *pw = getpwuid(st.st_uid);
+		if (pw)
+			snprintf(owner, sizeof(owner), "%s, e.g. `sudo -u %s cutover ...`", pw->pw_name, pw->pw_name);
+		else
+			snprintf(owner, sizeof(owner), "uid %u", (unsigned)st.st_uid);
+	}
+	snprintf(err, errlen, "permission denied on the admin socket %s: it is only for the user the daemon runs as "
+			      "(mode 0600): run this as that user%s%s",
+		 socket_path, owner[0] ? ", " : "", owner);
 }
 
 int admin_client_call(const char *socket_path, const char *method, const char *path, const char *body,
@@ -62,9 +71,7 @@ int admin_client_call(const char *socket_path, const char *method, const char *p
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot reach the cutover daemon at %s: %s (is `cutover daemon` running? "
-				      "--socket, $CUTOVER_SOCKET or --config tell where it listens)",
-			 socket_path, strerror(errno));
+		connect_error(socket_path, errno, err, errlen);
 		goto out;
 	}
 	n = snprintf(head, sizeof(head),

@@ -2,12 +2,6 @@
 #pragma once
 #include <stddef.h>
 
-/* Where the CLI looks for the daemon: the --socket value if given, else
- * $CUTOVER_SOCKET, else the admin socket of --config FILE if given, else
- * /var/lib/cutover/admin.sock.  Returns a malloc'd path, or NULL with a
- * message in err (e.g. the config file is invalid). */
-char *admin_client_socket_path(const char *socket_opt, const char *config_opt, char *err, size_t errlen);
-
 /* Send one request and read the whole answer (5 s timeout each way).
  * Returns 0 with *status and *body (malloc'd, NUL-terminated; caller frees),
  * or -errno when the daemon cannot be reached or answers garbage, with a

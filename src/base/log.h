@@ -1,6 +1,8 @@
 /* log.h - the error log.
  *
- * One line per event, logfmt: `ts=... level=... msg="..." key=value`.
+ * One line per event, logfmt: `ts=... level=... msg="..." key=value`, or,
+ * after log_set_format(LOG_FORMAT_JSON), one JSON object per line:
+ * {"ts":"...","level":"...","msg":"..."} (`cutover daemon --json`).
  * Libraries do not log; the caller that decides what to do logs once.
  * The access log (one line per request) lives in proxy/accesslog.c.
  */
@@ -8,12 +10,15 @@
 #include <stdarg.h>
 
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+enum log_format { LOG_FORMAT_LOGFMT = 0, LOG_FORMAT_JSON };
 
 /* Send the error log to path ("-" or NULL: stderr).  Returns 0 or -errno. */
 int log_open(const char *path);
 void log_set_level(enum log_level level);
+/* Line format of every later message (default logfmt). */
+void log_set_format(enum log_format format);
 void log_close(void);
-/* fmt produces the message text; it is quoted for logfmt. */
+/* fmt produces the message text; it is quoted for logfmt or JSON. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)

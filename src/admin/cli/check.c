@@ -5,21 +5,30 @@
 
 int cli_check(int argc, char **argv)
 {
-	const char *path;
+	struct cli c = {
+		.verb = "check",
+		.help = "usage: cutover check [--config FILE] [--json]\n"
+			"Validate FILE (default ./cutover.yml); exit 0 if valid, 2 if not.  --json prints\n"
+			"{\"ok\": true, \"file\", \"listeners\", \"services\", \"routes\"}, or the error with its\n"
+			"file, line, column, field and reason.\n",
+		.flags = CLI_CONFIG,
+	};
 	struct config *cfg = NULL;
-	struct config_error err;
-	int rc = cli_config_option(argc, argv,
-				   "usage: cutover check [--config FILE]\nValidate FILE; exit 0 if valid, 2 if not.\n",
-				   &path);
+	const char *path;
+	int rc = cli_parse(&c, argc, argv);
 
 	if (rc >= 0)
 		return rc;
-	if (config_load(path, &cfg, &err) < 0) {
-		fprintf(stderr, "cutover: %s\n", err.message);
-		return EXIT_USAGE;
-	}
-	printf("%s: ok (%zu listeners, %zu services, %zu routes)\n", path, cfg->nlisten, cfg->nservices,
-	       cfg->nroutes);
+	path = c.config ? c.config : "cutover.yml";
+	rc = cli_load_config(&c, path, &cfg);
+	if (rc)
+		return rc;
+	if (c.json)
+		cli_print_json(json_pack("{sb ss sI sI sI}", "ok", 1, "file", path, "listeners", (json_int_t)cfg->nlisten,
+					 "services", (json_int_t)cfg->nservices, "routes", (json_int_t)cfg->nroutes));
+	else
+		printf("%s: ok (%zu listeners, %zu services, %zu routes)\n", path, cfg->nlisten, cfg->nservices,
+		       cfg->nroutes);
 	config_free(cfg);
 	return EXIT_OK;
 }

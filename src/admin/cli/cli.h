@@ -1,9 +1,14 @@
-/* cli.h - one function per CLI verb (src/admin/cli/<verb>.c).
+/* cli.h - one function per CLI verb (src/admin/cli/<verb>.c), and what the
+ * verbs share (options.c): option parsing, errors as text or JSON, and
+ * where the state and the daemon's socket are.
  *
  * Exit codes (documented in the README):
  *   0 ok; 1 operation failed; 2 usage or configuration error; 3 daemon unreachable.
  */
 #pragma once
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
@@ -19,10 +24,99 @@ int cli_demo(int argc, char **argv);
 int cli_logs(int argc, char **argv);
 int cli_release(int argc, char **argv);
 int cli_releases(int argc, char **argv);
-/* Parse `[--config FILE] [--help]` into *path (default ./cutover.yml).
- * Returns -1 to go on, or the exit code to return at once (help printed:
- * EXIT_OK; bad option or extra argument: EXIT_USAGE, message printed). */
-int cli_config_option(int argc, char **argv, const char *help, const char **path);
-/* Run a proxy with cfg (owned) until drained; returns an exit code. */
+int cli_version(int argc, char **argv);
+
+/* The shared options a verb takes besides --json and --help (which every
+ * verb takes). */
+enum {
+	CLI_CONFIG = 1 << 0,    /* --config FILE, -c */
+	CLI_SOCKET = 1 << 1,    /* --socket PATH, -s: the daemon's admin socket */
+	CLI_STATE_DIR = 1 << 2, /* --state-dir DIR, -d */
+};
+
+/* One run of a verb.  The verb fills the first block, cli_parse() the
+ * second. */
+struct cli {
+	const char *verb;             /* "deploy", "release add": prefix of messages */
+	const char *help;             /* --help prints it on stdout */
+	unsigned flags;               /* CLI_CONFIG | CLI_SOCKET | CLI_STATE_DIR */
+	bool error_log;               /* daemon, proxy: with --json stderr is the error log in JSON
+				       * lines, so failures are logged there, not printed */
+	const char *synopsis;         /* the positional arguments, e.g. "SERVICE VERSION" */
+	int min_args, max_args;       /* how many; max_args < 0: no limit */
+	const struct option *options; /* the verb's own options (may be NULL), {0}-terminated */
+	const char *shortopts;        /* their short forms, getopt syntax (may be NULL) */
+	/* Called for each of the verb's own options.  Returns -1 to go on, or
+	 * an exit code (after cli_fail()). */
+	int (*option)(struct cli *c, int opt, const char *arg);
+	void *data;                   /* for option() */
+
+	bool json;                    /* --json */
+	const char *config;           /* --config FILE, or NULL */
+	const char *socket;           /* --socket PATH, or NULL */
+	const char *state_dir;        /* --state-dir DIR, or NULL */
+	char **args;                  /* the positional arguments */
+	int nargs;
+};
+
+/* Parse argv (argv[0] is the verb): options may come anywhere, "--" ends
+ * them.  --json is honoured wherever it is, also by the errors of options
+ * before it.  Returns -1 to go on, or the exit code to return at once
+ * (--help printed: EXIT_OK; a bad option or argument count: EXIT_USAGE,
+ * message printed). */
+int cli_parse(struct cli *c, int argc, char **argv);
+/* Check c->nargs against min_args and max_args (cli_parse() does).
+ * Returns -1 if it fits, else EXIT_USAGE after cli_fail(). */
+int cli_check_args(const struct cli *c);
+
+/* Tell the user about a failure and return CODE: "cutover VERB: MESSAGE"
+ * on stderr (with --json and c->error_log: an error log line) and, with
+ * --json, also one JSON object on stdout:
+ * {"ok": false, "error": MESSAGE, "exit_code": CODE, ...the members of
+ * EXTRA}.  EXTRA (may be NULL) is consumed. */
+int cli_fail(const struct cli *c, int code, json_t *extra, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Print obj (consumed; NULL prints nothing) on stdout, indented, then a
+ * newline. */
+void cli_print_json(json_t *obj);
+
+/* Load the configuration file PATH.  Returns 0 and *ret (caller frees with
+ * config_free), or EXIT_USAGE after cli_fail() with the loader's message
+ * and, with --json, its file, line, column, field and reason. */
 struct config;
-int cli_run_proxy(struct config *cfg);
+int cli_load_config(const struct cli *c, const char *path, struct config **ret);
+
+/* The configuration file a state or socket verb reads when no more precise
+ * option is given: --config FILE, else ./cutover.yml if it exists, else
+ * NULL. */
+const char *cli_config_path(const struct cli *c);
+
+/* Where the state is: --state-dir, else state_dir of --config FILE, else
+ * $CUTOVER_STATE_DIR, else state_dir of ./cutover.yml if there is one, else
+ * /var/lib/cutover.  With MUST_EXIST, DIR/state.db must be there (the
+ * read-only verbs never create state).  Returns 0 and *ret (malloc'd), or
+ * an exit code after cli_fail(): EXIT_USAGE for an invalid configuration
+ * file, EXIT_FAILED for a missing state. */
+int cli_state_dir(const struct cli *c, bool must_exist, char **ret);
+
+/* Open the state that cli_state_dir() names (creating it unless
+ * MUST_EXIST).  Returns 0 with *ret_st (state_close() it) and, if ret_dir is
+ * not NULL, *ret_dir (malloc'd), or an exit code after cli_fail(). */
+struct state;
+int cli_open_state(const struct cli *c, bool must_exist, struct state **ret_st, char **ret_dir);
+
+/* Where the daemon listens: --socket, else admin_socket of --config FILE,
+ * else $CUTOVER_SOCKET, else admin_socket of ./cutover.yml if there is
+ * one, else /var/lib/cutover/admin.sock.  Returns 0 and *ret (malloc'd),
+ * or EXIT_USAGE after cli_fail() (an invalid configuration file). */
+int cli_socket_path(const struct cli *c, char **ret);
+
+/* Ask the daemon at SOCKET: admin_client_call() with the errors reported
+ * through cli_fail().  Returns 0 with *status and *ret_body (malloc'd; the
+ * caller frees it), or EXIT_UNREACHABLE. */
+int cli_call(const struct cli *c, const char *socket, const char *method, const char *path, const char *body,
+	     int *status, char **ret_body);
+
+/* Run a proxy with cfg (owned) until drained; returns an exit code. */
+int cli_run_proxy(const struct cli *c, struct config *cfg);

@@ -53,7 +53,7 @@ fail:
 	return rc;
 }
 
-int cli_run_proxy(struct config *cfg)
+int cli_run_proxy(const struct cli *c, struct config *cfg)
 {
 	struct loop loop;
 	struct proxy proxy;
@@ -70,21 +70,19 @@ int cli_run_proxy(struct config *cfg)
 	log_set_level(cfg->log.level);
 	rc = loop_init(&loop);
 	if (rc < 0) {
-		fprintf(stderr, "cutover: cannot create the event loop: %s\n", strerror(-rc));
 		config_free(cfg);
-		return EXIT_FAILED;
+		return cli_fail(c, EXIT_FAILED, NULL, "cannot create the event loop: %s", strerror(-rc));
 	}
 	rc = proxy_start(&proxy, &loop, cfg);
 	if (rc < 0) {
-		fprintf(stderr, "cutover: cannot start the proxy: %s\n", strerror(-rc));
 		config_free(cfg);
 		loop_release(&loop);
-		return EXIT_FAILED;
+		return cli_fail(c, EXIT_FAILED, NULL, "cannot start the proxy: %s", strerror(-rc));
 	}
 	if (managed && daemon_start_deployer(&proxy, &st, &w, &sup) < 0) {
 		proxy_release(&proxy);
 		loop_release(&loop);
-		return EXIT_FAILED;
+		return cli_fail(c, EXIT_FAILED, NULL, "cannot start the deploy engine (see the error log)");
 	}
 	rc = loop_run(&loop);
 	if (rc < 0)
@@ -109,20 +107,23 @@ int cli_run_proxy(struct config *cfg)
 
 int cli_daemon(int argc, char **argv)
 {
-	const char *path;
+	struct cli c = {
+		.verb = "daemon",
+		.help = "usage: cutover daemon [--config FILE] [--json]\n"
+			"Run the proxy from FILE (default ./cutover.yml).\n"
+			"SIGHUP reloads FILE atomically; SIGTERM drains in-flight requests and exits 0.\n"
+			"--json: the error log is JSON lines {\"ts\", \"level\", \"msg\"} instead of logfmt, and\n"
+			"a failure to start is one JSON object on stdout {\"error\", \"exit_code\", ...}.\n",
+		.flags = CLI_CONFIG,
+		.error_log = true,
+	};
 	struct config *cfg = NULL;
-	struct config_error err;
-	int rc = cli_config_option(argc, argv,
-				   "usage: cutover daemon [--config FILE]\n"
-				   "Run the proxy from FILE (default ./cutover.yml).\n"
-				   "SIGHUP reloads FILE atomically; SIGTERM drains in-flight requests and exits 0.\n",
-				   &path);
+	int rc = cli_parse(&c, argc, argv);
 
 	if (rc >= 0)
 		return rc;
-	if (config_load(path, &cfg, &err) < 0) {
-		fprintf(stderr, "cutover: %s\n", err.message);
-		return EXIT_USAGE;
-	}
-	return cli_run_proxy(cfg);
+	rc = cli_load_config(&c, c.config ? c.config : "cutover.yml", &cfg);
+	if (rc)
+		return rc;
+	return cli_run_proxy(&c, cfg);
 }

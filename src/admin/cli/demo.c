@@ -8,7 +8,6 @@
  * starts it stops, by PID; --keep leaves the daemon running.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -161,22 +160,20 @@ static void *load_main(void *arg)
 
 /* Follow a deployment through the API.  Returns its final JSON (caller
  * decrefs) or NULL (message printed). */
-static json_t *deploy(const char *sock, const char *version)
+static json_t *deploy(const struct cli *c, const char *sock, const char *version)
 {
-	char body[128], err[512], path[64], *answer = NULL;
+	char body[128], path[64], *answer = NULL;
 	json_t *dep = NULL;
 	int status;
 	time_t deadline = time(NULL) + 120;
 
 	snprintf(body, sizeof(body), "{\"service\":\"shop\",\"version\":\"%s\"}", version);
-	if (admin_client_call(sock, "POST", "/v1/deploy", body, &status, &answer, err, sizeof(err)) < 0) {
-		fprintf(stderr, "cutover demo: %s\n", err);
+	if (cli_call(c, sock, "POST", "/v1/deploy", body, &status, &answer))
 		return NULL;
-	}
 	dep = json_loads(answer, 0, NULL);
 	free(answer);
 	if (status != 202 || !dep) {
-		fprintf(stderr, "cutover demo: deploy %s refused (%d)\n", version, status);
+		cli_fail(c, EXIT_FAILED, NULL, "deploy %s refused (%d)", version, status);
 		json_decref(dep);
 		return NULL;
 	}
@@ -185,14 +182,14 @@ static json_t *deploy(const char *sock, const char *version)
 		usleep(100 * 1000);
 		json_decref(dep);
 		dep = NULL;
-		if (admin_client_call(sock, "GET", path, NULL, &status, &answer, err, sizeof(err)) < 0) {
-			fprintf(stderr, "cutover demo: %s\n", err);
+		if (cli_call(c, sock, "GET", path, NULL, &status, &answer))
 			return NULL;
-		}
 		dep = json_loads(answer, 0, NULL);
 		free(answer);
-		if (!dep)
+		if (!dep) {
+			cli_fail(c, EXIT_FAILED, NULL, "lost track of the deploy of %s", version);
 			return NULL;
+		}
 	}
 	return dep;
 }
@@ -301,42 +298,70 @@ static void stop_daemon(pid_t pid)
 	waitpid(pid, &st, 0);
 }
 
+struct demo_options {
+	bool keep;                    /* --keep */
+	bool shop_dir_given;
+	char shop_dir[PATH_MAX];      /* --shop-dir, else examples/shop next to the binary */
+};
+
+static int demo_option(struct cli *c, int opt, const char *arg)
+{
+	struct demo_options *o = c->data;
+	struct stat st;
+
+	switch (opt) {
+	case 'k':
+		o->keep = true;
+		return -1;
+	case 's':
+		errno = 0;
+		if (stat(arg, &st) < 0 || !S_ISDIR(st.st_mode))
+			return cli_fail(c, EXIT_USAGE, NULL,
+					"--shop-dir %s: %s (the directory of shop-1.0.0, shop-1.1.0 and shop-1.2.0, "
+					"e.g. build/examples/shop)",
+					arg, errno ? strerror(errno) : "not a directory");
+		snprintf(o->shop_dir, sizeof(o->shop_dir), "%s", arg);
+		o->shop_dir_given = true;
+		return -1;
+	}
+	return EXIT_USAGE;
+}
+
 int cli_demo(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },           { "keep", no_argument, NULL, 'k' },
-		{ "shop-dir", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+		{ "keep", no_argument, NULL, 'k' },
+		{ "shop-dir", required_argument, NULL, 's' },
 		{ 0 },
 	};
-	char dir[] = "/tmp/cutover-demo-XXXXXX", cfg[PATH_MAX], sock[PATH_MAX], shop_dir[PATH_MAX] = "", err[1024];
-	bool json = false, keep = false;
+	struct demo_options o = { 0 };
+	struct cli c = {
+		.verb = "demo",
+		.help = "usage: cutover demo [--json] [--keep] [--shop-dir DIR]\n"
+			"Run the shop demo: deploy 1.0.0, ship 1.1.0 under load with zero failed requests,\n"
+			"ship the faulty 1.2.0 and watch the daemon roll it back.  --keep leaves it running.\n"
+			"--shop-dir: where shop-1.0.0, shop-1.1.0 and shop-1.2.0 are (default: examples/shop\n"
+			"next to this binary).  --json: one JSON object, the summary or the error.\n"
+			"Exit codes: 0 ok, 1 failed, 2 usage error.\n",
+		.options = opts,
+		.shortopts = "ks:",
+		.option = demo_option,
+		.data = &o,
+	};
+	char dir[] = "/tmp/cutover-demo-XXXXXX", cfg[PATH_MAX], sock[PATH_MAX], *shop_dir = o.shop_dir, err[1024];
+	bool json, keep;
 	uint16_t port = 0, admin = 0;
 	pid_t daemon_pid = -1;
 	json_t *deps[3] = { NULL, NULL, NULL };
 	struct state *st = NULL;
 	uint64_t t0 = time_now_ms();
-	int c, rc = EXIT_FAILED;
+	int rc = cli_parse(&c, argc, argv);
 
-	while ((c = getopt_long(argc, argv, "jks:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'k':
-			keep = true;
-			break;
-		case 's':
-			snprintf(shop_dir, sizeof(shop_dir), "%s", optarg);
-			break;
-		case 'h':
-			printf("usage: cutover demo [--json] [--keep] [--shop-dir DIR]\n"
-			       "Run the shop demo: deploy 1.0.0, ship 1.1.0 under load with zero failed requests,\n"
-			       "ship the faulty 1.2.0 and watch the daemon roll it back.  --keep leaves it running.\n");
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
+	if (rc >= 0)
+		return rc;
+	rc = EXIT_FAILED;
+	json = c.json;
+	keep = o.keep;
 	quiet = json;
 	if (!shop_dir[0]) {
 		char exe[PATH_MAX - 32]; /* room for "/examples/shop" in shop_dir */
@@ -344,22 +369,22 @@ int cli_demo(int argc, char **argv)
 		if (n > 0) {
 			exe[n] = 0;
 			*strrchr(exe, '/') = 0;
-			snprintf(shop_dir, sizeof(shop_dir), "%s/examples/shop", exe);
+			snprintf(shop_dir, sizeof(o.shop_dir), "%s/examples/shop", exe);
 		}
 	}
 	for (size_t i = 0; i < 3; i++) {
 		char p[PATH_MAX + 16];
 		snprintf(p, sizeof(p), "%s/shop-%s", shop_dir, versions[i]);
-		if (access(p, X_OK) < 0) {
-			fprintf(stderr, "cutover demo: %s not found: build the project first (`make`) or give --shop-dir\n",
-				p);
-			return EXIT_FAILED;
-		}
+		if (access(p, X_OK) < 0 && o.shop_dir_given)
+			return cli_fail(&c, EXIT_USAGE, NULL, "--shop-dir %s: no executable shop-%s in it", shop_dir,
+					versions[i]);
+		if (access(p, X_OK) < 0)
+			return cli_fail(&c, EXIT_FAILED, NULL,
+					"%s not found: build the project first (`make`) or give --shop-dir", p);
 	}
 	if (!mkdtemp(dir) || sup_free_port(&port) < 0 || sup_free_port(&admin) < 0 ||
 	    write_config(dir, port, admin, cfg, sizeof(cfg)) < 0) {
-		fprintf(stderr, "cutover demo: cannot prepare %s: %s\n", dir, strerror(errno));
-		return EXIT_FAILED;
+		return cli_fail(&c, EXIT_FAILED, NULL, "cannot prepare %s: %s", dir, strerror(errno));
 	}
 	snprintf(sock, sizeof(sock), "%s/state/admin.sock", dir);
 	say("== cutover demo: the shop, shipped three times under load\n   work dir %s\n\n", dir);
@@ -370,7 +395,7 @@ int cli_demo(int argc, char **argv)
 		snprintf(statedir, sizeof(statedir), "%s/state", dir);
 		snprintf(store, sizeof(store), "%s/releases", statedir);
 		if (state_open(statedir, &st, err, sizeof(err)) < 0) {
-			fprintf(stderr, "cutover demo: %s\n", err);
+			cli_fail(&c, EXIT_FAILED, NULL, "%s", err);
 			goto out;
 		}
 		for (size_t i = 0; i < 3; i++) {
@@ -378,7 +403,7 @@ int cli_demo(int argc, char **argv)
 			struct release_result rel = { 0 };
 			snprintf(src, sizeof(src), "%s/shop-%s", shop_dir, versions[i]);
 			if (release_add(st, store, "shop", versions[i], src, &rel, err, sizeof(err)) < 0) {
-				fprintf(stderr, "cutover demo: release add %s: %s\n", versions[i], err);
+				cli_fail(&c, EXIT_FAILED, NULL, "release add %s: %s", versions[i], err);
 				goto out;
 			}
 			say("   release shop %s  sha256 %.12s\n", versions[i], rel.release.digest);
@@ -388,14 +413,14 @@ int cli_demo(int argc, char **argv)
 	}
 	daemon_pid = start_daemon(dir, cfg);
 	if (daemon_pid < 0 || !socket_ready(sock)) {
-		fprintf(stderr, "cutover demo: the daemon did not start; see %s/daemon.log\n", dir);
+		cli_fail(&c, EXIT_FAILED, NULL, "the daemon did not start; see %s/daemon.log", dir);
 		goto out;
 	}
 	say("   daemon pid %d: proxy http://127.0.0.1:%u/  metrics http://127.0.0.1:%u/metrics\n\n", (int)daemon_pid,
 	    port, admin);
 
 	say("== deploy shop 1.0.0 (first version)\n");
-	deps[0] = deploy(sock, "1.0.0");
+	deps[0] = deploy(&c, sock, "1.0.0");
 	if (!deps[0])
 		goto out;
 	print_deploy(deps[0]);
@@ -409,7 +434,7 @@ int cli_demo(int argc, char **argv)
 	sleep(1);
 
 	say("\n== deploy shop 1.1.0 under load\n");
-	deps[1] = deploy(sock, "1.1.0");
+	deps[1] = deploy(&c, sock, "1.1.0");
 	if (!deps[1])
 		goto stop_load;
 	print_deploy(deps[1]);
@@ -417,7 +442,7 @@ int cli_demo(int argc, char **argv)
 	    (unsigned long long)atomic_load(&demo_load.requests));
 
 	say("\n== deploy shop 1.2.0 under load (faulty: slow answers)\n");
-	deps[2] = deploy(sock, "1.2.0");
+	deps[2] = deploy(&c, sock, "1.2.0");
 	if (!deps[2])
 		goto stop_load;
 	print_deploy(deps[2]);
@@ -431,6 +456,9 @@ stop_load:
 		unsigned long long requests = atomic_load(&demo_load.requests), failed = atomic_load(&demo_load.failed);
 		bool rolled = !strcmp(json_string_value(json_object_get(deps[2], "phase")), "rolled-back");
 		bool good = !strcmp(json_string_value(json_object_get(deps[1], "phase")), "done");
+		const char *wrong = failed ? "requests failed during the deploys"
+				    : !good ? "shop 1.1.0 was not deployed"
+				    : !rolled ? "the faulty shop 1.2.0 was not rolled back" : NULL;
 		json_t *summary = json_pack("{s:I, s:I, s:i, s:i, s:f, s:f, s:b, s:s, s:s}", "requests",
 					   (json_int_t)requests, "failed", (json_int_t)failed, "deploys", 3, "rollbacks",
 					   rolled ? 1 : 0, "switch_ms", event_figure(deps[1], "switch_ms"),
@@ -438,6 +466,11 @@ stop_load:
 					   rolled, "reason", json_string_value(json_object_get(deps[2], "reason"))
 					   ? json_string_value(json_object_get(deps[2], "reason")) : "",
 					   "work_dir", dir);
+		rc = wrong ? EXIT_FAILED : EXIT_OK;
+		json_object_set_new(summary, "ok", json_boolean(!wrong));
+		json_object_set_new(summary, "exit_code", json_integer(rc));
+		if (wrong)
+			json_object_set_new(summary, "error", json_string(wrong));
 		if (json) {
 			char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
 			puts(text ? text : "{}");
@@ -455,8 +488,8 @@ stop_load:
 				say("   why: %s\n", json_string_value(json_object_get(deps[2], "reason")));
 		}
 		json_decref(summary);
-		if (failed || !rolled || !good)
-			rc = EXIT_FAILED;
+		if (wrong)
+			fprintf(stderr, "cutover demo: %s\n", wrong);
 	}
 out:
 	for (int i = 0; i < 3; i++)

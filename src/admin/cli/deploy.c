@@ -1,174 +1,266 @@
 /* deploy.c - `cutover deploy SERVICE VERSION` and `cutover rollback SERVICE`.
  *
  * Both ask the daemon to start the operation, then follow it: every phase is
- * printed as it happens, with the time since the start (plain lines; the
- * same on a terminal or in a log).  --json prints the final deployment
- * object instead.  Exit status: 0 done, 1 failed or rolled back, 2 usage,
- * 3 daemon unreachable.
+ * printed as it happens, with the time since the start.  Piped, these are
+ * plain lines (scripts and tests parse them).  On a terminal the phase in
+ * progress is also shown as a live line with the time running, rewritten in
+ * place every 100 ms and replaced by the phase's plain line once the next
+ * phase begins; the result line is green on success, red otherwise (unless
+ * NO_COLOR is set).  --json prints the final deployment object instead, with
+ * "ok" and "exit_code" (and "error" when it failed).  Exit status: 0 done,
+ * 1 failed or rolled back, 2 usage (also: unknown service or invalid
+ * version), 3 daemon unreachable.
  */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include "admin/cli/cli.h"
-#include "admin/client.h"
+#include "base/util.h"
 
-static void print_events(json_t *dep, size_t *shown)
+#define DEFAULT_TIMEOUT_MS (600 * 1000)
+#define POLL_MS 100
+
+/* One deploy or rollback being followed. */
+struct follow {
+	const struct cli *c;
+	bool rollback;
+	uint64_t timeout_ms;          /* --timeout */
+	const char *timeout_text;     /* as given, for messages */
+	bool tty;                     /* stdout is a terminal: live line */
+	bool color;                   /* ... and NO_COLOR is not set */
+	bool live;                    /* a live line is on screen, to be overwritten */
+	size_t shown;                 /* events printed as plain lines */
+	uint64_t t0;                  /* time_now_ms() when the daemon accepted */
+};
+
+static void print_event(json_t *e)
 {
-	json_t *events = json_object_get(dep, "events"), *e;
-	size_t i;
+	const char *detail = json_string_value(json_object_get(e, "detail"));
+	double at = (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0;
 
-	json_array_foreach(events, i, e) {
-		const char *detail = json_string_value(json_object_get(e, "detail"));
-		if (i < *shown)
-			continue;
-		if (detail && *detail)
-			printf("  %7.2fs  %-16s %s\n", (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0,
-			       json_string_value(json_object_get(e, "phase")), detail);
-		else
-			printf("  %7.2fs  %s\n", (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0,
-			       json_string_value(json_object_get(e, "phase")));
-		fflush(stdout);
-	}
-	*shown = json_array_size(events);
+	if (detail && *detail)
+		printf("  %7.2fs  %-16s %s\n", at, json_string_value(json_object_get(e, "phase")), detail);
+	else
+		printf("  %7.2fs  %s\n", at, json_string_value(json_object_get(e, "phase")));
 }
 
-static int follow(const char *sock, const char *verb, const char *body, bool json, int timeout_s, bool rollback)
+/* Erase the live line, if one is on screen. */
+static void clear_live(struct follow *f)
 {
-	char err[512], path[64], *answer = NULL;
-	json_error_t jerr;
+	if (f->live)
+		fputs("\r\033[K", stdout);
+	f->live = false;
+}
+
+/* The phase in progress, with the time since the start, in place of the
+ * previous live line; cut to the terminal's width so that \r can rewrite it. */
+static void print_live(struct follow *f, json_t *e)
+{
+	const char *detail = json_string_value(json_object_get(e, "detail"));
+	struct winsize ws = { 0 };
+	char line[512];
+	int width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+
+	snprintf(line, sizeof(line), "  %7.2fs  %-16s %s%s...", (double)(time_now_ms() - f->t0) / 1000.0,
+		 json_string_value(json_object_get(e, "phase")), detail ? detail : "", detail && *detail ? " " : "");
+	if (width > 8 && (size_t)width - 1 < strlen(line))
+		memcpy(line + width - 4, "...", 4); /* one column spare: no wrap at the margin */
+	clear_live(f);
+	fputs(line, stdout);
+	f->live = true;
+}
+
+/* Print the events not printed yet: all of them when piped or finished; on
+ * a terminal the last one of an unfinished deployment is the live line. */
+static void print_progress(struct follow *f, json_t *dep)
+{
+	json_t *events = json_object_get(dep, "events");
+	bool finished = json_is_true(json_object_get(dep, "finished"));
+	size_t n = json_array_size(events), upto = f->tty && !finished && n ? n - 1 : n;
+
+	for (; f->shown < upto; f->shown++) {
+		clear_live(f);
+		print_event(json_array_get(events, f->shown));
+	}
+	if (f->tty && !finished && n)
+		print_live(f, json_array_get(events, n - 1));
+	fflush(stdout);
+}
+
+/* The deployment's outcome: a deploy succeeds when done; a rollback when it
+ * rolled back (or, the previous version no longer warm, when its redeploy is
+ * done). */
+static int outcome(const struct follow *f, json_t *dep)
+{
+	const char *phase = json_string_value(json_object_get(dep, "phase"));
+
+	return !strcmp(phase, "done") || (f->rollback && !strcmp(phase, "rolled-back")) ? EXIT_OK : EXIT_FAILED;
+}
+
+static void print_result(const struct follow *f, json_t *dep, int rc)
+{
+	const char *phase = json_string_value(json_object_get(dep, "phase"));
+	const char *reason = json_string_value(json_object_get(dep, "reason"));
+
+	if (f->c->json) {
+		json_object_set_new(dep, "ok", json_boolean(rc == EXIT_OK));
+		json_object_set_new(dep, "exit_code", json_integer(rc));
+		if (rc != EXIT_OK)
+			json_object_set_new(dep, "error", json_string(reason ? reason : phase));
+		cli_print_json(json_incref(dep));
+		return;
+	}
+	printf("%s%s%s%s%s\n", f->color ? (rc == EXIT_OK ? "\033[32m" : "\033[31m") : "", phase, reason ? ": " : "",
+	       reason ? reason : "", f->color ? "\033[0m" : "");
+}
+
+/* Start the operation (POST VERB with BODY on SOCK) and follow it to its
+ * end.  Returns the exit code. */
+static int follow(struct follow *f, const char *sock, const char *verb, const char *body)
+{
+	const struct cli *c = f->c;
+	char path[64], *answer = NULL;
 	json_t *dep;
-	size_t shown = 0;
 	int status, rc;
-	time_t deadline = time(NULL) + timeout_s;
 	int64_t id;
 
-	rc = admin_client_call(sock, "POST", verb, body, &status, &answer, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "cutover: %s\n", err);
-		return EXIT_UNREACHABLE;
-	}
-	dep = json_loads(answer, 0, &jerr);
+	rc = cli_call(c, sock, "POST", verb, body, &status, &answer);
+	if (rc)
+		return rc;
+	dep = json_loads(answer, 0, NULL);
 	if (status != 202 || !dep) {
-		json_t *e = dep ? json_object_get(dep, "error") : NULL;
-		fprintf(stderr, "cutover: %s\n", e ? json_string_value(e) : answer);
+		const char *e = json_string_value(json_object_get(dep, "error"));
+
+		/* 404: no such service; 400: not a version: the command line is wrong */
+		rc = cli_fail(c, status == 400 || status == 404 ? EXIT_USAGE : EXIT_FAILED,
+			      json_pack("{si ss}", "status", status, "service", c->args[0]), "%s", e ? e : answer);
 		json_decref(dep);
 		free(answer);
-		return status == 400 ? EXIT_USAGE : EXIT_FAILED;
+		return rc;
 	}
 	free(answer);
+	f->t0 = time_now_ms();
 	id = json_integer_value(json_object_get(dep, "id"));
-	if (!json)
+	if (!c->json)
 		printf("deployment %lld: %s %s\n", (long long)id, json_string_value(json_object_get(dep, "service")),
 		       json_string_value(json_object_get(dep, "version")));
 	snprintf(path, sizeof(path), "/v1/deployments/%lld", (long long)id);
 	for (;;) {
-		if (!json)
-			print_events(dep, &shown);
+		if (!c->json)
+			print_progress(f, dep);
 		if (json_is_true(json_object_get(dep, "finished")))
 			break;
-		if (time(NULL) > deadline) {
-			fprintf(stderr, "cutover: still %s after %d s; follow it with `cutover status`\n",
-				json_string_value(json_object_get(dep, "phase")), timeout_s);
+		if (time_now_ms() - f->t0 > f->timeout_ms) {
+			clear_live(f);
+			rc = cli_fail(c, EXIT_FAILED, json_pack("{sI ss}", "id", (json_int_t)id, "phase",
+								json_string_value(json_object_get(dep, "phase"))),
+				      "still %s after %s (--timeout); follow it with `cutover status`",
+				      json_string_value(json_object_get(dep, "phase")), f->timeout_text);
 			json_decref(dep);
-			return EXIT_FAILED;
+			return rc;
 		}
-		usleep(100 * 1000);
+		usleep(POLL_MS * 1000);
 		json_decref(dep);
-		rc = admin_client_call(sock, "GET", path, NULL, &status, &answer, err, sizeof(err));
-		if (rc < 0) {
-			fprintf(stderr, "cutover: %s\n", err);
-			return EXIT_UNREACHABLE;
+		rc = cli_call(c, sock, "GET", path, NULL, &status, &answer);
+		if (rc) {
+			clear_live(f);
+			return rc;
 		}
-		dep = json_loads(answer, 0, &jerr);
+		dep = json_loads(answer, 0, NULL);
 		free(answer);
 		if (status != 200 || !dep) {
-			fprintf(stderr, "cutover: lost track of deployment %lld\n", (long long)id);
+			clear_live(f);
 			json_decref(dep);
-			return EXIT_FAILED;
+			return cli_fail(c, EXIT_FAILED, json_pack("{sI}", "id", (json_int_t)id),
+					"lost track of deployment %lld", (long long)id);
 		}
 	}
-	/* a deploy succeeds when done; a rollback when it rolled back (or, the
-	 * previous version no longer warm, when its redeploy is done) */
-	{
-		const char *phase = json_string_value(json_object_get(dep, "phase"));
-		rc = !strcmp(phase, "done") || (rollback && !strcmp(phase, "rolled-back")) ? EXIT_OK : EXIT_FAILED;
-	}
-	if (json) {
-		char *text = json_dumps(dep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (text)
-			puts(text);
-		free(text);
-	} else {
-		const char *reason = json_string_value(json_object_get(dep, "reason"));
-		printf("%s%s%s\n", json_string_value(json_object_get(dep, "phase")), reason ? ": " : "",
-		       reason ? reason : "");
-	}
+	rc = outcome(f, dep);
+	print_result(f, dep, rc);
 	json_decref(dep);
 	return rc;
 }
 
+static int deploy_option(struct cli *c, int opt, const char *arg)
+{
+	struct follow *f = c->data;
+	uint64_t ms;
+
+	if (opt != 't')
+		return EXIT_USAGE;
+	if (parse_duration_ms(arg, &ms) < 0 || ms == 0)
+		return cli_fail(c, EXIT_USAGE, NULL,
+				"--timeout: expected a duration such as 90s, 10m or 1h (a bare number is seconds), "
+				"more than 0, got '%s'", arg);
+	f->timeout_ms = ms;
+	f->timeout_text = arg;
+	return -1;
+}
+
+#define FINDING_THE_DAEMON                                                                                     \
+	"The daemon: --socket, else admin_socket of --config FILE, else $CUTOVER_SOCKET,\n"                    \
+	"else admin_socket of ./cutover.yml if it exists, else /var/lib/cutover/admin.sock.\n"                 \
+	"--timeout DURATION: give up following after DURATION (30s, 10m, 1h; a bare number\n"                 \
+	"is seconds; default 10m); the operation itself goes on in the daemon.\n"                              \
+	"On a terminal the phase in progress is a live line; piped, plain lines.\n"                            \
+	"Exit codes: 0 done, 1 failed or rolled back, 2 usage error (also an unknown\n"                        \
+	"service or an invalid version), 3 daemon unreachable.\n"
+
 static int run(int argc, char **argv, bool rollback)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },         { "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },         { 0 },
+		{ "timeout", required_argument, NULL, 't' },
+		{ 0 },
 	};
-	const char *socket_opt = NULL, *config_opt = NULL;
-	char err[512], *sock, *body = NULL;
-	bool json = false;
-	int c, timeout_s = 600, rc;
+	struct follow f = {
+		.rollback = rollback,
+		.timeout_ms = DEFAULT_TIMEOUT_MS,
+		.timeout_text = "10m",
+	};
+	struct cli c = {
+		.verb = rollback ? "rollback" : "deploy",
+		.help = rollback ? "usage: cutover rollback SERVICE [--socket PATH | --config FILE] [--timeout DURATION]\n"
+				   "                        [--json]\n"
+				   "Back to the previous version: instant while it is still warm.\n" FINDING_THE_DAEMON
+				 : "usage: cutover deploy SERVICE VERSION [--socket PATH | --config FILE]\n"
+				   "                      [--timeout DURATION] [--json]\n"
+				   "Blue-green: start VERSION beside the running one, health-check it, switch\n"
+				   "all new requests atomically, watch it, roll back by itself if it misbehaves.\n"
+				   FINDING_THE_DAEMON,
+		.flags = CLI_CONFIG | CLI_SOCKET,
+		.synopsis = rollback ? "SERVICE" : "SERVICE VERSION",
+		.min_args = rollback ? 1 : 2,
+		.max_args = rollback ? 1 : 2,
+		.options = opts,
+		.shortopts = "t:",
+		.option = deploy_option,
+		.data = &f,
+	};
+	char *sock = NULL, *body = NULL;
 	json_t *req;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "s:c:jt:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			socket_opt = optarg;
-			break;
-		case 'c':
-			config_opt = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 't':
-			timeout_s = atoi(optarg);
-			break;
-		case 'h':
-			printf(rollback ? "usage: cutover rollback SERVICE [--socket PATH | --config FILE] [--json]\n"
-					  "Back to the previous version: instant while it is still warm.\n"
-					: "usage: cutover deploy SERVICE VERSION [--socket PATH | --config FILE] [--json]\n"
-					  "Blue-green: start VERSION beside the running one, health-check it, switch\n"
-					  "all new requests atomically, watch it, roll back by itself if it misbehaves.\n");
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (argc - optind != (rollback ? 1 : 2)) {
-		fprintf(stderr, rollback ? "usage: cutover rollback SERVICE (see --help)\n"
-					 : "usage: cutover deploy SERVICE VERSION (see --help)\n");
-		return EXIT_USAGE;
-	}
-	sock = admin_client_socket_path(socket_opt, config_opt, err, sizeof(err));
-	if (!sock) {
-		fprintf(stderr, "cutover: %s\n", err);
-		return EXIT_USAGE;
-	}
-	req = rollback ? json_pack("{s:s}", "service", argv[optind])
-		       : json_pack("{s:s, s:s}", "service", argv[optind], "version", argv[optind + 1]);
+	f.c = &c;
+	rc = cli_parse(&c, argc, argv);
+	if (rc >= 0)
+		return rc;
+	f.tty = !c.json && isatty(STDOUT_FILENO);
+	f.color = f.tty && !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
+	rc = cli_socket_path(&c, &sock);
+	if (rc)
+		return rc;
+	req = rollback ? json_pack("{s:s}", "service", c.args[0])
+		       : json_pack("{s:s, s:s}", "service", c.args[0], "version", c.args[1]);
 	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
-	if (!body) {
-		free(sock);
-		return EXIT_FAILED;
-	}
-	rc = follow(sock, rollback ? "/v1/rollback" : "/v1/deploy", body, json, timeout_s, rollback);
+	if (!body)
+		rc = cli_fail(&c, EXIT_FAILED, NULL, "out of memory");
+	else
+		rc = follow(&f, sock, rollback ? "/v1/rollback" : "/v1/deploy", body);
 	free(body);
 	free(sock);
 	return rc;

@@ -1,8 +1,7 @@
 /* history.c - `cutover history [SERVICE]`: past and current deployments
  * with their phases, and `cutover audit [SERVICE]`: who did what, when,
  * with what result.  Both read the state directory (SQLite in WAL mode
- * reads safely beside a running daemon). */
-#include <getopt.h>
+ * reads safely beside a running daemon) and never create it. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,7 +18,7 @@ static void print_history(json_t *rows, bool events)
 		printf("no deployments recorded\n");
 		return;
 	}
-	printf("%-5s %-12s %-10s %-10s %-12s %9s  %-20s %s\n", "ID", "SERVICE", "FROM", "TO", "RESULT", "DURATION",
+	printf("%-5s %-12s %-10s %-10s %-12s %9s  %-24s %s\n", "ID", "SERVICE", "FROM", "TO", "RESULT", "DURATION",
 	       "STARTED", "REASON");
 	json_array_foreach(rows, i, row) {
 		char started[32] = "-";
@@ -27,7 +26,7 @@ static void print_history(json_t *rows, bool events)
 		const char *from = json_string_value(json_object_get(row, "from_version"));
 		const char *reason = json_string_value(json_object_get(row, "reason"));
 		state_format_time(json_integer_value(json_object_get(row, "started_at")), started, sizeof(started));
-		printf("%-5lld %-12s %-10s %-10s %-12s %8.1fs  %-20s %s\n",
+		printf("%-5lld %-12s %-10s %-10s %-12s %8.1fs  %-24s %s\n",
 		       (long long)json_integer_value(json_object_get(row, "id")),
 		       json_string_value(json_object_get(row, "service")), from ? from : "-",
 		       json_string_value(json_object_get(row, "to_version")),
@@ -67,94 +66,105 @@ static void print_audit(json_t *rows)
 	}
 }
 
+struct history_options {
+	long limit;                   /* --limit */
+	bool events;                  /* --events (history only) */
+};
+
+static int history_option(struct cli *c, int opt, const char *arg)
+{
+	struct history_options *o = c->data;
+	char *end;
+
+	switch (opt) {
+	case 'n':
+		o->limit = strtol(arg, &end, 10);
+		if (o->limit <= 0 || *end)
+			return cli_fail(c, EXIT_USAGE, NULL, "--limit: expected a positive number, got '%s'", arg);
+		return -1;
+	case 'e':
+		o->events = true;
+		return -1;
+	}
+	return EXIT_USAGE;
+}
+
+#define FINDING_THE_STATE                                                                                      \
+	"The state: --state-dir DIR, else state_dir of --config FILE, else $CUTOVER_STATE_DIR,\n"              \
+	"else state_dir of ./cutover.yml if it exists, else /var/lib/cutover.  Nothing is\n"                   \
+	"created: exit 1 if DIR holds no state.db, or if SERVICE was never recorded.\n"                          \
+	"Exit codes: 0 ok, 1 failed, 2 usage or configuration error.\n"
+
 /* `cutover history` and `cutover audit`: the same options, one query. */
 static int run(int argc, char **argv, bool audit)
 {
-	static const struct option opts[] = {
-		{ "state-dir", required_argument, NULL, 'd' }, { "limit", required_argument, NULL, 'n' },
-		{ "events", no_argument, NULL, 'e' },         { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },           { 0 },
+	static const struct option history_opts[] = {
+		{ "limit", required_argument, NULL, 'n' },
+		{ "events", no_argument, NULL, 'e' },
+		{ 0 },
 	};
-	const char *verb = audit ? "audit" : "history";
-	const char *dir = NULL, *service = NULL;
+	static const struct option audit_opts[] = {
+		{ "limit", required_argument, NULL, 'n' },
+		{ 0 },
+	};
+	struct history_options o = { .limit = audit ? 50 : 20 };
+	struct cli c = {
+		.verb = audit ? "audit" : "history",
+		.help = audit ? "usage: cutover audit [SERVICE] [--limit N] [--state-dir DIR | --config FILE] [--json]\n"
+				"Who did what and when, with the result, newest first: deploys, rollbacks\n"
+				"(by hand or automatic), refusals, releases added and pruned.\n" FINDING_THE_STATE
+			      : "usage: cutover history [SERVICE] [--limit N] [--events] [--state-dir DIR | --config FILE]\n"
+				"                       [--json]\n"
+				"Deployments, newest first, with their result, duration and reason; --events adds\n"
+				"every phase transition.\n" FINDING_THE_STATE,
+		.flags = CLI_CONFIG | CLI_STATE_DIR,
+		.synopsis = "[SERVICE]",
+		.max_args = 1,
+		.options = audit ? audit_opts : history_opts,
+		.shortopts = audit ? "n:" : "n:e",
+		.option = history_option,
+		.data = &o,
+	};
 	struct state *st = NULL;
-	char err[1024];
+	const char *service;
+	char *dir = NULL;
 	json_t *rows = NULL;
-	bool json = false, events = false;
-	long limit = audit ? 50 : 20;
-	int c, rc;
+	int rc, known = 1;
 
-	while ((c = getopt_long(argc, argv, audit ? "d:n:jh" : "d:n:ejh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			dir = optarg;
-			break;
-		case 'n':
-			limit = strtol(optarg, NULL, 10);
-			if (limit <= 0) {
-				fprintf(stderr, "cutover %s: --limit: expected a positive number, got '%s'\n", verb,
-					optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'e':
-			if (audit)
-				return EXIT_USAGE;
-			events = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			if (audit)
-				printf("usage: cutover audit [SERVICE] [--limit N] [--state-dir DIR] [--json]\n"
-				       "Who did what and when, with the result, newest first: deploys, rollbacks\n"
-				       "(by hand or automatic), refusals, releases added and pruned.\n"
-				       "State dir: --state-dir, $CUTOVER_STATE_DIR, /var/lib/cutover.\n");
-			else
-				printf("usage: cutover history [SERVICE] [--limit N] [--events] [--state-dir DIR] [--json]\n"
-				       "Deployments, newest first, with their result, duration and reason; --events adds\n"
-				       "every phase transition.  State dir: --state-dir, $CUTOVER_STATE_DIR,\n"
-				       "/var/lib/cutover.\n");
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
+	rc = cli_parse(&c, argc, argv);
+	if (rc >= 0)
+		return rc;
+	service = c.nargs ? c.args[0] : NULL;
+	rc = cli_open_state(&c, true, &st, &dir);
+	if (rc)
+		return rc;
+	if (audit)
+		rc = state_audit_list(st, service, (size_t)o.limit, &rows);
+	else
+		rc = state_history(st, service, (size_t)o.limit, &rows);
+	if (rc == 0 && service && !json_array_size(rows))
+		known = state_service_known(st, service);
+	if (rc < 0 || known < 0) {
+		rc = cli_fail(&c, EXIT_FAILED, NULL, "cannot read the %s in %s: %s", audit ? "audit log" : "history", dir,
+			      state_errmsg(st));
+		goto out;
 	}
-	if (argc - optind > 1) {
-		fprintf(stderr, "usage: cutover %s [SERVICE] (see --help)\n", verb);
-		return EXIT_USAGE;
+	if (!known) {
+		rc = cli_fail(&c, EXIT_FAILED, json_pack("{ss}", "service", service),
+			      "unknown service '%s' (no deployments / releases recorded)", service);
+		goto out;
 	}
-	if (optind < argc)
-		service = argv[optind];
-	if (!dir || !*dir)
-		dir = getenv("CUTOVER_STATE_DIR");
-	if (!dir || !*dir)
-		dir = "/var/lib/cutover";
-	rc = state_open(dir, &st, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "cutover: %s\n", err);
-		return EXIT_FAILED;
-	}
-	rc = audit ? state_audit_list(st, service, (size_t)limit, &rows)
-		   : state_history(st, service, (size_t)limit, &rows);
-	state_close(st);
-	if (rc < 0) {
-		fprintf(stderr, "cutover: cannot read the %s in %s\n", audit ? "audit log" : "history", dir);
-		return EXIT_FAILED;
-	}
-	if (json) {
-		char *text = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (text)
-			puts(text);
-		free(text);
-	} else if (audit) {
+	if (c.json)
+		cli_print_json(json_incref(rows));
+	else if (audit)
 		print_audit(rows);
-	} else {
-		print_history(rows, events);
-	}
+	else
+		print_history(rows, o.events);
+out:
 	json_decref(rows);
-	return EXIT_OK;
+	state_close(st);
+	free(dir);
+	return rc;
 }
 
 int cli_history(int argc, char **argv)

@@ -1,34 +1,274 @@
-/* options.c - option parsing shared by the verbs that read a configuration
- * file (`daemon`, `check`). */
-#include <getopt.h>
+/* options.c - what the CLI verbs share: the options every verb takes
+ * (--json, --help) or several do (--config, --socket, --state-dir), argument
+ * counts, errors as a sentence on stderr and, with --json, as one JSON object
+ * on stdout, and where the state and the daemon's admin socket are (one
+ * order of precedence for every verb, see cli.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include "admin/cli/cli.h"
+#include "admin/client.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "state/state.h"
 
-int cli_config_option(int argc, char **argv, const char *help, const char **path)
+#define DEFAULT_STATE_DIR "/var/lib/cutover"
+#define DEFAULT_SOCKET DEFAULT_STATE_DIR "/admin.sock"
+#define LOCAL_CONFIG "cutover.yml"
+#define MAX_OPTIONS 24
+
+static const struct option json_help[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+};
+static const struct {
+	unsigned flag;
+	struct option option;
+} shared[] = {
+	{ CLI_CONFIG, { "config", required_argument, NULL, 'c' } },
+	{ CLI_SOCKET, { "socket", required_argument, NULL, 's' } },
+	{ CLI_STATE_DIR, { "state-dir", required_argument, NULL, 'd' } },
+};
+
+int cli_fail(const struct cli *c, int code, json_t *extra, const char *fmt, ...)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
+	char msg[1024];
+	va_list ap;
 
-	*path = "cutover.yml";
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			*path = optarg;
-			break;
-		case 'h':
-			fputs(help, stdout);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->error_log && c->json)
+		log_error("%s", msg);
+	else
+		fprintf(stderr, "cutover %s: %s\n", c->verb, msg);
+	if (c->json) {
+		json_t *obj = json_pack("{sb ss si}", "ok", 0, "error", msg, "exit_code", code);
+
+		if (obj && extra)
+			json_object_update_missing(obj, extra);
+		if (obj) {
+			json_dumpf(obj, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			fputc('\n', stdout);
+			fflush(stdout);
+		}
+		json_decref(obj);
+	}
+	json_decref(extra);
+	return code;
+}
+
+void cli_print_json(json_t *obj)
+{
+	if (!obj)
+		return;
+	json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(obj);
+}
+
+/* Does the option table know VAL (an option that exists but was misused,
+ * e.g. --json=1, rather than an unknown one)? */
+static bool known_option(const struct option *opts, int val)
+{
+	for (; opts->name; opts++)
+		if (opts->val == val)
+			return true;
+	return false;
+}
+
+int cli_parse(struct cli *c, int argc, char **argv)
+{
+	struct option opts[MAX_OPTIONS + 1] = { 0 };
+	char shortopts[3 * MAX_OPTIONS] = ":jh";
+	size_t n = 0;
+	int o;
+
+	/* --json first: the errors of the options before it are JSON too */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+			c->json = true;
+	if (c->error_log)
+		log_set_format(c->json ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT);
+	for (size_t i = 0; i < sizeof(json_help) / sizeof(json_help[0]); i++)
+		opts[n++] = json_help[i];
+	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
+		if (!(c->flags & shared[i].flag))
+			continue;
+		opts[n++] = shared[i].option;
+		snprintf(shortopts + strlen(shortopts), sizeof(shortopts) - strlen(shortopts), "%c:",
+			 shared[i].option.val);
+	}
+	for (const struct option *own = c->options; own && own->name && n < MAX_OPTIONS; own++)
+		opts[n++] = *own;
+	if (c->shortopts)
+		snprintf(shortopts + strlen(shortopts), sizeof(shortopts) - strlen(shortopts), "%s", c->shortopts);
+
+	optind = 0; /* GNU: a full restart of the scan */
+	opterr = 0; /* our messages, JSON with --json */
+	while ((o = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		const char *given = argv[optind - 1];
+		int r;
+
+		if (o == 'j') {
+			c->json = true;
+		} else if (o == 'h') {
+			fputs(c->help, stdout);
 			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
+		} else if ((o == 'c' && (c->flags & CLI_CONFIG)) || (o == 's' && (c->flags & CLI_SOCKET)) ||
+			   (o == 'd' && (c->flags & CLI_STATE_DIR))) {
+			if (!*optarg)
+				return cli_fail(c, EXIT_USAGE, NULL, "%s: empty path", given);
+			*(o == 'c' ? &c->config : o == 's' ? &c->socket : &c->state_dir) = optarg;
+		} else if (o == ':') {
+			return cli_fail(c, EXIT_USAGE, NULL, "%s: missing its value (see --help)", given);
+		} else if (o == '?') {
+			if (optopt && !known_option(opts, optopt))
+				return cli_fail(c, EXIT_USAGE, NULL, "unknown option '-%c' (see --help)", optopt);
+			return cli_fail(c, EXIT_USAGE, NULL, "unknown option '%s' (see --help)", given);
+		} else if (c->option && (r = c->option(c, o, optarg)) >= 0) {
+			return r;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "cutover %s: unexpected argument '%s'\n", argv[0], argv[optind]);
-		return EXIT_USAGE;
+	c->args = argv + optind;
+	c->nargs = argc - optind;
+	return cli_check_args(c);
+}
+
+int cli_check_args(const struct cli *c)
+{
+	if (c->nargs >= c->min_args && (c->max_args < 0 || c->nargs <= c->max_args))
+		return -1;
+	if (c->max_args == 0)
+		return cli_fail(c, EXIT_USAGE, NULL, "unexpected argument '%s' (see --help)", c->args[0]);
+	return cli_fail(c, EXIT_USAGE, NULL, "expected %s, got %d argument%s (see --help)", c->synopsis, c->nargs,
+			c->nargs == 1 ? "" : "s");
+}
+
+int cli_load_config(const struct cli *c, const char *path, struct config **ret)
+{
+	struct config_error err;
+	char prefix[512];
+	const char *reason;
+	json_t *where;
+
+	if (config_load(path, ret, &err) == 0)
+		return 0;
+	/* the reason alone: the message without "FILE:LINE:COLUMN: FIELD: " */
+	if (err.line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%d:%d: %s%s", err.file, err.line, err.column, err.field,
+			 err.field[0] ? ": " : "");
+	else
+		snprintf(prefix, sizeof(prefix), "%s: %s%s", err.file, err.field, err.field[0] ? ": " : "");
+	reason = strncmp(err.message, prefix, strlen(prefix)) ? err.message : err.message + strlen(prefix);
+	where = json_pack("{ss ss}", "file", err.file[0] ? err.file : path, "reason", reason);
+	if (where && err.line > 0) {
+		json_object_set_new(where, "line", json_integer(err.line));
+		json_object_set_new(where, "column", json_integer(err.column));
 	}
-	return -1;
+	if (where && err.field[0])
+		json_object_set_new(where, "field", json_string(err.field));
+	return cli_fail(c, EXIT_USAGE, where, "%s", err.message);
+}
+
+const char *cli_config_path(const struct cli *c)
+{
+	if (c->config)
+		return c->config;
+	return access(LOCAL_CONFIG, F_OK) == 0 ? LOCAL_CONFIG : NULL;
+}
+
+/* The state dir or the admin socket (SOCKET true) by the order of cli.h:
+ * OPT, else the file of --config, else the environment variable, else
+ * ./cutover.yml, else the default. */
+static int locate(const struct cli *c, bool socket, char **ret)
+{
+	const char *opt = socket ? c->socket : c->state_dir;
+	const char *env = getenv(socket ? "CUTOVER_SOCKET" : "CUTOVER_STATE_DIR");
+	const char *path;
+	struct config *cfg = NULL;
+	char *found;
+	int rc;
+
+	if (opt) {
+		found = strdup(opt);
+	} else if (!c->config && env && *env) {
+		found = strdup(env);
+	} else if (!(path = cli_config_path(c))) {
+		found = strdup(socket ? DEFAULT_SOCKET : DEFAULT_STATE_DIR);
+	} else {
+		rc = cli_load_config(c, path, &cfg);
+		if (rc)
+			return rc;
+		found = strdup(socket ? cfg->admin_socket : cfg->state_dir);
+		config_free(cfg);
+	}
+	if (!found)
+		return cli_fail(c, EXIT_FAILED, NULL, "out of memory");
+	*ret = found;
+	return 0;
+}
+
+int cli_state_dir(const struct cli *c, bool must_exist, char **ret)
+{
+	char *dir = NULL, *file = NULL;
+	int rc = locate(c, false, &dir);
+
+	if (rc || !must_exist)
+		goto out;
+	if (asprintf(&file, "%s/state.db", dir) < 0) {
+		file = NULL;
+		rc = cli_fail(c, EXIT_FAILED, NULL, "out of memory");
+	} else if (access(file, F_OK) < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+		rc = cli_fail(c, EXIT_FAILED, json_pack("{ss}", "state_dir", dir),
+			      "no cutover state in %s (state.db not found): is --state-dir / state_dir right?", dir);
+	} else if (access(file, R_OK) < 0) {
+		rc = cli_fail(c, EXIT_FAILED, json_pack("{ss}", "state_dir", dir), "cannot read %s: %s", file,
+			      strerror(errno));
+	}
+out:
+	free(file);
+	if (rc == 0)
+		*ret = dir;
+	else
+		free(dir);
+	return rc;
+}
+
+int cli_open_state(const struct cli *c, bool must_exist, struct state **ret_st, char **ret_dir)
+{
+	char err[1024], *dir = NULL;
+	int rc = cli_state_dir(c, must_exist, &dir), r;
+
+	if (rc)
+		return rc;
+	r = must_exist ? state_open_existing(dir, ret_st, err, sizeof(err)) : state_open(dir, ret_st, err, sizeof(err));
+	if (r < 0)
+		rc = cli_fail(c, EXIT_FAILED, json_pack("{ss}", "state_dir", dir), "%s%s", err,
+			      r == -EACCES && !c->state_dir ? " (choose another one with --state-dir DIR)" : "");
+	if (rc == 0 && ret_dir)
+		*ret_dir = dir;
+	else
+		free(dir);
+	return rc;
+}
+
+int cli_socket_path(const struct cli *c, char **ret)
+{
+	return locate(c, true, ret);
+}
+
+int cli_call(const struct cli *c, const char *socket, const char *method, const char *path, const char *body,
+	     int *status, char **ret_body)
+{
+	char err[1024];
+
+	if (admin_client_call(socket, method, path, body, status, ret_body, err, sizeof(err)) < 0)
+		return cli_fail(c, EXIT_UNREACHABLE, json_pack("{ss}", "socket", socket), "%s", err);
+	return 0;
 }

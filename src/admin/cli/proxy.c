@@ -1,7 +1,6 @@
 /* proxy.c - `cutover proxy --listen ADDR --target ADDR...`: the same proxy
  * without a configuration file, for trying it and for benchmarks.  Every
  * request goes to one service, "default", spread over the targets. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,15 +9,84 @@
 #include "base/util.h"
 #include "config/config.h"
 
-static int set_addr(struct config_addr *a, const char *text, const char *what)
+struct proxy_options {
+	struct config *cfg;
+	const char *listen, *admin;
+	const char **targets;
+	size_t ntargets;
+};
+
+static int set_addr(const struct cli *c, struct config_addr *a, const char *text, const char *what)
 {
-	if (parse_sockaddr(text, &a->sa, &a->salen) < 0) {
-		fprintf(stderr, "cutover proxy: %s: invalid address '%s' (expected IP:PORT or [IPv6]:PORT)\n", what,
-			text);
-		return -1;
-	}
+	if (parse_sockaddr(text, &a->sa, &a->salen) < 0)
+		return cli_fail(c, EXIT_USAGE, NULL, "%s: invalid address '%s' (expected IP:PORT or [IPv6]:PORT)",
+				what, text);
 	a->text = strdup(text);
-	return a->text ? 0 : -1;
+	return a->text ? 0 : cli_fail(c, EXIT_FAILED, NULL, "out of memory");
+}
+
+static int proxy_option(struct cli *c, int opt, const char *arg)
+{
+	struct proxy_options *o = c->data;
+	char **field = opt == 'L' ? &o->cfg->log.access : &o->cfg->admin_socket;
+
+	switch (opt) {
+	case 'l':
+		o->listen = arg;
+		return -1;
+	case 't':
+		o->targets[o->ntargets++] = arg;
+		return -1;
+	case 'a':
+		o->admin = arg;
+		return -1;
+	case 'L':
+	case 'S':
+		free(*field);
+		*field = strdup(arg);
+		return *field ? -1 : cli_fail(c, EXIT_FAILED, NULL, "out of memory");
+	}
+	return EXIT_USAGE;
+}
+
+/* Fill the listener, the admin address and the one service "default" with
+ * its targets and route.  Returns 0 or an exit code (message printed). */
+static int build(const struct cli *c, struct proxy_options *o)
+{
+	struct config *cfg = o->cfg;
+	struct config_service *svc;
+	int rc;
+
+	if (!o->listen || !o->ntargets)
+		return cli_fail(c, EXIT_USAGE, NULL, "--listen and at least one --target are required (see --help)");
+	cfg->listen = calloc(1, sizeof(*cfg->listen));
+	cfg->services = calloc(1, sizeof(*cfg->services));
+	cfg->routes = calloc(1, sizeof(*cfg->routes));
+	if (!cfg->listen || !cfg->services || !cfg->routes)
+		return cli_fail(c, EXIT_FAILED, NULL, "out of memory");
+	cfg->nlisten = 1;
+	if ((rc = set_addr(c, &cfg->listen[0], o->listen, "--listen")) != 0)
+		return rc;
+	if (o->admin && (rc = set_addr(c, &cfg->admin, o->admin, "--admin")) != 0)
+		return rc;
+	cfg->nservices = 1;
+	svc = &cfg->services[0];
+	svc->name = strdup("default");
+	svc->targets = calloc(o->ntargets, sizeof(*svc->targets));
+	if (!svc->name || !svc->targets)
+		return cli_fail(c, EXIT_FAILED, NULL, "out of memory");
+	svc->ntargets = o->ntargets;
+	for (size_t i = 0; i < o->ntargets; i++) {
+		if ((rc = set_addr(c, &svc->targets[i].addr, o->targets[i], "--target")) != 0)
+			return rc;
+		svc->targets[i].weight = 1;
+	}
+	cfg->nroutes = 1;
+	cfg->routes[0].path_prefix = strdup("/");
+	cfg->routes[0].service = 0;
+	if (!cfg->routes[0].path_prefix)
+		return cli_fail(c, EXIT_FAILED, NULL, "out of memory");
+	return 0;
 }
 
 int cli_proxy(int argc, char **argv)
@@ -29,93 +97,41 @@ int cli_proxy(int argc, char **argv)
 		{ "admin", required_argument, NULL, 'a' },
 		{ "access-log", required_argument, NULL, 'L' },
 		{ "admin-socket", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct config *cfg = calloc(1, sizeof(*cfg));
-	struct config_service *svc;
-	const char *listen = NULL, *admin = NULL;
-	const char **targets = calloc((size_t)argc, sizeof(char *));
-	size_t ntargets = 0;
-	int c, rc = EXIT_USAGE;
+	struct proxy_options o = { .cfg = calloc(1, sizeof(*o.cfg)), .targets = calloc((size_t)argc, sizeof(char *)) };
+	struct cli c = {
+		.verb = "proxy",
+		.help = "usage: cutover proxy --listen ADDR --target ADDR [--target ADDR ...] [--admin ADDR]\n"
+			"                     [--access-log FILE|-] [--admin-socket PATH] [--json]\n"
+			"Proxy every request on ADDR to the targets (round-robin); --admin serves /metrics.\n"
+			"--json: the error log is JSON lines {\"ts\", \"level\", \"msg\"} instead of logfmt, and\n"
+			"a failure to start is one JSON object on stdout {\"error\", \"exit_code\", ...}.\n",
+		.error_log = true,
+		.options = opts,
+		.shortopts = "l:t:a:L:S:",
+		.option = proxy_option,
+		.data = &o,
+	};
+	int rc = EXIT_FAILED;
 
-	if (!cfg || !targets) {
-		free(cfg);
-		free(targets);
-		return EXIT_FAILED;
+	if (!o.cfg || !o.targets || config_defaults(o.cfg) < 0) {
+		rc = cli_fail(&c, EXIT_FAILED, NULL, "out of memory");
+		goto out;
 	}
-	if (config_defaults(cfg) < 0)
-		goto fail;
 	/* no Unix-socket API unless asked for: `cutover proxy` owns no state dir */
-	free(cfg->admin_socket);
-	cfg->admin_socket = NULL;
-	while ((c = getopt_long(argc, argv, "l:t:a:L:S:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			listen = optarg;
-			break;
-		case 't':
-			targets[ntargets++] = optarg;
-			break;
-		case 'a':
-			admin = optarg;
-			break;
-		case 'L':
-			free(cfg->log.access);
-			cfg->log.access = strdup(optarg);
-			break;
-		case 'S':
-			free(cfg->admin_socket);
-			cfg->admin_socket = strdup(optarg);
-			break;
-		case 'h':
-			printf("usage: cutover proxy --listen ADDR --target ADDR [--target ADDR ...] [--admin ADDR]\n"
-			       "                     [--access-log FILE|-] [--admin-socket PATH]\n"
-			       "Proxy every request on ADDR to the targets (round-robin); --admin serves /metrics.\n");
-			rc = EXIT_OK;
-			goto out;
-		default:
-			goto out;
-		}
-	}
-	if (!listen || !ntargets) {
-		fprintf(stderr, "cutover proxy: --listen and at least one --target are required (see --help)\n");
+	free(o.cfg->admin_socket);
+	o.cfg->admin_socket = NULL;
+	rc = cli_parse(&c, argc, argv);
+	if (rc >= 0)
 		goto out;
-	}
-	cfg->listen = calloc(1, sizeof(*cfg->listen));
-	cfg->services = calloc(1, sizeof(*cfg->services));
-	cfg->routes = calloc(1, sizeof(*cfg->routes));
-	if (!cfg->listen || !cfg->services || !cfg->routes)
-		goto fail;
-	cfg->nlisten = 1;
-	if (set_addr(&cfg->listen[0], listen, "--listen") < 0)
+	rc = build(&c, &o);
+	if (rc)
 		goto out;
-	if (admin && set_addr(&cfg->admin, admin, "--admin") < 0)
-		goto out;
-	cfg->nservices = 1;
-	svc = &cfg->services[0];
-	svc->name = strdup("default");
-	svc->targets = calloc(ntargets, sizeof(*svc->targets));
-	if (!svc->name || !svc->targets)
-		goto fail;
-	svc->ntargets = ntargets;
-	for (size_t i = 0; i < ntargets; i++) {
-		if (set_addr(&svc->targets[i].addr, targets[i], "--target") < 0)
-			goto out;
-		svc->targets[i].weight = 1;
-	}
-	cfg->nroutes = 1;
-	cfg->routes[0].path_prefix = strdup("/");
-	cfg->routes[0].service = 0;
-	if (!cfg->routes[0].path_prefix)
-		goto fail;
-	free(targets);
-	return cli_run_proxy(cfg);
-fail:
-	fprintf(stderr, "cutover proxy: out of memory\n");
-	rc = EXIT_FAILED;
+	free(o.targets);
+	return cli_run_proxy(&c, o.cfg);
 out:
-	config_free(cfg);
-	free(targets);
+	config_free(o.cfg);
+	free(o.targets);
 	return rc;
 }

@@ -3,8 +3,10 @@
  *
  * These verbs work on the state directory directly, without the daemon:
  * the store is plain files plus the SQLite state, and SQLite's WAL lets
- * them write while a daemon runs.  The state directory is --state-dir, else
- * $CUTOVER_STATE_DIR, else /var/lib/cutover; releases live in DIR/releases.
+ * them write while a daemon runs.  The state directory is found as for every
+ * state verb (cli_state_dir(): --state-dir, --config, $CUTOVER_STATE_DIR,
+ * ./cutover.yml, /var/lib/cutover); releases live in DIR/releases.  Only
+ * `release add` creates the state; the others need it to exist.
  * Every action (add, prune, verify) writes an audit row: who (user name and
  * uid), what, on what, with which result.
  *
@@ -26,22 +28,20 @@
 #include "release/release.h"
 #include "state/state.h"
 
-#define DEFAULT_STATE_DIR "/var/lib/cutover"
-
-struct options {
-	const char *verb;             /* "release add", "releases", ... for messages */
-	const char *state_dir;
-	bool json;
-	bool keep_set;
+/* The options of the release verbs besides the shared ones. */
+struct release_options {
+	bool keep_set;                /* --keep (only for `release prune`) */
 	unsigned long keep;
-	char **args;                  /* positional arguments */
-	int nargs;
 };
 
+#define FINDING_THE_STATE                                                                                      \
+	"The state directory is --state-dir DIR, else state_dir of --config FILE, else\n"                        \
+	"$CUTOVER_STATE_DIR, else state_dir of ./cutover.yml if it exists, else /var/lib/cutover.\n"
+
 static const char release_help[] =
-	"usage: cutover release add SERVICE VERSION PATH [--state-dir DIR] [--json]\n"
-	"       cutover release prune SERVICE --keep N [--state-dir DIR] [--json]\n"
-	"       cutover release verify SERVICE VERSION [--state-dir DIR] [--json]\n"
+	"usage: cutover release add SERVICE VERSION PATH [--state-dir DIR | --config FILE] [--json]\n"
+	"       cutover release prune SERVICE --keep N [--state-dir DIR | --config FILE] [--json]\n"
+	"       cutover release verify SERVICE VERSION [--state-dir DIR | --config FILE] [--json]\n"
 	"\n"
 	"add     copy PATH (a file or a directory) into the read-only, content-addressed\n"
 	"        store DIR/releases/SERVICE/SHA256 and record it as SERVICE VERSION.\n"
@@ -53,111 +53,45 @@ static const char release_help[] =
 	"        rollback target).\n"
 	"verify  recompute the digest of a stored release and compare it with the record.\n"
 	"\n"
-	"The state directory is --state-dir, else $CUTOVER_STATE_DIR, else " DEFAULT_STATE_DIR ".\n"
+	FINDING_THE_STATE
+	"add creates it if needed; prune and verify fail (exit 1) if DIR holds no state.db.\n"
+	"--config FILE may replace --state-dir everywhere.\n"
 	"Exit codes: 0 ok, 1 failed, 2 usage or validation error.\n";
 
 static const char releases_help[] =
-	"usage: cutover releases SERVICE [--state-dir DIR] [--json]\n"
+	"usage: cutover releases SERVICE [--state-dir DIR | --config FILE] [--json]\n"
 	"List the releases of SERVICE, oldest first: version, digest, size, when it was\n"
 	"added and where it is stored.\n"
-	"The state directory is --state-dir, else $CUTOVER_STATE_DIR, else " DEFAULT_STATE_DIR ".\n"
+	FINDING_THE_STATE
+	"Nothing is created: exit 1 if DIR holds no state.db, or if SERVICE was never recorded.\n"
 	"Exit codes: 0 ok, 1 failed, 2 usage or validation error.\n";
 
-/* Print an error for the user: on stderr, and with --json also as one JSON
- * object on stdout.  Returns CODE. */
-static int fail(const struct options *o, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(const struct options *o, int code, const char *fmt, ...)
+static int release_option(struct cli *c, int opt, const char *arg)
 {
-	char msg[1024];
-	va_list ap;
+	struct release_options *o = c->data;
+	char *end;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "cutover %s: %s\n", o->verb, msg);
-	if (o->json) {
-		json_t *obj = json_pack("{sb ss si}", "ok", 0, "error", msg, "exit_code", code);
-
-		if (obj) {
-			json_dumpf(obj, stdout, JSON_COMPACT);
-			fputc('\n', stdout);
-			json_decref(obj);
-		}
-	}
-	return code;
-}
-
-/* Parse options anywhere among the arguments.  Returns -1 to go on, or an
- * exit code (help printed: EXIT_OK; bad option: EXIT_USAGE). */
-static int parse_options(int argc, char **argv, struct options *o, const char *help, bool with_keep)
-{
-	static const struct option opts[] = {
-		{ "state-dir", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "keep", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-
-	optind = 0; /* GNU: restart the scan (another verb may have parsed before) */
-	opterr = 0;
-	/* GNU getopt permutes: options may come anywhere, "--" ends them. */
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			if (!*optarg)
-				return fail(o, EXIT_USAGE, "--state-dir: empty path");
-			o->state_dir = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'k': {
-			char *end;
-
-			errno = 0;
-			o->keep = strtoul(optarg, &end, 10);
-			if (!with_keep)
-				return fail(o, EXIT_USAGE, "--keep: only for `cutover release prune`");
-			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || o->keep < 1 || o->keep > 100000)
-				return fail(o, EXIT_USAGE, "--keep: expected a whole number from 1 to 100000, got '%s'",
-					    optarg);
-			o->keep_set = true;
-			break;
-		}
-		case 'h':
-			fputs(help, stdout);
-			return EXIT_OK;
-		case ':':
-			return fail(o, EXIT_USAGE, "%s: missing its value", argv[optind - 1]);
-		default:
-			if (optopt)
-				return fail(o, EXIT_USAGE, "unknown option '-%c' (see --help)", optopt);
-			return fail(o, EXIT_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
-		}
-	}
-	o->args = argv + optind;
-	o->nargs = argc - optind;
+	if (opt != 'k')
+		return EXIT_USAGE;
+	errno = 0;
+	o->keep = strtoul(arg, &end, 10);
+	if (errno || *end || arg[0] < '0' || arg[0] > '9' || o->keep < 1 || o->keep > 100000)
+		return cli_fail(c, EXIT_USAGE, NULL, "--keep: expected a whole number from 1 to 100000, got '%s'", arg);
+	o->keep_set = true;
 	return -1;
 }
 
-/* Open the state directory the options name.  Returns 0 or an exit code. */
-static int open_state(const struct options *o, struct state **st, char *store, size_t storelen)
+/* Open the state (creating it only for CREATE) and name its store.
+ * Returns 0 or an exit code (message printed). */
+static int open_state(const struct cli *c, bool create, struct state **st, char *store, size_t storelen)
 {
-	char err[1024];
-	const char *dir = o->state_dir;
-	int r;
+	char *dir = NULL;
+	int rc = cli_open_state(c, !create, st, &dir);
 
-	if (!dir || !*dir)
-		dir = getenv("CUTOVER_STATE_DIR");
-	if (!dir || !*dir)
-		dir = DEFAULT_STATE_DIR;
-	r = state_open(dir, st, err, sizeof(err));
-	if (r < 0)
-		return fail(o, EXIT_FAILED, "%s%s", err,
-			    r == -EACCES && !o->state_dir ? " (choose another one with --state-dir DIR)" : "");
+	if (rc)
+		return rc;
 	snprintf(store, storelen, "%s/releases", dir);
+	free(dir);
 	return 0;
 }
 
@@ -173,7 +107,7 @@ static void actor_name(char *out, size_t outlen)
 
 /* Write the audit row of this action.  Returns 0, or EXIT_FAILED after
  * telling the user (the action itself is done). */
-static int audit(const struct options *o, struct state *st, const char *action, const char *target, json_t *args,
+static int audit(const struct cli *c, struct state *st, const char *action, const char *target, json_t *args,
 		 const char *result, const char *detail)
 {
 	char actor[256];
@@ -187,7 +121,7 @@ static int audit(const struct options *o, struct state *st, const char *action, 
 	r = state_audit_add(st, &e, NULL);
 	json_decref(args);
 	if (r < 0) {
-		fprintf(stderr, "cutover %s: the audit log could not be written: %s\n", o->verb, state_errmsg(st));
+		fprintf(stderr, "cutover %s: the audit log could not be written: %s\n", c->verb, state_errmsg(st));
 		return EXIT_FAILED;
 	}
 	return 0;
@@ -230,16 +164,9 @@ static json_t *release_json(const struct state_release *r)
 			 "created_at_ms", (json_int_t)r->created_at, "created_at", created);
 }
 
-static void print_json(json_t *obj)
-{
-	json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
-	json_decref(obj);
-}
-
 /* ---- release add ---------------------------------------------------------- */
 
-static int release_add_run(struct options *o)
+static int release_add_run(struct cli *c)
 {
 	struct state *st = NULL;
 	struct release_result res = { 0 };
@@ -247,38 +174,35 @@ static int release_add_run(struct options *o)
 	const char *service, *version, *path;
 	int rc, r;
 
-	if (o->nargs != 3)
-		return fail(o, EXIT_USAGE, "expected SERVICE VERSION PATH, got %d argument%s (see --help)", o->nargs,
-			    o->nargs == 1 ? "" : "s");
-	service = o->args[0];
-	version = o->args[1];
-	path = o->args[2];
+	service = c->args[0];
+	version = c->args[1];
+	path = c->args[2];
 	if (release_check_names(service, version, err, sizeof(err)) < 0)
-		return fail(o, EXIT_USAGE, "%s", err);
+		return cli_fail(c, EXIT_USAGE, NULL, "%s", err);
 	if (access(path, F_OK) < 0)
-		return fail(o, EXIT_USAGE, "PATH '%s': %s", path, strerror(errno));
-	rc = open_state(o, &st, store, sizeof(store));
+		return cli_fail(c, EXIT_USAGE, NULL, "PATH '%s': %s", path, strerror(errno));
+	rc = open_state(c, true, &st, store, sizeof(store));
 	if (rc)
 		return rc;
 	snprintf(target, sizeof(target), "%s@%s", service, version);
 	r = release_add(st, store, service, version, path, &res, err, sizeof(err));
 	if (r < 0) {
 		rc = r == -EINVAL || r == -ENOENT ? EXIT_USAGE : EXIT_FAILED;
-		audit(o, st, "release.add", target, json_pack("{ss ss ss}", "service", service, "version", version,
+		audit(c, st, "release.add", target, json_pack("{ss ss ss}", "service", service, "version", version,
 							       "path", path),
 		      "failed", err);
-		fail(o, rc, "%s", err);
+		cli_fail(c, rc, NULL, "%s", err);
 		goto out;
 	}
-	rc = audit(o, st, "release.add", target,
+	rc = audit(c, st, "release.add", target,
 		   json_pack("{ss ss ss ss}", "service", service, "version", version, "path", path, "digest",
 			     res.release.digest),
 		   "ok", res.existed ? "already present with the same digest" : NULL);
-	if (o->json) {
+	if (c->json) {
 		json_t *obj = release_json(&res.release);
 
 		json_object_set_new(obj, "existed", json_boolean(res.existed));
-		print_json(obj);
+		cli_print_json(obj);
 	} else {
 		human_size(res.release.size_bytes, size, sizeof(size));
 		printf("%s %s %s\n", res.existed ? "already present:" : "added", service, version);
@@ -293,36 +217,41 @@ out:
 
 /* ---- releases -------------------------------------------------------------- */
 
-static int releases_run(struct options *o)
+static int releases_run(struct cli *c)
 {
 	struct state *st = NULL;
 	struct state_release *items = NULL;
 	char store[4200], err[1024];
 	size_t n = 0, wv = strlen("VERSION"), ws = strlen("SIZE");
-	int rc, r;
+	int rc, r, known = 1;
 
-	if (o->nargs != 1)
-		return fail(o, EXIT_USAGE, "expected SERVICE, got %d arguments (see --help)", o->nargs);
-	if (release_check_names(o->args[0], NULL, err, sizeof(err)) < 0)
-		return fail(o, EXIT_USAGE, "%s", err);
-	rc = open_state(o, &st, store, sizeof(store));
+	if (release_check_names(c->args[0], NULL, err, sizeof(err)) < 0)
+		return cli_fail(c, EXIT_USAGE, NULL, "%s", err);
+	rc = open_state(c, false, &st, store, sizeof(store));
 	if (rc)
 		return rc;
-	r = release_list(st, o->args[0], &items, &n);
+	r = release_list(st, c->args[0], &items, &n);
+	if (r == 0 && !n)
+		r = known = state_service_known(st, c->args[0]);
 	if (r < 0) {
-		rc = fail(o, EXIT_FAILED, "cannot list the releases of %s: %s", o->args[0], state_errmsg(st));
+		rc = cli_fail(c, EXIT_FAILED, NULL, "cannot list the releases of %s: %s", c->args[0], state_errmsg(st));
 		goto out;
 	}
-	if (o->json) {
+	if (!known) {
+		rc = cli_fail(c, EXIT_FAILED, json_pack("{ss}", "service", c->args[0]),
+			      "unknown service '%s' (no deployments / releases recorded)", c->args[0]);
+		goto out;
+	}
+	if (c->json) {
 		json_t *list = json_array();
 
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(list, release_json(&items[i]));
-		print_json(json_pack("{ss so}", "service", o->args[0], "releases", list));
+		cli_print_json(json_pack("{ss so}", "service", c->args[0], "releases", list));
 		goto out;
 	}
 	if (!n) {
-		printf("no releases of %s\n", o->args[0]);
+		printf("no releases of %s\n", c->args[0]);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -427,7 +356,7 @@ static int collect_in_use(struct state *st, const char *service, struct in_use *
 	return r;
 }
 
-static int release_prune_run(struct options *o)
+static int release_prune_run(struct cli *c)
 {
 	struct state *st = NULL;
 	struct state_release *deleted = NULL, *left = NULL;
@@ -436,28 +365,27 @@ static int release_prune_run(struct options *o)
 	char store[4200], err[1024];
 	size_t ndeleted = 0, nleft = 0;
 	const char *service;
+	const struct release_options *o = c->data;
 	json_t *args;
 	int rc, r;
 
-	if (o->nargs != 1)
-		return fail(o, EXIT_USAGE, "expected SERVICE, got %d arguments (see --help)", o->nargs);
 	if (!o->keep_set)
-		return fail(o, EXIT_USAGE, "--keep N is required (how many of the newest releases to keep)");
-	service = o->args[0];
+		return cli_fail(c, EXIT_USAGE, NULL, "--keep N is required (how many of the newest releases to keep)");
+	service = c->args[0];
 	if (release_check_names(service, NULL, err, sizeof(err)) < 0)
-		return fail(o, EXIT_USAGE, "%s", err);
-	rc = open_state(o, &st, store, sizeof(store));
+		return cli_fail(c, EXIT_USAGE, NULL, "%s", err);
+	rc = open_state(c, false, &st, store, sizeof(store));
 	if (rc)
 		return rc;
 	r = collect_in_use(st, service, &used);
 	if (r < 0) {
-		rc = fail(o, EXIT_FAILED, "cannot tell which releases of %s are in use: %s", service,
-			  r == -ENOMEM ? "out of memory" : state_errmsg(st));
+		rc = cli_fail(c, EXIT_FAILED, NULL, "cannot tell which releases of %s are in use: %s", service,
+			      r == -ENOMEM ? "out of memory" : state_errmsg(st));
 		goto out;
 	}
 	names = calloc(used.n ? used.n : 1, sizeof(*names));
 	if (!names) {
-		rc = fail(o, EXIT_FAILED, "out of memory");
+		rc = cli_fail(c, EXIT_FAILED, NULL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < used.n; i++)
@@ -465,8 +393,8 @@ static int release_prune_run(struct options *o)
 	r = release_prune(st, store, service, o->keep, names, used.n, &deleted, &ndeleted, err, sizeof(err));
 	args = json_pack("{ss sI}", "service", service, "keep", (json_int_t)o->keep);
 	if (r < 0) {
-		audit(o, st, "release.prune", service, args, "failed", err);
-		rc = fail(o, EXIT_FAILED, "%s", err);
+		audit(c, st, "release.prune", service, args, "failed", err);
+		rc = cli_fail(c, EXIT_FAILED, NULL, "%s", err);
 		goto out;
 	}
 	{
@@ -476,12 +404,12 @@ static int release_prune_run(struct options *o)
 			json_array_append_new(versions, json_string(deleted[i].version));
 		json_object_set_new(args, "deleted", versions);
 	}
-	rc = audit(o, st, "release.prune", service, args, "ok", NULL);
+	rc = audit(c, st, "release.prune", service, args, "ok", NULL);
 	if (release_list(st, service, &left, &nleft) < 0) {
 		left = NULL;
 		nleft = 0;
 	}
-	if (o->json) {
+	if (c->json) {
 		json_t *del = json_array(), *kept = json_array(), *inuse = json_array();
 
 		for (size_t i = 0; i < ndeleted; i++)
@@ -490,8 +418,8 @@ static int release_prune_run(struct options *o)
 			json_array_append_new(kept, json_string(left[i].version));
 		for (size_t i = 0; i < used.n; i++)
 			json_array_append_new(inuse, json_string(used.versions[i]));
-		print_json(json_pack("{ss sI so so so}", "service", service, "keep", (json_int_t)o->keep, "deleted",
-				     del, "kept", kept, "in_use", inuse));
+		cli_print_json(json_pack("{ss sI so so so}", "service", service, "keep", (json_int_t)o->keep,
+					 "deleted", del, "kept", kept, "in_use", inuse));
 	} else {
 		for (size_t i = 0; i < ndeleted; i++)
 			printf("deleted %s %s (%.12s)\n", service, deleted[i].version, deleted[i].digest);
@@ -515,36 +443,33 @@ out:
 
 /* ---- release verify -------------------------------------------------------- */
 
-static int release_verify_run(struct options *o)
+static int release_verify_run(struct cli *c)
 {
 	struct state *st = NULL;
 	struct state_release rel = { 0 };
 	char store[4200], err[1024], target[256];
 	int rc, r;
 
-	if (o->nargs != 2)
-		return fail(o, EXIT_USAGE, "expected SERVICE VERSION, got %d argument%s (see --help)", o->nargs,
-			    o->nargs == 1 ? "" : "s");
-	if (release_check_names(o->args[0], o->args[1], err, sizeof(err)) < 0)
-		return fail(o, EXIT_USAGE, "%s", err);
-	rc = open_state(o, &st, store, sizeof(store));
+	if (release_check_names(c->args[0], c->args[1], err, sizeof(err)) < 0)
+		return cli_fail(c, EXIT_USAGE, NULL, "%s", err);
+	rc = open_state(c, false, &st, store, sizeof(store));
 	if (rc)
 		return rc;
-	snprintf(target, sizeof(target), "%s@%s", o->args[0], o->args[1]);
-	r = release_verify(st, o->args[0], o->args[1], err, sizeof(err));
-	audit(o, st, "release.verify", target, json_pack("{ss ss}", "service", o->args[0], "version", o->args[1]),
+	snprintf(target, sizeof(target), "%s@%s", c->args[0], c->args[1]);
+	r = release_verify(st, c->args[0], c->args[1], err, sizeof(err));
+	audit(c, st, "release.verify", target, json_pack("{ss ss}", "service", c->args[0], "version", c->args[1]),
 	      r == 0 ? "ok" : "failed", r == 0 ? NULL : err);
 	if (r < 0) {
-		rc = fail(o, EXIT_FAILED, "%s", err);
+		rc = cli_fail(c, EXIT_FAILED, NULL, "%s", err);
 		goto out;
 	}
-	if (release_get(st, o->args[0], o->args[1], &rel) < 0)
+	if (release_get(st, c->args[0], c->args[1], &rel) < 0)
 		rel.digest[0] = '\0';
-	if (o->json)
-		print_json(json_pack("{ss ss ss sb}", "service", o->args[0], "version", o->args[1], "digest",
-				     rel.digest, "ok", 1));
+	if (c->json)
+		cli_print_json(json_pack("{ss ss ss sb}", "service", c->args[0], "version", c->args[1], "digest",
+					 rel.digest, "ok", 1));
 	else
-		printf("%s %s: ok (sha256:%s)\n", o->args[0], o->args[1], rel.digest);
+		printf("%s %s: ok (sha256:%s)\n", c->args[0], c->args[1], rel.digest);
 out:
 	state_release_clear(&rel);
 	state_close(st);
@@ -555,41 +480,79 @@ out:
 
 int cli_release(int argc, char **argv)
 {
-	struct options o = { .verb = "release" };
+	static const struct option opts[] = {
+		{ "keep", required_argument, NULL, 'k' },
+		{ 0 },
+	};
+	static const struct {
+		const char *name, *synopsis;
+		int nargs;
+		int (*run)(struct cli *c);
+	} actions[] = {
+		{ "add", "SERVICE VERSION PATH", 3, release_add_run },
+		{ "prune", "SERVICE", 1, release_prune_run },
+		{ "verify", "SERVICE VERSION", 2, release_verify_run },
+	};
+	struct release_options o = { 0 };
+	struct cli c = {
+		.verb = "release",
+		.help = release_help,
+		.flags = CLI_CONFIG | CLI_STATE_DIR,
+		.max_args = -1,
+		.options = opts,
+		.option = release_option,
+		.data = &o,
+	};
 	char verb[32];
 	int rc;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-			fputs(release_help, stdout);
-			return EXIT_OK;
-		}
-		fputs(release_help, stderr);
-		return EXIT_USAGE;
-	}
-	snprintf(verb, sizeof(verb), "release %s", argv[1]);
-	o.verb = verb;
-	if (strcmp(argv[1], "add") && strcmp(argv[1], "prune") && strcmp(argv[1], "verify")) {
-		fprintf(stderr, "cutover release: unknown action '%s' (add, prune or verify)\n", argv[1]);
-		return EXIT_USAGE;
-	}
-	rc = parse_options(argc - 1, argv + 1, &o, release_help, !strcmp(argv[1], "prune"));
+	/* options may come before the action too: the action is the first
+	 * argument left */
+	rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
 		return rc;
-	if (!strcmp(argv[1], "add"))
-		return release_add_run(&o);
-	if (!strcmp(argv[1], "prune"))
-		return release_prune_run(&o);
-	return release_verify_run(&o);
+	if (!c.nargs) {
+		if (!c.json)
+			fputs(release_help, stderr);
+		return cli_fail(&c, EXIT_USAGE, NULL, "expected an action: add, prune or verify (see --help)");
+	}
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+		if (strcmp(c.args[0], actions[i].name))
+			continue;
+		snprintf(verb, sizeof(verb), "release %s", actions[i].name);
+		c.verb = verb;
+		c.synopsis = actions[i].synopsis;
+		c.min_args = c.max_args = actions[i].nargs;
+		c.args++;
+		c.nargs--;
+		if ((rc = cli_check_args(&c)) >= 0)
+			return rc;
+		if (o.keep_set && actions[i].run != release_prune_run)
+			return cli_fail(&c, EXIT_USAGE, NULL, "--keep: only for `cutover release prune`");
+		return actions[i].run(&c);
+	}
+	return cli_fail(&c, EXIT_USAGE, NULL, "unknown action '%s' (add, prune or verify)", c.args[0]);
 }
 
 int cli_releases(int argc, char **argv)
 {
-	struct options o = { .verb = "releases" };
-	int rc;
+	static const struct option opts[] = {
+		{ "keep", required_argument, NULL, 'k' },
+		{ 0 },
+	};
+	struct release_options o = { 0 };
+	struct cli c = {
+		.verb = "releases",
+		.help = releases_help,
+		.flags = CLI_CONFIG | CLI_STATE_DIR,
+		.synopsis = "SERVICE",
+		.min_args = 1,
+		.max_args = 1,
+		.options = opts,
+		.option = release_option,
+		.data = &o,
+	};
+	int rc = cli_parse(&c, argc, argv);
 
-	rc = parse_options(argc, argv, &o, releases_help, false);
-	if (rc >= 0)
-		return rc;
-	return releases_run(&o);
+	return rc >= 0 ? rc : releases_run(&c);
 }

@@ -1,5 +1,4 @@
 /* status.c - `cutover status`: what the daemon is serving right now. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -149,70 +148,54 @@ static void print_status(json_t *st)
 	}
 }
 
+/* The daemon's answer to a refused request, for a message: its "error"
+ * member, else the body itself. */
+static const char *answer_error(json_t *answer, const char *body)
+{
+	const char *e = json_string_value(json_object_get(answer, "error"));
+
+	return e ? e : body;
+}
+
 int cli_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	struct cli c = {
+		.verb = "status",
+		.help = "usage: cutover status [--socket PATH | --config FILE] [--json]\n"
+			"Show the services the daemon serves and their routes; for each managed service\n"
+			"its versions (live, warm previous, green of a deploy in flight) with pid,\n"
+			"health, restarts, share of new requests and counters; for the others, targets.\n"
+			"The daemon: --socket, else admin_socket of --config FILE, else $CUTOVER_SOCKET,\n"
+			"else admin_socket of ./cutover.yml if it exists, else /var/lib/cutover/admin.sock.\n"
+			"Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable.\n",
+		.flags = CLI_CONFIG | CLI_SOCKET,
 	};
-	const char *socket_opt = NULL, *config_opt = NULL;
-	char err[512], *path, *body = NULL;
-	json_error_t jerr;
-	json_t *st;
-	bool json = false;
-	int c, status, rc;
+	char *path = NULL, *body = NULL;
+	json_t *st = NULL;
+	int status, rc;
 
-	while ((c = getopt_long(argc, argv, "s:c:jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			socket_opt = optarg;
-			break;
-		case 'c':
-			config_opt = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			printf("usage: cutover status [--socket PATH | --config FILE] [--json]\n"
-			       "Show the services the daemon serves and their routes; for each managed service\n"
-			       "its versions (live, warm previous, green of a deploy in flight) with pid,\n"
-			       "health, restarts, share of new requests and counters; for the others, targets.\n");
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "cutover status: unexpected argument '%s' (see --help)\n", argv[optind]);
-		return EXIT_USAGE;
-	}
-	path = admin_client_socket_path(socket_opt, config_opt, err, sizeof(err));
-	if (!path) {
-		fprintf(stderr, "cutover: %s\n", err);
-		return EXIT_USAGE;
-	}
-	rc = admin_client_call(path, "GET", "/v1/status", NULL, &status, &body, err, sizeof(err));
-	free(path);
-	if (rc < 0) {
-		fprintf(stderr, "cutover: %s\n", err);
-		return EXIT_UNREACHABLE;
-	}
-	st = json_loads(body, 0, &jerr);
+	rc = cli_parse(&c, argc, argv);
+	if (rc >= 0)
+		return rc;
+	rc = cli_socket_path(&c, &path);
+	if (rc)
+		return rc;
+	rc = cli_call(&c, path, "GET", "/v1/status", NULL, &status, &body);
+	if (rc)
+		goto out;
+	st = json_loads(body, 0, NULL);
 	if (status != 200 || !st) {
-		fprintf(stderr, "cutover: status failed (%d): %s", status, body);
-		json_decref(st);
-		free(body);
-		return EXIT_FAILED;
+		rc = cli_fail(&c, EXIT_FAILED, json_pack("{si}", "status", status), "status failed (%d): %s", status,
+			      answer_error(st, body));
+		goto out;
 	}
-	if (json)
+	if (c.json)
 		fputs(body, stdout);
 	else
 		print_status(st);
+out:
 	json_decref(st);
 	free(body);
-	return EXIT_OK;
+	free(path);
+	return rc;
 }
