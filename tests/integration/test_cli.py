@@ -5,6 +5,7 @@ that never create state, one way to find the state and the daemon
 history table, a permission error on the admin socket, the live progress
 line of deploy on a terminal, and the recipe in examples/shop.yml followed
 literally.  Real binary, real daemon where the verb talks to one."""
+import contextlib
 import os
 import pty
 import re
@@ -74,10 +75,18 @@ def state_with_release(d, service="shop", version="1.0.0"):
     return state
 
 
+@contextlib.contextmanager
 def shop_daemon():
+    """A daemon running the shop config; stopped with SIGTERM at the end, so
+    that it stops its instances (the harness's SIGKILL would leave them
+    running, as after a crash)."""
     for v in ("1.0.0", "1.1.0"):
         check(os.path.exists(shop_binary(v)), f"missing {shop_binary(v)}: build the shop first")
-    return cutover(yaml_text=YAML)
+    with cutover(yaml_text=YAML) as c:
+        try:
+            yield c
+        finally:
+            c.terminate()
 
 
 def add(c, *versions):
@@ -586,6 +595,7 @@ def test_shop_yml_recipe():
             if os.path.exists(pidfile):
                 pid = int(open(pidfile).read())
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, signal.SIGTERM)  # the daemon stops the shop with it
+                    poll_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=15, what="the daemon to stop")
                 except ProcessLookupError:
                     pass
