@@ -428,6 +428,22 @@ def config_yaml(services, port, admin, extra="", access_log=None):
     return y
 
 
+def pids_under(d):
+    """Live processes whose command line names a path under directory d."""
+    found, prefix = [], (d.rstrip("/") + "/").encode()
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        try:
+            cmd = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
+            state = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(a.startswith(prefix) for a in cmd):
+            found.append(int(p))
+    return found
+
+
 @contextlib.contextmanager
 def cutover(services=None, extra="", yaml_text=None, access_log=True, env=None):
     """Start `cutover daemon` with a generated config; stop it by PID."""
@@ -459,9 +475,17 @@ def cutover(services=None, extra="", yaml_text=None, access_log=True, env=None):
             raise TestFailure("cutover did not start: " + open(os.path.join(d, "stderr.log")).read()[-2000:])
         yield c
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        # c.proc: a test may have restarted the daemon (after a kill -9)
+        if c.proc.poll() is None:
+            os.kill(c.proc.pid, signal.SIGKILL)
+            c.proc.wait()
+        # instances outlive a killed daemon by design: stop those this test's
+        # daemons started (their command lines name its temp dir), by pid
+        for pid in pids_under(d):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         err.close()
         if os.environ.get("CUTOVER_KEEP_TMP") == "1":
             print(f"    (kept {d}: CUTOVER_KEEP_TMP=1)")

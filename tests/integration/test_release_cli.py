@@ -100,10 +100,11 @@ def test_add_file_and_list():
            "release in --json")
         check(isinstance(rel["created_at_ms"], int) and rel["created_at"].endswith("Z"), f"times: {rel!r}")
 
-        r = ok(sb.cli("releases", "cart"), "releases of an unknown service")
-        eq(r.stdout, "no releases of cart\n", "output for a service without releases")
-        eq(json.loads(sb.cli("releases", "cart", "--json").stdout), {"service": "cart", "releases": []},
-           "--json for a service without releases")
+        r = sb.cli("releases", "cart")
+        eq(r.returncode, 1, "releases of a service never recorded")
+        check("unknown service 'cart'" in r.stderr, f"message: {r.stderr!r}")
+        j = json.loads(sb.cli("releases", "cart", "--json").stdout)
+        eq((j["ok"], j["exit_code"]), (False, 1), "--json for a service never recorded")
 
 
 def test_add_directory_read_only():
@@ -270,13 +271,13 @@ def test_state_dir_from_environment_and_audit():
         ok(r, "add with CUTOVER_STATE_DIR")
         check(os.path.exists(os.path.join(env_dir, "state.db")), "state.db in $CUTOVER_STATE_DIR")
         eq(stat.S_IMODE(os.stat(env_dir).st_mode), 0o700, "state dir mode")
-        # --state-dir wins over the environment
-        r = sb.cli("releases", "shop", "--json", env={"CUTOVER_STATE_DIR": env_dir})
-        eq(json.loads(r.stdout)["releases"], [], "--state-dir overrides CUTOVER_STATE_DIR")
-
         # every action leaves an audit row with the actor
         ok(sb.cli("release", "add", "shop", "1.0.0", path), "add")
         ok(sb.cli("release", "add", "shop", "1.0.1", path), "add")
+        # --state-dir wins over the environment (which has 1.0.0 only)
+        r = sb.cli("releases", "shop", "--json", env={"CUTOVER_STATE_DIR": env_dir})
+        eq([x["version"] for x in json.loads(r.stdout)["releases"]], ["1.0.0", "1.0.1"],
+           "--state-dir overrides CUTOVER_STATE_DIR")
         sb.cli("release", "add", "shop", "1.0.0", sb.file("other.bin", "y"))
         ok(sb.cli("release", "prune", "shop", "--keep", "1"), "prune")
         with sb.db() as db:
