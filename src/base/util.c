@@ -177,3 +177,44 @@ int make_dirs(const char *dir, mode_t mode)
 		return -errno;
 	return S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
 }
+
+char *substitute_vars(const char *text, const char *const *names, const char *const *vals, size_t n)
+{
+	size_t cap = strlen(text) + 1024, len = 0;
+	char *out = malloc(cap);
+
+	if (!out)
+		return NULL;
+	for (const char *s = text; *s;) {
+		const char *val = NULL;
+		size_t skip = 0;
+		if (s[0] == '$' && s[1] == '{') {
+			for (size_t i = 0; i < n; i++) {
+				size_t l = strlen(names[i]);
+				if (!strncmp(s + 2, names[i], l) && s[2 + l] == '}') {
+					val = vals[i] ? vals[i] : "";
+					skip = l + 3;
+					break;
+				}
+			}
+		}
+		size_t add = val ? strlen(val) : 1;
+		if (len + add + 1 > cap) {
+			char *nb = realloc(out, cap = (len + add + 1) * 2);
+			if (!nb) {
+				free(out);
+				return NULL;
+			}
+			out = nb;
+		}
+		if (val) {
+			memcpy(out + len, val, add);
+			s += skip;
+		} else {
+			out[len] = *s++;
+		}
+		len += add;
+	}
+	out[len] = 0;
+	return out;
+}

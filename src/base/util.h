@@ -29,3 +29,7 @@ void format_sockaddr(const struct sockaddr *sa, char *out, size_t outlen);
  * MODE).  An existing directory is fine.  Returns 0, -ENOTDIR if DIR exists
  * and is not a directory, -ENAMETOOLONG, or the -errno of mkdir. */
 int make_dirs(const char *dir, mode_t mode);
+/* Replace every ${NAME} of text whose NAME is names[i] (i < n) by vals[i]
+ * (NULL: empty); other text, and ${...} with another name, stay as they
+ * are.  Returns a malloc'd string, or NULL (out of memory). */
+char *substitute_vars(const char *text, const char *const *names, const char *const *vals, size_t n);

@@ -178,48 +178,15 @@ static struct managed *managed_get(struct deployer *d, const char *name, bool cr
 	return m;
 }
 
-/* Replace ${NAME} in text.  Returns a malloc'd string or NULL. */
+/* Replace ${PORT}, ${VERSION}, ${SERVICE}, ${RELEASE_DIR} and ${URL} in
+ * text.  Returns a malloc'd string or NULL. */
 static char *substitute(const char *text, const char *port, const char *version, const char *service,
 			const char *release_dir, const char *url)
 {
-	size_t cap = strlen(text) + 1024, n = 0;
-	char *out = malloc(cap);
+	static const char *const names[] = { "PORT", "VERSION", "SERVICE", "RELEASE_DIR", "URL" };
+	const char *const vals[] = { port, version, service, release_dir, url };
 
-	if (!out)
-		return NULL;
-	for (const char *s = text; *s;) {
-		const char *val = NULL;
-		size_t skip = 0;
-		if (s[0] == '$' && s[1] == '{') {
-			static const char *const names[] = { "PORT", "VERSION", "SERVICE", "RELEASE_DIR", "URL" };
-			const char *vals[] = { port, version, service, release_dir, url };
-			for (size_t i = 0; i < 5; i++) {
-				size_t l = strlen(names[i]);
-				if (!strncmp(s + 2, names[i], l) && s[2 + l] == '}') {
-					val = vals[i] ? vals[i] : "";
-					skip = l + 3;
-				}
-			}
-		}
-		size_t add = val ? strlen(val) : 1;
-		if (n + add + 1 > cap) {
-			char *nb = realloc(out, cap = (n + add + 1) * 2);
-			if (!nb) {
-				free(out);
-				return NULL;
-			}
-			out = nb;
-		}
-		if (val) {
-			memcpy(out + n, val, add);
-			s += skip;
-		} else {
-			out[n] = *s++;
-		}
-		n += add;
-	}
-	out[n] = 0;
-	return out;
+	return substitute_vars(text, names, vals, 5);
 }
 
 /* A simple command (no shell syntax beyond words) gets `exec` in front, so

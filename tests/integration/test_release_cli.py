@@ -303,3 +303,41 @@ def test_unwritable_state_dir():
         eq(r.returncode, 1, f"exit status when the state dir cannot be created (stderr {r.stderr!r})")
         check(os.path.join(blocker, "state") in r.stderr and "cannot create" in r.stderr,
               f"message names the state dir: {r.stderr!r}")
+
+
+def test_build_command_runs_once_and_its_output_is_the_release():
+    """`build:` of a service runs at `release add` (with the configuration),
+    on a copy of PATH: the release holds what it built, the sources are
+    untouched, a failed build adds nothing and says why, nothing is left in
+    the scratch directory."""
+    with Sandbox() as sb:
+        sb.file("app/main.sh", "#!/bin/sh\necho hi\n")
+        cfg = os.path.join(sb.root, "cutover.yml")
+        with open(cfg, "w") as f:
+            f.write(f"state_dir: {sb.state}\nlisten: 127.0.0.1:{free_port()}\nservices:\n  shop:\n"
+                    "    build: echo \"${SERVICE} ${VERSION}\" > BUILT && chmod +x main.sh && test -n \"$FAIL_BUILD\" && "
+                    "exit 7 || true\n"
+                    "    run: ${RELEASE_DIR}/main.sh ${PORT}\n    routes:\n      - path: /\n")
+        src = os.path.join(sb.src, "app")
+        r = sb.cli("release", "add", "shop", "1.0.0", src, "--config", cfg, "--json", state=False)
+        eq(r.returncode, 0, f"release add with a build: {r.stdout}{r.stderr}")
+        j = json.loads(r.stdout)
+        check("BUILT" in j["build"]["command"] and os.path.exists(j["build"]["log"]), f"build in --json: {j}")
+        eq(open(os.path.join(j["path"], "BUILT")).read(), "shop 1.0.0\n", "the release holds the build's output")
+        check(os.stat(os.path.join(j["path"], "main.sh")).st_mode & 0o111, "built file executable")
+        check(not os.path.exists(os.path.join(src, "BUILT")), "the sources were not built in place")
+        eq(os.listdir(os.path.join(sb.state, "builds")), [], "scratch directory cleaned")
+        # a failing build: nothing added, exit 1, the reason and the log named
+        r = sb.cli("release", "add", "shop", "1.0.1", src, "--config", cfg, state=False, env={"FAIL_BUILD": "1"})
+        check(r.returncode == 0, "the build's environment is cutover's, not the caller's: FAIL_BUILD unseen")
+        with open(cfg) as f:
+            text = f.read().replace('test -n "$FAIL_BUILD"', "true")
+        with open(cfg, "w") as f:
+            f.write(text)
+        r = sb.cli("release", "add", "shop", "1.0.2", src, "--config", cfg, state=False)
+        eq(r.returncode, 1, f"failed build: {r.stdout}{r.stderr}")
+        check("the build of shop 1.0.2 failed (exit status 7" in r.stderr and "build-1.0.2.log" in r.stderr,
+              f"message: {r.stderr!r}")
+        versions = [x["version"] for x in json.loads(sb.cli("releases", "shop", "--json").stdout)["releases"]]
+        eq(versions, ["1.0.0", "1.0.1"], "nothing added by the failed build")
+        eq(os.listdir(os.path.join(sb.state, "builds")), [], "scratch directory cleaned after a failure")

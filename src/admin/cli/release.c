@@ -15,16 +15,23 @@
  * or validation error (the message names the argument and why).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 #include "admin/cli/cli.h"
+#include "base/util.h"
+#include "config/config.h"
+#include "config/config-t.h"
 #include "release/release.h"
 #include "state/state.h"
 
@@ -164,12 +171,173 @@ static json_t *release_json(const struct state_release *r)
 			 "created_at_ms", (json_int_t)r->created_at, "created_at", created);
 }
 
+/* ---- the build command of `release add` ------------------------------------ */
+
+/* Run argv (argv[0] a path) in CWD with ENVP, stdout and stderr appended to
+ * LOG, and wait.  Returns the exit status (0..255), 128 + the signal that
+ * ended it, or -errno if it could not start. */
+static int run_and_wait(char *const argv[], char *const envp[], const char *cwd, const char *log)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int r, status;
+
+	if (posix_spawn_file_actions_init(&fa))
+		return -ENOMEM;
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0640);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	r = posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r)
+		return -r;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* The last lines of the file PATH (at most 2 KiB), for an error message. */
+static void log_tail(const char *path, char *out, size_t outlen)
+{
+	FILE *f = fopen(path, "re");
+	long size;
+	size_t n = 0;
+
+	out[0] = 0;
+	if (!f)
+		return;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, size > 2048 ? size - 2048 : 0, SEEK_SET);
+	n = fread(out, 1, outlen - 1, f);
+	out[n] = 0;
+	fclose(f);
+	while (n && out[n - 1] == '\n')
+		out[--n] = 0;
+}
+
+struct build {
+	char dir[4500];                /* the built tree ("" if the service has no build) */
+	char log[4700];
+	char command[1024];
+	double seconds;
+};
+
+/* If SERVICE has a `build` command in the configuration (--config FILE or
+ * ./cutover.yml): copy PATH into a scratch directory of STATE_DIR/builds
+ * (a file under its own name, a directory's contents), run the command
+ * there with ${VERSION}, ${SERVICE} and ${RELEASE_DIR} (that directory)
+ * substituted, its output in STATE_DIR/logs/SERVICE/build-VERSION.log, and
+ * leave the built tree in b->dir: the release is made of it.  Returns 0
+ * (b->dir empty when there is nothing to build) or an exit code after
+ * cli_fail(). */
+static int build_release(const struct cli *c, const char *state_dir, const char *service, const char *version,
+			 const char *path, struct build *b)
+{
+	const char *cfgpath = cli_config_path(c);
+	const struct config_service *cs = NULL;
+	struct config *cfg = NULL;
+	char logdir[4500], tail[2100], src[4200], *cmd = NULL, *env[6] = { 0 };
+	struct stat sb;
+	uint64_t t0;
+	int rc = 0, r;
+
+	memset(b, 0, sizeof(*b));
+	if (!cfgpath)
+		return 0;
+	rc = cli_load_config(c, cfgpath, &cfg);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < cfg->nservices; i++)
+		if (!strcmp(cfg->services[i].name, service))
+			cs = &cfg->services[i];
+	if (!cs || !cs->build)
+		goto out;
+	snprintf(b->dir, sizeof(b->dir), "%s/builds/%s-%s-XXXXXX", state_dir, service, version);
+	snprintf(logdir, sizeof(logdir), "%s/builds", state_dir);
+	make_dirs(logdir, 0700);
+	snprintf(logdir, sizeof(logdir), "%s/logs/%s", state_dir, service);
+	if (make_dirs(logdir, 0750) < 0 || !mkdtemp(b->dir)) {
+		rc = cli_fail(c, EXIT_FAILED, NULL, "cannot create a build directory under %s: %s", state_dir,
+			      strerror(errno));
+		b->dir[0] = 0;
+		goto out;
+	}
+	snprintf(b->log, sizeof(b->log), "%s/build-%s.log", logdir, version);
+	unlink(b->log);
+	{
+		static const char *const names[] = { "VERSION", "SERVICE", "RELEASE_DIR" };
+		const char *const vals[] = { version, service, b->dir };
+		cmd = substitute_vars(cs->build, names, vals, 3);
+	}
+	if (!cmd || asprintf(&env[0], "PATH=/usr/local/bin:/usr/bin:/bin") < 0 ||
+	    asprintf(&env[1], "HOME=%s", getenv("HOME") ? getenv("HOME") : "/") < 0 ||
+	    asprintf(&env[2], "CUTOVER_SERVICE=%s", service) < 0 || asprintf(&env[3], "CUTOVER_VERSION=%s", version) < 0 ||
+	    asprintf(&env[4], "RELEASE_DIR=%s", b->dir) < 0) {
+		rc = cli_fail(c, EXIT_FAILED, NULL, "out of memory");
+		goto out;
+	}
+	snprintf(b->command, sizeof(b->command), "%s", cmd);
+	/* the sources, copied as they are (cp -a keeps modes and links) */
+	snprintf(src, sizeof(src), "%s%s", path, stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? "/." : "");
+	{
+		char *cp[] = { "/bin/cp", "-a", "--", src, b->dir, NULL };
+		r = run_and_wait(cp, env, NULL, b->log);
+	}
+	if (r != 0) {
+		log_tail(b->log, tail, sizeof(tail));
+		rc = cli_fail(c, EXIT_FAILED, json_pack("{ss}", "log", b->log), "cannot copy %s for the build: %s", path,
+			      r < 0 ? strerror(-r) : tail);
+		goto out;
+	}
+	if (!c->json)
+		printf("building %s %s: %s\n", service, version, cmd);
+	fflush(stdout);
+	t0 = time_now_ms();
+	{
+		char *sh[] = { "/bin/sh", "-c", cmd, NULL };
+		r = run_and_wait(sh, env, b->dir, b->log);
+	}
+	b->seconds = (double)(time_now_ms() - t0) / 1000.0;
+	if (r != 0) {
+		log_tail(b->log, tail, sizeof(tail));
+		rc = cli_fail(c, EXIT_FAILED, json_pack("{ss si}", "log", b->log, "build_status", r),
+			      "the build of %s %s failed (%s %d after %.1f s); nothing was added. %s %s%s%s",
+			      service, version, r < 0 ? "could not start:" : r > 128 ? "killed by signal" : "exit status",
+			      r < 0 ? -r : r > 128 ? r - 128 : r, b->seconds, tail[0] ? "Last lines of" : "It printed nothing:",
+			      b->log, tail[0] ? ":\n" : "", tail);
+		goto out;
+	}
+out:
+	if (rc && b->dir[0]) {
+		nftw(b->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		b->dir[0] = 0;
+	}
+	for (size_t i = 0; i < 5; i++)
+		free(env[i]);
+	free(cmd);
+	config_free(cfg);
+	return rc;
+}
+
 /* ---- release add ---------------------------------------------------------- */
 
 static int release_add_run(struct cli *c)
 {
 	struct state *st = NULL;
 	struct release_result res = { 0 };
+	struct build build = { 0 };
 	char store[4200], err[1024], target[256], size[32];
 	const char *service, *version, *path;
 	int rc, r;
@@ -185,6 +353,20 @@ static int release_add_run(struct cli *c)
 	if (rc)
 		return rc;
 	snprintf(target, sizeof(target), "%s@%s", service, version);
+	{
+		char state_dir[4200];
+		snprintf(state_dir, sizeof(state_dir), "%.*s", (int)(strlen(store) - strlen("/releases")), store);
+		rc = build_release(c, state_dir, service, version, path, &build);
+	}
+	if (rc) {
+		audit(c, st, "release.add", target,
+		      json_pack("{ss ss ss ss}", "service", service, "version", version, "path", path, "build",
+				build.command),
+		      "failed", "the build failed");
+		goto out;
+	}
+	if (build.dir[0])
+		path = build.dir; /* the release is what the build left there */
 	r = release_add(st, store, service, version, path, &res, err, sizeof(err));
 	if (r < 0) {
 		rc = r == -EINVAL || r == -ENOENT ? EXIT_USAGE : EXIT_FAILED;
@@ -195,21 +377,28 @@ static int release_add_run(struct cli *c)
 		goto out;
 	}
 	rc = audit(c, st, "release.add", target,
-		   json_pack("{ss ss ss ss}", "service", service, "version", version, "path", path, "digest",
-			     res.release.digest),
+		   json_pack("{ss ss ss ss ss*}", "service", service, "version", version, "path", c->args[2], "digest",
+			     res.release.digest, "build", build.dir[0] ? build.command : NULL),
 		   "ok", res.existed ? "already present with the same digest" : NULL);
 	if (c->json) {
 		json_t *obj = release_json(&res.release);
 
 		json_object_set_new(obj, "existed", json_boolean(res.existed));
+		if (build.dir[0])
+			json_object_set_new(obj, "build", json_pack("{ss sf ss}", "command", build.command, "seconds",
+								    build.seconds, "log", build.log));
 		cli_print_json(obj);
 	} else {
+		if (build.dir[0])
+			printf("built in %.1f s (log %s)\n", build.seconds, build.log);
 		human_size(res.release.size_bytes, size, sizeof(size));
 		printf("%s %s %s\n", res.existed ? "already present:" : "added", service, version);
 		printf("  digest  sha256:%s\n  size    %s\n  path    %s\n", res.release.digest, size,
 		       res.release.path);
 	}
 out:
+	if (build.dir[0])
+		nftw(build.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); /* the store has its own copy */
 	release_result_clear(&res);
 	state_close(st);
 	return rc;
