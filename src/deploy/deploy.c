@@ -1148,14 +1148,17 @@ static void begin_work(void *data)
 
 	const char *from = dep->from_version[0] ? dep->from_version : NULL;
 	const char *detail = dep->is_rollback ? "rollback" : NULL;
+	/* "rollback": the recovery must not take its from_version (the version
+	 * rolled back from) for a version to keep warm or to roll back to */
+	const char *strategy = dep->is_rollback ? "rollback" : "blue-green";
 
 	/* recorded first, under the id the CLI was given: a deploy refused for
 	 * a missing release is in the history too */
 	state_service_ensure(dep->d->st, dep->service);
 	crash_point(dep->d, false, STATE_DEPLOYMENT_STARTING, dep->version);
-	if (state_deployment_begin_as(dep->d->st, dep->id, dep->service, from, dep->version, "blue-green", detail,
+	if (state_deployment_begin_as(dep->d->st, dep->id, dep->service, from, dep->version, strategy, detail,
 				      &dep->db_id) == -EEXIST)
-		state_deployment_begin(dep->d->st, dep->service, from, dep->version, "blue-green", detail, &dep->db_id);
+		state_deployment_begin(dep->d->st, dep->service, from, dep->version, strategy, detail, &dep->db_id);
 	crash_point(dep->d, true, STATE_DEPLOYMENT_STARTING, dep->version);
 	j->rc = state_release_get(dep->d->st, dep->service, dep->version, &j->rel);
 	if (j->rc < 0)
@@ -1559,7 +1562,7 @@ static int recover_service(struct deployer *d, const struct config_service *cs, 
 		keep = inflight->from_version;
 	/* the version kept warm for an instant rollback, while its window lasts */
 	if (!inflight_switched && last_done && last_done->from_version[0] && keep &&
-	    !strcmp(keep, last_done->to_version)) {
+	    !strcmp(keep, last_done->to_version) && strcmp(last_done->strategy, "rollback")) {
 		int64_t at = switched_at(st, last_done->id);
 		snprintf(m->prev_version, sizeof(m->prev_version), "%s", last_done->from_version);
 		if (at && at + (int64_t)cs->deploy.rollback_window_ms > wall_ms()) {

@@ -335,5 +335,16 @@ def test_cold_rollback_after_the_window():
               f"it was started and health-checked first: {dep['events']}")
         eq(load.failures, [], "failed requests during the cold rollback")
         eq(version_served(c.port), "1.0.0", "traffic")
-        settle(c, [managed(c)["live"]["pid"]])
+        live_pid = managed(c)["live"]["pid"]
+        settle(c, [live_pid])
+        eq(history(c)[0]["strategy"], "rollback", "recorded as a rollback")
+        # after a restart too, a rollback is not a way back to the version rolled back from
+        os.kill(c.pid, 9)
+        c.proc.wait(10)
+        restart_daemon(c)
+        m = managed(c)
+        eq((m["live"]["pid"], m["previous"], m.get("rollback_to")), (live_pid, None, None), "after the restart")
+        r = cli(c, "rollback", "shop")
+        eq(r.returncode, 1, f"nothing to roll back to: {r.stdout}{r.stderr}")
+        eq(version_served(c.port), "1.0.0", "traffic after the refused rollback")
         finish(c)
