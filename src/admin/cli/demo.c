@@ -213,8 +213,11 @@ static void print_deploy(json_t *dep)
 
 	json_array_foreach(json_object_get(dep, "events"), i, e) {
 		const char *detail = json_string_value(json_object_get(e, "detail"));
-		say("     %6.2fs  %-16s %s\n", (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0,
-		    json_string_value(json_object_get(e, "phase")), detail ? detail : "");
+		double at = (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0;
+		if (detail && *detail)
+			say("     %6.2fs  %-16s %s\n", at, json_string_value(json_object_get(e, "phase")), detail);
+		else
+			say("     %6.2fs  %s\n", at, json_string_value(json_object_get(e, "phase")));
 	}
 }
 
