@@ -1440,6 +1440,7 @@ static const char *const deploy_keys[] = {
 
 static int load_deploy(struct loader *L, const struct ynode *n, struct config_deploy *d)
 {
+	const struct ynode *window_node = NULL, *watch_node = NULL;
 	size_t i;
 	uint64_t v;
 	int r = expect_map(L, n, true, "a mapping of deploy settings");
@@ -1465,8 +1466,10 @@ static int load_deploy(struct loader *L, const struct ynode *n, struct config_de
 			r = load_duration(L, value, 0, TIMEOUT_MAX_MS, &d->drain_ms);
 		} else if (!strcmp(k, "rollback_window")) {
 			r = load_duration(L, value, 0, TIMEOUT_MAX_MS, &d->rollback_window_ms);
+			window_node = value;
 		} else if (!strcmp(k, "watch")) {
 			r = load_duration(L, value, 0, TIMEOUT_MAX_MS, &d->watch_ms);
+			watch_node = value;
 		} else if (!strcmp(k, "max_error_rate")) {
 			r = load_rate(L, value, &d->max_error_rate_permille);
 		} else if (!strcmp(k, "max_p99")) {
@@ -1486,6 +1489,27 @@ static int load_deploy(struct loader *L, const struct ynode *n, struct config_de
 		field_pop(L, saved);
 		if (r < 0)
 			return r;
+	}
+	/* the watch window rolls back to the warm previous version: it must
+	 * still be warm until the watch ends */
+	if (d->rollback_window_ms < d->watch_ms) {
+		const struct ynode *at = window_node ? window_node : watch_node;
+		size_t saved = field_push_key(L, window_node ? "rollback_window" : "watch");
+		char window[32], watch[32];
+		snprintf(window, sizeof(window), "%s", DURATION_TEXT(d->rollback_window_ms));
+		snprintf(watch, sizeof(watch), "%s", DURATION_TEXT(d->watch_ms));
+		if (window_node || !watch_node)
+			r = fail(L, at ? at : n,
+				 "must be at least the watch window (%s%s), got %s: the previous version has to stay warm "
+				 "while the new one is watched",
+				 watch, watch_node ? "" : ", the default", window);
+		else
+			r = fail(L, watch_node,
+				 "must not be longer than rollback_window (%s, the default), got %s: the previous version "
+				 "has to stay warm while the new one is watched",
+				 window, watch);
+		field_pop(L, saved);
+		return r;
 	}
 	return 0;
 }

@@ -73,7 +73,7 @@ static void dbref_put(struct dbref *r)
 struct slot {
 	struct managed *m;
 	struct dbref *ref;                 /* its row in `instances` */
-	char version[65];
+	char version[STATE_VERSION_MAX + 1];
 	char *release_dir;
 	char *log_path;
 	uint16_t port;
@@ -83,9 +83,10 @@ struct slot {
 	enum health_state health;
 	bool crashed;
 	bool stopping;
+	bool counted;                      /* deployer_stop_all waits for it (d->stopping) */
 	struct loop_timer drain_timer;     /* slot_retire: waiting for in-flight requests */
 	uint64_t drain_until_ms;
-	struct list_head retiring;         /* in deployer.retiring while drain_timer runs */
+	struct list_head retiring;         /* in deployer.retiring once out of service (draining, stopping) */
 };
 
 struct deployment {
@@ -93,7 +94,7 @@ struct deployment {
 	struct deployer *d;
 	struct managed *m;
 	int64_t id, db_id;
-	char service[64], version[65], from_version[65];
+	char service[STATE_SERVICE_MAX + 1], version[STATE_VERSION_MAX + 1], from_version[STATE_VERSION_MAX + 1];
 	bool is_rollback;
 	enum phase phase;
 	struct slot *green;
@@ -118,6 +119,7 @@ struct managed {
 	char *name;
 	struct slot *live, *prev;
 	char prev_version[STATE_VERSION_MAX + 1]; /* what `cutover rollback` goes back to ("": nothing) */
+	char restart_version[STATE_VERSION_MAX + 1]; /* recovery: to start again once all is recovered */
 	struct loop_timer prev_timer;      /* end of the rollback window */
 	struct deployment *dep;            /* in flight */
 };
@@ -130,7 +132,7 @@ struct deployer {
 	struct worker *w;
 	struct state *st;
 	struct list_head services;
-	struct list_head retiring;         /* slots out of traffic, draining before their stop */
+	struct list_head retiring;         /* slots out of service: draining, then stopping until reaped */
 	struct list_head deployments;
 	size_t ndeployments;
 	int64_t next_id;
@@ -216,14 +218,14 @@ struct job {
 	struct deployment *dep;            /* for the db id (resolved on the worker: begin came first) */
 	int64_t db_id;
 	enum state_deployment_state to;
-	char service[136], version[65], action[32], result[16];
+	char service[STATE_SERVICE_MAX + STATE_VERSION_MAX + 2], version[STATE_VERSION_MAX + 1], action[32], result[16];
 	char *detail;
 	int64_t *db_id_src;
 	struct dbref *ref;                 /* instance jobs and routing (reference held) */
 	struct state_instance inst;        /* JOB_INSTANCE_ADD / _PROC */
 	enum state_instance_state istate;  /* JOB_INSTANCE_STATE */
 	uid_t who;                         /* JOB_AUDIT */
-	char dep_version[65];              /* phase jobs: the version deployed (for crash_point) */
+	char dep_version[STATE_VERSION_MAX + 1];            /* phase jobs: the version deployed (for crash_point) */
 	struct job *next;                  /* runs in the same transaction (owned) */
 };
 
@@ -253,29 +255,32 @@ static bool is_phase_job(const struct job *j)
 	return j->kind == JOB_TRANSITION || j->kind == JOB_FINISH || j->kind == JOB_ROUTE;
 }
 
-static void job_run(struct job *j)
+/* Returns 0 or the -errno of the state call. */
+static int job_run(struct job *j)
 {
 	struct state *st = j->d->st;
 	int64_t id = j->db_id_src ? *j->db_id_src : j->db_id;
 
+	int r = 0;
+
 	switch (j->kind) {
 	case JOB_TRANSITION:
 		if (id > 0)
-			state_deployment_transition(st, id, j->to, j->detail);
+			r = state_deployment_transition(st, id, j->to, j->detail);
 		break;
 	case JOB_FINISH:
 		if (id > 0)
-			state_deployment_finish(st, id, j->to, j->detail);
+			r = state_deployment_finish(st, id, j->to, j->detail);
 		break;
 	case JOB_ROUTE:
 		/* the phase and where traffic goes, in one transaction */
 		if (id > 0)
-			state_deployment_route(st, id, j->to, j->detail, j->version, &j->ref->id, 1);
+			r = state_deployment_route(st, id, j->to, j->detail, j->version, &j->ref->id, 1);
 		else /* no deployment row (its begin failed): at least the routing */
-			state_routing_set(st, j->service, j->version, &j->ref->id, 1);
+			r = state_routing_set(st, j->service, j->version, &j->ref->id, 1);
 		break;
 	case JOB_ROUTING:
-		state_routing_set(st, j->service, j->version, j->ref ? &j->ref->id : NULL, j->ref ? 1 : 0);
+		r = state_routing_set(st, j->service, j->version, j->ref ? &j->ref->id : NULL, j->ref ? 1 : 0);
 		break;
 	case JOB_INSTANCE_ADD:
 		state_instance_add(st, &j->inst, &j->ref->id);
@@ -317,10 +322,11 @@ static void job_run(struct job *j)
 					       .target = j->service,
 					       .result = j->result,
 					       .detail = j->detail };
-		state_audit_add(st, &e, NULL);
+		r = state_audit_add(st, &e, NULL);
 		break;
 	}
 	}
+	return r;
 }
 
 /* On the state worker: the job, and those chained to it in one transaction. */
@@ -332,12 +338,17 @@ static void job_work(void *data)
 	if (is_phase_job(j))
 		crash_point(j->d, false, j->to, j->dep_version);
 	if (!j->next) {
-		job_run(j);
+		if (job_run(j) < 0)
+			log_error("state: cannot record (%s)", state_errmsg(st));
 	} else if (state_tx_begin(st) == 0) {
-		for (struct job *k = j; k; k = k->next)
-			job_run(k);
-		if (state_tx_commit(st) < 0) {
-			log_error("state: cannot commit (%s); the deployment record may be incomplete", state_errmsg(st));
+		int r = 0;
+		/* all or nothing: the first failure ends the chain */
+		for (struct job *k = j; k && r == 0; k = k->next)
+			r = job_run(k);
+		if (r == 0)
+			r = state_tx_commit(st);
+		if (r < 0) {
+			log_error("state: cannot record (%s); nothing of it was written", state_errmsg(st));
 			state_tx_rollback(st);
 		}
 	} else {
@@ -417,17 +428,17 @@ static void record_audit(struct deployer *d, uid_t who, const char *action, cons
 	job_submit(d, audit_job(who, action, service, version, result, detail));
 }
 
-static void record_routing(struct deployer *d, const char *service, const char *version, struct dbref *ref)
+static struct job *routing_job(const char *service, const char *version, struct dbref *ref)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j)
-		return;
+		return NULL;
 	j->kind = JOB_ROUTING;
 	snprintf(j->service, sizeof(j->service), "%s", service);
 	snprintf(j->version, sizeof(j->version), "%s", version);
 	j->ref = dbref_get(ref);
-	job_submit(d, j);
+	return j;
 }
 
 /* The deployment's new phase and its service's routing (to slot s), in one
@@ -523,9 +534,14 @@ static void dep_finish(struct deployment *dep, enum phase result, const char *fm
 
 static void slot_free(struct slot *s)
 {
+	struct deployer *d;
+
 	if (!s)
 		return;
-	loop_timer_cancel(s->m->d->p->loop, &s->drain_timer);
+	d = s->m->d;
+	if (s->counted && d->stopping && --d->stopping == 0)
+		d->p->loop->stop = true; /* deployer_stop_all: the last one is gone */
+	loop_timer_cancel(d->p->loop, &s->drain_timer);
 	list_del(&s->retiring);
 	if (s->hc)
 		health_stop(s->hc);
@@ -541,9 +557,6 @@ static void slot_stopped(struct sup_instance *inst, const struct sup_exit *last,
 	struct slot *s = data;
 	struct deployer *d = s->m->d;
 
-	if (d->stopping && --d->stopping == 0)
-		d->p->loop->stop = true; /* deployer_stop_all: the last one is gone */
-
 	log_info("%s %s on port %u stopped%s", s->m->name, s->version, s->port,
 		 last && last->signal == SIGKILL ? " (killed after the stop grace)" : "");
 	s->inst = NULL;
@@ -558,6 +571,8 @@ static void slot_stop(struct slot *s)
 	if (!s || s->stopping)
 		return;
 	s->stopping = true;
+	if (list_empty(&s->retiring)) /* out of service: deployer_stop_all finds it there */
+		list_add_tail(&s->m->d->retiring, &s->retiring);
 	if (s->hc) {
 		health_stop(s->hc);
 		s->hc = NULL;
@@ -581,8 +596,6 @@ static void drain_tick(struct loop *loop, struct loop_timer *t)
 	if (busy > 0)
 		log_warn("%s %s: %lld requests still in flight after the drain timeout: stopping it anyway",
 			 s->m->name, s->version, (long long)busy);
-	list_del(&s->retiring);
-	list_init(&s->retiring);
 	slot_stop(s);
 }
 
@@ -601,13 +614,13 @@ static void slot_retire(struct slot *s)
 	drain_tick(s->m->d->p->loop, &s->drain_timer);
 }
 
-static void rollback_now(struct managed *m, const char *why);
+static bool rollback_now(struct managed *m, const char *why);
 
 static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 {
 	struct managed *m = s->m;
 	struct deployment *dep = m->dep;
-	char why[160];
+	char why[320];
 
 	s->crashed = true;
 	record_instance_state(m->d, s->ref, STATE_INSTANCE_CRASHED);
@@ -632,11 +645,10 @@ static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 	if (!dep && m->live == s && m->prev && !m->prev->crashed && m->prev->health == HEALTH_HEALTHY &&
 	    s->inst && sup_instance_streak(s->inst) >= LIVE_CRASHES_BEFORE_ROLLBACK) {
 		/* crash-looping after its watch window, the previous version warm */
-		char loop_why[240];
+		char loop_why[400];
 		snprintf(loop_why, sizeof(loop_why), "%s (%u crashes in a row)", why, sup_instance_streak(s->inst));
-		rollback_now(m, loop_why);
-		record_audit(m->d, DEPLOY_BY_DAEMON, "rollback", m->name, m->live->version, "rolled-back", loop_why);
-		return;
+		if (rollback_now(m, loop_why))
+			return;
 	}
 	if (e->restart_in_ms)
 		log_warn("%s %s: restart %u in %llu ms", m->name, s->version,
@@ -705,12 +717,16 @@ static struct slot *slot_start(struct managed *m, const struct config_service *c
 	size_t nenv = 0;
 	int rc;
 
-	if (!s || !(s->release_dir = strdup(release_dir)) || !(s->ref = dbref_new())) {
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->m = m; /* before any goto fail: slot_free uses it */
+	list_init(&s->retiring);
+	if (!(s->release_dir = strdup(release_dir)) || !(s->ref = dbref_new())) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	s->m = m;
-	list_init(&s->retiring);
 	snprintf(s->version, sizeof(s->version), "%s", version);
 	if (adopt) {
 		s->port = (uint16_t)adopt->port;
@@ -721,7 +737,8 @@ static struct slot *slot_start(struct managed *m, const struct config_service *c
 	}
 	snprintf(port, sizeof(port), "%u", s->port);
 	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", s->port);
-	snprintf(id, sizeof(id), "%s-%s-%u", m->name, version, s->port);
+	/* at most 64 characters (the supervisor's limit): the port makes it unique */
+	snprintf(id, sizeof(id), "%.30s-%.24s-%u", m->name, version, s->port);
 	for (char *c = id; *c; c++)
 		if (*c == '+')
 			*c = '_';
@@ -901,16 +918,23 @@ static void dep_finish(struct deployment *dep, enum phase result, const char *fm
 }
 
 /* Move traffic back to the warm previous version now. */
-static void rollback_now(struct managed *m, const char *why)
+/* Move traffic back to the warm previous version now.  Returns false (and
+ * fails the deployment in flight, traffic untouched) if there is none that
+ * runs and is not failing its health check.  Without a deployment in flight (a live version
+ * crash-looping) the routing and the audit row are written together. */
+static bool rollback_now(struct managed *m, const char *why)
 {
 	struct deployment *dep = m->dep;
 	struct slot *bad = m->live, *back = m->prev;
 	uint64_t t0 = time_now_ns();
 
-	if (!back || back->crashed || route_to(m, back) < 0) {
+	/* (unknown health: just re-adopted after a restart, its checks restarting) */
+	if (!back || back->crashed || back->health == HEALTH_UNHEALTHY || route_to(m, back) < 0) {
 		if (dep)
-			dep_finish(dep, PH_FAILED, "%s; no warm previous version to roll back to", why);
-		return;
+			dep_finish(dep, PH_FAILED, "%s; %s", why,
+				   !back ? "no warm previous version to roll back to: traffic stays"
+					 : "the previous version is not healthy: traffic stays");
+		return false;
 	}
 	double rollback_ms = (double)(time_now_ns() - t0) / 1e6; /* the switch back, at the proxy */
 
@@ -920,8 +944,15 @@ static void rollback_now(struct managed *m, const char *why)
 	loop_timer_cancel(m->d->p->loop, &m->prev_timer);
 	record_instance_state(m->d, back->ref, STATE_INSTANCE_HEALTHY);
 	log_warn("rolled %s back to %s in %.3f ms: %s", m->name, back->version, rollback_ms, why);
-	if (!dep)
-		record_routing(m->d, m->name, back->version, back->ref);
+	if (!dep) {
+		struct job *j = routing_job(m->name, back->version, back->ref);
+		if (j && !(j->next = audit_job(DEPLOY_BY_DAEMON, "rollback", m->name, bad ? bad->version : NULL,
+					       "rolled-back", why))) {
+			job_done(j);
+			j = NULL;
+		}
+		job_submit(m->d, j);
+	}
 	if (dep) {
 		dep->green = NULL;
 		dep->routed_back = back;
@@ -930,6 +961,7 @@ static void rollback_now(struct managed *m, const char *why)
 				    json_real(rollback_ms));
 	}
 	slot_retire(bad); /* requests in flight on it finish first */
+	return true;
 }
 
 /* Every WATCH_TICK_MS after the switch: judge the new version. */
@@ -1078,6 +1110,15 @@ static void smoke_exit(struct sup_instance *inst, const struct sup_exit *e, void
 		dep_finish(dep, PH_FAILED, "smoke command failed with status %d", e->code);
 }
 
+static void smoke_timeout(struct loop *loop, struct loop_timer *t)
+{
+	struct deployment *dep = container_of(t, struct deployment, timer);
+	const struct config_service *cs = service_config(dep->d, dep->service);
+
+	dep_finish(dep, PH_FAILED, "smoke command still running after %llu s (the deploy timeout): stopped",
+		   (unsigned long long)(cs ? cs->deploy.timeout_ms / 1000 : 0));
+}
+
 static void dep_healthy(struct deployment *dep)
 {
 	const struct config_service *cs = service_config(dep->d, dep->service);
@@ -1117,6 +1158,9 @@ static void dep_healthy(struct deployment *dep)
 		record_phase(dep, STATE_DEPLOYMENT_SMOKE_TESTING, cs->deploy.smoke, false);
 		if (!cmd || sup_instance_start(dep->d->sup, &spec, &cb, dep, &dep->smoke) < 0)
 			dep_finish(dep, PH_FAILED, "smoke command could not start");
+		else /* a smoke test that hangs must not hold the service's deploys for ever */
+			loop_timer_set(dep->d->p->loop, &dep->timer, dep->d->p->loop->now_ms + cs->deploy.timeout_ms,
+				       smoke_timeout);
 		free(cmd);
 		return;
 	}
@@ -1296,7 +1340,7 @@ static int64_t dep_create(struct deployer *d, const char *service, const char *v
 	d->ndeployments++;
 	deployments_trim(d);
 	m->dep = dep;
-	char first[96];
+	char first[160];
 	snprintf(first, sizeof(first), "%s%s", is_rollback ? "back from " : "",
 		 m->live ? m->live->version : "first version");
 	dep_event(dep, first);
@@ -1327,14 +1371,18 @@ int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, ch
 		/* the deploy being watched: its rollback is the answer */
 		dep = m->dep;
 		snprintf(why, sizeof(why), "rolled back by hand (cutover rollback)");
-		rollback_now(m, why);
+		char from[STATE_VERSION_MAX + 1];
+		snprintf(from, sizeof(from), "%s", m->live ? m->live->version : "");
+		bool ok = rollback_now(m, why); /* may free the slot left */
+		record_audit(d, who, "rollback", service, from, ok ? "rolled-back" : "failed",
+			     ok ? NULL : dep->reason);
 		return dep->id;
 	}
 	if (m && m->dep) {
 		snprintf(err, errlen, "a deploy of %s to %s is in progress: wait for it or let it fail", service,
 			 m->dep->version);
 		id = -EBUSY;
-	} else if (m && m->prev && !m->prev->crashed) {
+	} else if (m && m->prev && !m->prev->crashed && m->prev->health != HEALTH_UNHEALTHY) {
 		/* instant: the previous version is warm, runs and is healthy:
 		 * no start, just the switch back */
 		id = dep_create(d, service, m->prev->version, true, who, err, errlen);
@@ -1532,15 +1580,19 @@ static int recover_service(struct deployer *d, const struct config_service *cs, 
 		state_routing_clear(&routing);
 		return -ENOMEM;
 	}
-	/* newest first: the deployment in flight (if any), then the last that finished */
+	/* newest first: the deployment in flight (if any), then the last one
+	 * that moved traffic (failed and aborted ones did not) */
 	for (size_t i = 0; i < ndeps; i++) {
-		if (!deps[i].finished_at && !inflight)
-			inflight = &deps[i];
-		if (deps[i].finished_at) {
-			if (deps[i].state == STATE_DEPLOYMENT_DONE)
-				last_done = &deps[i];
-			break;
+		if (!deps[i].finished_at) {
+			if (!inflight)
+				inflight = &deps[i];
+			continue;
 		}
+		if (deps[i].state == STATE_DEPLOYMENT_FAILED || deps[i].state == STATE_DEPLOYMENT_ABORTED)
+			continue;
+		if (deps[i].state == STATE_DEPLOYMENT_DONE && strcmp(deps[i].strategy, "rollback"))
+			last_done = &deps[i];
+		break;
 	}
 	for (size_t k = 0; k < nin; k++) {
 		alive[k] = state_instance_process_alive(&in[k]);
@@ -1558,11 +1610,13 @@ static int recover_service(struct deployer *d, const struct config_service *cs, 
 	bool inflight_switched = inflight && (inflight->state == STATE_DEPLOYMENT_SWITCHING ||
 					      inflight->state == STATE_DEPLOYMENT_SWITCHED ||
 					      inflight->state == STATE_DEPLOYMENT_DRAINING);
-	if (inflight_switched && inflight->from_version[0])
+	/* (a rollback that had switched went back to a version known good
+	 * before: it keeps the traffic, as the routing row says) */
+	if (inflight_switched && inflight->from_version[0] && strcmp(inflight->strategy, "rollback"))
 		keep = inflight->from_version;
 	/* the version kept warm for an instant rollback, while its window lasts */
 	if (!inflight_switched && last_done && last_done->from_version[0] && keep &&
-	    !strcmp(keep, last_done->to_version) && strcmp(last_done->strategy, "rollback")) {
+	    !strcmp(keep, last_done->to_version)) {
 		int64_t at = switched_at(st, last_done->id);
 		snprintf(m->prev_version, sizeof(m->prev_version), "%s", last_done->from_version);
 		if (at && at + (int64_t)cs->deploy.rollback_window_ms > wall_ms()) {
@@ -1614,10 +1668,22 @@ static int recover_service(struct deployer *d, const struct config_service *cs, 
 		}
 	}
 
+	for (size_t i = 0; i < ndeps; i++) {
+		if (deps[i].finished_at || &deps[i] == inflight)
+			continue;
+		/* an older row never finished (its service was unmanaged meanwhile) */
+		if (state_deployment_finish(st, deps[i].id, STATE_DEPLOYMENT_ABORTED,
+					    "the daemon restarted; a later deployment superseded it") == 0)
+			rc->aborted++;
+	}
 	if (inflight) {
 		char reason[600];
 		const char *state_name = state_deployment_state_name(inflight->state);
-		if (inflight_switched && m->live && strcmp(m->live->version, inflight->to_version))
+		bool to_runs = m->live && !strcmp(m->live->version, inflight->to_version);
+		if (to_runs)
+			snprintf(reason, sizeof(reason), "the daemon restarted during %s; %s serves%s%s", state_name,
+				 inflight->to_version, why[0] ? ": " : "", why);
+		else if (inflight_switched && m->live && strcmp(m->live->version, inflight->to_version))
 			snprintf(reason, sizeof(reason),
 				 "the daemon restarted during %s (watch window not finished): traffic back on %s, the last "
 				 "known-good version; %s stopped",
@@ -1644,15 +1710,8 @@ static int recover_service(struct deployer *d, const struct config_service *cs, 
 		log_warn("deployment %lld of %s to %s aborted: %s", (long long)inflight->id, cs->name,
 			 inflight->to_version, reason);
 	}
-	if (keep && !m->live) {
-		/* the version to serve no longer runs: start it again */
-		char err[256];
-		log_warn("%s: no instance of %s survived the restart; starting it again", cs->name, keep);
-		if (deployer_deploy(d, cs->name, keep, DEPLOY_BY_DAEMON, err, sizeof(err)) < 0)
-			log_error("%s: cannot restart %s: %s", cs->name, keep, err);
-		else
-			rc->restarted++;
-	}
+	if (keep && !m->live) /* started by deployer_recover() once every service is recovered */
+		snprintf(m->restart_version, sizeof(m->restart_version), "%s", keep);
 	free(alive);
 	state_deployment_array_free(deps, ndeps);
 	state_instance_array_free(in, nin);
@@ -1675,6 +1734,20 @@ int deployer_recover(struct deployer *d)
 		if (cs->run && recover_service(d, cs, &rc) < 0)
 			return -ENOMEM;
 	}
+	/* only now: a deploy queues work on the state thread, which must not
+	 * use the database while this thread still does */
+	for (struct list_head *pos = d->services.next; pos != &d->services; pos = pos->next) {
+		struct managed *m = container_of(pos, struct managed, node);
+		char err[256];
+		if (!m->restart_version[0])
+			continue;
+		log_warn("%s: no instance of %s survived the restart; starting it again", m->name, m->restart_version);
+		if (deployer_deploy(d, m->name, m->restart_version, DEPLOY_BY_DAEMON, err, sizeof(err)) < 0)
+			log_error("%s: cannot restart %s: %s", m->name, m->restart_version, err);
+		else
+			rc.restarted++;
+		m->restart_version[0] = 0;
+	}
 	if (rc.adopted || rc.gone || rc.aborted || rc.restarted)
 		log_info("recovered: %d instances adopted, %d stopped, %d were gone, %d deployments aborted, "
 			 "%d versions restarted",
@@ -1692,7 +1765,7 @@ static void stop_all_timeout(struct loop *loop, struct loop_timer *t)
 
 void deployer_stop_all(struct deployer *d)
 {
-	struct list_head *pos;
+	struct list_head *pos, *tmp;
 	struct loop_timer guard = { 0 };
 	uint64_t grace = 0;
 
@@ -1701,27 +1774,45 @@ void deployer_stop_all(struct deployer *d)
 		struct managed *m = container_of(pos, struct managed, node);
 		const struct config_service *cs = service_config(d, m->name);
 		struct slot *slots[3] = { m->live, m->prev, m->dep ? m->dep->green : NULL };
-		if (m->dep && m->dep->phase < PH_DONE)
-			dep_finish(m->dep, PH_FAILED, "the daemon is shutting down");
+		/* counted before dep_finish, which stops a green itself */
 		for (int i = 0; i < 3; i++) {
 			if (!slots[i] || slots[i]->stopping)
 				continue;
+			slots[i]->counted = true;
 			d->stopping++;
-			slot_stop(slots[i]);
 		}
+		struct deployment *dep = m->dep;
+		if (m->dep && m->dep->phase == PH_WATCH && m->prev) {
+			/* not through its watch window: the version to serve after a
+			 * restart is the one before it (recorded with the result) */
+			m->dep->routed_back = m->prev;
+			dep_finish(m->dep, PH_FAILED,
+				   "the daemon was stopped during the watch window: %s, the last known-good version, "
+				   "serves when it starts again",
+				   m->prev->version);
+		} else if (m->dep && m->dep->phase < PH_DONE) {
+			dep_finish(m->dep, PH_FAILED, "the daemon is shutting down");
+		}
+		if (dep && !dep->green)
+			slots[2] = NULL; /* dep_finish stopped it (it may be freed already) */
+		for (int i = 0; i < 3; i++)
+			if (slots[i] && slots[i]->counted && !slots[i]->stopping)
+				slot_stop(slots[i]);
 		m->live = m->prev = NULL;
 		loop_timer_cancel(d->p->loop, &m->prev_timer);
 		if (cs && cs->stop_grace_ms > grace)
 			grace = cs->stop_grace_ms;
 	}
-	/* out of traffic and draining: the proxy has drained by now */
-	while (!list_empty(&d->retiring)) {
-		struct slot *s = container_of(d->retiring.next, struct slot, retiring);
+	/* out of service: draining (the proxy has drained by now: stop it) or
+	 * already stopping; wait for those too, or they would outlive us */
+	list_for_each_safe(pos, tmp, &d->retiring) {
+		struct slot *s = container_of(pos, struct slot, retiring);
 		loop_timer_cancel(d->p->loop, &s->drain_timer);
-		list_del(&s->retiring);
-		list_init(&s->retiring);
-		d->stopping++;
-		slot_stop(s);
+		if (!s->counted) {
+			s->counted = true;
+			d->stopping++;
+		}
+		slot_stop(s); /* no-op if stopping; may free s */
 	}
 	if (!d->stopping)
 		return;

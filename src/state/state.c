@@ -258,7 +258,11 @@ int state_step_done(struct state *st, sqlite3_stmt *stmt)
  * part of its caller's (state_tx_begin). */
 int state_begin(struct state *st)
 {
-	int r = state_exec(st, st->depth ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
+	int r;
+
+	if (sqlite3_get_autocommit(st->db))
+		st->depth = 0; /* SQLite ended the transaction itself (FULL, IOERR...) */
+	r = state_exec(st, st->depth ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
 
 	if (r == 0)
 		st->depth++;
@@ -283,6 +287,10 @@ int state_commit(struct state *st)
 
 void state_rollback(struct state *st)
 {
+	if (sqlite3_get_autocommit(st->db)) {
+		st->depth = 0; /* nothing open (any more) */
+		return;
+	}
 	if (st->depth > 1) {
 		sqlite3_exec(st->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
 		st->depth--;

@@ -912,6 +912,14 @@ static const struct invalid_case invalid_cases[] = {
 	  6, 16, "services.shop.health.timeout", "must be shorter than interval (1s, the default), got \"1s\"" },
 	{ "health timeout before interval", MANAGED "    health:\n      timeout: 5s\n      interval: 5s\n",
 	  6, 16, "services.shop.health.timeout", "must be shorter than interval (5s), got \"5s\"" },
+	{ "rollback window shorter than the watch", MANAGED "    deploy:\n      watch: 2m\n      rollback_window: 30s\n",
+	  7, 24, "services.shop.deploy.rollback_window",
+	  "must be at least the watch window (2m), got 30s: the previous version has to stay warm while the new "
+	  "one is watched" },
+	{ "watch longer than the default rollback window", MANAGED "    deploy:\n      watch: 10m\n",
+	  6, 14, "services.shop.deploy.watch",
+	  "must not be longer than rollback_window (5m, the default), got 10m: the previous version has to stay "
+	  "warm while the new one is watched" },
 	{ "health interval too short", MANAGED "    health:\n      interval: 50ms\n",
 	  6, 17, "services.shop.health.interval", "must be between 100ms and 1h, got \"50ms\"" },
 	{ "healthy threshold zero", MANAGED "    health:\n      healthy_threshold: 0\n",

@@ -38,17 +38,18 @@ static int daemon_start_deployer(struct proxy *p, struct state **st, struct work
 		goto fail;
 	/* before the loop serves a request: traffic goes where it went before */
 	rc = deployer_recover(p->deployer);
-	if (rc < 0) {
-		deployer_free(p->deployer);
-		p->deployer = NULL;
+	if (rc < 0)
 		goto fail;
-	}
 	return 0;
 fail:
 	log_error("cannot start the deploy engine: %s", strerror(-rc));
-	*sup = supervisor_free(*sup);
+	/* in this order: the worker's last done callbacks use the deployer,
+	 * whose slots use the supervisor */
 	worker_stop(*w);
 	*w = NULL;
+	deployer_free(p->deployer);
+	p->deployer = NULL;
+	*sup = supervisor_free(*sup);
 	*st = state_close(*st);
 	return rc;
 }

@@ -174,7 +174,7 @@ static json_t *release_json(const struct state_release *r)
 /* ---- the build command of `release add` ------------------------------------ */
 
 /* Run argv (argv[0] a path) in CWD with ENVP, stdout and stderr appended to
- * LOG, and wait.  Returns the exit status (0..255), 128 + the signal that
+ * LOG, and wait.  Returns the exit status (0..255), 256 + the signal that
  * ended it, or -errno if it could not start. */
 static int run_and_wait(char *const argv[], char *const envp[], const char *cwd, const char *log)
 {
@@ -196,7 +196,7 @@ static int run_and_wait(char *const argv[], char *const envp[], const char *cwd,
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 256 + WTERMSIG(status);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -312,11 +312,17 @@ static int build_release(const struct cli *c, const char *state_dir, const char 
 	b->seconds = (double)(time_now_ms() - t0) / 1000.0;
 	if (r != 0) {
 		log_tail(b->log, tail, sizeof(tail));
+		char how[96];
+		if (r < 0)
+			snprintf(how, sizeof(how), "could not start /bin/sh: %s", strerror(-r));
+		else if (r >= 256)
+			snprintf(how, sizeof(how), "killed by signal %d", r - 256);
+		else
+			snprintf(how, sizeof(how), "exit status %d", r);
 		rc = cli_fail(c, EXIT_FAILED, json_pack("{ss si}", "log", b->log, "build_status", r),
-			      "the build of %s %s failed (%s %d after %.1f s); nothing was added. %s %s%s%s",
-			      service, version, r < 0 ? "could not start:" : r > 128 ? "killed by signal" : "exit status",
-			      r < 0 ? -r : r > 128 ? r - 128 : r, b->seconds, tail[0] ? "Last lines of" : "It printed nothing:",
-			      b->log, tail[0] ? ":\n" : "", tail);
+			      "the build of %s %s failed (%s after %.1f s); nothing was added. %s %s%s%s", service,
+			      version, how, b->seconds, tail[0] ? "Last lines of" : "It printed nothing:", b->log,
+			      tail[0] ? ":\n" : "", tail);
 		goto out;
 	}
 out:
@@ -362,7 +368,7 @@ static int release_add_run(struct cli *c)
 		audit(c, st, "release.add", target,
 		      json_pack("{ss ss ss ss}", "service", service, "version", version, "path", path, "build",
 				build.command),
-		      "failed", "the build failed");
+		      "failed", build.command[0] ? "the build failed" : "the configuration could not be read");
 		goto out;
 	}
 	if (build.dir[0])
