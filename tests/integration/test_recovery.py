@@ -348,3 +348,31 @@ def test_cold_rollback_after_the_window():
         eq(r.returncode, 1, f"nothing to roll back to: {r.stdout}{r.stderr}")
         eq(version_served(c.port), "1.0.0", "traffic after the refused rollback")
         finish(c)
+
+
+def test_sigterm_in_the_watch_window_serves_the_last_known_good_after_restart():
+    """A clean stop (SIGTERM) while a new version is still being watched:
+    every instance stops, nothing is left running, and the version that
+    serves when the daemon starts again is the one before (the new one never
+    finished its watch)."""
+    yaml = YAML.replace("watch: 3s", "watch: 6s")
+    with cutover(yaml_text=yaml) as c:
+        add_releases(c, "1.0.0", "1.1.0")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
+        follower = deploy_in_background(c, "1.1.0")
+        wait_deploying(c, "switched", timeout=15)
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        follower.wait(20)
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
+        rows = history(c)
+        eq((rows[0]["to_version"], rows[0]["state"]), ("1.1.0", "failed"), "the watched deployment")
+        check("stopped during the watch window" in rows[0]["reason"], f"reason: {rows[0]['reason']}")
+        restart_daemon(c)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            m = managed(c)
+            if m["live"] and m["live"]["health"] == "healthy" and not m["deploying"]:
+                break
+            time.sleep(0.1)
+        eq(version_served(c.port), "1.0.0", "the last known-good version serves after the restart")
+        finish(c)
