@@ -171,6 +171,18 @@ def wait_deploying(c, phase, timeout=10):
     raise TestFailure(f"the deploy never reached {phase}: {managed(c)}")
 
 
+def wait_live_settled(c, timeout=15):
+    """Wait until a live version is healthy and no deploy is in flight (e.g.
+    a version the daemon started again after a restart)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = managed(c)
+        if m["live"] and m["live"]["health"] == "healthy" and not m["deploying"]:
+            return m
+        time.sleep(0.1)
+    raise TestFailure(f"no live version settled in {timeout}s: {managed(c)}")
+
+
 def managed(c):
     st = json.loads(cli(c, "status", "--json").stdout)
     return st["managed"][0]

@@ -292,14 +292,7 @@ def test_kill9_with_the_routed_instance_gone():
         c.proc.wait(10)
         os.kill(before["live"]["pid"], 9)
         restart_daemon(c)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            m = managed(c)
-            if m["live"] and m["live"]["health"] == "healthy" and not m["deploying"]:
-                break
-            time.sleep(0.1)
-        else:
-            raise TestFailure(f"1.1.0 was not started again: {managed(c)}")
+        m = wait_live_settled(c)
         eq(m["live"]["version"], "1.1.0", "the routed version runs again")
         check(m["live"]["pid"] != before["live"]["pid"], "a new process")
         eq(version_served(c.port), "1.1.0", "traffic")
@@ -368,11 +361,6 @@ def test_sigterm_in_the_watch_window_serves_the_last_known_good_after_restart():
         eq((rows[0]["to_version"], rows[0]["state"]), ("1.1.0", "failed"), "the watched deployment")
         check("stopped during the watch window" in rows[0]["reason"], f"reason: {rows[0]['reason']}")
         restart_daemon(c)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            m = managed(c)
-            if m["live"] and m["live"]["health"] == "healthy" and not m["deploying"]:
-                break
-            time.sleep(0.1)
+        wait_live_settled(c)
         eq(version_served(c.port), "1.0.0", "the last known-good version serves after the restart")
         finish(c)

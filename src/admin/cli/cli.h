@@ -118,5 +118,9 @@ int cli_socket_path(const struct cli *c, char **ret);
 int cli_call(const struct cli *c, const char *socket, const char *method, const char *path, const char *body,
 	     int *status, char **ret_body);
 
+/* One event of a deployment (as the API gives it) as a line without its
+ * newline: elapsed time, phase and detail ("   0.26s  healthy  ..."). */
+void cli_event_line(json_t *event, char *out, size_t outlen);
+
 /* Run a proxy with cfg (owned) until drained; returns an exit code. */
 int cli_run_proxy(const struct cli *c, struct config *cfg);

@@ -212,12 +212,9 @@ static void print_deploy(json_t *dep)
 	size_t i;
 
 	json_array_foreach(json_object_get(dep, "events"), i, e) {
-		const char *detail = json_string_value(json_object_get(e, "detail"));
-		double at = (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0;
-		if (detail && *detail)
-			say("     %6.2fs  %-16s %s\n", at, json_string_value(json_object_get(e, "phase")), detail);
-		else
-			say("     %6.2fs  %s\n", at, json_string_value(json_object_get(e, "phase")));
+		char line[1024];
+		cli_event_line(e, line, sizeof(line));
+		say("    %s\n", line);
 	}
 }
 

@@ -39,13 +39,10 @@ struct follow {
 
 static void print_event(json_t *e)
 {
-	const char *detail = json_string_value(json_object_get(e, "detail"));
-	double at = (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0;
+	char line[1024];
 
-	if (detail && *detail)
-		printf("  %7.2fs  %-16s %s\n", at, json_string_value(json_object_get(e, "phase")), detail);
-	else
-		printf("  %7.2fs  %s\n", at, json_string_value(json_object_get(e, "phase")));
+	cli_event_line(e, line, sizeof(line));
+	printf("  %s\n", line);
 }
 
 /* Erase the live line, if one is on screen. */

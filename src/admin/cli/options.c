@@ -272,3 +272,15 @@ int cli_call(const struct cli *c, const char *socket, const char *method, const 
 		return cli_fail(c, EXIT_UNREACHABLE, json_pack("{ss}", "socket", socket), "%s", err);
 	return 0;
 }
+
+void cli_event_line(json_t *e, char *out, size_t outlen)
+{
+	const char *detail = json_string_value(json_object_get(e, "detail"));
+	const char *phase = json_string_value(json_object_get(e, "phase"));
+	double at = (double)json_integer_value(json_object_get(e, "elapsed_ms")) / 1000.0;
+
+	if (detail && *detail)
+		snprintf(out, outlen, "%7.2fs  %-16s %s", at, phase ? phase : "?", detail);
+	else
+		snprintf(out, outlen, "%7.2fs  %s", at, phase ? phase : "?");
+}
