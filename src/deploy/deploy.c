@@ -93,7 +93,8 @@ struct deployment {
 	struct list_head node;             /* in deployer.deployments, newest last */
 	struct deployer *d;
 	struct managed *m;
-	int64_t id, db_id;
+	int64_t id;
+	struct dbref *db;                  /* its row in `deployments` (set by the begin job) */
 	char service[STATE_SERVICE_MAX + 1], version[STATE_VERSION_MAX + 1], from_version[STATE_VERSION_MAX + 1];
 	bool is_rollback;
 	enum phase phase;
@@ -216,11 +217,10 @@ struct job {
 	struct deployer *d;
 	enum job_kind kind;
 	struct deployment *dep;            /* for the db id (resolved on the worker: begin came first) */
-	int64_t db_id;
 	enum state_deployment_state to;
 	char service[STATE_SERVICE_MAX + STATE_VERSION_MAX + 2], version[STATE_VERSION_MAX + 1], action[32], result[16];
 	char *detail;
-	int64_t *db_id_src;
+	struct dbref *dep_db;              /* phase jobs: the deployment's row (reference held) */
 	struct dbref *ref;                 /* instance jobs and routing (reference held) */
 	struct state_instance inst;        /* JOB_INSTANCE_ADD / _PROC */
 	enum state_instance_state istate;  /* JOB_INSTANCE_STATE */
@@ -259,7 +259,7 @@ static bool is_phase_job(const struct job *j)
 static int job_run(struct job *j)
 {
 	struct state *st = j->d->st;
-	int64_t id = j->db_id_src ? *j->db_id_src : j->db_id;
+	int64_t id = j->dep_db ? j->dep_db->id : 0;
 
 	int r = 0;
 
@@ -365,6 +365,7 @@ static void job_done(void *data)
 	for (; j; j = next) {
 		next = j->next;
 		dbref_put(j->ref);
+		dbref_put(j->dep_db);
 		free(j->inst.log_path);
 		free(j->detail);
 		free(j);
@@ -394,7 +395,7 @@ static struct job *phase_job(struct deployment *dep, enum state_deployment_state
 	if (!j)
 		return NULL;
 	j->kind = final ? JOB_FINISH : JOB_TRANSITION;
-	j->db_id_src = &dep->db_id; /* read on the worker, after the begin job set it */
+	j->dep_db = dbref_get(dep->db); /* its id is read on the worker, after the begin job set it */
 	snprintf(j->dep_version, sizeof(j->dep_version), "%s", dep->version);
 	j->to = to;
 	j->detail = detail ? strdup(detail) : NULL;
@@ -451,7 +452,7 @@ static struct job *route_job(struct deployment *dep, enum state_deployment_state
 	if (!j)
 		return NULL;
 	j->kind = JOB_ROUTE;
-	j->db_id_src = &dep->db_id;
+	j->dep_db = dbref_get(dep->db);
 	snprintf(j->dep_version, sizeof(j->dep_version), "%s", dep->version);
 	j->to = to;
 	j->detail = detail ? strdup(detail) : NULL;
@@ -1201,8 +1202,8 @@ static void begin_work(void *data)
 	state_service_ensure(dep->d->st, dep->service);
 	crash_point(dep->d, false, STATE_DEPLOYMENT_STARTING, dep->version);
 	if (state_deployment_begin_as(dep->d->st, dep->id, dep->service, from, dep->version, strategy, detail,
-				      &dep->db_id) == -EEXIST)
-		state_deployment_begin(dep->d->st, dep->service, from, dep->version, strategy, detail, &dep->db_id);
+				      &dep->db->id) == -EEXIST)
+		state_deployment_begin(dep->d->st, dep->service, from, dep->version, strategy, detail, &dep->db->id);
 	crash_point(dep->d, true, STATE_DEPLOYMENT_STARTING, dep->version);
 	j->rc = state_release_get(dep->d->st, dep->service, dep->version, &j->rel);
 	if (j->rc < 0)
@@ -1265,6 +1266,7 @@ static void deployments_trim(struct deployer *d)
 			continue;
 		list_del(&dep->node);
 		json_decref(dep->events);
+		dbref_put(dep->db);
 		free(dep);
 		d->ndeployments--;
 	}
@@ -1318,7 +1320,11 @@ static int64_t dep_create(struct deployer *d, const char *service, const char *v
 	}
 	dep = calloc(1, sizeof(*dep));
 	j = calloc(1, sizeof(*j));
-	if (!dep || !j || !(dep->events = json_array())) {
+	if (!dep || !j || !(dep->events = json_array()) || !(dep->db = dbref_new())) {
+		if (dep) {
+			json_decref(dep->events);
+			dbref_put(dep->db);
+		}
 		free(dep);
 		free(j);
 		snprintf(err, errlen, "out of memory");
@@ -1865,6 +1871,7 @@ void deployer_free(struct deployer *d)
 		struct deployment *dep = container_of(pos, struct deployment, node);
 		loop_timer_cancel(d->p->loop, &dep->timer);
 		json_decref(dep->events);
+		dbref_put(dep->db);
 		free(dep);
 	}
 	list_for_each_safe(pos, tmp, &d->retiring)
