@@ -540,6 +540,9 @@ static void slot_free(struct slot *s)
 	if (!s)
 		return;
 	d = s->m->d;
+	if (!s->inst || sup_instance_state(s->inst) != SUP_RUNNING)
+		/* its process is gone (not merely forgotten at exit, for the next daemon) */
+		metrics_upstream_retire(&d->p->metrics, s->m->name, s->addr);
 	if (s->counted && d->stopping && --d->stopping == 0)
 		d->p->loop->stop = true; /* deployer_stop_all: the last one is gone */
 	loop_timer_cancel(d->p->loop, &s->drain_timer);

@@ -4,6 +4,7 @@
  * thread; formatting happens only when /metrics is scraped.
  */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Latency buckets (seconds): 1ms 2.5ms 5ms 10ms 25ms 50ms 100ms 250ms 500ms 1s 2.5s 5s 10s, +Inf. */
@@ -30,13 +31,15 @@ struct metrics_histogram {
 
 /* Everything counted for one (service, target) pair.  Stays allocated for
  * the life of the process (it survives target-set swaps and reloads so that
- * counters never go backwards). */
+ * counters never go backwards), except for a stopped managed instance:
+ * retired, then swept once nothing points to it (metrics_sweep()). */
 struct metrics_upstream {
 	char *service;
 	char *target;                                   /* "127.0.0.1:9001" */
 	uint64_t requests[METRICS_METHODS][METRICS_STATUS_CLASSES];
 	struct metrics_histogram latency;               /* request start to response end */
 	uint32_t fine[METRICS_FINE_BUCKETS];            /* the same, finer (not exposed; wraps: diff it) */
+	bool retired;                                   /* its instance is gone: drop once unused */
 	uint64_t connect_failures;                      /* refused, unreachable, timed out */
 	uint64_t retries;                               /* requests moved to another target after a failure here */
 	int64_t open_connections;                       /* upstream sockets open (busy + idle) */

@@ -87,8 +87,10 @@ struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *ser
 
 	for (uint32_t i = 0; i < m->nupstreams; i++) {
 		struct metrics_upstream *u = m->upstreams[i];
-		if (strcmp(u->service, service) == 0 && strcmp(u->target, target) == 0)
+		if (strcmp(u->service, service) == 0 && strcmp(u->target, target) == 0) {
+			u->retired = false;
 			return u;
+		}
 	}
 
 	struct metrics_upstream *u = NULL;
@@ -185,6 +187,34 @@ uint64_t metrics_fine_lower_us(unsigned index)
 	e = (index - METRICS_FINE_SUB) / METRICS_FINE_SUB + 4;
 	step = (index - METRICS_FINE_SUB) % METRICS_FINE_SUB;
 	return (uint64_t)(METRICS_FINE_SUB + step) << (e - 4);
+}
+
+void metrics_upstream_retire(struct metrics *m, const char *service, const char *target)
+{
+	for (uint32_t i = 0; i < m->nupstreams; i++) {
+		struct metrics_upstream *u = m->upstreams[i];
+		if (strcmp(u->service, service) == 0 && strcmp(u->target, target) == 0)
+			u->retired = true;
+	}
+}
+
+unsigned metrics_sweep(struct metrics *m, bool (*in_use)(const struct metrics_upstream *u, void *data), void *data)
+{
+	unsigned gone = 0;
+
+	for (uint32_t i = 0; i < m->nupstreams;) {
+		struct metrics_upstream *u = m->upstreams[i];
+		if (!u->retired || in_use(u, data)) {
+			i++;
+			continue;
+		}
+		m->upstreams[i] = m->upstreams[--m->nupstreams]; /* order does not matter */
+		free(u->service);
+		free(u->target);
+		free(u);
+		gone++;
+	}
+	return gone;
 }
 
 void metrics_local_response(struct metrics *m, int status)

@@ -12,6 +12,14 @@ void metrics_release(struct metrics *m);
 /* Find or create the entry for (service, target).  Returns NULL only on
  * allocation failure.  The pointer stays valid until metrics_release(). */
 struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *service, const char *target);
+/* The instance behind (service, target) is gone for good (a stopped
+ * version: every deploy has new ports): its series may go.  A later
+ * metrics_upstream_get() of the same pair takes it back. */
+void metrics_upstream_retire(struct metrics *m, const char *service, const char *target);
+/* Free the retired entries IN_USE says nobody points to any more (their
+ * series leave the exposition).  Returns how many went. */
+unsigned metrics_sweep(struct metrics *m, bool (*in_use)(const struct metrics_upstream *u, void *data),
+		       void *data);
 
 /* Map a parsed method to its label index 0..METRICS_METHODS-1. */
 unsigned metrics_method_index(enum http_method method);

@@ -391,6 +391,16 @@ static void signal_on_event(struct loop *loop, struct loop_io *io, uint32_t even
 	}
 }
 
+static bool metrics_in_use(const struct metrics_upstream *u, void *data)
+{
+	const struct proxy *p = data;
+
+	for (size_t i = 0; i < p->ntargets; i++)
+		if (p->targets[i]->metrics == u)
+			return true;
+	return false;
+}
+
 static void flush_timer_fired(struct loop *loop, struct loop_timer *timer)
 {
 	struct proxy *p = container_of(timer, struct proxy, flush_timer);
@@ -399,6 +409,10 @@ static void flush_timer_fired(struct loop *loop, struct loop_timer *timer)
 		accesslog_flush(p->accesslog);
 	for (size_t i = 0; i < p->ntargets; i++)
 		upstream_expire_idle(p->targets[i], loop->now_ms, p->cfg->timeouts.upstream_idle);
+	/* the series of stopped instances, once no target (pool, request in
+	 * flight) points to them: every deploy adds ports, this keeps the
+	 * exposition to the instances that exist */
+	metrics_sweep(&p->metrics, metrics_in_use, p);
 	/* After a burst (thousands of connections busy at once, then idle),
 	 * glibc keeps the freed buffers' pages resident: give them back. */
 	if (p->bufs_freed >= 64) {

@@ -5,6 +5,7 @@ deploy, automatic rollback of the faulty 1.2.0, instant manual rollback,
 and a clean shutdown that leaves no process behind.  (kill -9 of the
 daemon: test_recovery.py.)"""
 import json
+import re
 import os
 import time
 
@@ -275,4 +276,27 @@ def test_resource_limits_applied_or_said_where_seen():
             check(warnings and "not applied" in warnings[0], f"no word of the limits not applied: {dep['events']}")
             check("not applied" in (live.get("warning") or ""), f"status does not say it: {live}")
         eq(version_served(c.port), "1.0.0", "it serves either way")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
+
+
+def test_metrics_keep_only_the_instances_that_exist():
+    """Every deploy runs the new version on a new port: the series of a
+    stopped instance leave /metrics once nothing points to it, so a shop that
+    ships many times a day does not grow its exposition with every deploy."""
+    yaml = YAML.replace("watch: 3s", "watch: 0s").replace("rollback_window: 60s", "rollback_window: 0s")
+    with cutover(yaml_text=yaml) as c:
+        add_releases(c, "1.0.0", "1.1.0")
+        ports = []
+        for v in ("1.0.0", "1.1.0", "1.0.0", "1.1.0"):
+            eq(cli(c, "deploy", "shop", v).returncode, 0, f"deploy {v}")
+            for _ in range(5):
+                eq(version_served(c.port), v, "version served")
+            ports.append(managed(c)["live"]["port"])
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            targets = set(re.findall(r'cutover_requests_total\{service="shop",target="([^"]+)"', c.metrics()))
+            if targets == {f"127.0.0.1:{ports[-1]}"}:
+                break
+            time.sleep(0.2)
+        eq(targets, {f"127.0.0.1:{ports[-1]}"}, f"series left in /metrics after 4 deploys (ports {ports})")
         eq(c.terminate(timeout=30), 0, "daemon exit status")

@@ -108,6 +108,35 @@ static void test_fine_histogram(void **state)
 	}
 }
 
+static bool used_flag(const struct metrics_upstream *u, void *data)
+{
+	return u == data;
+}
+
+/* Retired entries go at the sweep once unused; a get takes one back. */
+static void test_retire_and_sweep(void **state)
+{
+	struct metrics m;
+	struct metrics_upstream *a, *b;
+
+	(void)state;
+	metrics_init(&m);
+	a = metrics_upstream_get(&m, "shop", "127.0.0.1:1");
+	b = metrics_upstream_get(&m, "shop", "127.0.0.1:2");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(metrics_sweep(&m, used_flag, NULL), 0); /* nothing retired */
+	metrics_upstream_retire(&m, "shop", "127.0.0.1:1");
+	metrics_upstream_retire(&m, "shop", "127.0.0.1:2");
+	assert_ptr_equal(metrics_upstream_get(&m, "shop", "127.0.0.1:2"), b); /* taken back */
+	assert_int_equal(metrics_sweep(&m, used_flag, a), 0);                  /* a still in use */
+	assert_int_equal(m.nupstreams, 2);
+	assert_int_equal(metrics_sweep(&m, used_flag, NULL), 1);               /* a goes, b stays */
+	assert_int_equal(m.nupstreams, 1);
+	assert_ptr_equal(m.upstreams[0], b);
+	metrics_release(&m);
+}
+
 static void test_init_release(void **state)
 {
 	struct metrics m;
@@ -506,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_method_index),
 		cmocka_unit_test(test_init_release),
 		cmocka_unit_test(test_fine_histogram),
+		cmocka_unit_test(test_retire_and_sweep),
 		cmocka_unit_test(test_upstream_get),
 		cmocka_unit_test(test_many_upstreams),
 		cmocka_unit_test(test_observe_counts),
