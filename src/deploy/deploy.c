@@ -619,6 +619,8 @@ static void slot_retire(struct slot *s)
 }
 
 static bool rollback_now(struct managed *m, const char *why);
+static int64_t dep_create(struct deployer *d, const char *service, const char *version, bool is_rollback,
+			  uid_t who, char *err, size_t errlen);
 
 static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 {
@@ -650,7 +652,12 @@ static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 	    s->inst && sup_instance_streak(s->inst) >= LIVE_CRASHES_BEFORE_ROLLBACK) {
 		/* crash-looping after its watch window, the previous version warm */
 		char loop_why[400];
+		char err[256];
 		snprintf(loop_why, sizeof(loop_why), "%s (%u crashes in a row)", why, sup_instance_streak(s->inst));
+		/* a deployment of the warm version, as for `cutover rollback`: it is
+		 * in the history with its reason (rollback_now finishes it) */
+		if (dep_create(m->d, m->name, m->prev->version, true, DEPLOY_BY_DAEMON, err, sizeof(err)) < 0)
+			log_warn("%s: cannot record the rollback as a deployment: %s", m->name, err);
 		if (rollback_now(m, loop_why))
 			return;
 	}

@@ -179,9 +179,18 @@ def test_live_crash_loop_rolls_back_to_the_warm_version():
         m = managed(c)
         eq((m["live"]["version"], m["live"]["pid"]), ("1.0.0", warm_pid), "rolled back onto the warm 1.0.0")
         eq(version_served(c.port), "1.0.0", "traffic after the automatic rollback")
-        rows = json.loads(cli(c, "audit", "shop", "--state-dir", f"{c.dir}/state", "--json").stdout)
+        deadline = time.time() + 5  # written by the state thread
+        while time.time() < deadline:
+            rows = json.loads(cli(c, "audit", "shop", "--state-dir", f"{c.dir}/state", "--json").stdout)
+            if any(a["action"] == "rollback" for a in rows):
+                break
+            time.sleep(0.05)
         check(any(a["actor"] == "cutover (automatic)" and a["action"] == "rollback" and "3 crashes in a row"
                   in (a["detail"] or "") for a in rows), f"audit: {rows[:3]}")
+        hist = json.loads(cli(c, "history", "shop", "--state-dir", f"{c.dir}/state", "--json").stdout)
+        eq((hist[0]["from_version"], hist[0]["to_version"], hist[0]["strategy"], hist[0]["state"]),
+           ("1.1.0", "1.0.0", "rollback", "rolled-back"), "the automatic rollback is in the history")
+        check("3 crashes in a row" in hist[0]["reason"], f"reason: {hist[0]['reason']}")
         eq(c.terminate(timeout=30), 0, "daemon exit status")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
