@@ -12,8 +12,9 @@
 #define DEPLOYMENT_COLUMNS \
 	"id, service, from_version, to_version, strategy, state, reason, started_at, finished_at"
 
-static int deployment_read(sqlite3_stmt *stmt, struct state_deployment *d)
+static int deployment_read(sqlite3_stmt *stmt, void *row)
 {
+	struct state_deployment *d = row;
 	bool failed = false;
 	int s;
 
@@ -29,6 +30,39 @@ static int deployment_read(sqlite3_stmt *stmt, struct state_deployment *d)
 	d->finished_at = sqlite3_column_int64(stmt, 8);
 	return failed ? -ENOMEM : 0;
 }
+
+static void deployment_clear(void *row) { state_deployment_clear(row); }
+
+static const struct state_row_kind deployment_row = { sizeof(struct state_deployment), deployment_read,
+						      deployment_clear };
+
+static int event_read(sqlite3_stmt *stmt, void *row)
+{
+	struct state_deployment_event *e = row;
+	bool failed = false;
+	int to;
+
+	e->id = sqlite3_column_int64(stmt, 0);
+	e->deployment_id = sqlite3_column_int64(stmt, 1);
+	e->at = sqlite3_column_int64(stmt, 2);
+	e->from_state = state_deployment_state_parse((const char *)sqlite3_column_text(stmt, 3));
+	if (e->from_state < 0)
+		e->from_state = -1;
+	to = state_deployment_state_parse((const char *)sqlite3_column_text(stmt, 4));
+	e->to_state = to < 0 ? STATE_DEPLOYMENT_FAILED : (enum state_deployment_state)to;
+	e->detail = state_column_dup(stmt, 5, &failed);
+	return failed ? -ENOMEM : 0;
+}
+
+static void event_clear(void *row)
+{
+	struct state_deployment_event *e = row;
+
+	free(e->detail);
+	e->detail = NULL;
+}
+
+static const struct state_row_kind event_row = { sizeof(struct state_deployment_event), event_read, event_clear };
 
 /* Insert an event row (inside the caller's transaction).  from < 0: none. */
 static int event_insert(struct state *st, int64_t id, int from, enum state_deployment_state to,
@@ -208,56 +242,14 @@ int state_deployment_route(struct state *st, int64_t id, enum state_deployment_s
 
 int state_deployment_get(struct state *st, int64_t id, struct state_deployment *ret)
 {
-	struct state_deployment d = { 0 };
 	sqlite3_stmt *stmt = NULL;
-	int r, rc;
+	int r;
 
 	r = state_prepare(st, "SELECT " DEPLOYMENT_COLUMNS " FROM deployments WHERE id = ?1", &stmt);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		r = deployment_read(stmt, &d);
-	else
-		r = rc == SQLITE_DONE ? -ENOENT : state_sql_error(st, sqlite3_extended_errcode(st->db));
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		state_deployment_clear(&d);
-		return r;
-	}
-	*ret = d;
-	return 0;
-}
-
-/* Run a prepared deployments query (parameters bound) into an array. */
-static int deployment_collect(struct state *st, sqlite3_stmt *stmt, struct state_deployment **ret_items,
-			      size_t *ret_n)
-{
-	struct state_deployment *items = NULL, *row;
-	size_t n = 0, cap = 0;
-	int r = 0, rc;
-
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		row = state_array_push(&items, &n, &cap, sizeof(*items));
-		if (!row) {
-			r = -ENOMEM;
-			goto out;
-		}
-		r = deployment_read(stmt, row);
-		if (r < 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE)
-		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
-out:
-	if (r < 0) {
-		state_deployment_array_free(items, n);
-		return r;
-	}
-	*ret_items = items;
-	*ret_n = n;
-	return 0;
+	return state_row(st, stmt, &deployment_row, ret);
 }
 
 int state_deployment_list(struct state *st, const char *service, size_t limit,
@@ -272,9 +264,7 @@ int state_deployment_list(struct state *st, const char *service, size_t limit,
 		return r;
 	state_bind_text(stmt, 1, service);
 	sqlite3_bind_int64(stmt, 2, limit && limit <= INT64_MAX ? (int64_t)limit : -1);
-	r = deployment_collect(st, stmt, ret_items, ret_n);
-	sqlite3_finalize(stmt);
-	return r;
+	return state_rows(st, stmt, &deployment_row, ret_items, ret_n);
 }
 
 int state_deployment_list_in_flight(struct state *st, const char *service,
@@ -288,56 +278,21 @@ int state_deployment_list_in_flight(struct state *st, const char *service,
 	if (r < 0)
 		return r;
 	state_bind_text(stmt, 1, service);
-	r = deployment_collect(st, stmt, ret_items, ret_n);
-	sqlite3_finalize(stmt);
-	return r;
+	return state_rows(st, stmt, &deployment_row, ret_items, ret_n);
 }
 
 int state_deployment_events(struct state *st, int64_t id, struct state_deployment_event **ret_items,
 			    size_t *ret_n)
 {
-	struct state_deployment_event *items = NULL, *row;
 	sqlite3_stmt *stmt = NULL;
-	size_t n = 0, cap = 0;
-	bool failed = false;
-	int r, rc;
+	int r;
 
 	r = state_prepare(st, "SELECT id, deployment_id, at, from_state, to_state, detail"
 			      " FROM deployment_events WHERE deployment_id = ?1 ORDER BY id", &stmt);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(stmt, 1, id);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		row = state_array_push(&items, &n, &cap, sizeof(*items));
-		if (!row) {
-			r = -ENOMEM;
-			goto out;
-		}
-		row->id = sqlite3_column_int64(stmt, 0);
-		row->deployment_id = sqlite3_column_int64(stmt, 1);
-		row->at = sqlite3_column_int64(stmt, 2);
-		row->from_state = state_deployment_state_parse((const char *)sqlite3_column_text(stmt, 3));
-		if (row->from_state < 0)
-			row->from_state = -1;
-		rc = state_deployment_state_parse((const char *)sqlite3_column_text(stmt, 4));
-		row->to_state = rc < 0 ? STATE_DEPLOYMENT_FAILED : (enum state_deployment_state)rc;
-		row->detail = state_column_dup(stmt, 5, &failed);
-		if (failed) {
-			r = -ENOMEM;
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
-out:
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		state_deployment_event_array_free(items, n);
-		return r;
-	}
-	*ret_items = items;
-	*ret_n = n;
-	return 0;
+	return state_rows(st, stmt, &event_row, ret_items, ret_n);
 }
 
 void state_deployment_clear(struct state_deployment *d)
@@ -358,7 +313,7 @@ void state_deployment_array_free(struct state_deployment *items, size_t n)
 void state_deployment_event_array_free(struct state_deployment_event *items, size_t n)
 {
 	for (size_t i = 0; items && i < n; i++)
-		free(items[i].detail);
+		event_clear(&items[i]);
 	free(items);
 }
 

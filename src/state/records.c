@@ -14,8 +14,9 @@
 
 #define RELEASE_COLUMNS "id, service, version, digest, path, size_bytes, created_at"
 
-static int release_read(sqlite3_stmt *stmt, struct state_release *r)
+static int release_read(sqlite3_stmt *stmt, void *row)
 {
+	struct state_release *r = row;
 	bool failed = false;
 
 	r->id = sqlite3_column_int64(stmt, 0);
@@ -27,6 +28,10 @@ static int release_read(sqlite3_stmt *stmt, struct state_release *r)
 	r->created_at = sqlite3_column_int64(stmt, 6);
 	return failed ? -ENOMEM : 0;
 }
+
+static void release_clear(void *row) { state_release_clear(row); }
+
+static const struct state_row_kind release_row = { sizeof(struct state_release), release_read, release_clear };
 
 int state_release_add(struct state *st, const struct state_release *rel, int64_t *ret_id)
 {
@@ -72,9 +77,8 @@ out:
 int state_release_get(struct state *st, const char *service, const char *version,
 		      struct state_release *ret)
 {
-	struct state_release rel = { 0 };
 	sqlite3_stmt *stmt = NULL;
-	int r, rc;
+	int r;
 
 	r = state_prepare(st, "SELECT " RELEASE_COLUMNS " FROM releases WHERE service = ?1 AND version = ?2",
 			  &stmt);
@@ -82,54 +86,21 @@ int state_release_get(struct state *st, const char *service, const char *version
 		return r;
 	state_bind_text(stmt, 1, service);
 	state_bind_text(stmt, 2, version);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		r = release_read(stmt, &rel);
-	else
-		r = rc == SQLITE_DONE ? -ENOENT : state_sql_error(st, sqlite3_extended_errcode(st->db));
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		state_release_clear(&rel);
-		return r;
-	}
-	*ret = rel;
-	return 0;
+	return state_row(st, stmt, &release_row, ret);
 }
 
 int state_release_list(struct state *st, const char *service, struct state_release **ret_items,
 		       size_t *ret_n)
 {
-	struct state_release *items = NULL, *row;
 	sqlite3_stmt *stmt = NULL;
-	size_t n = 0, cap = 0;
-	int r, rc;
+	int r;
 
 	r = state_prepare(st, "SELECT " RELEASE_COLUMNS " FROM releases WHERE service = ?1"
 			      " ORDER BY created_at, id", &stmt);
 	if (r < 0)
 		return r;
 	state_bind_text(stmt, 1, service);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		row = state_array_push(&items, &n, &cap, sizeof(*items));
-		if (!row) {
-			r = -ENOMEM;
-			goto out;
-		}
-		r = release_read(stmt, row);
-		if (r < 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE)
-		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
-out:
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		state_release_array_free(items, n);
-		return r;
-	}
-	*ret_items = items;
-	*ret_n = n;
-	return 0;
+	return state_rows(st, stmt, &release_row, ret_items, ret_n);
 }
 
 int state_release_delete(struct state *st, int64_t id)
@@ -207,8 +178,9 @@ void state_release_array_free(struct state_release *items, size_t n)
 #define INSTANCE_COLUMNS \
 	"id, service, version, release_id, pid, pgid, port, start_time_ticks, started_at, state, restarts, log_path"
 
-static int instance_read(sqlite3_stmt *stmt, struct state_instance *i)
+static int instance_read(sqlite3_stmt *stmt, void *row)
 {
+	struct state_instance *i = row;
 	bool failed = false;
 	int s;
 
@@ -227,6 +199,10 @@ static int instance_read(sqlite3_stmt *stmt, struct state_instance *i)
 	i->log_path = state_column_dup(stmt, 11, &failed);
 	return failed ? -ENOMEM : 0;
 }
+
+static void instance_clear(void *row) { state_instance_clear(row); }
+
+static const struct state_row_kind instance_row = { sizeof(struct state_instance), instance_read, instance_clear };
 
 static int instance_check(const struct state_instance *inst)
 {
@@ -334,62 +310,28 @@ int state_instance_set_state(struct state *st, int64_t id, enum state_instance_s
 
 int state_instance_get(struct state *st, int64_t id, struct state_instance *ret)
 {
-	struct state_instance inst = { 0 };
 	sqlite3_stmt *stmt = NULL;
-	int r, rc;
+	int r;
 
 	r = state_prepare(st, "SELECT " INSTANCE_COLUMNS " FROM instances WHERE id = ?1", &stmt);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		r = instance_read(stmt, &inst);
-	else
-		r = rc == SQLITE_DONE ? -ENOENT : state_sql_error(st, sqlite3_extended_errcode(st->db));
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		state_instance_clear(&inst);
-		return r;
-	}
-	*ret = inst;
-	return 0;
+	return state_row(st, stmt, &instance_row, ret);
 }
 
 int state_instance_list_live(struct state *st, const char *service, struct state_instance **ret_items,
 			     size_t *ret_n)
 {
-	struct state_instance *items = NULL, *row;
 	sqlite3_stmt *stmt = NULL;
-	size_t n = 0, cap = 0;
-	int r, rc;
+	int r;
 
 	r = state_prepare(st, "SELECT " INSTANCE_COLUMNS " FROM instances"
 			      " WHERE state <> 'stopped' AND (?1 IS NULL OR service = ?1) ORDER BY id", &stmt);
 	if (r < 0)
 		return r;
 	state_bind_text(stmt, 1, service);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		row = state_array_push(&items, &n, &cap, sizeof(*items));
-		if (!row) {
-			r = -ENOMEM;
-			goto out;
-		}
-		r = instance_read(stmt, row);
-		if (r < 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE)
-		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
-out:
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		state_instance_array_free(items, n);
-		return r;
-	}
-	*ret_items = items;
-	*ret_n = n;
-	return 0;
+	return state_rows(st, stmt, &instance_row, ret_items, ret_n);
 }
 
 void state_instance_clear(struct state_instance *inst)
@@ -453,8 +395,9 @@ bool state_instance_process_alive(const struct state_instance *inst)
 
 /* ---- routing ------------------------------------------------------------- */
 
-static int routing_read(sqlite3_stmt *stmt, struct state_routing *r)
+static int routing_read(sqlite3_stmt *stmt, void *row)
 {
+	struct state_routing *r = row;
 	const char *text = (const char *)sqlite3_column_text(stmt, 2);
 	json_t *ids = text ? json_loads(text, 0, NULL) : NULL;
 	size_t i, n;
@@ -536,63 +479,33 @@ int state_routing_set(struct state *st, const char *service, const char *version
 	return r;
 }
 
+static void routing_clear(void *row) { state_routing_clear(row); }
+
+static const struct state_row_kind routing_row = { sizeof(struct state_routing), routing_read, routing_clear };
+
 int state_routing_get(struct state *st, const char *service, struct state_routing *ret)
 {
-	struct state_routing route = { 0 };
 	sqlite3_stmt *stmt = NULL;
-	int r, rc;
+	int r;
 
 	r = state_prepare(st, "SELECT service, version, instance_ids, updated_at FROM routing WHERE service = ?1",
 			  &stmt);
 	if (r < 0)
 		return r;
 	state_bind_text(stmt, 1, service);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		r = routing_read(stmt, &route);
-	else
-		r = rc == SQLITE_DONE ? -ENOENT : state_sql_error(st, sqlite3_extended_errcode(st->db));
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		state_routing_clear(&route);
-		return r;
-	}
-	*ret = route;
-	return 0;
+	return state_row(st, stmt, &routing_row, ret);
 }
 
 int state_routing_list(struct state *st, struct state_routing **ret_items, size_t *ret_n)
 {
-	struct state_routing *items = NULL, *row;
 	sqlite3_stmt *stmt = NULL;
-	size_t n = 0, cap = 0;
-	int r, rc;
+	int r;
 
 	r = state_prepare(st, "SELECT service, version, instance_ids, updated_at FROM routing ORDER BY service",
 			  &stmt);
 	if (r < 0)
 		return r;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		row = state_array_push(&items, &n, &cap, sizeof(*items));
-		if (!row) {
-			r = -ENOMEM;
-			goto out;
-		}
-		r = routing_read(stmt, row);
-		if (r < 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE)
-		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
-out:
-	sqlite3_finalize(stmt);
-	if (r < 0) {
-		state_routing_array_free(items, n);
-		return r;
-	}
-	*ret_items = items;
-	*ret_n = n;
-	return 0;
+	return state_rows(st, stmt, &routing_row, ret_items, ret_n);
 }
 
 void state_routing_clear(struct state_routing *r)

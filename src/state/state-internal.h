@@ -47,3 +47,18 @@ int state_routing_write(struct state *st, const char *service, const char *versi
  * allocated elements of size sz.  Returns a pointer to the new element or
  * NULL on ENOMEM. */
 void *state_array_push(void *items_ptr, size_t *n, size_t *cap, size_t sz);
+
+/* How to read one kind of row into its struct. */
+struct state_row_kind {
+	size_t size;                                /* of the struct */
+	int (*read)(sqlite3_stmt *stmt, void *row); /* 0, or -ENOMEM (what it allocated stays in row) */
+	void (*clear)(void *row);                   /* frees what read allocated */
+};
+/* Step STMT (parameters bound) to its end, each row read into a new element
+ * of an array: 0 with *(T **)ret_items and *ret_n set, or -errno with
+ * nothing returned.  Finalizes STMT either way. */
+int state_rows(struct state *st, sqlite3_stmt *stmt, const struct state_row_kind *kind, void *ret_items,
+	       size_t *ret_n);
+/* The first row of STMT into *(T *)ret: 0, -ENOENT if there is none, or
+ * -errno (ret untouched).  Finalizes STMT either way. */
+int state_row(struct state *st, sqlite3_stmt *stmt, const struct state_row_kind *kind, void *ret);

@@ -360,6 +360,60 @@ void *state_array_push(void *items_ptr, size_t *n, size_t *cap, size_t sz)
 	return items + (*n)++ * sz;
 }
 
+int state_rows(struct state *st, sqlite3_stmt *stmt, const struct state_row_kind *kind, void *ret_items,
+	       size_t *ret_n)
+{
+	char *items = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0, rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		void *row = state_array_push(&items, &n, &cap, kind->size);
+		if (!row) {
+			r = -ENOMEM;
+			break;
+		}
+		r = kind->read(stmt, row);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
+	sqlite3_finalize(stmt);
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			kind->clear(items + i * kind->size);
+		free(items);
+		return r;
+	}
+	memcpy(ret_items, &items, sizeof(items));
+	*ret_n = n;
+	return 0;
+}
+
+int state_row(struct state *st, sqlite3_stmt *stmt, const struct state_row_kind *kind, void *ret)
+{
+	void *row = calloc(1, kind->size);
+	int r, rc;
+
+	if (!row) {
+		sqlite3_finalize(stmt);
+		return -ENOMEM;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		r = kind->read(stmt, row);
+	else
+		r = rc == SQLITE_DONE ? -ENOENT : state_sql_error(st, sqlite3_extended_errcode(st->db));
+	sqlite3_finalize(stmt);
+	if (r < 0)
+		kind->clear(row);
+	else
+		memcpy(ret, row, kind->size);
+	free(row);
+	return r;
+}
+
 int state_service_insert(struct state *st, const char *name)
 {
 	sqlite3_stmt *stmt = NULL;
