@@ -10,6 +10,8 @@
 struct loop;
 struct loop_io;
 struct loop_timer;
+struct loop_uring;
+struct usock;
 
 /* Called with the epoll event mask (EPOLLIN, EPOLLOUT, EPOLLERR, ...). */
 typedef void (*loop_io_cb)(struct loop *loop, struct loop_io *io, uint32_t events);
@@ -18,6 +20,7 @@ typedef void (*loop_timer_cb)(struct loop *loop, struct loop_timer *timer);
 struct loop_io {
 	int fd;
 	loop_io_cb cb;
+	struct usock *us;       /* io_uring state of a socket (sock.h); NULL on epoll */
 };
 
 /* A one-shot timer.  Deadlines are lazy: moving a deadline later is O(1)
@@ -33,6 +36,7 @@ struct loop_timer {
 
 struct loop {
 	int epfd;
+	struct loop_uring *uring; /* socket I/O through io_uring (uring.c); NULL: epoll only */
 	bool stop;
 	bool immediate;         /* work is pending: poll without sleeping once */
 	uint64_t now_ms;        /* cached monotonic time of this iteration */

@@ -1,4 +1,4 @@
-/* loop.c - the event loop: epoll_wait, a binary heap of timers, and an
+/* loop.c - the event loop: epoll_wait (or io_uring_enter, see uring.c), a binary heap of timers, and an
  * end-of-iteration hook where objects closed during the iteration are freed
  * (no object is freed from inside its own callback).
  */
@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "base/util.h"
 #include "loop/loop.h"
+#include "loop/uring.h"
 
 #define LOOP_MAX_EVENTS 256
 
@@ -23,6 +24,7 @@ int loop_init(struct loop *loop)
 
 void loop_release(struct loop *loop)
 {
+	uring_release(loop, 2000);
 	if (loop->epfd >= 0)
 		close(loop->epfd);
 	loop->epfd = -1;
@@ -187,8 +189,11 @@ int loop_run(struct loop *loop)
 	struct epoll_event events[LOOP_MAX_EVENTS];
 
 	while (!loop->stop) {
-		int n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, next_timeout(loop));
+		int n = loop->uring ? uring_wait(loop, events, LOOP_MAX_EVENTS, next_timeout(loop))
+				    : epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, next_timeout(loop));
 		if (n < 0) {
+			if (loop->uring)
+				return n;
 			if (errno == EINTR)
 				continue;
 			return -errno;

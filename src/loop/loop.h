@@ -1,11 +1,17 @@
 /* loop.h - epoll event loop with timers (see loop-t.h). */
 #pragma once
+#include <stddef.h>
 #include <sys/epoll.h>
 #include "loop/loop-t.h"
 
 /* Returns 0 or -errno. */
 int loop_init(struct loop *loop);
 void loop_release(struct loop *loop);
+/* Move socket I/O (sock.h) to an io_uring: the loop then waits in
+ * io_uring_enter, with the epoll fd watched from the ring.  Call before any
+ * loop_sock_open().  Returns 0, or -errno with the reason in why (the loop
+ * stays on epoll). */
+int loop_uring_enable(struct loop *loop, char *why, size_t len);
 
 /* Register fd with the given epoll events (EPOLLET is the rule on the hot
  * path).  io must stay valid until loop_del().  Returns 0 or -errno. */

@@ -28,6 +28,7 @@
 #include "base/util.h"
 #include "http/parser.h"
 #include "loop/loop.h"
+#include "loop/sock.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy-internal.h"
@@ -492,7 +493,7 @@ static bool client_read(struct client *c)
 	room = buf_room(&c->in);
 	if (room == 0)
 		return false; /* backpressure: wait until the upstream takes bytes */
-	n = read(c->io.fd, buf_end(&c->in), room);
+	n = loop_sock_read(&c->io, buf_end(&c->in), room);
 	if (n > 0) {
 		c->in.tail += (size_t)n;
 		/* drained: the next edge will tell; unless the edge we had also
@@ -525,7 +526,7 @@ static bool upstream_read(struct upstream *u)
 	room = buf_room(&u->in);
 	if (room == 0)
 		return false;
-	n = read(u->io.fd, buf_end(&u->in), room);
+	n = loop_sock_read(&u->io, buf_end(&u->in), room);
 	if (n > 0) {
 		u->in.tail += (size_t)n;
 		if ((size_t)n < room && !u->peer_shut)
@@ -545,7 +546,7 @@ static bool upstream_read(struct upstream *u)
  * nothing to write or the socket is full (*can_write cleared), or -errno
  * when the socket failed (*can_write cleared).  A short write clears
  * *can_write: the next EPOLLOUT edge sets it again. */
-static ssize_t write_pair(int fd, bool *can_write, const char *head, size_t head_len, const char *body,
+static ssize_t write_pair(struct loop_io *io, bool *can_write, const char *head, size_t head_len, const char *body,
 			  size_t body_len, size_t *head_done, size_t *body_done)
 {
 	struct iovec iov[2];
@@ -558,7 +559,7 @@ static ssize_t write_pair(int fd, bool *can_write, const char *head, size_t head
 		iov[niov++] = (struct iovec){ (void *)body, body_len };
 	if (!niov)
 		return 0;
-	n = writev(fd, iov, niov);
+	n = loop_sock_writev(io, iov, niov);
 	if (n < 0) {
 		*can_write = false;
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
@@ -582,7 +583,7 @@ static bool client_write(struct client *c)
 
 	if (!c->can_write || c->state == CLIENT_CLOSED)
 		return false;
-	n = write_pair(c->io.fd, &c->can_write, buf_start(&c->out), buf_len(&c->out),
+	n = write_pair(&c->io, &c->can_write, buf_start(&c->out), buf_len(&c->out),
 		       body ? buf_start(&ex->upstream->in) : NULL, body ? ex->resp_fwd : 0, &head_done, &body_done);
 	if (n == 0)
 		return false;
@@ -618,7 +619,7 @@ static bool upstream_write(struct exchange *ex)
 
 	if (!u->can_write)
 		return false;
-	n = write_pair(u->io.fd, &u->can_write, ex->uhead.data + ex->uhead_sent, buf_len(&ex->uhead) - ex->uhead_sent,
+	n = write_pair(&u->io, &u->can_write, ex->uhead.data + ex->uhead_sent, buf_len(&ex->uhead) - ex->uhead_sent,
 		       buf_start(&c->in), ex->req_fwd, &head_done, &body_done);
 	if (n == 0)
 		return false;
@@ -848,7 +849,7 @@ static bool tunnel_step(struct client *c)
 		return false;
 	/* client -> upstream */
 	if (!buf_empty(&c->in) && u->can_write) {
-		n = write(u->io.fd, buf_start(&c->in), buf_len(&c->in));
+		n = loop_sock_write(&u->io, buf_start(&c->in), buf_len(&c->in));
 		if (n > 0) {
 			buf_consume(&c->in, (size_t)n);
 			progress = true;
@@ -865,7 +866,7 @@ static bool tunnel_step(struct client *c)
 		progress = true;
 	}
 	if (c->eof && buf_empty(&c->in) && !ex->tunnel_client_shut) {
-		shutdown(u->io.fd, SHUT_WR);
+		loop_sock_shutdown_wr(&u->io);
 		ex->tunnel_client_shut = true;
 		progress = true;
 	}
@@ -1148,7 +1149,7 @@ static bool client_linger_read(struct client *c)
 	char scratch[4096];
 
 	for (int i = 0; i < 64; i++) {
-		ssize_t n = read(c->io.fd, scratch, sizeof(scratch));
+		ssize_t n = loop_sock_read(&c->io, scratch, sizeof(scratch));
 		if (n > 0)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -1174,7 +1175,7 @@ static void client_linger(struct client *c)
 	}
 	if (c->ex)
 		exchange_finish(c->ex);
-	shutdown(c->io.fd, SHUT_WR);
+	loop_sock_shutdown_wr(&c->io);
 	c->state = CLIENT_LINGER;
 	list_del(&c->pending_node);
 	proxy_buf_put(p, &c->in);
@@ -1233,7 +1234,7 @@ void client_accept(struct proxy *p, int fd, const struct sockaddr *sa)
 		snprintf(c->peer, sizeof(c->peer), "unix");
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (loop_add(p->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, client_on_event) < 0) {
+	if (loop_sock_open(p->loop, &c->io, fd, 0, client_on_event) < 0) {
 		close(fd);
 		free(c);
 		return;
@@ -1263,10 +1264,7 @@ static void client_close(struct client *c)
 	}
 	c->state = CLIENT_CLOSED;
 	loop_timer_cancel(p->loop, &c->timer);
-	if (c->io.fd >= 0) {
-		close(c->io.fd);
-		c->io.fd = -1;
-	}
+	loop_sock_close(p->loop, &c->io);
 	list_del(&c->node);
 	list_del(&c->pending_node);
 	list_add_tail(&p->closed_clients, &c->node);

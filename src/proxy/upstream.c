@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/list.h"
 #include "loop/loop.h"
+#include "loop/sock.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy-internal.h"
 
@@ -91,8 +92,7 @@ struct upstream *upstream_get(struct proxy *p, struct target *t, bool *reused, i
 	u->state = UPSTREAM_CONNECTING;
 	list_init(&u->pool_node);
 	list_init(&u->closed_node);
-	if (loop_add(p->loop, &u->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, upstream_on_event) < 0) {
-		*err = -errno;
+	if ((*err = loop_sock_open(p->loop, &u->io, fd, LOOP_SOCK_CONNECTING, upstream_on_event)) < 0) {
 		close(fd);
 		u->io.fd = -1;
 		u->state = UPSTREAM_CLOSED;
@@ -152,8 +152,7 @@ void upstream_close(struct upstream *u)
 	u->state = UPSTREAM_CLOSED;
 	u->ex = NULL;
 	if (u->io.fd >= 0) {
-		close(u->io.fd); /* also removes it from epoll */
-		u->io.fd = -1;
+		loop_sock_close(p->loop, &u->io);
 		u->target->metrics->open_connections--;
 	}
 	list_add_tail(&p->closed_upstreams, &u->closed_node);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "admin/cli/cli.h"
 #include "base/log.h"
@@ -54,6 +55,23 @@ fail:
 	return rc;
 }
 
+/* Socket I/O through io_uring unless CUTOVER_IO=epoll or the kernel has
+ * none (then epoll, said once in the log). */
+static void cli_choose_io(struct loop *loop)
+{
+	const char *io = getenv("CUTOVER_IO");
+	char why[160];
+
+	if (io && !strcmp(io, "epoll")) {
+		log_info("socket I/O: epoll (CUTOVER_IO=epoll)");
+		return;
+	}
+	if (loop_uring_enable(loop, why, sizeof(why)) < 0)
+		log_info("socket I/O: epoll (io_uring unavailable: %s)", why);
+	else
+		log_debug("socket I/O: io_uring");
+}
+
 int cli_run_proxy(const struct cli *c, struct config *cfg)
 {
 	struct loop loop;
@@ -74,6 +92,7 @@ int cli_run_proxy(const struct cli *c, struct config *cfg)
 		config_free(cfg);
 		return cli_fail(c, EXIT_FAILED, NULL, "cannot create the event loop: %s", strerror(-rc));
 	}
+	cli_choose_io(&loop);
 	rc = proxy_start(&proxy, &loop, cfg);
 	if (rc < 0) {
 		config_free(cfg);

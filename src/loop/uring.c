@@ -1,0 +1,667 @@
+/* uring.c - socket reads and writes of the loop through io_uring.
+ *
+ * Why: on a loopback proxy most of the CPU is system calls, two reads and
+ * two writes per request plus the waits.  With a ring, one io_uring_enter
+ * per loop iteration submits every send queued during the iteration, waits,
+ * and brings back every receive that completed meanwhile.
+ *
+ * What stays on epoll: everything that is not a proxied connection
+ * (listeners, signals, the admin API, health checks, child processes).  The
+ * epoll fd itself is watched by a multishot poll on the ring, so the loop
+ * still waits in one place; when it fires, epoll_wait(0) collects the
+ * events and loop.c dispatches them as before.
+ *
+ * A socket (struct usock) keeps the read()/writev() semantics its owner was
+ * written for (sock.h):
+ *   - receive: one recv is kept posted while the owner may want bytes.  The
+ *     kernel takes a buffer from a ring of provided buffers only when bytes
+ *     arrive, so an idle keep-alive connection holds no buffer.
+ *     usock_read() copies out of it and gives the buffer back once empty.
+ *     Out of buffers (ENOBUFS), the socket waits in `starved` for one.
+ *   - send: usock_writev() copies into the socket's send buffer (TX_SIZE)
+ *     and returns at once, as writev() into the kernel's buffer would.  At
+ *     the end of the iteration one send per socket carries all of it
+ *     (uring_flush).  A full buffer is EAGAIN; EPOLLOUT follows when a send
+ *     made room.  A failed send fails the next write and reports EPOLLERR.
+ *   - close: the fd is closed only when nothing of the socket is in flight,
+ *     so its number is never reused under a queued operation.  Bytes still
+ *     to send go out first (like close(2)), for at most CLOSE_LINGER_MS.
+ *
+ * The ring is single-issuer with deferred task work: completions are
+ * processed only inside our io_uring_enter, on the loop thread.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "base/list.h"
+#include "base/util.h"
+#include "loop/loop.h"
+#include "loop/sock.h"
+#include "loop/uring.h"
+
+#define SQ_ENTRIES 1024
+#define CQ_ENTRIES 8192
+#define RX_COUNT 256          /* provided receive buffers (a power of two) */
+#define RX_SIZE 16384
+#define RX_GROUP 7
+#define TX_SIZE 16384
+#define TX_FREE_MAX 64
+#define CLOSE_LINGER_MS 10000
+
+/* user_data: a struct usock pointer (8-byte aligned) with the operation in
+ * the low bits; EPOLL_TAG alone for the poll on the epoll fd; 0 for cancels */
+enum { OP_RECV = 1, OP_SEND = 2, OP_POLL = 3, OP_MASK = 7 };
+#define EPOLL_TAG ((uint64_t)4)
+
+struct usock {
+	struct loop_uring *ur;
+	struct loop_io *owner;     /* NULL once closed: no more callbacks */
+	int fd;
+	uint8_t ops;               /* operations prepared or in flight */
+	bool recv_posted, send_posted, poll_posted;
+	bool dirty;                /* on ur->dirty: a send to prepare */
+	bool closed;
+	bool shut_wr;              /* shutdown(SHUT_WR) once the send buffer is empty */
+	bool want_out;             /* a write was cut short: EPOLLOUT when room comes back */
+	int rx_end;                /* 1: EOF received; -errno: receive failed */
+	int tx_err;                /* -errno: a send failed */
+	char *rx;                  /* received bytes not read yet (a provided buffer) */
+	uint32_t rx_len, rx_off;
+	uint16_t rx_bid;
+	char *tx;                  /* bytes to send, TX_SIZE; NULL while empty */
+	uint32_t tx_len;
+	struct usock *next_dirty;
+	struct list_head node;     /* ur->socks */
+	struct list_head starved_node;
+	struct loop_timer linger;  /* closed with bytes still to send */
+};
+
+struct loop_uring {
+	struct io_uring ring;
+	struct loop *loop;
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	char *rx_mem;
+	struct usock *dirty;
+	struct list_head socks;
+	struct list_head starved;
+	char *tx_free[TX_FREE_MAX];
+	unsigned ntx_free;
+	bool epoll_armed;
+	bool epoll_check;          /* the epoll fd fired, or may still hold events */
+};
+
+/* ------------------------------------------------------------------ */
+/* submission helpers                                                  */
+
+static struct io_uring_sqe *get_sqe(struct loop_uring *ur)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ur->ring);
+
+	while (!sqe) {
+		/* the submission queue is full: hand it to the kernel now */
+		io_uring_submit(&ur->ring);
+		sqe = io_uring_get_sqe(&ur->ring);
+	}
+	return sqe;
+}
+
+static void arm_epoll(struct loop_uring *ur)
+{
+	struct io_uring_sqe *sqe = get_sqe(ur);
+
+	io_uring_prep_poll_multishot(sqe, ur->loop->epfd, POLLIN);
+	io_uring_sqe_set_data64(sqe, EPOLL_TAG);
+	ur->epoll_armed = true;
+}
+
+static void post_recv(struct usock *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (s->recv_posted || s->rx || s->rx_end || s->closed || !list_empty(&s->starved_node))
+		return;
+	sqe = get_sqe(s->ur);
+	io_uring_prep_recv(sqe, s->fd, NULL, RX_SIZE, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = RX_GROUP;
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_RECV);
+	s->recv_posted = true;
+	s->ops++;
+}
+
+static void cancel_op(struct usock *s, unsigned op)
+{
+	struct io_uring_sqe *sqe = get_sqe(s->ur);
+
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)s | op, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+static void mark_dirty(struct usock *s)
+{
+	if (s->dirty || s->send_posted || !s->tx_len)
+		return;
+	s->dirty = true;
+	s->next_dirty = s->ur->dirty;
+	s->ur->dirty = s;
+}
+
+/* ------------------------------------------------------------------ */
+/* buffers                                                             */
+
+static void rx_give_back(struct loop_uring *ur, uint16_t bid)
+{
+	io_uring_buf_ring_add(ur->br, ur->rx_mem + (size_t)bid * RX_SIZE, RX_SIZE, bid,
+			      io_uring_buf_ring_mask(RX_COUNT), 0);
+	io_uring_buf_ring_advance(ur->br, 1);
+	if (!list_empty(&ur->starved)) {
+		struct usock *s = container_of(ur->starved.next, struct usock, starved_node);
+		list_del(&s->starved_node);
+		post_recv(s);
+	}
+}
+
+static char *tx_get(struct loop_uring *ur)
+{
+	if (ur->ntx_free)
+		return ur->tx_free[--ur->ntx_free];
+	return malloc(TX_SIZE);
+}
+
+static void tx_put(struct loop_uring *ur, char **tx)
+{
+	if (!*tx)
+		return;
+	if (ur->ntx_free < TX_FREE_MAX)
+		ur->tx_free[ur->ntx_free++] = *tx;
+	else
+		free(*tx);
+	*tx = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* sockets                                                             */
+
+static void usock_free(struct usock *s)
+{
+	struct loop_uring *ur = s->ur;
+
+	if (s->rx)
+		rx_give_back(ur, s->rx_bid);
+	tx_put(ur, &s->tx);
+	loop_timer_cancel(ur->loop, &s->linger);
+	list_del(&s->starved_node);
+	list_del(&s->node);
+	close(s->fd);
+	free(s);
+}
+
+/* A closed socket goes once nothing of it is queued or in flight. */
+static bool maybe_free(struct usock *s)
+{
+	if (!s->closed || s->ops || s->dirty || (s->tx_len && !s->tx_err))
+		return false;
+	usock_free(s);
+	return true;
+}
+
+static void deliver(struct usock *s, uint32_t events)
+{
+	if (s->owner)
+		s->owner->cb(s->ur->loop, s->owner, events);
+}
+
+static void linger_expired(struct loop *loop, struct loop_timer *timer)
+{
+	struct usock *s = container_of(timer, struct usock, linger);
+
+	/* the peer does not take what is left: drop it */
+	s->tx_err = -ETIMEDOUT;
+	s->tx_len = 0;
+	if (s->send_posted)
+		cancel_op(s, OP_SEND);
+	maybe_free(s);
+}
+
+int loop_sock_open(struct loop *loop, struct loop_io *io, int fd, unsigned flags, loop_io_cb cb)
+{
+	struct loop_uring *ur = loop->uring;
+	struct usock *s;
+
+	if (!ur) {
+		io->us = NULL;
+		return loop_add(loop, io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, cb);
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->ur = ur;
+	s->owner = io;
+	s->fd = fd;
+	list_init(&s->starved_node);
+	list_add_tail(&ur->socks, &s->node);
+	io->fd = fd;
+	io->cb = cb;
+	io->us = s;
+	if (flags & LOOP_SOCK_CONNECTING) {
+		struct io_uring_sqe *sqe = get_sqe(ur);
+		io_uring_prep_poll_add(sqe, fd, POLLOUT);
+		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_POLL);
+		s->poll_posted = true;
+		s->ops++;
+	} else {
+		post_recv(s);
+	}
+	return 0;
+}
+
+void loop_sock_close(struct loop *loop, struct loop_io *io)
+{
+	struct usock *s = io->us;
+
+	if (io->fd < 0)
+		return;
+	if (!s) {
+		close(io->fd); /* also takes it out of epoll */
+		io->fd = -1;
+		return;
+	}
+	io->us = NULL;
+	io->fd = -1;
+	s->owner = NULL;
+	s->closed = true;
+	list_del(&s->starved_node);
+	if (s->recv_posted)
+		cancel_op(s, OP_RECV);
+	if (s->poll_posted)
+		cancel_op(s, OP_POLL);
+	if (maybe_free(s))
+		return;
+	if (s->tx_len && !s->tx_err)
+		loop_timer_set(loop, &s->linger, loop->now_ms + CLOSE_LINGER_MS, linger_expired);
+}
+
+int loop_sock_shutdown_wr(struct loop_io *io)
+{
+	struct usock *s = io->us;
+
+	if (!s)
+		return shutdown(io->fd, SHUT_WR);
+	if (s->tx_len || s->send_posted) {
+		s->shut_wr = true;
+		return 0;
+	}
+	return shutdown(s->fd, SHUT_WR);
+}
+
+ssize_t usock_read(struct usock *s, void *buf, size_t len)
+{
+	if (s->rx) {
+		size_t n = s->rx_len - s->rx_off;
+		if (n > len)
+			n = len;
+		memcpy(buf, s->rx + s->rx_off, n);
+		s->rx_off += (uint32_t)n;
+		if (s->rx_off == s->rx_len) {
+			s->rx = NULL;
+			rx_give_back(s->ur, s->rx_bid);
+			post_recv(s);
+		}
+		return (ssize_t)n;
+	}
+	if (s->rx_end > 0)
+		return 0;
+	if (s->rx_end < 0) {
+		errno = -s->rx_end;
+		return -1;
+	}
+	post_recv(s);
+	errno = EAGAIN;
+	return -1;
+}
+
+ssize_t usock_writev(struct usock *s, const struct iovec *iov, int niov)
+{
+	size_t total = 0, n = 0;
+
+	if (s->tx_err) {
+		errno = -s->tx_err;
+		return -1;
+	}
+	for (int i = 0; i < niov; i++)
+		total += iov[i].iov_len;
+	if (!total)
+		return 0;
+	if (!s->tx) {
+		s->tx = tx_get(s->ur);
+		if (!s->tx) {
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	for (int i = 0; i < niov && s->tx_len < TX_SIZE; i++) {
+		size_t k = iov[i].iov_len;
+		if (k > TX_SIZE - s->tx_len)
+			k = TX_SIZE - s->tx_len;
+		memcpy(s->tx + s->tx_len, iov[i].iov_base, k);
+		s->tx_len += (uint32_t)k;
+		n += k;
+	}
+	if (n < total)
+		s->want_out = true;
+	if (!n) {
+		errno = EAGAIN;
+		return -1;
+	}
+	mark_dirty(s);
+	return (ssize_t)n;
+}
+
+/* Prepare one send per socket with bytes queued and none in flight. */
+static void uring_flush(struct loop_uring *ur)
+{
+	while (ur->dirty) {
+		struct usock *s = ur->dirty;
+		ur->dirty = s->next_dirty;
+		s->dirty = false;
+		if (s->send_posted || !s->tx_len || s->tx_err) {
+			maybe_free(s);
+			continue;
+		}
+		struct io_uring_sqe *sqe = get_sqe(ur);
+		io_uring_prep_send(sqe, s->fd, s->tx, s->tx_len, MSG_NOSIGNAL);
+		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_SEND);
+		s->send_posted = true;
+		s->ops++;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* completions                                                         */
+
+static void on_recv(struct usock *s, int res, uint32_t flags)
+{
+	uint32_t events;
+
+	s->recv_posted = false;
+	s->ops--;
+	if (s->closed) {
+		if (flags & IORING_CQE_F_BUFFER)
+			rx_give_back(s->ur, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
+		maybe_free(s);
+		return;
+	}
+	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+		s->rx_bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+		s->rx = s->ur->rx_mem + (size_t)s->rx_bid * RX_SIZE;
+		s->rx_len = (uint32_t)res;
+		s->rx_off = 0;
+		deliver(s, EPOLLIN);
+		return;
+	}
+	if (flags & IORING_CQE_F_BUFFER)
+		rx_give_back(s->ur, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
+	switch (res) {
+	case -ENOBUFS:
+		/* every buffer holds bytes not read yet: wait for one */
+		list_add_tail(&s->ur->starved, &s->starved_node);
+		return;
+	case -EINTR:
+	case -EAGAIN:
+	case -ECANCELED:
+		post_recv(s);
+		return;
+	case 0:
+		s->rx_end = 1;
+		events = EPOLLIN | EPOLLRDHUP;
+		break;
+	default:
+		s->rx_end = res < 0 ? res : -EIO;
+		events = EPOLLIN | EPOLLERR | EPOLLHUP;
+		break;
+	}
+	deliver(s, events);
+}
+
+static void on_send(struct usock *s, int res)
+{
+	s->send_posted = false;
+	s->ops--;
+	if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		s->tx_err = res;
+		s->tx_len = 0;
+		tx_put(s->ur, &s->tx);
+		if (!maybe_free(s))
+			deliver(s, EPOLLOUT | EPOLLERR | EPOLLHUP);
+		return;
+	}
+	if (res > 0) {
+		s->tx_len -= (uint32_t)res;
+		if (s->tx_len)
+			memmove(s->tx, s->tx + res, s->tx_len);
+	}
+	if (s->tx_len) {
+		mark_dirty(s);
+	} else {
+		tx_put(s->ur, &s->tx);
+		if (s->shut_wr) {
+			s->shut_wr = false;
+			shutdown(s->fd, SHUT_WR);
+		}
+		if (maybe_free(s))
+			return;
+	}
+	if (s->want_out && s->tx_len < TX_SIZE) {
+		s->want_out = false;
+		deliver(s, EPOLLOUT);
+	}
+}
+
+static void on_poll(struct usock *s, int res)
+{
+	s->poll_posted = false;
+	s->ops--;
+	if (maybe_free(s) || s->closed)
+		return;
+	if (res == -ECANCELED)
+		return;
+	post_recv(s);
+	deliver(s, res < 0 ? EPOLLOUT | EPOLLERR : (uint32_t)res | EPOLLOUT);
+}
+
+static void on_cqe(struct loop_uring *ur, uint64_t data, int res, uint32_t flags)
+{
+	struct usock *s = (struct usock *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
+
+	if (data == EPOLL_TAG) {
+		ur->epoll_check = true;
+		if (!(flags & IORING_CQE_F_MORE))
+			ur->epoll_armed = false; /* re-armed before the next wait */
+		return;
+	}
+	if (!s)
+		return; /* a cancel */
+	switch (data & OP_MASK) {
+	case OP_RECV:
+		on_recv(s, res, flags);
+		break;
+	case OP_SEND:
+		on_send(s, res);
+		break;
+	case OP_POLL:
+		on_poll(s, res);
+		break;
+	default:
+		break;
+	}
+}
+
+static void reap(struct loop_uring *ur)
+{
+	struct io_uring_cqe *cqe;
+
+	/* one at a time: a callback may queue work, even submit */
+	while (io_uring_peek_cqe(&ur->ring, &cqe) == 0) {
+		uint64_t data = cqe->user_data;
+		int res = cqe->res;
+		uint32_t flags = cqe->flags;
+		io_uring_cqe_seen(&ur->ring, cqe);
+		on_cqe(ur, data, res, flags);
+	}
+}
+
+int uring_wait(struct loop *loop, struct epoll_event *events, int max, int timeout_ms)
+{
+	struct loop_uring *ur = loop->uring;
+	int n = 0, rc;
+
+	if (!ur->epoll_armed)
+		arm_epoll(ur);
+	uring_flush(ur);
+	if (ur->epoll_check) {
+		/* level-triggered fds may still be ready: look before sleeping */
+		n = epoll_wait(loop->epfd, events, max, 0);
+		if (n > 0)
+			timeout_ms = 0;
+		else
+			ur->epoll_check = false;
+	}
+	if (timeout_ms == 0) {
+		rc = io_uring_submit_and_get_events(&ur->ring);
+	} else {
+		struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000L };
+		struct io_uring_cqe *cqe;
+		rc = io_uring_submit_and_wait_timeout(&ur->ring, &cqe, 1, &ts, NULL);
+	}
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+		return rc;
+	loop->now_ns = time_now_ns();
+	loop->now_ms = loop->now_ns / 1000000u;
+	reap(ur);
+	if (n == 0 && ur->epoll_check) {
+		n = epoll_wait(loop->epfd, events, max, 0);
+		if (n <= 0)
+			ur->epoll_check = false;
+	}
+	return n < 0 ? 0 : n;
+}
+
+/* ------------------------------------------------------------------ */
+/* setup and teardown                                                  */
+
+int loop_uring_enable(struct loop *loop, char *why, size_t len)
+{
+	struct io_uring_params params = {
+		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE |
+			 IORING_SETUP_SUBMIT_ALL,
+		.cq_entries = CQ_ENTRIES,
+	};
+	struct io_uring_buf_reg reg = { 0 };
+	struct loop_uring *ur;
+	int rc;
+
+	ur = calloc(1, sizeof(*ur));
+	if (!ur) {
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	rc = io_uring_queue_init_params(SQ_ENTRIES, &ur->ring, &params);
+	if (rc < 0) {
+		snprintf(why, len, "io_uring_setup: %s", strerror(-rc));
+		free(ur);
+		return rc;
+	}
+	ur->br_bytes = RX_COUNT * sizeof(struct io_uring_buf);
+	ur->br = mmap(NULL, ur->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ur->rx_mem = mmap(NULL, (size_t)RX_COUNT * RX_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ur->br == MAP_FAILED || ur->rx_mem == MAP_FAILED) {
+		rc = -ENOMEM;
+		snprintf(why, len, "cannot map the receive buffers");
+		goto fail;
+	}
+	io_uring_buf_ring_init(ur->br);
+	reg.ring_addr = (uint64_t)(uintptr_t)ur->br;
+	reg.ring_entries = RX_COUNT;
+	reg.bgid = RX_GROUP;
+	rc = io_uring_register_buf_ring(&ur->ring, &reg, 0);
+	if (rc < 0) {
+		snprintf(why, len, "provided buffer ring: %s", strerror(-rc));
+		goto fail;
+	}
+	for (unsigned i = 0; i < RX_COUNT; i++)
+		io_uring_buf_ring_add(ur->br, ur->rx_mem + (size_t)i * RX_SIZE, RX_SIZE, (unsigned short)i,
+				      io_uring_buf_ring_mask(RX_COUNT), (int)i);
+	io_uring_buf_ring_advance(ur->br, RX_COUNT);
+	ur->loop = loop;
+	list_init(&ur->socks);
+	list_init(&ur->starved);
+	loop->uring = ur;
+	return 0;
+fail:
+	io_uring_queue_exit(&ur->ring);
+	if (ur->br != MAP_FAILED && ur->br)
+		munmap(ur->br, ur->br_bytes);
+	if (ur->rx_mem != MAP_FAILED && ur->rx_mem)
+		munmap(ur->rx_mem, (size_t)RX_COUNT * RX_SIZE);
+	free(ur);
+	return rc;
+}
+
+static bool sends_pending(struct loop_uring *ur)
+{
+	struct list_head *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &ur->socks) {
+		struct usock *s = container_of(pos, struct usock, node);
+		if ((s->tx_len && !s->tx_err) || s->send_posted)
+			return true;
+	}
+	return false;
+}
+
+void uring_release(struct loop *loop, unsigned linger_ms)
+{
+	struct loop_uring *ur = loop->uring;
+	struct list_head *pos, *tmp;
+	uint64_t deadline;
+
+	if (!ur)
+		return;
+	/* what closed connections still have to send (a last response) */
+	deadline = time_now_ms() + linger_ms;
+	while (sends_pending(ur) && time_now_ms() < deadline) {
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000000L };
+		struct io_uring_cqe *cqe;
+		uring_flush(ur);
+		io_uring_submit_and_wait_timeout(&ur->ring, &cqe, 1, &ts, NULL);
+		reap(ur);
+	}
+	list_for_each_safe(pos, tmp, &ur->socks) {
+		struct usock *s = container_of(pos, struct usock, node);
+		if (s->owner) {
+			s->owner->us = NULL;
+			s->owner->fd = -1;
+		}
+		s->ops = 0;
+		s->dirty = false;
+		s->tx_err = -ECANCELED;
+		s->closed = true;
+		usock_free(s);
+	}
+	io_uring_queue_exit(&ur->ring);
+	munmap(ur->br, ur->br_bytes);
+	munmap(ur->rx_mem, (size_t)RX_COUNT * RX_SIZE);
+	while (ur->ntx_free)
+		free(ur->tx_free[--ur->ntx_free]);
+	free(ur);
+	loop->uring = NULL;
+}
