@@ -122,7 +122,9 @@ static void arm_epoll(struct loop_uring *ur)
 	ur->epoll_armed = true;
 }
 
-static void post_recv(struct usock *s)
+/* poll_first: the socket was just drained, so the first attempt would only
+ * find it empty; wait for bytes before trying (IORING_RECVSEND_POLL_FIRST) */
+static void post_recv(struct usock *s, bool poll_first)
 {
 	struct io_uring_sqe *sqe;
 
@@ -132,6 +134,8 @@ static void post_recv(struct usock *s)
 	io_uring_prep_recv(sqe, s->fd, NULL, RX_SIZE, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = RX_GROUP;
+	if (poll_first)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_RECV);
 	s->recv_posted = true;
 	s->ops++;
@@ -166,7 +170,7 @@ static void rx_give_back(struct loop_uring *ur, uint16_t bid)
 	if (!list_empty(&ur->starved)) {
 		struct usock *s = container_of(ur->starved.next, struct usock, starved_node);
 		list_del(&s->starved_node);
-		post_recv(s);
+		post_recv(s, false);
 	}
 }
 
@@ -259,7 +263,7 @@ int loop_sock_open(struct loop *loop, struct loop_io *io, int fd, unsigned flags
 		s->poll_posted = true;
 		s->ops++;
 	} else {
-		post_recv(s);
+		post_recv(s, false);
 	}
 	return 0;
 }
@@ -314,7 +318,7 @@ ssize_t usock_read(struct usock *s, void *buf, size_t len)
 		if (s->rx_off == s->rx_len) {
 			s->rx = NULL;
 			rx_give_back(s->ur, s->rx_bid);
-			post_recv(s);
+			post_recv(s, true);
 		}
 		return (ssize_t)n;
 	}
@@ -324,7 +328,7 @@ ssize_t usock_read(struct usock *s, void *buf, size_t len)
 		errno = -s->rx_end;
 		return -1;
 	}
-	post_recv(s);
+	post_recv(s, true);
 	errno = EAGAIN;
 	return -1;
 }
@@ -418,7 +422,7 @@ static void on_recv(struct usock *s, int res, uint32_t flags)
 	case -EINTR:
 	case -EAGAIN:
 	case -ECANCELED:
-		post_recv(s);
+		post_recv(s, false);
 		return;
 	case 0:
 		s->rx_end = 1;
@@ -474,7 +478,7 @@ static void on_poll(struct usock *s, int res)
 		return;
 	if (res == -ECANCELED)
 		return;
-	post_recv(s);
+	post_recv(s, true);
 	deliver(s, res < 0 ? EPOLLOUT | EPOLLERR : (uint32_t)res | EPOLLOUT);
 }
 
