@@ -56,16 +56,17 @@
 #define CLOSE_LINGER_MS 10000
 
 /* user_data: a struct usock pointer (8-byte aligned) with the operation in
- * the low bits; EPOLL_TAG alone for the poll on the epoll fd; 0 for cancels */
-enum { OP_RECV = 1, OP_SEND = 2, OP_POLL = 3, OP_MASK = 7 };
-#define EPOLL_TAG ((uint64_t)4)
+ * the low bits; EPOLL_TAG alone for the poll on the epoll fd; 0 for cancels.
+ * OP_POLL waits for a connect, OP_WPOLL for room in a full send buffer. */
+enum { OP_RECV = 1, OP_SEND = 2, OP_POLL = 3, OP_WPOLL = 4, OP_MASK = 7 };
+#define EPOLL_TAG ((uint64_t)OP_MASK)
 
 struct usock {
 	struct loop_uring *ur;
 	struct loop_io *owner;     /* NULL once closed: no more callbacks */
 	int fd;
 	uint8_t ops;               /* operations prepared or in flight */
-	bool recv_posted, send_posted, poll_posted;
+	bool recv_posted, send_posted, poll_posted, wpoll_posted;
 	bool dirty;                /* on ur->dirty: a send to prepare */
 	bool closed;
 	bool shut_wr;              /* shutdown(SHUT_WR) once the send buffer is empty */
@@ -77,6 +78,7 @@ struct usock {
 	uint16_t rx_bid;
 	char *tx;                  /* bytes to send, TX_SIZE; NULL while empty */
 	uint32_t tx_len;
+	uint32_t tx_sending;       /* of which the send in flight carries these */
 	struct usock *next_dirty;
 	struct list_head node;     /* ur->socks */
 	struct list_head starved_node;
@@ -94,6 +96,7 @@ struct loop_uring {
 	struct list_head starved;
 	char *tx_free[TX_FREE_MAX];
 	unsigned ntx_free;
+	unsigned nsends;           /* sends prepared since the last wait (each completes in it) */
 	bool epoll_armed;
 	bool epoll_check;          /* the epoll fd fired, or may still hold events */
 };
@@ -152,7 +155,7 @@ static void cancel_op(struct usock *s, unsigned op)
 
 static void mark_dirty(struct usock *s)
 {
-	if (s->dirty || s->send_posted || !s->tx_len)
+	if (s->dirty || s->send_posted || s->wpoll_posted || !s->tx_len)
 		return;
 	s->dirty = true;
 	s->next_dirty = s->ur->dirty;
@@ -233,6 +236,8 @@ static void linger_expired(struct loop *loop, struct loop_timer *timer)
 	s->tx_len = 0;
 	if (s->send_posted)
 		cancel_op(s, OP_SEND);
+	if (s->wpoll_posted)
+		cancel_op(s, OP_WPOLL);
 	maybe_free(s);
 }
 
@@ -377,15 +382,23 @@ static void uring_flush(struct loop_uring *ur)
 		struct usock *s = ur->dirty;
 		ur->dirty = s->next_dirty;
 		s->dirty = false;
-		if (s->send_posted || !s->tx_len || s->tx_err) {
+		if (s->send_posted || s->wpoll_posted || !s->tx_len || s->tx_err) {
 			maybe_free(s);
 			continue;
 		}
+		/* MSG_DONTWAIT: the send never waits inside the ring, so it has
+		 * completed (maybe in part, maybe EAGAIN) when io_uring_enter
+		 * returns.  uring_wait() need not wake up for it, unless its
+		 * completion lets something go on at once: an owner waiting for
+		 * room, a shutdown or a close that waits for the last bytes. */
 		struct io_uring_sqe *sqe = get_sqe(ur);
-		io_uring_prep_send(sqe, s->fd, s->tx, s->tx_len, MSG_NOSIGNAL);
+		io_uring_prep_send(sqe, s->fd, s->tx, s->tx_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_SEND);
 		s->send_posted = true;
+		s->tx_sending = s->tx_len;
 		s->ops++;
+		if (!s->want_out && !s->shut_wr && !s->closed)
+			ur->nsends++;
 	}
 }
 
@@ -436,8 +449,20 @@ static void on_recv(struct usock *s, int res, uint32_t flags)
 	deliver(s, events);
 }
 
+static void post_wpoll(struct usock *s)
+{
+	struct io_uring_sqe *sqe = get_sqe(s->ur);
+
+	io_uring_prep_poll_add(sqe, s->fd, POLLOUT);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_WPOLL);
+	s->wpoll_posted = true;
+	s->ops++;
+}
+
 static void on_send(struct usock *s, int res)
 {
+	bool full = res == -EAGAIN || (res >= 0 && (uint32_t)res < s->tx_sending);
+
 	s->send_posted = false;
 	s->ops--;
 	if (res < 0 && res != -EINTR && res != -EAGAIN) {
@@ -454,7 +479,10 @@ static void on_send(struct usock *s, int res)
 			memmove(s->tx, s->tx + res, s->tx_len);
 	}
 	if (s->tx_len) {
-		mark_dirty(s);
+		if (full)
+			post_wpoll(s); /* the socket's buffer is full: wait for room */
+		else
+			mark_dirty(s);
 	} else {
 		tx_put(s->ur, &s->tx);
 		if (s->shut_wr) {
@@ -482,6 +510,17 @@ static void on_poll(struct usock *s, int res)
 	deliver(s, res < 0 ? EPOLLOUT | EPOLLERR : (uint32_t)res | EPOLLOUT);
 }
 
+static void on_wpoll(struct usock *s, int res)
+{
+	s->wpoll_posted = false;
+	s->ops--;
+	if (res == -ECANCELED && s->closed)
+		s->tx_len = 0; /* given up on (linger_expired) */
+	if (maybe_free(s))
+		return;
+	mark_dirty(s); /* room again, or an error the next send reports */
+}
+
 static void on_cqe(struct loop_uring *ur, uint64_t data, int res, uint32_t flags)
 {
 	struct usock *s = (struct usock *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
@@ -503,6 +542,9 @@ static void on_cqe(struct loop_uring *ur, uint64_t data, int res, uint32_t flags
 		break;
 	case OP_POLL:
 		on_poll(s, res);
+		break;
+	case OP_WPOLL:
+		on_wpoll(s, res);
 		break;
 	default:
 		break;
@@ -544,8 +586,10 @@ int uring_wait(struct loop *loop, struct epoll_event *events, int max, int timeo
 	} else {
 		struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000L };
 		struct io_uring_cqe *cqe;
-		rc = io_uring_submit_and_wait_timeout(&ur->ring, &cqe, 1, &ts, NULL);
+		/* the sends complete during the call: wait for one more */
+		rc = io_uring_submit_and_wait_timeout(&ur->ring, &cqe, ur->nsends + 1, &ts, NULL);
 	}
+	ur->nsends = 0;
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
 	loop->now_ns = time_now_ns();
@@ -605,6 +649,8 @@ int loop_uring_enable(struct loop *loop, char *why, size_t len)
 		io_uring_buf_ring_add(ur->br, ur->rx_mem + (size_t)i * RX_SIZE, RX_SIZE, (unsigned short)i,
 				      io_uring_buf_ring_mask(RX_COUNT), (int)i);
 	io_uring_buf_ring_advance(ur->br, RX_COUNT);
+	/* saves looking the ring's fd up on every io_uring_enter */
+	io_uring_register_ring_fd(&ur->ring);
 	ur->loop = loop;
 	list_init(&ur->socks);
 	list_init(&ur->starved);
@@ -626,7 +672,7 @@ static bool sends_pending(struct loop_uring *ur)
 
 	list_for_each_safe(pos, tmp, &ur->socks) {
 		struct usock *s = container_of(pos, struct usock, node);
-		if ((s->tx_len && !s->tx_err) || s->send_posted)
+		if ((s->tx_len && !s->tx_err) || s->send_posted || s->wpoll_posted)
 			return true;
 	}
 	return false;
@@ -646,7 +692,8 @@ void uring_release(struct loop *loop, unsigned linger_ms)
 		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000000L };
 		struct io_uring_cqe *cqe;
 		uring_flush(ur);
-		io_uring_submit_and_wait_timeout(&ur->ring, &cqe, 1, &ts, NULL);
+		io_uring_submit_and_wait_timeout(&ur->ring, &cqe, ur->nsends + 1, &ts, NULL);
+		ur->nsends = 0;
 		reap(ur);
 	}
 	list_for_each_safe(pos, tmp, &ur->socks) {
