@@ -13,11 +13,15 @@
  *
  * A socket (struct usock) keeps the read()/writev() semantics its owner was
  * written for (sock.h):
- *   - receive: one recv is kept posted while the owner may want bytes.  The
- *     kernel takes a buffer from a ring of provided buffers only when bytes
- *     arrive, so an idle keep-alive connection holds no buffer.
- *     usock_read() copies out of it and gives the buffer back once empty.
- *     Out of buffers (ENOBUFS), the socket waits in `starved` for one.
+ *   - receive: one multishot recv stays posted on the socket.  The kernel
+ *     takes a buffer from a ring of provided buffers only when bytes arrive,
+ *     so an idle keep-alive connection holds none; the buffers a socket got
+ *     wait in its queue (chained through rx_next[]) until usock_read()
+ *     copies them out and gives them back.  An owner that leaves bytes
+ *     unread (backpressure) gets its recv cancelled, so it holds only what
+ *     had arrived; the recv is posted again once it read everything.  Out of
+ *     buffers (ENOBUFS), the pool grows up to RX_MAX; past that the socket
+ *     waits in `starved` for one to come back.
  *   - send: usock_writev() copies into the socket's send buffer (TX_SIZE)
  *     and returns at once, as writev() into the kernel's buffer would.  At
  *     the end of the iteration one send per socket carries all of it
@@ -48,7 +52,8 @@
 
 #define SQ_ENTRIES 1024
 #define CQ_ENTRIES 8192
-#define RX_COUNT 256          /* provided receive buffers (a power of two) */
+#define RX_CHUNK 256          /* provided receive buffers are added this many at a time */
+#define RX_MAX 4096           /* up to (the ring's size, a power of two): 64 MiB */
 #define RX_SIZE 16384
 #define RX_GROUP 7
 #define TX_SIZE 16384
@@ -71,11 +76,11 @@ struct usock {
 	bool closed;
 	bool shut_wr;              /* shutdown(SHUT_WR) once the send buffer is empty */
 	bool want_out;             /* a write was cut short: EPOLLOUT when room comes back */
+	bool recv_cancel;          /* the recv is being cancelled (backpressure) */
 	int rx_end;                /* 1: EOF received; -errno: receive failed */
 	int tx_err;                /* -errno: a send failed */
-	char *rx;                  /* received bytes not read yet (a provided buffer) */
-	uint32_t rx_len, rx_off;
-	uint16_t rx_bid;
+	int rx_head, rx_tail;      /* queue of received buffers (ids; -1: empty) */
+	uint32_t rx_off;           /* bytes of the head buffer already read */
 	char *tx;                  /* bytes to send, TX_SIZE; NULL while empty */
 	uint32_t tx_len;
 	uint32_t tx_sending;       /* of which the send in flight carries these */
@@ -90,7 +95,10 @@ struct loop_uring {
 	struct loop *loop;
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
-	char *rx_mem;
+	char *rx_chunks[RX_MAX / RX_CHUNK];
+	unsigned nbufs;            /* provided so far (RX_CHUNK at a time) */
+	int16_t rx_next[RX_MAX];   /* next buffer in its socket's queue, -1 */
+	uint32_t rx_len[RX_MAX];   /* bytes received into each buffer */
 	struct usock *dirty;
 	struct list_head socks;
 	struct list_head starved;
@@ -131,12 +139,13 @@ static void post_recv(struct usock *s, bool poll_first)
 {
 	struct io_uring_sqe *sqe;
 
-	if (s->recv_posted || s->rx || s->rx_end || s->closed || !list_empty(&s->starved_node))
+	if (s->recv_posted || s->rx_head >= 0 || s->rx_end || s->closed || !list_empty(&s->starved_node))
 		return;
 	sqe = get_sqe(s->ur);
-	io_uring_prep_recv(sqe, s->fd, NULL, RX_SIZE, 0);
+	io_uring_prep_recv(sqe, s->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = RX_GROUP;
+	sqe->ioprio |= IORING_RECV_MULTISHOT;
 	if (poll_first)
 		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_RECV);
@@ -165,10 +174,33 @@ static void mark_dirty(struct usock *s)
 /* ------------------------------------------------------------------ */
 /* buffers                                                             */
 
-static void rx_give_back(struct loop_uring *ur, uint16_t bid)
+static char *rx_buf(struct loop_uring *ur, unsigned bid)
 {
-	io_uring_buf_ring_add(ur->br, ur->rx_mem + (size_t)bid * RX_SIZE, RX_SIZE, bid,
-			      io_uring_buf_ring_mask(RX_COUNT), 0);
+	return ur->rx_chunks[bid / RX_CHUNK] + (size_t)(bid % RX_CHUNK) * RX_SIZE;
+}
+
+/* Provide RX_CHUNK more buffers.  Returns false at RX_MAX or without memory. */
+static bool rx_grow(struct loop_uring *ur)
+{
+	char *mem;
+
+	if (ur->nbufs >= RX_MAX)
+		return false;
+	mem = mmap(NULL, (size_t)RX_CHUNK * RX_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return false;
+	ur->rx_chunks[ur->nbufs / RX_CHUNK] = mem;
+	for (unsigned i = 0; i < RX_CHUNK; i++)
+		io_uring_buf_ring_add(ur->br, mem + (size_t)i * RX_SIZE, RX_SIZE, (unsigned short)(ur->nbufs + i),
+				      io_uring_buf_ring_mask(RX_MAX), (int)i);
+	io_uring_buf_ring_advance(ur->br, RX_CHUNK);
+	ur->nbufs += RX_CHUNK;
+	return true;
+}
+
+static void rx_give_back(struct loop_uring *ur, unsigned bid)
+{
+	io_uring_buf_ring_add(ur->br, rx_buf(ur, bid), RX_SIZE, (unsigned short)bid, io_uring_buf_ring_mask(RX_MAX), 0);
 	io_uring_buf_ring_advance(ur->br, 1);
 	if (!list_empty(&ur->starved)) {
 		struct usock *s = container_of(ur->starved.next, struct usock, starved_node);
@@ -202,8 +234,11 @@ static void usock_free(struct usock *s)
 {
 	struct loop_uring *ur = s->ur;
 
-	if (s->rx)
-		rx_give_back(ur, s->rx_bid);
+	while (s->rx_head >= 0) {
+		int bid = s->rx_head;
+		s->rx_head = ur->rx_next[bid];
+		rx_give_back(ur, (unsigned)bid);
+	}
 	tx_put(ur, &s->tx);
 	loop_timer_cancel(ur->loop, &s->linger);
 	list_del(&s->starved_node);
@@ -256,6 +291,7 @@ int loop_sock_open(struct loop *loop, struct loop_io *io, int fd, unsigned flags
 	s->ur = ur;
 	s->owner = io;
 	s->fd = fd;
+	s->rx_head = s->rx_tail = -1;
 	list_init(&s->starved_node);
 	list_add_tail(&ur->socks, &s->node);
 	io->fd = fd;
@@ -314,18 +350,29 @@ int loop_sock_shutdown_wr(struct loop_io *io)
 
 ssize_t usock_read(struct usock *s, void *buf, size_t len)
 {
-	if (s->rx) {
-		size_t n = s->rx_len - s->rx_off;
-		if (n > len)
-			n = len;
-		memcpy(buf, s->rx + s->rx_off, n);
+	struct loop_uring *ur = s->ur;
+	size_t done = 0;
+
+	while (s->rx_head >= 0 && done < len) {
+		int bid = s->rx_head;
+		size_t n = ur->rx_len[bid] - s->rx_off;
+		if (n > len - done)
+			n = len - done;
+		memcpy((char *)buf + done, rx_buf(ur, (unsigned)bid) + s->rx_off, n);
+		done += n;
 		s->rx_off += (uint32_t)n;
-		if (s->rx_off == s->rx_len) {
-			s->rx = NULL;
-			rx_give_back(s->ur, s->rx_bid);
-			post_recv(s, true);
+		if (s->rx_off == ur->rx_len[bid]) {
+			s->rx_off = 0;
+			s->rx_head = ur->rx_next[bid];
+			if (s->rx_head < 0)
+				s->rx_tail = -1;
+			rx_give_back(ur, (unsigned)bid);
 		}
-		return (ssize_t)n;
+	}
+	if (done) {
+		if (s->rx_head < 0)
+			post_recv(s, true); /* after a cancel (backpressure) */
+		return (ssize_t)done;
 	}
 	if (s->rx_end > 0)
 		return 0;
@@ -407,35 +454,63 @@ static void uring_flush(struct loop_uring *ur)
 
 static void on_recv(struct usock *s, int res, uint32_t flags)
 {
+	struct loop_uring *ur = s->ur;
+	bool more = flags & IORING_CQE_F_MORE;
 	uint32_t events;
 
-	s->recv_posted = false;
-	s->ops--;
+	if (!more) {
+		s->recv_posted = false;
+		s->recv_cancel = false;
+		s->ops--;
+	}
 	if (s->closed) {
 		if (flags & IORING_CQE_F_BUFFER)
-			rx_give_back(s->ur, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
+			rx_give_back(ur, flags >> IORING_CQE_BUFFER_SHIFT);
 		maybe_free(s);
 		return;
 	}
 	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
-		s->rx_bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
-		s->rx = s->ur->rx_mem + (size_t)s->rx_bid * RX_SIZE;
-		s->rx_len = (uint32_t)res;
-		s->rx_off = 0;
+		int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+		ur->rx_len[bid] = (uint32_t)res;
+		ur->rx_next[bid] = -1;
+		if (s->rx_tail >= 0)
+			ur->rx_next[s->rx_tail] = (int16_t)bid;
+		else
+			s->rx_head = bid;
+		s->rx_tail = bid;
+		/* held across the callback, which may close the socket */
+		s->ops++;
 		deliver(s, EPOLLIN);
+		s->ops--;
+		if (s->closed) {
+			maybe_free(s);
+			return;
+		}
+		if (s->rx_head >= 0 && s->recv_posted && !s->recv_cancel) {
+			/* left unread: stop taking buffers until it is */
+			cancel_op(s, OP_RECV);
+			s->recv_cancel = true;
+		}
+		if (!s->recv_posted)
+			post_recv(s, false);
 		return;
 	}
 	if (flags & IORING_CQE_F_BUFFER)
-		rx_give_back(s->ur, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
+		rx_give_back(ur, flags >> IORING_CQE_BUFFER_SHIFT);
+	if (more)
+		return;
 	switch (res) {
 	case -ENOBUFS:
-		/* every buffer holds bytes not read yet: wait for one */
-		list_add_tail(&s->ur->starved, &s->starved_node);
+		/* every buffer holds bytes not read yet: more, or wait for one */
+		if (rx_grow(ur))
+			post_recv(s, false);
+		else
+			list_add_tail(&ur->starved, &s->starved_node);
 		return;
 	case -EINTR:
 	case -EAGAIN:
 	case -ECANCELED:
-		post_recv(s, false);
+		post_recv(s, false); /* unless bytes still wait to be read */
 		return;
 	case 0:
 		s->rx_end = 1;
@@ -628,27 +703,27 @@ int loop_uring_enable(struct loop *loop, char *why, size_t len)
 		free(ur);
 		return rc;
 	}
-	ur->br_bytes = RX_COUNT * sizeof(struct io_uring_buf);
+	ur->br_bytes = RX_MAX * sizeof(struct io_uring_buf);
 	ur->br = mmap(NULL, ur->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ur->rx_mem = mmap(NULL, (size_t)RX_COUNT * RX_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ur->br == MAP_FAILED || ur->rx_mem == MAP_FAILED) {
+	if (ur->br == MAP_FAILED) {
 		rc = -ENOMEM;
-		snprintf(why, len, "cannot map the receive buffers");
+		snprintf(why, len, "cannot map the receive buffer ring");
 		goto fail;
 	}
 	io_uring_buf_ring_init(ur->br);
 	reg.ring_addr = (uint64_t)(uintptr_t)ur->br;
-	reg.ring_entries = RX_COUNT;
+	reg.ring_entries = RX_MAX;
 	reg.bgid = RX_GROUP;
 	rc = io_uring_register_buf_ring(&ur->ring, &reg, 0);
 	if (rc < 0) {
 		snprintf(why, len, "provided buffer ring: %s", strerror(-rc));
 		goto fail;
 	}
-	for (unsigned i = 0; i < RX_COUNT; i++)
-		io_uring_buf_ring_add(ur->br, ur->rx_mem + (size_t)i * RX_SIZE, RX_SIZE, (unsigned short)i,
-				      io_uring_buf_ring_mask(RX_COUNT), (int)i);
-	io_uring_buf_ring_advance(ur->br, RX_COUNT);
+	if (!rx_grow(ur)) {
+		rc = -ENOMEM;
+		snprintf(why, len, "cannot map the receive buffers");
+		goto fail;
+	}
 	/* saves looking the ring's fd up on every io_uring_enter */
 	io_uring_register_ring_fd(&ur->ring);
 	ur->loop = loop;
@@ -660,8 +735,6 @@ fail:
 	io_uring_queue_exit(&ur->ring);
 	if (ur->br != MAP_FAILED && ur->br)
 		munmap(ur->br, ur->br_bytes);
-	if (ur->rx_mem != MAP_FAILED && ur->rx_mem)
-		munmap(ur->rx_mem, (size_t)RX_COUNT * RX_SIZE);
 	free(ur);
 	return rc;
 }
@@ -710,7 +783,8 @@ void uring_release(struct loop *loop, unsigned linger_ms)
 	}
 	io_uring_queue_exit(&ur->ring);
 	munmap(ur->br, ur->br_bytes);
-	munmap(ur->rx_mem, (size_t)RX_COUNT * RX_SIZE);
+	for (unsigned i = 0; i < ur->nbufs / RX_CHUNK; i++)
+		munmap(ur->rx_chunks[i], (size_t)RX_CHUNK * RX_SIZE);
 	while (ur->ntx_free)
 		free(ur->tx_free[--ur->ntx_free]);
 	free(ur);
