@@ -13,15 +13,16 @@
  *
  * A socket (struct usock) keeps the read()/writev() semantics its owner was
  * written for (sock.h):
- *   - receive: one multishot recv stays posted on the socket.  The kernel
- *     takes a buffer from a ring of provided buffers only when bytes arrive,
- *     so an idle keep-alive connection holds none; the buffers a socket got
- *     wait in its queue (chained through rx_next[]) until usock_read()
- *     copies them out and gives them back.  An owner that leaves bytes
- *     unread (backpressure) gets its recv cancelled, so it holds only what
- *     had arrived; the recv is posted again once it read everything.  Out of
- *     buffers (ENOBUFS), the pool grows up to RX_MAX; past that the socket
- *     waits in `starved` for one to come back.
+ *   - receive: one recv is posted while the owner has read everything.  The
+ *     kernel takes a buffer from a ring of provided buffers only when bytes
+ *     arrive, so an idle keep-alive connection holds none, and a socket
+ *     holds at most one: the next recv is posted only once usock_read()
+ *     copied the buffer out and gave it back.  So an owner that stops
+ *     reading (backpressure) leaves the rest in the kernel's socket buffer,
+ *     as with epoll.  (A multishot recv would save re-posting, but it drains
+ *     a socket into as many buffers as it finds, whatever the owner does.)
+ *     Out of buffers (ENOBUFS), the pool grows up to RX_MAX; past that the
+ *     socket waits in `starved` for one to come back.
  *   - send: usock_writev() copies into the socket's send buffer (TX_SIZE)
  *     and returns at once, as writev() into the kernel's buffer would.  At
  *     the end of the iteration one send per socket carries all of it
@@ -76,10 +77,10 @@ struct usock {
 	bool closed;
 	bool shut_wr;              /* shutdown(SHUT_WR) once the send buffer is empty */
 	bool want_out;             /* a write was cut short: EPOLLOUT when room comes back */
-	bool recv_cancel;          /* the recv is being cancelled (backpressure) */
 	int rx_end;                /* 1: EOF received; -errno: receive failed */
 	int tx_err;                /* -errno: a send failed */
-	int rx_head, rx_tail;      /* queue of received buffers (ids; -1: empty) */
+	int rx_head, rx_tail;      /* received buffers not read yet (ids, chained
+				    * through ur->rx_next; -1: none); one at most */
 	uint32_t rx_off;           /* bytes of the head buffer already read */
 	char *tx;                  /* bytes to send, TX_SIZE; NULL while empty */
 	uint32_t tx_len;
@@ -142,10 +143,9 @@ static void post_recv(struct usock *s, bool poll_first)
 	if (s->recv_posted || s->rx_head >= 0 || s->rx_end || s->closed || !list_empty(&s->starved_node))
 		return;
 	sqe = get_sqe(s->ur);
-	io_uring_prep_recv(sqe, s->fd, NULL, 0, 0);
+	io_uring_prep_recv(sqe, s->fd, NULL, RX_SIZE, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = RX_GROUP;
-	sqe->ioprio |= IORING_RECV_MULTISHOT;
 	if (poll_first)
 		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_RECV);
@@ -455,14 +455,10 @@ static void uring_flush(struct loop_uring *ur)
 static void on_recv(struct usock *s, int res, uint32_t flags)
 {
 	struct loop_uring *ur = s->ur;
-	bool more = flags & IORING_CQE_F_MORE;
 	uint32_t events;
 
-	if (!more) {
-		s->recv_posted = false;
-		s->recv_cancel = false;
-		s->ops--;
-	}
+	s->recv_posted = false;
+	s->ops--;
 	if (s->closed) {
 		if (flags & IORING_CQE_F_BUFFER)
 			rx_give_back(ur, flags >> IORING_CQE_BUFFER_SHIFT);
@@ -486,19 +482,11 @@ static void on_recv(struct usock *s, int res, uint32_t flags)
 			maybe_free(s);
 			return;
 		}
-		if (s->rx_head >= 0 && s->recv_posted && !s->recv_cancel) {
-			/* left unread: stop taking buffers until it is */
-			cancel_op(s, OP_RECV);
-			s->recv_cancel = true;
-		}
-		if (!s->recv_posted)
-			post_recv(s, false);
+		post_recv(s, true); /* if it read everything */
 		return;
 	}
 	if (flags & IORING_CQE_F_BUFFER)
 		rx_give_back(ur, flags >> IORING_CQE_BUFFER_SHIFT);
-	if (more)
-		return;
 	switch (res) {
 	case -ENOBUFS:
 		/* every buffer holds bytes not read yet: more, or wait for one */
@@ -510,7 +498,7 @@ static void on_recv(struct usock *s, int res, uint32_t flags)
 	case -EINTR:
 	case -EAGAIN:
 	case -ECANCELED:
-		post_recv(s, false); /* unless bytes still wait to be read */
+		post_recv(s, false);
 		return;
 	case 0:
 		s->rx_end = 1;

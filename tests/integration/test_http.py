@@ -431,6 +431,57 @@ def test_stream_slow_reader_backpressure():
         check(rss.max_kb < RSS_LIMIT_KB, f"cutover RSS peaked at {rss.max_kb} kB")
 
 
+def test_stream_stalled_uploads_do_not_starve_other_clients():
+    """24 uploads to a target that never reads fill every buffer on their
+    way (backpressure): the proxy must keep serving everyone else at once,
+    with bounded memory (on io_uring: no receive buffer pool drained by
+    the stalled sockets)."""
+    release = threading.Event()
+
+    def never_reads(conn):
+        release.wait(15)
+
+    with raw_backend(never_reads) as (slow_port, _), echo_backend() as be, \
+            cutover({"slow": {"targets": [f"127.0.0.1:{slow_port}"], "routes": [{"path": "/upload"}]},
+                     "fast": {"targets": [addr(be)], "routes": [{"path": "/"}]}}) as c:
+        socks = []
+        try:
+            with RssSampler(c) as rss:
+                chunk = b"u" * 65536
+                for _ in range(24):
+                    s = socket.create_connection(("127.0.0.1", c.port))
+                    s.sendall(b"POST /upload HTTP/1.1\r\nHost: up.test\r\nContent-Length: %d\r\n\r\n" % (64 << 20))
+                    s.setblocking(False)
+                    socks.append(s)
+                # push until every upload is stuck: nothing more is accepted for 0.3 s
+                sent, last_progress = 0, time.time()
+                while time.time() - last_progress < 0.3:
+                    check(time.time() - last_progress < 10, "uploads never stalled")
+                    progress = False
+                    for s in socks:
+                        try:
+                            sent += s.send(chunk)
+                            progress = True
+                        except BlockingIOError:
+                            pass
+                    if progress:
+                        last_progress = time.time()
+                    rss.sample()
+                for i in range(20):
+                    t0 = time.time()
+                    status, _, _ = http_get(c.port, f"/still-served/{i}", timeout=5)
+                    eq(status, 200, "status of a request beside the stalled uploads")
+                    check(time.time() - t0 < 2, f"request {i} took {time.time() - t0:.1f} s")
+                    rss.sample()
+            print(f"    24 stalled uploads ({sent >> 20} MiB taken by the kernel and the proxy): "
+                  f"20 other requests served; cutover RSS peak {rss.max_kb} kB")
+            check(rss.max_kb < RSS_LIMIT_KB, f"cutover RSS peaked at {rss.max_kb} kB")
+        finally:
+            release.set()
+            for s in socks:
+                s.close()
+
+
 # ---------------------------------------------------------------- 5. chunked bodies
 
 CHUNKED_REQ_BODY = (b"5;ext=1\r\nhello\r\n"

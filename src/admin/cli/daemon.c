@@ -69,7 +69,7 @@ static void cli_choose_io(struct loop *loop)
 	if (loop_uring_enable(loop, why, sizeof(why)) < 0)
 		log_info("socket I/O: epoll (io_uring unavailable: %s)", why);
 	else
-		log_debug("socket I/O: io_uring");
+		log_info("socket I/O: io_uring");
 }
 
 int cli_run_proxy(const struct cli *c, struct config *cfg)
