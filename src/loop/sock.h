@@ -35,7 +35,8 @@ int loop_sock_open(struct loop *loop, struct loop_io *io, int fd, unsigned flags
 /* Close: no callback is made for io afterwards.  Bytes already written are
  * still sent (as close(2) would) unless the socket failed. */
 void loop_sock_close(struct loop *loop, struct loop_io *io);
-/* shutdown(SHUT_WR) once every byte written so far is sent. */
+/* shutdown(SHUT_WR) once every byte written so far is sent.  Returns 0 or
+ * -errno. */
 int loop_sock_shutdown_wr(struct loop_io *io);
 
 ssize_t usock_read(struct usock *s, void *buf, size_t len);

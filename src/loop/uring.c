@@ -14,23 +14,30 @@
  * A socket (struct usock) keeps the read()/writev() semantics its owner was
  * written for (sock.h):
  *   - receive: one recv is posted while the owner has read everything.  The
- *     kernel takes a buffer from a ring of provided buffers only when bytes
- *     arrive, so an idle keep-alive connection holds none, and a socket
- *     holds at most one: the next recv is posted only once usock_read()
- *     copied the buffer out and gave it back.  So an owner that stops
- *     reading (backpressure) leaves the rest in the kernel's socket buffer,
- *     as with epoll.  (A multishot recv would save re-posting, but it drains
- *     a socket into as many buffers as it finds, whatever the owner does.)
- *     Out of buffers (ENOBUFS), the pool grows up to RX_MAX; past that the
- *     socket waits in `starved` for one to come back.
+ *     kernel takes a buffer from a shared pool of provided buffers only when
+ *     bytes arrive, so an idle keep-alive connection holds none.  The owner
+ *     reads from it in its callback; what it leaves unread (backpressure)
+ *     is copied to a buffer of the socket's own and the pool buffer goes
+ *     back at once, so no owner can hold the pool.  The next recv is posted
+ *     once the owner has read everything: meanwhile the rest stays in the
+ *     kernel's socket buffer, as with epoll.  (A multishot recv would save
+ *     re-posting, but it drains a socket into as many buffers as it finds,
+ *     whatever the owner does.)  ENOBUFS means many sockets received in the
+ *     same wait: the recv is posted again, the buffers are back by then.
  *   - send: usock_writev() copies into the socket's send buffer (TX_SIZE)
  *     and returns at once, as writev() into the kernel's buffer would.  At
  *     the end of the iteration one send per socket carries all of it
  *     (uring_flush).  A full buffer is EAGAIN; EPOLLOUT follows when a send
  *     made room.  A failed send fails the next write and reports EPOLLERR.
+ *     Sends use MSG_DONTWAIT, so each has completed when the io_uring_enter
+ *     that submits it returns; a short one gets a POLLOUT poll for the rest.
+ *     The wait therefore need not wake up for a send's completion, and
+ *     counts it in (see uring_flush for when it does not, and uring_wait).
  *   - close: the fd is closed only when nothing of the socket is in flight,
  *     so its number is never reused under a queued operation.  Bytes still
- *     to send go out first (like close(2)), for at most CLOSE_LINGER_MS.
+ *     to send go out first (like close(2)), for at most CLOSE_LINGER_MS; a
+ *     peer that does not take them by then gets a reset, not a response
+ *     that looks complete.
  *
  * The ring is single-issuer with deferred task work: completions are
  * processed only inside our io_uring_enter, on the loop thread.
@@ -53,13 +60,13 @@
 
 #define SQ_ENTRIES 1024
 #define CQ_ENTRIES 8192
-#define RX_CHUNK 256          /* provided receive buffers are added this many at a time */
-#define RX_MAX 4096           /* up to (the ring's size, a power of two): 64 MiB */
+#define RX_COUNT 256          /* provided receive buffers (a power of two) */
 #define RX_SIZE 16384
 #define RX_GROUP 7
 #define TX_SIZE 16384
 #define TX_FREE_MAX 64
-#define CLOSE_LINGER_MS 10000
+#define CLOSE_LINGER_MS 60000
+#define SEND_CHECK_MS 1       /* the longest wait while a send counted in may have been short */
 
 /* user_data: a struct usock pointer (8-byte aligned) with the operation in
  * the low bits; EPOLL_TAG alone for the poll on the epoll fd; 0 for cancels.
@@ -77,17 +84,19 @@ struct usock {
 	bool closed;
 	bool shut_wr;              /* shutdown(SHUT_WR) once the send buffer is empty */
 	bool want_out;             /* a write was cut short: EPOLLOUT when room comes back */
+	bool blocked;              /* the last send was short: the peer reads slowly */
 	int rx_end;                /* 1: EOF received; -errno: receive failed */
 	int tx_err;                /* -errno: a send failed */
-	int rx_head, rx_tail;      /* received buffers not read yet (ids, chained
-				    * through ur->rx_next; -1: none); one at most */
-	uint32_t rx_off;           /* bytes of the head buffer already read */
+	char *rx;                  /* received bytes not read yet: a pool buffer
+				    * (rx_bid) during the owner's callback, else
+				    * a copy of the rest (rx_bid -1); NULL: none */
+	uint32_t rx_len, rx_off;
+	int rx_bid;
 	char *tx;                  /* bytes to send, TX_SIZE; NULL while empty */
 	uint32_t tx_len;
 	uint32_t tx_sending;       /* of which the send in flight carries these */
 	struct usock *next_dirty;
 	struct list_head node;     /* ur->socks */
-	struct list_head starved_node;
 	struct loop_timer linger;  /* closed with bytes still to send */
 };
 
@@ -96,13 +105,9 @@ struct loop_uring {
 	struct loop *loop;
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
-	char *rx_chunks[RX_MAX / RX_CHUNK];
-	unsigned nbufs;            /* provided so far (RX_CHUNK at a time) */
-	int16_t rx_next[RX_MAX];   /* next buffer in its socket's queue, -1 */
-	uint32_t rx_len[RX_MAX];   /* bytes received into each buffer */
+	char *rx_mem;              /* RX_COUNT buffers of RX_SIZE */
 	struct usock *dirty;
 	struct list_head socks;
-	struct list_head starved;
 	char *tx_free[TX_FREE_MAX];
 	unsigned ntx_free;
 	unsigned nsends;           /* sends prepared since the last wait (each completes in it) */
@@ -140,7 +145,7 @@ static void post_recv(struct usock *s, bool poll_first)
 {
 	struct io_uring_sqe *sqe;
 
-	if (s->recv_posted || s->rx_head >= 0 || s->rx_end || s->closed || !list_empty(&s->starved_node))
+	if (s->recv_posted || s->rx || s->rx_end || s->closed)
 		return;
 	sqe = get_sqe(s->ur);
 	io_uring_prep_recv(sqe, s->fd, NULL, RX_SIZE, 0);
@@ -176,37 +181,25 @@ static void mark_dirty(struct usock *s)
 
 static char *rx_buf(struct loop_uring *ur, unsigned bid)
 {
-	return ur->rx_chunks[bid / RX_CHUNK] + (size_t)(bid % RX_CHUNK) * RX_SIZE;
-}
-
-/* Provide RX_CHUNK more buffers.  Returns false at RX_MAX or without memory. */
-static bool rx_grow(struct loop_uring *ur)
-{
-	char *mem;
-
-	if (ur->nbufs >= RX_MAX)
-		return false;
-	mem = mmap(NULL, (size_t)RX_CHUNK * RX_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		return false;
-	ur->rx_chunks[ur->nbufs / RX_CHUNK] = mem;
-	for (unsigned i = 0; i < RX_CHUNK; i++)
-		io_uring_buf_ring_add(ur->br, mem + (size_t)i * RX_SIZE, RX_SIZE, (unsigned short)(ur->nbufs + i),
-				      io_uring_buf_ring_mask(RX_MAX), (int)i);
-	io_uring_buf_ring_advance(ur->br, RX_CHUNK);
-	ur->nbufs += RX_CHUNK;
-	return true;
+	return ur->rx_mem + (size_t)bid * RX_SIZE;
 }
 
 static void rx_give_back(struct loop_uring *ur, unsigned bid)
 {
-	io_uring_buf_ring_add(ur->br, rx_buf(ur, bid), RX_SIZE, (unsigned short)bid, io_uring_buf_ring_mask(RX_MAX), 0);
+	io_uring_buf_ring_add(ur->br, rx_buf(ur, bid), RX_SIZE, (unsigned short)bid, io_uring_buf_ring_mask(RX_COUNT), 0);
 	io_uring_buf_ring_advance(ur->br, 1);
-	if (!list_empty(&ur->starved)) {
-		struct usock *s = container_of(ur->starved.next, struct usock, starved_node);
-		list_del(&s->starved_node);
-		post_recv(s, false);
-	}
+}
+
+/* Done with the received bytes (read, or dropped at close). */
+static void rx_release(struct usock *s)
+{
+	if (!s->rx)
+		return;
+	if (s->rx_bid >= 0)
+		rx_give_back(s->ur, (unsigned)s->rx_bid);
+	else
+		free(s->rx);
+	s->rx = NULL;
 }
 
 static char *tx_get(struct loop_uring *ur)
@@ -234,15 +227,16 @@ static void usock_free(struct usock *s)
 {
 	struct loop_uring *ur = s->ur;
 
-	while (s->rx_head >= 0) {
-		int bid = s->rx_head;
-		s->rx_head = ur->rx_next[bid];
-		rx_give_back(ur, (unsigned)bid);
-	}
+	rx_release(s);
 	tx_put(ur, &s->tx);
 	loop_timer_cancel(ur->loop, &s->linger);
-	list_del(&s->starved_node);
 	list_del(&s->node);
+	if (s->tx_err == -ETIMEDOUT) {
+		/* bytes left that the peer never took: make the loss visible
+		 * (a reset) rather than end a response that looks complete */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	close(s->fd);
 	free(s);
 }
@@ -266,7 +260,7 @@ static void linger_expired(struct loop *loop, struct loop_timer *timer)
 {
 	struct usock *s = container_of(timer, struct usock, linger);
 
-	/* the peer does not take what is left: drop it */
+	/* the peer does not take what is left: drop it (usock_free resets) */
 	s->tx_err = -ETIMEDOUT;
 	s->tx_len = 0;
 	if (s->send_posted)
@@ -274,6 +268,10 @@ static void linger_expired(struct loop *loop, struct loop_timer *timer)
 	if (s->wpoll_posted)
 		cancel_op(s, OP_WPOLL);
 	maybe_free(s);
+}
+
+static void closed_cb(struct loop *loop, struct loop_io *io, uint32_t events)
+{
 }
 
 int loop_sock_open(struct loop *loop, struct loop_io *io, int fd, unsigned flags, loop_io_cb cb)
@@ -291,8 +289,6 @@ int loop_sock_open(struct loop *loop, struct loop_io *io, int fd, unsigned flags
 	s->ur = ur;
 	s->owner = io;
 	s->fd = fd;
-	s->rx_head = s->rx_tail = -1;
-	list_init(&s->starved_node);
 	list_add_tail(&ur->socks, &s->node);
 	io->fd = fd;
 	io->cb = cb;
@@ -318,13 +314,14 @@ void loop_sock_close(struct loop *loop, struct loop_io *io)
 	if (!s) {
 		close(io->fd); /* also takes it out of epoll */
 		io->fd = -1;
+		io->cb = closed_cb; /* events already fetched in this iteration */
 		return;
 	}
 	io->us = NULL;
 	io->fd = -1;
 	s->owner = NULL;
 	s->closed = true;
-	list_del(&s->starved_node);
+	rx_release(s);
 	if (s->recv_posted)
 		cancel_op(s, OP_RECV);
 	if (s->poll_posted)
@@ -340,39 +337,29 @@ int loop_sock_shutdown_wr(struct loop_io *io)
 	struct usock *s = io->us;
 
 	if (!s)
-		return shutdown(io->fd, SHUT_WR);
+		return shutdown(io->fd, SHUT_WR) < 0 ? -errno : 0;
 	if (s->tx_len || s->send_posted) {
 		s->shut_wr = true;
 		return 0;
 	}
-	return shutdown(s->fd, SHUT_WR);
+	return shutdown(s->fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
 ssize_t usock_read(struct usock *s, void *buf, size_t len)
 {
-	struct loop_uring *ur = s->ur;
-	size_t done = 0;
-
-	while (s->rx_head >= 0 && done < len) {
-		int bid = s->rx_head;
-		size_t n = ur->rx_len[bid] - s->rx_off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((char *)buf + done, rx_buf(ur, (unsigned)bid) + s->rx_off, n);
-		done += n;
+	if (!len)
+		return 0;
+	if (s->rx) {
+		size_t n = s->rx_len - s->rx_off;
+		if (n > len)
+			n = len;
+		memcpy(buf, s->rx + s->rx_off, n);
 		s->rx_off += (uint32_t)n;
-		if (s->rx_off == ur->rx_len[bid]) {
-			s->rx_off = 0;
-			s->rx_head = ur->rx_next[bid];
-			if (s->rx_head < 0)
-				s->rx_tail = -1;
-			rx_give_back(ur, (unsigned)bid);
+		if (s->rx_off == s->rx_len) {
+			rx_release(s);
+			post_recv(s, true);
 		}
-	}
-	if (done) {
-		if (s->rx_head < 0)
-			post_recv(s, true); /* after a cancel (backpressure) */
-		return (ssize_t)done;
+		return (ssize_t)n;
 	}
 	if (s->rx_end > 0)
 		return 0;
@@ -437,14 +424,16 @@ static void uring_flush(struct loop_uring *ur)
 		 * completed (maybe in part, maybe EAGAIN) when io_uring_enter
 		 * returns.  uring_wait() need not wake up for it, unless its
 		 * completion lets something go on at once: an owner waiting for
-		 * room, a shutdown or a close that waits for the last bytes. */
+		 * room, a shutdown or a close that waits for the last bytes, or
+		 * a peer that reads slowly (the send may be short, and the rest
+		 * needs a POLLOUT poll before the loop sleeps). */
 		struct io_uring_sqe *sqe = get_sqe(ur);
 		io_uring_prep_send(sqe, s->fd, s->tx, s->tx_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_SEND);
 		s->send_posted = true;
 		s->tx_sending = s->tx_len;
 		s->ops++;
-		if (!s->want_out && !s->shut_wr && !s->closed)
+		if (!s->want_out && !s->shut_wr && !s->closed && !s->blocked)
 			ur->nsends++;
 	}
 }
@@ -466,14 +455,10 @@ static void on_recv(struct usock *s, int res, uint32_t flags)
 		return;
 	}
 	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
-		int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
-		ur->rx_len[bid] = (uint32_t)res;
-		ur->rx_next[bid] = -1;
-		if (s->rx_tail >= 0)
-			ur->rx_next[s->rx_tail] = (int16_t)bid;
-		else
-			s->rx_head = bid;
-		s->rx_tail = bid;
+		s->rx_bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+		s->rx = rx_buf(ur, (unsigned)s->rx_bid);
+		s->rx_len = (uint32_t)res;
+		s->rx_off = 0;
 		/* held across the callback, which may close the socket */
 		s->ops++;
 		deliver(s, EPOLLIN);
@@ -482,6 +467,18 @@ static void on_recv(struct usock *s, int res, uint32_t flags)
 			maybe_free(s);
 			return;
 		}
+		if (s->rx && s->rx_bid >= 0) {
+			/* left unread: keep a copy, give the pool buffer back */
+			char *copy = malloc(s->rx_len - s->rx_off);
+			if (copy) {
+				memcpy(copy, s->rx + s->rx_off, s->rx_len - s->rx_off);
+				rx_give_back(ur, (unsigned)s->rx_bid);
+				s->rx = copy;
+				s->rx_len -= s->rx_off;
+				s->rx_off = 0;
+				s->rx_bid = -1;
+			}
+		}
 		post_recv(s, true); /* if it read everything */
 		return;
 	}
@@ -489,12 +486,7 @@ static void on_recv(struct usock *s, int res, uint32_t flags)
 		rx_give_back(ur, flags >> IORING_CQE_BUFFER_SHIFT);
 	switch (res) {
 	case -ENOBUFS:
-		/* every buffer holds bytes not read yet: more, or wait for one */
-		if (rx_grow(ur))
-			post_recv(s, false);
-		else
-			list_add_tail(&ur->starved, &s->starved_node);
-		return;
+		/* the pool ran out in this wait; reap gives the buffers back */
 	case -EINTR:
 	case -EAGAIN:
 	case -ECANCELED:
@@ -528,6 +520,11 @@ static void on_send(struct usock *s, int res)
 
 	s->send_posted = false;
 	s->ops--;
+	if (s->tx_err) {
+		maybe_free(s); /* given up on meanwhile (linger_expired) */
+		return;
+	}
+	s->blocked = full;
 	if (res < 0 && res != -EINTR && res != -EAGAIN) {
 		s->tx_err = res;
 		s->tx_len = 0;
@@ -641,9 +638,11 @@ int uring_wait(struct loop *loop, struct epoll_event *events, int max, int timeo
 		n = epoll_wait(loop->epfd, events, max, 0);
 		if (n > 0)
 			timeout_ms = 0;
-		else
+		else if (n == 0)
 			ur->epoll_check = false;
 	}
+	if (ur->nsends && (timeout_ms < 0 || timeout_ms > SEND_CHECK_MS))
+		timeout_ms = SEND_CHECK_MS; /* a send counted in may have come back short */
 	if (timeout_ms == 0) {
 		rc = io_uring_submit_and_get_events(&ur->ring);
 	} else {
@@ -658,9 +657,9 @@ int uring_wait(struct loop *loop, struct epoll_event *events, int max, int timeo
 	loop->now_ns = time_now_ns();
 	loop->now_ms = loop->now_ns / 1000000u;
 	reap(ur);
-	if (n == 0 && ur->epoll_check) {
+	if (n <= 0 && ur->epoll_check) {
 		n = epoll_wait(loop->epfd, events, max, 0);
-		if (n <= 0)
+		if (n == 0)
 			ur->epoll_check = false;
 	}
 	return n < 0 ? 0 : n;
@@ -691,38 +690,39 @@ int loop_uring_enable(struct loop *loop, char *why, size_t len)
 		free(ur);
 		return rc;
 	}
-	ur->br_bytes = RX_MAX * sizeof(struct io_uring_buf);
+	ur->br_bytes = RX_COUNT * sizeof(struct io_uring_buf);
 	ur->br = mmap(NULL, ur->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ur->br == MAP_FAILED) {
+	ur->rx_mem = mmap(NULL, (size_t)RX_COUNT * RX_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ur->br == MAP_FAILED || ur->rx_mem == MAP_FAILED) {
 		rc = -ENOMEM;
-		snprintf(why, len, "cannot map the receive buffer ring");
+		snprintf(why, len, "cannot map the receive buffers");
 		goto fail;
 	}
 	io_uring_buf_ring_init(ur->br);
 	reg.ring_addr = (uint64_t)(uintptr_t)ur->br;
-	reg.ring_entries = RX_MAX;
+	reg.ring_entries = RX_COUNT;
 	reg.bgid = RX_GROUP;
 	rc = io_uring_register_buf_ring(&ur->ring, &reg, 0);
 	if (rc < 0) {
 		snprintf(why, len, "provided buffer ring: %s", strerror(-rc));
 		goto fail;
 	}
-	if (!rx_grow(ur)) {
-		rc = -ENOMEM;
-		snprintf(why, len, "cannot map the receive buffers");
-		goto fail;
-	}
+	for (unsigned i = 0; i < RX_COUNT; i++)
+		io_uring_buf_ring_add(ur->br, rx_buf(ur, i), RX_SIZE, (unsigned short)i, io_uring_buf_ring_mask(RX_COUNT),
+				      (int)i);
+	io_uring_buf_ring_advance(ur->br, RX_COUNT);
 	/* saves looking the ring's fd up on every io_uring_enter */
 	io_uring_register_ring_fd(&ur->ring);
 	ur->loop = loop;
 	list_init(&ur->socks);
-	list_init(&ur->starved);
 	loop->uring = ur;
 	return 0;
 fail:
 	io_uring_queue_exit(&ur->ring);
-	if (ur->br != MAP_FAILED && ur->br)
+	if (ur->br && ur->br != MAP_FAILED)
 		munmap(ur->br, ur->br_bytes);
+	if (ur->rx_mem && ur->rx_mem != MAP_FAILED)
+		munmap(ur->rx_mem, (size_t)RX_COUNT * RX_SIZE);
 	free(ur);
 	return rc;
 }
@@ -747,6 +747,15 @@ void uring_release(struct loop *loop, unsigned linger_ms)
 
 	if (!ur)
 		return;
+	/* no callbacks from here on: owners are being torn down */
+	list_for_each_safe(pos, tmp, &ur->socks) {
+		struct usock *s = container_of(pos, struct usock, node);
+		if (s->owner) {
+			s->owner->us = NULL;
+			s->owner->fd = -1;
+			s->owner = NULL;
+		}
+	}
 	/* what closed connections still have to send (a last response) */
 	deadline = time_now_ms() + linger_ms;
 	while (sends_pending(ur) && time_now_ms() < deadline) {
@@ -759,20 +768,16 @@ void uring_release(struct loop *loop, unsigned linger_ms)
 	}
 	list_for_each_safe(pos, tmp, &ur->socks) {
 		struct usock *s = container_of(pos, struct usock, node);
-		if (s->owner) {
-			s->owner->us = NULL;
-			s->owner->fd = -1;
-		}
 		s->ops = 0;
 		s->dirty = false;
-		s->tx_err = -ECANCELED;
+		if (s->tx_len && !s->tx_err)
+			s->tx_err = -ETIMEDOUT; /* usock_free resets the connection */
 		s->closed = true;
 		usock_free(s);
 	}
 	io_uring_queue_exit(&ur->ring);
 	munmap(ur->br, ur->br_bytes);
-	for (unsigned i = 0; i < ur->nbufs / RX_CHUNK; i++)
-		munmap(ur->rx_chunks[i], (size_t)RX_CHUNK * RX_SIZE);
+	munmap(ur->rx_mem, (size_t)RX_COUNT * RX_SIZE);
 	while (ur->ntx_free)
 		free(ur->tx_free[--ur->ntx_free]);
 	free(ur);
