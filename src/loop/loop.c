@@ -1,6 +1,7 @@
-/* loop.c - the event loop: epoll_wait (or io_uring_enter, see uring.c), a binary heap of timers, and an
- * end-of-iteration hook where objects closed during the iteration are freed
- * (no object is freed from inside its own callback).
+/* loop.c - the event loop: epoll_wait (or io_uring_enter, see uring.c), a
+ * binary heap of timers, and an end-of-iteration hook where objects closed
+ * during the iteration are freed (no object is freed from inside its own
+ * callback).
  */
 #include <errno.h>
 #include <stdlib.h>
