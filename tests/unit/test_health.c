@@ -37,6 +37,7 @@
 #include "base/util.h"
 #include "deploy/health.h"
 #include "loop/loop.h"
+#include "unit.h"
 
 #define GUARD_MS 2500
 #define MAX_CONNS 32
@@ -47,20 +48,6 @@ static const char EXPECTED_REQUEST[] = "GET /health HTTP/1.1\r\n"
 				       "User-Agent: cutover-health\r\n"
 				       "Connection: close\r\n"
 				       "\r\n";
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory stream itself */
-}
 
 /* --- the test server ------------------------------------------------------ */
 

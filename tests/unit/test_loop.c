@@ -26,6 +26,7 @@
 
 #include "base/util.h"
 #include "loop/loop.h"
+#include "unit.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -40,27 +41,16 @@ static void sleep_ms(unsigned ms)
 
 /* --- guard: stops a run that would otherwise hang --- */
 
-struct guard {
-	struct loop_timer timer;
-	bool fired;
-};
-
-static void guard_cb(struct loop *loop, struct loop_timer *t)
-{
-	container_of(t, struct guard, timer)->fired = true;
-	loop->stop = true;
-}
-
 /* Run the loop, stopping it after limit_ms whatever happens.  Returns 0, or
  * 1 (after saying why) if it failed or had to be stopped by the guard, so
  * that callers can release everything before asserting. */
 static int run_guarded(struct loop *loop, uint64_t limit_ms)
 {
-	struct guard g = { 0 };
+	struct run_guard g = { 0 };
 	int ret;
 
 	loop->stop = false;
-	loop_timer_set(loop, &g.timer, time_now_ms() + limit_ms, guard_cb);
+	loop_timer_set(loop, &g.timer, time_now_ms() + limit_ms, run_guard_cb);
 	ret = loop_run(loop);
 	loop_timer_cancel(loop, &g.timer);
 	if (ret != 0)
@@ -419,9 +409,9 @@ static void test_fd_event(void **state)
 	/* after loop_del the callback is no longer called */
 	loop_del(&loop, &p.io);
 	assert_int_equal(write(fds[1], "y", 1), 1);
-	struct guard stop = { 0 };
+	struct run_guard stop = { 0 };
 	loop.stop = false;
-	loop_timer_set(&loop, &stop.timer, time_now_ms() + 10, guard_cb);
+	loop_timer_set(&loop, &stop.timer, time_now_ms() + 10, run_guard_cb);
 	assert_int_equal(loop_run(&loop), 0);
 	assert_true(stop.fired);
 	assert_int_equal(p.calls, 1);
@@ -545,7 +535,7 @@ static void test_iteration_end_between_timers(void **state)
 	(void)state;
 	struct hook_state h = { .stop_after = -1 };
 	struct hook_timer a = { .iterations = &h.calls }, b = { .iterations = &h.calls };
-	struct guard z = { 0 };
+	struct run_guard z = { 0 };
 	struct loop loop;
 	uint64_t base;
 
@@ -555,7 +545,7 @@ static void test_iteration_end_between_timers(void **state)
 	base = time_now_ms();
 	loop_timer_set(&loop, &a.timer, base + 5, hook_timer_cb);
 	loop_timer_set(&loop, &b.timer, base + 25, hook_timer_cb);
-	loop_timer_set(&loop, &z.timer, base + 45, guard_cb);
+	loop_timer_set(&loop, &z.timer, base + 45, run_guard_cb);
 	assert_int_equal(loop_run(&loop), 0);
 	assert_true(z.fired);
 	assert_int_equal(a.calls, 1);

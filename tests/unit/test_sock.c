@@ -54,6 +54,7 @@
 #include "base/util.h"
 #include "loop/loop.h"
 #include "loop/sock.h"
+#include "unit.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define GUARD_MS 2000
@@ -96,20 +97,6 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-static int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* --- the pattern --- */
 
 #define PAT_PERIOD 251
@@ -136,17 +123,6 @@ static size_t pattern_check(const void *buf, size_t n, size_t off)
 
 /* --- running the loop, bounded --- */
 
-struct guard {
-	struct loop_timer timer;
-	bool fired;
-};
-
-static void guard_cb(struct loop *loop, struct loop_timer *t)
-{
-	container_of(t, struct guard, timer)->fired = true;
-	loop->stop = true;
-}
-
 struct until {
 	bool (*cond)(void *arg);
 	void *arg;
@@ -166,7 +142,7 @@ static void until_hook(struct loop *loop, void *data)
 static int run_until(struct loop *loop, bool (*cond)(void *), void *arg, const char *what)
 {
 	struct until u = { cond, arg };
-	struct guard g = { 0 };
+	struct run_guard g = { 0 };
 	int ret;
 
 	if (cond(arg))
@@ -174,7 +150,7 @@ static int run_until(struct loop *loop, bool (*cond)(void *), void *arg, const c
 	loop->stop = false;
 	loop->on_iteration_end = until_hook;
 	loop->data = &u;
-	loop_timer_set(loop, &g.timer, time_now_ms() + GUARD_MS, guard_cb);
+	loop_timer_set(loop, &g.timer, time_now_ms() + GUARD_MS, run_guard_cb);
 	ret = loop_run(loop);
 	loop_timer_cancel(loop, &g.timer);
 	loop->on_iteration_end = NULL;
@@ -189,10 +165,10 @@ static int run_until(struct loop *loop, bool (*cond)(void *), void *arg, const c
 /* Run the loop for ms milliseconds (to let whatever is due happen). */
 static void run_for(struct loop *loop, unsigned ms)
 {
-	struct guard g = { 0 };
+	struct run_guard g = { 0 };
 
 	loop->stop = false;
-	loop_timer_set(loop, &g.timer, time_now_ms() + ms, guard_cb);
+	loop_timer_set(loop, &g.timer, time_now_ms() + ms, run_guard_cb);
 	assert_int_equal(loop_run(loop), 0);
 	loop_timer_cancel(loop, &g.timer);
 	assert_true(g.fired);
@@ -538,7 +514,7 @@ static void finish(struct loop *loop, int fds0)
 	run_for(loop, 5);
 	assert_int_equal(loop->nheap, 0);
 	loop_release(loop);
-	assert_int_equal(fd_count(), fds0);
+	assert_int_equal(count_fds(), fds0);
 }
 
 /* Fill the socket: write until EAGAIN, and in io_uring mode keep writing on
@@ -575,7 +551,7 @@ static size_t fill(struct loop *loop, struct tsock *t, size_t target)
 static void test_read(void **state)
 {
 	static const char *msgs[] = { "hello", "world!", "a third, longer message" };
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { 0 };
 	struct peer p = { 0 };
 	struct loop loop;
@@ -615,7 +591,7 @@ static void test_read(void **state)
 static void test_read_in_chunks(void **state)
 {
 	const size_t total = 40000;
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { 0 };
 	struct peer p = { 0 };
 	struct loop loop;
@@ -662,7 +638,7 @@ static void test_read_in_chunks(void **state)
  * keeps returning 0. */
 static void test_read_eof(void **state)
 {
-	int fds0 = fd_count(), fd1, fd2;
+	int fds0 = count_fds(), fd1, fd2;
 	struct tsock a = { .handler = h_read }, b = { .handler = h_read };
 	struct peer pa = { 0 }, pb = { 0 };
 	struct loop loop;
@@ -719,7 +695,7 @@ static void test_read_eof(void **state)
 
 static void test_many_sockets_unread(void **state)
 {
-	int fds0 = fd_count(), fd, ready = 0, wrong = 0;
+	int fds0 = count_fds(), fd, ready = 0, wrong = 0;
 	struct tsock *t = calloc(NMANY, sizeof(*t));
 	struct peer *p = calloc(NMANY, sizeof(*p));
 	struct loop loop;
@@ -775,7 +751,7 @@ static void test_writev(void **state)
 		{ (void *)" HTTP/1.1\r\n", 11 },
 	};
 	struct iovec empty = { (void *)"", 0 };
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { 0 };
 	struct peer p = { 0 };
 	struct loop loop;
@@ -813,7 +789,7 @@ static void test_writev(void **state)
 static void test_backpressure(void **state)
 {
 	const size_t target = (1u << 20) + 12345;
-	int fds0 = fd_count(), fd, nout;
+	int fds0 = count_fds(), fd, nout;
 	struct tsock a = { 0 };
 	struct peer p = { .pattern = true };
 	struct loop loop;
@@ -928,7 +904,7 @@ static bool drain_done(void *arg)
  * wake up for something else (its idle timeout is 1 s). */
 static void test_send_resumes_when_peer_reads(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { .handler = h_write };
 	struct peer p = { 0 };
 	struct drain d = { .delay_ms = 50 };
@@ -979,7 +955,7 @@ static void test_send_resumes_when_peer_reads(void **state)
  * With nothing queued, the peer sees EOF at once. */
 static void test_shutdown_wr(void **state)
 {
-	int fds0 = fd_count(), fd1, fd2;
+	int fds0 = count_fds(), fd1, fd2;
 	struct tsock a = { 0 }, b = { 0 };
 	struct peer pa = { .pattern = true }, pb = { 0 };
 	struct iovec iov[2] = { { pat, 600 }, { pat + 600 % PAT_PERIOD, 400 } };
@@ -1031,7 +1007,7 @@ static void test_shutdown_wr(void **state)
  * io_uring mode): the peer gets every byte, then EOF; no callback after. */
 static void test_close_after_write(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { 0 };
 	struct peer p = { .pattern = true };
 	struct loop loop;
@@ -1059,7 +1035,7 @@ static void test_close_after_write(void **state)
  * posted): the bytes still go out once the peer reads, then EOF. */
 static void test_close_after_write_full(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { 0 };
 	struct peer p = { .pattern = true };
 	struct loop loop;
@@ -1100,7 +1076,7 @@ static void h_respond_close(struct loop *loop, struct tsock *t, uint32_t events)
 
 static void test_close_in_callback_after_response(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { .handler = h_respond_close };
 	struct peer p = { .pattern = true };
 	struct loop loop;
@@ -1135,7 +1111,7 @@ static void h_close_at_once(struct loop *loop, struct tsock *t, uint32_t events)
 
 static void test_close_in_callback_unread(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { .handler = h_close_at_once };
 	struct peer p = { 0 };
 	struct loop loop;
@@ -1167,7 +1143,7 @@ static void h_read_close_at_end(struct loop *loop, struct tsock *t, uint32_t eve
 
 static void test_close_in_callback_at_eof(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { .handler = h_read_close_at_end };
 	struct peer p = { 0 };
 	struct loop loop;
@@ -1204,7 +1180,7 @@ static void h_close_on_out(struct loop *loop, struct tsock *t, uint32_t events)
 
 static void test_close_in_callback_on_epollout(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { 0 };
 	struct peer p = { .pattern = true };
 	struct loop loop;
@@ -1247,7 +1223,7 @@ static bool either_nin(void *arg)
 
 static void test_close_sibling_in_callback(void **state)
 {
-	int fds0 = fd_count(), fd1, fd2;
+	int fds0 = count_fds(), fd1, fd2;
 	struct tsock a = { .handler = h_close_sibling }, b = { .handler = h_close_sibling };
 	struct peer pa = { 0 }, pb = { 0 };
 	struct loop loop;
@@ -1284,7 +1260,7 @@ static void test_close_sibling_in_callback(void **state)
  * owner's later loop_sock_close is harmless; no fd or memory leaks. */
 static void test_release_open_sockets(void **state)
 {
-	int fds0 = fd_count(), fd[4];
+	int fds0 = count_fds(), fd[4];
 	struct tsock t[4] = { 0 };
 	struct peer p[4] = { 0 };
 	struct loop loop;
@@ -1317,7 +1293,7 @@ static void test_release_open_sockets(void **state)
 	assert_int_equal(read(p[3].fd, buf, sizeof(buf)), 0);
 	for (int i = 0; i < 4; i++)
 		peer_close(&loop, &p[i]);
-	assert_int_equal(fd_count(), fds0);
+	assert_int_equal(count_fds(), fds0);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(t[i].late_calls, 0);
 }
@@ -1327,7 +1303,7 @@ static void test_release_open_sockets(void **state)
  * as soon as it is sent; the peer gets every byte, then EOF. */
 static void test_release_closed_pending_drained(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { 0 };
 	struct peer p = { 0 };
 	struct drain d = { .wake_fd = -1 };
@@ -1352,7 +1328,7 @@ static void test_release_closed_pending_drained(void **state)
 	assert_int_equal(d.bad, 0);
 	assert_in_range(elapsed, 0, 1500);
 	peer_close(&loop, &p);
-	assert_int_equal(fd_count(), fds0);
+	assert_int_equal(count_fds(), fds0);
 	assert_int_equal(a.late_calls, 0);
 }
 
@@ -1363,7 +1339,7 @@ static void test_release_closed_pending_drained(void **state)
  * back from inside loop_release is reported (sock.h does not say). */
 static void test_release_pending_stalled(void **state)
 {
-	int fds0 = fd_count(), fd[3];
+	int fds0 = count_fds(), fd[3];
 	struct tsock t[3] = { 0 };
 	struct peer p[3] = { 0 };
 	struct loop loop;
@@ -1392,7 +1368,7 @@ static void test_release_pending_stalled(void **state)
 	tsock_close(&loop, &t[2]);
 	for (int i = 0; i < 3; i++)
 		peer_close(&loop, &p[i]);
-	assert_int_equal(fd_count(), fds0);
+	assert_int_equal(count_fds(), fds0);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(t[i].late_calls, 0);
 }
@@ -1401,7 +1377,7 @@ static void test_release_pending_stalled(void **state)
  * the send fails, loop_release does not wait for it. */
 static void test_release_pending_peer_gone(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { 0 };
 	struct peer p = { 0 };
 	struct loop loop;
@@ -1417,7 +1393,7 @@ static void test_release_pending_peer_gone(void **state)
 	loop_release(&loop);
 	elapsed = time_now_ms() - t0;
 	assert_in_range(elapsed, 0, 1000);
-	assert_int_equal(fd_count(), fds0);
+	assert_int_equal(count_fds(), fds0);
 	assert_int_equal(a.late_calls, 0);
 }
 
@@ -1429,7 +1405,7 @@ static void test_release_pending_peer_gone(void **state)
  * fails), and no SIGPIPE (the test ignores it, as the daemon does). */
 static void test_write_peer_gone(void **state)
 {
-	int fds0 = fd_count(), fd;
+	int fds0 = count_fds(), fd;
 	struct tsock a = { .handler = h_write };
 	struct peer p = { 0 };
 	struct loop loop;
@@ -1454,7 +1430,7 @@ static void test_write_peer_gone(void **state)
  * SO_ERROR 0; then bytes both ways. */
 static void test_tcp_connect(void **state)
 {
-	int fds0 = fd_count(), lfd;
+	int fds0 = count_fds(), lfd;
 	struct tsock a = { 0 };
 	struct peer p = { 0 };
 	struct sockaddr_in addr;
@@ -1496,7 +1472,7 @@ static void test_tcp_connect(void **state)
  * socket closed while its connect is in progress makes no callback. */
 static void test_tcp_write_while_connecting(void **state)
 {
-	int fds0 = fd_count(), lfd;
+	int fds0 = count_fds(), lfd;
 	struct tsock a = { .handler = h_write }, b = { 0 };
 	struct peer p = { .pattern = true };
 	struct sockaddr_in addr;
@@ -1538,7 +1514,7 @@ static void h_refused(struct loop *loop, struct tsock *t, uint32_t events)
 
 static void test_tcp_connect_refused(void **state)
 {
-	int fds0 = fd_count(), lfd;
+	int fds0 = count_fds(), lfd;
 	struct tsock a = { .handler = h_refused };
 	struct sockaddr_in addr;
 	struct loop loop;
@@ -1567,7 +1543,7 @@ static void test_tcp_connect_refused(void **state)
  * EPOLLHUP, and the read fails with ECONNRESET. */
 static void test_tcp_reset(void **state)
 {
-	int fds0 = fd_count(), lfd, cfd;
+	int fds0 = count_fds(), lfd, cfd;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	struct tsock a = { .handler = h_read };
 	struct peer p = { 0 };

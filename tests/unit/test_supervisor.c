@@ -36,6 +36,7 @@
 #include "loop/loop.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/supervisor-internal.h"
+#include "unit.h"
 
 #define GUARD_MS 4000
 #define POLL_MS 5
@@ -65,21 +66,6 @@ static bool under_valgrind(void)
 	const char *preload = getenv("LD_PRELOAD");
 
 	return preload && strstr(preload, "vgpreload");
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* Our children, alive or zombie, listed from /proc. */
