@@ -199,8 +199,10 @@ int loop_run(struct loop *loop)
 				continue;
 			return -errno;
 		}
-		loop->now_ns = time_now_ns();
-		loop->now_ms = loop->now_ns / 1000000u;
+		if (!loop->uring) { /* uring_wait did it, before its callbacks */
+			loop->now_ns = time_now_ns();
+			loop->now_ms = loop->now_ns / 1000000u;
+		}
 		for (int i = 0; i < n; i++) {
 			struct loop_io *io = events[i].data.ptr;
 			io->cb(loop, io, events[i].events);

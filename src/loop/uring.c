@@ -159,6 +159,20 @@ static void post_recv(struct usock *s, bool poll_first)
 	s->ops++;
 }
 
+/* A POLLOUT poll: the end of a connect (OP_POLL) or room to send (OP_WPOLL). */
+static void post_pollout(struct usock *s, unsigned op)
+{
+	struct io_uring_sqe *sqe = get_sqe(s->ur);
+
+	io_uring_prep_poll_add(sqe, s->fd, POLLOUT);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | op);
+	if (op == OP_POLL)
+		s->poll_posted = true;
+	else
+		s->wpoll_posted = true;
+	s->ops++;
+}
+
 static void cancel_op(struct usock *s, unsigned op)
 {
 	struct io_uring_sqe *sqe = get_sqe(s->ur);
@@ -295,11 +309,7 @@ int loop_sock_open(struct loop *loop, struct loop_io *io, int fd, unsigned flags
 	io->cb = cb;
 	io->us = s;
 	if (flags & LOOP_SOCK_CONNECTING) {
-		struct io_uring_sqe *sqe = get_sqe(ur);
-		io_uring_prep_poll_add(sqe, fd, POLLOUT);
-		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_POLL);
-		s->poll_posted = true;
-		s->ops++;
+		post_pollout(s, OP_POLL);
 	} else {
 		post_recv(s, false);
 	}
@@ -505,16 +515,6 @@ static void on_recv(struct usock *s, int res, uint32_t flags)
 	deliver(s, events);
 }
 
-static void post_wpoll(struct usock *s)
-{
-	struct io_uring_sqe *sqe = get_sqe(s->ur);
-
-	io_uring_prep_poll_add(sqe, s->fd, POLLOUT);
-	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_WPOLL);
-	s->wpoll_posted = true;
-	s->ops++;
-}
-
 static void on_send(struct usock *s, int res)
 {
 	bool full = res == -EAGAIN || (res >= 0 && (uint32_t)res < s->tx_sending);
@@ -541,7 +541,7 @@ static void on_send(struct usock *s, int res)
 	}
 	if (s->tx_len) {
 		if (full)
-			post_wpoll(s); /* the socket's buffer is full: wait for room */
+			post_pollout(s, OP_WPOLL); /* the socket's buffer is full: wait for room */
 		else
 			mark_dirty(s);
 	} else {
