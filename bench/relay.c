@@ -6,8 +6,9 @@
  * on one side is sent to the other: no parsing, no pooling, no headers, no logs, no
  * metrics.  It does its socket I/O the way cutover does: one io_uring, one
  * io_uring_enter per loop iteration, a recv posted per socket (POLL_FIRST after the
- * first), sends with MSG_DONTWAIT that complete inside the io_uring_enter that
- * submits them, and a wait for one completion more than the sends.  So its CPU per request is what the ring, the
+ * first) and posted again with the send of what it brought, sends with MSG_DONTWAIT
+ * that complete inside the io_uring_enter that submits them (in order, so a side's
+ * two buffers take turns safely), and a wait for one completion more than the sends.  So its CPU per request is what the ring, the
  * TCP stack and the wake-ups cost on this machine, and bench/placement shows it
  * next to cutover, nginx and HAProxy.  A bench tool, not part of cutover: a send
  * that comes back short is finished with a blocking send, and an error or EOF on
@@ -15,9 +16,11 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +29,27 @@
 
 #define BUF 16384
 
+struct pair;
+
 struct side {
 	int fd;
+	struct pair *pair;
 	struct side *peer;
-	int pending;               /* bytes of buf being sent to the peer */
-	char buf[BUF];
+	unsigned next;             /* the buffer the next recv fills */
+	int pending[2];            /* bytes of each buffer being sent to the peer */
+	char buf[2][BUF];
 };
 
-enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
+/* Both fds close together, once nothing of the pair is queued or in flight, so
+ * neither number is reused while a queued operation may still name it. */
+struct pair {
+	struct side c, u;
+	unsigned ops;
+	int ended;
+};
+
+/* user_data: the side, with the operation and the buffer in the low bits */
+enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 4, OP_MASK = 7 };
 
 static struct io_uring ring;
 static unsigned nsends;           /* sends submitted by the next io_uring_enter */
@@ -44,6 +60,7 @@ static struct io_uring_sqe *sqe_get(void)
 
 	while (!sqe) {
 		io_uring_submit(&ring);
+		nsends = 0; /* those complete now; the wait counts only the ones after */
 		sqe = io_uring_get_sqe(&ring);
 	}
 	return sqe;
@@ -53,18 +70,21 @@ static void post_recv(struct side *s, unsigned poll_first)
 {
 	struct io_uring_sqe *sqe = sqe_get();
 
-	io_uring_prep_recv(sqe, s->fd, s->buf, BUF, 0);
+	io_uring_prep_recv(sqe, s->fd, s->buf[s->next], BUF, 0);
 	sqe->ioprio |= poll_first ? IORING_RECVSEND_POLL_FIRST : 0;
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_RECV);
+	s->pair->ops++;
 }
 
-static void post_send(struct side *s, int len)
+/* the bytes that buf[b] of s brought, to the peer */
+static void post_send(struct side *s, unsigned b, int len)
 {
 	struct io_uring_sqe *sqe = sqe_get();
 
-	io_uring_prep_send(sqe, s->peer->fd, s->buf, (size_t)len, MSG_DONTWAIT);
-	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_SEND);
-	s->pending = len;
+	io_uring_prep_send(sqe, s->peer->fd, s->buf[b], (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | OP_SEND | b);
+	s->pending[b] = len;
+	s->pair->ops++;
 	nsends++;
 }
 
@@ -76,7 +96,7 @@ static void post_accept(int lfd)
 	io_uring_sqe_set_data64(sqe, OP_ACCEPT);
 }
 
-static int tcp_socket(int fd)
+static int tcp_nodelay(int fd)
 {
 	int one = 1;
 
@@ -86,76 +106,91 @@ static int tcp_socket(int fd)
 
 static void pair_new(int cfd, const struct sockaddr_in *target)
 {
-	struct side *c = calloc(1, sizeof(*c)), *u = calloc(1, sizeof(*u));
-	int ufd = tcp_socket(socket(AF_INET, SOCK_STREAM, 0));
+	struct pair *p = calloc(1, sizeof(*p));
+	int ufd = socket(AF_INET, SOCK_STREAM, 0);
 
-	if (!c || !u || ufd < 0 || connect(ufd, (const struct sockaddr *)target, sizeof(*target)) < 0) {
+	if (!p || ufd < 0 || connect(ufd, (const struct sockaddr *)target, sizeof(*target)) < 0) {
 		perror("relay: connect to target");
 		close(cfd);
 		if (ufd >= 0)
 			close(ufd);
-		free(c);
-		free(u);
+		free(p);
 		return;
 	}
-	c->fd = tcp_socket(cfd);
-	u->fd = ufd;
-	c->peer = u;
-	u->peer = c;
-	post_recv(c, 0);
-	post_recv(u, 0);
+	p->c.fd = tcp_nodelay(cfd);
+	p->u.fd = tcp_nodelay(ufd);
+	p->c.pair = p->u.pair = p;
+	p->c.peer = &p->u;
+	p->u.peer = &p->c;
+	post_recv(&p->c, 0);
+	post_recv(&p->u, 0);
 }
 
-/* the pair's other side still has a recv in flight: it fails once its fd is shut down */
-static void side_end(struct side *s)
+/* EOF or an error on either side ends both: what is in flight fails, then they close */
+static void pair_end(struct pair *p)
 {
-	if (s->peer) {
-		shutdown(s->peer->fd, SHUT_RDWR);
-		s->peer->peer = NULL;
+	if (!p->ended) {
+		p->ended = 1;
+		shutdown(p->c.fd, SHUT_RDWR);
+		shutdown(p->u.fd, SHUT_RDWR);
 	}
-	close(s->fd);
-	free(s);
+}
+
+static void pair_done_op(struct pair *p)
+{
+	if (--p->ops == 0 && p->ended) {
+		close(p->c.fd);
+		close(p->u.fd);
+		free(p);
+	}
 }
 
 static void on_recv(struct side *s, int res)
 {
-	if (res <= 0 || !s->peer) {
-		side_end(s);
-		return;
+	struct pair *p = s->pair;
+
+	if (!p->ended) {
+		if (res <= 0) {
+			pair_end(p);
+		} else {
+			post_send(s, s->next, res);
+			s->next ^= 1;
+			post_recv(s, 1);
+		}
 	}
-	post_send(s, res);
+	pair_done_op(p);
 }
 
-/* s's bytes went to its peer; then s may receive again */
-static void on_send(struct side *s, int res)
+/* A send completed within the io_uring_enter that submitted it (MSG_DONTWAIT), before the
+ * recv posted with it could: a short one is finished here, before that recv's bytes go. */
+static void on_send(struct side *s, unsigned b, int res, int len)
 {
+	struct pair *p = s->pair;
 	int off = res > 0 ? res : 0;
 
-	if (!s->peer) {
-		side_end(s);
-		return;
+	if (!p->ended && res < 0 && res != -EAGAIN)
+		pair_end(p);
+	while (!p->ended && off < len) {
+		int n = (int)send(s->peer->fd, s->buf[b] + off, (size_t)(len - off), MSG_NOSIGNAL);
+		if (n <= 0)
+			pair_end(p);
+		else
+			off += n;
 	}
-	while (off < s->pending) {
-		int n = (int)send(s->peer->fd, s->buf + off, (size_t)(s->pending - off), 0);
-		if (n <= 0) {
-			side_end(s);
-			return;
-		}
-		off += n;
-	}
-	post_recv(s, 1);
+	pair_done_op(p);
 }
 
 int main(int argc, char **argv)
 {
 	struct sockaddr_in la = { .sin_family = AF_INET }, ta = { .sin_family = AF_INET };
-	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN };
+	struct io_uring_params params = { .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN };
 	int lfd, one = 1, rc;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: relay LISTEN_PORT TARGET_PORT (127.0.0.1)\n");
 		return 2;
 	}
+	signal(SIGPIPE, SIG_IGN);
 	la.sin_port = htons((uint16_t)atoi(argv[1]));
 	ta.sin_port = htons((uint16_t)atoi(argv[2]));
 	la.sin_addr.s_addr = ta.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -165,7 +200,7 @@ int main(int argc, char **argv)
 		perror("relay: listen");
 		return 1;
 	}
-	rc = io_uring_queue_init_params(1024, &ring, &p);
+	rc = io_uring_queue_init_params(1024, &ring, &params);
 	if (rc < 0) {
 		fprintf(stderr, "relay: io_uring_setup: %s\n", strerror(-rc));
 		return 1;
@@ -174,7 +209,6 @@ int main(int argc, char **argv)
 	post_accept(lfd);
 	for (;;) {
 		struct io_uring_cqe *cqe;
-
 		unsigned want = nsends + 1;
 
 		nsends = 0;
@@ -183,6 +217,7 @@ int main(int argc, char **argv)
 			uint64_t data = cqe->user_data;
 			int res = cqe->res;
 			uint32_t flags = cqe->flags;
+			struct side *s = (struct side *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
 
 			io_uring_cqe_seen(&ring, cqe);
 			if (data == OP_ACCEPT) {
@@ -190,10 +225,10 @@ int main(int argc, char **argv)
 					pair_new(res, &ta);
 				if (!(flags & IORING_CQE_F_MORE))
 					post_accept(lfd);
-			} else if ((data & 7) == OP_RECV) {
-				on_recv((struct side *)(uintptr_t)(data & ~(uint64_t)7), res);
+			} else if (data & OP_SEND) {
+				on_send(s, (unsigned)(data & 1), res, s->pending[data & 1]);
 			} else {
-				on_send((struct side *)(uintptr_t)(data & ~(uint64_t)7), res);
+				on_recv(s, res);
 			}
 		}
 	}
