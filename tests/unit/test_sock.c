@@ -444,6 +444,27 @@ static void make_pair(struct peer *p, int *fd)
 	p->fd = sv[1];
 }
 
+/* n socket pairs; the loop's end of each opened as t[i] */
+static void open_pairs(struct loop *loop, struct tsock *t, struct peer *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		make_pair(&p[i], &fd);
+		assert_int_equal(tsock_open(loop, &t[i], fd, 0), 0);
+	}
+}
+
+/* The peers closed: no fd is left over, and no owner was called after its close. */
+static void end_pairs(struct loop *loop, struct tsock *t, struct peer *p, int n, int fds0)
+{
+	for (int i = 0; i < n; i++)
+		peer_close(loop, &p[i]);
+	assert_int_equal(count_fds(), fds0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(t[i].late_calls, 0);
+}
+
 static int tcp_listener(struct sockaddr_in *addr)
 {
 	socklen_t len = sizeof(*addr);
@@ -1260,7 +1281,7 @@ static void test_close_sibling_in_callback(void **state)
  * owner's later loop_sock_close is harmless; no fd or memory leaks. */
 static void test_release_open_sockets(void **state)
 {
-	int fds0 = count_fds(), fd[4];
+	int fds0 = count_fds();
 	struct tsock t[4] = { 0 };
 	struct peer p[4] = { 0 };
 	struct loop loop;
@@ -1268,10 +1289,7 @@ static void test_release_open_sockets(void **state)
 	char buf[256];
 
 	loop_open(&loop, state);
-	for (int i = 0; i < 4; i++) {
-		make_pair(&p[i], &fd[i]);
-		assert_int_equal(tsock_open(&loop, &t[i], fd[i], 0), 0);
-	}
+	open_pairs(&loop, t, p, 4);
 	write_all(p[1].fd, "unread", 6);
 	t[1].mark = 0;
 	assert_int_equal(run_until(&loop, tsock_nin_past_mark, &t[1], "EPOLLIN"), 0);
@@ -1291,11 +1309,7 @@ static void test_release_open_sockets(void **state)
 	assert_int_equal(read(p[3].fd, buf, sizeof(buf)), 6);
 	assert_memory_equal(buf, "closed", 6);
 	assert_int_equal(read(p[3].fd, buf, sizeof(buf)), 0);
-	for (int i = 0; i < 4; i++)
-		peer_close(&loop, &p[i]);
-	assert_int_equal(count_fds(), fds0);
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(t[i].late_calls, 0);
+	end_pairs(&loop, t, p, 4, fds0);
 }
 
 /* Closed with the socket full, then loop_release while the peer reads (in
@@ -1339,7 +1353,7 @@ static void test_release_closed_pending_drained(void **state)
  * back from inside loop_release is reported (sock.h does not say). */
 static void test_release_pending_stalled(void **state)
 {
-	int fds0 = count_fds(), fd[3];
+	int fds0 = count_fds();
 	struct tsock t[3] = { 0 };
 	struct peer p[3] = { 0 };
 	struct loop loop;
@@ -1347,10 +1361,7 @@ static void test_release_pending_stalled(void **state)
 	int calls[3];
 
 	loop_open(&loop, state);
-	for (int i = 0; i < 3; i++) {
-		make_pair(&p[i], &fd[i]);
-		assert_int_equal(tsock_open(&loop, &t[i], fd[i], 0), 0);
-	}
+	open_pairs(&loop, t, p, 3);
 	fill(&loop, &t[0], 8u << 20);
 	fill(&loop, &t[1], 8u << 20);
 	tsock_close(&loop, &t[0]);
@@ -1366,11 +1377,7 @@ static void test_release_pending_stalled(void **state)
 	assert_in_range(elapsed, 0, 3000);
 	tsock_close(&loop, &t[1]);
 	tsock_close(&loop, &t[2]);
-	for (int i = 0; i < 3; i++)
-		peer_close(&loop, &p[i]);
-	assert_int_equal(count_fds(), fds0);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(t[i].late_calls, 0);
+	end_pairs(&loop, t, p, 3, fds0);
 }
 
 /* loop_release with bytes queued on a closed socket whose peer is gone:
