@@ -12,14 +12,21 @@
 
 #define LOOP_MAX_EVENTS 256
 
+/* The iteration's clock, read once per wait before any callback runs. */
+void loop_clock_update(struct loop *loop)
+{
+	loop->now_ns = time_now_ns();
+	loop->now_ms = loop->now_ns / 1000000u;
+}
+
 int loop_init(struct loop *loop)
 {
 	int fd = epoll_create1(EPOLL_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
-	*loop = (struct loop){ .epfd = fd, .now_ns = time_now_ns() };
-	loop->now_ms = loop->now_ns / 1000000u;
+	*loop = (struct loop){ .epfd = fd };
+	loop_clock_update(loop);
 	return 0;
 }
 
@@ -199,10 +206,8 @@ int loop_run(struct loop *loop)
 				continue;
 			return -errno;
 		}
-		if (!loop->uring) { /* uring_wait did it, before its callbacks */
-			loop->now_ns = time_now_ns();
-			loop->now_ms = loop->now_ns / 1000000u;
-		}
+		if (!loop->uring) /* uring_wait did it, before its callbacks */
+			loop_clock_update(loop);
 		for (int i = 0; i < n; i++) {
 			struct loop_io *io = events[i].data.ptr;
 			io->cb(loop, io, events[i].events);

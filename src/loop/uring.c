@@ -655,8 +655,7 @@ int uring_wait(struct loop *loop, struct epoll_event *events, int max, int timeo
 	ur->nsends = 0;
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
-	loop->now_ns = time_now_ns();
-	loop->now_ms = loop->now_ns / 1000000u;
+	loop_clock_update(loop);
 	reap(ur);
 	if (n <= 0 && ur->epoll_check) {
 		n = epoll_wait(loop->epfd, events, max, 0);

@@ -9,3 +9,5 @@
 int uring_wait(struct loop *loop, struct epoll_event *events, int max, int timeout_ms);
 /* Send what closed sockets still hold (up to linger_ms), then free it all. */
 void uring_release(struct loop *loop, unsigned linger_ms);
+/* loop.c's: the iteration's clock, which uring_wait reads before its callbacks. */
+void loop_clock_update(struct loop *loop);
