@@ -26,7 +26,7 @@
 #include "loop/loop.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
-#include "release/release.h"
+#include "store/store.h"
 
 #define WATCH_TICK_MS 250
 #define LIVE_CRASHES_BEFORE_ROLLBACK 3 /* live crash loop with a warm previous version: roll back */
@@ -1312,7 +1312,7 @@ static int64_t dep_create(struct deployer *d, const char *service, const char *v
 		snprintf(err, errlen, "service '%s' is not managed by cutover (it has targets, no `run`)", service);
 		return -ENOENT;
 	}
-	if (release_check_names(service, version, err, errlen) < 0)
+	if (store_check_names(service, version, err, errlen) < 0)
 		return -EINVAL; /* a version no release can have */
 	m = managed_get(d, service, true);
 	if (!m) {

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define STATE_SERVICE_MAX 63          /* [a-z0-9][a-z0-9_-]{0,62} */
-#define STATE_VERSION_MAX 127         /* semver text, bounded by release_version_valid() */
+#define STATE_VERSION_MAX 127         /* semver text, bounded by store_version_valid() */
 #define STATE_DIGEST_HEX 64           /* SHA-256 in lower-case hex */
 #define STATE_STRATEGY_MAX 31         /* "blue-green", "canary", ... */
 

@@ -29,7 +29,7 @@
 #include "admin/client.h"
 #include "base/util.h"
 #include "http/parser.h"
-#include "release/release.h"
+#include "store/store.h"
 #include "state/state.h"
 #include "supervisor/supervisor.h"
 
@@ -400,14 +400,14 @@ int cli_demo(int argc, char **argv)
 		}
 		for (size_t i = 0; i < 3; i++) {
 			char src[PATH_MAX + 16];
-			struct release_result rel = { 0 };
+			struct store_result rel = { 0 };
 			snprintf(src, sizeof(src), "%s/shop-%s", shop_dir, versions[i]);
-			if (release_add(st, store, "shop", versions[i], src, &rel, err, sizeof(err)) < 0) {
+			if (store_add(st, store, "shop", versions[i], src, &rel, err, sizeof(err)) < 0) {
 				cli_fail(&c, EXIT_FAILED, NULL, "release add %s: %s", versions[i], err);
 				goto out;
 			}
 			say("   release shop %s  sha256 %.12s\n", versions[i], rel.release.digest);
-			release_result_clear(&rel);
+			store_result_clear(&rel);
 		}
 		st = state_close(st);
 	}

@@ -32,7 +32,7 @@
 #include "base/util.h"
 #include "config/config.h"
 #include "config/config-t.h"
-#include "release/release.h"
+#include "store/store.h"
 #include "state/state.h"
 
 /* The options of the release verbs besides the shared ones. */
@@ -342,7 +342,7 @@ out:
 static int release_add_run(struct cli *c)
 {
 	struct state *st = NULL;
-	struct release_result res = { 0 };
+	struct store_result res = { 0 };
 	struct build build = { 0 };
 	char store[4200], err[1024], target[256], size[32];
 	const char *service, *version, *path;
@@ -351,7 +351,7 @@ static int release_add_run(struct cli *c)
 	service = c->args[0];
 	version = c->args[1];
 	path = c->args[2];
-	if (release_check_names(service, version, err, sizeof(err)) < 0)
+	if (store_check_names(service, version, err, sizeof(err)) < 0)
 		return cli_fail(c, EXIT_USAGE, NULL, "%s", err);
 	if (access(path, F_OK) < 0)
 		return cli_fail(c, EXIT_USAGE, NULL, "PATH '%s': %s", path, strerror(errno));
@@ -373,7 +373,7 @@ static int release_add_run(struct cli *c)
 	}
 	if (build.dir[0])
 		path = build.dir; /* the release is what the build left there */
-	r = release_add(st, store, service, version, path, &res, err, sizeof(err));
+	r = store_add(st, store, service, version, path, &res, err, sizeof(err));
 	if (r < 0) {
 		rc = r == -EINVAL || r == -ENOENT ? EXIT_USAGE : EXIT_FAILED;
 		audit(c, st, "release.add", target, json_pack("{ss ss ss}", "service", service, "version", version,
@@ -405,7 +405,7 @@ static int release_add_run(struct cli *c)
 out:
 	if (build.dir[0])
 		nftw(build.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); /* the store has its own copy */
-	release_result_clear(&res);
+	store_result_clear(&res);
 	state_close(st);
 	return rc;
 }
@@ -420,12 +420,12 @@ static int releases_run(struct cli *c)
 	size_t n = 0, wv = strlen("VERSION"), ws = strlen("SIZE");
 	int rc, r, known = 1;
 
-	if (release_check_names(c->args[0], NULL, err, sizeof(err)) < 0)
+	if (store_check_names(c->args[0], NULL, err, sizeof(err)) < 0)
 		return cli_fail(c, EXIT_USAGE, NULL, "%s", err);
 	rc = open_state(c, false, &st, store, sizeof(store));
 	if (rc)
 		return rc;
-	r = release_list(st, c->args[0], &items, &n);
+	r = store_list(st, c->args[0], &items, &n);
 	if (r == 0 && !n)
 		r = known = state_service_known(st, c->args[0]);
 	if (r < 0) {
@@ -567,7 +567,7 @@ static int release_prune_run(struct cli *c)
 	if (!o->keep_set)
 		return cli_fail(c, EXIT_USAGE, NULL, "--keep N is required (how many of the newest releases to keep)");
 	service = c->args[0];
-	if (release_check_names(service, NULL, err, sizeof(err)) < 0)
+	if (store_check_names(service, NULL, err, sizeof(err)) < 0)
 		return cli_fail(c, EXIT_USAGE, NULL, "%s", err);
 	rc = open_state(c, false, &st, store, sizeof(store));
 	if (rc)
@@ -585,7 +585,7 @@ static int release_prune_run(struct cli *c)
 	}
 	for (size_t i = 0; i < used.n; i++)
 		names[i] = used.versions[i];
-	r = release_prune(st, store, service, o->keep, names, used.n, &deleted, &ndeleted, err, sizeof(err));
+	r = store_prune(st, store, service, o->keep, names, used.n, &deleted, &ndeleted, err, sizeof(err));
 	args = json_pack("{ss sI}", "service", service, "keep", (json_int_t)o->keep);
 	if (r < 0) {
 		audit(c, st, "release.prune", service, args, "failed", err);
@@ -600,7 +600,7 @@ static int release_prune_run(struct cli *c)
 		json_object_set_new(args, "deleted", versions);
 	}
 	rc = audit(c, st, "release.prune", service, args, "ok", NULL);
-	if (release_list(st, service, &left, &nleft) < 0) {
+	if (store_list(st, service, &left, &nleft) < 0) {
 		left = NULL;
 		nleft = 0;
 	}
@@ -645,20 +645,20 @@ static int release_verify_run(struct cli *c)
 	char store[4200], err[1024], target[256];
 	int rc, r;
 
-	if (release_check_names(c->args[0], c->args[1], err, sizeof(err)) < 0)
+	if (store_check_names(c->args[0], c->args[1], err, sizeof(err)) < 0)
 		return cli_fail(c, EXIT_USAGE, NULL, "%s", err);
 	rc = open_state(c, false, &st, store, sizeof(store));
 	if (rc)
 		return rc;
 	snprintf(target, sizeof(target), "%s@%s", c->args[0], c->args[1]);
-	r = release_verify(st, c->args[0], c->args[1], err, sizeof(err));
+	r = store_verify(st, c->args[0], c->args[1], err, sizeof(err));
 	audit(c, st, "release.verify", target, json_pack("{ss ss}", "service", c->args[0], "version", c->args[1]),
 	      r == 0 ? "ok" : "failed", r == 0 ? NULL : err);
 	if (r < 0) {
 		rc = cli_fail(c, EXIT_FAILED, NULL, "%s", err);
 		goto out;
 	}
-	if (release_get(st, c->args[0], c->args[1], &rel) < 0)
+	if (store_get(st, c->args[0], c->args[1], &rel) < 0)
 		rel.digest[0] = '\0';
 	if (c->json)
 		cli_print_json(json_pack("{ss ss ss sb}", "service", c->args[0], "version", c->args[1], "digest",

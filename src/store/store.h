@@ -1,4 +1,4 @@
-/* release.h - the release store: immutable, content-addressed artifacts of
+/* store.h - the release store: immutable, content-addressed artifacts of
  * service versions, kept read-only under STORE/SERVICE/DIGEST/ and recorded
  * in the state database (`releases` table).
  *
@@ -27,7 +27,7 @@
  * is the basename): the basename is part of the content because the store
  * keeps it and run commands name it.  Hence hashing a stored release
  * directory gives its digest back, whichever kind it came from
- * (release_verify()).
+ * (store_verify()).
  *
  * Symlinks are kept only when they point inside the release: relative,
  * never climbing above the release root, and never using ".." right after
@@ -39,32 +39,32 @@
  * negative errno and a sentence in err naming the argument or file and the
  * cause.  -EINVAL: an invalid service name, version, or source content
  * (the caller's input: usage error); -ENOENT: no such source / release;
- * -EEXIST: the version exists with another digest; -EBADMSG: release_verify()
+ * -EEXIST: the version exists with another digest; -EBADMSG: store_verify()
  * found a different digest; other values: I/O or database failures.
  * Nothing here logs.
  */
 #pragma once
 #include <stddef.h>
-#include "release/release-t.h"
+#include "store/store-t.h"
 #include "state/state-t.h"
 
 /* [a-z0-9][a-z0-9_-]{0,62} */
-bool release_service_valid(const char *name);
+bool store_service_valid(const char *name);
 /* Semantic Versioning 2.0.0, strictly: MAJOR.MINOR.PATCH, numbers without
  * leading zeros, optional -PRERELEASE (dot-separated non-empty
  * [0-9A-Za-z-] identifiers, numeric ones without leading zeros) and
  * +BUILD (dot-separated non-empty [0-9A-Za-z-] identifiers); at most
- * RELEASE_VERSION_MAX bytes.  No "v" prefix. */
-bool release_version_valid(const char *version);
-/* Check SERVICE and VERSION (NULL: no version) as release_add() does.
+ * STORE_VERSION_MAX bytes.  No "v" prefix. */
+bool store_version_valid(const char *version);
+/* Check SERVICE and VERSION (NULL: no version) as store_add() does.
  * Returns 0, or -EINVAL with a sentence in err naming the argument, its
  * value and the expected form. */
-int release_check_names(const char *service, const char *version, char *err, size_t errlen);
+int store_check_names(const char *service, const char *version, char *err, size_t errlen);
 
-/* Compute the digest of PATH (a file or a directory, as release_add() would
+/* Compute the digest of PATH (a file or a directory, as store_add() would
  * store it) into digest (65 bytes) and the total size of its files into
  * *ret_size (may be NULL).  Nothing is copied. */
-int release_digest(const char *path, char digest[RELEASE_DIGEST_HEX + 1], uint64_t *ret_size, char *err,
+int store_digest(const char *path, char digest[STORE_DIGEST_HEX + 1], uint64_t *ret_size, char *err,
 		   size_t errlen);
 
 /* Add SRC_PATH as SERVICE@VERSION: validate, copy into a temporary
@@ -74,21 +74,21 @@ int release_digest(const char *path, char digest[RELEASE_DIGEST_HEX + 1], uint64
  * then record it.  Adding the same version with the same digest again
  * succeeds (ret->existed); with another digest fails with -EEXIST ("version
  * already exists with a different digest (immutable)").  On success fills
- * *ret (clear with release_result_clear()). */
-int release_add(struct state *st, const char *store_dir, const char *service, const char *version,
-		const char *src_path, struct release_result *ret, char *err, size_t errlen);
-void release_result_clear(struct release_result *res);
+ * *ret (clear with store_result_clear()). */
+int store_add(struct state *st, const char *store_dir, const char *service, const char *version,
+		const char *src_path, struct store_result *ret, char *err, size_t errlen);
+void store_result_clear(struct store_result *res);
 
 /* The releases of SERVICE, oldest first (state_release_array_free()). */
-int release_list(struct state *st, const char *service, struct state_release **ret_items, size_t *ret_n);
+int store_list(struct state *st, const char *service, struct state_release **ret_items, size_t *ret_n);
 /* SERVICE@VERSION (path and digest); -ENOENT if unknown. */
-int release_get(struct state *st, const char *service, const char *version, struct state_release *ret);
+int store_get(struct state *st, const char *service, const char *version, struct state_release *ret);
 
 /* Recompute the digest of the stored SERVICE@VERSION and compare it with
  * the recorded one.  0 if equal; -EBADMSG if not (err gives both digests),
  * or if the stored tree holds something a release may not (e.g. a symlink
  * pointing outside); -ENOENT if the release or its directory is missing. */
-int release_verify(struct state *st, const char *service, const char *version, char *err, size_t errlen);
+int store_verify(struct state *st, const char *service, const char *version, char *err, size_t errlen);
 
 /* Delete the oldest releases of SERVICE beyond the KEEP_N newest, except
  * the versions listed in IN_USE (running or needed for a rollback; the
@@ -98,6 +98,6 @@ int release_verify(struct state *st, const char *service, const char *version, c
  * deletions (STORE/SERVICE/.tmp-* older than a day, .del-*) go too.  On
  * success *ret_deleted / *ret_n (may be NULL) list what was deleted, oldest
  * first (state_release_array_free()). */
-int release_prune(struct state *st, const char *store_dir, const char *service, size_t keep_n,
+int store_prune(struct state *st, const char *store_dir, const char *service, size_t keep_n,
 		  const char *const *in_use, size_t n_in_use, struct state_release **ret_deleted, size_t *ret_n,
 		  char *err, size_t errlen);

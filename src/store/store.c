@@ -19,21 +19,21 @@
 #include <time.h>
 #include <unistd.h>
 #include "base/util.h"
-#include "release/release-internal.h"
+#include "store/store-internal.h"
 #include "state/state.h"
 
 #define STALE_TMP_SECONDS (24 * 3600)
 
-int release_check_names(const char *service, const char *version, char *err, size_t errlen)
+int store_check_names(const char *service, const char *version, char *err, size_t errlen)
 {
-	if (!release_service_valid(service)) {
+	if (!store_service_valid(service)) {
 		snprintf(err, errlen,
 			 "SERVICE '%s': invalid service name (expected [a-z0-9][a-z0-9_-]{0,62}: "
 			 "lower-case letters, digits, '_' and '-', starting with a letter or digit)",
 			 service ? service : "");
 		return -EINVAL;
 	}
-	if (version && !release_version_valid(version)) {
+	if (version && !store_version_valid(version)) {
 		snprintf(err, errlen,
 			 "VERSION '%s': not a semantic version (expected MAJOR.MINOR.PATCH with optional "
 			 "-PRERELEASE and +BUILD, no leading zeros, no 'v' prefix, e.g. 1.4.0 or 2.0.0-rc.1)",
@@ -90,31 +90,31 @@ static int remove_aside(const char *parent, const char *name)
 		close(dirfd);
 		return r;
 	}
-	r = release_tree_remove(dirfd, aside);
+	r = store_tree_remove(dirfd, aside);
 	if (r == 0)
 		fsync(dirfd);
 	close(dirfd);
 	return r;
 }
 
-void release_result_clear(struct release_result *res)
+void store_result_clear(struct store_result *res)
 {
 	if (res)
 		state_release_clear(&res->release);
 }
 
-int release_digest(const char *path, char digest[RELEASE_DIGEST_HEX + 1], uint64_t *ret_size, char *err,
+int store_digest(const char *path, char digest[STORE_DIGEST_HEX + 1], uint64_t *ret_size, char *err,
 		   size_t errlen)
 {
-	return release_tree_hash(path, false, -1, digest, ret_size, err, errlen);
+	return store_tree_hash(path, false, -1, digest, ret_size, err, errlen);
 }
 
 /* The version exists already: compare SRC's digest with the recorded one. */
 static int add_existing(struct state_release *existing, const char *src_path, const char *version,
-			struct release_result *ret, char *err, size_t errlen)
+			struct store_result *ret, char *err, size_t errlen)
 {
-	char digest[RELEASE_DIGEST_HEX + 1];
-	int r = release_tree_hash(src_path, false, -1, digest, NULL, err, errlen);
+	char digest[STORE_DIGEST_HEX + 1];
+	int r = store_tree_hash(src_path, false, -1, digest, NULL, err, errlen);
 
 	if (r < 0)
 		return r;
@@ -131,11 +131,11 @@ static int add_existing(struct state_release *existing, const char *src_path, co
 	return 0;
 }
 
-int release_add(struct state *st, const char *store_dir, const char *service, const char *version,
-		const char *src_path, struct release_result *ret, char *err, size_t errlen)
+int store_add(struct state *st, const char *store_dir, const char *service, const char *version,
+		const char *src_path, struct store_result *ret, char *err, size_t errlen)
 {
 	char store[PATH_MAX], service_dir[PATH_MAX + 80], tmp[PATH_MAX + 100], final[PATH_MAX + 160];
-	char digest[RELEASE_DIGEST_HEX + 1], scratch[8];
+	char digest[STORE_DIGEST_HEX + 1], scratch[8];
 	struct state_release existing = { 0 }, rel = { 0 };
 	struct stat sb;
 	uint64_t size = 0;
@@ -148,7 +148,7 @@ int release_add(struct state *st, const char *store_dir, const char *service, co
 	}
 	err[0] = '\0';
 	tmp[0] = '\0';
-	r = release_check_names(service, version, err, errlen);
+	r = store_check_names(service, version, err, errlen);
 	if (r < 0)
 		return r;
 	if (!src_path || stat(src_path, &sb) < 0) {
@@ -199,7 +199,7 @@ int release_add(struct state *st, const char *store_dir, const char *service, co
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	r = release_tree_hash(src_path, false, destfd, digest, &size, err, errlen);
+	r = store_tree_hash(src_path, false, destfd, digest, &size, err, errlen);
 	if (r < 0)
 		goto out;
 	close(destfd);
@@ -268,20 +268,20 @@ out:
 	return r;
 }
 
-int release_list(struct state *st, const char *service, struct state_release **ret_items, size_t *ret_n)
+int store_list(struct state *st, const char *service, struct state_release **ret_items, size_t *ret_n)
 {
 	return state_release_list(st, service, ret_items, ret_n);
 }
 
-int release_get(struct state *st, const char *service, const char *version, struct state_release *ret)
+int store_get(struct state *st, const char *service, const char *version, struct state_release *ret)
 {
 	return state_release_get(st, service, version, ret);
 }
 
-int release_verify(struct state *st, const char *service, const char *version, char *err, size_t errlen)
+int store_verify(struct state *st, const char *service, const char *version, char *err, size_t errlen)
 {
 	struct state_release rel = { 0 };
-	char digest[RELEASE_DIGEST_HEX + 1], scratch[8];
+	char digest[STORE_DIGEST_HEX + 1], scratch[8];
 	int r;
 
 	if (!err || !errlen) {
@@ -289,7 +289,7 @@ int release_verify(struct state *st, const char *service, const char *version, c
 		errlen = sizeof(scratch);
 	}
 	err[0] = '\0';
-	r = release_check_names(service, version, err, errlen);
+	r = store_check_names(service, version, err, errlen);
 	if (r < 0)
 		return r;
 	r = state_release_get(st, service, version, &rel);
@@ -300,7 +300,7 @@ int release_verify(struct state *st, const char *service, const char *version, c
 			snprintf(err, errlen, "state database: %s", state_errmsg(st));
 		return r;
 	}
-	r = release_tree_hash(rel.path, true, -1, digest, NULL, err, errlen);
+	r = store_tree_hash(rel.path, true, -1, digest, NULL, err, errlen);
 	if (r == -EINVAL) {
 		r = -EBADMSG; /* something a release may not hold: tampered with */
 	} else if (r == 0 && strcmp(digest, rel.digest)) {
@@ -330,7 +330,7 @@ static void remove_leftovers(const char *service_dir)
 		if (tmp && (fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 			    now - sb.st_mtime < STALE_TMP_SECONDS))
 			continue;
-		release_tree_remove(dirfd(dir), de->d_name);
+		store_tree_remove(dirfd(dir), de->d_name);
 	}
 	closedir(dir);
 }
@@ -343,7 +343,7 @@ static bool is_in_use(const char *version, const char *const *in_use, size_t n)
 	return false;
 }
 
-int release_prune(struct state *st, const char *store_dir, const char *service, size_t keep_n,
+int store_prune(struct state *st, const char *store_dir, const char *service, size_t keep_n,
 		  const char *const *in_use, size_t n_in_use, struct state_release **ret_deleted, size_t *ret_n,
 		  char *err, size_t errlen)
 {
@@ -357,7 +357,7 @@ int release_prune(struct state *st, const char *store_dir, const char *service, 
 		errlen = sizeof(scratch);
 	}
 	err[0] = '\0';
-	r = release_check_names(service, NULL, err, errlen);
+	r = store_check_names(service, NULL, err, errlen);
 	if (r < 0)
 		return r;
 	if (!realpath(store_dir, store)) {

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "release/release-internal.h"
+#include "store/store-internal.h"
 #include "state/state.h"
 
 struct fixture {
@@ -107,20 +107,20 @@ static int teardown(void **state)
 static void digest_of(const char *path, char digest[65])
 {
 	char err[512];
-	int r = release_digest(path, digest, NULL, err, sizeof(err));
+	int r = store_digest(path, digest, NULL, err, sizeof(err));
 
 	if (r < 0)
-		fail_msg("release_digest(%s) = %d: %s", path, r, err);
+		fail_msg("store_digest(%s) = %d: %s", path, r, err);
 }
 
 static void add_ok(struct fixture *f, const char *service, const char *version, const char *src,
-		   struct release_result *res)
+		   struct store_result *res)
 {
 	char err[512];
-	int r = release_add(f->st, f->store, service, version, src, res, err, sizeof(err));
+	int r = store_add(f->st, f->store, service, version, src, res, err, sizeof(err));
 
 	if (r < 0)
-		fail_msg("release_add(%s, %s, %s) = %d: %s", service, version, src, r, err);
+		fail_msg("store_add(%s, %s, %s) = %d: %s", service, version, src, r, err);
 }
 
 static mode_t mode_of(const char *path)
@@ -164,24 +164,24 @@ static void test_semver_table(void **state)
 		"1.2.3+build+1", "1.2.3-αβ", "a.b.c", "1..3", "-1.2.3", "1.2.-3", "1.2.3-+x", "1.2.3/x",
 		"1.2.3-rc.1+", "1.2",
 	};
-	char longest[RELEASE_VERSION_MAX + 2];
+	char longest[STORE_VERSION_MAX + 2];
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(valid); i++)
-		if (!release_version_valid(valid[i]))
+		if (!store_version_valid(valid[i]))
 			fail_msg("%s should be a valid version", valid[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(invalid); i++)
-		if (release_version_valid(invalid[i]))
+		if (store_version_valid(invalid[i]))
 			fail_msg("'%s' should be refused", invalid[i]);
-	assert_false(release_version_valid(NULL));
+	assert_false(store_version_valid(NULL));
 	/* bounded length */
 	memset(longest, 'a', sizeof(longest));
 	memcpy(longest, "1.0.0-", 6);
-	longest[RELEASE_VERSION_MAX] = '\0';
-	assert_true(release_version_valid(longest));
-	longest[RELEASE_VERSION_MAX] = 'a';
-	longest[RELEASE_VERSION_MAX + 1] = '\0';
-	assert_false(release_version_valid(longest));
+	longest[STORE_VERSION_MAX] = '\0';
+	assert_true(store_version_valid(longest));
+	longest[STORE_VERSION_MAX] = 'a';
+	longest[STORE_VERSION_MAX + 1] = '\0';
+	assert_false(store_version_valid(longest));
 }
 
 static void test_service_names(void **state)
@@ -194,12 +194,12 @@ static void test_service_names(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(valid); i++)
-		if (!release_service_valid(valid[i]))
+		if (!store_service_valid(valid[i]))
 			fail_msg("%s should be a valid service name", valid[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(invalid); i++)
-		if (release_service_valid(invalid[i]))
+		if (store_service_valid(invalid[i]))
 			fail_msg("'%s' should be refused", invalid[i]);
-	assert_false(release_service_valid(NULL));
+	assert_false(store_service_valid(NULL));
 }
 
 /* ---- adding ------------------------------------------------------------- */
@@ -207,7 +207,7 @@ static void test_service_names(void **state)
 static void test_file_release(void **state)
 {
 	struct fixture *f = *state;
-	struct release_result res = { 0 };
+	struct store_result res = { 0 };
 	struct state_release got = { 0 };
 	char path[256], stored[512], digest[65];
 
@@ -234,14 +234,14 @@ static void test_file_release(void **state)
 	digest_of(res.release.path, path);
 	assert_string_equal(path, digest);
 	/* recorded */
-	assert_int_equal(release_get(f->st, "shop", "1.0.0", &got), 0);
+	assert_int_equal(store_get(f->st, "shop", "1.0.0", &got), 0);
 	assert_string_equal(got.digest, digest);
 	assert_string_equal(got.path, res.release.path);
 	state_release_clear(&got);
 	/* no temporary left behind */
 	fmt(path, sizeof(path), "%s/shop", f->store);
 	assert_int_equal(count_entries(path), 1);
-	release_result_clear(&res);
+	store_result_clear(&res);
 
 	/* a plain file is 0444 */
 	fmt(path, sizeof(path), "%s/config.json", f->src);
@@ -249,7 +249,7 @@ static void test_file_release(void **state)
 	add_ok(f, "shop", "1.0.1", path, &res);
 	fmt(stored, sizeof(stored), "%s/config.json", res.release.path);
 	assert_int_equal(mode_of(stored), 0444);
-	release_result_clear(&res);
+	store_result_clear(&res);
 }
 
 /* Build the same tree under DIR in one of two creation orders. */
@@ -303,7 +303,7 @@ static void build_tree(const char *dir, bool reverse)
 static void test_directory_release(void **state)
 {
 	struct fixture *f = *state;
-	struct release_result res = { 0 };
+	struct store_result res = { 0 };
 	char dir[256], p[512], link[64], digest[65];
 	ssize_t len;
 	FILE *fp;
@@ -343,7 +343,7 @@ static void test_directory_release(void **state)
 	/* re-hashing the store gives the digest back */
 	digest_of(res.release.path, p);
 	assert_string_equal(p, digest);
-	release_result_clear(&res);
+	store_result_clear(&res);
 }
 
 static void test_digest_stability(void **state)
@@ -416,7 +416,7 @@ static void test_digest_stability(void **state)
 static void test_readd_idempotent_and_conflict(void **state)
 {
 	struct fixture *f = *state;
-	struct release_result res = { 0 }, again = { 0 };
+	struct store_result res = { 0 }, again = { 0 };
 	struct state_release *items = NULL;
 	char path[256], copy[256], err[512];
 	size_t n = 0;
@@ -433,14 +433,14 @@ static void test_readd_idempotent_and_conflict(void **state)
 	assert_string_equal(again.release.digest, res.release.digest);
 	assert_string_equal(again.release.path, res.release.path);
 	assert_int_equal(again.release.id, res.release.id);
-	release_result_clear(&again);
+	store_result_clear(&again);
 
 	/* other content for the same version: refused, nothing changes */
 	write_file(copy, "v2", 0644);
-	assert_int_equal(release_add(f->st, f->store, "shop", "1.0.0", copy, &again, err, sizeof(err)), -EEXIST);
+	assert_int_equal(store_add(f->st, f->store, "shop", "1.0.0", copy, &again, err, sizeof(err)), -EEXIST);
 	assert_non_null(strstr(err, "version already exists with a different digest (immutable)"));
 	assert_non_null(strstr(err, res.release.digest));
-	assert_int_equal(release_list(f->st, "shop", &items, &n), 0);
+	assert_int_equal(store_list(f->st, "shop", &items, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(items[0].digest, res.release.digest);
 	state_release_array_free(items, n);
@@ -453,27 +453,27 @@ static void test_readd_idempotent_and_conflict(void **state)
 	assert_false(again.existed);
 	assert_string_equal(again.release.path, res.release.path);
 	assert_int_equal(count_entries(path), 1);
-	release_result_clear(&again);
-	release_result_clear(&res);
+	store_result_clear(&again);
+	store_result_clear(&res);
 }
 
 static void test_invalid_arguments(void **state)
 {
 	struct fixture *f = *state;
-	struct release_result res = { 0 };
+	struct store_result res = { 0 };
 	char path[256], err[512];
 
 	fmt(path, sizeof(path), "%s/app.bin", f->src);
 	write_file(path, "x", 0644);
-	assert_int_equal(release_add(f->st, f->store, "Shop", "1.0.0", path, &res, err, sizeof(err)), -EINVAL);
+	assert_int_equal(store_add(f->st, f->store, "Shop", "1.0.0", path, &res, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "SERVICE 'Shop'"));
-	assert_int_equal(release_add(f->st, f->store, "shop", "v1.0.0", path, &res, err, sizeof(err)), -EINVAL);
+	assert_int_equal(store_add(f->st, f->store, "shop", "v1.0.0", path, &res, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "VERSION 'v1.0.0'"));
 	assert_non_null(strstr(err, "semantic version"));
 	fmt(path, sizeof(path), "%s/missing", f->src);
-	assert_int_equal(release_add(f->st, f->store, "shop", "1.0.0", path, &res, err, sizeof(err)), -ENOENT);
+	assert_int_equal(store_add(f->st, f->store, "shop", "1.0.0", path, &res, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, path));
-	assert_int_equal(release_add(f->st, f->store, "shop", "1.0.0", "/dev/null", &res, err, sizeof(err)),
+	assert_int_equal(store_add(f->st, f->store, "shop", "1.0.0", "/dev/null", &res, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "not a regular file or a directory"));
 	/* nothing was created for refused arguments */
@@ -484,9 +484,9 @@ static void test_invalid_arguments(void **state)
  * nothing may be left in the store. */
 static void expect_refused(struct fixture *f, const char *src, const char *want)
 {
-	struct release_result res = { 0 };
+	struct store_result res = { 0 };
 	char err[512], dir[256];
-	int r = release_add(f->st, f->store, "shop", "3.0.0", src, &res, err, sizeof(err));
+	int r = store_add(f->st, f->store, "shop", "3.0.0", src, &res, err, sizeof(err));
 
 	if (r != -EINVAL)
 		fail_msg("expected -EINVAL for %s, got %d: %s", src, r, err);
@@ -499,7 +499,7 @@ static void expect_refused(struct fixture *f, const char *src, const char *want)
 static void test_symlinks_escaping_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct release_result res = { 0 };
+	struct store_result res = { 0 };
 	char dir[256], p[512];
 
 	fmt(dir, sizeof(dir), "%s/esc", f->src);
@@ -542,7 +542,7 @@ static void test_symlinks_escaping_refused(void **state)
 	add_ok(f, "shop", "3.0.0", dir, &res);
 	fmt(p, sizeof(p), "%s/a/t", res.release.path);
 	assert_int_equal(access(p, R_OK), 0);
-	release_result_clear(&res);
+	store_result_clear(&res);
 }
 
 static void test_special_files_refused(void **state)
@@ -559,7 +559,7 @@ static void test_special_files_refused(void **state)
 
 /* ---- prune and verify ---------------------------------------------------- */
 
-static void add_version(struct fixture *f, const char *version, struct release_result *res)
+static void add_version(struct fixture *f, const char *version, struct store_result *res)
 {
 	char path[256];
 
@@ -574,7 +574,7 @@ static void test_prune(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const versions[] = { "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0" };
-	struct release_result res[5] = { 0 };
+	struct store_result res[5] = { 0 };
 	struct state_release *items = NULL, *deleted = NULL;
 	const char *in_use[] = { "1.0.0", "9.9.9" };
 	char err[512], dir[256], leftover[512];
@@ -588,13 +588,13 @@ static void test_prune(void **state)
 	assert_int_equal(mkdir(leftover, 0555), 0);
 
 	/* keep the 2 newest and 1.0.0 (in use): 1.1.0 and 1.2.0 go */
-	assert_int_equal(release_prune(f->st, f->store, "shop", 2, in_use, 2, &deleted, &ndeleted, err, sizeof(err)),
+	assert_int_equal(store_prune(f->st, f->store, "shop", 2, in_use, 2, &deleted, &ndeleted, err, sizeof(err)),
 			 0);
 	assert_int_equal(ndeleted, 2);
 	assert_string_equal(deleted[0].version, "1.1.0");
 	assert_string_equal(deleted[1].version, "1.2.0");
 	state_release_array_free(deleted, ndeleted);
-	assert_int_equal(release_list(f->st, "shop", &items, &n), 0);
+	assert_int_equal(store_list(f->st, "shop", &items, &n), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(items[0].version, "1.0.0");
 	assert_string_equal(items[1].version, "1.3.0");
@@ -608,23 +608,23 @@ static void test_prune(void **state)
 	assert_int_equal(count_entries(dir), 3);
 
 	/* nothing beyond N: nothing to do */
-	assert_int_equal(release_prune(f->st, f->store, "shop", 3, NULL, 0, &deleted, &ndeleted, err, sizeof(err)), 0);
+	assert_int_equal(store_prune(f->st, f->store, "shop", 3, NULL, 0, &deleted, &ndeleted, err, sizeof(err)), 0);
 	assert_int_equal(ndeleted, 0);
 	state_release_array_free(deleted, ndeleted);
 	/* keep 1, nothing in use: 1.0.0 and 1.3.0 go */
-	assert_int_equal(release_prune(f->st, f->store, "shop", 1, NULL, 0, NULL, &ndeleted, err, sizeof(err)), 0);
+	assert_int_equal(store_prune(f->st, f->store, "shop", 1, NULL, 0, NULL, &ndeleted, err, sizeof(err)), 0);
 	assert_int_equal(ndeleted, 2);
 	assert_int_equal(count_entries(dir), 1);
-	assert_int_equal(release_verify(f->st, "shop", "1.4.0", err, sizeof(err)), 0);
+	assert_int_equal(store_verify(f->st, "shop", "1.4.0", err, sizeof(err)), 0);
 	for (size_t i = 0; i < 5; i++)
-		release_result_clear(&res[i]);
-	assert_int_equal(release_prune(f->st, f->store, "Bad", 1, NULL, 0, NULL, NULL, err, sizeof(err)), -EINVAL);
+		store_result_clear(&res[i]);
+	assert_int_equal(store_prune(f->st, f->store, "Bad", 1, NULL, 0, NULL, NULL, err, sizeof(err)), -EINVAL);
 }
 
 static void test_prune_shared_digest(void **state)
 {
 	struct fixture *f = *state;
-	struct release_result a = { 0 }, b = { 0 };
+	struct store_result a = { 0 }, b = { 0 };
 	char path[256], err[512];
 	size_t ndeleted = 0;
 
@@ -633,58 +633,58 @@ static void test_prune_shared_digest(void **state)
 	add_ok(f, "shop", "1.0.0", path, &a);
 	add_ok(f, "shop", "1.0.1", path, &b);
 	assert_string_equal(a.release.path, b.release.path);
-	assert_int_equal(release_prune(f->st, f->store, "shop", 1, NULL, 0, NULL, &ndeleted, err, sizeof(err)), 0);
+	assert_int_equal(store_prune(f->st, f->store, "shop", 1, NULL, 0, NULL, &ndeleted, err, sizeof(err)), 0);
 	assert_int_equal(ndeleted, 1);
 	/* 1.0.1 still needs the directory */
 	assert_int_equal(access(b.release.path, F_OK), 0);
-	assert_int_equal(release_verify(f->st, "shop", "1.0.1", err, sizeof(err)), 0);
-	release_result_clear(&a);
-	release_result_clear(&b);
+	assert_int_equal(store_verify(f->st, "shop", "1.0.1", err, sizeof(err)), 0);
+	store_result_clear(&a);
+	store_result_clear(&b);
 }
 
 static void test_verify_detects_tampering(void **state)
 {
 	struct fixture *f = *state;
-	struct release_result res = { 0 };
+	struct store_result res = { 0 };
 	char dir[256], p[512], err[512];
 
 	fmt(dir, sizeof(dir), "%s/app", f->src);
 	build_tree(dir, false);
 	add_ok(f, "shop", "1.0.0", dir, &res);
-	assert_int_equal(release_verify(f->st, "shop", "1.0.0", err, sizeof(err)), 0);
+	assert_int_equal(store_verify(f->st, "shop", "1.0.0", err, sizeof(err)), 0);
 
 	/* chmod u+w, modify: detected */
 	fmt(p, sizeof(p), "%s/lib/data.txt", res.release.path);
 	assert_int_equal(chmod(p, 0644), 0);
 	write_file(p, "tampered\n", 0444);
-	assert_int_equal(release_verify(f->st, "shop", "1.0.0", err, sizeof(err)), -EBADMSG);
+	assert_int_equal(store_verify(f->st, "shop", "1.0.0", err, sizeof(err)), -EBADMSG);
 	assert_non_null(strstr(err, "was modified"));
 	assert_non_null(strstr(err, res.release.digest));
 	write_file(p, "some data\n", 0444);
-	assert_int_equal(release_verify(f->st, "shop", "1.0.0", err, sizeof(err)), 0);
+	assert_int_equal(store_verify(f->st, "shop", "1.0.0", err, sizeof(err)), 0);
 
 	/* a new file: detected */
 	fmt(p, sizeof(p), "%s/lib", res.release.path);
 	assert_int_equal(chmod(p, 0755), 0);
 	fmt(p, sizeof(p), "%s/lib/extra", res.release.path);
 	write_file(p, "", 0444);
-	assert_int_equal(release_verify(f->st, "shop", "1.0.0", err, sizeof(err)), -EBADMSG);
+	assert_int_equal(store_verify(f->st, "shop", "1.0.0", err, sizeof(err)), -EBADMSG);
 	assert_int_equal(unlink(p), 0);
 	/* an executable bit: detected */
 	fmt(p, sizeof(p), "%s/lib/data.txt", res.release.path);
 	assert_int_equal(chmod(p, 0555), 0);
-	assert_int_equal(release_verify(f->st, "shop", "1.0.0", err, sizeof(err)), -EBADMSG);
+	assert_int_equal(store_verify(f->st, "shop", "1.0.0", err, sizeof(err)), -EBADMSG);
 	assert_int_equal(chmod(p, 0444), 0);
 	/* a symlink redirected outside: detected */
 	fmt(p, sizeof(p), "%s/current", res.release.path);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(symlink("/etc", p), 0);
-	assert_int_equal(release_verify(f->st, "shop", "1.0.0", err, sizeof(err)), -EBADMSG);
+	assert_int_equal(store_verify(f->st, "shop", "1.0.0", err, sizeof(err)), -EBADMSG);
 	assert_non_null(strstr(err, "outside"));
 
-	assert_int_equal(release_verify(f->st, "shop", "7.0.0", err, sizeof(err)), -ENOENT);
+	assert_int_equal(store_verify(f->st, "shop", "7.0.0", err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "no such release"));
-	release_result_clear(&res);
+	store_result_clear(&res);
 }
 
 int main(void)

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
-#include "release/release-internal.h"
+#include "store/store-internal.h"
 
 #define COPY_CHUNK 65536
 #define FORMAT_HEADER "cutover-release-v1\n"
@@ -133,8 +133,8 @@ static int collect_dir(struct tree *t, int dirfd, const char *prefix, int depth)
 	struct dirent *de;
 	int r = 0, fd;
 
-	if (depth > RELEASE_MAX_DEPTH)
-		return tree_error(t, -EINVAL, prefix, "nested deeper than %d directories", RELEASE_MAX_DEPTH);
+	if (depth > STORE_MAX_DEPTH)
+		return tree_error(t, -EINVAL, prefix, "nested deeper than %d directories", STORE_MAX_DEPTH);
 	fd = dup(dirfd);
 	if (fd < 0 || !(dir = fdopendir(fd))) {
 		r = -errno;
@@ -155,9 +155,9 @@ static int collect_dir(struct tree *t, int dirfd, const char *prefix, int depth)
 			r = -ENOMEM;
 			break;
 		}
-		if (t->n >= RELEASE_MAX_ENTRIES) {
+		if (t->n >= STORE_MAX_ENTRIES) {
 			free(rel);
-			r = tree_error(t, -EINVAL, NULL, "more than %d entries", RELEASE_MAX_ENTRIES);
+			r = tree_error(t, -EINVAL, NULL, "more than %d entries", STORE_MAX_ENTRIES);
 			break;
 		}
 		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -414,7 +414,7 @@ static void hex_digest(const unsigned char *bin, char *out)
 	out[2 * crypto_hash_sha256_BYTES] = '\0';
 }
 
-int release_tree_hash(const char *path, bool dir_only, int destfd, char digest[RELEASE_DIGEST_HEX + 1],
+int store_tree_hash(const char *path, bool dir_only, int destfd, char digest[STORE_DIGEST_HEX + 1],
 		      uint64_t *ret_size, char *err, size_t errlen)
 {
 	struct tree t = { .root_name = path, .err = err, .errlen = errlen };
@@ -533,7 +533,7 @@ out:
 	return r;
 }
 
-int release_tree_remove(int parentfd, const char *name)
+int store_tree_remove(int parentfd, const char *name)
 {
 	struct stat sb;
 	DIR *dir;
@@ -566,7 +566,7 @@ int release_tree_remove(int parentfd, const char *name)
 		while ((errno = 0, de = readdir(dir))) {
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			r = release_tree_remove(dirfd(dir), de->d_name);
+			r = store_tree_remove(dirfd(dir), de->d_name);
 			if (r < 0)
 				break;
 			removed++;

@@ -2,7 +2,7 @@
  * Semantic Versioning 2.0.0 versions (https://semver.org, the BNF of
  * section "Backus-Naur Form Grammar"). */
 #include <string.h>
-#include "release/release.h"
+#include "store/store.h"
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -11,7 +11,7 @@ static bool is_ident_char(char c)
 	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
 }
 
-bool release_service_valid(const char *name)
+bool store_service_valid(const char *name)
 {
 	size_t i;
 
@@ -20,7 +20,7 @@ bool release_service_valid(const char *name)
 	for (i = 1; name[i]; i++) {
 		char c = name[i];
 
-		if (i > RELEASE_SERVICE_MAX - 1 ||
+		if (i > STORE_SERVICE_MAX - 1 ||
 		    !((c >= 'a' && c <= 'z') || is_digit(c) || c == '_' || c == '-'))
 			return false;
 	}
@@ -70,11 +70,11 @@ static bool identifiers(const char **p, char stop, bool prerelease)
 	return true;
 }
 
-bool release_version_valid(const char *version)
+bool store_version_valid(const char *version)
 {
 	const char *p = version;
 
-	if (!p || strlen(p) > RELEASE_VERSION_MAX)
+	if (!p || strlen(p) > STORE_VERSION_MAX)
 		return false;
 	if (!numeric(&p) || *p++ != '.' || !numeric(&p) || *p++ != '.' || !numeric(&p))
 		return false;
