@@ -1,5 +1,11 @@
-/* proxy-internal.h - functions shared between the files of src/proxy only. */
+/* proxy-internal.h - functions shared between the files of src/proxy only,
+ * and the small hot helpers of client.c and exchange.c (static inline, so
+ * that splitting the hot path across two files keeps them inlined). */
 #pragma once
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "loop/loop.h"
 #include "proxy/proxy-t.h"
 
 /* Buffers of p->buf_size bytes, recycled through a bounded free list.
@@ -8,8 +14,6 @@
 int proxy_buf_get(struct proxy *p, struct buf *b);
 void proxy_buf_put(struct proxy *p, struct buf *b);
 
-/* An upstream timer fired for the exchange that owns the connection. */
-void exchange_upstream_timeout(struct exchange *ex);
 void upstream_set_deadline(struct upstream *u, uint64_t timeout_ms);
 /* Close t's pooled connections idle for max_idle_ms or more (called once a
  * second, so idle expiry is accurate to a second). */
@@ -21,3 +25,74 @@ int accesslog_open(const char *path, int format, struct accesslog **ret);
 void accesslog_write(struct accesslog *al, const struct exchange *ex, uint64_t now_ns);
 void accesslog_flush(struct accesslog *al);
 struct accesslog *accesslog_close(struct accesslog *al);
+
+/* --- client.c: the client connection --- */
+
+/* Close now: abort its exchange (status 499 if none was set), stop the
+ * timer and the socket; the loop frees it at the end of the iteration. */
+void client_close(struct client *c);
+/* The client's timer callback (header, body, idle, write and linger timeouts). */
+void client_on_timer(struct loop *loop, struct loop_timer *timer);
+
+/* (Re)arm the client's one timer to fire timeout_ms from this iteration's
+ * clock.  Inline: it runs on every pump round with progress. */
+static inline void client_set_deadline(struct client *c, uint64_t timeout_ms)
+{
+	loop_timer_set(c->proxy->loop, &c->timer, c->proxy->loop->now_ms + timeout_ms, client_on_timer);
+}
+
+/* Our own bytes first, then bytes passed through, in one writev.
+ * Returns the bytes written split into *head and *body, 0 when there was
+ * nothing to write or the socket is full (*can_write cleared), or -errno
+ * when the socket failed (*can_write cleared).  A short write clears
+ * *can_write: the next EPOLLOUT edge sets it again. */
+ssize_t proxy_write_pair(struct loop_io *io, bool *can_write, const char *head, size_t head_len, const char *body,
+			 size_t body_len, size_t *head_done, size_t *body_done);
+
+/* --- exchange.c: one request and its response --- */
+
+/* A cleared exchange for c, from the proxy's free list or malloc.  Returns
+ * NULL when out of memory.  The caller owns it until exchange_free (or
+ * exchange_finish once it is c->ex).  Inline: once per request, called
+ * from client.c. */
+static inline struct exchange *exchange_new(struct client *c)
+{
+	struct proxy *p = c->proxy;
+	struct exchange *ex = p->free_exchanges;
+
+	if (ex) {
+		p->free_exchanges = (struct exchange *)ex->client;
+		p->nfree_exchanges--;
+	} else {
+		ex = malloc(sizeof(*ex));
+		if (!ex)
+			return NULL;
+	}
+	/* clear only the bookkeeping; req/resp are written by the parser */
+	memset(ex, 0, offsetof(struct exchange, req));
+	memset(&ex->req_body, 0, sizeof(*ex) - offsetof(struct exchange, req_body));
+	ex->client = c;
+	/* latencies run from the loop wake-up that brought the request to the
+	 * one that finished the response: one clock read per iteration */
+	ex->start_ns = c->proxy->loop->now_ns;
+	return ex;
+}
+
+/* Give ex back to the free list, dropping its references and its head buffer. */
+void exchange_free(struct exchange *ex);
+/* The head of ex->req is complete at the start of c->in: route it,
+ * serialize it for the upstream and connect, or answer locally.  ex is
+ * c->ex already. */
+void exchange_begin(struct client *c, struct exchange *ex);
+/* Answer the current request ourselves (400, 404, 502, 504...); when the
+ * response has already started, cut the connection instead. */
+void exchange_local_response(struct exchange *ex, int status, const char *reason);
+/* One round of the exchange state machine.  Returns true on progress. */
+bool exchange_step(struct exchange *ex);
+/* Raw bytes both ways after 101 Switching Protocols.  Returns true on progress. */
+bool exchange_tunnel_step(struct client *c);
+/* Count, log, release the upstream connection (pooled if reusable), clear
+ * c->ex and free ex. */
+void exchange_finish(struct exchange *ex);
+/* An upstream timer fired for the exchange that owns the connection. */
+void exchange_upstream_timeout(struct exchange *ex);

@@ -2,7 +2,8 @@
  *
  * proxy_*      lifetime, listeners, reload, drain (proxy.c)
  * runtime_*, service_*, target_*   routing snapshot and target sets (service.c)
- * client_*     client connections and the request/response pump (client.c)
+ * client_*     client connections and the request/response pump (client.c;
+ *              one request and its response: exchange.c)
  * upstream_*   connections to targets and their pools (upstream.c)
  */
 #pragma once
