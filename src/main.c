@@ -1,11 +1,11 @@
 /* main.c - entry point: `cutover VERB [options]`.
  *
  * The daemon and every CLI verb live in one binary; each verb is one file
- * in src/admin/cli/.
+ * in src/cli/.
  */
 #include <stdio.h>
 #include <string.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 
 static const struct verb {
 	const char *name;

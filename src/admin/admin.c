@@ -1,9 +1,7 @@
-/* admin.c - the admin listeners.
+/* admin.c - the admin listeners (contract in admin.h).
  *
- * TCP (loopback): GET /metrics (Prometheus text format) and GET /healthz.
- * Unix socket (mode 0600): the same, plus the JSON API of api.c used by the
- * CLI.  One request per connection, answered then closed; the metrics text
- * is rendered only here, never on the proxy's hot path.
+ * One request per connection, answered then closed; the metrics text is
+ * rendered only here, never on the proxy's hot path.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,16 +19,15 @@
 #include "http/parser.h"
 #include "loop/loop.h"
 #include "metrics/metrics.h"
+#include "proxy/proxy-t.h"
 
 #define ADMIN_IN 8192
 #define ADMIN_API_IN (64 * 1024) /* API requests carry small JSON bodies */
 
-static int admin_tcp_apply(struct proxy *p);
-
 struct admin_conn {
 	struct loop_io io;
 	struct loop_timer timer;
-	struct proxy *proxy;
+	struct admin *admin;
 	struct list_head node;
 	struct buf in;
 	char *out;
@@ -45,7 +42,7 @@ static void admin_conn_close(struct admin_conn *a)
 	if (a->closed)
 		return;
 	a->closed = true;
-	loop_timer_cancel(a->proxy->loop, &a->timer);
+	loop_timer_cancel(a->admin->loop, &a->timer);
 	if (a->io.fd >= 0) {
 		close(a->io.fd);
 		a->io.fd = -1;
@@ -103,7 +100,7 @@ static void admin_handle(struct admin_conn *a)
 		size_t mlen = req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
 		memcpy(method, base + req->method.off, mlen);
 		method[mlen] = 0;
-		admin_api_handle(a->proxy, a->peer_uid, method, base + req->target.off, req->target.len, base + rc,
+		admin_api_handle(a->admin, a->peer_uid, method, base + req->target.off, req->target.len, base + rc,
 				 (size_t)req->content_length, &reply);
 		if (reply.body) {
 			size_t n = strlen(reply.body);
@@ -124,14 +121,14 @@ static void admin_handle(struct admin_conn *a)
 		admin_respond(a, 405, "text/plain", "only GET\n", 9);
 	} else if (http_slice_eq(base, req->target, "/metrics")) {
 		size_t len;
-		char *text = metrics_render(&a->proxy->metrics, &len);
+		char *text = metrics_render(&a->admin->proxy->metrics, &len);
 		if (text)
 			admin_respond(a, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 		else
 			admin_respond(a, 500, "text/plain", "out of memory\n", 14);
 		free(text);
 	} else if (http_slice_eq(base, req->target, "/healthz")) {
-		if (a->proxy->draining)
+		if (a->admin->proxy->draining)
 			admin_respond(a, 503, "text/plain", "draining\n", 9);
 		else
 			admin_respond(a, 200, "text/plain", "ok\n", 3);
@@ -181,21 +178,10 @@ static void admin_conn_timeout(struct loop *loop, struct loop_timer *timer)
 	admin_conn_close(container_of(timer, struct admin_conn, timer));
 }
 
-static void admin_accept(struct proxy *p, struct loop_io *io, bool api);
-
 static void admin_on_accept(struct loop *loop, struct loop_io *io, uint32_t events)
 {
-	admin_accept(container_of(io, struct proxy, admin.io), io, false);
-}
-
-static void admin_unix_on_accept(struct loop *loop, struct loop_io *io, uint32_t events)
-{
-	admin_accept(container_of(io, struct proxy, admin_unix.io), io, true);
-}
-
-static void admin_accept(struct proxy *p, struct loop_io *io, bool api)
-{
-	struct loop *loop = p->loop;
+	struct admin_listener *l = container_of(io, struct admin_listener, io);
+	struct admin *adm = l->admin;
 
 	for (;;) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -204,21 +190,21 @@ static void admin_accept(struct proxy *p, struct loop_io *io, bool api)
 		if (fd < 0)
 			return;
 		a = calloc(1, sizeof(*a));
-		if (!a || buf_init(&a->in, api ? ADMIN_API_IN : ADMIN_IN) < 0) {
+		if (!a || buf_init(&a->in, l->api ? ADMIN_API_IN : ADMIN_IN) < 0) {
 			free(a);
 			close(fd);
 			continue;
 		}
-		a->proxy = p;
-		a->api = api;
-		if (api) {
+		a->admin = adm;
+		a->api = l->api;
+		if (l->api) {
 			struct ucred cred;
 			socklen_t len = sizeof(cred);
 			/* the kernel's word for who is at the other end; unknown is
 			 * recorded as the daemon's own user (the socket is 0600) */
 			a->peer_uid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? cred.uid : getuid();
 		}
-		list_add_tail(&p->admin_conns, &a->node);
+		list_add_tail(&adm->conns, &a->node);
 		if (loop_add(loop, &a->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, admin_conn_on_event) < 0) {
 			close(fd);
 			a->io.fd = -1;
@@ -284,59 +270,48 @@ static int unix_listen(const char *path)
 	return fd;
 }
 
-static int admin_unix_apply(struct proxy *p)
+static void listener_close(struct admin *a, struct admin_listener *l)
 {
-	const char *want = p->cfg->admin_socket;
-	int fd;
+	if (l->io.fd >= 0) {
+		loop_del(a->loop, &l->io);
+		close(l->io.fd);
+		l->io.fd = -1;
+		if (l->api && l->text)
+			unlink(l->text);
+	}
+	free(l->text);
+	l->text = NULL;
+}
 
-	if (p->admin_unix.io.fd >= 0 && want && p->admin_unix.addr.text && !strcmp(want, p->admin_unix.addr.text))
+static int admin_unix_apply(struct admin *a, const char *want)
+{
+	struct admin_listener *l = &a->unix_api;
+	int fd = -1;
+
+	if (l->io.fd >= 0 && want && l->text && !strcmp(want, l->text))
 		return 0;
 	if (want) {
 		fd = unix_listen(want);
 		if (fd < 0)
 			return fd;
 	}
-	if (p->admin_unix.io.fd >= 0) {
-		loop_del(p->loop, &p->admin_unix.io);
-		close(p->admin_unix.io.fd);
-		p->admin_unix.io.fd = -1;
-		if (p->admin_unix.addr.text)
-			unlink(p->admin_unix.addr.text);
-	}
-	free(p->admin_unix.addr.text);
-	p->admin_unix.addr.text = NULL;
+	listener_close(a, l);
 	if (!want)
 		return 0;
-	p->admin_unix.proxy = p;
-	p->admin_unix.addr.text = strdup(want);
-	loop_add(p->loop, &p->admin_unix.io, fd, EPOLLIN | EPOLLET, admin_unix_on_accept);
+	l->text = strdup(want);
+	loop_add(a->loop, &l->io, fd, EPOLLIN | EPOLLET, admin_on_accept);
 	log_info("admin API on %s (mode 0600)", want);
 	return 0;
 }
 
-int admin_apply(struct proxy *p)
+static int admin_tcp_apply(struct admin *a, const struct config_addr *want)
 {
-	int rc = admin_unix_apply(p);
-
-	if (rc < 0)
-		return rc;
-	return admin_tcp_apply(p);
-}
-
-static int admin_tcp_apply(struct proxy *p)
-{
-	const struct config_addr *want = &p->cfg->admin;
+	struct admin_listener *l = &a->tcp;
 	int fd, one = 1;
 
-	if (p->admin.io.fd >= 0 && want->text && p->admin.addr.text && !strcmp(want->text, p->admin.addr.text))
+	if (l->io.fd >= 0 && want->text && l->text && !strcmp(want->text, l->text))
 		return 0;
-	if (p->admin.io.fd >= 0) {
-		loop_del(p->loop, &p->admin.io);
-		close(p->admin.io.fd);
-		p->admin.io.fd = -1;
-	}
-	free(p->admin.addr.text);
-	p->admin.addr.text = NULL;
+	listener_close(a, l);
 	if (!want->text)
 		return 0;
 	fd = socket(want->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -349,46 +324,61 @@ static int admin_tcp_apply(struct proxy *p)
 		close(fd);
 		return err;
 	}
-	p->admin.proxy = p;
-	p->admin.addr.text = strdup(want->text);
-	loop_add(p->loop, &p->admin.io, fd, EPOLLIN | EPOLLET, admin_on_accept);
+	l->text = strdup(want->text);
+	loop_add(a->loop, &l->io, fd, EPOLLIN | EPOLLET, admin_on_accept);
 	log_info("admin listening on %s (/metrics, /healthz)", want->text);
 	return 0;
 }
 
-void admin_reap(struct proxy *p)
+void admin_init(struct admin *a, struct loop *loop, struct proxy *proxy, struct deployer *deployer)
+{
+	memset(a, 0, sizeof(*a));
+	a->loop = loop;
+	a->proxy = proxy;
+	a->deployer = deployer;
+	a->tcp.io.fd = -1;
+	a->tcp.admin = a;
+	a->unix_api.io.fd = -1;
+	a->unix_api.admin = a;
+	a->unix_api.api = true;
+	list_init(&a->conns);
+}
+
+int admin_apply(struct admin *a, const struct config *cfg)
+{
+	int rc = admin_unix_apply(a, cfg->admin_socket);
+
+	if (rc < 0)
+		return rc;
+	rc = admin_tcp_apply(a, &cfg->admin);
+	if (rc < 0)
+		return rc;
+	a->cfg = cfg;
+	return 0;
+}
+
+void admin_reap(struct admin *a)
 {
 	struct list_head *pos, *tmp;
 
-	list_for_each_safe(pos, tmp, &p->admin_conns) {
-		struct admin_conn *a = container_of(pos, struct admin_conn, node);
-		if (!a->closed)
+	list_for_each_safe(pos, tmp, &a->conns) {
+		struct admin_conn *c = container_of(pos, struct admin_conn, node);
+		if (!c->closed)
 			continue;
-		list_del(&a->node);
-		buf_release(&a->in);
-		free(a->out);
-		free(a);
+		list_del(&c->node);
+		buf_release(&c->in);
+		free(c->out);
+		free(c);
 	}
 }
 
-void admin_close(struct proxy *p)
+void admin_close(struct admin *a)
 {
 	struct list_head *pos, *tmp;
 
-	list_for_each_safe(pos, tmp, &p->admin_conns)
+	list_for_each_safe(pos, tmp, &a->conns)
 		admin_conn_close(container_of(pos, struct admin_conn, node));
-	admin_reap(p);
-	if (p->admin.io.fd >= 0) {
-		close(p->admin.io.fd);
-		p->admin.io.fd = -1;
-	}
-	free(p->admin.addr.text);
-	p->admin.addr.text = NULL;
-	if (p->admin_unix.io.fd >= 0) {
-		close(p->admin_unix.io.fd);
-		p->admin_unix.io.fd = -1;
-		unlink(p->admin_unix.addr.text);
-	}
-	free(p->admin_unix.addr.text);
-	p->admin_unix.addr.text = NULL;
+	admin_reap(a);
+	listener_close(a, &a->tcp);
+	listener_close(a, &a->unix_api);
 }

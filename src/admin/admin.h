@@ -1,12 +1,22 @@
-/* admin.h - the admin HTTP listener on loopback: /metrics, /healthz.
- * (The Unix-socket admin API for the CLI comes with the deploy engine.) */
+/* admin.h - the admin listeners (types in admin-t.h).
+ *
+ * TCP (loopback): GET /metrics (Prometheus text format) and GET /healthz.
+ * Unix socket (mode 0600): the same, plus the JSON API of api.c that the
+ * CLI uses.  The daemon owns the struct admin and applies each
+ * configuration to it.
+ */
 #pragma once
-#include "proxy/proxy-t.h"
+#include "admin/admin-t.h"
 
-/* Open, move or close the admin listener to match p->cfg->admin.
- * Returns 0 or -errno (logged); on failure the old listener stays. */
-int admin_apply(struct proxy *p);
-/* Free admin connections closed during this loop iteration. */
-void admin_reap(struct proxy *p);
-/* Close the listener and every admin connection. */
-void admin_close(struct proxy *p);
+/* Set up an admin with no listener open yet; proxy and deployer (may be
+ * NULL) are borrowed. */
+void admin_init(struct admin *a, struct loop *loop, struct proxy *proxy, struct deployer *deployer);
+/* Open, move or close the listeners to match cfg (borrowed until the next
+ * call or admin_close).  The Unix socket first: a second daemon on the same
+ * socket stops there.  Returns 0 or -errno (logged); on failure the old
+ * listeners stay. */
+int admin_apply(struct admin *a, const struct config *cfg);
+/* Free the connections closed during this loop iteration. */
+void admin_reap(struct admin *a);
+/* Close the listeners and every connection. */
+void admin_close(struct admin *a);

@@ -10,13 +10,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "admin/admin-t.h"
 #include "admin/api.h"
 #include "deploy/deploy.h"
 #include "base/util.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
 
-static void admin_api_handle_rest(struct proxy *p, const char *method, const char *path, size_t path_len,
+static void admin_api_handle_rest(struct admin *a, const char *method, const char *path, size_t path_len,
 				  const char *body, size_t body_len, struct admin_reply *out);
 
 static void reply_json(struct admin_reply *out, int status, json_t *obj)
@@ -56,15 +57,33 @@ static json_t *target_json(const struct target_slot *slot)
 			 (json_int_t)m->idle_connections);
 }
 
-static json_t *service_json(const struct runtime *rt, size_t idx)
+/* A service: its routes, its version groups (managed services: a group per
+ * version, with its weight and share) and all its targets. */
+static json_t *service_json(const struct route_table *rt, size_t idx)
 {
-	const struct proxy_service *s = rt->services[idx];
-	json_t *targets = json_array(), *routes = json_array();
+	const struct route_service *s = rt->services[idx];
+	const struct router *router = &rt->router->router;
+	json_t *targets = json_array(), *routes = json_array(), *versions = json_array();
 
-	for (uint32_t i = 0; s->set && i < s->set->n; i++)
-		json_array_append_new(targets, target_json(&s->set->slots[i]));
-	for (size_t i = 0; i < rt->router.nroutes; i++) {
-		const struct router_route *r = &rt->router.routes[i];
+	for (uint32_t g = 0; g < s->ngroups; g++) {
+		const struct route_group *grp = &s->groups[g];
+		json_t *gt = json_array();
+		for (uint32_t i = 0; i < grp->n; i++) {
+			json_t *t = target_json(&grp->slots[i]);
+			json_array_append(targets, t);
+			json_array_append_new(gt, t);
+		}
+		if (s->managed)
+			json_array_append_new(versions,
+					      json_pack("{s:s?, s:I, s:f, s:o}", "version", grp->version, "weight",
+							(json_int_t)grp->weight, "share_percent",
+							s->total_weight ? 100.0 * grp->weight / s->total_weight : 0.0,
+							"targets", gt));
+		else
+			json_decref(gt);
+	}
+	for (size_t i = 0; i < router->nroutes; i++) {
+		const struct router_route *r = &router->routes[i];
 		char host[300];
 		if (r->service != idx)
 			continue;
@@ -74,29 +93,33 @@ static json_t *service_json(const struct runtime *rt, size_t idx)
 			snprintf(host, sizeof(host), "%s", r->host ? r->host : "*");
 		json_array_append_new(routes, json_pack("{s:s, s:s}", "host", host, "path", r->path));
 	}
-	return json_pack("{s:s, s:o, s:o}", "name", s->name, "routes", routes, "targets", targets);
+	return json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", s->name, "managed", s->managed, "routes", routes,
+			 "versions", versions, "targets", targets);
 }
 
-static void api_status(struct proxy *p, struct admin_reply *out)
+static void api_status(struct admin *a, struct admin_reply *out)
 {
+	struct proxy *p = a->proxy;
 	json_t *services = json_array();
 	time_t now = time(NULL);
 
-	for (size_t i = 0; i < p->runtime->nservices; i++)
-		json_array_append_new(services, service_json(p->runtime, i));
+	for (size_t i = 0; i < p->routes->nservices; i++)
+		json_array_append_new(services, service_json(p->routes, i));
 	reply_json(out, 200,
 		   json_pack("{s:s, s:i, s:I, s:s?, s:b, s:I, s:I, s:o, s:o}", "version", CUTOVER_VERSION, "pid",
 			     (int)getpid(), "uptime_s", (json_int_t)(now - (time_t)p->metrics.start_time_unix),
-			     "config", p->cfg->path, "draining", p->draining, "client_connections",
+			     "config", a->cfg->path, "draining", p->draining, "client_connections",
 			     (json_int_t)p->metrics.client_connections, "requests_in_flight",
 			     (json_int_t)p->metrics.in_flight, "services", services, "managed",
-			     p->deployer ? deployer_status_json(p->deployer) : json_array()));
+			     a->deployer ? deployer_status_json(a->deployer) : json_array()));
 }
 
-static void api_set_targets(struct proxy *p, const char *name, const char *body, size_t body_len,
+static void api_set_targets(struct admin *a, const char *name, const char *body, size_t body_len,
 			    struct admin_reply *out)
 {
-	struct proxy_service *s = proxy_service_find(p, name);
+	struct proxy *p = a->proxy;
+	struct route_service *s = proxy_route_service(p, name);
+	struct proxy_group group = { .weight = 1 };
 	struct config_target *targets = NULL;
 	json_error_t jerr;
 	json_t *root = NULL, *list;
@@ -104,6 +127,15 @@ static void api_set_targets(struct proxy *p, const char *name, const char *body,
 
 	if (!s) {
 		reply_error(out, 404, "unknown service '%s'", name);
+		return;
+	}
+	if (s->managed) {
+		/* its targets are the instances of its versions: a hand change
+		 * would be undone by the next deploy, or undo a deploy in flight */
+		reply_error(out, 409,
+			    "service '%s' is managed by the deployer (it has run: in the configuration): its targets are "
+			    "the instances of its versions; use cutover deploy or cutover rollback",
+			    name);
 		return;
 	}
 	root = json_loadb(body, body_len, 0, &jerr);
@@ -124,10 +156,10 @@ static void api_set_targets(struct proxy *p, const char *name, const char *body,
 	}
 	/* validate everything first: nothing is applied unless all is valid */
 	for (i = 0; i < n; i++) {
-		json_t *t = json_array_get(list, i), *a = json_object_get(t, "address"), *w = json_object_get(t, "weight");
+		json_t *t = json_array_get(list, i), *addr = json_object_get(t, "address"), *w = json_object_get(t, "weight");
 		json_int_t weight = w ? (json_is_integer(w) ? json_integer_value(w) : -1) : 1;
-		if (!json_is_string(a) ||
-		    parse_sockaddr(json_string_value(a), &targets[i].addr.sa, &targets[i].addr.salen) < 0) {
+		if (!json_is_string(addr) ||
+		    parse_sockaddr(json_string_value(addr), &targets[i].addr.sa, &targets[i].addr.salen) < 0) {
 			reply_error(out, 400, "targets[%zu].address: expected \"IP:PORT\" or \"[IPv6]:PORT\"", i);
 			goto out;
 		}
@@ -136,28 +168,30 @@ static void api_set_targets(struct proxy *p, const char *name, const char *body,
 			goto out;
 		}
 		for (size_t j = 0; j < i; j++) {
-			if (!strcmp(targets[j].addr.text, json_string_value(a))) {
-				reply_error(out, 400, "targets[%zu].address: %s is listed twice", i, json_string_value(a));
+			if (!strcmp(targets[j].addr.text, json_string_value(addr))) {
+				reply_error(out, 400, "targets[%zu].address: %s is listed twice", i, json_string_value(addr));
 				goto out;
 			}
 		}
-		targets[i].addr.text = (char *)json_string_value(a); /* borrowed from root until the swap */
+		targets[i].addr.text = (char *)json_string_value(addr); /* borrowed from root until the swap */
 		targets[i].weight = (uint32_t)weight;
 	}
-	if (service_set_targets(s, targets, n) < 0) {
+	group.targets = targets;
+	group.ntargets = n;
+	if (proxy_set_groups(p, name, &group, 1) < 0) {
 		reply_error(out, 500, "out of memory: targets unchanged");
 		goto out;
 	}
-	for (i = 0; i < p->runtime->nservices; i++)
-		if (p->runtime->services[i] == s)
-			reply_json(out, 200, service_json(p->runtime, i));
+	for (i = 0; i < p->routes->nservices; i++)
+		if (!strcmp(p->routes->services[i]->name, name))
+			reply_json(out, 200, service_json(p->routes, i));
 out:
 	free(targets);
 	json_decref(root);
 }
 
 /* POST /v1/deploy {"service","version"} and POST /v1/rollback {"service"}. */
-static void api_deploy(struct proxy *p, uid_t who, bool rollback, const char *body, size_t body_len,
+static void api_deploy(struct admin *a, uid_t who, bool rollback, const char *body, size_t body_len,
 		       struct admin_reply *out)
 {
 	json_error_t jerr;
@@ -166,7 +200,7 @@ static void api_deploy(struct proxy *p, uid_t who, bool rollback, const char *bo
 	char err[512];
 	int64_t id;
 
-	if (!p->deployer) {
+	if (!a->deployer) {
 		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
 		return;
 	}
@@ -184,18 +218,18 @@ static void api_deploy(struct proxy *p, uid_t who, bool rollback, const char *bo
 		json_decref(root);
 		return;
 	}
-	id = rollback ? deployer_rollback(p->deployer, service, who, err, sizeof(err))
-		      : deployer_deploy(p->deployer, service, version, who, err, sizeof(err));
+	id = rollback ? deployer_rollback(a->deployer, service, who, err, sizeof(err))
+		      : deployer_deploy(a->deployer, service, version, who, err, sizeof(err));
 	if (id < 0)
 		/* 404 unknown service, 400 a bad version: the request is wrong;
 		 * 409 (busy, already there, nothing to go back to): the state is */
 		reply_error(out, id == -ENOENT ? 404 : id == -EINVAL ? 400 : 409, "%s", err);
 	else
-		reply_json(out, 202, deployer_deployment_json(p->deployer, id));
+		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
 	json_decref(root);
 }
 
-void admin_api_handle(struct proxy *p, uid_t peer_uid, const char *method, const char *path, size_t path_len, const char *body,
+void admin_api_handle(struct admin *a, uid_t peer_uid, const char *method, const char *path, size_t path_len, const char *body,
 		      size_t body_len, struct admin_reply *out)
 {
 	static const char dep_prefix[] = "/v1/deployments/";
@@ -206,7 +240,7 @@ void admin_api_handle(struct proxy *p, uid_t peer_uid, const char *method, const
 		if (strcmp(method, "POST"))
 			reply_error(out, 405, "%s %.*s: use POST", method, (int)path_len, path);
 		else
-			api_deploy(p, peer_uid, path_len == 12, body, body_len, out);
+			api_deploy(a, peer_uid, path_len == 12, body, body_len, out);
 		return;
 	}
 	if (path_len > sizeof(dep_prefix) - 1 && !memcmp(path, dep_prefix, sizeof(dep_prefix) - 1)) {
@@ -219,17 +253,17 @@ void admin_api_handle(struct proxy *p, uid_t peer_uid, const char *method, const
 		}
 		memcpy(num, path + sizeof(dep_prefix) - 1, n);
 		num[n] = 0;
-		j = p->deployer ? deployer_deployment_json(p->deployer, strtoll(num, NULL, 10)) : NULL;
+		j = a->deployer ? deployer_deployment_json(a->deployer, strtoll(num, NULL, 10)) : NULL;
 		if (j)
 			reply_json(out, 200, j);
 		else
 			reply_error(out, 404, "no such deployment: %s (the daemon keeps the last 64)", num);
 		return;
 	}
-	admin_api_handle_rest(p, method, path, path_len, body, body_len, out);
+	admin_api_handle_rest(a, method, path, path_len, body, body_len, out);
 }
 
-static void admin_api_handle_rest(struct proxy *p, const char *method, const char *path, size_t path_len,
+static void admin_api_handle_rest(struct admin *a, const char *method, const char *path, size_t path_len,
 				  const char *body, size_t body_len, struct admin_reply *out)
 {
 	static const char prefix[] = "/v1/services/", suffix[] = "/targets";
@@ -239,7 +273,7 @@ static void admin_api_handle_rest(struct proxy *p, const char *method, const cha
 		if (strcmp(method, "GET"))
 			reply_error(out, 405, "%s /v1/status: use GET", method);
 		else
-			api_status(p, out);
+			api_status(a, out);
 		return;
 	}
 	if (path_len > sizeof(prefix) - 1 + sizeof(suffix) - 1 && !memcmp(path, prefix, sizeof(prefix) - 1) &&
@@ -254,7 +288,7 @@ static void admin_api_handle_rest(struct proxy *p, const char *method, const cha
 		if (strcmp(method, "PUT"))
 			reply_error(out, 405, "%s %.*s: use PUT", method, (int)path_len, path);
 		else
-			api_set_targets(p, name, body, body_len, out);
+			api_set_targets(a, name, body, body_len, out);
 		return;
 	}
 	reply_error(out, 404, "no such endpoint: %.*s (try GET /v1/status)", (int)path_len, path);

@@ -11,7 +11,7 @@
 #pragma once
 #include <stddef.h>
 #include <sys/types.h>
-#include "proxy/proxy-t.h"
+#include "admin/admin-t.h"
 
 struct admin_reply {
 	int status;
@@ -20,5 +20,5 @@ struct admin_reply {
 
 /* Handle one API request from user peer_uid.  Fills *out (caller frees
  * out->body). */
-void admin_api_handle(struct proxy *p, uid_t peer_uid, const char *method, const char *path, size_t path_len, const char *body,
+void admin_api_handle(struct admin *a, uid_t peer_uid, const char *method, const char *path, size_t path_len, const char *body,
 		      size_t body_len, struct admin_reply *out);

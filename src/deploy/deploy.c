@@ -138,6 +138,8 @@ struct deployer {
 	size_t ndeployments;
 	int64_t next_id;
 	const char *crash_at;              /* test hook CUTOVER_TEST_CRASH_AT: see crash_point() */
+	deployer_event_fn on_event;        /* the observer (deployer_observe) */
+	void *on_event_data;
 };
 
 /* ------------------------------------------------------------------ */
@@ -504,13 +506,53 @@ static void record_instance(struct deployer *d, struct slot *s, bool add)
 /* ------------------------------------------------------------------ */
 /* events of a deployment                                              */
 
+void deployer_observe(struct deployer *d, deployer_event_fn fn, void *data)
+{
+	d->on_event = fn;
+	d->on_event_data = data;
+}
+
+/* Tell the observer: ev is consumed. */
+static void emit(struct deployer *d, const char *kind, json_t *ev)
+{
+	if (d->on_event && ev)
+		d->on_event(d->on_event_data, kind, ev);
+	json_decref(ev);
+}
+
+static void emit_instance(struct slot *s, const char *state, const char *detail)
+{
+	struct deployer *d = s->m->d;
+
+	if (!d->on_event)
+		return;
+	emit(d, "instance",
+	     json_pack("{s:s, s:s, s:i, s:I, s:s, s:I, s:s?}", "service", s->m->name, "version", s->version, "port",
+		       (int)s->port, "pid", (json_int_t)(s->inst ? sup_instance_pid(s->inst) : 0), "state", state,
+		       "at_ms", (json_int_t)wall_ms(), "detail", detail));
+}
+
 /* Record an event under the name of the current phase, or `label`. */
 static void dep_event_as(struct deployment *dep, const char *label, const char *detail)
 {
-	json_array_append_new(dep->events,
-			      json_pack("{s:s, s:I, s:I, s:s?}", "phase", label, "at_ms",
-					(json_int_t)wall_ms(), "elapsed_ms",
-					(json_int_t)(time_now_ms() - dep->t_start_ms), "detail", detail));
+	json_t *ev = json_pack("{s:s, s:I, s:I, s:s?}", "phase", label, "at_ms", (json_int_t)wall_ms(), "elapsed_ms",
+			       (json_int_t)(time_now_ms() - dep->t_start_ms), "detail", detail);
+
+	json_array_append(dep->events, ev);
+	if (dep->d->on_event) {
+		json_t *out = json_deep_copy(ev);
+		json_object_set_new(out, "id", json_integer(dep->id));
+		json_object_set_new(out, "service", json_string(dep->service));
+		json_object_set_new(out, "version", json_string(dep->version));
+		json_object_set_new(out, "from_version", dep->from_version[0] ? json_string(dep->from_version) : json_null());
+		json_object_set_new(out, "kind", json_string(dep->is_rollback ? "rollback" : "deploy"));
+		if (dep->phase >= PH_DONE) {
+			json_object_set_new(out, "result", json_string(phase_names[dep->phase]));
+			json_object_set_new(out, "reason", json_string(dep->reason));
+		}
+		emit(dep->d, "deployment", out);
+	}
+	json_decref(ev);
 	log_info("%s %s %s: %s%s%s", dep->is_rollback ? "rollback of" : "deploy", dep->service, dep->version, label,
 		 detail ? ": " : "", detail ? detail : "");
 }
@@ -566,6 +608,7 @@ static void slot_stopped(struct sup_instance *inst, const struct sup_exit *last,
 	s->inst = NULL;
 	sup_instance_free(inst);
 	record_instance_state(d, s->ref, STATE_INSTANCE_STOPPED);
+	emit_instance(s, "stopped", last && last->signal == SIGKILL ? "killed after the stop grace" : NULL);
 	slot_free(s);
 }
 
@@ -640,6 +683,7 @@ static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 		snprintf(why, sizeof(why), "%s %s exited with status %d%s", m->name, s->version, e->code,
 			 gave_up ? " (crash loop: gave up)" : "");
 	log_warn("%s", why);
+	emit_instance(s, "crashed", why);
 	if (dep && dep->green == s && dep->phase < PH_WATCH) {
 		dep_finish(dep, PH_FAILED, "%s before it became healthy", why);
 		return;
@@ -682,6 +726,7 @@ static void slot_on_restart(struct sup_instance *inst, void *data)
 
 	s->crashed = false;
 	record_instance(s->m->d, s, false); /* new pid and start time, for adoption */
+	emit_instance(s, "restarted", NULL);
 }
 
 static void dep_healthy(struct deployment *dep);
@@ -693,6 +738,7 @@ static void slot_health(struct health_check *hc, enum health_state state, const 
 	struct deployment *dep = m->dep;
 
 	s->health = state;
+	emit_instance(s, state == HEALTH_HEALTHY ? "healthy" : "unhealthy", state == HEALTH_HEALTHY ? NULL : reason);
 	if (s != m->prev) /* the warm previous version stays "draining" in the record */
 		record_instance_state(m->d, s->ref,
 				      state == HEALTH_HEALTHY ? STATE_INSTANCE_HEALTHY : STATE_INSTANCE_UNHEALTHY);
@@ -804,6 +850,7 @@ static struct slot *slot_start(struct managed *m, const struct config_service *c
 	}
 	if (!adopt)
 		record_instance(d, s, true);
+	emit_instance(s, adopt ? "adopted" : "started", NULL);
 	if (sup_instance_warning(s->inst))
 		log_warn("%s %s: %s", m->name, version, sup_instance_warning(s->inst));
 	parse_sockaddr(s->addr, &hs.addr, &hs.addr_len);
@@ -841,14 +888,12 @@ out:
 /* Route all of m's new requests to slot s (one pointer store). */
 static int route_to(struct managed *m, struct slot *s)
 {
-	struct proxy_service *ps = proxy_service_find(m->d->p, m->name);
 	struct config_target t = { .weight = 1 };
+	struct proxy_group g = { .version = s->version, .weight = 1, .targets = &t, .ntargets = 1 };
 
-	if (!ps)
-		return -ENOENT;
 	t.addr.text = s->addr;
 	parse_sockaddr(s->addr, &t.addr.sa, &t.addr.salen);
-	return service_set_targets(ps, &t, 1);
+	return proxy_set_groups(m->d->p, m->name, &g, 1);
 }
 
 /* The request counters of slot s (by service and address: they outlive the
@@ -861,11 +906,15 @@ static struct metrics_upstream *slot_metrics(struct managed *m, struct slot *s)
 /* Share of m's new requests that slot s gets now, in percent. */
 static int slot_traffic_percent(struct managed *m, struct slot *s)
 {
-	struct proxy_service *ps = proxy_service_find(m->d->p, m->name);
+	const struct route_service *rs = proxy_route_service(m->d->p, m->name);
 
-	for (uint32_t i = 0; ps && ps->set && i < ps->set->n; i++)
-		if (!strcmp(ps->set->slots[i].target->addr_text, s->addr) && ps->set->total_weight > 0)
-			return (int)((int64_t)ps->set->slots[i].weight * 100 / ps->set->total_weight);
+	for (uint32_t g = 0; rs && rs->total_weight && g < rs->ngroups; g++) {
+		const struct route_group *grp = &rs->groups[g];
+		for (uint32_t i = 0; grp->total_weight && i < grp->n; i++)
+			if (!strcmp(grp->slots[i].target->addr_text, s->addr))
+				return (int)((int64_t)grp->weight * grp->slots[i].weight * 100 /
+					     ((int64_t)rs->total_weight * grp->total_weight));
+	}
 	return 0;
 }
 

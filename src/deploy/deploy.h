@@ -39,6 +39,16 @@ void deployer_stop_all(struct deployer *d);
 /* Stop following instances (still running ones keep running) and free. */
 void deployer_free(struct deployer *d);
 
+/* What happens, as it happens, for a live view (the admin API's event
+ * stream): kind "deployment" (a phase of a deploy or rollback: id, service,
+ * version, from_version, kind, phase, at_ms, elapsed_ms, detail, and
+ * result + reason once it ended) or "instance" (service, version, port,
+ * pid, state: started / healthy / unhealthy / crashed / restarted /
+ * stopped, detail).  The event is borrowed: fn takes its own reference to
+ * keep it.  One observer; fn NULL removes it.  Called on the loop thread. */
+typedef void (*deployer_event_fn)(void *data, const char *kind, json_t *event);
+void deployer_observe(struct deployer *d, deployer_event_fn fn, void *data);
+
 /* Start a deploy of SERVICE to VERSION.  Returns the deployment id (> 0), or
  * -errno with a sentence in err: -ENOENT unknown or unmanaged service,
  * -EBUSY a deploy of it is in flight, -EALREADY it already runs VERSION. */

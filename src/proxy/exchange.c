@@ -69,8 +69,7 @@ void exchange_free(struct exchange *ex)
 		if (ex->tried[i])
 			target_unref(ex->tried[i]);
 	target_unref(ex->target);
-	service_unref(ex->service);
-	runtime_unref(ex->runtime);
+	route_table_unref(ex->routes);
 	proxy_buf_put(p, &ex->uhead);
 	if (p->nfree_exchanges < 64) {
 		ex->client = (struct client *)p->free_exchanges;
@@ -273,8 +272,8 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 		/* the request never left: safe to send to another target, if
 		 * there is one that has not failed yet */
 		retry = ex->req_body_sent == 0 &&
-			service_has_target(ex->service, ex->tried,
-					   ex->tries + 1u < ARRAY_SIZE(ex->tried) ? ex->tries + 1u : ARRAY_SIZE(ex->tried));
+			route_has_target(ex->service, ex->tried,
+					 ex->tries + 1u < ARRAY_SIZE(ex->tried) ? ex->tries + 1u : ARRAY_SIZE(ex->tried));
 		break;
 	case FAIL_CLOSED:
 		/* a pooled connection the target closed as we reused it: resend
@@ -315,16 +314,46 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 	}
 }
 
+/* A retry after the routing table changed (a deploy switched, a rollback
+ * went back): go on with the current table's version of the service, in
+ * the same version group if it is still there, so that a request whose
+ * target went away finds the version that replaced it.  The service gone
+ * (a reload removed it): stay on the old table. */
+static void exchange_follow_routes(struct exchange *ex)
+{
+	struct proxy *p = ex->client->proxy;
+	struct route_service *s = proxy_route_service(p, ex->service->name);
+	const char *version = ex->group >= 0 ? ex->service->groups[ex->group].version : NULL;
+	int group = -1;
+
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->ngroups; i++) {
+		const char *v = s->groups[i].version;
+		if (v && version && !strcmp(v, version) && s->groups[i].weight)
+			group = (int)i;
+	}
+	if (group < 0)
+		group = route_choose(s, NULL);
+	route_table_unref(ex->routes);
+	ex->routes = route_table_ref(p->routes);
+	ex->service = s;
+	ex->group = (int8_t)group;
+}
+
 /* Pick a target and get a connection to it (retrying other targets when
  * connecting fails at once). */
 static void exchange_connect(struct exchange *ex)
 {
 	struct proxy *p = ex->client->proxy;
-	struct target *t = service_pick(ex->service, ex->tried,
-					ex->tries < ARRAY_SIZE(ex->tried) ? ex->tries : ARRAY_SIZE(ex->tried));
+	struct target *t;
 	struct upstream *u;
 	bool reused = false;
 	int err = 0;
+
+	if (ex->tries && ex->routes != p->routes)
+		exchange_follow_routes(ex);
+	t = route_pick(ex->service, ex->group, ex->tried, ex->tries < ARRAY_SIZE(ex->tried) ? ex->tries : ARRAY_SIZE(ex->tried));
 
 	if (!t) {
 		exchange_local_response(ex, ex->tries ? 502 : 503,
@@ -403,7 +432,8 @@ void exchange_begin(struct client *c, struct exchange *ex)
 		proxy_request_id(p, ex->request_id);
 	if (!(r->flags & HTTP_MSG_KEEP_ALIVE) || p->draining)
 		c->close_after = true;
-	ex->runtime = runtime_ref(p->runtime);
+	ex->routes = route_table_ref(p->routes);
+	ex->group = -1;
 	p->metrics.in_flight++;
 	ex->counted = true;
 
@@ -411,7 +441,8 @@ void exchange_begin(struct client *c, struct exchange *ex)
 		exchange_local_response(ex, 405, "CONNECT is not supported");
 		return;
 	}
-	idx = router_match(&ex->runtime->router, base + r->host.off, r->host.len, base + r->target.off, r->target.len);
+	idx = router_match(&ex->routes->router->router, base + r->host.off, r->host.len, base + r->target.off,
+			   r->target.len);
 	if (idx < 0) {
 		ex->req_done = r->framing == HTTP_FRAMING_NONE;
 		ex->head_done = true;
@@ -419,7 +450,9 @@ void exchange_begin(struct client *c, struct exchange *ex)
 		exchange_local_response(ex, 404, "no route for this host and path");
 		return;
 	}
-	ex->service = service_ref(ex->runtime->services[idx]);
+	ex->service = ex->routes->services[idx];
+	/* the version group, while the head (cookies, headers) is readable */
+	ex->group = (int8_t)route_choose(ex->service, &(struct route_request){ .req = r, .base = base });
 	ex->upgrade = (r->flags & HTTP_MSG_UPGRADE) && r->method_id == HTTP_METHOD_GET && r->version_minor == 1;
 	if (serialize_request(c, ex, base) < 0) {
 		ex->head_done = true;

@@ -3,9 +3,10 @@
  *
  * Ownership, in one picture:
  *
- *   struct proxy ── runtime (refcounted: router + services[])
- *        │              └─ service (refcounted) ── target_set (swapped atomically)
- *        │                                            └─ target (refcounted) ── idle pool of upstream conns
+ *   struct proxy ── route_table (refcounted, immutable, swapped with one pointer store)
+ *        │              ├─ router_shared (refcounted)
+ *        │              └─ route_service (refcounted, shared between tables) ── route_group[] (a version each)
+ *        │                                                                       └─ target (refcounted) ── idle pool
  *        ├─ listeners[]
  *        └─ clients (list) ── exchange (one at a time; pipelined requests wait in client.in)
  *                                └─ upstream conn (busy, owned by the exchange until done)
@@ -27,49 +28,78 @@
 
 struct proxy;
 struct exchange;
-struct deployer;
 
-/* One backend address of one service. */
+/* One backend address of one service: an instance of a version, or a
+ * configured target of an unmanaged service.  Keyed by (service name,
+ * address) for the proxy's life: a target present in the old and the new
+ * routing table is the same object, so its pool and counters carry over. */
 struct target {
 	unsigned refcount;
 	char *addr_text;
+	char *service;                     /* the service's name */
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	struct proxy *proxy;
-	struct proxy_service *service;     /* weak: compare only, may be gone once removed */
 	struct metrics_upstream *metrics;
 	struct list_head idle;             /* idle upstream conns (struct upstream.pool_node) */
 	uint32_t nidle;
-	bool removed;                      /* no longer in any target set: don't pool */
+	bool removed;                      /* in no group of its service any more: don't pool */
 };
 
 struct target_slot {
-	struct target *target;
+	struct target *target;             /* reference held */
 	int weight;
-	int current;                       /* smooth weighted round-robin state */
+	int current;                       /* smooth weighted round-robin state (see route_group) */
 };
 
-/* The targets of a service.  Replaced as a whole (proxy_service_set_targets);
- * exchanges hold references to targets, never to the set. */
-struct target_set {
+/* One version of a service: its instances and its share of the traffic.
+ * An unmanaged service has one group, without a version, holding the
+ * configured targets. */
+struct route_group {
+	char *version;                     /* NULL: an unmanaged service's only group */
+	uint32_t weight;                   /* share against the service's other groups; 0: no new requests */
+	int current;                       /* smooth weighted round-robin state among the groups */
+	int total_weight;                  /* of its slots */
 	uint32_t n;
-	int total_weight;
-	struct target_slot slots[];
+	struct target_slot *slots;
 };
 
-struct proxy_service {
+/* A service as the proxy routes it.  Immutable once published, except the
+ * round-robin cursors (`current`), which only the loop thread writes: with
+ * several loops they become per-loop state.  Replaced as a whole, never
+ * edited, so a request that holds a routing table sees one consistent
+ * service from its first pick to its last retry. */
+struct route_service {
 	unsigned refcount;
 	char *name;
-	struct target_set *set;
-	struct proxy *proxy;
+	bool managed;                      /* `run:`: its groups come from the deployer, not the config */
+	int total_weight;                  /* of its groups */
+	uint32_t ngroups;
+	struct route_group *groups;
 };
 
-/* The routing state, rebuilt on reload and swapped as one pointer. */
-struct runtime {
+/* The routing table: the router (Host + path -> service index) and the
+ * services.  One immutable snapshot, published with one pointer store
+ * (p->routes); an exchange holds a reference to the one it started with,
+ * and the table is freed when the last holder lets go.  Tables built one
+ * after the other share the services that did not change. */
+struct route_table {
+	unsigned refcount;
+	struct router_shared *router;
+	struct route_service **services;
+	size_t nservices;
+};
+
+/* The router of a configuration, shared by the tables built from it. */
+struct router_shared {
 	unsigned refcount;
 	struct router router;
-	struct proxy_service **services;
-	size_t nservices;
+};
+
+/* What a pick may look at: the request, while its head is readable. */
+struct route_request {
+	const struct http_request *req;
+	const char *base;                  /* the buffer the request's slices point into */
 };
 
 enum upstream_state {
@@ -129,8 +159,8 @@ struct client {
 /* One request and its response. */
 struct exchange {
 	struct client *client;
-	struct runtime *runtime;           /* reference held (routing snapshot) */
-	struct proxy_service *service;     /* reference held; NULL if no route */
+	struct route_table *routes;        /* reference held: the routing snapshot it started with */
+	struct route_service *service;     /* in routes (no reference of its own); NULL if no route */
 	struct target *target;             /* reference held; NULL before selection */
 	struct upstream *upstream;
 	struct http_request req;           /* slices valid only until the head is consumed */
@@ -148,6 +178,7 @@ struct exchange {
 	uint8_t client_minor;              /* client's HTTP/1.x */
 	uint8_t tries;                     /* failed attempts */
 	uint8_t retries;                   /* attempts made again after a failure */
+	int8_t group;                      /* index of the version group chosen; -1 none */
 	struct target *tried[12];          /* targets whose connect failed (references held); > max_retries */
 	int status;                        /* status sent to the client, 0 until known */
 	const char *error;                 /* why the proxy answered or cut (access log) */
@@ -180,24 +211,19 @@ struct listener {
 
 struct proxy {
 	struct loop *loop;
-	struct config *cfg;                /* current configuration (owned) */
-	struct runtime *runtime;           /* current routing (reference held) */
+	const struct config *cfg;          /* current configuration (the daemon's: borrowed) */
+	struct route_table *routes;        /* current routing snapshot (reference held) */
 	struct listener *listeners;
 	size_t nlisteners;
-	struct listener admin;             /* TCP /metrics listener; io.fd < 0 if none */
-	struct listener admin_unix;        /* Unix-socket API (addr.text = path); io.fd < 0 if none */
 	struct metrics metrics;
 	struct list_head clients;
 	struct list_head closed_clients;
 	struct list_head closed_upstreams;
-	struct list_head admin_conns;
 	struct target **targets;           /* every live target (for pools and metrics) */
 	size_t ntargets, captargets;
-	struct loop_io signal_io;
 	struct loop_timer drain_timer;
 	struct loop_timer flush_timer;
 	struct accesslog *accesslog;
-	struct deployer *deployer;         /* the deploy engine (daemon only; NULL for `cutover proxy`) */
 	struct list_head pending;          /* clients with work left after a bounded pump */
 	void **free_bufs;                  /* recycled I/O buffers of buf_size bytes */
 	size_t nfree_bufs;
@@ -210,6 +236,7 @@ struct proxy {
 	uint64_t request_seq;
 	uint32_t id_prefix;
 	char request_id_text[25];          /* the last request id (see proxy_request_id) */
-	bool draining;
+	bool draining;                     /* proxy_drain() ran: not accepting */
+	bool drained;                      /* ... and every client connection is gone */
 	int exit_code;
 };

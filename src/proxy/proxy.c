@@ -1,24 +1,24 @@
-/* proxy.c - the proxy's lifetime: listeners, signals, reload and drain.
+/* proxy.c - the proxy's lifetime: listeners, applying a configuration,
+ * draining, and the work left at the end of each loop iteration.
  *
- * SIGHUP builds a complete new configuration and routing snapshot, checks
- * that every new listener can be opened, and only then swaps them in; on
- * any error the old configuration stays in force and the reason is logged.
- * SIGTERM/SIGINT stop accepting, close idle keep-alive connections, let
- * in-flight requests finish for up to timeouts.drain, then stop the loop.
+ * The proxy owns no configuration and knows no signal: the daemon
+ * (src/daemon/) loads a configuration, hands it over with proxy_apply()
+ * (which builds a complete routing snapshot and opens every new listener
+ * before it swaps anything; on error the old one stays in force), and
+ * calls proxy_drain() on SIGTERM.  Draining stops accepting, closes idle
+ * keep-alive connections and lets in-flight requests finish for up to
+ * timeouts.drain; proxy_iteration_end() then reports that it is done.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "admin/admin.h"
 #include "base/buf.h"
 #include "base/list.h"
 #include "base/log.h"
@@ -229,9 +229,8 @@ fail:
 /* ------------------------------------------------------------------ */
 /* iteration end: deferred frees, pending pumps, drain completion      */
 
-static void proxy_iteration_end(struct loop *loop, void *data)
+bool proxy_iteration_end(struct proxy *p)
 {
-	struct proxy *p = data;
 	struct list_head *pos, *tmp, batch;
 
 	/* clients with work left from a bounded pump */
@@ -250,20 +249,20 @@ static void proxy_iteration_end(struct loop *loop, void *data)
 		client_free(container_of(pos, struct client, node));
 	list_for_each_safe(pos, tmp, &p->closed_upstreams)
 		upstream_free(container_of(pos, struct upstream, closed_node));
-	admin_reap(p);
 	if (p->accept_paused && p->nclients < p->cfg->limits.max_connections && !p->draining) {
 		p->accept_paused = false;
 		for (size_t i = 0; i < p->nlisteners; i++)
 			accept_all(p, &p->listeners[i]);
 	}
-	if (p->draining && list_empty(&p->clients)) {
+	if (p->draining && !p->drained && list_empty(&p->clients)) {
 		log_info("drained: all connections closed");
-		loop->stop = true;
+		p->drained = true;
 	}
+	return p->drained;
 }
 
 /* ------------------------------------------------------------------ */
-/* signals                                                             */
+/* drain                                                               */
 
 static void drain_timer_fired(struct loop *loop, struct loop_timer *timer)
 {
@@ -279,7 +278,6 @@ static void drain_timer_fired(struct loop *loop, struct loop_timer *timer)
 		n++;
 	}
 	log_warn("drain timeout: closed %zu connections still busy", n);
-	loop->stop = true;
 }
 
 void proxy_drain(struct proxy *p)
@@ -304,91 +302,42 @@ void proxy_drain(struct proxy *p)
 	loop_timer_set(p->loop, &p->drain_timer, p->loop->now_ms + p->cfg->timeouts.drain, drain_timer_fired);
 }
 
-int proxy_reload(struct proxy *p, const char *path)
+/* ------------------------------------------------------------------ */
+/* configuration                                                       */
+
+int proxy_apply(struct proxy *p, const struct config *cfg)
 {
-	struct config *cfg = NULL;
-	struct config_error err;
-	struct runtime *rt;
 	struct accesslog *al = NULL;
 	int rc;
 
-	rc = config_load(path, &cfg, &err);
-	if (rc < 0) {
-		log_error("reload failed, keeping the running configuration: %s", err.message);
-		p->metrics.config_reload_failures++;
-		return rc;
-	}
-	if ((cfg->state_dir || p->cfg->state_dir) &&
-	    (!cfg->state_dir || !p->cfg->state_dir || strcmp(cfg->state_dir, p->cfg->state_dir))) {
-		/* the SQLite state, releases and instance logs live there */
-		log_error("reload failed, keeping the running configuration: state_dir cannot change on reload "
-			  "(%s -> %s); restart the daemon to move it",
-			  p->cfg->state_dir ? p->cfg->state_dir : "(none)", cfg->state_dir ? cfg->state_dir : "(none)");
-		rc = -EINVAL;
-		goto fail;
-	}
 	if (cfg->log.access) {
 		rc = accesslog_open(cfg->log.access, cfg->log.access_format, &al);
 		if (rc < 0) {
-			log_error("reload failed, keeping the running configuration: cannot open access log %s: %s",
-				  cfg->log.access, strerror(-rc));
-			goto fail;
+			log_error("cannot open the access log %s: %s", cfg->log.access, strerror(-rc));
+			return rc;
 		}
 	}
 	rc = listeners_apply(p, cfg);
 	if (rc < 0) {
-		log_error("reload failed, keeping the running configuration: listeners could not be opened");
+		log_error("the listeners could not be opened");
 		goto fail;
 	}
-	rt = runtime_build(p, cfg);
-	if (!rt) {
-		rc = -ENOMEM;
-		log_error("reload failed: out of memory");
+	rc = proxy_routes_apply(p, cfg);
+	if (rc < 0) {
+		log_error("out of memory building the routing table");
 		goto fail;
 	}
-	runtime_unref(p->runtime);
-	p->runtime = rt;
-	config_free(p->cfg);
 	p->cfg = cfg;
 	p->buf_size = buf_size_for(cfg);
-	if (p->accesslog)
+	if (p->accesslog) {
+		accesslog_flush(p->accesslog);
 		accesslog_close(p->accesslog);
+	}
 	p->accesslog = al;
-	log_open(cfg->log.error);
-	log_set_level(cfg->log.level);
-	admin_apply(p);
-	p->metrics.config_reloads++;
-	/* not `path`: on SIGHUP it pointed into the configuration just freed */
-	log_info("configuration reloaded from %s: %zu services, %zu routes", cfg->path, cfg->nservices,
-		 cfg->nroutes);
 	return 0;
 fail:
 	accesslog_close(al);
-	config_free(cfg);
-	p->metrics.config_reload_failures++;
 	return rc;
-}
-
-static void signal_on_event(struct loop *loop, struct loop_io *io, uint32_t events)
-{
-	struct proxy *p = container_of(io, struct proxy, signal_io);
-	struct signalfd_siginfo si;
-
-	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
-		switch (si.ssi_signo) {
-		case SIGTERM:
-		case SIGINT:
-			log_info("received %s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-			proxy_drain(p);
-			break;
-		case SIGHUP:
-			if (p->cfg->path)
-				proxy_reload(p, p->cfg->path);
-			else
-				log_warn("SIGHUP ignored: running without a configuration file");
-			break;
-		}
-	}
 }
 
 static bool metrics_in_use(const struct metrics_upstream *u, void *data)
@@ -422,23 +371,17 @@ static void flush_timer_fired(struct loop *loop, struct loop_timer *timer)
 	loop_timer_set(loop, timer, loop->now_ms + 1000, flush_timer_fired);
 }
 
-int proxy_start(struct proxy *p, struct loop *loop, struct config *cfg)
+int proxy_start(struct proxy *p, struct loop *loop, const struct config *cfg)
 {
-	sigset_t mask;
-	int rc, fd;
+	int rc;
 
 	memset(p, 0, sizeof(*p));
 	p->loop = loop;
-	p->cfg = cfg;
-	p->admin.io.fd = -1;
-	p->admin_unix.io.fd = -1;
 	list_init(&p->clients);
 	list_init(&p->closed_clients);
 	list_init(&p->closed_upstreams);
-	list_init(&p->admin_conns);
 	list_init(&p->pending);
 	metrics_init(&p->metrics);
-	p->buf_size = buf_size_for(cfg);
 	p->free_bufs = calloc(FREE_BUFS_MAX, sizeof(void *));
 	if (getrandom(&p->id_prefix, sizeof(p->id_prefix), 0) != sizeof(p->id_prefix))
 		p->id_prefix = (uint32_t)getpid();
@@ -446,45 +389,14 @@ int proxy_start(struct proxy *p, struct loop *loop, struct config *cfg)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (cfg->log.access) {
-		rc = accesslog_open(cfg->log.access, cfg->log.access_format, &p->accesslog);
-		if (rc < 0) {
-			log_error("cannot open access log %s: %s", cfg->log.access, strerror(-rc));
-			goto fail;
-		}
-	}
-	p->runtime = runtime_build(p, cfg);
-	if (!p->runtime) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	/* admin first: once the public port answers, /metrics and the admin
-	 * socket do too (and a second daemon on the same socket stops here) */
-	rc = admin_apply(p);
+	rc = proxy_apply(p, cfg);
 	if (rc < 0)
 		goto fail;
-	rc = listeners_apply(p, cfg);
-	if (rc < 0)
-		goto fail;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0 || loop_add(loop, &p->signal_io, fd, EPOLLIN, signal_on_event) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	loop->on_iteration_end = proxy_iteration_end;
-	loop->data = p;
 	loop_timer_set(loop, &p->flush_timer, loop->now_ms + 1000, flush_timer_fired);
 	for (size_t i = 0; i < p->nlisteners; i++)
 		log_info("listening on %s", p->listeners[i].addr.text);
 	return 0;
 fail:
-	p->cfg = NULL; /* not taken */
 	proxy_release(p);
 	return rc;
 }
@@ -495,24 +407,18 @@ void proxy_release(struct proxy *p)
 
 	list_for_each_safe(pos, tmp, &p->clients)
 		client_free_later(container_of(pos, struct client, node));
-	admin_close(p);
 	for (size_t i = 0; i < p->nlisteners; i++)
 		listener_close(p, &p->listeners[i]);
 	free(p->listeners);
 	p->listeners = NULL;
 	p->nlisteners = 0;
-	runtime_unref(p->runtime);
-	p->runtime = NULL;
+	p->routes = route_table_unref(p->routes);
 	for (size_t i = 0; i < p->ntargets; i++)
 		target_close_idle(p->targets[i]);
 	list_for_each_safe(pos, tmp, &p->closed_clients)
 		client_free(container_of(pos, struct client, node));
 	list_for_each_safe(pos, tmp, &p->closed_upstreams)
 		upstream_free(container_of(pos, struct upstream, closed_node));
-	if (p->signal_io.fd > 0) {
-		close(p->signal_io.fd);
-		p->signal_io.fd = -1;
-	}
 	if (p->loop) {
 		loop_timer_cancel(p->loop, &p->drain_timer);
 		loop_timer_cancel(p->loop, &p->flush_timer);
@@ -533,6 +439,5 @@ void proxy_release(struct proxy *p)
 	free(p->targets);
 	p->targets = NULL;
 	metrics_release(&p->metrics);
-	config_free(p->cfg);
 	p->cfg = NULL;
 }

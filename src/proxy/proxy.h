@@ -1,7 +1,7 @@
 /* proxy.h - the reverse proxy (types in proxy-t.h).
  *
  * proxy_*      lifetime, listeners, reload, drain (proxy.c)
- * runtime_*, service_*, target_*   routing snapshot and target sets (service.c)
+ * route_*, target_*   the routing table: services, version groups, targets (routes.c)
  * client_*     client connections and the request/response pump (client.c;
  *              one request and its response: exchange.c)
  * upstream_*   connections to targets and their pools (upstream.c)
@@ -10,37 +10,64 @@
 #include "proxy/proxy-t.h"
 
 /* --- proxy.c --- */
-/* Take ownership of cfg, open listeners, install signal handling.
- * Returns 0, or -errno with a message logged and cfg NOT taken. */
-int proxy_start(struct proxy *p, struct loop *loop, struct config *cfg);
-/* Validate and swap in a new configuration read from path (SIGHUP).
- * Returns 0, or -errno with the old configuration still in force. */
-int proxy_reload(struct proxy *p, const char *path);
-/* Stop accepting and finish in-flight requests (SIGTERM). */
+/* Set up the proxy on loop and apply cfg (proxy_apply).  cfg is borrowed:
+ * it must outlive the proxy or the next proxy_apply().  Returns 0, or
+ * -errno with a message logged and nothing left to release. */
+int proxy_start(struct proxy *p, struct loop *loop, const struct config *cfg);
+/* Switch to cfg (borrowed, as above): open its new listeners, build its
+ * routing snapshot and its access log, then swap them in; managed services
+ * keep the version groups the deployer set.  Returns 0, or -errno (logged)
+ * with the previous configuration still in force. */
+int proxy_apply(struct proxy *p, const struct config *cfg);
+/* Stop accepting, close idle keep-alive connections, and give in-flight
+ * requests timeouts.drain to finish (SIGTERM). */
 void proxy_drain(struct proxy *p);
+/* The loop's end-of-iteration work: bounded pumps left over, deferred
+ * frees, resuming accepts.  Returns true once a drain is complete (no
+ * client connection left). */
+bool proxy_iteration_end(struct proxy *p);
 void proxy_release(struct proxy *p);
 /* Generate the next request id into out[33]. */
 void proxy_request_id(struct proxy *p, char *out);
 
-/* --- service.c --- */
-struct runtime *runtime_build(struct proxy *p, const struct config *cfg);
-struct runtime *runtime_ref(struct runtime *rt);
-struct runtime *runtime_unref(struct runtime *rt);
-struct proxy_service *service_ref(struct proxy_service *s);
-struct proxy_service *service_unref(struct proxy_service *s);
-/* Replace the service's targets atomically: the next request uses the new
- * set; in-flight requests finish on the targets they have.  Pools of targets
- * present in both sets are kept.  Returns 0 or -ENOMEM (old set kept). */
-int service_set_targets(struct proxy_service *s, const struct config_target *targets, size_t n);
-/* Smooth weighted round-robin, skipping the targets in exclude[0..nexclude).
- * Returns a new reference, or NULL when no target is left. */
-struct target *service_pick(struct proxy_service *s, struct target *const *exclude, size_t nexclude);
-/* Whether the service has a target not in exclude[0..nexclude). */
-bool service_has_target(const struct proxy_service *s, struct target *const *exclude, size_t nexclude);
+/* --- routes.c --- */
+/* A version group as the deployer (or a hand PUT) sets it: targets are
+ * copied, nothing is kept. */
+struct proxy_group {
+	const char *version;               /* NULL: an unmanaged service's group */
+	uint32_t weight;                   /* share against the other groups; 0: warm, no new requests */
+	const struct config_target *targets;
+	size_t ntargets;
+};
+/* Build the routing table of cfg and publish it (a reload: managed
+ * services keep the groups the deployer set; the others get one group of
+ * their configured targets).  Returns 0 or -ENOMEM (the current table
+ * stays). */
+int proxy_routes_apply(struct proxy *p, const struct config *cfg);
+/* Replace SERVICE's version groups with groups[0..n) in a new table, then
+ * publish it: the next request sees them, requests in flight finish where
+ * they are.  Returns 0, -ENOENT (no such service) or -ENOMEM (nothing
+ * changed). */
+int proxy_set_groups(struct proxy *p, const char *service, const struct proxy_group *groups, size_t n);
+/* The current table's service NAME (no reference taken: valid until the
+ * next change), or NULL. */
+struct route_service *proxy_route_service(struct proxy *p, const char *name);
+struct route_table *route_table_ref(struct route_table *rt);
+struct route_table *route_table_unref(struct route_table *rt);
+struct route_service *route_service_ref(struct route_service *s);
+struct route_service *route_service_unref(struct route_service *s);
+/* The version group for a request (rq may be NULL: no request to look
+ * at): smooth weighted round-robin over the groups with a weight and an
+ * instance.  Returns its index, or -1 when no group takes traffic. */
+int route_choose(struct route_service *s, const struct route_request *rq);
+/* A target of group (smooth weighted round-robin), skipping the targets in
+ * exclude[0..nexclude); when none is left there, one of another group that
+ * takes traffic.  Returns a new reference, or NULL. */
+struct target *route_pick(struct route_service *s, int group, struct target *const *exclude, size_t nexclude);
+/* Whether route_pick() would find a target. */
+bool route_has_target(const struct route_service *s, struct target *const *exclude, size_t nexclude);
 struct target *target_ref(struct target *t);
 struct target *target_unref(struct target *t);
-/* Find a service by name in the current runtime (no reference taken). */
-struct proxy_service *proxy_service_find(struct proxy *p, const char *name);
 
 /* --- client.c --- */
 void client_accept(struct proxy *p, int fd, const struct sockaddr *sa);

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 #include "admin/client.h"
 
 static void print_duration(json_int_t s)

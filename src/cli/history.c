@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 #include "state/state.h"
 
 static void print_history(json_t *rows, bool events)

@@ -1,4 +1,4 @@
-/* cli.h - one function per CLI verb (src/admin/cli/<verb>.c), and what the
+/* cli.h - one function per CLI verb (src/cli/<verb>.c), and what the
  * verbs share (options.c): option parsing, errors as text or JSON, and
  * where the state and the daemon's socket are.
  *

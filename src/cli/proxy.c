@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "config/config.h"

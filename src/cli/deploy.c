@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 #include "base/util.h"
 
 #define DEFAULT_TIMEOUT_MS (600 * 1000)

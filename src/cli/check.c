@@ -1,6 +1,6 @@
 /* check.c - `cutover check --config FILE`: validate only, apply nothing. */
 #include <stdio.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 #include "config/config.h"
 
 int cli_check(int argc, char **argv)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 
 /* The most recently written VERSION.log in dir, into out.  Returns 0 or -ENOENT. */
 static int newest_log(const char *dir, char *out, size_t outlen)

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 #include "base/util.h"
 #include "config/config.h"
 #include "config/config-t.h"

@@ -25,7 +25,7 @@
 #include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 #include "admin/client.h"
 #include "base/util.h"
 #include "http/parser.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "admin/cli/cli.h"
+#include "cli/cli.h"
 #include "admin/client.h"
 #include "base/log.h"
 #include "config/config.h"
