@@ -3,6 +3,7 @@
  * that the CLI talks to. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include "base/list-t.h"
 #include "config/config-t.h"
 #include "loop/loop-t.h"
@@ -27,4 +28,7 @@ struct admin {
 	struct admin_listener tcp;         /* io.fd < 0 when there is none */
 	struct admin_listener unix_api;
 	struct list_head conns;            /* struct admin_conn */
+	struct list_head streams;          /* the conns that are event streams (GET /v1/events) */
+	struct loop_timer keepalive;       /* a comment line on the streams now and then */
+	uint64_t event_seq;                /* events published so far: the next one's id - 1 */
 };

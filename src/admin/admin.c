@@ -1,7 +1,9 @@
-/* admin.c - the admin listeners (contract in admin.h).
+/* admin.c - the admin listeners and their connections (contract in
+ * admin.h).
  *
- * One request per connection, answered then closed; the metrics text is
- * rendered only here, never on the proxy's hot path.
+ * One request per connection, answered then closed, except GET /v1/events,
+ * which turns its connection into an event stream (events.c).  The metrics
+ * text is rendered only here, never on the proxy's hot path.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include "admin/admin-internal.h"
 #include "admin/admin.h"
 #include "admin/api.h"
 #include "base/buf.h"
@@ -21,49 +24,72 @@
 #include "metrics/metrics.h"
 #include "proxy/proxy-t.h"
 
-#define ADMIN_IN 8192
-#define ADMIN_API_IN (64 * 1024) /* API requests carry small JSON bodies */
 
-struct admin_conn {
-	struct loop_io io;
-	struct loop_timer timer;
-	struct admin *admin;
-	struct list_head node;
-	struct buf in;
-	char *out;
-	size_t out_len, out_off;
-	bool closed;
-	bool api;                        /* came in on the Unix socket */
-	uid_t peer_uid;                  /* its user (SO_PEERCRED): who deploys, for the audit */
-};
-
-static void admin_conn_close(struct admin_conn *a)
+void admin_conn_close(struct admin_conn *a)
 {
 	if (a->closed)
 		return;
 	a->closed = true;
 	loop_timer_cancel(a->admin->loop, &a->timer);
+	if (a->stream)
+		list_del(&a->stream_node);
 	if (a->io.fd >= 0) {
 		close(a->io.fd);
 		a->io.fd = -1;
 	}
 }
 
+int admin_conn_queue(struct admin_conn *a, const char *data, size_t len)
+{
+	if (a->out_off == a->out_len)
+		a->out_off = a->out_len = 0;
+	if (a->out_len + len > a->out_cap) {
+		size_t cap = a->out_cap ? a->out_cap : 4096;
+		char *n;
+		while (cap < a->out_len + len)
+			cap *= 2;
+		if (a->stream && cap > ADMIN_STREAM_MAX)
+			return -ENOBUFS; /* a reader that stopped reading */
+		n = realloc(a->out, cap);
+		if (!n)
+			return -ENOMEM;
+		a->out = n;
+		a->out_cap = cap;
+	}
+	memcpy(a->out + a->out_len, data, len);
+	a->out_len += len;
+	return 0;
+}
+
+void admin_conn_flush(struct admin_conn *a)
+{
+	while (!a->closed && a->out_off < a->out_len) {
+		ssize_t n = send(a->io.fd, a->out + a->out_off, a->out_len - a->out_off, MSG_NOSIGNAL);
+		if (n > 0) {
+			a->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EAGAIN)
+			return;
+		admin_conn_close(a);
+	}
+	if (!a->closed && !a->stream && a->answered && a->out_off == a->out_len) {
+		shutdown(a->io.fd, SHUT_WR);
+		admin_conn_close(a);
+	}
+}
+
 static void admin_respond(struct admin_conn *a, int status, const char *ctype, const char *body, size_t len)
 {
-	int n;
+	char head[256];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+			 "Connection: close\r\n\r\n",
+			 status, http_status_reason(status), ctype, len);
 
-	a->out = malloc(len + 256);
-	if (!a->out) {
+	a->answered = true;
+	if (admin_conn_queue(a, head, (size_t)n) < 0 || admin_conn_queue(a, body, len) < 0)
 		admin_conn_close(a);
-		return;
-	}
-	n = snprintf(a->out, 256,
-		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-		     "Connection: close\r\n\r\n",
-		     status, http_status_reason(status), ctype, len);
-	memcpy(a->out + n, body, len);
-	a->out_len = (size_t)n + len;
 }
 
 static void admin_handle(struct admin_conn *a)
@@ -100,9 +126,19 @@ static void admin_handle(struct admin_conn *a)
 		size_t mlen = req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
 		memcpy(method, base + req->method.off, mlen);
 		method[mlen] = 0;
-		admin_api_handle(a->admin, a->peer_uid, method, base + req->target.off, req->target.len, base + rc,
-				 (size_t)req->content_length, &reply);
-		if (reply.body) {
+		struct api_call call = {
+			.peer_uid = a->peer_uid,
+			.method = method,
+			.path = base + req->target.off,
+			.path_len = req->target.len,
+			.body = base + rc,
+			.body_len = (size_t)req->content_length,
+		};
+		admin_api_handle(a->admin, &call, &reply);
+		if (reply.stream) {
+			a->answered = true;
+			admin_stream_start(a);
+		} else if (reply.body) {
 			size_t n = strlen(reply.body);
 			reply.body[n] = '\n'; /* replaces the NUL: the length is explicit */
 			admin_respond(a, reply.status, "application/json", reply.body, n + 1);
@@ -141,10 +177,20 @@ static void admin_handle(struct admin_conn *a)
 static void admin_conn_on_event(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct admin_conn *a = container_of(io, struct admin_conn, io);
+	char sink[512];
 
 	if (a->closed)
 		return;
-	while (!a->out && buf_room(&a->in)) {
+	while (a->stream) {
+		/* a stream reads nothing more: only its end */
+		ssize_t n = read(a->io.fd, sink, sizeof(sink));
+		if (n > 0)
+			continue;
+		if (n == 0 || errno != EAGAIN)
+			admin_conn_close(a);
+		break;
+	}
+	while (!a->answered && !a->closed && buf_room(&a->in)) {
 		ssize_t n = read(a->io.fd, buf_end(&a->in), buf_room(&a->in));
 		if (n > 0) {
 			a->in.tail += (size_t)n;
@@ -155,22 +201,10 @@ static void admin_conn_on_event(struct loop *loop, struct loop_io *io, uint32_t 
 			admin_conn_close(a);
 		break;
 	}
-	if (!a->closed && !a->out && !buf_room(&a->in))
+	if (!a->closed && !a->answered && !buf_room(&a->in))
 		admin_respond(a, 431, "text/plain", "request too large\n", 18);
-	while (!a->closed && a->out && a->out_off < a->out_len) {
-		ssize_t n = send(a->io.fd, a->out + a->out_off, a->out_len - a->out_off, MSG_NOSIGNAL);
-		if (n > 0) {
-			a->out_off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EAGAIN)
-			return;
-		admin_conn_close(a);
-	}
-	if (!a->closed && a->out && a->out_off == a->out_len) {
-		shutdown(a->io.fd, SHUT_WR);
-		admin_conn_close(a);
-	}
+	if (!a->closed)
+		admin_conn_flush(a);
 }
 
 static void admin_conn_timeout(struct loop *loop, struct loop_timer *timer)
@@ -342,6 +376,7 @@ void admin_init(struct admin *a, struct loop *loop, struct proxy *proxy, struct 
 	a->unix_api.admin = a;
 	a->unix_api.api = true;
 	list_init(&a->conns);
+	list_init(&a->streams);
 }
 
 int admin_apply(struct admin *a, const struct config *cfg)
@@ -379,6 +414,7 @@ void admin_close(struct admin *a)
 	list_for_each_safe(pos, tmp, &a->conns)
 		admin_conn_close(container_of(pos, struct admin_conn, node));
 	admin_reap(a);
+	loop_timer_cancel(a->loop, &a->keepalive);
 	listener_close(a, &a->tcp);
 	listener_close(a, &a->unix_api);
 }

@@ -6,6 +6,7 @@
  * configuration to it.
  */
 #pragma once
+#include <jansson.h>
 #include "admin/admin-t.h"
 
 /* Set up an admin with no listener open yet; proxy and deployer (may be
@@ -20,3 +21,7 @@ int admin_apply(struct admin *a, const struct config *cfg);
 void admin_reap(struct admin *a);
 /* Close the listeners and every connection. */
 void admin_close(struct admin *a);
+/* Publish an event to every event stream (GET /v1/events): kind is its
+ * SSE event name ("deployment", "instance"), event its JSON data (borrowed).
+ * A stream that cannot take it is closed, never given a gap. */
+void admin_event(struct admin *a, const char *kind, json_t *event);

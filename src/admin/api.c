@@ -4,6 +4,7 @@
  * state (no file or SQLite I/O), so an API call costs what a request does.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,6 @@
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
 
-static void admin_api_handle_rest(struct admin *a, const char *method, const char *path, size_t path_len,
-				  const char *body, size_t body_len, struct admin_reply *out);
 
 static void reply_json(struct admin_reply *out, int status, json_t *obj)
 {
@@ -97,7 +96,7 @@ static json_t *service_json(const struct route_table *rt, size_t idx)
 			 "versions", versions, "targets", targets);
 }
 
-static void api_status(struct admin *a, struct admin_reply *out)
+static void api_status(struct admin *a, const struct api_call *call, struct admin_reply *out)
 {
 	struct proxy *p = a->proxy;
 	json_t *services = json_array();
@@ -114,10 +113,11 @@ static void api_status(struct admin *a, struct admin_reply *out)
 			     a->deployer ? deployer_status_json(a->deployer) : json_array()));
 }
 
-static void api_set_targets(struct admin *a, const char *name, const char *body, size_t body_len,
-			    struct admin_reply *out)
+static void api_set_targets(struct admin *a, const struct api_call *call, struct admin_reply *out)
 {
 	struct proxy *p = a->proxy;
+	const char *name = call->param, *body = call->body;
+	size_t body_len = call->body_len;
 	struct route_service *s = proxy_route_service(p, name);
 	struct proxy_group group = { .weight = 1 };
 	struct config_target *targets = NULL;
@@ -191,8 +191,8 @@ out:
 }
 
 /* POST /v1/deploy {"service","version"} and POST /v1/rollback {"service"}. */
-static void api_deploy(struct admin *a, uid_t who, bool rollback, const char *body, size_t body_len,
-		       struct admin_reply *out)
+static void api_deploy_or_rollback(struct admin *a, uid_t who, bool rollback, const char *body, size_t body_len,
+				   struct admin_reply *out)
 {
 	json_error_t jerr;
 	json_t *root;
@@ -229,67 +229,108 @@ static void api_deploy(struct admin *a, uid_t who, bool rollback, const char *bo
 	json_decref(root);
 }
 
-void admin_api_handle(struct admin *a, uid_t peer_uid, const char *method, const char *path, size_t path_len, const char *body,
-		      size_t body_len, struct admin_reply *out)
+static void api_deploy(struct admin *a, const struct api_call *call, struct admin_reply *out)
 {
-	static const char dep_prefix[] = "/v1/deployments/";
-
-	out->status = 0;
-	out->body = NULL;
-	if ((path_len == 10 && !memcmp(path, "/v1/deploy", 10)) || (path_len == 12 && !memcmp(path, "/v1/rollback", 12))) {
-		if (strcmp(method, "POST"))
-			reply_error(out, 405, "%s %.*s: use POST", method, (int)path_len, path);
-		else
-			api_deploy(a, peer_uid, path_len == 12, body, body_len, out);
-		return;
-	}
-	if (path_len > sizeof(dep_prefix) - 1 && !memcmp(path, dep_prefix, sizeof(dep_prefix) - 1)) {
-		char num[24];
-		size_t n = path_len - (sizeof(dep_prefix) - 1);
-		json_t *j;
-		if (n >= sizeof(num)) {
-			reply_error(out, 404, "no such deployment");
-			return;
-		}
-		memcpy(num, path + sizeof(dep_prefix) - 1, n);
-		num[n] = 0;
-		j = a->deployer ? deployer_deployment_json(a->deployer, strtoll(num, NULL, 10)) : NULL;
-		if (j)
-			reply_json(out, 200, j);
-		else
-			reply_error(out, 404, "no such deployment: %s (the daemon keeps the last 64)", num);
-		return;
-	}
-	admin_api_handle_rest(a, method, path, path_len, body, body_len, out);
+	api_deploy_or_rollback(a, call->peer_uid, false, call->body, call->body_len, out);
 }
 
-static void admin_api_handle_rest(struct admin *a, const char *method, const char *path, size_t path_len,
-				  const char *body, size_t body_len, struct admin_reply *out)
+static void api_rollback(struct admin *a, const struct api_call *call, struct admin_reply *out)
 {
-	static const char prefix[] = "/v1/services/", suffix[] = "/targets";
-	char name[64];
+	api_deploy_or_rollback(a, call->peer_uid, true, call->body, call->body_len, out);
+}
 
-	if (path_len == 10 && !memcmp(path, "/v1/status", 10)) {
-		if (strcmp(method, "GET"))
-			reply_error(out, 405, "%s /v1/status: use GET", method);
-		else
-			api_status(a, out);
+static void api_deployment(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	char *end;
+	long long id = strtoll(call->param, &end, 10);
+	json_t *j = NULL;
+
+	if (*end || id <= 0) {
+		reply_error(out, 404, "no such deployment: '%s' (ids are positive integers)", call->param);
 		return;
 	}
-	if (path_len > sizeof(prefix) - 1 + sizeof(suffix) - 1 && !memcmp(path, prefix, sizeof(prefix) - 1) &&
-	    !memcmp(path + path_len - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1)) {
-		size_t n = path_len - (sizeof(prefix) - 1) - (sizeof(suffix) - 1);
-		if (n >= sizeof(name)) {
-			reply_error(out, 404, "unknown service");
-			return;
+	j = a->deployer ? deployer_deployment_json(a->deployer, id) : NULL;
+	if (j)
+		reply_json(out, 200, j);
+	else
+		reply_error(out, 404, "no such deployment: %lld (the daemon keeps the last 64)", id);
+}
+
+/* GET /v1/events: admin.c turns the connection into a stream. */
+static void api_events(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	out->status = 200;
+	out->stream = true;
+}
+
+/* The endpoints, documented in docs/api.md.  A pattern is a path; a
+ * segment "{}" matches one non-empty segment, passed to the handler as
+ * call->param. */
+static const struct api_route {
+	const char *method;
+	const char *pattern;
+	void (*handler)(struct admin *a, const struct api_call *call, struct admin_reply *out);
+} routes[] = {
+	{ "GET", "/v1/status", api_status },
+	{ "GET", "/v1/events", api_events },
+	{ "PUT", "/v1/services/{}/targets", api_set_targets },
+	{ "POST", "/v1/deploy", api_deploy },
+	{ "POST", "/v1/rollback", api_rollback },
+	{ "GET", "/v1/deployments/{}", api_deployment },
+};
+
+/* Whether path[0..len) matches pattern; the "{}" segment goes to param
+ * (NUL-terminated, at most size - 1 bytes, else no match). */
+static bool route_match(const char *pattern, const char *path, size_t len, char *param, size_t size)
+{
+	const char *end = path + len;
+
+	while (*pattern) {
+		if (pattern[0] == '{' && pattern[1] == '}') {
+			const char *seg = path;
+			while (path < end && *path != '/')
+				path++;
+			if (path == seg || (size_t)(path - seg) >= size)
+				return false;
+			memcpy(param, seg, (size_t)(path - seg));
+			param[path - seg] = 0;
+			pattern += 2;
+			continue;
 		}
-		memcpy(name, path + sizeof(prefix) - 1, n);
-		name[n] = 0;
-		if (strcmp(method, "PUT"))
-			reply_error(out, 405, "%s %.*s: use PUT", method, (int)path_len, path);
-		else
-			api_set_targets(a, name, body, body_len, out);
+		if (path == end || *pattern != *path)
+			return false;
+		pattern++;
+		path++;
+	}
+	return path == end;
+}
+
+void admin_api_handle(struct admin *a, const struct api_call *request, struct admin_reply *out)
+{
+	struct api_call call = *request;
+	const char *allowed = NULL;
+	char param[128];
+	size_t len = call.path_len;
+
+	out->status = 0;
+	out->stream = false;
+	out->body = NULL;
+	if (memchr(call.path, '?', len))
+		len = (size_t)((const char *)memchr(call.path, '?', len) - call.path); /* no query parameters yet */
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!route_match(routes[i].pattern, call.path, len, param, sizeof(param)))
+			continue;
+		if (strcmp(call.method, routes[i].method)) {
+			allowed = routes[i].method;
+			continue;
+		}
+		call.param = param;
+		routes[i].handler(a, &call, out);
 		return;
 	}
-	reply_error(out, 404, "no such endpoint: %.*s (try GET /v1/status)", (int)path_len, path);
+	if (allowed)
+		reply_error(out, 405, "%s %.*s: use %s", call.method, (int)len, call.path, allowed);
+	else
+		reply_error(out, 404, "no such endpoint: %.*s (try GET /v1/status; docs/api.md lists them all)",
+			    (int)len, call.path);
 }

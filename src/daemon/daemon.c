@@ -76,6 +76,12 @@ static void deploy_side_stop(struct daemon *d, bool stop_instances)
 	d->state = state_close(d->state);
 }
 
+/* The deployer's events go to the admin API's event streams. */
+static void daemon_event(void *data, const char *kind, json_t *event)
+{
+	admin_event(data, kind, event);
+}
+
 /* The state, its worker, the supervisor and the deployer; then recovery,
  * before the loop serves a request: traffic goes where it went before.
  * Returns 0 or -errno (logged); on failure nothing is left. */
@@ -103,6 +109,7 @@ static int deploy_side_start(struct daemon *d)
 	if (rc < 0)
 		goto fail;
 	d->admin.deployer = d->deployer;
+	deployer_observe(d->deployer, daemon_event, &d->admin);
 	return 0;
 fail:
 	log_error("cannot start the deploy engine: %s", strerror(-rc));
