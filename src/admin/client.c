@@ -1,5 +1,7 @@
-/* client.c - blocking admin API client used by CLI verbs (see client.h). */
+/* client.c - blocking admin API client used by CLI verbs: one request and its
+ * answer, or the event stream (see client.h). */
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,4 +146,135 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* the event stream                                                    */
+
+#define STREAM_MAX (1024 * 1024) /* one event larger than this: not ours */
+
+/* Read what the socket has (waiting up to timeout_ms).  Returns > 0 bytes
+ * added, 0 on timeout, -EPIPE at the end of the stream, -errno. */
+static int stream_fill(struct admin_stream *s, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	ssize_t r;
+	int n;
+
+	if (s->len == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8192;
+		char *nb;
+		if (cap > STREAM_MAX)
+			return -EMSGSIZE;
+		nb = realloc(s->buf, cap + 1);
+		if (!nb)
+			return -ENOMEM;
+		s->buf = nb;
+		s->cap = cap;
+	}
+	n = poll(&pfd, 1, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (n == 0)
+		return 0;
+	r = read(s->fd, s->buf + s->len, s->cap - s->len);
+	if (r < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	if (r == 0)
+		return -EPIPE;
+	s->len += (size_t)r;
+	s->buf[s->len] = 0;
+	return (int)r;
+}
+
+int admin_client_stream_open(const char *socket_path, struct admin_stream *s, char *err, size_t errlen)
+{
+	static const char req[] = "GET /v1/events HTTP/1.1\r\nHost: cutover\r\nUser-Agent: cutover-cli\r\n\r\n";
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char *end;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "admin socket path too long: %s", socket_path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, socket_path);
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 || connect(s->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		rc = -errno;
+		connect_error(socket_path, errno, err, errlen);
+		goto fail;
+	}
+	if (send(s->fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
+		rc = -EIO;
+		snprintf(err, errlen, "cannot send the request to %s: %s", socket_path, strerror(errno));
+		goto fail;
+	}
+	while (!s->buf || !(end = strstr(s->buf, "\r\n\r\n"))) {
+		rc = stream_fill(s, 5000);
+		if (rc <= 0) {
+			rc = rc ? rc : -ETIMEDOUT;
+			snprintf(err, errlen, "no event stream from the daemon at %s: %s", socket_path, strerror(-rc));
+			goto fail;
+		}
+	}
+	if (strncmp(s->buf, "HTTP/1.1 200", 12) != 0) {
+		rc = -EPROTO;
+		snprintf(err, errlen, "the daemon at %s has no event stream (an older cutover?)", socket_path);
+		goto fail;
+	}
+	end += 4;
+	s->len -= (size_t)(end - s->buf);
+	memmove(s->buf, end, s->len + 1);
+	return 0;
+fail:
+	admin_client_stream_close(s);
+	return rc;
+}
+
+int admin_client_stream_next(struct admin_stream *s, int timeout_ms, char **ret_kind, char **ret_data)
+{
+	for (;;) {
+		char *block_end = s->buf ? strstr(s->buf, "\n\n") : NULL;
+		if (block_end) {
+			char *kind = NULL, *data = NULL, *line = s->buf;
+			*block_end = 0;
+			while (line && *line) {
+				char *next = strchr(line, '\n');
+				if (next)
+					*next++ = 0;
+				if (!strncmp(line, "event: ", 7))
+					kind = line + 7;
+				else if (!strncmp(line, "data: ", 6))
+					data = line + 6;
+				line = next;
+			}
+			kind = kind && data ? strdup(kind) : NULL;
+			data = kind ? strdup(data) : NULL;
+			s->len -= (size_t)(block_end + 2 - s->buf);
+			memmove(s->buf, block_end + 2, s->len + 1);
+			if (kind && data) {
+				*ret_kind = kind;
+				*ret_data = data;
+				return 1;
+			}
+			free(kind);
+			free(data);
+			continue; /* a comment (keepalive) */
+		}
+		int rc = stream_fill(s, timeout_ms);
+		if (rc <= 0)
+			return rc;
+	}
+}
+
+void admin_client_stream_close(struct admin_stream *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->buf);
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
 }

@@ -18,11 +18,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-#include "cli/cli.h"
+#include "admin/client.h"
 #include "base/util.h"
+#include "cli/cli.h"
 
 #define DEFAULT_TIMEOUT_MS (600 * 1000)
-#define POLL_MS 100
+#define POLL_MS 100              /* without an event stream: how often to ask; on a terminal: the live line's tick */
 
 /* One deploy or rollback being followed. */
 struct follow {
@@ -115,12 +116,114 @@ static void print_result(const struct follow *f, json_t *dep, int rc)
 	       reason ? reason : "", f->color ? "\033[0m" : "");
 }
 
+/* Wait until deployment id may have changed: an event about it on the
+ * stream (or the stream's end: then it is gone and we fall back to
+ * asking every POLL_MS).  Returns true when the deployment should be read
+ * again, false when only the live line's clock needs a redraw (a terminal
+ * waits POLL_MS at most) or left_ms ran out. */
+static bool wait_for_change(struct follow *f, struct admin_stream *es, int64_t id, uint64_t left_ms)
+{
+	uint64_t until = time_now_ms() + (f->tty && left_ms > POLL_MS ? POLL_MS : left_ms);
+
+	if (es->fd < 0) {
+		usleep(POLL_MS * 1000);
+		return true;
+	}
+	for (;;) {
+		uint64_t now = time_now_ms();
+		char *kind = NULL, *data = NULL;
+		bool ours = false;
+		int rc = admin_client_stream_next(es, now < until ? (int)(until - now) : 0, &kind, &data);
+		if (rc < 0) {
+			admin_client_stream_close(es); /* the daemon went away: the GET says what to say */
+			return true;
+		}
+		if (rc == 0)
+			return false;
+		if (!strcmp(kind, "deployment")) {
+			json_t *ev = json_loads(data, 0, NULL);
+			ours = json_integer_value(json_object_get(ev, "id")) == id;
+			json_decref(ev);
+		}
+		free(kind);
+		free(data);
+		if (ours)
+			return true;
+	}
+}
+
+static int cli_follow_post(struct follow *f, const char *sock, const char *verb, const char *body, json_t **ret_dep,
+			   int64_t *ret_id);
+
 /* Start the operation (POST VERB with BODY on SOCK) and follow it to its
  * end.  Returns the exit code. */
 static int follow(struct follow *f, const char *sock, const char *verb, const char *body)
 {
 	const struct cli *c = f->c;
-	char path[64], *answer = NULL;
+	char path[64], *answer = NULL, err[256];
+	struct admin_stream es;
+	json_t *dep = NULL;
+	int status, rc;
+	int64_t id = 0;
+
+	/* the event stream first, so that no phase happens before we listen;
+	 * a daemon without one is followed by asking every POLL_MS */
+	if (admin_client_stream_open(sock, &es, err, sizeof(err)) < 0)
+		es.fd = -1;
+	rc = cli_follow_post(f, sock, verb, body, &dep, &id);
+	if (rc) {
+		admin_client_stream_close(&es);
+		return rc;
+	}
+	snprintf(path, sizeof(path), "/v1/deployments/%lld", (long long)id);
+	for (;;) {
+		bool changed;
+		if (!c->json)
+			print_progress(f, dep);
+		if (json_is_true(json_object_get(dep, "finished")))
+			break;
+		if (time_now_ms() - f->t0 > f->timeout_ms) {
+			clear_live(f);
+			rc = cli_fail(c, EXIT_FAILED, json_pack("{sI ss}", "id", (json_int_t)id, "phase",
+								json_string_value(json_object_get(dep, "phase"))),
+				      "still %s after %s (--timeout); follow it with `cutover status`",
+				      json_string_value(json_object_get(dep, "phase")), f->timeout_text);
+			goto out;
+		}
+		changed = wait_for_change(f, &es, id, f->timeout_ms + 1 - (time_now_ms() - f->t0));
+		if (!changed)
+			continue;
+		json_decref(dep);
+		dep = NULL;
+		rc = cli_call(c, sock, "GET", path, NULL, &status, &answer);
+		if (rc) {
+			clear_live(f);
+			goto out;
+		}
+		dep = json_loads(answer, 0, NULL);
+		free(answer);
+		if (status != 200 || !dep) {
+			clear_live(f);
+			rc = cli_fail(c, EXIT_FAILED, json_pack("{sI}", "id", (json_int_t)id),
+				      "lost track of deployment %lld", (long long)id);
+			goto out;
+		}
+	}
+	rc = outcome(f, dep);
+	print_result(f, dep, rc);
+out:
+	json_decref(dep);
+	admin_client_stream_close(&es);
+	return rc;
+}
+
+/* POST VERB with BODY: the daemon accepts (202) and gives the deployment,
+ * returned in *ret_dep and *ret_id; else the exit code of the refusal. */
+static int cli_follow_post(struct follow *f, const char *sock, const char *verb, const char *body, json_t **ret_dep,
+			   int64_t *ret_id)
+{
+	const struct cli *c = f->c;
+	char *answer = NULL;
 	json_t *dep;
 	int status, rc;
 	int64_t id;
@@ -145,41 +248,9 @@ static int follow(struct follow *f, const char *sock, const char *verb, const ch
 	if (!c->json)
 		printf("deployment %lld: %s %s\n", (long long)id, json_string_value(json_object_get(dep, "service")),
 		       json_string_value(json_object_get(dep, "version")));
-	snprintf(path, sizeof(path), "/v1/deployments/%lld", (long long)id);
-	for (;;) {
-		if (!c->json)
-			print_progress(f, dep);
-		if (json_is_true(json_object_get(dep, "finished")))
-			break;
-		if (time_now_ms() - f->t0 > f->timeout_ms) {
-			clear_live(f);
-			rc = cli_fail(c, EXIT_FAILED, json_pack("{sI ss}", "id", (json_int_t)id, "phase",
-								json_string_value(json_object_get(dep, "phase"))),
-				      "still %s after %s (--timeout); follow it with `cutover status`",
-				      json_string_value(json_object_get(dep, "phase")), f->timeout_text);
-			json_decref(dep);
-			return rc;
-		}
-		usleep(POLL_MS * 1000);
-		json_decref(dep);
-		rc = cli_call(c, sock, "GET", path, NULL, &status, &answer);
-		if (rc) {
-			clear_live(f);
-			return rc;
-		}
-		dep = json_loads(answer, 0, NULL);
-		free(answer);
-		if (status != 200 || !dep) {
-			clear_live(f);
-			json_decref(dep);
-			return cli_fail(c, EXIT_FAILED, json_pack("{sI}", "id", (json_int_t)id),
-					"lost track of deployment %lld", (long long)id);
-		}
-	}
-	rc = outcome(f, dep);
-	print_result(f, dep, rc);
-	json_decref(dep);
-	return rc;
+	*ret_dep = dep;
+	*ret_id = id;
+	return 0;
 }
 
 static int deploy_option(struct cli *c, int opt, const char *arg)
