@@ -89,6 +89,7 @@ static void assert_service_defaults(const struct config_service *svc)
 	assert_int_equal(svc->health.start_grace_ms, 30000);
 	assert_int_equal(svc->stop_signal, SIGTERM);
 	assert_int_equal(svc->stop_grace_ms, 10000);
+	assert_int_equal(svc->instances, 1);
 	assert_int_equal(svc->limits.nofile, 0);
 	assert_int_equal(svc->limits.nproc, 0);
 	assert_int_equal(svc->limits.core, 0);
@@ -956,11 +957,11 @@ static const struct invalid_case invalid_cases[] = {
 	{ "limits key typo", MANAGED "    limits:\n      nofiles: 10\n",
 	  6, 7, "services.shop.limits.nofiles", "did you mean \"nofile\"?" },
 	{ "strategy canary", MANAGED "    deploy:\n      strategy: canary\n",
-	  6, 17, "services.shop.deploy.strategy", "canary is not supported yet (blue-green only)" },
+	  6, 17, "services.shop.deploy.strategy", "canary is not supported yet (blue-green or recreate)" },
 	{ "strategy rolling", MANAGED "    deploy:\n      strategy: rolling\n",
-	  6, 17, "services.shop.deploy.strategy", "rolling is not supported yet (blue-green only)" },
+	  6, 17, "services.shop.deploy.strategy", "rolling is not supported yet (blue-green or recreate)" },
 	{ "strategy unknown", MANAGED "    deploy:\n      strategy: green\n",
-	  6, 17, "services.shop.deploy.strategy", "must be blue-green, got \"green\"" },
+	  6, 17, "services.shop.deploy.strategy", "must be blue-green or recreate, got \"green\"" },
 	{ "error rate above 100", MANAGED "    deploy:\n      max_error_rate: 101%\n",
 	  6, 23, "services.shop.deploy.max_error_rate", "must be a percentage 0..100 with at most one decimal" },
 	{ "error rate above 100 by a tenth", MANAGED "    deploy:\n      max_error_rate: 100.1\n",
