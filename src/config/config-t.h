@@ -65,7 +65,7 @@ enum config_strategy {
 
 /* services.NAME.deploy, over the top-level deploy: defaults */
 struct config_deploy {
-	enum config_strategy strategy;  /* "blue-green" (default) or "recreate"; canary and rolling come later */
+	enum config_strategy strategy;  /* "blue-green" (default) or "recreate" (canary, rolling later) */
 	uint64_t timeout_ms;          /* default 60s: green must be healthy within */
 	uint64_t drain_ms;            /* default 30s: in-flight requests on blue may finish */
 	uint64_t rollback_window_ms;  /* default 5m: blue stays warm for an instant rollback */

@@ -52,21 +52,25 @@ static int deploy_smoke(struct loader *L, const struct ynode *value, void *obj, 
 	return load_command(L, value, VARS_SMOKE, &((struct config_deploy *)obj)->smoke, NULL);
 }
 
-enum { DEPLOY_ROLLBACK_WINDOW = 3, DEPLOY_WATCH = 4 };
+enum deploy_key {
+	DEPLOY_STRATEGY, DEPLOY_TIMEOUT, DEPLOY_DRAIN, DEPLOY_ROLLBACK_WINDOW, DEPLOY_WATCH,
+	DEPLOY_MAX_ERROR_RATE, DEPLOY_MAX_P99, DEPLOY_MIN_REQUESTS, DEPLOY_SMOKE, DEPLOY_NKEYS,
+};
 
 #define DEPLOY(name, load, field, min, max, flags) \
 	{ #name, (load), offsetof(struct config_deploy, field), (min), (max), (flags) }
 
-static const struct keyword deploy_keywords[] = {
-	DEPLOY(strategy, deploy_strategy, strategy, 0, 0, 0),
-	DEPLOY(timeout, keyword_duration, timeout_ms, 1000, TIMEOUT_MAX_MS, 0),
-	DEPLOY(drain, keyword_duration, drain_ms, 0, TIMEOUT_MAX_MS, 0),
-	[DEPLOY_ROLLBACK_WINDOW] = DEPLOY(rollback_window, keyword_duration, rollback_window_ms, 0, TIMEOUT_MAX_MS, 0),
+static const struct keyword deploy_keywords[DEPLOY_NKEYS] = {
+	[DEPLOY_STRATEGY] = DEPLOY(strategy, deploy_strategy, strategy, 0, 0, 0),
+	[DEPLOY_TIMEOUT] = DEPLOY(timeout, keyword_duration, timeout_ms, 1000, TIMEOUT_MAX_MS, 0),
+	[DEPLOY_DRAIN] = DEPLOY(drain, keyword_duration, drain_ms, 0, TIMEOUT_MAX_MS, 0),
+	[DEPLOY_ROLLBACK_WINDOW] =
+		DEPLOY(rollback_window, keyword_duration, rollback_window_ms, 0, TIMEOUT_MAX_MS, 0),
 	[DEPLOY_WATCH] = DEPLOY(watch, keyword_duration, watch_ms, 0, TIMEOUT_MAX_MS, 0),
-	DEPLOY(max_error_rate, deploy_rate, max_error_rate_permille, 0, 0, 0),
-	DEPLOY(max_p99, deploy_p99, max_p99_ms, 0, 3600 * 1000, 0),
-	DEPLOY(min_requests, keyword_integer, min_requests, 0, 1000000, KEYWORD_U32),
-	DEPLOY(smoke, deploy_smoke, smoke, 0, 0, 0),
+	[DEPLOY_MAX_ERROR_RATE] = DEPLOY(max_error_rate, deploy_rate, max_error_rate_permille, 0, 0, 0),
+	[DEPLOY_MAX_P99] = DEPLOY(max_p99, deploy_p99, max_p99_ms, 0, 3600 * 1000, 0),
+	[DEPLOY_MIN_REQUESTS] = DEPLOY(min_requests, keyword_integer, min_requests, 0, 1000000, KEYWORD_U32),
+	[DEPLOY_SMOKE] = DEPLOY(smoke, deploy_smoke, smoke, 0, 0, 0),
 };
 
 static const struct section deploy_section = SECTION("a mapping of deploy settings", true, deploy_keywords);

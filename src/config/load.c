@@ -166,7 +166,8 @@ static int check_overlay_services(struct loader *L, const struct ynode *base, co
 		best = nearest_word(key->value, names, nnames, sizeof(*names));
 		saved = field_push_key(L, "services");
 		field_push_key(L, key->value);
-		r = fail(L, key, "unknown service %s%s%s%s: an overlay can change or remove the services of %s, not add one",
+		r = fail(L, key,
+			 "unknown service %s%s%s%s: an overlay can change or remove the services of %s, not add one",
 			 QUOTED(key->value), best ? " (did you mean \"" : "", best ? best : "", best ? "\"?)" : "",
 			 base_name);
 		field_pop(L, saved);

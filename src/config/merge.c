@@ -21,11 +21,11 @@
 #include <string.h>
 #include "config/yaml-tree.h"
 
-#define PATH_MAX_LEN sizeof(((struct ynode_error *)0)->field)
+#define FIELD_MAX sizeof(((struct ynode_error *)0)->field)
 
 /* The dotted path of the key being merged, for messages. */
 struct merge_path {
-	char text[PATH_MAX_LEN];
+	char text[FIELD_MAX];
 	size_t len;
 };
 

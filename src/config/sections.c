@@ -126,7 +126,8 @@ int load_limits(struct loader *L, const struct ynode *n, void *obj, const struct
 
 static const char *const log_formats[] = { [CONFIG_LOG_LOGFMT] = "logfmt", [CONFIG_LOG_JSON] = "json" };
 static const char *const log_levels[] = {
-	[LOG_LEVEL_DEBUG] = "debug", [LOG_LEVEL_INFO] = "info", [LOG_LEVEL_WARN] = "warn", [LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_DEBUG] = "debug", [LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_WARN] = "warn",   [LOG_LEVEL_ERROR] = "error",
 };
 
 /* access: a path, "-" or off (NULL); error: a path or "-". */

@@ -323,19 +323,22 @@ static int health_host(struct loader *L, const struct ynode *value, void *obj, c
 	return r;
 }
 
-enum { HEALTH_INTERVAL = 2, HEALTH_TIMEOUT = 3 };
+enum health_key {
+	HEALTH_PATH, HEALTH_HOST, HEALTH_INTERVAL, HEALTH_TIMEOUT, HEALTH_HEALTHY, HEALTH_UNHEALTHY,
+	HEALTH_START_GRACE, HEALTH_NKEYS,
+};
 
 #define HEALTH(name, load, field, min, max, flags) \
 	{ #name, (load), offsetof(struct config_health, field), (min), (max), (flags) }
 
-static const struct keyword health_keywords[] = {
-	HEALTH(path, health_path, path, 0, 0, 0),
-	HEALTH(host, health_host, host, 0, 0, 0),
+static const struct keyword health_keywords[HEALTH_NKEYS] = {
+	[HEALTH_PATH] = HEALTH(path, health_path, path, 0, 0, 0),
+	[HEALTH_HOST] = HEALTH(host, health_host, host, 0, 0, 0),
 	[HEALTH_INTERVAL] = HEALTH(interval, keyword_duration, interval_ms, 100, 3600 * 1000, 0),
 	[HEALTH_TIMEOUT] = HEALTH(timeout, keyword_duration, timeout_ms, 1, 3600 * 1000, 0),
-	HEALTH(healthy_threshold, keyword_integer, healthy_threshold, 1, 100, KEYWORD_U32),
-	HEALTH(unhealthy_threshold, keyword_integer, unhealthy_threshold, 1, 100, KEYWORD_U32),
-	HEALTH(start_grace, keyword_duration, start_grace_ms, 0, 3600 * 1000, 0),
+	[HEALTH_HEALTHY] = HEALTH(healthy_threshold, keyword_integer, healthy_threshold, 1, 100, KEYWORD_U32),
+	[HEALTH_UNHEALTHY] = HEALTH(unhealthy_threshold, keyword_integer, unhealthy_threshold, 1, 100, KEYWORD_U32),
+	[HEALTH_START_GRACE] = HEALTH(start_grace, keyword_duration, start_grace_ms, 0, 3600 * 1000, 0),
 };
 
 static const struct section health_section =

@@ -71,8 +71,8 @@ struct ynode *ynode_copy(const struct ynode *node);
  *     list) replaces what base had;
  * and every node keeps the file and position it was copied from (a merged
  * mapping: base's; a replaced value and its key: overlay's).  base is a
- * tree, not NULL; a null or NULL overlay gives a copy of it.  base and overlay are not changed and
- * stay owned by the caller.  Returns 0, -EINVAL when a mapping being merged
+ * tree, not NULL; a null or NULL overlay gives a copy of it.  base and
+ * overlay are not changed and stay owned by the caller.  Returns 0, -EINVAL when a mapping being merged
  * names a key twice (*err names the file, position and key path; other
  * shapes are left for the reader of the tree to judge), or -ENOMEM; *ret is
  * untouched on failure. */
