@@ -57,11 +57,15 @@ struct config_proc_limits {
 	uint32_t cpu_max_percent;     /* cgroup v2 cpu.max, percent of one CPU (1..100000) */
 };
 
-enum config_strategy { CONFIG_STRATEGY_BLUE_GREEN = 0 };
+/* How a new version replaces the running one. */
+enum config_strategy {
+	CONFIG_STRATEGY_BLUE_GREEN = 0, /* start the new version beside the old one, then switch */
+	CONFIG_STRATEGY_RECREATE,       /* stop the old version, then start the new one (a gap) */
+};
 
-/* services.NAME.deploy */
+/* services.NAME.deploy, over the top-level deploy: defaults */
 struct config_deploy {
-	enum config_strategy strategy;  /* "blue-green" (canary and rolling come later) */
+	enum config_strategy strategy;  /* "blue-green" (default) or "recreate" (canary, rolling later) */
 	uint64_t timeout_ms;          /* default 60s: green must be healthy within */
 	uint64_t drain_ms;            /* default 30s: in-flight requests on blue may finish */
 	uint64_t rollback_window_ms;  /* default 5m: blue stays warm for an instant rollback */
@@ -85,6 +89,7 @@ struct config_service {
 	struct config_health health;
 	int stop_signal;              /* default SIGTERM; names: TERM, INT, QUIT, HUP, USR1, USR2 (with or without SIG) */
 	uint64_t stop_grace_ms;       /* default 10s, then SIGKILL */
+	uint32_t instances;           /* supervised instances per version, 1..64, default 1 */
 	struct config_proc_limits limits;
 	struct config_deploy deploy;
 	int line;                     /* where it was declared (for messages) */
@@ -133,10 +138,18 @@ struct config {
 	char *admin_socket;           /* default STATE_DIR/admin.sock (mode 0600) */
 };
 
+/* One file of a configuration held in memory: the base file or an overlay
+ * (config_load_sources). */
+struct config_source {
+	const char *name;             /* file name, for messages and relative paths */
+	const char *text;
+	size_t len;
+};
+
 /* Where and why loading failed.  message is a full sentence for a human:
  * "cutover.yml:12:5: services.shop.targets[0].weight: must be 1..1000, got \"0\"". */
 struct config_error {
-	char file[256];
+	char file[256];               /* the file the offending value was written in */
 	int line;                     /* 1-based, 0 if not tied to a place */
 	int column;                   /* 1-based */
 	char field[128];              /* dotted path, e.g. services.shop.targets[0].weight */

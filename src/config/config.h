@@ -13,6 +13,20 @@ int config_load(const char *path, struct config **ret, struct config_error *err)
  * otherwise left relative. */
 int config_load_string(const char *name, const char *text, size_t len, struct config **ret,
 		       struct config_error *err);
+/* Read paths[0] (the base) and merge paths[1..n) onto it in order, each an
+ * overlay (see docs/internals/config.md): mappings merge key by key, a null
+ * removes a key, lists and single values replace.  An overlay may change or
+ * remove services of the base but not add one (an unknown service name is
+ * an error naming the overlay).  Then the merged configuration is validated
+ * as config_load() does; each message names the file the offending value
+ * came from.  n >= 1; config_load(path) is config_load_files(&path, 1).
+ * Returns 0 and *ret (cfg->path is paths[0]), or a negative errno with *err
+ * filled and *ret untouched. */
+int config_load_files(const char *const *paths, size_t n, struct config **ret, struct config_error *err);
+/* Same, from texts in memory (relative paths are handled as by
+ * config_load_string). */
+int config_load_sources(const struct config_source *sources, size_t n, struct config **ret,
+			struct config_error *err);
 /* Fill defaults (used by config_load, and by `cutover proxy` without a file):
  * timeouts, limits and log settings are set; state_dir and admin_socket are
  * allocated when NULL; each of services[0..nservices) gets
@@ -20,8 +34,8 @@ int config_load_string(const char *name, const char *text, size_t len, struct co
  * values set before are overwritten (strings set before are kept).  Returns 0
  * or -ENOMEM (what was allocated stays owned by cfg: config_free frees it). */
 int config_defaults(struct config *cfg);
-/* Defaults of one service (health check, stop signal and grace, deploy
- * settings; limits stay 0 = not set).  Allocates health.path when NULL, keeps
+/* Defaults of one service (health check, stop signal and grace, instances,
+ * deploy settings; limits stay 0 = not set).  Allocates health.path when NULL, keeps
  * every other string.  Returns 0 or -ENOMEM. */
 int config_service_defaults(struct config_service *svc);
 /* Returns NULL. Accepts NULL. */

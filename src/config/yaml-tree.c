@@ -3,7 +3,8 @@
  * We use the event API rather than yaml_parser_load() because the document
  * API resolves aliases silently (so they could not be rejected) and keeps
  * no trace of quoting on the nodes we want.  Nesting is bounded so that the
- * recursive walkers in the loader cannot run away on hostile input.
+ * recursive walkers in the loader cannot run away on hostile input.  Every
+ * node holds a reference to the name of its file (struct ynode_file).
  */
 #include <errno.h>
 #include <limits.h>
@@ -96,13 +97,15 @@ static int parser_failure(const yaml_parser_t *parser, const char *text, size_t 
 	}
 }
 
-static struct ynode *node_new(enum ynode_kind kind, const yaml_mark_t *mark)
+static struct ynode *node_new(enum ynode_kind kind, const yaml_mark_t *mark, struct ynode_file *file)
 {
 	struct ynode *node = calloc(1, sizeof(*node));
 
 	if (!node)
 		return NULL;
 	node->kind = kind;
+	node->file = file;
+	file->refs++;
 	node->line = to_position(mark->line);
 	node->column = to_position(mark->column);
 	return node;
@@ -141,6 +144,24 @@ static int frame_append(struct ynode_frame *frame, struct ynode *child)
 	return 0;
 }
 
+static struct ynode_file *file_new(const char *name)
+{
+	size_t len = strlen(name);
+	struct ynode_file *file = malloc(sizeof(*file) + len + 1);
+
+	if (!file)
+		return NULL;
+	file->refs = 1;
+	memcpy(file->name, name, len + 1);
+	return file;
+}
+
+static void file_unref(struct ynode_file *file)
+{
+	if (file && --file->refs == 0)
+		free(file);
+}
+
 struct ynode *ynode_free(struct ynode *node)
 {
 	size_t i;
@@ -151,7 +172,53 @@ struct ynode *ynode_free(struct ynode *node)
 		ynode_free(node->items[i]);
 	free(node->items);
 	free(node->value);
+	file_unref(node->file);
 	free(node);
+	return NULL;
+}
+
+struct ynode *ynode_copy(const struct ynode *node)
+{
+	struct ynode *copy = calloc(1, sizeof(*copy));
+	size_t i;
+
+	if (!copy)
+		return NULL;
+	copy->kind = node->kind;
+	copy->file = node->file;
+	if (copy->file)
+		copy->file->refs++;
+	copy->line = node->line;
+	copy->column = node->column;
+	copy->plain = node->plain;
+	if (node->value && !(copy->value = strdup(node->value)))
+		return ynode_free(copy);
+	if (node->nitems) {
+		copy->items = calloc(node->nitems, sizeof(*copy->items));
+		if (!copy->items)
+			return ynode_free(copy);
+	}
+	for (i = 0; i < node->nitems; i++) {
+		copy->items[i] = ynode_copy(node->items[i]);
+		if (!copy->items[i])
+			return ynode_free(copy);
+		copy->nitems++;
+	}
+	return copy;
+}
+
+const struct ynode *ynode_map_get(const struct ynode *map, const char *key)
+{
+	size_t i;
+
+	if (!map || map->kind != YNODE_MAP)
+		return NULL;
+	for (i = 0; i < ynode_map_size(map); i++) {
+		const struct ynode *k = ynode_map_key(map, i);
+
+		if (k->kind == YNODE_SCALAR && !strcmp(k->value, key))
+			return ynode_map_value(map, i);
+	}
 	return NULL;
 }
 
@@ -165,7 +232,8 @@ bool ynode_is_null(const struct ynode *node)
 
 /* Build the node an event opens or stands for, or NULL in *ret for events
  * that create none.  Returns 0 or a negative errno with *err filled. */
-static int node_from_event(const yaml_event_t *event, struct ynode **ret, struct ynode_error *err)
+static int node_from_event(const yaml_event_t *event, struct ynode_file *file, struct ynode **ret,
+			   struct ynode_error *err)
 {
 	struct ynode *node = NULL;
 
@@ -175,7 +243,7 @@ static int node_from_event(const yaml_event_t *event, struct ynode **ret, struct
 			return set_error(err, to_position(event->start_mark.line),
 					 to_position(event->start_mark.column), -EINVAL,
 					 "invalid text: a value contains a NUL byte");
-		node = node_new(YNODE_SCALAR, &event->start_mark);
+		node = node_new(YNODE_SCALAR, &event->start_mark, file);
 		if (!node)
 			goto oom;
 		node->value = copy_text(event->data.scalar.value, event->data.scalar.length);
@@ -184,7 +252,7 @@ static int node_from_event(const yaml_event_t *event, struct ynode **ret, struct
 		node->plain = event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 		break;
 	case YAML_ALIAS_EVENT:
-		node = node_new(YNODE_ALIAS, &event->start_mark);
+		node = node_new(YNODE_ALIAS, &event->start_mark, file);
 		if (!node)
 			goto oom;
 		node->value = copy_text(event->data.alias.anchor, strlen((const char *)event->data.alias.anchor));
@@ -192,12 +260,12 @@ static int node_from_event(const yaml_event_t *event, struct ynode **ret, struct
 			goto oom;
 		break;
 	case YAML_SEQUENCE_START_EVENT:
-		node = node_new(YNODE_LIST, &event->start_mark);
+		node = node_new(YNODE_LIST, &event->start_mark, file);
 		if (!node)
 			goto oom;
 		break;
 	case YAML_MAPPING_START_EVENT:
-		node = node_new(YNODE_MAP, &event->start_mark);
+		node = node_new(YNODE_MAP, &event->start_mark, file);
 		if (!node)
 			goto oom;
 		break;
@@ -211,10 +279,11 @@ oom:
 	return set_error(err, 0, 0, -ENOMEM, "out of memory");
 }
 
-int ynode_parse(const char *text, size_t len, struct ynode **ret, struct ynode_error *err)
+int ynode_parse(const char *name, const char *text, size_t len, struct ynode **ret, struct ynode_error *err)
 {
 	struct ynode_frame stack[YNODE_MAX_DEPTH];
 	struct ynode *root = NULL, *node;
+	struct ynode_file *file;
 	yaml_parser_t parser;
 	yaml_event_t event;
 	bool have_event = false, done = false;
@@ -223,8 +292,14 @@ int ynode_parse(const char *text, size_t len, struct ynode **ret, struct ynode_e
 	int r;
 
 	memset(err, 0, sizeof(*err));
-	if (!yaml_parser_initialize(&parser))
+	snprintf(err->file, sizeof(err->file), "%s", name);
+	file = file_new(name);
+	if (!file)
 		return set_error(err, 0, 0, -ENOMEM, "out of memory");
+	if (!yaml_parser_initialize(&parser)) {
+		file_unref(file);
+		return set_error(err, 0, 0, -ENOMEM, "out of memory");
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 
 	while (!done) {
@@ -255,7 +330,7 @@ int ynode_parse(const char *text, size_t len, struct ynode **ret, struct ynode_e
 		}
 
 		node = NULL;
-		r = node_from_event(&event, &node, err);
+		r = node_from_event(&event, file, &node, err);
 		if (r < 0)
 			goto out;
 		if (node) {
@@ -292,5 +367,6 @@ out:
 		yaml_event_delete(&event);
 	ynode_free(root);
 	yaml_parser_delete(&parser);
+	file_unref(file);
 	return r;
 }

@@ -21,11 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/util.h"
 #include "config/config.h"
+#include "config/yaml-tree.h"
 
 #define NAME "cutover.yml"
 
@@ -89,6 +91,7 @@ static void assert_service_defaults(const struct config_service *svc)
 	assert_int_equal(svc->health.start_grace_ms, 30000);
 	assert_int_equal(svc->stop_signal, SIGTERM);
 	assert_int_equal(svc->stop_grace_ms, 10000);
+	assert_int_equal(svc->instances, 1);
 	assert_int_equal(svc->limits.nofile, 0);
 	assert_int_equal(svc->limits.nproc, 0);
 	assert_int_equal(svc->limits.core, 0);
@@ -956,11 +959,11 @@ static const struct invalid_case invalid_cases[] = {
 	{ "limits key typo", MANAGED "    limits:\n      nofiles: 10\n",
 	  6, 7, "services.shop.limits.nofiles", "did you mean \"nofile\"?" },
 	{ "strategy canary", MANAGED "    deploy:\n      strategy: canary\n",
-	  6, 17, "services.shop.deploy.strategy", "canary is not supported yet (blue-green only)" },
+	  6, 17, "services.shop.deploy.strategy", "canary is not supported yet (blue-green or recreate)" },
 	{ "strategy rolling", MANAGED "    deploy:\n      strategy: rolling\n",
-	  6, 17, "services.shop.deploy.strategy", "rolling is not supported yet (blue-green only)" },
+	  6, 17, "services.shop.deploy.strategy", "rolling is not supported yet (blue-green or recreate)" },
 	{ "strategy unknown", MANAGED "    deploy:\n      strategy: green\n",
-	  6, 17, "services.shop.deploy.strategy", "must be blue-green, got \"green\"" },
+	  6, 17, "services.shop.deploy.strategy", "must be blue-green or recreate, got \"green\"" },
 	{ "error rate above 100", MANAGED "    deploy:\n      max_error_rate: 101%\n",
 	  6, 23, "services.shop.deploy.max_error_rate", "must be a percentage 0..100 with at most one decimal" },
 	{ "error rate above 100 by a tenth", MANAGED "    deploy:\n      max_error_rate: 100.1\n",
@@ -995,6 +998,57 @@ static const struct invalid_case invalid_cases[] = {
 	  2, 15, "admin_socket", "must be at most 107 characters (a Unix socket path), got 111" },
 	{ "only comments", "# cutover.yml\n\n# nothing yet\n",
 	  0, 0, "", "file is empty" },
+
+	/* instances, recreate, the top-level deploy: defaults */
+	{ "instances zero", MANAGED "    instances: 0\n",
+	  5, 16, "services.shop.instances", "must be an integer 1..64, got \"0\"" },
+	{ "instances too many", MANAGED "    instances: 65\n",
+	  5, 16, "services.shop.instances", "must be an integer 1..64, got \"65\"" },
+	{ "instances not a number", MANAGED "    instances: many\n",
+	  5, 16, "services.shop.instances", "must be an integer 1..64" },
+	{ "instances without run", HEAD SHOP "    instances: 2\n",
+	  5, 5, "services.shop.instances", "only applies to a service that cutover runs" },
+	{ "instances typo", MANAGED "    instance: 2\n",
+	  5, 5, "services.shop.instance", "did you mean \"instances\"?" },
+	{ "strategy missing", MANAGED "    deploy:\n      strategy:\n",
+	  6, 16, "services.shop.deploy.strategy", "missing value: expected blue-green or recreate" },
+	{ "top-level deploy typo", HEAD "deploy:\n  wacth: 1m\n" SHOP,
+	  3, 3, "deploy.wacth", "unknown key \"wacth\" (did you mean \"watch\"?)" },
+	{ "top-level key typo near deploy", HEAD "deplyo: {}\n" SHOP,
+	  2, 1, "deplyo", "did you mean \"deploy\"?" },
+	{ "top-level deploy bad value", HEAD "deploy:\n  timeout: 0s\n" SHOP,
+	  3, 12, "deploy.timeout", "must be between 1s and 24h, got \"0s\"" },
+	{ "top-level deploy is a list", HEAD "deploy: [blue-green]\n" SHOP,
+	  2, 9, "deploy", "must be a mapping of deploy settings, got a list" },
+	{ "top-level deploy strategy", HEAD "deploy:\n  strategy: canary\n" SHOP,
+	  3, 13, "deploy.strategy", "canary is not supported yet (blue-green or recreate)" },
+	{ "top-level deploy window", HEAD "deploy:\n  rollback_window: 30s\n" SHOP,
+	  3, 20, "deploy.rollback_window", "must be at least the watch window (1m, the default), got 30s" },
+	{ "top-level deploy smoke variable", HEAD "deploy:\n  smoke: curl ${URL}/${PATH}\n" SHOP,
+	  3, 10, "deploy.smoke", "unknown variable ${PATH}" },
+	{ "top-level deploy read before services", HEAD SHOP "deploy:\n  drain: forever\n",
+	  6, 10, "deploy.drain", "must be a duration" },
+	/* the service's rollback_window against the inherited watch: the
+	 * message points at the service's value */
+	{ "inherited watch against own window",
+	  HEAD "deploy:\n  watch: 2m\n  rollback_window: 2m\nservices:\n  shop:\n    run: ./shop ${PORT}\n"
+	  "    deploy:\n      rollback_window: 1m\n",
+	  9, 24, "services.shop.deploy.rollback_window",
+	  "must be at least the watch window (2m), got 1m" },
+	/* the inherited watch against the service's default-free window: the
+	 * message points at the top-level value it inherited */
+	{ "own watch against inherited window",
+	  HEAD "deploy:\n  rollback_window: 2m\nservices:\n  shop:\n    run: ./shop ${PORT}\n"
+	  "    deploy:\n      watch: 3m\n",
+	  3, 20, "services.shop.deploy.rollback_window",
+	  "must be at least the watch window (3m), got 2m" },
+	{ "duplicate key in a service deploy over defaults",
+	  HEAD "deploy:\n  watch: 1m\nservices:\n  shop:\n    run: ./shop ${PORT}\n"
+	  "    deploy:\n      drain: 1s\n      drain: 2s\n",
+	  9, 7, "services.shop.deploy.drain", "duplicate key \"drain\" (first at line 8)" },
+	{ "service deploy not a mapping over defaults",
+	  HEAD "deploy:\n  watch: 1m\nservices:\n  shop:\n    run: ./shop ${PORT}\n    deploy: fast\n",
+	  7, 13, "services.shop.deploy", "must be a mapping of deploy settings, got a single value" },
 };
 
 /* The message must be exactly "FILE:LINE:COLUMN: FIELD: reason" (parts left
@@ -1030,6 +1084,505 @@ static void check_invalid(const struct invalid_case *c)
 static void test_invalid(void **state)
 {
 	check_invalid(*state);
+}
+
+/* ---- instances, recreate, top-level deploy: defaults ------------------- */
+
+static void test_instances_and_strategy(void **state UNUSED)
+{
+	static const struct {
+		const char *extra;
+		uint32_t instances;
+		enum config_strategy strategy;
+	} cases[] = {
+		{ "", 1, CONFIG_STRATEGY_BLUE_GREEN },
+		{ "    instances: 1\n", 1, CONFIG_STRATEGY_BLUE_GREEN },
+		{ "    instances: 3\n    deploy:\n      strategy: recreate\n", 3, CONFIG_STRATEGY_RECREATE },
+		{ "    instances: 64\n    deploy:\n      strategy: blue-green\n", 64, CONFIG_STRATEGY_BLUE_GREEN },
+		{ "    deploy: {strategy: \"recreate\"}\n", 1, CONFIG_STRATEGY_RECREATE },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct config *cfg = load_managed(cases[i].extra);
+
+		if (cfg->services[0].instances != cases[i].instances ||
+		    cfg->services[0].deploy.strategy != cases[i].strategy)
+			fail_msg("%s: instances %u strategy %d, want %u and %d", cases[i].extra,
+				 cfg->services[0].instances, cfg->services[0].deploy.strategy, cases[i].instances,
+				 cases[i].strategy);
+		config_free(cfg);
+	}
+}
+
+/* Every service inherits the top-level deploy: keys; its own keys win one
+ * by one, and its null drops an inherited key back to the built-in
+ * default.  The block may come after services:. */
+static void test_deploy_defaults_inherited(void **state UNUSED)
+{
+	struct config *cfg = load_ok("listen: 127.0.0.1:8080\n"
+				     "services:\n"
+				     "  own:\n"
+				     "    run: ./own ${PORT}\n"
+				     "    deploy:\n"
+				     "      watch: 10s\n"
+				     "      smoke: ~\n"
+				     "      max_p99: off\n"
+				     "  inherits:\n"
+				     "    run: ./inherits ${PORT}\n"
+				     "  empty:\n"
+				     "    run: ./empty ${PORT}\n"
+				     "    deploy:\n"
+				     "  fixed:\n"
+				     "    targets: [127.0.0.1:9001]\n"
+				     "deploy:\n"
+				     "  strategy: recreate\n"
+				     "  watch: 30s\n"
+				     "  max_p99: 250ms\n"
+				     "  min_requests: 5\n"
+				     "  smoke: curl -fsS ${URL}/health\n");
+	const struct config_deploy *own = &cfg->services[0].deploy;
+	size_t i;
+
+	assert_int_equal(cfg->nservices, 4);
+	assert_int_equal(own->strategy, CONFIG_STRATEGY_RECREATE);
+	assert_int_equal(own->watch_ms, 10000);
+	assert_null(own->smoke);
+	assert_int_equal(own->max_p99_ms, 0);
+	assert_int_equal(own->min_requests, 5);
+	assert_int_equal(own->drain_ms, 30000);
+	assert_int_equal(own->rollback_window_ms, 300000);
+	for (i = 1; i < 4; i++) {
+		const struct config_deploy *d = &cfg->services[i].deploy;
+
+		assert_int_equal(d->strategy, CONFIG_STRATEGY_RECREATE);
+		assert_int_equal(d->watch_ms, 30000);
+		assert_int_equal(d->max_p99_ms, 250);
+		assert_int_equal(d->min_requests, 5);
+		assert_string_equal(d->smoke, "curl -fsS ${URL}/health");
+		assert_int_equal(d->timeout_ms, 60000);
+	}
+	config_free(cfg);
+
+	/* an empty block changes nothing */
+	cfg = load_ok(MANAGED "deploy:\n");
+	assert_service_defaults(&cfg->services[0]);
+	config_free(cfg);
+}
+
+/* ---- merging trees ----------------------------------------------------- */
+
+/* Append the tree as text: every node with the first letter of its file
+ * and its line, like {a@b1: 1@b1, l@o2: [x@o2]@o2}@b1. */
+static void dump(const struct ynode *n, char *buf, size_t size)
+{
+	size_t i, len = strlen(buf);
+	char where[32];
+
+	snprintf(where, sizeof(where), "@%c%d", ynode_file_name(n)[0], n->line);
+	switch (n->kind) {
+	case YNODE_SCALAR:
+	case YNODE_ALIAS:
+		snprintf(buf + len, size - len, "%s%s%s", n->kind == YNODE_ALIAS ? "*" : "", n->value, where);
+		return;
+	case YNODE_LIST:
+		snprintf(buf + len, size - len, "[");
+		for (i = 0; i < n->nitems; i++) {
+			if (i)
+				snprintf(buf + strlen(buf), size - strlen(buf), ", ");
+			dump(n->items[i], buf, size);
+		}
+		snprintf(buf + strlen(buf), size - strlen(buf), "]%s", where);
+		return;
+	case YNODE_MAP:
+		snprintf(buf + len, size - len, "{");
+		for (i = 0; i < ynode_map_size(n); i++) {
+			if (i)
+				snprintf(buf + strlen(buf), size - strlen(buf), ", ");
+			dump(ynode_map_key(n, i), buf, size);
+			snprintf(buf + strlen(buf), size - strlen(buf), ": ");
+			dump(ynode_map_value(n, i), buf, size);
+		}
+		snprintf(buf + strlen(buf), size - strlen(buf), "}%s", where);
+		return;
+	}
+}
+
+static struct ynode *parse_ok(const char *name, const char *text)
+{
+	struct ynode_error err;
+	struct ynode *root = NULL;
+
+	if (ynode_parse(name, text, strlen(text), &root, &err) < 0)
+		fail_msg("%s: %d:%d: %s", name, err.line, err.column, err.message);
+	return root;
+}
+
+struct merge_case {
+	const char *name;
+	const char *base, *overlay;
+	const char *want;             /* the merged tree as dump() writes it; NULL: an error */
+	const char *file;             /* the error's file, position, field and message */
+	int line, column;
+	const char *field, *message;
+};
+
+#define MERGED(name, base, overlay, want) { (name), (base), (overlay), (want), NULL, 0, 0, NULL, NULL }
+
+static const struct merge_case merge_cases[] = {
+	MERGED("maps merge key by key", "a: 1\nb:\n  c: 2\n  d: 3\n", "b:\n  d: 4\n  e: 5\n",
+	  "{a@b1: 1@b1, b@b2: {c@b3: 2@b3, d@o2: 4@o2, e@o3: 5@o3}@b3}@b1"),
+	MERGED("lists replace", "l: [1, 2, 3]\nk: 1\n", "l: [4]\n",
+	  "{l@o1: [4@o1]@o1, k@b2: 1@b2}@b1"),
+	MERGED("lists of mappings replace whole", "l:\n  - a: 1\n  - a: 2\n", "l:\n  - b: 2\n",
+	  "{l@o1: [{b@o2: 2@o2}@o2]@o2}@b1"),
+	MERGED("values replace", "a: 1\nb: 2\n", "b: three\n",
+	  "{a@b1: 1@b1, b@o1: three@o1}@b1"),
+	MERGED("null removes a key", "a: 1\nb: 2\nc: 3\nd: 4\n", "b: ~\nc: null\nd:\n",
+	  "{a@b1: 1@b1}@b1"),
+	MERGED("null of a missing key adds nothing", "a: 1\n", "z:\n",
+	  "{a@b1: 1@b1}@b1"),
+	MERGED("null removes a nested key", "m:\n  x: 1\n  y: 2\n", "m:\n  y: ~\n",
+	  "{m@b1: {x@b2: 1@b2}@b2}@b1"),
+	MERGED("null removes a whole mapping", "m:\n  x: 1\nk: 2\n", "m: ~\n",
+	  "{k@b3: 2@b3}@b1"),
+	MERGED("quoted null is a value", "a: 1\n", "a: \"null\"\n",
+	  "{a@o1: null@o1}@b1"),
+	MERGED("new keys follow in overlay order", "b: 1\n", "z: 1\na: 2\n",
+	  "{b@b1: 1@b1, z@o1: 1@o1, a@o2: 2@o2}@b1"),
+	MERGED("a new mapping loses its nulls", "a: 1\n", "m:\n  k: v\n  n: ~\n  o:\n    p: ~\n",
+	  "{a@b1: 1@b1, m@o1: {k@o2: v@o2, o@o4: {}@o5}@o2}@b1"),
+	MERGED("mapping replaces a value", "m: 1\n", "m:\n  k: v\n",
+	  "{m@o1: {k@o2: v@o2}@o2}@b1"),
+	MERGED("value replaces a mapping", "m:\n  k: v\n", "m: [x]\n",
+	  "{m@o1: [x@o1]@o1}@b1"),
+	MERGED("deep merge", "s:\n  shop:\n    env:\n      A: 1\n      B: 2\n    run: x\n",
+	  "s:\n  shop:\n    env:\n      B: ~\n      C: 3\n",
+	  "{s@b1: {shop@b2: {env@b3: {A@b4: 1@b4, C@o5: 3@o5}@b4, run@b6: x@b6}@b3}@b2}@b1"),
+	MERGED("empty overlay", "a: 1\n", "",
+	  "{a@b1: 1@b1}@b1"),
+	MERGED("null overlay", "a: 1\n", "~\n",
+	  "{a@b1: 1@b1}@b1"),
+	MERGED("overlay that is not a mapping replaces", "a: 1\n", "- 1\n",
+	  "[1@o1]@o1"),
+	MERGED("aliases and merge keys are left to the loader", "a: 1\n", "b: &x 1\nc: *x\n<<: {d: 1}\n",
+	  "{a@b1: 1@b1, b@o1: 1@o1, c@o2: *x@o2, <<@o3: {d@o3: 1@o3}@o3}@b1"),
+	{ "duplicate key in the overlay", "a: 1\n", "a: 2\na: 3\n",
+	  NULL, "overlay.yml", 2, 1, "a", "duplicate key \"a\" (first at line 1)" },
+	{ "duplicate nested key in the overlay", "m:\n  k: 1\n", "m:\n  j: 1\n  x: 0\n  j: 2\n",
+	  NULL, "overlay.yml", 4, 3, "m.j", "duplicate key \"j\" (first at line 2)" },
+	{ "duplicate key in a base mapping being merged", "m:\n  k: 1\n  k: 2\n", "m:\n  j: 1\n",
+	  NULL, "base.yml", 3, 3, "m.k", "duplicate key \"k\" (first at line 2)" },
+	{ "duplicate key in a new mapping", "a: 1\n", "m:\n  n:\n    k: 1\n    k: ~\n",
+	  NULL, "overlay.yml", 4, 5, "m.n.k", "duplicate key \"k\" (first at line 3)" },
+};
+
+/* The merge leaves both inputs as they were, and the result stays valid
+ * (file names included) after both are freed. */
+static void test_merge(void **state)
+{
+	const struct merge_case *c = *state;
+	struct ynode *base = parse_ok("base.yml", c->base), *overlay = parse_ok("overlay.yml", c->overlay);
+	struct ynode *merged = (struct ynode *)(uintptr_t)0x5a5a;
+	char before[1024] = "", after[1024] = "", got[1024] = "";
+	struct ynode_error err;
+	int r;
+
+	dump(base, before, sizeof(before));
+	if (overlay)
+		dump(overlay, before, sizeof(before));
+	memset(&err, 0x55, sizeof(err));
+	r = ynode_merge(base, overlay, &merged, &err);
+	dump(base, after, sizeof(after));
+	if (overlay)
+		dump(overlay, after, sizeof(after));
+	assert_string_equal(before, after);
+	ynode_free(base);
+	ynode_free(overlay);
+
+	if (!c->want) {
+		if (r != -EINVAL || merged != (struct ynode *)(uintptr_t)0x5a5a || strcmp(err.file, c->file) ||
+		    err.line != c->line || err.column != c->column || strcmp(err.field, c->field) ||
+		    strcmp(err.message, c->message))
+			fail_msg("case \"%s\": returned %d\n  got  %s:%d:%d field \"%s\" \"%s\"\n"
+				 "  want %s:%d:%d field \"%s\" \"%s\"",
+				 c->name, r, err.file, err.line, err.column, err.field, err.message, c->file, c->line,
+				 c->column, c->field, c->message);
+		return;
+	}
+	if (r < 0)
+		fail_msg("case \"%s\": returned %d: %s", c->name, r, err.message);
+	dump(merged, got, sizeof(got));
+	ynode_free(merged);
+	if (strcmp(got, c->want))
+		fail_msg("case \"%s\":\n  got  %s\n  want %s", c->name, got, c->want);
+}
+
+/* ---- overlays ---------------------------------------------------------- */
+
+static void test_overlay_valid(void **state UNUSED)
+{
+	static const char base[] = "listen: 127.0.0.1:8080\n"
+				   "timeouts:\n"
+				   "  client_header: 5s\n"
+				   "  drain: 10s\n"
+				   "state_dir: state\n"
+				   "services:\n"
+				   "  shop:\n"
+				   "    run: ./shop --port ${PORT}\n"
+				   "    env:\n"
+				   "      A: \"1\"\n"
+				   "      B: \"2\"\n"
+				   "    deploy:\n"
+				   "      watch: 30s\n"
+				   "    routes:\n"
+				   "      - path: /\n"
+				   "  api:\n"
+				   "    targets: [127.0.0.1:9001, 127.0.0.1:9002]\n"
+				   "  old:\n"
+				   "    targets: [127.0.0.1:9003]\n";
+	static const char overlay[] = "listen: [127.0.0.1:9090, 127.0.0.1:9091]\n"
+				      "timeouts:\n"
+				      "  drain: 1s\n"
+				      "state_dir: prod-state\n"
+				      "deploy:\n"
+				      "  strategy: recreate\n"
+				      "services:\n"
+				      "  shop:\n"
+				      "    instances: 3\n"
+				      "    env:\n"
+				      "      B: ~\n"
+				      "      C: \"3\"\n"
+				      "    deploy:\n"
+				      "      max_p99: 200ms\n"
+				      "  api:\n"
+				      "    targets: [127.0.0.1:9100]\n"
+				      "  old: ~\n";
+	struct config_source sources[] = {
+		{ "conf/cutover.yml", base, strlen(base) },
+		{ "env/prod.yml", overlay, strlen(overlay) },
+	};
+	struct config_error err;
+	struct config *cfg = NULL;
+	const struct config_service *shop;
+
+	if (config_load_sources(sources, ARRAY_SIZE(sources), &cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_string_equal(cfg->path, "conf/cutover.yml");
+	assert_int_equal(cfg->nlisten, 2);
+	assert_int_equal(addr_port(&cfg->listen[1]), 9091);
+	assert_int_equal(cfg->timeouts.client_header, 5000);
+	assert_int_equal(cfg->timeouts.drain, 1000);
+	/* relative to the overlay's directory, where it was written */
+	assert_string_equal(cfg->state_dir, "env/prod-state");
+	assert_string_equal(cfg->admin_socket, "env/prod-state/admin.sock");
+	assert_int_equal(cfg->nservices, 2);
+	shop = &cfg->services[0];
+	assert_string_equal(shop->name, "shop");
+	assert_int_equal(shop->instances, 3);
+	assert_int_equal(shop->nenv, 2);
+	assert_string_equal(shop->env[0].name, "A");
+	assert_string_equal(shop->env[1].name, "C");
+	assert_string_equal(shop->env[1].value, "3");
+	assert_int_equal(shop->deploy.strategy, CONFIG_STRATEGY_RECREATE);
+	assert_int_equal(shop->deploy.watch_ms, 30000);
+	assert_int_equal(shop->deploy.max_p99_ms, 200);
+	assert_string_equal(cfg->services[1].name, "api");
+	assert_int_equal(cfg->services[1].ntargets, 1);
+	assert_int_equal(addr_port(&cfg->services[1].targets[0].addr), 9100);
+	assert_int_equal(cfg->nroutes, 1);
+	config_free(cfg);
+}
+
+/* Overlays apply in order; empty ones change nothing; the file named in a
+ * message is the one the value came from. */
+static void test_overlays_in_order(void **state UNUSED)
+{
+	struct config_source sources[] = {
+		{ "base.yml", HEAD "timeouts:\n  drain: 5s\n" SHOP, 0 },
+		{ "empty.yml", "", 0 },
+		{ "one.yml", "listen: 127.0.0.1:9090\ntimeouts:\n  drain: 1s\n  client_idle: 7s\n", 0 },
+		{ "comments.yml", "# nothing\n", 0 },
+		{ "two.yml", "timeouts:\n  drain: 2s\n", 0 },
+	};
+	struct config_error err;
+	struct config *cfg = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(sources); i++)
+		sources[i].len = strlen(sources[i].text);
+	if (config_load_sources(sources, ARRAY_SIZE(sources), &cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(addr_port(&cfg->listen[0]), 9090);
+	assert_int_equal(cfg->timeouts.drain, 2000);
+	assert_int_equal(cfg->timeouts.client_idle, 7000);
+	config_free(cfg);
+
+	/* a bad value set by one.yml and kept by two.yml is one.yml's */
+	sources[2].text = "timeouts:\n  client_idle: 7x\n";
+	sources[2].len = strlen(sources[2].text);
+	assert_int_equal(config_load_sources(sources, ARRAY_SIZE(sources), &cfg, &err), -EINVAL);
+	assert_string_equal(err.message, "one.yml:2:16: timeouts.client_idle: must be a duration (250ms, 10s, 5m, "
+					 "1h; a bare number is seconds), got \"7x\"");
+	assert_string_equal(err.file, "one.yml");
+
+	/* a later overlay cannot bring back a service an earlier one removed */
+	sources[2].text = "services:\n  shop: ~\n";
+	sources[2].len = strlen(sources[2].text);
+	sources[4].text = "services:\n  shop:\n    targets: [127.0.0.1:1]\n";
+	sources[4].len = strlen(sources[4].text);
+	assert_int_equal(config_load_sources(sources, ARRAY_SIZE(sources), &cfg, &err), -EINVAL);
+	assert_string_equal(err.file, "two.yml");
+	assert_string_equal(err.field, "services.shop");
+
+	assert_int_equal(config_load_sources(sources, 0, &cfg, &err), -EINVAL);
+}
+
+struct overlay_case {
+	const char *name;
+	const char *base;             /* cutover.yml */
+	const char *overlay;          /* overlay.yml */
+	const char *file;             /* the error must name this file, place, field and reason */
+	int line, column;
+	const char *field;
+	const char *reason;
+};
+
+#define ROUTED HEAD "services:\n  shop:\n    targets: [127.0.0.1:9001]\n    routes:\n      - host: a.example.com\n" \
+	"  api:\n    targets: [127.0.0.1:9002]\n    routes:\n      - path: /api/\n"
+
+static const struct overlay_case overlay_cases[] = {
+	{ "unknown service", HEAD SHOP, "services:\n  shpo:\n    targets: [127.0.0.1:9002]\n",
+	  "overlay.yml", 2, 3, "services.shpo",
+	  "unknown service \"shpo\" (did you mean \"shop\"?): an overlay can change or remove the services of "
+	  "cutover.yml, not add one" },
+	{ "unknown service removed", HEAD SHOP, "services:\n  shop: {}\n  billing: ~\n",
+	  "overlay.yml", 3, 3, "services.billing", "unknown service \"billing\": an overlay can change" },
+	{ "unknown service over a base without services", "listen: 127.0.0.1:8080\n", "services:\n  shop: {}\n",
+	  "overlay.yml", 2, 3, "services.shop", "unknown service \"shop\"" },
+	{ "bad value in the overlay", HEAD "timeouts:\n  drain: 5s\n" SHOP, "timeouts:\n  drain: 25h\n",
+	  "overlay.yml", 2, 10, "timeouts.drain", "must be between 0ms and 24h, got \"25h\"" },
+	{ "bad target in the overlay", HEAD SHOP, "services:\n  shop:\n    targets: [127.0.0.1]\n",
+	  "overlay.yml", 3, 15, "services.shop.targets[0]", "must be an address like" },
+	{ "unknown key in the overlay", HEAD SHOP, "timeout:\n  drain: 1s\n",
+	  "overlay.yml", 1, 1, "timeout", "unknown key \"timeout\" (did you mean \"timeouts\"?)" },
+	{ "overlay is a list", HEAD SHOP, "- listen\n",
+	  "overlay.yml", 1, 1, "", "the top level must be a mapping of settings" },
+	{ "syntax error in the overlay", HEAD SHOP, "services:\n  shop\n    targets: x\n",
+	  "overlay.yml", 3, 12, "", "syntax error: mapping values are not allowed" },
+	{ "duplicate key in the overlay", HEAD SHOP, "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n",
+	  "overlay.yml", 2, 1, "listen", "duplicate key \"listen\" (first at line 1)" },
+	{ "managed key added to a service at targets", HEAD SHOP, "services:\n  shop:\n    health: {path: /h}\n",
+	  "overlay.yml", 3, 5, "services.shop.health", "only applies to a service that cutover runs" },
+	{ "targets added to a managed service", MANAGED, "services:\n  shop:\n    targets: [127.0.0.1:9001]\n",
+	  "overlay.yml", 3, 5, "services.shop.targets", "cannot be combined with run:" },
+	{ "run without PORT from the overlay", MANAGED, "services:\n  shop:\n    run: ./shop\n",
+	  "overlay.yml", 3, 10, "services.shop.run", "must contain ${PORT}" },
+	{ "alias in the overlay", HEAD SHOP, "log: &l {level: info}\nadmin: *l\n",
+	  "overlay.yml", 2, 8, "admin", "aliases (*l) are not supported" },
+	{ "merge key in the overlay", HEAD SHOP, "services:\n  shop:\n    <<: {run: x}\n",
+	  "overlay.yml", 3, 5, "services.shop", "merge keys (<<) are not supported" },
+	{ "required key removed", HEAD SHOP, "listen: ~\n",
+	  NAME, 1, 1, "listen", "is required" },
+	{ "route repeated across files", ROUTED, "services:\n  api:\n    routes:\n      - host: a.example.com\n",
+	  "overlay.yml", 4, 9, "services.api.routes[0]",
+	  "route (host \"a.example.com\", path \"/\") is already declared at services.shop.routes[0] (cutover.yml:6)" },
+	{ "top-level deploy in the overlay", MANAGED, "deploy:\n  timeout: 0s\n",
+	  "overlay.yml", 2, 12, "deploy.timeout", "must be between 1s and 24h" },
+	{ "inherited window from the overlay", MANAGED "    deploy:\n      watch: 2m\n",
+	  "deploy:\n  rollback_window: 90s\n",
+	  "overlay.yml", 2, 20, "services.shop.deploy.rollback_window", "must be at least the watch window (2m), got 90s" },
+	{ "list as a key in the overlay", HEAD SHOP, "services:\n  [a]: 1\n",
+	  "overlay.yml", 2, 3, "services", "keys must be plain names, got a list" },
+	{ "services of the base not a mapping", HEAD "services: [shop]\n", "services:\n  shop: {}\n",
+	  "overlay.yml", 2, 3, "services.shop", "unknown service \"shop\"" },
+	{ "services replaced by a list", HEAD SHOP, "services: [shop]\n",
+	  "overlay.yml", 1, 11, "services", "must be a mapping of service names to services, got a list" },
+	{ "error in the base", HEAD "timeouts:\n  drain: 25h\n" SHOP, "listen: 127.0.0.1:9090\n",
+	  NAME, 3, 10, "timeouts.drain", "must be between 0ms and 24h" },
+	{ "base is empty", "", "listen: 127.0.0.1:9090\n",
+	  NAME, 0, 0, "", "file is empty" },
+};
+
+static void test_overlay_invalid(void **state)
+{
+	const struct overlay_case *c = *state;
+	struct config_source sources[] = {
+		{ NAME, c->base, strlen(c->base) },
+		{ "overlay.yml", c->overlay, strlen(c->overlay) },
+	};
+	struct config *sentinel = (struct config *)(uintptr_t)0x5a5a, *cfg = sentinel;
+	struct config_error err;
+	char prefix[512];
+	int r;
+
+	memset(&err, 0x55, sizeof(err));
+	r = config_load_sources(sources, ARRAY_SIZE(sources), &cfg, &err);
+	if (c->line > 0 && c->field[0])
+		snprintf(prefix, sizeof(prefix), "%s:%d:%d: %s: ", c->file, c->line, c->column, c->field);
+	else if (c->line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", c->file, c->line, c->column);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", c->file);
+	if (r != -EINVAL || cfg != sentinel || err.line != c->line || err.column != c->column ||
+	    strcmp(err.field, c->field) || strcmp(err.file, c->file) ||
+	    strncmp(err.message, prefix, strlen(prefix)) || !strstr(err.message + strlen(prefix), c->reason))
+		fail_msg("case \"%s\":\n"
+			 "  returned %d (want %d), ret %s\n"
+			 "  got  %s:%d:%d field \"%s\" message \"%s\"\n"
+			 "  want %s:%d:%d field \"%s\" message \"%s...%s...\"",
+			 c->name, r, -EINVAL, cfg == sentinel ? "untouched" : "CHANGED", err.file, err.line, err.column,
+			 err.field, err.message, c->file, c->line, c->column, c->field, prefix, c->reason);
+}
+
+/* Overlay files on disk: paths relative to the overlay's directory, and a
+ * missing overlay named in the message. */
+static void test_overlay_files(void **state UNUSED)
+{
+	char dir[] = "/tmp/cutover-test-config-XXXXXX", base[64], envdir[64], overlay[80], missing[80];
+	char want[PATH_MAX + 64];
+	const char *base_text = MANAGED "state_dir: state\n";
+	const char *overlay_text = "state_dir: prod-state\nservices:\n  shop:\n    workdir: run\n";
+	const char *paths[2];
+	struct config_error err;
+	struct config *cfg = NULL;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(base, sizeof(base), "%s/cutover.yml", dir);
+	snprintf(envdir, sizeof(envdir), "%s/env", dir);
+	snprintf(overlay, sizeof(overlay), "%s/prod.yml", envdir);
+	snprintf(missing, sizeof(missing), "%s/staging.yml", envdir);
+	assert_int_equal(mkdir(envdir, 0700), 0);
+	assert_non_null(f = fopen(base, "w"));
+	fputs(base_text, f);
+	fclose(f);
+	assert_non_null(f = fopen(overlay, "w"));
+	fputs(overlay_text, f);
+	fclose(f);
+
+	paths[0] = base;
+	paths[1] = overlay;
+	if (config_load_files(paths, 2, &cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_string_equal(cfg->path, base);
+	snprintf(want, sizeof(want), "%s/prod-state", envdir);
+	assert_string_equal(cfg->state_dir, want);
+	snprintf(want, sizeof(want), "%s/run", envdir);
+	assert_string_equal(cfg->services[0].workdir, want);
+	config_free(cfg);
+	cfg = NULL;
+
+	paths[1] = missing;
+	assert_int_equal(config_load_files(paths, 2, &cfg, &err), -ENOENT);
+	assert_null(cfg);
+	snprintf(want, sizeof(want), "%s: cannot read: No such file or directory", missing);
+	assert_string_equal(err.message, want);
+
+	unlink(overlay);
+	unlink(base);
+	rmdir(envdir);
+	rmdir(dir);
 }
 
 /* ---- files ------------------------------------------------------------- */
@@ -1170,9 +1723,16 @@ int main(void)
 		cmocka_unit_test(test_file_syntax_error),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_shop_example),
+		cmocka_unit_test(test_instances_and_strategy),
+		cmocka_unit_test(test_deploy_defaults_inherited),
+		cmocka_unit_test(test_overlay_valid),
+		cmocka_unit_test(test_overlays_in_order),
+		cmocka_unit_test(test_overlay_files),
 	};
 	/* One named test per invalid case, so every mismatch is reported. */
 	struct CMUnitTest invalid[ARRAY_SIZE(invalid_cases)];
+	struct CMUnitTest merges[ARRAY_SIZE(merge_cases)];
+	struct CMUnitTest overlays[ARRAY_SIZE(overlay_cases)];
 	size_t i;
 	int failed;
 
@@ -1182,7 +1742,21 @@ int main(void)
 			.test_func = test_invalid,
 			.initial_state = (void *)&invalid_cases[i],
 		};
+	for (i = 0; i < ARRAY_SIZE(merge_cases); i++)
+		merges[i] = (struct CMUnitTest){
+			.name = merge_cases[i].name,
+			.test_func = test_merge,
+			.initial_state = (void *)&merge_cases[i],
+		};
+	for (i = 0; i < ARRAY_SIZE(overlay_cases); i++)
+		overlays[i] = (struct CMUnitTest){
+			.name = overlay_cases[i].name,
+			.test_func = test_overlay_invalid,
+			.initial_state = (void *)&overlay_cases[i],
+		};
 	failed = cmocka_run_group_tests_name("config valid", valid, NULL, NULL);
 	failed += cmocka_run_group_tests_name("config invalid", invalid, NULL, NULL);
+	failed += cmocka_run_group_tests_name("tree merge", merges, NULL, NULL);
+	failed += cmocka_run_group_tests_name("config overlays", overlays, NULL, NULL);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,136 @@
+/* defaults.c - the values of everything a configuration file leaves out,
+ * and config_free().
+ *
+ * The loader fills a zeroed struct config with these defaults before it
+ * reads the file, so a key that is not written keeps its default; `cutover
+ * proxy` without a file uses them directly.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/log.h"
+#include "config/config-internal.h"
+
+void config_deploy_defaults(struct config_deploy *d)
+{
+	*d = (struct config_deploy){
+		.strategy = CONFIG_STRATEGY_BLUE_GREEN,
+		.timeout_ms = 60 * 1000,
+		.drain_ms = 30 * 1000,
+		.rollback_window_ms = 5 * 60 * 1000,
+		.watch_ms = 60 * 1000,
+		.max_error_rate_permille = 50,
+		.max_p99_ms = 0,
+		.min_requests = 20,
+		.smoke = d->smoke,
+	};
+}
+
+int config_service_defaults(struct config_service *svc)
+{
+	svc->health.interval_ms = 1000;
+	svc->health.timeout_ms = 500;         /* half the interval, at most 2s */
+	svc->health.healthy_threshold = 2;
+	svc->health.unhealthy_threshold = 3;
+	svc->health.start_grace_ms = 30 * 1000;
+	svc->stop_signal = SIGTERM;
+	svc->stop_grace_ms = 10 * 1000;
+	svc->instances = 1;
+	config_deploy_defaults(&svc->deploy);
+	if (!svc->health.path && !(svc->health.path = strdup("/health")))
+		return -ENOMEM;
+	return 0;
+}
+
+int config_defaults(struct config *cfg)
+{
+	size_t i;
+	int r;
+
+	cfg->timeouts = (struct config_timeouts){
+		.client_header = 10 * 1000,
+		.client_idle = 60 * 1000,
+		.client_body = 60 * 1000,
+		.upstream_connect = 5 * 1000,
+		.upstream_header = 60 * 1000,
+		.upstream_body = 60 * 1000,
+		.upstream_idle = 30 * 1000,
+		.drain = 30 * 1000,
+	};
+	cfg->limits = (struct config_limits){
+		.max_header_bytes = 16 * 1024,
+		.max_uri_bytes = 8 * 1024,
+		.buffer_bytes = 16 * 1024,
+		.max_connections = 20000,
+		.upstream_idle_per_target = 64,
+		.max_retries = 2,
+	};
+	cfg->log.access_format = CONFIG_LOG_LOGFMT;
+	cfg->log.level = LOG_LEVEL_INFO;
+	if (!cfg->state_dir && !(cfg->state_dir = strdup(CONFIG_STATE_DIR_DEFAULT)))
+		return -ENOMEM;
+	if (!cfg->admin_socket) {
+		const char *parts[2] = { cfg->state_dir, "admin.sock" };
+
+		cfg->admin_socket = path_join(parts, 2);
+		if (!cfg->admin_socket)
+			return -ENOMEM;
+	}
+	for (i = 0; i < cfg->nservices; i++) {
+		r = config_service_defaults(&cfg->services[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void service_release(struct config_service *svc)
+{
+	size_t j;
+
+	for (j = 0; j < svc->ntargets; j++)
+		free(svc->targets[j].addr.text);
+	free(svc->targets);
+	free(svc->name);
+	free(svc->build);
+	free(svc->run);
+	free(svc->workdir);
+	for (j = 0; j < svc->nenv; j++) {
+		free(svc->env[j].name);
+		free(svc->env[j].value);
+	}
+	free(svc->env);
+	free(svc->health.path);
+	free(svc->health.host);
+	free(svc->deploy.smoke);
+}
+
+/* Also safe on a partly filled config, as long as each count covers only
+ * zeroed or filled entries (how the loader builds it). */
+struct config *config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (!cfg)
+		return NULL;
+	for (i = 0; i < cfg->nlisten; i++)
+		free(cfg->listen[i].text);
+	free(cfg->listen);
+	free(cfg->admin.text);
+	for (i = 0; i < cfg->nservices; i++)
+		service_release(&cfg->services[i]);
+	free(cfg->services);
+	for (i = 0; i < cfg->nroutes; i++) {
+		free(cfg->routes[i].host);
+		free(cfg->routes[i].path_prefix);
+	}
+	free(cfg->routes);
+	free(cfg->log.access);
+	free(cfg->log.error);
+	free(cfg->state_dir);
+	free(cfg->admin_socket);
+	free(cfg->path);
+	free(cfg);
+	return NULL;
+}

@@ -1,0 +1,183 @@
+/* sections.c - the proxy's own top-level sections: listen, admin,
+ * timeouts, limits and log.
+ *
+ * Each is a keyword_load_fn called by the top-level table (load.c) with the
+ * struct config being filled as obj.  timeouts and limits are plain tables
+ * of durations and numbers; limits then checks max_uri_bytes against
+ * max_header_bytes once both are known.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "base/log.h"
+#include "config/config-internal.h"
+
+int load_listen(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
+{
+	struct config *cfg = obj;
+	size_t count, i, j;
+	int r;
+
+	if (n->kind == YNODE_SCALAR && !ynode_is_null(n)) {
+		cfg->listen = calloc(1, sizeof(*cfg->listen));
+		if (!cfg->listen)
+			return fail_oom(L);
+		cfg->nlisten = 1;
+		return load_addr(L, n, &cfg->listen[0]);
+	}
+	r = expect_list(L, n, false, "an address or a list of addresses");
+	if (r < 0)
+		return r;
+	count = n->nitems;
+	if (count == 0)
+		return fail(L, n, "at least one address is required");
+	cfg->listen = calloc(count, sizeof(*cfg->listen));
+	if (!cfg->listen)
+		return fail_oom(L);
+	cfg->nlisten = count;
+	for (i = 0; i < count; i++) {
+		size_t saved = field_push_index(L, i);
+
+		r = load_addr(L, n->items[i], &cfg->listen[i]);
+		for (j = 0; r >= 0 && j < i; j++)
+			if (addr_equal(&cfg->listen[i], &cfg->listen[j]))
+				r = fail(L, n->items[i], "address %s is listed twice (same as listen[%zu])",
+					 QUOTED(n->items[i]->value), j);
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int load_admin(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
+{
+	struct config *cfg = obj;
+	int r = load_addr(L, n, &cfg->admin);
+
+	if (r < 0)
+		return r;
+	if (!addr_is_loopback(&cfg->admin))
+		return fail(L, n, "must be a loopback address (127.0.0.0/8 or [::1]) so the admin API is "
+			    "not reachable from the network, got %s", QUOTED(n->value));
+	return 0;
+}
+
+#define TIMEOUT(name, min) \
+	{ #name, keyword_duration, offsetof(struct config_timeouts, name), (min), TIMEOUT_MAX_MS, 0 }
+
+static const struct keyword timeout_keywords[] = {
+	TIMEOUT(client_header, 1), TIMEOUT(client_idle, 1),      TIMEOUT(client_body, 1),
+	TIMEOUT(upstream_connect, 1), TIMEOUT(upstream_header, 1), TIMEOUT(upstream_body, 1),
+	TIMEOUT(upstream_idle, 1),   TIMEOUT(drain, 0),
+};
+
+static const struct section timeouts_section = SECTION("a mapping of durations", true, timeout_keywords);
+
+int load_timeouts(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
+{
+	int r = section_load(L, n, &timeouts_section, &((struct config *)obj)->timeouts, NULL);
+
+	return r < 0 ? r : 0;
+}
+
+enum { LIMIT_MAX_HEADER, LIMIT_MAX_URI };
+
+#define LIMIT(name, load, min, max) \
+	{ #name, (load), offsetof(struct config_limits, name), (min), (max), KEYWORD_U32 }
+
+static const struct keyword limit_keywords[] = {
+	[LIMIT_MAX_HEADER] = LIMIT(max_header_bytes, keyword_size, 1024, 1u << 20),
+	/* Also at most max_header_bytes, checked once both are known. */
+	[LIMIT_MAX_URI] = LIMIT(max_uri_bytes, keyword_size, 256, 1u << 20),
+	LIMIT(buffer_bytes, keyword_size, 4096, 1u << 20),
+	LIMIT(max_connections, keyword_integer, 1, 1000000),
+	LIMIT(upstream_idle_per_target, keyword_integer, 0, 10000),
+	LIMIT(max_retries, keyword_integer, 0, 10),
+};
+
+static const struct section limits_section = SECTION("a mapping of limits", true, limit_keywords);
+
+int load_limits(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
+{
+	struct config_limits *limits = &((struct config *)obj)->limits;
+	const struct ynode *given[ARRAY_SIZE(limit_keywords)] = { 0 }, *uri;
+	size_t saved;
+	int r = section_load(L, n, &limits_section, limits, given);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	/* A request line longer than the whole head cannot be accepted anyway.
+	 * An explicit value must fit; the default shrinks to fit. */
+	if (limits->max_uri_bytes <= limits->max_header_bytes)
+		return 0;
+	uri = given[LIMIT_MAX_URI];
+	if (!uri) {
+		limits->max_uri_bytes = limits->max_header_bytes;
+		return 0;
+	}
+	saved = field_push_key(L, "max_uri_bytes");
+	r = fail(L, uri, "must not exceed max_header_bytes (%s), got %s", SIZE_TEXT(limits->max_header_bytes),
+		 QUOTED(uri->value));
+	field_pop(L, saved);
+	return r;
+}
+
+/* ---- log --------------------------------------------------------------- */
+
+static const char *const log_formats[] = { [CONFIG_LOG_LOGFMT] = "logfmt", [CONFIG_LOG_JSON] = "json" };
+static const char *const log_levels[] = {
+	[LOG_LEVEL_DEBUG] = "debug", [LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_WARN] = "warn",   [LOG_LEVEL_ERROR] = "error",
+};
+
+/* access: a path, "-" or off (NULL); error: a path or "-". */
+static int log_file(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
+{
+	bool access = kw->offset == offsetof(struct config_log, access);
+	const char *expected = access ? "a file path, \"-\" for stdout, or off" : "a file path or \"-\" for stderr";
+	int r = expect_value(L, value, expected);
+
+	if (r < 0)
+		return r;
+	if (!value->value[0])
+		return fail(L, value, "must be %s, got \"\"", expected);
+	if (access && !strcmp(value->value, "off"))
+		return 0; /* stays NULL */
+	return set_string(L, (char **)(void *)((char *)obj + kw->offset), value->value);
+}
+
+static int log_format(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
+{
+	size_t index;
+	int r = load_word(L, value, log_formats, ARRAY_SIZE(log_formats), "logfmt or json", &index);
+
+	if (r >= 0)
+		((struct config_log *)obj)->access_format = (enum config_log_format)index;
+	return r;
+}
+
+static int log_level(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
+{
+	size_t index;
+	int r = load_word(L, value, log_levels, ARRAY_SIZE(log_levels), "debug, info, warn or error", &index);
+
+	if (r >= 0)
+		((struct config_log *)obj)->level = (int)index;
+	return r;
+}
+
+static const struct keyword log_keywords[] = {
+	{ "access", log_file, offsetof(struct config_log, access), 0, 0, 0 },
+	{ "format", log_format, 0, 0, 0, 0 },
+	{ "error", log_file, offsetof(struct config_log, error), 0, 0, 0 },
+	{ "level", log_level, 0, 0, 0, 0 },
+};
+
+static const struct section log_section = SECTION("a mapping of log settings", true, log_keywords);
+
+int load_log(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
+{
+	int r = section_load(L, n, &log_section, &((struct config *)obj)->log, NULL);
+
+	return r < 0 ? r : 0;
+}
