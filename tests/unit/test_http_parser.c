@@ -6,8 +6,9 @@
  * with the expected method, target, headers and body unless it is in
  * knowingly_rejected[] below (each with the reason we are stricter), and the
  * lenient and finish modes must simply not crash.  Second, tables of
- * malformed and edge-case messages, one row per rule in parser.c.  Third,
- * request-smuggling shapes (CL.TE, TE.CL, TE.TE obfuscations).
+ * malformed and edge-case messages, one row per rule in src/http/head.c and
+ * body.c.  Third, request-smuggling shapes (CL.TE, TE.CL, TE.TE
+ * obfuscations).
  *
  * Every message is run through replay(): heads and bodies in sequence, the
  * way the proxy consumes a connection, stopping at an error, at the end of
