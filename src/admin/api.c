@@ -48,10 +48,11 @@ static json_t *target_json(const struct target_slot *slot)
 	const struct metrics_upstream *m = slot->target->metrics;
 	uint64_t total = 0, errors = 0;
 
-	metrics_upstream_totals(m, &total, &errors);
+	metrics_counts_totals(&m->counts, &total, &errors);
 	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "address", slot->target->addr_text, "weight",
 			 slot->weight, "requests", (json_int_t)total, "errors_5xx", (json_int_t)errors,
-			 "connect_failures", (json_int_t)m->connect_failures, "retries", (json_int_t)m->retries,
+			 "connect_failures", (json_int_t)m->counts.connect_failures,
+			 "retries", (json_int_t)m->counts.retries,
 			 "open_connections", (json_int_t)m->open_connections, "idle_connections",
 			 (json_int_t)m->idle_connections);
 }

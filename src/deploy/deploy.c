@@ -107,7 +107,7 @@ struct deployment {
 	struct loop_timer timer;           /* deploy timeout, then watch ticks */
 	uint64_t watch_until_ms;
 	uint64_t base_requests, base_errors;
-	uint32_t base_fine[METRICS_FINE_BUCKETS];  /* the watched version's latencies before the switch */
+	uint64_t base_fine[METRICS_FINE_BUCKETS];  /* the watched version's latencies before the switch */
 	struct metrics_upstream *watched;
 	struct slot *routed_back;          /* set by rollback_now: dep_finish records the routing with the result */
 	uid_t who;                         /* asked by this user (DEPLOY_BY_DAEMON: cutover itself) */
@@ -1036,14 +1036,14 @@ static void watch_tick(struct loop *loop, struct loop_timer *t)
 		dep_finish(dep, PH_DONE, NULL);
 		return;
 	}
-	metrics_upstream_totals(mu, &requests, &errors);
+	metrics_counts_totals(&mu->counts, &requests, &errors);
 	/* a failed connect is a request that failed */
-	errors += mu->connect_failures;
-	requests += mu->connect_failures;
+	errors += mu->counts.connect_failures;
+	requests += mu->counts.connect_failures;
 	requests -= dep->base_requests;
 	errors -= dep->base_errors;
 	for (unsigned b = 0; b < METRICS_FINE_BUCKETS; b++)
-		count += (uint32_t)(mu->fine[b] - dep->base_fine[b]); /* counters wrap: the difference does not */
+		count += mu->counts.fine[b] - dep->base_fine[b];
 	if (requests >= cs->deploy.min_requests && requests > 0 &&
 	    errors * 1000 > (uint64_t)cs->deploy.max_error_rate_permille * requests) {
 		char why[200];
@@ -1057,7 +1057,7 @@ static void watch_tick(struct loop *loop, struct loop_timer *t)
 		uint64_t need = (count * 99 + 99) / 100, seen = 0;
 		unsigned b;
 		for (b = 0; b < METRICS_FINE_BUCKETS - 1; b++) {
-			seen += (uint32_t)(mu->fine[b] - dep->base_fine[b]);
+			seen += mu->counts.fine[b] - dep->base_fine[b];
 			if (seen >= need)
 				break;
 		}
@@ -1141,10 +1141,10 @@ static void dep_switch(struct deployment *dep)
 	}
 	dep->watched = slot_metrics(m, m->live);
 	if (dep->watched) {
-		metrics_upstream_totals(dep->watched, &dep->base_requests, &dep->base_errors);
-		dep->base_errors += dep->watched->connect_failures;
-		dep->base_requests += dep->watched->connect_failures;
-		memcpy(dep->base_fine, dep->watched->fine, sizeof(dep->base_fine));
+		metrics_counts_totals(&dep->watched->counts, &dep->base_requests, &dep->base_errors);
+		dep->base_errors += dep->watched->counts.connect_failures;
+		dep->base_requests += dep->watched->counts.connect_failures;
+		memcpy(dep->base_fine, dep->watched->counts.fine, sizeof(dep->base_fine));
 	}
 	dep->watch_until_ms = d->p->loop->now_ms + cs->deploy.watch_ms;
 	loop_timer_set(d->p->loop, &dep->timer, d->p->loop->now_ms + WATCH_TICK_MS, watch_tick);
@@ -1494,7 +1494,7 @@ static json_t *slot_json(struct slot *s, const char *role)
 	m = s->m;
 	mu = slot_metrics(m, s);
 	if (mu)
-		metrics_upstream_totals(mu, &requests, &errors);
+		metrics_counts_totals(&mu->counts, &requests, &errors);
 	j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:i, s:i, s:I, s:I}", "role", role, "version",
 		      s->version, "address", s->addr, "port", s->port, "pid",
 		      s->inst && sup_instance_state(s->inst) == SUP_RUNNING ? (int)sup_instance_pid(s->inst) : 0,

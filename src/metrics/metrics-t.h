@@ -29,6 +29,19 @@ struct metrics_histogram {
 	uint64_t sum_us;                               /* sum of observations, microseconds */
 };
 
+/* The counters of one upstream, as a plain value: every field only grows,
+ * so two of them add up (metrics_counts_add: counts kept apart, e.g. per
+ * event loop, summed when read) and a later snapshot minus an earlier one is
+ * exactly what happened in between (metrics_counts_window: what analysis
+ * judges).  Gauges are not here: a window of a gauge means nothing. */
+struct metrics_counts {
+	uint64_t requests[METRICS_METHODS][METRICS_STATUS_CLASSES];
+	struct metrics_histogram latency;               /* request start to response end */
+	uint64_t fine[METRICS_FINE_BUCKETS];            /* the same, finer (not exposed) */
+	uint64_t connect_failures;                      /* refused, unreachable, timed out */
+	uint64_t retries;                               /* requests moved to another target after a failure here */
+};
+
 /* Everything counted for one (service, target) pair.  Stays allocated for
  * the life of the process (it survives target-set swaps and reloads so that
  * counters never go backwards), except for a stopped managed instance:
@@ -36,12 +49,8 @@ struct metrics_histogram {
 struct metrics_upstream {
 	char *service;
 	char *target;                                   /* "127.0.0.1:9001" */
-	uint64_t requests[METRICS_METHODS][METRICS_STATUS_CLASSES];
-	struct metrics_histogram latency;               /* request start to response end */
-	uint32_t fine[METRICS_FINE_BUCKETS];            /* the same, finer (not exposed; wraps: diff it) */
+	struct metrics_counts counts;
 	bool retired;                                   /* its instance is gone: drop once unused */
-	uint64_t connect_failures;                      /* refused, unreachable, timed out */
-	uint64_t retries;                               /* requests moved to another target after a failure here */
 	int64_t open_connections;                       /* upstream sockets open (busy + idle) */
 	int64_t idle_connections;                       /* of which idle in the pool */
 };

@@ -8,9 +8,15 @@
  * private to this file, one family at a time, so that every family appears
  * exactly once with all its series together.  Process metrics (memory, CPU,
  * open descriptors) are read from /proc and getrusage() at that moment.
+ *
+ * An upstream's counters are a plain struct metrics_counts: the functions in
+ * the middle of this file add two of them, take the window between two
+ * snapshots and read totals and quantiles from one, with no registry and no
+ * I/O, for the deploy analysis (src/deploy/analysis.c).
  */
 #include <assert.h>
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -151,16 +157,22 @@ void metrics_histogram_observe(struct metrics_histogram *h, uint64_t latency_us)
 }
 
 /* An invalid status is ignored entirely (neither the request counter nor the
- * histogram moves) so that the histogram count always equals the sum of the
- * request counters of the same upstream. */
-void metrics_upstream_observe(struct metrics_upstream *u, enum http_method method, int status, uint64_t latency_us)
+ * histograms move) so that the histogram counts always equal the sum of the
+ * request counters. */
+void metrics_counts_observe(struct metrics_counts *c, enum http_method method, int status, uint64_t latency_us)
 {
 	int class = status_class_index(status);
-	if (!u || class < 0)
+	if (!c || class < 0)
 		return;
-	u->requests[metrics_method_index(method)][class]++;
-	metrics_histogram_observe(&u->latency, latency_us);
-	u->fine[metrics_fine_index(latency_us)]++;
+	c->requests[metrics_method_index(method)][class]++;
+	metrics_histogram_observe(&c->latency, latency_us);
+	c->fine[metrics_fine_index(latency_us)]++;
+}
+
+void metrics_upstream_observe(struct metrics_upstream *u, enum http_method method, int status, uint64_t latency_us)
+{
+	if (u)
+		metrics_counts_observe(&u->counts, method, status, latency_us);
 }
 
 unsigned metrics_fine_index(uint64_t us)
@@ -187,6 +199,101 @@ uint64_t metrics_fine_lower_us(unsigned index)
 	e = (index - METRICS_FINE_SUB) / METRICS_FINE_SUB + 4;
 	step = (index - METRICS_FINE_SUB) % METRICS_FINE_SUB;
 	return (uint64_t)(METRICS_FINE_SUB + step) << (e - 4);
+}
+
+uint64_t metrics_fine_upper_us(unsigned index)
+{
+	if (index >= METRICS_FINE_BUCKETS - 1)
+		return UINT64_MAX;
+	return metrics_fine_lower_us(index + 1) - 1;
+}
+
+/*
+ * Counts as values: sums, windows, totals, quantiles.
+ */
+
+/* a - b, or 0 when b is above a */
+static uint64_t minus(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+void metrics_counts_add(struct metrics_counts *dst, const struct metrics_counts *src)
+{
+	for (unsigned m = 0; m < METRICS_METHODS; m++)
+		for (unsigned c = 0; c < METRICS_STATUS_CLASSES; c++)
+			dst->requests[m][c] += src->requests[m][c];
+	for (unsigned b = 0; b <= METRICS_LATENCY_BUCKETS; b++)
+		dst->latency.buckets[b] += src->latency.buckets[b];
+	dst->latency.count += src->latency.count;
+	dst->latency.sum_us += src->latency.sum_us;
+	for (unsigned b = 0; b < METRICS_FINE_BUCKETS; b++)
+		dst->fine[b] += src->fine[b];
+	dst->connect_failures += src->connect_failures;
+	dst->retries += src->retries;
+}
+
+void metrics_counts_window(struct metrics_counts *out, const struct metrics_counts *now,
+			   const struct metrics_counts *before)
+{
+	/* element by element, each read before its own write: out may alias */
+	for (unsigned m = 0; m < METRICS_METHODS; m++)
+		for (unsigned c = 0; c < METRICS_STATUS_CLASSES; c++)
+			out->requests[m][c] = minus(now->requests[m][c], before->requests[m][c]);
+	for (unsigned b = 0; b <= METRICS_LATENCY_BUCKETS; b++)
+		out->latency.buckets[b] = minus(now->latency.buckets[b], before->latency.buckets[b]);
+	out->latency.count = minus(now->latency.count, before->latency.count);
+	out->latency.sum_us = minus(now->latency.sum_us, before->latency.sum_us);
+	for (unsigned b = 0; b < METRICS_FINE_BUCKETS; b++)
+		out->fine[b] = minus(now->fine[b], before->fine[b]);
+	out->connect_failures = minus(now->connect_failures, before->connect_failures);
+	out->retries = minus(now->retries, before->retries);
+}
+
+void metrics_counts_totals(const struct metrics_counts *c, uint64_t *requests, uint64_t *errors_5xx)
+{
+	uint64_t total = 0, errors = 0;
+
+	for (unsigned m = 0; m < METRICS_METHODS; m++) {
+		for (unsigned k = 0; k < METRICS_STATUS_CLASSES; k++)
+			total += c->requests[m][k];
+		errors += c->requests[m][METRICS_STATUS_CLASSES - 1];
+	}
+	*requests = total;
+	*errors_5xx = errors;
+}
+
+uint64_t metrics_counts_responses(const struct metrics_counts *c)
+{
+	uint64_t n = 0;
+
+	for (unsigned b = 0; b < METRICS_FINE_BUCKETS; b++)
+		n += c->fine[b];
+	return n;
+}
+
+int metrics_counts_quantile(const struct metrics_counts *c, unsigned permille, uint64_t *lower_us,
+			    uint64_t *upper_us)
+{
+	uint64_t n = metrics_counts_responses(c), rank, seen = 0;
+	unsigned b;
+
+	if (permille > 1000)
+		return -EINVAL;
+	if (n == 0)
+		return -ENODATA;
+	/* ceil(n * permille / 1000) without overflowing n * permille */
+	rank = n / 1000 * permille + ((n % 1000) * permille + 999) / 1000;
+	if (rank == 0)
+		rank = 1;
+	for (b = 0; b < METRICS_FINE_BUCKETS - 1; b++) {
+		seen += c->fine[b];
+		if (seen >= rank)
+			break;
+	}
+	*lower_us = metrics_fine_lower_us(b);
+	*upper_us = metrics_fine_upper_us(b);
+	return 0;
 }
 
 void metrics_upstream_retire(struct metrics *m, const char *service, const char *target)
@@ -374,11 +481,11 @@ static void render_requests(struct out *o, const struct metrics *m)
 		const struct metrics_upstream *u = m->upstreams[i];
 		for (unsigned me = 0; me < METRICS_METHODS; me++)
 			for (unsigned c = 0; c < METRICS_STATUS_CLASSES; c++) {
-				if (!u->requests[me][c])
+				if (!u->counts.requests[me][c])
 					continue;
 				out_upstream_labels_open(o, "requests_total", u);
 				out_printf(o, ",method=\"%s\",status=\"%s\"} %" PRIu64 "\n",
-					   method_labels[me], status_class_labels[c], u->requests[me][c]);
+					   method_labels[me], status_class_labels[c], u->counts.requests[me][c]);
 			}
 	}
 }
@@ -389,7 +496,7 @@ static void render_latency(struct out *o, const struct metrics *m)
 		   "Time from the start of a request to the end of its response.");
 	for (uint32_t i = 0; i < m->nupstreams; i++) {
 		const struct metrics_upstream *u = m->upstreams[i];
-		const struct metrics_histogram *h = &u->latency;
+		const struct metrics_histogram *h = &u->counts.latency;
 		uint64_t cumulative = 0;
 		for (unsigned b = 0; b <= METRICS_LATENCY_BUCKETS; b++) {
 			cumulative += h->buckets[b];
@@ -412,12 +519,13 @@ static void render_upstreams(struct out *o, const struct metrics *m)
 	out_family(o, "upstream_connect_failures_total", "counter",
 		   "Failed connection attempts to an upstream target (refused, unreachable, timed out).");
 	for (uint32_t i = 0; i < m->nupstreams; i++)
-		out_upstream_u64(o, "upstream_connect_failures_total", m->upstreams[i], m->upstreams[i]->connect_failures);
+		out_upstream_u64(o, "upstream_connect_failures_total", m->upstreams[i],
+				 m->upstreams[i]->counts.connect_failures);
 
 	out_family(o, "upstream_retries_total", "counter",
 		   "Requests moved to another target after a failure at this target.");
 	for (uint32_t i = 0; i < m->nupstreams; i++)
-		out_upstream_u64(o, "upstream_retries_total", m->upstreams[i], m->upstreams[i]->retries);
+		out_upstream_u64(o, "upstream_retries_total", m->upstreams[i], m->upstreams[i]->counts.retries);
 
 	out_family(o, "upstream_connections", "gauge",
 		   "Open connections to an upstream target, busy and idle.");
@@ -535,17 +643,4 @@ char *metrics_render(const struct metrics *m, size_t *len)
 	if (len)
 		*len = o.len;
 	return o.data;
-}
-
-void metrics_upstream_totals(const struct metrics_upstream *u, uint64_t *requests, uint64_t *errors_5xx)
-{
-	uint64_t total = 0, errors = 0;
-
-	for (unsigned m = 0; m < METRICS_METHODS; m++) {
-		for (unsigned c = 0; c < METRICS_STATUS_CLASSES; c++)
-			total += u->requests[m][c];
-		errors += u->requests[m][METRICS_STATUS_CLASSES - 1];
-	}
-	*requests = total;
-	*errors_5xx = errors;
 }

@@ -23,16 +23,43 @@ unsigned metrics_sweep(struct metrics *m, bool (*in_use)(const struct metrics_up
 
 /* Map a parsed method to its label index 0..METRICS_METHODS-1. */
 unsigned metrics_method_index(enum http_method method);
-/* Count one finished request: status 100..599, latency in microseconds. */
+/* Count one finished request: status 100..599, latency in microseconds.
+ * An invalid status (or a NULL u) counts nothing. */
 void metrics_upstream_observe(struct metrics_upstream *u, enum http_method method, int status, uint64_t latency_us);
+/* The same on a plain set of counts (c may be NULL: nothing counted). */
+void metrics_counts_observe(struct metrics_counts *c, enum http_method method, int status, uint64_t latency_us);
 void metrics_histogram_observe(struct metrics_histogram *h, uint64_t latency_us);
-/* Requests answered by u over all methods and status classes, and of those
- * the 5xx: *requests and *errors_5xx are set (not added to). */
-/* Bucket of the fine histogram for latency_us, and the smallest latency
- * that bucket holds. */
+
+/* Bucket of the fine histogram for latency_us; the smallest and the
+ * largest latency a bucket holds (both inclusive: the last bucket's largest
+ * is UINT64_MAX).  An index past the end is read as the last bucket. */
 unsigned metrics_fine_index(uint64_t latency_us);
 uint64_t metrics_fine_lower_us(unsigned index);
-void metrics_upstream_totals(const struct metrics_upstream *u, uint64_t *requests, uint64_t *errors_5xx);
+uint64_t metrics_fine_upper_us(unsigned index);
+
+/* dst += src, field by field (dst and src may be the same). */
+void metrics_counts_add(struct metrics_counts *dst, const struct metrics_counts *src);
+/* *out = now - before, field by field: what was counted between two
+ * snapshots of the same counters.  A field of before above the one of now
+ * (not the same counters) gives 0 rather than wrapping.  out may be now or
+ * before. */
+void metrics_counts_window(struct metrics_counts *out, const struct metrics_counts *now,
+			   const struct metrics_counts *before);
+/* Requests answered over all methods and status classes, and of those the
+ * 5xx (failed connects are not in either): *requests and *errors_5xx are set
+ * (not added to). */
+void metrics_counts_totals(const struct metrics_counts *c, uint64_t *requests, uint64_t *errors_5xx);
+/* Latencies observed in the fine histogram (the answered requests). */
+uint64_t metrics_counts_responses(const struct metrics_counts *c);
+/* The PERMILLE quantile (990: the p99; 0: the smallest) of the fine
+ * histogram: of the n latencies in increasing order, the one of rank
+ * ceil(n * permille / 1000) (at least 1).  It lies in one bucket, whose
+ * bounds are stored in *lower_us and *upper_us (inclusive; the true value is
+ * within them, which lets a caller judge conservatively).  Returns 0; -ENODATA when nothing was observed or
+ * -EINVAL when permille > 1000, outputs untouched. */
+int metrics_counts_quantile(const struct metrics_counts *c, unsigned permille, uint64_t *lower_us,
+			    uint64_t *upper_us);
+
 /* Count a response the proxy produced itself (status 100..599). */
 void metrics_local_response(struct metrics *m, int status);
 

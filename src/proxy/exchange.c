@@ -266,7 +266,7 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 	switch (why) {
 	case FAIL_CONNECT:
 	case FAIL_CONNECT_TIMEOUT:
-		t->metrics->connect_failures++;
+		t->metrics->counts.connect_failures++;
 		if (ex->tries < ARRAY_SIZE(ex->tried))
 			ex->tried[ex->tries] = target_ref(t);
 		/* the request never left: safe to send to another target, if
@@ -285,7 +285,7 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 	}
 	ex->tries++; /* attempts made; retries made = tries - 1 */
 	if (retry && ex->tries <= p->cfg->limits.max_retries && !ex->resp_head_done) {
-		t->metrics->retries++;
+		t->metrics->counts.retries++;
 		ex->retries++;
 		target_unref(ex->target);
 		ex->target = NULL;

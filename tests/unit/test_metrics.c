@@ -2,10 +2,12 @@
  *
  * Covers the registry (find-or-create, growth, owned strings), counting
  * (method and status mapping, invalid input ignored), the latency histogram
- * (inclusive bucket bounds, cumulative rendering) and the text format (exact
- * lines for a small registry, label escaping).  When promtool is on PATH the
+ * (inclusive bucket bounds, cumulative rendering), counts as values (sums,
+ * windows, totals, quantiles from the fine histogram) and the text format
+ * (exact lines for a small registry, label escaping).  When promtool is on PATH the
  * rendered text is also checked by Prometheus' own linter.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -103,8 +105,281 @@ static void test_fine_histogram(void **state)
 		u = metrics_upstream_get(&m, "shop", "127.0.0.1:1");
 		assert_non_null(u);
 		metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 406000);
-		assert_int_equal(u->fine[metrics_fine_index(406000)], 1);
+		assert_int_equal(u->counts.fine[metrics_fine_index(406000)], 1);
 		metrics_release(&m);
+	}
+}
+
+/* Upper bounds: inclusive, contiguous with the next bucket's lower bound,
+ * and the last bucket reaches UINT64_MAX. */
+static void test_fine_upper(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i + 1 < METRICS_FINE_BUCKETS; i++) {
+		uint64_t up = metrics_fine_upper_us(i);
+		assert_int_equal(up + 1, metrics_fine_lower_us(i + 1));
+		assert_true(up >= metrics_fine_lower_us(i));
+		assert_int_equal(metrics_fine_index(up), i);
+	}
+	assert_int_equal(metrics_fine_upper_us(0), 0);
+	assert_int_equal(metrics_fine_upper_us(15), 15);
+	assert_int_equal(metrics_fine_upper_us(16), 16);
+	assert_int_equal(metrics_fine_upper_us(METRICS_FINE_BUCKETS - 1), UINT64_MAX);
+	assert_int_equal(metrics_fine_upper_us(METRICS_FINE_BUCKETS + 7), UINT64_MAX);
+}
+
+/* One observation to replay into a struct metrics_counts. */
+struct obs {
+	enum http_method method;
+	int status;
+	uint64_t us;
+};
+
+static void observe_all(struct metrics_counts *c, const struct obs *o, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		metrics_counts_observe(c, o[i].method, o[i].status, o[i].us);
+}
+
+static const struct obs obs_first[] = {
+	{ HTTP_METHOD_GET, 200, 1500 },   { HTTP_METHOD_GET, 503, 300000 }, { HTTP_METHOD_POST, 201, 12 },
+	{ HTTP_METHOD_PUT, 404, 2600000 }, { HTTP_METHOD_TRACE, 599, 20000000 },
+};
+static const struct obs obs_second[] = {
+	{ HTTP_METHOD_GET, 200, 1500 }, { HTTP_METHOD_DELETE, 500, 406000 }, { HTTP_METHOD_GET, 302, 0 },
+	{ HTTP_METHOD_HEAD, 100, UINT64_MAX / 4 }, { HTTP_METHOD_GET, 42, 10 }, /* ignored */
+};
+
+/* a + b equals the counts of all their observations made in one place;
+ * adding to itself doubles. */
+static void test_counts_add(void **state)
+{
+	struct metrics_counts a = { 0 }, b = { 0 }, all = { 0 }, twice;
+
+	(void)state;
+	observe_all(&a, obs_first, sizeof(obs_first) / sizeof(obs_first[0]));
+	a.connect_failures = 3;
+	a.retries = 1;
+	observe_all(&b, obs_second, sizeof(obs_second) / sizeof(obs_second[0]));
+	b.connect_failures = 2;
+	b.retries = 5;
+	observe_all(&all, obs_first, sizeof(obs_first) / sizeof(obs_first[0]));
+	observe_all(&all, obs_second, sizeof(obs_second) / sizeof(obs_second[0]));
+	all.connect_failures = 5;
+	all.retries = 6;
+
+	metrics_counts_add(&a, &b);
+	assert_memory_equal(&a, &all, sizeof(all));
+	twice = all;
+	metrics_counts_add(&twice, &twice);
+	assert_int_equal(twice.latency.count, 2 * all.latency.count);
+	assert_int_equal(twice.latency.sum_us, 2 * all.latency.sum_us);
+	assert_int_equal(twice.requests[0][1], 2 * all.requests[0][1]);
+	assert_int_equal(twice.fine[metrics_fine_index(1500)], 4);
+	assert_int_equal(twice.connect_failures, 10);
+	assert_int_equal(twice.retries, 12);
+}
+
+/* The window between two snapshots of an upstream is exactly what was
+ * counted in between; before + window = now; out may alias an input; a
+ * "before" above "now" gives zeros, not wrapped counters. */
+static void test_counts_window(void **state)
+{
+	struct metrics m;
+	struct metrics_upstream *u;
+	struct metrics_counts before, now, win, expect = { 0 }, sum, zero = { 0 };
+
+	(void)state;
+	metrics_init(&m);
+	u = metrics_upstream_get(&m, "shop", "127.0.0.1:1");
+	assert_non_null(u);
+	for (size_t i = 0; i < sizeof(obs_first) / sizeof(obs_first[0]); i++)
+		metrics_upstream_observe(u, obs_first[i].method, obs_first[i].status, obs_first[i].us);
+	u->counts.connect_failures = 4;
+	before = u->counts;
+	for (size_t i = 0; i < sizeof(obs_second) / sizeof(obs_second[0]); i++)
+		metrics_upstream_observe(u, obs_second[i].method, obs_second[i].status, obs_second[i].us);
+	u->counts.connect_failures += 2;
+	u->counts.retries += 1;
+	now = u->counts;
+	observe_all(&expect, obs_second, sizeof(obs_second) / sizeof(obs_second[0]));
+	expect.connect_failures = 2;
+	expect.retries = 1;
+
+	metrics_counts_window(&win, &now, &before);
+	assert_memory_equal(&win, &expect, sizeof(expect));
+	sum = before;
+	metrics_counts_add(&sum, &win);
+	assert_memory_equal(&sum, &now, sizeof(now));
+	/* out aliasing now, then before */
+	sum = now;
+	metrics_counts_window(&sum, &sum, &before);
+	assert_memory_equal(&sum, &expect, sizeof(expect));
+	sum = before;
+	metrics_counts_window(&sum, &now, &sum);
+	assert_memory_equal(&sum, &expect, sizeof(expect));
+	/* the wrong way round: nothing happened, rather than 2^64 - n */
+	metrics_counts_window(&win, &before, &now);
+	assert_memory_equal(&win, &zero, sizeof(zero));
+	/* a window of a window: counts since a snapshot taken from zero */
+	metrics_counts_window(&win, &now, &zero);
+	assert_memory_equal(&win, &now, sizeof(now));
+	metrics_release(&m);
+}
+
+static void test_counts_totals(void **state)
+{
+	static const struct {
+		struct obs o[4];
+		size_t n;
+		uint64_t connect_failures, requests, errors;
+	} cases[] = {
+		{ { { 0 } }, 0, 0, 0, 0 },
+		{ { { HTTP_METHOD_GET, 200, 1 } }, 1, 0, 1, 0 },
+		{ { { HTTP_METHOD_GET, 500, 1 }, { HTTP_METHOD_POST, 599, 1 } }, 2, 0, 2, 2 },
+		{ { { HTTP_METHOD_GET, 499, 1 }, { HTTP_METHOD_OTHER, 503, 1 }, { HTTP_METHOD_HEAD, 100, 1 } },
+		  3, 0, 3, 1 },
+		/* failed connects are neither requests nor 5xx here (analysis adds them) */
+		{ { { HTTP_METHOD_GET, 200, 1 }, { HTTP_METHOD_GET, 502, 1 } }, 2, 7, 2, 1 },
+		/* an invalid status counts nothing */
+		{ { { HTTP_METHOD_GET, 600, 1 }, { HTTP_METHOD_GET, 99, 1 } }, 2, 0, 0, 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct metrics_counts c = { 0 };
+		uint64_t requests = 99, errors = 99;
+		observe_all(&c, cases[i].o, cases[i].n);
+		c.connect_failures = cases[i].connect_failures;
+		metrics_counts_totals(&c, &requests, &errors);
+		if (requests != cases[i].requests || errors != cases[i].errors)
+			fail_msg("case %zu: %" PRIu64 " requests, %" PRIu64 " errors; expected %" PRIu64 ", %" PRIu64,
+				 i, requests, errors, cases[i].requests, cases[i].errors);
+	}
+}
+
+/* A quantile case: N latencies of US each (up to three groups), asked for
+ * PERMILLE; expect the bucket of EXPECT_US, or the error RET. */
+static void test_counts_quantile(void **state)
+{
+	static const struct {
+		struct { uint64_t n, us; } g[3];
+		unsigned permille;
+		int ret;
+		uint64_t expect_us;
+	} cases[] = {
+		{ { { 0, 0 } }, 990, -ENODATA, 0 },
+		{ { { 1, 1000 } }, 1001, -EINVAL, 0 },
+		{ { { 1, 406000 } }, 990, 0, 406000 },
+		/* the p99 of 100 is the 99th: one slow request is not the p99, two are */
+		{ { { 99, 1000 }, { 1, 600000 } }, 990, 0, 1000 },
+		{ { { 98, 1000 }, { 2, 600000 } }, 990, 0, 600000 },
+		{ { { 99, 1000 }, { 1, 600000 } }, 1000, 0, 600000 },
+		/* of 200, the 198th */
+		{ { { 198, 1000 }, { 2, 600000 } }, 990, 0, 1000 },
+		{ { { 197, 1000 }, { 3, 600000 } }, 990, 0, 600000 },
+		/* of 101, the 100th (ceil(99.99)) */
+		{ { { 100, 1000 }, { 1, 600000 } }, 990, 0, 1000 },
+		{ { { 99, 1000 }, { 2, 600000 } }, 990, 0, 600000 },
+		/* p50 and the smallest */
+		{ { { 5, 7 }, { 5, 9 } }, 500, 0, 7 },
+		{ { { 5, 7 }, { 6, 9 } }, 500, 0, 9 },
+		{ { { 3, 300 }, { 1, 500 } }, 0, 0, 300 },
+		{ { { 1, 300 }, { 1, 2000 }, { 1, 90000 } }, 1, 0, 300 },
+		/* beyond 2^36 us: the last bucket, open-ended */
+		{ { { 1, UINT64_MAX } }, 990, 0, UINT64_MAX },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct metrics_counts c = { 0 };
+		uint64_t lo = 12345, up = 67890;
+		for (unsigned g = 0; g < 3; g++)
+			for (uint64_t k = 0; k < cases[i].g[g].n; k++)
+				metrics_counts_observe(&c, HTTP_METHOD_GET, 200, cases[i].g[g].us);
+		int r = metrics_counts_quantile(&c, cases[i].permille, &lo, &up);
+		if (r != cases[i].ret)
+			fail_msg("case %zu: returned %d, expected %d", i, r, cases[i].ret);
+		if (r < 0) {
+			assert_int_equal(lo, 12345); /* untouched */
+			assert_int_equal(up, 67890);
+			continue;
+		}
+		unsigned b = metrics_fine_index(cases[i].expect_us);
+		if (lo != metrics_fine_lower_us(b) || up != metrics_fine_upper_us(b))
+			fail_msg("case %zu: [%" PRIu64 ", %" PRIu64 "], expected the bucket of %" PRIu64, i, lo, up,
+				 cases[i].expect_us);
+	}
+}
+
+/* Counts too large to multiply by 1000 still give the right rank. */
+static void test_counts_quantile_huge(void **state)
+{
+	struct metrics_counts c = { 0 };
+	uint64_t lo, up;
+
+	(void)state;
+	c.fine[10] = 1ull << 62;
+	c.fine[20] = 1ull << 62;
+	assert_int_equal(metrics_counts_quantile(&c, 500, &lo, &up), 0);
+	assert_int_equal(lo, metrics_fine_lower_us(10));
+	assert_int_equal(metrics_counts_quantile(&c, 501, &lo, &up), 0);
+	assert_int_equal(lo, metrics_fine_lower_us(20));
+}
+
+/* The p99's rank is the one the watch used before this function existed
+ * ((n * 99 + 99) / 100): r - 1 fast and the rest slow gives the slow bucket,
+ * r fast gives the fast one. */
+static void test_counts_quantile_rank(void **state)
+{
+	(void)state;
+	for (uint64_t n = 1; n <= 3000; n++) {
+		uint64_t r = (n * 99 + 99) / 100, lo, up;
+		struct metrics_counts c = { 0 };
+		c.fine[3] = r - 1;
+		c.fine[40] = n - (r - 1);
+		assert_int_equal(metrics_counts_quantile(&c, 990, &lo, &up), 0);
+		if (lo != metrics_fine_lower_us(40))
+			fail_msg("n %" PRIu64 ": %" PRIu64 " fast of rank %" PRIu64 " gave bucket at %" PRIu64, n,
+				 r - 1, r, lo);
+		c.fine[3] = r;
+		c.fine[40] = n - r;
+		assert_int_equal(metrics_counts_quantile(&c, 990, &lo, &up), 0);
+		assert_int_equal(lo, 3);
+	}
+}
+
+/* Random latencies: the true quantile (sorting them all) lies within the
+ * bounds returned, for several quantiles. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void test_counts_quantile_random(void **state)
+{
+	enum { N = 4999 };
+	static uint64_t v[N];
+	static const unsigned qs[] = { 0, 1, 100, 500, 900, 950, 990, 999, 1000 };
+	struct metrics_counts c = { 0 };
+	uint64_t x = 88172645463325252ull;
+
+	(void)state;
+	for (unsigned i = 0; i < N; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		v[i] = (x % 8) ? x % 400000 : x % 4000000000ull;
+		metrics_counts_observe(&c, HTTP_METHOD_GET, 200, v[i]);
+	}
+	qsort(v, N, sizeof(v[0]), cmp_u64);
+	assert_int_equal(metrics_counts_responses(&c), N);
+	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		uint64_t rank = ((uint64_t)N * qs[i] + 999) / 1000, lo, up;
+		uint64_t truth = v[(rank ? rank : 1) - 1];
+		assert_int_equal(metrics_counts_quantile(&c, qs[i], &lo, &up), 0);
+		if (truth < lo || truth > up)
+			fail_msg("q %u: true value %" PRIu64 " outside [%" PRIu64 ", %" PRIu64 "]", qs[i], truth,
+				 lo, up);
 	}
 }
 
@@ -190,7 +465,7 @@ static void test_many_upstreams(void **state)
 		snprintf(target, sizeof(target), "10.0.%u.%u:80", i / 256, i % 256);
 		seen[i] = metrics_upstream_get(&m, i % 2 ? "odd" : "even", target);
 		assert_non_null(seen[i]);
-		seen[i]->retries = i;
+		seen[i]->counts.retries = i;
 		assert_int_equal(m.nupstreams, i + 1);
 		assert_true(m.capupstreams >= m.nupstreams);
 		/* capacity only ever doubles */
@@ -200,7 +475,7 @@ static void test_many_upstreams(void **state)
 	for (unsigned i = 0; i < N; i++) {
 		snprintf(target, sizeof(target), "10.0.%u.%u:80", i / 256, i % 256);
 		assert_ptr_equal(metrics_upstream_get(&m, i % 2 ? "odd" : "even", target), seen[i]);
-		assert_int_equal(seen[i]->retries, i);
+		assert_int_equal(seen[i]->counts.retries, i);
 	}
 	assert_int_equal(m.nupstreams, N);
 
@@ -232,19 +507,19 @@ static void test_observe_counts(void **state)
 	metrics_upstream_observe(u, HTTP_METHOD_GET, -200, 10);
 	metrics_upstream_observe(NULL, HTTP_METHOD_GET, 200, 10);
 
-	assert_int_equal(u->requests[0][1], 2); /* GET 2xx */
-	assert_int_equal(u->requests[2][0], 1); /* POST 1xx */
-	assert_int_equal(u->requests[3][2], 1); /* PUT 3xx */
-	assert_int_equal(u->requests[4][3], 1); /* DELETE 4xx */
-	assert_int_equal(u->requests[7][4], 1); /* CONNECT counts as OTHER 5xx */
-	assert_int_equal(u->requests[6][4], 1); /* OPTIONS 5xx */
+	assert_int_equal(u->counts.requests[0][1], 2); /* GET 2xx */
+	assert_int_equal(u->counts.requests[2][0], 1); /* POST 1xx */
+	assert_int_equal(u->counts.requests[3][2], 1); /* PUT 3xx */
+	assert_int_equal(u->counts.requests[4][3], 1); /* DELETE 4xx */
+	assert_int_equal(u->counts.requests[7][4], 1); /* CONNECT counts as OTHER 5xx */
+	assert_int_equal(u->counts.requests[6][4], 1); /* OPTIONS 5xx */
 	uint64_t total = 0;
 	for (unsigned i = 0; i < METRICS_METHODS; i++)
 		for (unsigned j = 0; j < METRICS_STATUS_CLASSES; j++)
-			total += u->requests[i][j];
+			total += u->counts.requests[i][j];
 	assert_int_equal(total, 7);
-	assert_int_equal(u->latency.count, 7);
-	assert_int_equal(u->latency.sum_us, 70);
+	assert_int_equal(u->counts.latency.count, 7);
+	assert_int_equal(u->counts.latency.sum_us, 70);
 
 	metrics_local_response(&m, 404);
 	metrics_local_response(&m, 404);
@@ -303,8 +578,8 @@ static void test_render_exact(void **state)
 	metrics_upstream_observe(u, HTTP_METHOD_GET, 204, 1000);    /* 0.001 */
 	metrics_upstream_observe(u, HTTP_METHOD_POST, 503, 2000000); /* 2.5 */
 	metrics_upstream_observe(u, HTTP_METHOD_TRACE, 404, 20000000); /* +Inf */
-	u->connect_failures = 2;
-	u->retries = 1;
+	u->counts.connect_failures = 2;
+	u->counts.retries = 1;
 	u->open_connections = 3;
 	u->idle_connections = 1;
 	m.in_flight = 4;
@@ -412,7 +687,7 @@ static void test_label_escaping(void **state)
 	metrics_init(&m);
 	struct metrics_upstream *u = metrics_upstream_get(&m, "we\"b\\", "line\none");
 	assert_non_null(u);
-	u->retries = 7;
+	u->counts.retries = 7;
 	metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 1);
 	char *text = render(&m);
 	assert_non_null(strstr(text,
@@ -461,7 +736,7 @@ static void test_cumulative_buckets(void **state)
 	assert_int_equal(prev, 5000);
 	assert_int_equal(line_value(text, "cutover_request_duration_seconds_bucket{service=\"web\",target=\"t\",le=\"+Inf\"}"), 5000);
 	assert_int_equal(line_value(text, "cutover_request_duration_seconds_count{"), 5000);
-	assert_int_equal(u->latency.sum_us, sum);
+	assert_int_equal(u->counts.latency.sum_us, sum);
 	free(text);
 	metrics_release(&m);
 }
@@ -502,7 +777,7 @@ static void test_promtool(void **state)
 		metrics_upstream_observe(a, (enum http_method)(i % HTTP_METHOD__COUNT), 100 + (int)(i % 500), i * 997);
 		metrics_upstream_observe(b, HTTP_METHOD_GET, 200, i * 50000);
 	}
-	a->connect_failures = 3;
+	a->counts.connect_failures = 3;
 	b->open_connections = 2;
 	m.in_flight = 1;
 	metrics_local_response(&m, 404);
@@ -535,6 +810,14 @@ int main(void)
 		cmocka_unit_test(test_method_index),
 		cmocka_unit_test(test_init_release),
 		cmocka_unit_test(test_fine_histogram),
+		cmocka_unit_test(test_fine_upper),
+		cmocka_unit_test(test_counts_add),
+		cmocka_unit_test(test_counts_window),
+		cmocka_unit_test(test_counts_totals),
+		cmocka_unit_test(test_counts_quantile),
+		cmocka_unit_test(test_counts_quantile_huge),
+		cmocka_unit_test(test_counts_quantile_rank),
+		cmocka_unit_test(test_counts_quantile_random),
 		cmocka_unit_test(test_retire_and_sweep),
 		cmocka_unit_test(test_upstream_get),
 		cmocka_unit_test(test_many_upstreams),
