@@ -900,7 +900,7 @@ static int route_to(struct managed *m, struct slot *s)
  * slot's place in the target set, so a warm version keeps its figures). */
 static struct metrics_upstream *slot_metrics(struct managed *m, struct slot *s)
 {
-	return metrics_upstream_get(&m->d->p->metrics, m->name, s->addr);
+	return metrics_upstream_get(&m->d->p->metrics, m->name, s->addr, s->version);
 }
 
 /* Share of m's new requests that slot s gets now, in percent. */

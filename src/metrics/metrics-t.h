@@ -49,10 +49,21 @@ struct metrics_counts {
 struct metrics_upstream {
 	char *service;
 	char *target;                                   /* "127.0.0.1:9001" */
+	char *version;                                  /* a managed instance's version; NULL: an unmanaged target */
 	struct metrics_counts counts;
 	bool retired;                                   /* its instance is gone: drop once unused */
 	int64_t open_connections;                       /* upstream sockets open (busy + idle) */
 	int64_t idle_connections;                       /* of which idle in the pool */
+};
+
+/* What the swept instances of a managed version had counted: a version's
+ * series are the sum over its instances, and must not go backwards when
+ * one of them goes while others of the same version remain.  Dropped with
+ * the version's last instance (its series leave the exposition). */
+struct metrics_version {
+	char *service;
+	char *version;
+	struct metrics_counts gone;
 };
 
 /* Responses the proxy produced itself without a service (400, 404, 408,
@@ -63,6 +74,9 @@ struct metrics {
 	struct metrics_upstream **upstreams;
 	uint32_t nupstreams;
 	uint32_t capupstreams;
+	struct metrics_version **versions;
+	uint32_t nversions;
+	uint32_t capversions;
 	int64_t in_flight;                              /* requests accepted and not finished */
 	int64_t client_connections;                     /* open client connections */
 	uint64_t client_connections_total;              /* accepted since start */

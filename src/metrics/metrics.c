@@ -56,6 +56,18 @@ void metrics_init(struct metrics *m)
 	m->start_time_unix = (uint64_t)time(NULL);
 }
 
+static bool same_version(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static void version_free(struct metrics_version *v)
+{
+	free(v->service);
+	free(v->version);
+	free(v);
+}
+
 void metrics_release(struct metrics *m)
 {
 	if (!m)
@@ -64,9 +76,13 @@ void metrics_release(struct metrics *m)
 		struct metrics_upstream *u = m->upstreams[i];
 		free(u->service);
 		free(u->target);
+		free(u->version);
 		free(u);
 	}
 	free(m->upstreams);
+	for (uint32_t i = 0; i < m->nversions; i++)
+		version_free(m->versions[i]);
+	free(m->versions);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -87,13 +103,15 @@ static int upstreams_reserve(struct metrics *m)
 	return 0;
 }
 
-struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *service, const char *target)
+struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *service, const char *target,
+					      const char *version)
 {
 	assert(m && service && target);
 
 	for (uint32_t i = 0; i < m->nupstreams; i++) {
 		struct metrics_upstream *u = m->upstreams[i];
-		if (strcmp(u->service, service) == 0 && strcmp(u->target, target) == 0) {
+		if (strcmp(u->service, service) == 0 && strcmp(u->target, target) == 0 &&
+		    same_version(u->version, version)) {
 			u->retired = false;
 			return u;
 		}
@@ -106,10 +124,9 @@ struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *ser
 	if (!u)
 		goto fail;
 	u->service = strdup(service);
-	if (!u->service)
-		goto fail;
 	u->target = strdup(target);
-	if (!u->target)
+	u->version = version ? strdup(version) : NULL;
+	if (!u->service || !u->target || (version && !u->version))
 		goto fail;
 	m->upstreams[m->nupstreams++] = u;
 	return u;
@@ -117,6 +134,8 @@ struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *ser
 fail:
 	if (u) {
 		free(u->service);
+		free(u->target);
+		free(u->version);
 		free(u);
 	}
 	return NULL;
@@ -305,21 +324,75 @@ void metrics_upstream_retire(struct metrics *m, const char *service, const char 
 	}
 }
 
+static struct metrics_version *version_find(const struct metrics *m, const char *service, const char *version)
+{
+	for (uint32_t i = 0; i < m->nversions; i++)
+		if (!strcmp(m->versions[i]->service, service) && !strcmp(m->versions[i]->version, version))
+			return m->versions[i];
+	return NULL;
+}
+
+/* Keep what u counted in its version's accumulator.  Returns 0 or -1 (no
+ * memory: u must stay, or its version's series would go backwards). */
+static int version_keep(struct metrics *m, const struct metrics_upstream *u)
+{
+	struct metrics_version *v = version_find(m, u->service, u->version);
+
+	if (!v) {
+		if (m->nversions == m->capversions) {
+			uint32_t cap = m->capversions ? m->capversions * 2 : 8;
+			struct metrics_version **n = realloc(m->versions, (size_t)cap * sizeof(*n));
+			if (!n)
+				return -1;
+			m->versions = n;
+			m->capversions = cap;
+		}
+		v = calloc(1, sizeof(*v));
+		if (!v || !(v->service = strdup(u->service)) || !(v->version = strdup(u->version))) {
+			if (v)
+				version_free(v);
+			return -1;
+		}
+		m->versions[m->nversions++] = v;
+	}
+	metrics_counts_add(&v->gone, &u->counts);
+	return 0;
+}
+
+static bool version_has_upstream(const struct metrics *m, const struct metrics_version *v)
+{
+	for (uint32_t i = 0; i < m->nupstreams; i++)
+		if (m->upstreams[i]->version && !strcmp(m->upstreams[i]->service, v->service) &&
+		    !strcmp(m->upstreams[i]->version, v->version))
+			return true;
+	return false;
+}
+
 unsigned metrics_sweep(struct metrics *m, bool (*in_use)(const struct metrics_upstream *u, void *data), void *data)
 {
 	unsigned gone = 0;
 
 	for (uint32_t i = 0; i < m->nupstreams;) {
 		struct metrics_upstream *u = m->upstreams[i];
-		if (!u->retired || in_use(u, data)) {
+		if (!u->retired || in_use(u, data) || (u->version && version_keep(m, u) < 0)) {
 			i++;
 			continue;
 		}
 		m->upstreams[i] = m->upstreams[--m->nupstreams]; /* order does not matter */
 		free(u->service);
 		free(u->target);
+		free(u->version);
 		free(u);
 		gone++;
+	}
+	/* a version whose last instance went: its series go too */
+	for (uint32_t i = 0; i < m->nversions;) {
+		if (version_has_upstream(m, m->versions[i])) {
+			i++;
+			continue;
+		}
+		version_free(m->versions[i]);
+		m->versions[i] = m->versions[--m->nversions];
 	}
 	return gone;
 }
@@ -451,13 +524,69 @@ static void out_family(struct out *o, const char *name, const char *type, const 
 }
 
 /* Append `cutover_<name>{service="...",target="..."` (no closing brace) so
- * that callers can add more labels. */
+ * that callers can add more labels; a managed instance also gets
+ * version="..." before its target. */
 static void out_upstream_labels_open(struct out *o, const char *name, const struct metrics_upstream *u)
 {
 	out_printf(o, "cutover_%s{service=\"", name);
 	out_label_value(o, u->service);
+	if (u->version) {
+		out_puts(o, "\",version=\"");
+		out_label_value(o, u->version);
+	}
 	out_puts(o, "\",target=\"");
 	out_label_value(o, u->target);
+	out_puts(o, "\"");
+}
+
+/* One series of requests and latencies: an unmanaged target, or a managed
+ * version with its instances summed. */
+struct request_series {
+	const char *service;
+	const char *label;                              /* "target" or "version" */
+	const char *value;
+	struct metrics_counts counts;
+};
+
+/* The request series of upstream i, or false when it belongs to a
+ * version whose series an earlier upstream gives (each version once, its
+ * instances summed, with what its swept instances had counted). */
+static bool request_series_of(const struct metrics *m, uint32_t i, struct request_series *rs)
+{
+	const struct metrics_upstream *u = m->upstreams[i];
+	const struct metrics_version *v;
+
+	rs->service = u->service;
+	if (!u->version) {
+		rs->label = "target";
+		rs->value = u->target;
+		rs->counts = u->counts;
+		return true;
+	}
+	for (uint32_t j = 0; j < i; j++)
+		if (m->upstreams[j]->version && !strcmp(m->upstreams[j]->service, u->service) &&
+		    !strcmp(m->upstreams[j]->version, u->version))
+			return false;
+	rs->label = "version";
+	rs->value = u->version;
+	v = version_find(m, u->service, u->version);
+	if (v)
+		rs->counts = v->gone;
+	else
+		memset(&rs->counts, 0, sizeof(rs->counts));
+	for (uint32_t j = i; j < m->nupstreams; j++)
+		if (m->upstreams[j]->version && !strcmp(m->upstreams[j]->service, u->service) &&
+		    !strcmp(m->upstreams[j]->version, u->version))
+			metrics_counts_add(&rs->counts, &m->upstreams[j]->counts);
+	return true;
+}
+
+static void out_series_open(struct out *o, const char *name, const struct request_series *rs)
+{
+	out_printf(o, "cutover_%s{service=\"", name);
+	out_label_value(o, rs->service);
+	out_printf(o, "\",%s=\"", rs->label);
+	out_label_value(o, rs->value);
 	out_puts(o, "\"");
 }
 
@@ -473,44 +602,47 @@ static void out_upstream_i64(struct out *o, const char *name, const struct metri
 	out_printf(o, "} %" PRId64 "\n", v);
 }
 
-static void render_requests(struct out *o, const struct metrics *m)
+static void render_requests(struct out *o, const struct metrics *m, struct request_series *rs)
 {
 	out_family(o, "requests_total", "counter",
-		   "Requests proxied to an upstream target, by method and status class.");
+		   "Requests proxied to an upstream target (a managed service: to a version), by method and status class.");
 	for (uint32_t i = 0; i < m->nupstreams; i++) {
-		const struct metrics_upstream *u = m->upstreams[i];
+		if (!request_series_of(m, i, rs))
+			continue;
 		for (unsigned me = 0; me < METRICS_METHODS; me++)
 			for (unsigned c = 0; c < METRICS_STATUS_CLASSES; c++) {
-				if (!u->counts.requests[me][c])
+				if (!rs->counts.requests[me][c])
 					continue;
-				out_upstream_labels_open(o, "requests_total", u);
+				out_series_open(o, "requests_total", rs);
 				out_printf(o, ",method=\"%s\",status=\"%s\"} %" PRIu64 "\n",
-					   method_labels[me], status_class_labels[c], u->counts.requests[me][c]);
+					   method_labels[me], status_class_labels[c], rs->counts.requests[me][c]);
 			}
 	}
 }
 
-static void render_latency(struct out *o, const struct metrics *m)
+static void render_latency(struct out *o, const struct metrics *m, struct request_series *rs)
 {
 	out_family(o, "request_duration_seconds", "histogram",
 		   "Time from the start of a request to the end of its response.");
 	for (uint32_t i = 0; i < m->nupstreams; i++) {
-		const struct metrics_upstream *u = m->upstreams[i];
-		const struct metrics_histogram *h = &u->counts.latency;
+		if (!request_series_of(m, i, rs))
+			continue;
+		const struct metrics_histogram *h = &rs->counts.latency;
 		uint64_t cumulative = 0;
 		for (unsigned b = 0; b <= METRICS_LATENCY_BUCKETS; b++) {
 			cumulative += h->buckets[b];
-			out_upstream_labels_open(o, "request_duration_seconds_bucket", u);
+			out_series_open(o, "request_duration_seconds_bucket", rs);
 			out_printf(o, ",le=\"%s\"} %" PRIu64 "\n",
 				   b < METRICS_LATENCY_BUCKETS ? latency_bounds_label[b] : "+Inf", cumulative);
 		}
-		out_upstream_labels_open(o, "request_duration_seconds_sum", u);
+		out_series_open(o, "request_duration_seconds_sum", rs);
 		out_puts(o, "} ");
 		out_seconds_us(o, h->sum_us);
 		out_puts(o, "\n");
 		/* The +Inf bucket and _count must agree; both come from the
 		 * buckets, which observe() keeps equal to h->count. */
-		out_upstream_u64(o, "request_duration_seconds_count", u, cumulative);
+		out_series_open(o, "request_duration_seconds_count", rs);
+		out_printf(o, "} %" PRIu64 "\n", cumulative);
 	}
 }
 
@@ -629,9 +761,13 @@ static void render_process(struct out *o, const struct metrics *m)
 char *metrics_render(const struct metrics *m, size_t *len)
 {
 	struct out o = { 0 };
+	struct request_series *rs = malloc(sizeof(*rs)); /* 4 KiB of counts: not on the stack */
 
-	render_requests(&o, m);
-	render_latency(&o, m);
+	if (!rs)
+		return NULL;
+	render_requests(&o, m, rs);
+	render_latency(&o, m, rs);
+	free(rs);
 	render_upstreams(&o, m);
 	render_proxy(&o, m);
 	render_process(&o, m);

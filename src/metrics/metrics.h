@@ -9,9 +9,13 @@ void metrics_init(struct metrics *m);
 /* Free everything the registry owns.  Accepts NULL. */
 void metrics_release(struct metrics *m);
 
-/* Find or create the entry for (service, target).  Returns NULL only on
- * allocation failure.  The pointer stays valid until metrics_release(). */
-struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *service, const char *target);
+/* Find or create the entry for (service, target, version): version is a
+ * managed instance's (its requests and latencies are exposed per version,
+ * summed over the version's instances), NULL for an unmanaged target
+ * (exposed per target).  Returns NULL only on allocation failure.  The
+ * pointer stays valid until metrics_release() or a sweep that frees it. */
+struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *service, const char *target,
+					      const char *version);
 /* The instance behind (service, target) is gone for good (a stopped
  * version: every deploy has new ports): its series may go.  A later
  * metrics_upstream_get() of the same pair takes it back. */

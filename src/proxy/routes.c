@@ -62,8 +62,11 @@ struct target *target_unref(struct target *t)
 }
 
 /* The target of (service, address), with a new reference; created if it
- * does not exist (or exists only as removed).  NULL on allocation failure. */
-static struct target *target_get(struct proxy *p, const char *service, const struct config_target *ct)
+ * does not exist (or exists only as removed), counted under version (a
+ * managed instance's; NULL for a configured target).  NULL on allocation
+ * failure. */
+static struct target *target_get(struct proxy *p, const char *service, const char *version,
+				 const struct config_target *ct)
 {
 	struct target *t;
 
@@ -85,7 +88,7 @@ static struct target *target_get(struct proxy *p, const char *service, const str
 		return NULL;
 	t->addr_text = strdup(ct->addr.text);
 	t->service = strdup(service);
-	t->metrics = metrics_upstream_get(&p->metrics, service, ct->addr.text);
+	t->metrics = metrics_upstream_get(&p->metrics, service, ct->addr.text, version);
 	if (!t->addr_text || !t->service || !t->metrics) {
 		free(t->addr_text);
 		free(t->service);
@@ -157,7 +160,7 @@ static int group_build(struct proxy *p, const char *service, struct route_group 
 		return -ENOMEM;
 	for (size_t i = 0; i < spec->ntargets; i++) {
 		struct target_slot *slot = &g->slots[i];
-		slot->target = target_get(p, service, &spec->targets[i]);
+		slot->target = target_get(p, service, spec->version, &spec->targets[i]);
 		if (!slot->target)
 			return -ENOMEM;
 		g->n++;

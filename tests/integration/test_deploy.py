@@ -5,6 +5,7 @@ deploy, automatic rollback of the faulty 1.2.0, instant manual rollback,
 and a clean shutdown that leaves no process behind.  (kill -9 of the
 daemon: test_recovery.py.)"""
 import json
+import subprocess
 import re
 import os
 import time
@@ -303,9 +304,50 @@ def test_metrics_keep_only_the_instances_that_exist():
             ports.append(managed(c)["live"]["port"])
         deadline = time.time() + 10
         while time.time() < deadline:
-            targets = set(re.findall(r'cutover_requests_total\{service="shop",target="([^"]+)"', c.metrics()))
-            if targets == {f"127.0.0.1:{ports[-1]}"}:
+            text = c.metrics()
+            targets = set(re.findall(r'cutover_upstream_connections\{service="shop",version="[^"]+",target="([^"]+)"', text))
+            versions = set(re.findall(r'cutover_requests_total\{service="shop",version="([^"]+)"', text))
+            if targets == {f"127.0.0.1:{ports[-1]}"} and versions == {"1.1.0"}:
                 break
             time.sleep(0.2)
-        eq(targets, {f"127.0.0.1:{ports[-1]}"}, f"series left in /metrics after 4 deploys (ports {ports})")
+        eq(targets, {f"127.0.0.1:{ports[-1]}"}, f"instance series left in /metrics after 4 deploys (ports {ports})")
+        eq(versions, {"1.1.0"}, "version series left in /metrics after 4 deploys")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
+
+
+def metric_value(text, line_prefix):
+    """The value of the series whose text starts with line_prefix ('name{labels}'), or 0."""
+    for line in text.splitlines():
+        if line.startswith(line_prefix + " "):
+            return float(line.split()[-1])
+    return 0
+
+
+def test_metrics_per_version_across_three_deploys():
+    """A managed service's requests and latencies are counted per version, so
+    a dashboard compares versions across deploys; the series of a version
+    sum its instances and never go backwards while it runs."""
+    yaml = YAML.replace("watch: 3s", "watch: 0s")
+    with cutover(yaml_text=yaml) as c:
+        add_releases(c, "1.0.0", "1.1.0")
+        ok = 'cutover_requests_total{service="shop",version="%s",method="GET",status="2xx"}'
+        count = 'cutover_request_duration_seconds_count{service="shop",version="%s"}'
+        seen = {}
+        for step, v in enumerate(("1.0.0", "1.1.0", "1.0.0")):
+            r = cli(c, "deploy", "shop", v)
+            eq(r.returncode, 0, f"deploy {step + 1} ({v}): {r.stdout}{r.stderr}")
+            for _ in range(10):
+                eq(version_served(c.port), v, "version served")
+            text = c.metrics()
+            for ver in ("1.0.0", "1.1.0"):
+                n = metric_value(text, ok % ver)
+                check(n >= seen.get(ver, 0), f"{ver}'s requests went backwards: {seen.get(ver)} -> {n}")
+                seen[ver] = n
+            check(seen[v] >= 10 * (1 + (step == 2)), f"after deploy {step + 1}: {v} counted {seen[v]}")
+            eq(metric_value(text, count % v), metric_value(text, ok % v), f"{v}: histogram count = requests")
+            check(f'target="127.0.0.1:' not in "".join(l for l in text.splitlines() if l.startswith(
+                'cutover_requests_total{service="shop"')), "a managed service's requests are per version")
+        # the exposition is valid for Prometheus
+        p = subprocess.run(["promtool", "check", "metrics"], input=c.metrics(), capture_output=True, text=True)
+        eq(p.returncode, 0, f"promtool check metrics: {p.stdout}{p.stderr}")
         eq(c.terminate(timeout=30), 0, "daemon exit status")

@@ -198,7 +198,7 @@ static void test_window_since_switch(void **state)
 
 	(void)state;
 	metrics_init(&m);
-	u = metrics_upstream_get(&m, "shop", "127.0.0.1:9001");
+	u = metrics_upstream_get(&m, "shop", "127.0.0.1:9001", NULL);
 	assert_non_null(u);
 	for (unsigned i = 0; i < 100; i++)
 		metrics_upstream_observe(u, HTTP_METHOD_GET, 503, 900 * MS);

@@ -102,7 +102,7 @@ static void test_fine_histogram(void **state)
 		struct metrics m;
 		struct metrics_upstream *u;
 		metrics_init(&m);
-		u = metrics_upstream_get(&m, "shop", "127.0.0.1:1");
+		u = metrics_upstream_get(&m, "shop", "127.0.0.1:1", NULL);
 		assert_non_null(u);
 		metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 406000);
 		assert_int_equal(u->counts.fine[metrics_fine_index(406000)], 1);
@@ -191,7 +191,7 @@ static void test_counts_window(void **state)
 
 	(void)state;
 	metrics_init(&m);
-	u = metrics_upstream_get(&m, "shop", "127.0.0.1:1");
+	u = metrics_upstream_get(&m, "shop", "127.0.0.1:1", NULL);
 	assert_non_null(u);
 	for (size_t i = 0; i < sizeof(obs_first) / sizeof(obs_first[0]); i++)
 		metrics_upstream_observe(u, obs_first[i].method, obs_first[i].status, obs_first[i].us);
@@ -396,14 +396,14 @@ static void test_retire_and_sweep(void **state)
 
 	(void)state;
 	metrics_init(&m);
-	a = metrics_upstream_get(&m, "shop", "127.0.0.1:1");
-	b = metrics_upstream_get(&m, "shop", "127.0.0.1:2");
+	a = metrics_upstream_get(&m, "shop", "127.0.0.1:1", NULL);
+	b = metrics_upstream_get(&m, "shop", "127.0.0.1:2", NULL);
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_int_equal(metrics_sweep(&m, used_flag, NULL), 0); /* nothing retired */
 	metrics_upstream_retire(&m, "shop", "127.0.0.1:1");
 	metrics_upstream_retire(&m, "shop", "127.0.0.1:2");
-	assert_ptr_equal(metrics_upstream_get(&m, "shop", "127.0.0.1:2"), b); /* taken back */
+	assert_ptr_equal(metrics_upstream_get(&m, "shop", "127.0.0.1:2", NULL), b); /* taken back */
 	assert_int_equal(metrics_sweep(&m, used_flag, a), 0);                  /* a still in use */
 	assert_int_equal(m.nupstreams, 2);
 	assert_int_equal(metrics_sweep(&m, used_flag, NULL), 1);               /* a goes, b stays */
@@ -432,7 +432,7 @@ static void test_upstream_get(void **state)
 	(void)state;
 	metrics_init(&m);
 
-	struct metrics_upstream *a = metrics_upstream_get(&m, service, target);
+	struct metrics_upstream *a = metrics_upstream_get(&m, service, target, NULL);
 	assert_non_null(a);
 	/* The registry owns copies: the caller's buffers may change. */
 	assert_ptr_not_equal(a->service, service);
@@ -440,14 +440,14 @@ static void test_upstream_get(void **state)
 	strcpy(service, "api");
 	assert_string_equal(a->service, "web");
 
-	struct metrics_upstream *b = metrics_upstream_get(&m, "api", "127.0.0.1:9001");
-	struct metrics_upstream *c = metrics_upstream_get(&m, "web", "127.0.0.1:9002");
+	struct metrics_upstream *b = metrics_upstream_get(&m, "api", "127.0.0.1:9001", NULL);
+	struct metrics_upstream *c = metrics_upstream_get(&m, "web", "127.0.0.1:9002", NULL);
 	assert_non_null(b);
 	assert_non_null(c);
 	assert_ptr_not_equal(a, b);
 	assert_ptr_not_equal(a, c);
-	assert_ptr_equal(metrics_upstream_get(&m, "web", "127.0.0.1:9001"), a);
-	assert_ptr_equal(metrics_upstream_get(&m, "api", "127.0.0.1:9001"), b);
+	assert_ptr_equal(metrics_upstream_get(&m, "web", "127.0.0.1:9001", NULL), a);
+	assert_ptr_equal(metrics_upstream_get(&m, "api", "127.0.0.1:9001", NULL), b);
 	assert_int_equal(m.nupstreams, 3);
 	metrics_release(&m);
 }
@@ -463,7 +463,7 @@ static void test_many_upstreams(void **state)
 
 	for (unsigned i = 0; i < N; i++) {
 		snprintf(target, sizeof(target), "10.0.%u.%u:80", i / 256, i % 256);
-		seen[i] = metrics_upstream_get(&m, i % 2 ? "odd" : "even", target);
+		seen[i] = metrics_upstream_get(&m, i % 2 ? "odd" : "even", target, NULL);
 		assert_non_null(seen[i]);
 		seen[i]->counts.retries = i;
 		assert_int_equal(m.nupstreams, i + 1);
@@ -474,7 +474,7 @@ static void test_many_upstreams(void **state)
 	/* Pointers stay valid across growth and lookups find the same entry. */
 	for (unsigned i = 0; i < N; i++) {
 		snprintf(target, sizeof(target), "10.0.%u.%u:80", i / 256, i % 256);
-		assert_ptr_equal(metrics_upstream_get(&m, i % 2 ? "odd" : "even", target), seen[i]);
+		assert_ptr_equal(metrics_upstream_get(&m, i % 2 ? "odd" : "even", target, NULL), seen[i]);
 		assert_int_equal(seen[i]->counts.retries, i);
 	}
 	assert_int_equal(m.nupstreams, N);
@@ -490,7 +490,7 @@ static void test_observe_counts(void **state)
 	struct metrics m;
 	(void)state;
 	metrics_init(&m);
-	struct metrics_upstream *u = metrics_upstream_get(&m, "web", "t");
+	struct metrics_upstream *u = metrics_upstream_get(&m, "web", "t", NULL);
 	assert_non_null(u);
 
 	metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 10);
@@ -572,7 +572,7 @@ static void test_render_exact(void **state)
 	metrics_init(&m);
 	m.start_time_unix = 1700000000;
 
-	struct metrics_upstream *u = metrics_upstream_get(&m, "web", "127.0.0.1:9001");
+	struct metrics_upstream *u = metrics_upstream_get(&m, "web", "127.0.0.1:9001", NULL);
 	assert_non_null(u);
 	metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 1500);    /* 0.0025 */
 	metrics_upstream_observe(u, HTTP_METHOD_GET, 204, 1000);    /* 0.001 */
@@ -591,7 +591,7 @@ static void test_render_exact(void **state)
 	m.config_reloads = 1;
 
 	static const char expected[] =
-		"# HELP cutover_requests_total Requests proxied to an upstream target, by method and status class.\n"
+		"# HELP cutover_requests_total Requests proxied to an upstream target (a managed service: to a version), by method and status class.\n"
 		"# TYPE cutover_requests_total counter\n"
 		"cutover_requests_total{service=\"web\",target=\"127.0.0.1:9001\",method=\"GET\",status=\"2xx\"} 2\n"
 		"cutover_requests_total{service=\"web\",target=\"127.0.0.1:9001\",method=\"POST\",status=\"5xx\"} 1\n"
@@ -685,7 +685,7 @@ static void test_label_escaping(void **state)
 	struct metrics m;
 	(void)state;
 	metrics_init(&m);
-	struct metrics_upstream *u = metrics_upstream_get(&m, "we\"b\\", "line\none");
+	struct metrics_upstream *u = metrics_upstream_get(&m, "we\"b\\", "line\none", NULL);
 	assert_non_null(u);
 	u->counts.retries = 7;
 	metrics_upstream_observe(u, HTTP_METHOD_GET, 200, 1);
@@ -706,7 +706,7 @@ static void test_cumulative_buckets(void **state)
 	uint64_t x = 88172645463325252ull, sum = 0;
 	(void)state;
 	metrics_init(&m);
-	struct metrics_upstream *u = metrics_upstream_get(&m, "web", "t");
+	struct metrics_upstream *u = metrics_upstream_get(&m, "web", "t", NULL);
 	assert_non_null(u);
 	for (unsigned i = 0; i < 5000; i++) {
 		/* xorshift: spread over 0..~16s so every bucket gets hits */
@@ -759,6 +759,83 @@ static int on_path(const char *name)
 	return found;
 }
 
+static bool never_in_use(const struct metrics_upstream *u, void *data)
+{
+	(void)u;
+	(void)data;
+	return false;
+}
+
+static bool has_line(const char *text, const char *line)
+{
+	const char *p = strstr(text, line);
+	size_t n = strlen(line);
+
+	return p && (p == text || p[-1] == '\n') && p[n] == '\n';
+}
+
+/* A managed service's requests and latencies are one series per version,
+ * summed over its instances, and stay whole while instances come and go;
+ * the per-target families name the version too. */
+static void test_version_series(void **state)
+{
+	(void)state;
+	struct metrics m;
+	metrics_init(&m);
+	struct metrics_upstream *a = metrics_upstream_get(&m, "shop", "127.0.0.1:9001", "1.0.0");
+	struct metrics_upstream *b = metrics_upstream_get(&m, "shop", "127.0.0.1:9002", "1.0.0");
+	struct metrics_upstream *c = metrics_upstream_get(&m, "shop", "127.0.0.1:9003", "1.1.0");
+	struct metrics_upstream *w = metrics_upstream_get(&m, "web", "127.0.0.1:8001", NULL);
+	assert_true(a && b && c && w && a != b);
+	/* the same address under another version is another entry (a port reused) */
+	assert_ptr_not_equal(metrics_upstream_get(&m, "shop", "127.0.0.1:9001", "1.1.0"), a);
+	metrics_upstream_retire(&m, "shop", "127.0.0.1:9001"); /* retires both entries of that port */
+	a->retired = false;
+	metrics_sweep(&m, never_in_use, NULL);
+	metrics_upstream_observe(a, HTTP_METHOD_GET, 200, 1000);
+	metrics_upstream_observe(a, HTTP_METHOD_GET, 200, 3000);
+	metrics_upstream_observe(b, HTTP_METHOD_GET, 503, 2000);
+	metrics_upstream_observe(c, HTTP_METHOD_GET, 200, 500);
+	metrics_upstream_observe(w, HTTP_METHOD_GET, 200, 500);
+	b->counts.connect_failures = 1;
+
+	char *text = metrics_render(&m, NULL);
+	assert_non_null(text);
+	assert_true(has_line(text, "cutover_requests_total{service=\"shop\",version=\"1.0.0\",method=\"GET\",status=\"2xx\"} 2"));
+	assert_true(has_line(text, "cutover_requests_total{service=\"shop\",version=\"1.0.0\",method=\"GET\",status=\"5xx\"} 1"));
+	assert_true(has_line(text, "cutover_requests_total{service=\"shop\",version=\"1.1.0\",method=\"GET\",status=\"2xx\"} 1"));
+	assert_true(has_line(text, "cutover_requests_total{service=\"web\",target=\"127.0.0.1:8001\",method=\"GET\",status=\"2xx\"} 1"));
+	assert_true(has_line(text, "cutover_request_duration_seconds_count{service=\"shop\",version=\"1.0.0\"} 3"));
+	assert_true(has_line(text, "cutover_request_duration_seconds_sum{service=\"shop\",version=\"1.0.0\"} 0.006"));
+	assert_true(has_line(text, "cutover_upstream_connect_failures_total{service=\"shop\",version=\"1.0.0\",target=\"127.0.0.1:9002\"} 1"));
+	assert_null(strstr(text, "requests_total{service=\"shop\",target="));
+	/* one series per version, not per instance */
+	const char *first = strstr(text, "request_duration_seconds_count{service=\"shop\",version=\"1.0.0\"}");
+	assert_null(strstr(first + 1, "request_duration_seconds_count{service=\"shop\",version=\"1.0.0\"}"));
+	free(text);
+
+	/* one instance of 1.0.0 goes: the version's counts do not go backwards */
+	metrics_upstream_retire(&m, "shop", "127.0.0.1:9002");
+	assert_int_equal(metrics_sweep(&m, never_in_use, NULL), 1);
+	text = metrics_render(&m, NULL);
+	assert_true(has_line(text, "cutover_requests_total{service=\"shop\",version=\"1.0.0\",method=\"GET\",status=\"5xx\"} 1"));
+	assert_true(has_line(text, "cutover_request_duration_seconds_count{service=\"shop\",version=\"1.0.0\"} 3"));
+	assert_null(strstr(text, "target=\"127.0.0.1:9002\""));
+	free(text);
+
+	/* its last instance goes: the version's series leave */
+	metrics_upstream_retire(&m, "shop", "127.0.0.1:9001");
+	assert_int_equal(metrics_sweep(&m, never_in_use, NULL), 1);
+	/* left: 1.1.0's (the swept entry of the reused port) */
+	assert_int_equal(m.nversions, 1);
+	assert_string_equal(m.versions[0]->version, "1.1.0");
+	text = metrics_render(&m, NULL);
+	assert_null(strstr(text, "version=\"1.0.0\""));
+	assert_true(has_line(text, "cutover_requests_total{service=\"shop\",version=\"1.1.0\",method=\"GET\",status=\"2xx\"} 1"));
+	free(text);
+	metrics_release(&m);
+}
+
 static void test_promtool(void **state)
 {
 	(void)state;
@@ -769,10 +846,15 @@ static void test_promtool(void **state)
 
 	struct metrics m;
 	metrics_init(&m);
-	struct metrics_upstream *a = metrics_upstream_get(&m, "web", "127.0.0.1:9001");
-	struct metrics_upstream *b = metrics_upstream_get(&m, "we\"ird\\ one\n", "[::1]:9002");
+	struct metrics_upstream *a = metrics_upstream_get(&m, "web", "127.0.0.1:9001", NULL);
+	struct metrics_upstream *b = metrics_upstream_get(&m, "we\"ird\\ one\n", "[::1]:9002", NULL);
+	struct metrics_upstream *v1 = metrics_upstream_get(&m, "shop", "127.0.0.1:9101", "1.0.0");
+	struct metrics_upstream *v2 = metrics_upstream_get(&m, "shop", "127.0.0.1:9102", "1.0.0+build.7");
 	assert_non_null(a);
 	assert_non_null(b);
+	assert_true(v1 && v2);
+	metrics_upstream_observe(v1, HTTP_METHOD_GET, 200, 1500);
+	metrics_upstream_observe(v2, HTTP_METHOD_POST, 502, 25000);
 	for (unsigned i = 0; i < 200; i++) {
 		metrics_upstream_observe(a, (enum http_method)(i % HTTP_METHOD__COUNT), 100 + (int)(i % 500), i * 997);
 		metrics_upstream_observe(b, HTTP_METHOD_GET, 200, i * 50000);
@@ -827,6 +909,7 @@ int main(void)
 		cmocka_unit_test(test_render_empty),
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_cumulative_buckets),
+		cmocka_unit_test(test_version_series),
 		cmocka_unit_test(test_promtool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
