@@ -998,3 +998,22 @@ def strict_echo_backend(port=None):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def unix_request(sock_path, method, path, body=b"", timeout=5):
+    """One HTTP/1.1 request over a Unix socket (the daemon's admin API),
+    read to the end; returns (status, body as text)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: cutover\r\nContent-Length: {len(body)}\r\n"
+              f"Connection: close\r\n\r\n".encode() + body)
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    s.close()
+    (status, _, payload), = parse_responses(out)
+    return status, payload.decode()

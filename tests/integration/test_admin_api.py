@@ -14,21 +14,9 @@ from harness import *
 
 
 def api(sock_path, method, path, body=None, timeout=5):
-    """One HTTP/1.1 request over the Unix socket; returns (status, json)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(sock_path)
+    """One request of the admin API; returns (status, json)."""
     data = json.dumps(body).encode() if body is not None else b""
-    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: cutover\r\nContent-Length: {len(data)}\r\n"
-              f"Connection: close\r\n\r\n".encode() + data)
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
-    (status, _, payload), = parse_responses(out)
+    status, payload = unix_request(sock_path, method, path, data, timeout)
     return status, json.loads(payload)
 
 

@@ -116,33 +116,17 @@ def test_put_targets_of_a_managed_service_is_refused():
     with cutover(yaml_text=YAML) as c:
         add_releases(c, "1.0.0")
         eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
-        status, body = unix_http(f"{c.dir}/state/admin.sock", "PUT", "/v1/services/shop/targets",
-                                 json.dumps({"targets": [{"address": "127.0.0.1:9"}]}))
+        status, body = unix_request(f"{c.dir}/state/admin.sock", "PUT", "/v1/services/shop/targets",
+                                    json.dumps({"targets": [{"address": "127.0.0.1:9"}]}).encode())
         eq(status, 409, f"hand PUT on a managed service: {body}")
         check("managed by the deployer" in json.loads(body)["error"], body)
         eq(version_served(c.port), "1.0.0", "still served by the deployed version")
-        status, body = unix_http(f"{c.dir}/state/admin.sock", "GET", "/v1/services/shop/targets")
+        status, body = unix_request(f"{c.dir}/state/admin.sock", "GET", "/v1/services/shop/targets")
         eq(status, 405, f"GET on a PUT endpoint: {body}")
         check("use PUT" in body, body)
-        status, body = unix_http(f"{c.dir}/state/admin.sock", "GET", "/v1/status")
+        status, body = unix_request(f"{c.dir}/state/admin.sock", "GET", "/v1/status")
         svc = [x for x in json.loads(body)["services"] if x["name"] == "shop"][0]
         eq(svc["managed"], True, "status says managed")
         eq([(g["version"], g["weight"]) for g in svc["versions"]], [("1.0.0", 1)], "version groups in status")
 
 
-def unix_http(path, method, target, body=None):
-    """One request on the admin socket; (status, body text)."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(path)
-    data = (body or "").encode()
-    s.sendall(f"{method} {target} HTTP/1.1\r\nHost: cutover\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    s.close()
-    head, _, rest = out.partition(b"\r\n\r\n")
-    return int(head.split()[1]), rest.decode()
