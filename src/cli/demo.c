@@ -327,6 +327,253 @@ static int demo_option(struct cli *c, int opt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/* One run of the demo: what it made and started, so that it can be
+ * reported and undone. */
+struct demo {
+	struct cli *c;
+	bool json, keep;
+	const char *shop_dir;
+	char dir[sizeof("/tmp/cutover-demo-XXXXXX")]; /* the work dir, made by mkdtemp() */
+	char cfg[PATH_MAX], sock[PATH_MAX];
+	uint16_t port, admin;
+	pid_t daemon_pid;             /* -1 until started */
+	json_t *deps[3];              /* the final JSON of each deploy (owned) */
+	uint64_t t0;                  /* when the demo started (ms) */
+};
+
+/* Fill in o->shop_dir (examples/shop next to this binary unless --shop-dir
+ * gave it) and check that the three shop executables are there.  Returns
+ * EXIT_OK, or the exit code after cli_fail(): EXIT_USAGE for a --shop-dir
+ * without them, EXIT_FAILED for a missing build. */
+static int find_shop(const struct cli *c, struct demo_options *o)
+{
+	char *shop_dir = o->shop_dir;
+
+	if (!shop_dir[0]) {
+		char exe[PATH_MAX - 32]; /* room for "/examples/shop" in shop_dir */
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = 0;
+			*strrchr(exe, '/') = 0;
+			snprintf(shop_dir, sizeof(o->shop_dir), "%s/examples/shop", exe);
+		}
+	}
+	for (size_t i = 0; i < 3; i++) {
+		char p[PATH_MAX + 16];
+		snprintf(p, sizeof(p), "%s/shop-%s", shop_dir, versions[i]);
+		if (access(p, X_OK) < 0 && o->shop_dir_given)
+			return cli_fail(c, EXIT_USAGE, NULL, "--shop-dir %s: no executable shop-%s in it", shop_dir,
+					versions[i]);
+		if (access(p, X_OK) < 0)
+			return cli_fail(c, EXIT_FAILED, NULL,
+					"%s not found: build the project first (`make`) or give --shop-dir", p);
+	}
+	return EXIT_OK;
+}
+
+/* Make the work dir, pick two free loopback ports (proxy and admin) and
+ * write the daemon's configuration there.  Returns EXIT_OK, or EXIT_FAILED
+ * after cli_fail() (the work dir, if made, stays). */
+static int prepare_work_dir(struct demo *d)
+{
+	if (!mkdtemp(d->dir) || sup_free_port(&d->port) < 0 || sup_free_port(&d->admin) < 0 ||
+	    write_config(d->dir, d->port, d->admin, d->cfg, sizeof(d->cfg)) < 0) {
+		return cli_fail(d->c, EXIT_FAILED, NULL, "cannot prepare %s: %s", d->dir, strerror(errno));
+	}
+	snprintf(d->sock, sizeof(d->sock), "%s/state/admin.sock", d->dir);
+	return EXIT_OK;
+}
+
+/* The releases: put the three shop versions in the store of the work
+ * dir's state, as immutable artifacts.  Returns EXIT_OK, or EXIT_FAILED
+ * after cli_fail(); the state is closed either way. */
+static int add_releases(const struct demo *d)
+{
+	char statedir[PATH_MAX], store[PATH_MAX + 16], err[1024];
+	struct state *st = NULL;
+	int rc = EXIT_OK;
+
+	snprintf(statedir, sizeof(statedir), "%s/state", d->dir);
+	snprintf(store, sizeof(store), "%s/releases", statedir);
+	if (state_open(statedir, &st, err, sizeof(err)) < 0)
+		return cli_fail(d->c, EXIT_FAILED, NULL, "%s", err);
+	for (size_t i = 0; i < 3; i++) {
+		char src[PATH_MAX + 16];
+		struct store_result rel = { 0 };
+		snprintf(src, sizeof(src), "%s/shop-%s", d->shop_dir, versions[i]);
+		if (store_add(st, store, "shop", versions[i], src, &rel, err, sizeof(err)) < 0) {
+			rc = cli_fail(d->c, EXIT_FAILED, NULL, "release add %s: %s", versions[i], err);
+			break;
+		}
+		say("   release shop %s  sha256 %.12s\n", versions[i], rel.release.digest);
+		store_result_clear(&rel);
+	}
+	state_close(st);
+	return rc;
+}
+
+/* Start the daemon on the work dir's configuration and wait for its admin
+ * socket.  d->daemon_pid is set whenever a child was forked, so that
+ * finish() stops it.  Returns EXIT_OK, or EXIT_FAILED after cli_fail(). */
+static int launch_daemon(struct demo *d)
+{
+	d->daemon_pid = start_daemon(d->dir, d->cfg);
+	if (d->daemon_pid < 0 || !socket_ready(d->sock))
+		return cli_fail(d->c, EXIT_FAILED, NULL, "the daemon did not start; see %s/daemon.log", d->dir);
+	say("   daemon pid %d: proxy http://127.0.0.1:%u/  metrics http://127.0.0.1:%u/metrics\n\n",
+	    (int)d->daemon_pid, d->port, d->admin);
+	return EXIT_OK;
+}
+
+/* Start the DEMO_CLIENTS checking clients on the proxy at PORT, and give
+ * them a second to get going.  load_stop() ends them. */
+static void load_start(uint16_t port)
+{
+	demo_load.port = port;
+	pthread_mutex_init(&demo_load.lock, NULL);
+	for (long i = 0; i < DEMO_CLIENTS; i++)
+		pthread_create(&demo_load.threads[i], NULL, load_main, (void *)i);
+	say("\n== load: %d clients checking every response (catalog, slow requests, 1 MiB downloads)\n",
+	    DEMO_CLIENTS);
+	sleep(1);
+}
+
+static void load_stop(void)
+{
+	atomic_store(&demo_load.stop, true);
+	for (int i = 0; i < DEMO_CLIENTS; i++)
+		pthread_join(demo_load.threads[i], NULL);
+}
+
+/* The two acts under load: ship 1.1.0 (which must cost no request), then
+ * the faulty 1.2.0 (which the daemon must roll back).  Keeps each deploy's
+ * final JSON in d->deps.  Returns EXIT_OK when both deploys finished
+ * (whatever their outcome; the summary judges), else EXIT_FAILED with the
+ * message printed. */
+static int ship_under_load(struct demo *d)
+{
+	say("\n== deploy shop 1.1.0 under load\n");
+	d->deps[1] = deploy(d->c, d->sock, "1.1.0");
+	if (!d->deps[1])
+		return EXIT_FAILED;
+	print_deploy(d->deps[1]);
+	say("   failed requests so far: %llu of %llu\n", (unsigned long long)atomic_load(&demo_load.failed),
+	    (unsigned long long)atomic_load(&demo_load.requests));
+
+	say("\n== deploy shop 1.2.0 under load (faulty: slow answers)\n");
+	d->deps[2] = deploy(d->c, d->sock, "1.2.0");
+	if (!d->deps[2])
+		return EXIT_FAILED;
+	print_deploy(d->deps[2]);
+	sleep(1);
+	return EXIT_OK;
+}
+
+/* The summary for a person, on stdout (nothing with --json). */
+static void print_summary(const struct demo *d, unsigned long long requests, unsigned long long failed,
+			  bool rolled)
+{
+	say("\n== summary (%.1f s)\n", (double)(time_now_ms() - d->t0) / 1000.0);
+	say("   requests %llu, failed %llu%s%s\n", requests, failed, failed ? "  last: " : "",
+	    failed ? demo_load.last_error : "");
+	say("   deploys 3: 1.0.0 done, 1.1.0 %s, 1.2.0 %s\n",
+	    json_string_value(json_object_get(d->deps[1], "phase")),
+	    json_string_value(json_object_get(d->deps[2], "phase")));
+	say("   switch %.3f ms at the proxy, automatic rollback %.3f ms\n",
+	    event_figure(d->deps[1], "switch_ms"), event_figure(d->deps[2], "rollback_ms"));
+	if (rolled)
+		say("   why: %s\n", json_string_value(json_object_get(d->deps[2], "reason")));
+}
+
+/* Judge the three finished deploys and the load (stopped): no failed
+ * request, 1.1.0 done, 1.2.0 rolled back.  Prints the summary (one JSON
+ * object with --json) and, if something went wrong, says what on stderr.
+ * Returns EXIT_OK or EXIT_FAILED. */
+static int summarize(const struct demo *d)
+{
+	unsigned long long requests = atomic_load(&demo_load.requests), failed = atomic_load(&demo_load.failed);
+	bool rolled = !strcmp(json_string_value(json_object_get(d->deps[2], "phase")), "rolled-back");
+	bool good = !strcmp(json_string_value(json_object_get(d->deps[1], "phase")), "done");
+	const char *wrong = failed ? "requests failed during the deploys"
+			    : !good ? "shop 1.1.0 was not deployed"
+			    : !rolled ? "the faulty shop 1.2.0 was not rolled back" : NULL;
+	const char *reason = json_string_value(json_object_get(d->deps[2], "reason"));
+	json_t *summary = json_pack("{s:I, s:I, s:i, s:i, s:f, s:f, s:b, s:s, s:s}", "requests",
+				   (json_int_t)requests, "failed", (json_int_t)failed, "deploys", 3, "rollbacks",
+				   rolled ? 1 : 0, "switch_ms", event_figure(d->deps[1], "switch_ms"),
+				   "rollback_ms", event_figure(d->deps[2], "rollback_ms"), "rolled_back_automatically",
+				   rolled, "reason", reason ? reason : "", "work_dir", d->dir);
+	int rc = wrong ? EXIT_FAILED : EXIT_OK;
+
+	json_object_set_new(summary, "ok", json_boolean(!wrong));
+	json_object_set_new(summary, "exit_code", json_integer(rc));
+	if (wrong)
+		json_object_set_new(summary, "error", json_string(wrong));
+	if (d->json) {
+		char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
+		puts(text ? text : "{}");
+		free(text);
+	} else {
+		print_summary(d, requests, failed, rolled);
+	}
+	json_decref(summary);
+	if (wrong)
+		fprintf(stderr, "cutover demo: %s\n", wrong);
+	return rc;
+}
+
+/* The show, once the work dir is ready: releases, daemon, 1.0.0, load,
+ * the two acts under load, the summary.  Returns the exit code (failures
+ * reported); the load is stopped, the daemon is left to finish(). */
+static int run_demo(struct demo *d)
+{
+	int rc;
+
+	if (add_releases(d) != EXIT_OK || launch_daemon(d) != EXIT_OK)
+		return EXIT_FAILED;
+
+	say("== deploy shop 1.0.0 (first version)\n");
+	d->deps[0] = deploy(d->c, d->sock, "1.0.0");
+	if (!d->deps[0])
+		return EXIT_FAILED;
+	print_deploy(d->deps[0]);
+
+	load_start(d->port);
+	rc = ship_under_load(d);
+	load_stop();
+	if (rc == EXIT_OK)
+		rc = summarize(d);
+	return rc;
+}
+
+/* Undo what the demo made: drop the deploys' JSON; with --keep and
+ * success, leave the daemon and the work dir running and say how to reach
+ * and stop them; otherwise stop the daemon, then remove the work dir on
+ * success or keep it for inspection on failure.  Returns RC. */
+static int finish(struct demo *d, int rc)
+{
+	for (int i = 0; i < 3; i++) {
+		json_decref(d->deps[i]);
+		d->deps[i] = NULL;
+	}
+	if (d->keep && rc == EXIT_OK && d->daemon_pid > 0) {
+		say("\n   still running (--keep): http://127.0.0.1:%u/   `cutover status --socket %s`\n"
+		    "   stop it with: kill %d\n",
+		    d->port, d->sock, (int)d->daemon_pid);
+		return rc;
+	}
+	stop_daemon(d->daemon_pid);
+	if (rc == EXIT_OK) {
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", d->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cutover demo: could not remove %s\n", d->dir);
+	} else {
+		fprintf(stderr, "cutover demo: kept %s for inspection (daemon.log, state/logs/)\n", d->dir);
+	}
+	return rc;
+}
+
 int cli_demo(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -348,167 +595,26 @@ int cli_demo(int argc, char **argv)
 		.option = demo_option,
 		.data = &o,
 	};
-	char dir[] = "/tmp/cutover-demo-XXXXXX", cfg[PATH_MAX], sock[PATH_MAX], *shop_dir = o.shop_dir, err[1024];
-	bool json, keep;
-	uint16_t port = 0, admin = 0;
-	pid_t daemon_pid = -1;
-	json_t *deps[3] = { NULL, NULL, NULL };
-	struct state *st = NULL;
-	uint64_t t0 = time_now_ms();
+	struct demo d = {
+		.c = &c,
+		.dir = "/tmp/cutover-demo-XXXXXX",
+		.daemon_pid = -1,
+		.t0 = time_now_ms(),
+	};
 	int rc = cli_parse(&c, argc, argv);
 
 	if (rc >= 0)
 		return rc;
-	rc = EXIT_FAILED;
-	json = c.json;
-	keep = o.keep;
-	quiet = json;
-	if (!shop_dir[0]) {
-		char exe[PATH_MAX - 32]; /* room for "/examples/shop" in shop_dir */
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n > 0) {
-			exe[n] = 0;
-			*strrchr(exe, '/') = 0;
-			snprintf(shop_dir, sizeof(o.shop_dir), "%s/examples/shop", exe);
-		}
-	}
-	for (size_t i = 0; i < 3; i++) {
-		char p[PATH_MAX + 16];
-		snprintf(p, sizeof(p), "%s/shop-%s", shop_dir, versions[i]);
-		if (access(p, X_OK) < 0 && o.shop_dir_given)
-			return cli_fail(&c, EXIT_USAGE, NULL, "--shop-dir %s: no executable shop-%s in it", shop_dir,
-					versions[i]);
-		if (access(p, X_OK) < 0)
-			return cli_fail(&c, EXIT_FAILED, NULL,
-					"%s not found: build the project first (`make`) or give --shop-dir", p);
-	}
-	if (!mkdtemp(dir) || sup_free_port(&port) < 0 || sup_free_port(&admin) < 0 ||
-	    write_config(dir, port, admin, cfg, sizeof(cfg)) < 0) {
-		return cli_fail(&c, EXIT_FAILED, NULL, "cannot prepare %s: %s", dir, strerror(errno));
-	}
-	snprintf(sock, sizeof(sock), "%s/state/admin.sock", dir);
-	say("== cutover demo: the shop, shipped three times under load\n   work dir %s\n\n", dir);
-
-	/* the releases: three immutable artifacts in the store */
-	{
-		char statedir[PATH_MAX], store[PATH_MAX + 16];
-		snprintf(statedir, sizeof(statedir), "%s/state", dir);
-		snprintf(store, sizeof(store), "%s/releases", statedir);
-		if (state_open(statedir, &st, err, sizeof(err)) < 0) {
-			cli_fail(&c, EXIT_FAILED, NULL, "%s", err);
-			goto out;
-		}
-		for (size_t i = 0; i < 3; i++) {
-			char src[PATH_MAX + 16];
-			struct store_result rel = { 0 };
-			snprintf(src, sizeof(src), "%s/shop-%s", shop_dir, versions[i]);
-			if (store_add(st, store, "shop", versions[i], src, &rel, err, sizeof(err)) < 0) {
-				cli_fail(&c, EXIT_FAILED, NULL, "release add %s: %s", versions[i], err);
-				goto out;
-			}
-			say("   release shop %s  sha256 %.12s\n", versions[i], rel.release.digest);
-			store_result_clear(&rel);
-		}
-		st = state_close(st);
-	}
-	daemon_pid = start_daemon(dir, cfg);
-	if (daemon_pid < 0 || !socket_ready(sock)) {
-		cli_fail(&c, EXIT_FAILED, NULL, "the daemon did not start; see %s/daemon.log", dir);
-		goto out;
-	}
-	say("   daemon pid %d: proxy http://127.0.0.1:%u/  metrics http://127.0.0.1:%u/metrics\n\n", (int)daemon_pid,
-	    port, admin);
-
-	say("== deploy shop 1.0.0 (first version)\n");
-	deps[0] = deploy(&c, sock, "1.0.0");
-	if (!deps[0])
-		goto out;
-	print_deploy(deps[0]);
-
-	demo_load.port = port;
-	pthread_mutex_init(&demo_load.lock, NULL);
-	for (long i = 0; i < DEMO_CLIENTS; i++)
-		pthread_create(&demo_load.threads[i], NULL, load_main, (void *)i);
-	say("\n== load: %d clients checking every response (catalog, slow requests, 1 MiB downloads)\n",
-	    DEMO_CLIENTS);
-	sleep(1);
-
-	say("\n== deploy shop 1.1.0 under load\n");
-	deps[1] = deploy(&c, sock, "1.1.0");
-	if (!deps[1])
-		goto stop_load;
-	print_deploy(deps[1]);
-	say("   failed requests so far: %llu of %llu\n", (unsigned long long)atomic_load(&demo_load.failed),
-	    (unsigned long long)atomic_load(&demo_load.requests));
-
-	say("\n== deploy shop 1.2.0 under load (faulty: slow answers)\n");
-	deps[2] = deploy(&c, sock, "1.2.0");
-	if (!deps[2])
-		goto stop_load;
-	print_deploy(deps[2]);
-	sleep(1);
-	rc = EXIT_OK;
-stop_load:
-	atomic_store(&demo_load.stop, true);
-	for (int i = 0; i < DEMO_CLIENTS; i++)
-		pthread_join(demo_load.threads[i], NULL);
-	if (rc == EXIT_OK) {
-		unsigned long long requests = atomic_load(&demo_load.requests), failed = atomic_load(&demo_load.failed);
-		bool rolled = !strcmp(json_string_value(json_object_get(deps[2], "phase")), "rolled-back");
-		bool good = !strcmp(json_string_value(json_object_get(deps[1], "phase")), "done");
-		const char *wrong = failed ? "requests failed during the deploys"
-				    : !good ? "shop 1.1.0 was not deployed"
-				    : !rolled ? "the faulty shop 1.2.0 was not rolled back" : NULL;
-		json_t *summary = json_pack("{s:I, s:I, s:i, s:i, s:f, s:f, s:b, s:s, s:s}", "requests",
-					   (json_int_t)requests, "failed", (json_int_t)failed, "deploys", 3, "rollbacks",
-					   rolled ? 1 : 0, "switch_ms", event_figure(deps[1], "switch_ms"),
-					   "rollback_ms", event_figure(deps[2], "rollback_ms"), "rolled_back_automatically",
-					   rolled, "reason", json_string_value(json_object_get(deps[2], "reason"))
-					   ? json_string_value(json_object_get(deps[2], "reason")) : "",
-					   "work_dir", dir);
-		rc = wrong ? EXIT_FAILED : EXIT_OK;
-		json_object_set_new(summary, "ok", json_boolean(!wrong));
-		json_object_set_new(summary, "exit_code", json_integer(rc));
-		if (wrong)
-			json_object_set_new(summary, "error", json_string(wrong));
-		if (json) {
-			char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
-			puts(text ? text : "{}");
-			free(text);
-		} else {
-			say("\n== summary (%.1f s)\n", (double)(time_now_ms() - t0) / 1000.0);
-			say("   requests %llu, failed %llu%s%s\n", requests, failed, failed ? "  last: " : "",
-			    failed ? demo_load.last_error : "");
-			say("   deploys 3: 1.0.0 done, 1.1.0 %s, 1.2.0 %s\n",
-			    json_string_value(json_object_get(deps[1], "phase")),
-			    json_string_value(json_object_get(deps[2], "phase")));
-			say("   switch %.3f ms at the proxy, automatic rollback %.3f ms\n",
-			    event_figure(deps[1], "switch_ms"), event_figure(deps[2], "rollback_ms"));
-			if (rolled)
-				say("   why: %s\n", json_string_value(json_object_get(deps[2], "reason")));
-		}
-		json_decref(summary);
-		if (wrong)
-			fprintf(stderr, "cutover demo: %s\n", wrong);
-	}
-out:
-	for (int i = 0; i < 3; i++)
-		json_decref(deps[i]);
-	state_close(st);
-	if (keep && rc == EXIT_OK && daemon_pid > 0) {
-		say("\n   still running (--keep): http://127.0.0.1:%u/   `cutover status --socket %s`\n"
-		    "   stop it with: kill %d\n",
-		    port, sock, (int)daemon_pid);
+	d.json = c.json;
+	d.keep = o.keep;
+	quiet = d.json;
+	rc = find_shop(&c, &o);
+	if (rc != EXIT_OK)
 		return rc;
-	}
-	stop_daemon(daemon_pid);
-	if (rc == EXIT_OK) {
-		char cmd[PATH_MAX + 16];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cutover demo: could not remove %s\n", dir);
-	} else {
-		fprintf(stderr, "cutover demo: kept %s for inspection (daemon.log, state/logs/)\n", dir);
-	}
-	return rc;
+	d.shop_dir = o.shop_dir;
+	rc = prepare_work_dir(&d);
+	if (rc != EXIT_OK)
+		return rc;
+	say("== cutover demo: the shop, shipped three times under load\n   work dir %s\n\n", d.dir);
+	return finish(&d, run_demo(&d));
 }
