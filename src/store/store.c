@@ -131,24 +131,25 @@ static int add_existing(struct state_release *existing, const char *src_path, co
 	return 0;
 }
 
-int store_add(struct state *st, const char *store_dir, const char *service, const char *version,
-		const char *src_path, struct store_result *ret, char *err, size_t errlen)
-{
-	char store[PATH_MAX], service_dir[PATH_MAX + 80], tmp[PATH_MAX + 100], final[PATH_MAX + 160];
-	char digest[STORE_DIGEST_HEX + 1], scratch[8];
-	struct state_release existing = { 0 }, rel = { 0 };
-	struct stat sb;
-	uint64_t size = 0;
-	bool placed = false;
-	int destfd = -1, r;
+/* An add under way: where its copy is, and what a failure must undo. */
+struct pending_add {
+	const char *service, *version, *src_path;
+	char service_dir[PATH_MAX + 80]; /* STORE/SERVICE, canonical */
+	char tmp[PATH_MAX + 100];        /* the temporary copy; "" when there is none to remove */
+	char final[PATH_MAX + 160];      /* STORE/SERVICE/DIGEST */
+	char digest[STORE_DIGEST_HEX + 1];
+	uint64_t size;
+	bool placed;                     /* final is this add's to remove if it fails */
+};
 
-	if (!err || !errlen) {
-		err = scratch;
-		errlen = sizeof(scratch);
-	}
-	err[0] = '\0';
-	tmp[0] = '\0';
-	r = store_check_names(service, version, err, errlen);
+/* Validate: SERVICE and VERSION well-formed, SRC_PATH an existing regular
+ * file or directory.  Returns 0 or -errno with a sentence in err. */
+static int check_add_source(const char *service, const char *version, const char *src_path, char *err,
+			    size_t errlen)
+{
+	struct stat sb;
+	int r = store_check_names(service, version, err, errlen);
+
 	if (r < 0)
 		return r;
 	if (!src_path || stat(src_path, &sb) < 0) {
@@ -160,6 +161,143 @@ int store_add(struct state *st, const char *store_dir, const char *service, cons
 		snprintf(err, errlen, "PATH '%s': not a regular file or a directory", src_path);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* mkdir -p STORE_DIR/SERVICE and put its canonical path in
+ * add->service_dir.  Returns 0 or -errno with a sentence in err. */
+static int make_service_dir(struct pending_add *add, const char *store_dir, char *err, size_t errlen)
+{
+	char store[PATH_MAX];
+	int r = make_store_dir(store_dir, store);
+
+	if (r < 0) {
+		snprintf(err, errlen, "release store %s: cannot create it: %s", store_dir, strerror(-r));
+		return r;
+	}
+	snprintf(add->service_dir, sizeof(add->service_dir), "%s/%s", store, add->service);
+	if (mkdir(add->service_dir, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(err, errlen, "release store %s: cannot create it: %s", add->service_dir, strerror(errno));
+		return r;
+	}
+	return 0;
+}
+
+/* Copy the source into a new SERVICE_DIR/.tmp-XXXXXX while hashing it
+ * (store_tree_hash() leaves the copy read-only and synced): sets add->tmp,
+ * add->digest and add->size.  Returns 0 or -errno with a sentence in err;
+ * add->tmp names whatever temporary directory was made, for the caller to
+ * remove. */
+static int copy_to_tmp(struct pending_add *add, char *err, size_t errlen)
+{
+	int destfd, r;
+
+	snprintf(add->tmp, sizeof(add->tmp), "%s/.tmp-XXXXXX", add->service_dir);
+	if (!mkdtemp(add->tmp)) {
+		r = -errno;
+		snprintf(err, errlen, "release store %s: cannot create a temporary directory: %s",
+			 add->service_dir, strerror(errno));
+		add->tmp[0] = '\0';
+		return r;
+	}
+	destfd = open(add->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (destfd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", add->tmp, strerror(errno));
+		return r;
+	}
+	r = store_tree_hash(add->src_path, false, destfd, add->digest, &add->size, err, errlen);
+	close(destfd);
+	return r;
+}
+
+/* Seal: rename the copy to SERVICE_DIR/DIGEST (add->final) and fsync
+ * SERVICE_DIR.  When that directory exists already, the same content is
+ * stored (another version, or an earlier add that crashed before recording
+ * it): the copy stays in add->tmp for the caller to remove.  Sets
+ * add->placed when the rename made add->final.  Returns 0 or -errno with a
+ * sentence in err. */
+static int place_copy(struct pending_add *add, char *err, size_t errlen)
+{
+	int r;
+
+	snprintf(add->final, sizeof(add->final), "%s/%s", add->service_dir, add->digest);
+	if (rename(add->tmp, add->final) == 0) {
+		add->placed = true;
+		add->tmp[0] = '\0';
+	} else if (errno != EEXIST && errno != ENOTEMPTY) {
+		r = -errno;
+		snprintf(err, errlen, "release store: cannot rename %s to %s: %s", add->tmp, add->final,
+			 strerror(errno));
+		return r;
+	}
+	r = fsync_dir(add->service_dir);
+	if (r < 0)
+		snprintf(err, errlen, "release store %s: fsync: %s", add->service_dir, strerror(-r));
+	return r;
+}
+
+/* Record the placed release in the state and fill *ret (its path
+ * malloc'd).  If another add of this version won the race, the result is
+ * add_existing()'s against the winner's row.  Clears add->placed when the
+ * directory is now in use by a row.  Returns 0 or -errno with a sentence in
+ * err (none for -ENOMEM). */
+static int record_release(struct state *st, struct pending_add *add, struct store_result *ret, char *err,
+			  size_t errlen)
+{
+	struct state_release existing = { 0 }, rel = { 0 };
+	int r;
+
+	snprintf(rel.service, sizeof(rel.service), "%s", add->service);
+	snprintf(rel.version, sizeof(rel.version), "%s", add->version);
+	memcpy(rel.digest, add->digest, sizeof(rel.digest));
+	rel.path = add->final;
+	rel.size_bytes = add->size;
+	rel.created_at = state_now_ms();
+	r = state_release_add(st, &rel, &rel.id);
+	if (r == -EEXIST) {
+		/* Another add of this version won the race. */
+		r = state_release_get(st, add->service, add->version, &existing);
+		if (r == 0) {
+			r = add_existing(&existing, add->src_path, add->version, ret, err, errlen);
+			state_release_clear(&existing);
+			if (r == 0)
+				add->placed = false; /* the winner's row uses it if the digest is the same */
+		} else
+			snprintf(err, errlen, "state database: %s", state_errmsg(st));
+		return r;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "state database: cannot record %s %s: %s", add->service, add->version,
+			 state_errmsg(st));
+		return r;
+	}
+	ret->release = rel;
+	ret->release.path = strdup(add->final);
+	ret->existed = false;
+	if (!ret->release.path)
+		return -ENOMEM;
+	add->placed = false;
+	return 0;
+}
+
+int store_add(struct state *st, const char *store_dir, const char *service, const char *version,
+		const char *src_path, struct store_result *ret, char *err, size_t errlen)
+{
+	struct pending_add add = { .service = service, .version = version, .src_path = src_path };
+	struct state_release existing = { 0 };
+	char scratch[8];
+	int r;
+
+	if (!err || !errlen) {
+		err = scratch;
+		errlen = sizeof(scratch);
+	}
+	err[0] = '\0';
+	r = check_add_source(service, version, src_path, err, errlen);
+	if (r < 0)
+		return r;
 
 	/* Known version: no copy, only a comparison. */
 	r = state_release_get(st, service, version, &existing);
@@ -174,97 +312,18 @@ int store_add(struct state *st, const char *store_dir, const char *service, cons
 		return r;
 	}
 
-	r = make_store_dir(store_dir, store);
-	if (r < 0) {
-		snprintf(err, errlen, "release store %s: cannot create it: %s", store_dir, strerror(-r));
-		return r;
-	}
-	snprintf(service_dir, sizeof(service_dir), "%s/%s", store, service);
-	if (mkdir(service_dir, 0755) < 0 && errno != EEXIST) {
-		r = -errno;
-		snprintf(err, errlen, "release store %s: cannot create it: %s", service_dir, strerror(errno));
-		return r;
-	}
-	snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", service_dir);
-	if (!mkdtemp(tmp)) {
-		r = -errno;
-		snprintf(err, errlen, "release store %s: cannot create a temporary directory: %s", service_dir,
-			 strerror(errno));
-		tmp[0] = '\0';
-		goto out;
-	}
-	destfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (destfd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	r = store_tree_hash(src_path, false, destfd, digest, &size, err, errlen);
+	r = make_service_dir(&add, store_dir, err, errlen);
 	if (r < 0)
-		goto out;
-	close(destfd);
-	destfd = -1;
-
-	snprintf(final, sizeof(final), "%s/%s", service_dir, digest);
-	if (rename(tmp, final) == 0) {
-		placed = true;
-		tmp[0] = '\0';
-	} else if (errno != EEXIST && errno != ENOTEMPTY) {
-		r = -errno;
-		snprintf(err, errlen, "release store: cannot rename %s to %s: %s", tmp, final, strerror(errno));
-		goto out;
-	}
-	/* else: the same content is stored already (another version, or an
-	 * earlier add that crashed before recording it); tmp is removed below. */
-	r = fsync_dir(service_dir);
-	if (r < 0) {
-		snprintf(err, errlen, "release store %s: fsync: %s", service_dir, strerror(-r));
-		goto out;
-	}
-
-	snprintf(rel.service, sizeof(rel.service), "%s", service);
-	snprintf(rel.version, sizeof(rel.version), "%s", version);
-	memcpy(rel.digest, digest, sizeof(rel.digest));
-	rel.path = final;
-	rel.size_bytes = size;
-	rel.created_at = state_now_ms();
-	r = state_release_add(st, &rel, &rel.id);
-	if (r == -EEXIST) {
-		/* Another add of this version won the race. */
-		r = state_release_get(st, service, version, &existing);
-		if (r == 0) {
-			r = add_existing(&existing, src_path, version, ret, err, errlen);
-			state_release_clear(&existing);
-			if (r == 0)
-				placed = false; /* the winner's row uses it if the digest is the same */
-		} else
-			snprintf(err, errlen, "state database: %s", state_errmsg(st));
-		goto out;
-	}
-	if (r < 0) {
-		snprintf(err, errlen, "state database: cannot record %s %s: %s", service, version,
-			 state_errmsg(st));
-		goto out;
-	}
-	ret->release = rel;
-	ret->release.path = strdup(final);
-	ret->existed = false;
-	if (!ret->release.path) {
-		r = -ENOMEM;
-		goto out;
-	}
-	placed = false;
-	r = 0;
-out:
-	if (destfd >= 0)
-		close(destfd);
-	if (tmp[0]) {
-		const char *slash = strrchr(tmp, '/');
-
-		remove_aside(service_dir, slash + 1);
-	}
-	if (r < 0 && placed)
-		remove_aside(service_dir, digest);
+		return r;
+	r = copy_to_tmp(&add, err, errlen);
+	if (r == 0)
+		r = place_copy(&add, err, errlen);
+	if (r == 0)
+		r = record_release(st, &add, ret, err, errlen);
+	if (add.tmp[0])
+		remove_aside(add.service_dir, strrchr(add.tmp, '/') + 1);
+	if (r < 0 && add.placed)
+		remove_aside(add.service_dir, add.digest);
 	return r;
 }
 
