@@ -34,6 +34,11 @@ void admin_conn_close(struct admin_conn *a)
 	if (a->stream)
 		list_del(&a->stream_node);
 	if (a->io.fd >= 0) {
+		/* out of epoll first: a child forked a moment ago may still hold
+		 * a copy of the socket until it execs, and close() alone would
+		 * leave it registered, with events for a connection freed at the
+		 * end of this iteration */
+		loop_del(a->admin->loop, &a->io);
 		close(a->io.fd);
 		a->io.fd = -1;
 	}
@@ -197,6 +202,8 @@ static void admin_conn_on_event(struct loop *loop, struct loop_io *io, uint32_t 
 			admin_handle(a);
 			continue;
 		}
+		if (n < 0 && errno != EAGAIN && errno != ECONNRESET)
+			log_warn("admin connection (fd %d): read failed: %s", a->io.fd, strerror(errno));
 		if (n == 0 || errno != EAGAIN)
 			admin_conn_close(a);
 		break;

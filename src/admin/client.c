@@ -114,7 +114,7 @@ int admin_client_call(const char *socket_path, const char *method, const char *p
 			continue;
 		if (r < 0) {
 			rc = -errno;
-			snprintf(err, errlen, "no answer from the daemon at %s: %s", socket_path,
+			snprintf(err, errlen, "no answer from the daemon at %s to %s %s: %s", socket_path, method, path,
 				 errno == EAGAIN ? "timed out after 5 s" : strerror(errno));
 			goto out;
 		}

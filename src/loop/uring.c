@@ -323,7 +323,10 @@ void loop_sock_close(struct loop *loop, struct loop_io *io)
 	if (io->fd < 0)
 		return;
 	if (!s) {
-		close(io->fd); /* also takes it out of epoll */
+		/* out of epoll first: close() alone leaves the registration while
+		 * a child forked a moment ago still holds a copy of the socket */
+		loop_del(loop, io);
+		close(io->fd);
 		io->fd = -1;
 		io->cb = closed_cb; /* events already fetched in this iteration */
 		return;
