@@ -63,6 +63,15 @@ struct slot {
 	struct list_head retiring;         /* in deployer.retiring once out of service (draining, stopping) */
 };
 
+/* What the watch compares, taken while a deployment is in flight (a few
+ * KiB: freed when it ends). */
+struct watch {
+	struct metrics_counts old_at_start;  /* the version live when the deploy started, then */
+	struct metrics_counts baseline;      /* its window from then to the switch */
+	bool has_baseline;                   /* there was a version live */
+	struct metrics_counts new_at_switch; /* the new version's counts at the switch */
+};
+
 struct deployment {
 	struct list_head node;             /* in deployer.deployments, newest last */
 	struct deployer *d;
@@ -80,8 +89,7 @@ struct deployment {
 	int64_t started_at;                /* wall clock, Unix ms */
 	struct loop_timer timer;           /* deploy timeout, then watch ticks */
 	uint64_t watch_until_ms;
-	uint64_t base_requests, base_errors;
-	uint64_t base_fine[METRICS_FINE_BUCKETS];  /* the watched version's latencies before the switch */
+	struct watch *watch;               /* the analysis' snapshots, while in flight (owned) */
 	struct metrics_upstream *watched;
 	struct slot *routed_back;          /* set by rollback_now: dep_finish records the routing with the result */
 	uid_t who;                         /* asked by this user (DEPLOY_BY_DAEMON: cutover itself) */

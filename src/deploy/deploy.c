@@ -221,6 +221,7 @@ void deployer_free(struct deployer *d)
 	list_for_each_safe(pos, tmp, &d->deployments) {
 		struct deployment *dep = container_of(pos, struct deployment, node);
 		loop_timer_cancel(d->p->loop, &dep->timer);
+		free(dep->watch);
 		json_decref(dep->events);
 		dbref_put(dep->db);
 		free(dep);

@@ -18,6 +18,7 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "deploy/analysis.h"
 #include "deploy/deploy-internal.h"
 #include "deploy/health.h"
 #include "loop/loop.h"
@@ -85,6 +86,9 @@ void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
 	dep->phase = result;
 	dep->t_end_ms = time_now_ms();
 	loop_timer_cancel(dep->d->p->loop, &dep->timer);
+	free(dep->watch);
+	dep->watch = NULL;
+	dep->watched = NULL;
 	if (dep->smoke) {
 		if (sup_instance_stop(dep->smoke, smoke_stopped) < 0)
 			sup_instance_free(dep->smoke);
@@ -153,49 +157,22 @@ static void watch_tick(struct loop *loop, struct loop_timer *t)
 	struct deployment *dep = container_of(t, struct deployment, timer);
 	const struct config_service *cs = deployer_config(dep->d, dep->service);
 	const struct metrics_upstream *mu = dep->watched;
-	uint64_t requests = 0, errors = 0, count = 0;
+	struct watch *w = dep->watch;
+	struct metrics_counts window;
+	struct analysis_verdict v;
 
-	if (!cs || !mu) {
+	if (!cs || !mu || !w) {
 		dep_finish(dep, PH_DONE, NULL);
 		return;
 	}
-	metrics_counts_totals(&mu->counts, &requests, &errors);
-	/* a failed connect is a request that failed */
-	errors += mu->counts.connect_failures;
-	requests += mu->counts.connect_failures;
-	requests -= dep->base_requests;
-	errors -= dep->base_errors;
-	for (unsigned b = 0; b < METRICS_FINE_BUCKETS; b++)
-		count += mu->counts.fine[b] - dep->base_fine[b];
-	if (requests >= cs->deploy.min_requests && requests > 0 &&
-	    errors * 1000 > (uint64_t)cs->deploy.max_error_rate_permille * requests) {
-		char why[200];
-		snprintf(why, sizeof(why), "error rate %.1f%% (%llu of %llu requests) above %.1f%%",
-			 100.0 * (double)errors / (double)requests, (unsigned long long)errors,
-			 (unsigned long long)requests, cs->deploy.max_error_rate_permille / 10.0);
-		rollback_now(dep->m, why);
+	/* the new version since the switch, against the old one before it */
+	struct analysis_rules rules = { .max_error_rate_permille = cs->deploy.max_error_rate_permille,
+					.max_p99_ms = cs->deploy.max_p99_ms,
+					.min_requests = cs->deploy.min_requests };
+	metrics_counts_window(&window, &mu->counts, &w->new_at_switch);
+	if (analysis_judge(&rules, &window, w->has_baseline ? &w->baseline : NULL, &v) == ANALYSIS_FAIL) {
+		rollback_now(dep->m, v.reason);
 		return;
-	}
-	if (cs->deploy.max_p99_ms && count >= cs->deploy.min_requests && count > 0) {
-		uint64_t need = (count * 99 + 99) / 100, seen = 0;
-		unsigned b;
-		for (b = 0; b < METRICS_FINE_BUCKETS - 1; b++) {
-			seen += mu->counts.fine[b] - dep->base_fine[b];
-			if (seen >= need)
-				break;
-		}
-		/* the p99 is in bucket b: at least its lower bound, at most 6.25 %
-		 * above it.  Roll back only when certain: the lower bound is over
-		 * the limit. */
-		uint64_t p99_floor_us = metrics_fine_lower_us(b);
-		if (p99_floor_us > cs->deploy.max_p99_ms * 1000) {
-			char why[200];
-			snprintf(why, sizeof(why), "p99 latency %.0f ms or more, above the %llu ms limit (%llu requests)",
-				 (double)p99_floor_us / 1000.0, (unsigned long long)cs->deploy.max_p99_ms,
-				 (unsigned long long)count);
-			rollback_now(dep->m, why);
-			return;
-		}
 	}
 	if (loop->now_ms >= dep->watch_until_ms) {
 		dep_finish(dep, PH_DONE, NULL);
@@ -263,11 +240,14 @@ static void dep_switch(struct deployment *dep)
 		return;
 	}
 	dep->watched = slot_metrics(m, m->live);
-	if (dep->watched) {
-		metrics_counts_totals(&dep->watched->counts, &dep->base_requests, &dep->base_errors);
-		dep->base_errors += dep->watched->counts.connect_failures;
-		dep->base_requests += dep->watched->counts.connect_failures;
-		memcpy(dep->base_fine, dep->watched->counts.fine, sizeof(dep->base_fine));
+	if (dep->watched && dep->watch) {
+		struct watch *w = dep->watch;
+		const struct metrics_upstream *old = w->has_baseline ? slot_metrics(m, m->prev) : NULL;
+		w->new_at_switch = dep->watched->counts;
+		/* the old version's window, from the start of the deploy to the switch */
+		if (old)
+			metrics_counts_window(&w->baseline, &old->counts, &w->old_at_start);
+		w->has_baseline = old != NULL;
 	}
 	dep->watch_until_ms = d->p->loop->now_ms + cs->deploy.watch_ms;
 	loop_timer_set(d->p->loop, &dep->timer, d->p->loop->now_ms + WATCH_TICK_MS, watch_tick);
@@ -498,10 +478,12 @@ int64_t dep_create(struct deployer *d, const char *service, const char *version,
 	}
 	dep = calloc(1, sizeof(*dep));
 	j = calloc(1, sizeof(*j));
-	if (!dep || !j || !(dep->events = json_array()) || !(dep->db = dbref_new())) {
+	if (!dep || !j || !(dep->events = json_array()) || !(dep->db = dbref_new()) ||
+	    !(dep->watch = calloc(1, sizeof(*dep->watch)))) {
 		if (dep) {
 			json_decref(dep->events);
 			dbref_put(dep->db);
+			free(dep->watch);
 		}
 		free(dep);
 		free(j);
@@ -510,6 +492,11 @@ int64_t dep_create(struct deployer *d, const char *service, const char *version,
 	}
 	dep->d = d;
 	dep->m = m;
+	if (m->live && slot_metrics(m, m->live)) {
+		/* the baseline of the watch: the live version from now to the switch */
+		dep->watch->old_at_start = slot_metrics(m, m->live)->counts;
+		dep->watch->has_baseline = true;
+	}
 	dep->is_rollback = is_rollback; /* read by the worker: set before queueing */
 	dep->who = who;
 	dep->id = ++d->next_id;
