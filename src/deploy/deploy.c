@@ -23,8 +23,10 @@
 #include "loop/loop.h"
 #include "proxy/proxy-t.h"
 
-const char *const phase_names[] = { "starting", "health-checking", "smoke-testing", "switched",
-				    "done", "rolled-back", "failed" };
+const char *const phase_names[] = { [PH_STARTING] = "starting",	 [PH_STOPPING] = "stopping",
+				    [PH_HEALTH] = "health-checking", [PH_SMOKE] = "smoke-testing",
+				    [PH_WATCH] = "switched",	 [PH_DONE] = "done",
+				    [PH_ROLLED_BACK] = "rolled-back", [PH_FAILED] = "failed" };
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
@@ -130,33 +132,35 @@ void deployer_stop_all(struct deployer *d)
 	for (pos = d->services.next; pos != &d->services; pos = pos->next) {
 		struct managed *m = container_of(pos, struct managed, node);
 		const struct config_service *cs = deployer_config(d, m->name);
-		struct slot *slots[3] = { m->live, m->prev, m->dep ? m->dep->green : NULL };
+		struct deployment *dep = m->dep;
+		struct group *groups[3] = { m->live, m->prev, dep ? dep->green : NULL };
 		/* counted before dep_finish, which stops a green itself */
 		for (int i = 0; i < 3; i++) {
-			if (!slots[i] || slots[i]->stopping)
-				continue;
-			slots[i]->counted = true;
-			d->stopping++;
+			for (size_t k = 0; groups[i] && k < groups[i]->n; k++) {
+				struct slot *s = groups[i]->slots[k];
+				if (s->stopping || s->counted)
+					continue;
+				s->counted = true;
+				d->stopping++;
+			}
 		}
-		struct deployment *dep = m->dep;
-		if (m->dep && m->dep->phase == PH_WATCH && m->prev) {
+		if (dep && dep->phase == PH_WATCH && m->prev) {
 			/* not through its watch window: the version to serve after a
 			 * restart is the one before it (recorded with the result) */
-			m->dep->routed_back = m->prev;
-			dep_finish(m->dep, PH_FAILED,
+			dep->routed_back = m->prev;
+			dep_finish(dep, PH_FAILED,
 				   "the daemon was stopped during the watch window: %s, the last known-good version, "
 				   "serves when it starts again",
 				   m->prev->version);
-		} else if (m->dep && m->dep->phase < PH_DONE) {
-			dep_finish(m->dep, PH_FAILED, "the daemon is shutting down");
+		} else if (dep && dep->phase < PH_DONE) {
+			dep_finish(dep, PH_FAILED, "the daemon is shutting down");
 		}
 		if (dep && !dep->green)
-			slots[2] = NULL; /* dep_finish stopped it (it may be freed already) */
-		for (int i = 0; i < 3; i++)
-			if (slots[i] && slots[i]->counted && !slots[i]->stopping)
-				slot_stop(slots[i]);
+			groups[2] = NULL; /* dep_finish stopped it (it may be freed already) */
 		m->live = m->prev = NULL;
 		loop_timer_cancel(d->p->loop, &m->prev_timer);
+		for (int i = 0; i < 3; i++)
+			group_stop(groups[i]);
 		if (cs && cs->stop_grace_ms > grace)
 			grace = cs->stop_grace_ms;
 	}
@@ -218,9 +222,13 @@ void deployer_free(struct deployer *d)
 
 	if (!d)
 		return;
+	/* no deployment follows what is freed below (engine_slot_gone) */
+	for (pos = d->services.next; pos != &d->services; pos = pos->next)
+		container_of(pos, struct managed, node)->dep = NULL;
 	list_for_each_safe(pos, tmp, &d->deployments) {
 		struct deployment *dep = container_of(pos, struct deployment, node);
 		loop_timer_cancel(d->p->loop, &dep->timer);
+		group_free(dep->green); /* still running ones keep running */
 		free(dep->watch);
 		json_decref(dep->events);
 		dbref_put(dep->db);
@@ -232,10 +240,9 @@ void deployer_free(struct deployer *d)
 		struct managed *m = container_of(pos, struct managed, node);
 		loop_timer_cancel(d->p->loop, &m->prev_timer);
 		/* instances keep running: a restarted daemon adopts them */
-		if (m->live)
-			slot_free(m->live);
-		if (m->prev)
-			slot_free(m->prev);
+		group_free(m->live);
+		if (m->prev != m->live)
+			group_free(m->prev);
 		free(m->name);
 		free(m);
 	}

@@ -56,7 +56,9 @@ struct job {
 	char service[STATE_SERVICE_MAX + STATE_VERSION_MAX + 2], version[STATE_VERSION_MAX + 1], action[32], result[16];
 	char *detail;
 	struct dbref *dep_db;              /* phase jobs: the deployment's row (reference held) */
-	struct dbref *ref;                 /* instance jobs and routing (reference held) */
+	struct dbref *ref;                 /* instance jobs (reference held) */
+	struct dbref *routed[DEPLOY_INSTANCES_MAX]; /* routing: the instances (references held) */
+	size_t nrouted;
 	struct state_instance inst;        /* JOB_INSTANCE_ADD / _PROC */
 	enum state_instance_state istate;  /* JOB_INSTANCE_STATE */
 	uid_t who;                         /* JOB_AUDIT */
@@ -95,8 +97,11 @@ static int job_run(struct job *j)
 {
 	struct state *st = j->d->st;
 	int64_t id = j->dep_db ? j->dep_db->id : 0;
-
+	int64_t ids[DEPLOY_INSTANCES_MAX];
 	int r = 0;
+
+	for (size_t i = 0; i < j->nrouted; i++)
+		ids[i] = j->routed[i]->id;
 
 	switch (j->kind) {
 	case JOB_TRANSITION:
@@ -110,12 +115,12 @@ static int job_run(struct job *j)
 	case JOB_ROUTE:
 		/* the phase and where traffic goes, in one transaction */
 		if (id > 0)
-			r = state_deployment_route(st, id, j->to, j->detail, j->version, &j->ref->id, 1);
+			r = state_deployment_route(st, id, j->to, j->detail, j->version, ids, j->nrouted);
 		else /* no deployment row (its begin failed): at least the routing */
-			r = state_routing_set(st, j->service, j->version, &j->ref->id, 1);
+			r = state_routing_set(st, j->service, j->version, ids, j->nrouted);
 		break;
 	case JOB_ROUTING:
-		r = state_routing_set(st, j->service, j->version, j->ref ? &j->ref->id : NULL, j->ref ? 1 : 0);
+		r = state_routing_set(st, j->service, j->version, ids, j->nrouted);
 		break;
 	case JOB_INSTANCE_ADD:
 		state_instance_add(st, &j->inst, &j->ref->id);
@@ -200,6 +205,8 @@ static void job_done(void *data)
 	for (; j; j = next) {
 		next = j->next;
 		dbref_put(j->ref);
+		for (size_t i = 0; i < j->nrouted; i++)
+			dbref_put(j->routed[i]);
 		dbref_put(j->dep_db);
 		free(j->inst.log_path);
 		free(j->detail);
@@ -264,23 +271,32 @@ void record_audit(struct deployer *d, uid_t who, const char *action, const char 
 	job_submit(d, audit_job(who, action, service, version, result, detail));
 }
 
-static struct job *routing_job(const char *service, const char *version, struct dbref *ref)
+/* Take references to the rows of g's instances that take requests, for
+ * the routing row. */
+static void job_route_to(struct job *j, struct group *g)
+{
+	snprintf(j->version, sizeof(j->version), "%s", g->version);
+	for (size_t i = 0; i < g->n; i++)
+		if (g->slots[i]->ready && !g->slots[i]->stopping)
+			j->routed[j->nrouted++] = dbref_get(g->slots[i]->ref);
+}
+
+static struct job *routing_job(struct group *g)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j)
 		return NULL;
 	j->kind = JOB_ROUTING;
-	snprintf(j->service, sizeof(j->service), "%s", service);
-	snprintf(j->version, sizeof(j->version), "%s", version);
-	j->ref = dbref_get(ref);
+	snprintf(j->service, sizeof(j->service), "%s", g->m->name);
+	job_route_to(j, g);
 	return j;
 }
 
-/* The deployment's new phase and its service's routing (to slot s), in one
- * transaction: after a crash they never disagree. */
+/* The deployment's new phase and its service's routing (to group g), in
+ * one transaction. */
 static struct job *route_job(struct deployment *dep, enum state_deployment_state to, const char *detail,
-			     struct slot *s)
+			     struct group *g)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -292,14 +308,13 @@ static struct job *route_job(struct deployment *dep, enum state_deployment_state
 	j->to = to;
 	j->detail = detail ? strdup(detail) : NULL;
 	snprintf(j->service, sizeof(j->service), "%s", dep->service);
-	snprintf(j->version, sizeof(j->version), "%s", s->version);
-	j->ref = dbref_get(s->ref);
+	job_route_to(j, g);
 	return j;
 }
 
-void record_route(struct deployment *dep, enum state_deployment_state to, const char *detail, struct slot *s)
+void record_route(struct deployment *dep, enum state_deployment_state to, const char *detail, struct group *g)
 {
-	job_submit(dep->d, route_job(dep, to, detail, s));
+	job_submit(dep->d, route_job(dep, to, detail, g));
 }
 
 void record_instance_state(struct deployer *d, struct dbref *ref, enum state_instance_state st)
@@ -337,7 +352,8 @@ void record_instance(struct deployer *d, struct slot *s, bool add)
 }
 
 
-void record_result(struct deployment *dep, enum state_deployment_state to, const char *why, struct slot *routed_back)
+void record_result(struct deployment *dep, enum state_deployment_state to, const char *why,
+		   struct group *routed_back)
 {
 	struct job *j = routed_back ? route_job(dep, to, why, routed_back) : phase_job(dep, to, why, true);
 
@@ -349,12 +365,12 @@ void record_result(struct deployment *dep, enum state_deployment_state to, const
 	job_submit(dep->d, j);
 }
 
-void record_routing_audit(struct deployer *d, struct slot *back, uid_t who, const char *action,
-			  const char *audit_version, const char *result, const char *detail)
+void record_routing(struct deployer *d, struct group *g, uid_t who, const char *action, const char *audit_version,
+		    const char *result, const char *detail)
 {
-	struct job *j = routing_job(back->m->name, back->version, back->ref);
+	struct job *j = routing_job(g);
 
-	if (j && !(j->next = audit_job(who, action, back->m->name, audit_version, result, detail))) {
+	if (j && action && !(j->next = audit_job(who, action, g->m->name, audit_version, result, detail))) {
 		job_done(j);
 		j = NULL;
 	}

@@ -41,26 +41,36 @@ static int64_t switched_at(struct state *st, int64_t id)
 	return at;
 }
 
-/* The newest live instance of VERSION that still runs, preferring one the
- * routing row names; -1 if none.  Skips index `not`. */
-static ssize_t pick_instance(const struct state_instance *in, const bool *alive, size_t n, const char *version,
-			     const struct state_routing *routing, ssize_t not)
+enum role { ROLE_STOP = 0, ROLE_LIVE, ROLE_WARM };
+
+/* Give role to up to want instances of VERSION that still run and have no
+ * role yet: those the routing row names first, then the newest (by id).
+ * Returns how many got it. */
+static size_t pick_instances(const struct state_instance *in, const bool *alive, enum role *roles, size_t n,
+			     const char *version, const struct state_routing *routing, enum role role, size_t want)
 {
-	ssize_t best = -1;
+	size_t got = 0;
 
 	if (!version || !*version)
-		return -1;
-	for (size_t k = 0; k < n; k++) {
+		return 0;
+	for (size_t k = 0; k < n && got < want; k++) {
 		bool routed = false;
-		if (!alive[k] || (ssize_t)k == not || strcmp(in[k].version, version))
+		if (!alive[k] || roles[k] != ROLE_STOP || strcmp(in[k].version, version))
 			continue;
 		for (size_t r = 0; routing && r < routing->ninstance_ids; r++)
 			routed |= routing->instance_ids[r] == in[k].id;
-		if (routed)
-			return (ssize_t)k;
-		best = (ssize_t)k; /* by id: the newest wins */
+		if (routed) {
+			roles[k] = role;
+			got++;
+		}
 	}
-	return best;
+	for (size_t k = n; k-- > 0 && got < want;) {
+		if (!alive[k] || roles[k] != ROLE_STOP || strcmp(in[k].version, version))
+			continue;
+		roles[k] = role;
+		got++;
+	}
+	return got;
 }
 
 static struct slot *adopt(struct managed *m, const struct config_service *cs, const struct state_instance *in)
@@ -91,17 +101,19 @@ struct service_record {
 	struct state_instance *in;         /* its live rows */
 	size_t nin;
 	bool *alive;                       /* in[k]'s process still runs */
+	enum role *roles;                  /* what in[k] becomes, if it runs */
 	const struct state_deployment *inflight, *last_done;
 	bool inflight_switched;            /* the deploy in flight had moved traffic */
 	const char *keep, *warm;           /* versions: to serve; to keep warm (NULL: none) */
 	int64_t warm_until;                /* Unix ms: end of warm's rollback window */
-	ssize_t keep_i, warm_i;            /* their instances in in[] (-1: none) */
+	size_t nkeep;                      /* instances with ROLE_LIVE */
 	char why[400];                     /* why the version served is not the one expected */
 };
 
 static void service_record_clear(struct service_record *r)
 {
 	free(r->alive);
+	free(r->roles);
 	state_deployment_array_free(r->deps, r->ndeps);
 	state_instance_array_free(r->in, r->nin);
 	if (r->have_routing)
@@ -120,7 +132,8 @@ static int recover_read(struct state *st, const struct config_service *cs, struc
 	if (state_instance_list_live(st, cs->name, &r->in, &r->nin) < 0)
 		r->nin = 0;
 	r->alive = calloc(r->nin + 1, sizeof(*r->alive));
-	if (!r->alive)
+	r->roles = calloc(r->nin + 1, sizeof(*r->roles));
+	if (!r->alive || !r->roles)
 		return -ENOMEM;
 	/* newest first: the deployment in flight (if any), then the last one
 	 * that moved traffic (failed and aborted ones did not) */
@@ -147,14 +160,16 @@ static int recover_read(struct state *st, const struct config_service *cs, struc
 	return 0;
 }
 
-/* Decide, from r as read, the version to serve and its instance, and the
- * version to keep warm and its instance (see docs/internals/deploy.md).
- * Sets m->prev_version (what `cutover rollback` goes back to). */
+/* Decide, from r as read, the version to serve and its instances, and the
+ * version to keep warm and its instances, up to services.NAME.instances
+ * each (see docs/internals/deploy.md).  Sets m->prev_version (what
+ * `cutover rollback` goes back to). */
 static void recover_decide(struct state *st, const struct config_service *cs, struct managed *m,
 			   struct service_record *r)
 {
 	const struct state_deployment *inflight = r->inflight, *last_done = r->last_done;
 	const struct state_routing *routing = r->have_routing ? &r->routing : NULL;
+	size_t want = cs->instances ? cs->instances : 1;
 
 	/* Where traffic goes: the last known-good version.  A deploy that had
 	 * switched but not finished its watch window is not known-good: back to
@@ -179,22 +194,56 @@ static void recover_decide(struct state *st, const struct config_service *cs, st
 		}
 	}
 
-	r->keep_i = pick_instance(r->in, r->alive, r->nin, r->keep, routing, -1);
-	if (r->keep_i < 0 && r->inflight_switched && routing) {
+	r->nkeep = pick_instances(r->in, r->alive, r->roles, r->nin, r->keep, routing, ROLE_LIVE, want);
+	if (!r->nkeep && r->inflight_switched && routing) {
 		/* the old version is gone too: the new one serves, better than nothing */
-		r->keep_i = pick_instance(r->in, r->alive, r->nin, routing->version, routing, -1);
-		if (r->keep_i >= 0) {
+		r->nkeep = pick_instances(r->in, r->alive, r->roles, r->nin, routing->version, routing, ROLE_LIVE, want);
+		if (r->nkeep) {
 			snprintf(r->why, sizeof(r->why), "%s no longer runs: traffic stays on %s", r->keep,
 				 routing->version);
 			r->keep = routing->version;
 		}
 	}
-	r->warm_i = pick_instance(r->in, r->alive, r->nin, r->warm, NULL, r->keep_i);
+	pick_instances(r->in, r->alive, r->roles, r->nin, r->warm, NULL, ROLE_WARM, want);
 }
 
-/* Adopt every instance of r that still runs: the one to serve gets the
- * traffic, the warm one its rest of the rollback window, the others are
- * stopped. */
+/* Put adopted slot s into *g (a new group of its version on the first). */
+static int join(struct managed *m, struct group **g, struct slot *s)
+{
+	if (!*g && !(*g = group_new(m, s->version, s->release_dir)))
+		return -ENOMEM;
+	return group_add(*g, s);
+}
+
+/* The adopted live version takes the traffic, as the routing row says
+ * (recorded again if it said otherwise). */
+static void recover_route(struct state *st, const struct config_service *cs, struct managed *m,
+			  const struct service_record *r)
+{
+	struct group *g = m->live;
+	int64_t ids[DEPLOY_INSTANCES_MAX];
+	bool same = r->have_routing && !strcmp(r->routing.version, g->version) && r->routing.ninstance_ids == g->n;
+
+	g->weight = 100;
+	if (route_publish(m) < 0) {
+		log_error("%s: cannot route to %s (out of memory)", cs->name, g->version);
+		return;
+	}
+	for (size_t i = 0; i < g->n; i++) {
+		ids[i] = g->slots[i]->ref->id;
+		same = same && r->routing.instance_ids[i] == ids[i];
+		state_instance_set_state(st, ids[i], STATE_INSTANCE_HEALTHY);
+	}
+	if (!same)
+		state_routing_set(st, cs->name, g->version, ids, g->n);
+	log_info("%s: traffic on %s (%zu instance%s: %s)%s", cs->name, g->version, g->n, g->n == 1 ? "" : "s",
+		 group_addrs(g, (char[400]){ 0 }, 400),
+		 r->inflight_switched ? ", the last known-good version" : ", as routed before the restart");
+}
+
+/* Adopt every instance of r that still runs: those of the version to
+ * serve get the traffic, those of the warm one the rest of its rollback
+ * window, the others are stopped. */
 static void recover_adopt(struct deployer *d, const struct config_service *cs, struct managed *m,
 			  const struct service_record *r, struct recovery *rc)
 {
@@ -209,28 +258,26 @@ static void recover_adopt(struct deployer *d, const struct config_service *cs, s
 		if (!slot)
 			continue;
 		rc->adopted++;
-		if ((ssize_t)k == r->keep_i && route_to(m, slot) == 0) {
-			m->live = slot;
-			log_info("%s: traffic on %s (pid %d, port %u)%s", cs->name, slot->version, in->pid, slot->port,
-				 r->inflight_switched ? ", the last known-good version" : ", as routed before the restart");
-			if (!r->have_routing || strcmp(r->routing.version, slot->version) || r->routing.ninstance_ids != 1 ||
-			    r->routing.instance_ids[0] != in->id)
-				state_routing_set(st, cs->name, slot->version, &in->id, 1);
-			state_instance_set_state(st, in->id, STATE_INSTANCE_HEALTHY);
-		} else if ((ssize_t)k == r->warm_i) {
-			int64_t left = r->warm_until - deploy_wall_ms();
-			m->prev = slot;
-			loop_timer_set(d->p->loop, &m->prev_timer, d->p->loop->now_ms + (uint64_t)(left > 0 ? left : 0),
-				       prev_window_over);
+		if (r->roles[k] == ROLE_LIVE && join(m, &m->live, slot) == 0)
+			continue;
+		if (r->roles[k] == ROLE_WARM && join(m, &m->prev, slot) == 0) {
 			state_instance_set_state(st, in->id, STATE_INSTANCE_DRAINING);
-			log_info("%s: %s stays warm for an instant rollback (%lld s left of the rollback window)",
-				 cs->name, slot->version, (long long)(left / 1000));
-		} else {
-			/* the green of an aborted deploy, a version out of its
-			 * rollback window, a duplicate */
-			slot_stop(slot);
-			rc->stopped++;
+			continue;
 		}
+		/* the green of an aborted deploy, a version out of its rollback
+		 * window, one more than the service runs */
+		slot_stop(slot);
+		rc->stopped++;
+	}
+	if (m->live)
+		recover_route(st, cs, m, r);
+	if (m->prev) {
+		int64_t left = r->warm_until - deploy_wall_ms();
+		loop_timer_set(d->p->loop, &m->prev_timer, d->p->loop->now_ms + (uint64_t)(left > 0 ? left : 0),
+			       prev_window_over);
+		route_publish(m);
+		log_info("%s: %s stays warm for an instant rollback (%lld s left of the rollback window)", cs->name,
+			 m->prev->version, (long long)(left / 1000));
 	}
 }
 
@@ -298,7 +345,7 @@ static void recover_abort(struct state *st, const struct config_service *cs, con
 static int recover_service(struct deployer *d, const struct config_service *cs, struct recovery *rc)
 {
 	struct managed *m = managed_get(d, cs->name, true);
-	struct service_record r = { .keep_i = -1, .warm_i = -1 };
+	struct service_record r = { 0 };
 	int ret = -ENOMEM;
 
 	if (!m)
@@ -344,6 +391,7 @@ int deployer_recover(struct deployer *d)
 			rc.restarted++;
 		m->restart_version[0] = 0;
 	}
+
 	if (rc.adopted || rc.gone || rc.aborted || rc.restarted)
 		log_info("recovered: %d instances adopted, %d stopped, %d were gone, %d deployments aborted, "
 			 "%d versions restarted",

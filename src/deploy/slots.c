@@ -1,13 +1,13 @@
 /* slots.c - instances: one supervised process of a version on a port
  * cutover chose, with its health check (struct slot, declarations in
- * deploy-internal.h).
+ * deploy-internal.h; the versions they make up are groups.c's).
  *
  * A slot is started (or adopted from the previous daemon), health-checked,
  * restarted by the supervisor when it crashes, and at the end stopped
  * (signal, grace, SIGKILL) or retired: stopped once the proxy has no
  * request in flight to it.  What a crash or a health change means for a
- * deployment in flight is decided here with the engine (engine.c).  The
- * routing of a service to a slot is here too.
+ * deployment in flight is the engine's to decide (engine_slot_crashed,
+ * engine_slot_health).
  */
 #include <errno.h>
 #include <signal.h>
@@ -37,6 +37,23 @@ void slot_emit(struct slot *s, const char *state, const char *detail)
 		       "at_ms", (json_int_t)deploy_wall_ms(), "detail", detail));
 }
 
+/* Take s out of its group (if any). */
+static void slot_leave(struct slot *s)
+{
+	struct group *g = s->g;
+
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->n; i++) {
+		if (g->slots[i] == s) {
+			memmove(&g->slots[i], &g->slots[i + 1], (g->n - i - 1) * sizeof(g->slots[0]));
+			g->n--;
+			break;
+		}
+	}
+	s->g = NULL;
+}
+
 void slot_free(struct slot *s)
 {
 	struct deployer *d;
@@ -44,6 +61,7 @@ void slot_free(struct slot *s)
 	if (!s)
 		return;
 	d = s->m->d;
+	slot_leave(s);
 	if (!s->inst || sup_instance_state(s->inst) != SUP_RUNNING)
 		/* its process is gone (not merely forgotten at exit, for the next daemon) */
 		metrics_upstream_retire(&d->p->metrics, s->m->name, s->addr);
@@ -57,6 +75,8 @@ void slot_free(struct slot *s)
 	dbref_put(s->ref);
 	free(s->log_path);
 	free(s->release_dir);
+	if (s->awaited && s->m->awaiting && --s->m->awaiting == 0)
+		engine_slot_gone(s->m);
 	free(s);
 }
 
@@ -74,11 +94,11 @@ static void slot_stopped(struct sup_instance *inst, const struct sup_exit *last,
 	slot_free(s);
 }
 
-/* Stop the process (signal, grace, SIGKILL) and free the slot when reaped. */
 void slot_stop(struct slot *s)
 {
 	if (!s || s->stopping)
 		return;
+	slot_leave(s);
 	s->stopping = true;
 	if (list_empty(&s->retiring)) /* out of service: deployer_stop_all finds it there */
 		list_add_tail(&s->m->d->retiring, &s->retiring);
@@ -106,15 +126,16 @@ static void drain_tick(struct loop *loop, struct loop_timer *t)
 	slot_stop(s);
 }
 
-/* Stop a slot that had traffic until now: once the proxy has no request in
- * flight to it (its idle connections were closed by the switch), or after
- * the service's deploy.drain, whichever comes first.  Then slot_stop(). */
+/* Once the proxy has no request in flight to it (its idle connections were
+ * closed when it left the routing table), or after the service's
+ * deploy.drain, whichever comes first: slot_stop(). */
 void slot_retire(struct slot *s)
 {
 	const struct config_service *cs;
 
 	if (!s || s->stopping)
 		return;
+	slot_leave(s);
 	cs = deployer_config(s->m->d, s->m->name);
 	s->drain_until_ms = s->m->d->p->loop->now_ms + (cs ? cs->deploy.drain_ms : 0);
 	list_add_tail(&s->m->d->retiring, &s->retiring);
@@ -124,7 +145,6 @@ void slot_retire(struct slot *s)
 static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 {
 	struct managed *m = s->m;
-	struct deployment *dep = m->dep;
 	char why[320];
 
 	s->crashed = true;
@@ -140,27 +160,8 @@ static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 			 gave_up ? " (crash loop: gave up)" : "");
 	log_warn("%s", why);
 	slot_emit(s, "crashed", why);
-	if (dep && dep->green == s && dep->phase < PH_WATCH) {
-		dep_finish(dep, PH_FAILED, "%s before it became healthy", why);
+	if (engine_slot_crashed(s, why))
 		return;
-	}
-	if (dep && dep->phase == PH_WATCH && m->live == s) {
-		rollback_now(m, why);
-		return;
-	}
-	if (!dep && m->live == s && m->prev && !m->prev->crashed && m->prev->health == HEALTH_HEALTHY &&
-	    s->inst && sup_instance_streak(s->inst) >= LIVE_CRASHES_BEFORE_ROLLBACK) {
-		/* crash-looping after its watch window, the previous version warm */
-		char loop_why[400];
-		char err[256];
-		snprintf(loop_why, sizeof(loop_why), "%s (%u crashes in a row)", why, sup_instance_streak(s->inst));
-		/* a deployment of the warm version, as for `cutover rollback`: it is
-		 * in the history with its reason (rollback_now finishes it) */
-		if (dep_create(m->d, m->name, m->prev->version, true, DEPLOY_BY_DAEMON, err, sizeof(err)) < 0)
-			log_warn("%s: cannot record the rollback as a deployment: %s", m->name, err);
-		if (rollback_now(m, loop_why))
-			return;
-	}
 	if (e->restart_in_ms)
 		log_warn("%s %s: restart %u in %llu ms", m->name, s->version,
 			 s->inst ? sup_instance_restarts(s->inst) + 1 : 0, (unsigned long long)e->restart_in_ms);
@@ -189,30 +190,51 @@ static void slot_health(struct health_check *hc, enum health_state state, const 
 {
 	struct slot *s = data;
 	struct managed *m = s->m;
-	struct deployment *dep = m->dep;
 
 	s->health = state;
 	slot_emit(s, state == HEALTH_HEALTHY ? "healthy" : "unhealthy", state == HEALTH_HEALTHY ? NULL : reason);
-	if (s != m->prev) /* the warm previous version stays "draining" in the record */
+	if (!s->g || s->g != m->prev) /* the warm previous version stays "draining" in the record */
 		record_instance_state(m->d, s->ref,
 				      state == HEALTH_HEALTHY ? STATE_INSTANCE_HEALTHY : STATE_INSTANCE_UNHEALTHY);
-	if (dep && dep->green == s && state == HEALTH_HEALTHY && dep->phase == PH_HEALTH) {
-		dep_healthy(dep);
+	if (engine_slot_health(s, state, reason))
 		return;
-	}
-	if (state == HEALTH_UNHEALTHY && dep && dep->phase == PH_WATCH && m->live == s) {
-		char why[160];
-		snprintf(why, sizeof(why), "%s %s failed its health check (%s)", m->name, s->version, reason);
-		rollback_now(m, why);
-		return;
-	}
 	if (state == HEALTH_UNHEALTHY)
 		log_warn("%s %s on port %u is unhealthy: %s", m->name, s->version, s->port, reason);
 }
 
-/* Start VERSION of m from release_dir, or, with adopt, take over the
- * process a previous daemon started (same pid and start time).  Returns
- * the slot or NULL (err). */
+/* The environment of an instance: PATH, PORT, CUTOVER_SERVICE,
+ * CUTOVER_VERSION, then the service's env: (substituted).  Returns a
+ * NULL-terminated malloc'd array of malloc'd strings, or NULL. */
+static char **instance_env(const struct config_service *cs, const char *service, const char *port,
+			   const char *version, const char *release_dir)
+{
+	const char *fixed[][2] = { { "PATH", "/usr/local/bin:/usr/bin:/bin" },
+				   { "PORT", port },
+				   { "CUTOVER_SERVICE", service },
+				   { "CUTOVER_VERSION", version } };
+	size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), n = 0;
+	char **env = calloc(nfixed + cs->nenv + 1, sizeof(char *));
+
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < nfixed + cs->nenv; i++) {
+		char *v = i < nfixed ? strdup(fixed[i][1])
+				     : deploy_substitute(cs->env[i - nfixed].value, port, version, service, release_dir,
+							 NULL);
+		int r = v ? asprintf(&env[n], "%s=%s", i < nfixed ? fixed[i][0] : cs->env[i - nfixed].name, v) : -1;
+		free(v);
+		if (r < 0) {
+			env[n] = NULL; /* asprintf leaves it undefined on failure */
+			for (size_t k = 0; k < n; k++)
+				free(env[k]);
+			free(env);
+			return NULL;
+		}
+		n++;
+	}
+	return env;
+}
+
 struct slot *slot_start(struct managed *m, const struct config_service *cs, const char *version,
 		const char *release_dir, const struct state_instance *adopt, char *err, size_t errlen)
 {
@@ -224,7 +246,6 @@ struct slot *slot_start(struct managed *m, const struct config_service *cs, cons
 	struct health_spec hs = { 0 };
 	char port[8], id[96], log_path[4200], logdir[4096];
 	char *command = NULL, **env = NULL;
-	size_t nenv = 0;
 	int rc;
 
 	if (!s) {
@@ -256,25 +277,10 @@ struct slot *slot_start(struct managed *m, const struct config_service *cs, cons
 	make_dirs(logdir, 0750); /* a failure shows as the instance's "open log" spawn error */
 	snprintf(log_path, sizeof(log_path), "%s/%s.log", logdir, version);
 	command = deploy_exec_simple(deploy_substitute(cs->run, port, version, m->name, release_dir, NULL));
-	env = calloc(cs->nenv + 6, sizeof(char *));
+	env = instance_env(cs, m->name, port, version, release_dir);
 	if (!command || !env) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
-	}
-	if (asprintf(&env[nenv++], "PATH=/usr/local/bin:/usr/bin:/bin") < 0 ||
-	    asprintf(&env[nenv++], "PORT=%s", port) < 0 || asprintf(&env[nenv++], "CUTOVER_SERVICE=%s", m->name) < 0 ||
-	    asprintf(&env[nenv++], "CUTOVER_VERSION=%s", version) < 0) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	for (size_t i = 0; i < cs->nenv; i++) {
-		char *v = deploy_substitute(cs->env[i].value, port, version, m->name, release_dir, NULL);
-		if (!v || asprintf(&env[nenv++], "%s=%s", cs->env[i].name, v) < 0) {
-			free(v);
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-		free(v);
 	}
 	sup_spec_init(&spec);
 	spec.id = id;
@@ -314,6 +320,7 @@ struct slot *slot_start(struct managed *m, const struct config_service *cs, cons
 	hs.healthy_threshold = cs->health.healthy_threshold;
 	hs.unhealthy_threshold = cs->health.unhealthy_threshold;
 	hs.start_grace_ms = cs->health.start_grace_ms;
+	s->ready = adopt != NULL; /* it served before the restart */
 	rc = health_start(d->p->loop, &hs, slot_health, s, &s->hc);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot health-check %s %s: %s", m->name, version, strerror(-rc));
@@ -328,25 +335,11 @@ fail:
 	slot_free(s);
 	s = NULL;
 out:
-	for (size_t i = 0; env && i < nenv; i++)
+	for (size_t i = 0; env && env[i]; i++)
 		free(env[i]);
 	free(env);
 	free(command);
 	return s;
-}
-
-/* ------------------------------------------------------------------ */
-/* switching traffic                                                   */
-
-/* Route all of m's new requests to slot s (one pointer store). */
-int route_to(struct managed *m, struct slot *s)
-{
-	struct config_target t = { .weight = 1 };
-	struct proxy_group g = { .version = s->version, .weight = 1, .targets = &t, .ntargets = 1 };
-
-	t.addr.text = s->addr;
-	parse_sockaddr(s->addr, &t.addr.sa, &t.addr.salen);
-	return proxy_set_groups(m->d->p, m->name, &g, 1);
 }
 
 /* The request counters of slot s (by service and address: they outlive the
@@ -370,15 +363,3 @@ int slot_traffic_percent(struct managed *m, struct slot *s)
 	}
 	return 0;
 }
-
-void prev_window_over(struct loop *loop, struct loop_timer *t)
-{
-	struct managed *m = container_of(t, struct managed, prev_timer);
-
-	if (m->prev) {
-		log_info("rollback window of %s over: stopping %s", m->name, m->prev->version);
-		slot_retire(m->prev);
-		m->prev = NULL;
-	}
-}
-

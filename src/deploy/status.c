@@ -8,11 +8,11 @@
 #include "base/util.h"
 #include "deploy/deploy-internal.h"
 #include "deploy/health.h"
+#include "deploy/plan.h"
 #include "loop/loop.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy-t.h"
 #include "supervisor/supervisor.h"
-
 
 static const char *slot_state(struct slot *s)
 {
@@ -49,11 +49,35 @@ static json_t *slot_json(struct slot *s, const char *role)
 		      (json_int_t)errors);
 	if (j && s->inst && sup_instance_warning(s->inst))
 		json_object_set_new(j, "warning", json_string(sup_instance_warning(s->inst)));
-	if (j && s == m->prev && m->prev_timer.deadline_ms) {
+	if (j && s->g && s->g == m->prev && m->prev_timer.deadline_ms) {
 		uint64_t now = m->d->p->loop->now_ms, end = m->prev_timer.deadline_ms;
 		json_object_set_new(j, "warm_for_s", json_integer(end > now ? (json_int_t)((end - now) / 1000) : 0));
 	}
 	return j;
+}
+
+/* The first instance of g as JSON (null: none): the one `live`,
+ * `previous` and `green` show, as before a version had several. */
+static json_t *group_first_json(struct group *g, const char *role)
+{
+	return slot_json(g && g->n ? g->slots[0] : NULL, role);
+}
+
+static json_t *plan_json(const struct plan *plan)
+{
+	json_t *steps = json_array();
+
+	for (size_t i = 0; i < plan->nsteps; i++) {
+		const struct plan_step *st = &plan->steps[i];
+		json_array_append_new(
+			steps, json_pack("{s:o, s:i, s:b, s:i, s:i, s:I, s:b}", "old_instances",
+					 st->old_instances == PLAN_KEEP ? json_null() : json_integer(st->old_instances),
+					 "new_instances", (int)st->new_instances, "smoke", st->smoke, "old_weight",
+					 (int)st->old_weight, "new_weight", (int)st->new_weight, "hold_ms",
+					 (json_int_t)st->hold_ms, "analyse", st->analyse));
+	}
+	return json_pack("{s:s, s:o, s:b}", "strategy", plan->strategy, "steps", steps, "keep_old_warm",
+			 plan->keep_old_warm);
 }
 
 json_t *deployer_deployment_json(struct deployer *d, int64_t id)
@@ -62,14 +86,21 @@ json_t *deployer_deployment_json(struct deployer *d, int64_t id)
 
 	for (pos = d->deployments.next; pos != &d->deployments; pos = pos->next) {
 		struct deployment *dep = container_of(pos, struct deployment, node);
+		json_t *j;
 		if (dep->id != id)
 			continue;
-		return json_pack("{s:I, s:s, s:s, s:s?, s:s, s:b, s:b, s:s?, s:I, s:O}", "id", (json_int_t)dep->id,
-				 "service", dep->service, "version", dep->version, "from_version",
-				 dep->from_version[0] ? dep->from_version : NULL, "phase", phase_names[dep->phase],
-				 "finished", dep->phase >= PH_DONE, "rollback", dep->is_rollback, "reason",
-				 dep->reason[0] ? dep->reason : NULL, "started_at_ms", (json_int_t)dep->started_at,
-				 "events", dep->events);
+		j = json_pack("{s:I, s:s, s:s, s:s?, s:s, s:b, s:b, s:s?, s:I, s:O}", "id", (json_int_t)dep->id,
+			      "service", dep->service, "version", dep->version, "from_version",
+			      dep->from_version[0] ? dep->from_version : NULL, "phase", phase_names[dep->phase],
+			      "finished", dep->phase >= PH_DONE, "rollback", dep->is_rollback, "reason",
+			      dep->reason[0] ? dep->reason : NULL, "started_at_ms", (json_int_t)dep->started_at,
+			      "events", dep->events);
+		if (j) {
+			json_object_set_new(j, "strategy", json_string(dep->plan.strategy));
+			json_object_set_new(j, "plan", plan_json(&dep->plan));
+			json_object_set_new(j, "step", json_integer((json_int_t)dep->step));
+		}
+		return j;
 	}
 	return NULL;
 }
@@ -81,18 +112,20 @@ json_t *deployer_status_json(struct deployer *d)
 
 	for (pos = d->services.next; pos != &d->services; pos = pos->next) {
 		struct managed *m = container_of(pos, struct managed, node);
+		const struct config_service *cs = deployer_config(d, m->name);
 		struct deployment *dep = m->dep;
+		struct group *green = dep ? dep->green : NULL;
 		json_array_append_new(
-			arr,
-			json_pack("{s:s, s:o, s:o, s:o, s:o, s:s?}", "name", m->name, "live", slot_json(m->live, "live"),
-				  "previous", slot_json(m->prev, "warm"), "green",
-				  slot_json(dep ? dep->green : NULL, "green"), "deploying",
-				  dep ? json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)dep->id, "version",
-						  dep->version, "phase", phase_names[dep->phase], "elapsed_ms",
-						  (json_int_t)(time_now_ms() - dep->t_start_ms))
-				      : json_null(),
-				  "rollback_to", m->prev_version[0] ? m->prev_version : NULL));
+			arr, json_pack("{s:s, s:s?, s:i, s:o, s:o, s:o, s:o, s:s?}", "name", m->name, "strategy",
+				       cs ? plan_strategy_name(cs->deploy.strategy) : NULL, "instances_per_version",
+				       cs && cs->instances ? (int)cs->instances : 1, "live", group_first_json(m->live, "live"),
+				       "previous", group_first_json(m->prev, "warm"), "green", group_first_json(green, "green"),
+				       "deploying",
+				       dep ? json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)dep->id, "version",
+						       dep->version, "phase", phase_names[dep->phase], "elapsed_ms",
+						       (json_int_t)(time_now_ms() - dep->t_start_ms))
+					   : json_null(),
+				       "rollback_to", m->prev_version[0] ? m->prev_version : NULL));
 	}
 	return arr;
 }
-
