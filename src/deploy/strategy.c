@@ -36,8 +36,20 @@ static void plan_blue_green(const struct config_service *cs, bool live, struct p
 	out->keep_old_warm = live;
 }
 
+/* Stop the old version first (requests fail until the new one is
+ * healthy: for development machines), then as blue-green without the
+ * warm old version.  The watch stays: a new version that fails it is
+ * replaced by the old one, started again. */
+static void plan_recreate(const struct config_service *cs, bool live, struct plan *out)
+{
+	plan_blue_green(cs, live, out);
+	out->steps[0].old_instances = live ? 0 : PLAN_KEEP;
+	out->keep_old_warm = false;
+}
+
 static const struct strategy strategies[] = {
 	{ CONFIG_STRATEGY_BLUE_GREEN, "blue-green", plan_blue_green },
+	{ CONFIG_STRATEGY_RECREATE, "recreate", plan_recreate },
 };
 
 int plan_check(const struct plan *p, char *err, size_t errlen)

@@ -63,6 +63,26 @@ static const struct plan_case cases[] = {
 	  CONFIG_STRATEGY_BLUE_GREEN, 4, 60000, "1.1.0", true,
 	  "rollback", false, false, 1,
 	  { { K, 4, true, 0, 100, 0, false } } },
+	{ "recreate over a live version: stopped first, nothing warm",
+	  CONFIG_STRATEGY_RECREATE, 1, 60000, "1.0.0", false,
+	  "recreate", false, true, 1,
+	  { { 0, 1, true, 0, 100, 60000, true } } },
+	{ "recreate, a first deploy: nothing to stop",
+	  CONFIG_STRATEGY_RECREATE, 1, 60000, NULL, false,
+	  "recreate", false, false, 1,
+	  { { K, 1, true, 0, 100, 60000, true } } },
+	{ "recreate, the live version given as \"\": a first deploy",
+	  CONFIG_STRATEGY_RECREATE, 2, 5000, "", false,
+	  "recreate", false, false, 1,
+	  { { K, 2, true, 0, 100, 5000, true } } },
+	{ "recreate, instances: 3",
+	  CONFIG_STRATEGY_RECREATE, 3, 5000, "1.0.0", false,
+	  "recreate", false, true, 1,
+	  { { 0, 3, true, 0, 100, 5000, true } } },
+	{ "recreate rollback: stops the version rolled back from, no watch",
+	  CONFIG_STRATEGY_RECREATE, 1, 60000, "1.1.0", true,
+	  "rollback", false, true, 1,
+	  { { 0, 1, true, 0, 100, 0, false } } },
 };
 
 static void test_plans(void **state)
@@ -125,6 +145,7 @@ static void test_strategy_names(void **state)
 		const char *name;
 	} names[] = {
 		{ CONFIG_STRATEGY_BLUE_GREEN, "blue-green" },
+		{ CONFIG_STRATEGY_RECREATE, "recreate" },
 		{ (enum config_strategy)77, "?" },
 	};
 
