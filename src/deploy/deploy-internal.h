@@ -129,6 +129,7 @@ struct managed {
 	struct group *live, *prev;
 	char prev_version[STATE_VERSION_MAX + 1]; /* what `cutover rollback` goes back to ("": nothing) */
 	char restart_version[STATE_VERSION_MAX + 1]; /* recovery: to start again once all is recovered */
+	uint32_t fill;                     /* recovery: live instances to start to have cs->instances */
 	struct loop_timer prev_timer;      /* end of the rollback window */
 	struct deployment *dep;            /* in flight */
 	unsigned awaiting;                 /* slots the deployment in flight waits to see gone */

@@ -721,6 +721,7 @@ bool engine_slot_health(struct slot *s, enum health_state state, const char *rea
 	struct managed *m = s->m;
 	struct deployment *dep = m->dep;
 	struct group *g = s->g;
+	bool newly_ready = state == HEALTH_HEALTHY && !s->ready;
 
 	if (state == HEALTH_HEALTHY)
 		s->ready = true;
@@ -736,6 +737,14 @@ bool engine_slot_health(struct slot *s, enum health_state state, const char *rea
 		snprintf(why, sizeof(why), "%s %s failed its health check (%s)", m->name, s->version, reason);
 		engine_abort(dep, why);
 		return true;
+	}
+	if (newly_ready && g == m->live) {
+		/* an instance started to make up the live version's count (after a
+		 * restart of the daemon): it takes its share now */
+		if (route_publish(m) == 0)
+			record_routing(m->d, g, DEPLOY_BY_DAEMON, NULL, NULL, NULL, NULL);
+		log_info("%s %s on port %u healthy: serving beside the other %zu", m->name, s->version, s->port,
+			 g->n - 1);
 	}
 	return false;
 }

@@ -23,6 +23,7 @@
 
 struct recovery {
 	int adopted, stopped, gone, aborted, restarted;
+	uint32_t filled;                   /* instances started to make up a live version's count */
 };
 
 /* When did deployment ID switch traffic (Unix ms; 0: unknown)? */
@@ -279,6 +280,8 @@ static void recover_adopt(struct deployer *d, const struct config_service *cs, s
 		log_info("%s: %s stays warm for an instant rollback (%lld s left of the rollback window)", cs->name,
 			 m->prev->version, (long long)(left / 1000));
 	}
+	if (m->live && m->live->n < (cs->instances ? cs->instances : 1))
+		m->fill = (cs->instances ? cs->instances : 1) - (uint32_t)m->live->n;
 }
 
 /* Why the deployment in flight ends (aborted), once the instances are
@@ -363,6 +366,23 @@ out:
 	return ret;
 }
 
+/* Start the instances the live version of m lacks (some did not survive
+ * the restart): each takes traffic once healthy (engine_slot_health). */
+static void recover_fill(struct managed *m, struct recovery *rc)
+{
+	const struct config_service *cs = deployer_config(m->d, m->name);
+	char err[256];
+
+	if (!m->fill || !m->live || !cs)
+		return;
+	log_warn("%s: %u instance%s of %s did not survive the restart; starting %s again", m->name, m->fill,
+		 m->fill == 1 ? "" : "s", m->live->version, m->fill == 1 ? "it" : "them");
+	if (group_start(m->live, cs, (uint32_t)m->live->n + m->fill, err, sizeof(err)) < 0)
+		log_error("%s: %s", m->name, err);
+	rc->filled += m->fill;
+	m->fill = 0;
+}
+
 int deployer_recover(struct deployer *d)
 {
 	struct recovery rc = { 0 };
@@ -391,11 +411,12 @@ int deployer_recover(struct deployer *d)
 			rc.restarted++;
 		m->restart_version[0] = 0;
 	}
-
+	for (struct list_head *pos = d->services.next; pos != &d->services; pos = pos->next)
+		recover_fill(container_of(pos, struct managed, node), &rc);
 	if (rc.adopted || rc.gone || rc.aborted || rc.restarted)
 		log_info("recovered: %d instances adopted, %d stopped, %d were gone, %d deployments aborted, "
-			 "%d versions restarted",
-			 rc.adopted, rc.stopped, rc.gone, rc.aborted, rc.restarted);
+			 "%d versions restarted, %u instances started again",
+			 rc.adopted, rc.stopped, rc.gone, rc.aborted, rc.restarted, rc.filled);
 	return 0;
 }
 

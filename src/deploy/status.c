@@ -63,6 +63,13 @@ static json_t *group_first_json(struct group *g, const char *role)
 	return slot_json(g && g->n ? g->slots[0] : NULL, role);
 }
 
+/* Every instance of g, into arr. */
+static void group_json(struct group *g, const char *role, json_t *arr)
+{
+	for (size_t i = 0; g && i < g->n; i++)
+		json_array_append_new(arr, slot_json(g->slots[i], role));
+}
+
 static json_t *plan_json(const struct plan *plan)
 {
 	json_t *steps = json_array();
@@ -115,12 +122,16 @@ json_t *deployer_status_json(struct deployer *d)
 		const struct config_service *cs = deployer_config(d, m->name);
 		struct deployment *dep = m->dep;
 		struct group *green = dep ? dep->green : NULL;
+		json_t *all = json_array();
+		group_json(m->live, "live", all);
+		group_json(m->prev, "warm", all);
+		group_json(green, "green", all);
 		json_array_append_new(
-			arr, json_pack("{s:s, s:s?, s:i, s:o, s:o, s:o, s:o, s:s?}", "name", m->name, "strategy",
+			arr, json_pack("{s:s, s:s?, s:i, s:o, s:o, s:o, s:o, s:o, s:s?}", "name", m->name, "strategy",
 				       cs ? plan_strategy_name(cs->deploy.strategy) : NULL, "instances_per_version",
 				       cs && cs->instances ? (int)cs->instances : 1, "live", group_first_json(m->live, "live"),
 				       "previous", group_first_json(m->prev, "warm"), "green", group_first_json(green, "green"),
-				       "deploying",
+				       "instances", all, "deploying",
 				       dep ? json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)dep->id, "version",
 						       dep->version, "phase", phase_names[dep->phase], "elapsed_ms",
 						       (json_int_t)(time_now_ms() - dep->t_start_ms))

@@ -1,6 +1,11 @@
-"""Deploy strategies (issue 8, point 4): `strategy: recreate` stops the old
-version before the new one starts, and when the new one fails, starts the
-old one again.  Design: docs/internals/deploy.md."""
+"""Deploy strategies and several instances per version (issue 8, point 4):
+`strategy: recreate` stops the old version before the new one starts, and
+when the new one fails, starts the old one again; `instances: 3` runs three
+supervised, health-checked instances per version, switches blue-green only
+when all three are healthy, without a failed request under load, keeps all
+three warm for a rollback, and re-adopts all three after kill -9 of the
+daemon (starting again one that did not survive).  Design:
+docs/internals/deploy.md."""
 import json
 import os
 import time
@@ -155,5 +160,95 @@ def test_failed_recreate_starts_the_old_version_again():
         check(any(a["actor"] == "cutover (automatic)" and a["action"] == "rollback" and a["result"] == "done"
                   for a in audit(c)), f"audit: {audit(c)[:3]}")
         eq(len(processes_of(c.dir)), 1, "1.0.0 alone runs")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
+
+
+def test_three_instances_blue_green_under_load():
+    with cutover(yaml_text=THREE) as c:
+        add_releases(c, "1.0.0", "1.1.0")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "first deploy")
+        live = instances(c, "live")
+        eq(len(live), 3, f"three instances of 1.0.0: {live}")
+        eq(len({i["port"] for i in live}), 3, "each its own port")
+        eq(len(processes_of(c.dir)), 3, "three processes")
+        with Load(c.port, clients=6) as load:
+            time.sleep(0.5)
+            r = cli(c, "deploy", "shop", "1.1.0", "--json")
+            eq(r.returncode, 0, f"deploy 1.1.0: {r.stdout}{r.stderr}")
+            time.sleep(0.5)
+        eq(load.failures, [], f"failed requests while deploying 1.1.0 on 3 instances ({load.count} requests)")
+        check(load.count > 50, f"too little load: {load.count}")
+        dep = json.loads(r.stdout)
+        healthy = [e for e in dep["events"] if e["phase"] == "healthy"]
+        check(healthy and "3 instances healthy" in healthy[0]["detail"], f"switched once all 3 healthy: {dep}")
+        eq(dep["plan"]["steps"][0]["new_instances"], 3, "the plan's count")
+        m = managed(c)
+        live, warm = instances(c, "live"), instances(c, "warm")
+        eq(([i["version"] for i in live], [i["version"] for i in warm]), (["1.1.0"] * 3, ["1.0.0"] * 3),
+           "3 live, 3 warm")
+        eq(sorted(processes_of(c.dir)), sorted(i["pid"] for i in live + warm), "processes: exactly those")
+        eq(sum(i["traffic_percent"] for i in live), 99, "the live instances share the traffic (33 % each)")
+        check(all(i["requests"] > 0 for i in live), f"every live instance served: {live}")
+        groups = versions_in_status(c)
+        eq([(v, w, len(t)) for v, w, t in groups], [("1.1.0", 1, 3), ("1.0.0", 0, 3)],
+           "version groups at the proxy: 1.1.0 on 3 targets, 1.0.0 warm")
+        # an instant rollback onto the three warm instances, under load
+        with Load(c.port, clients=6) as load:
+            time.sleep(0.3)
+            r = cli(c, "rollback", "shop", "--json")
+            eq(r.returncode, 0, f"rollback: {r.stdout}{r.stderr}")
+            time.sleep(0.3)
+        eq(load.failures, [], "failed requests during the rollback")
+        eq(json.loads(r.stdout)["phase"], "rolled-back", "instant rollback")
+        eq(sorted(i["pid"] for i in instances(c, "live")), sorted(i["pid"] for i in warm),
+           "the three warm processes took the traffic")
+        eq(version_served(c.port), "1.0.0", "served after the rollback")
+        r = cli(c, "status")
+        eq(r.stdout.count("live    1.0.0"), 3, f"status shows every instance:\n{r.stdout}")
+        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
+
+
+def test_kill9_readopts_all_three_instances():
+    """kill -9 of the daemon with 3 live and 3 warm instances: the next
+    daemon re-adopts all six (same pids), routes to the three live ones;
+    after a second kill -9 during which one live instance died too, it
+    re-adopts two and starts one again, which takes traffic once healthy."""
+    with cutover(yaml_text=THREE) as c:
+        add_releases(c, "1.0.0", "1.1.0")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
+        eq(cli(c, "deploy", "shop", "1.1.0").returncode, 0, "deploy 1.1.0")
+        live = sorted(i["pid"] for i in instances(c, "live"))
+        warm = sorted(i["pid"] for i in instances(c, "warm"))
+        eq((len(live), len(warm)), (3, 3), "3 live, 3 warm before the kill")
+        os.kill(c.pid, 9)
+        c.proc.wait(10)
+        restart_daemon(c)
+        eq(sorted(i["pid"] for i in instances(c, "live")), live, "the three live instances re-adopted")
+        eq(sorted(i["pid"] for i in instances(c, "warm")), warm, "the three warm instances re-adopted")
+        eq(sorted(processes_of(c.dir)), sorted(live + warm), "nothing started, nothing left")
+        eq([(v, w, len(t)) for v, w, t in versions_in_status(c)], [("1.1.0", 1, 3), ("1.0.0", 0, 3)],
+           "routing after the restart")
+        with Load(c.port, clients=4) as load:
+            time.sleep(1.0)
+        eq(load.failures, [], "failed requests after the restart")
+        check(all(i["requests"] > 0 for i in instances(c, "live")), f"all three serve: {instances(c, 'live')}")
+
+        # again, and one live instance dies while the daemon is down
+        os.kill(c.pid, 9)
+        c.proc.wait(10)
+        os.kill(live[0], 9)
+        time.sleep(0.2)
+        restart_daemon(c)
+        adopted = sorted(i["pid"] for i in instances(c, "live") if i["pid"] in live)
+        eq(adopted, live[1:], "the two survivors re-adopted")
+        m = wait_for("a third instance healthy and serving",
+                     lambda: (lambda l: l if len(l) == 3 and all(i["health"] == "healthy" and i["traffic_percent"]
+                                                                 for i in l) else None)(instances(c, "live")))
+        check(live[0] not in [i["pid"] for i in m], "the dead one is not counted")
+        eq([(v, len(t)) for v, _, t in versions_in_status(c)], [("1.1.0", 3), ("1.0.0", 3)],
+           "three targets again")
+        eq(version_served(c.port), "1.1.0", "served after the second restart")
         eq(c.terminate(timeout=30), 0, "daemon exit status")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")
