@@ -12,7 +12,7 @@
  *   status.c       deployments and services as JSON
  *
  * Everything here runs on the loop thread, except the jobs of record.c
- * (and the begin job of engine.c), which run on the state worker.
+ * (and the begin job of deployments.c), which run on the state worker.
  */
 #pragma once
 #include <jansson.h>

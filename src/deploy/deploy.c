@@ -6,10 +6,10 @@
  * A managed service has at most three versions at once: `live` (receiving
  * traffic), `prev` (the version before, kept warm for an instant rollback
  * until the rollback window ends) and the `green` of a deploy in flight.
- * Each is a slot (slots.c): one supervised process on a port cutover chose,
- * with its health check.  Everything here runs on the loop thread; SQLite
- * writes go through the state worker as fire-and-forget jobs, in order
- * (record.c).
+ * Each is a group (groups.c) of instances (slots.c): supervised processes,
+ * each on a port cutover chose, with its health check.  Everything here
+ * runs on the loop thread; SQLite writes go through the state worker as
+ * fire-and-forget jobs, in order (record.c).
  */
 #include <errno.h>
 #include <stdio.h>
