@@ -45,7 +45,7 @@ static void routes_text(json_t *routes, char *out, size_t outlen)
 	}
 }
 
-/* One line per version of a managed service: live, warm, green. */
+/* One line per instance of a managed service: live, warm, green. */
 static void print_version(json_t *v)
 {
 	const char *role = json_string_value(json_object_get(v, "role"));
@@ -88,12 +88,19 @@ static void print_managed(json_t *svc, json_t *m, const char *routes)
 	}
 	printf("  %-7s %-12s %-8s %-6s %-10s %8s %9s %10s %7s\n", "ROLE", "VERSION", "PID", "PORT", "HEALTH",
 	       "RESTARTS", "TRAFFIC", "REQUESTS", "5XX");
-	if (json_is_object(json_object_get(m, "live")))
-		print_version(json_object_get(m, "live"));
-	if (json_is_object(json_object_get(m, "previous")))
-		print_version(json_object_get(m, "previous"));
-	if (json_is_object(json_object_get(m, "green")))
-		print_version(json_object_get(m, "green"));
+	if (json_is_array(json_object_get(m, "instances"))) { /* every instance of every version */
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(m, "instances"), i, v)
+			print_version(v);
+	} else {
+		if (json_is_object(json_object_get(m, "live")))
+			print_version(json_object_get(m, "live"));
+		if (json_is_object(json_object_get(m, "previous")))
+			print_version(json_object_get(m, "previous"));
+		if (json_is_object(json_object_get(m, "green")))
+			print_version(json_object_get(m, "green"));
+	}
 	if (back)
 		printf("  cutover rollback %s: back to %s%s\n", json_string_value(json_object_get(svc, "name")), back,
 		       json_is_object(json_object_get(m, "previous")) ? " (warm: instant)"

@@ -1,0 +1,284 @@
+/* deploy-internal.h - what the files of the deploy engine share (the
+ * public contract is deploy.h; the design is docs/internals/deploy.md).
+ *
+ *   deploy.c       the deployer object: new, free, stop_all, the observer, helpers
+ *   deployments.c  deployments: deployer_deploy, deployer_rollback, their begin job
+ *   strategy.c     strategies: a deploy's plan (plan.h, plan-t.h)
+ *   engine.c       the plan runner: steps, smoke, weights, the watch, finish, abort
+ *   groups.c       a version's instances, its weight; the routing at the proxy
+ *   slots.c        instances: start or adopt, health, crash, stop, drain, retire
+ *   record.c       recording to the state: fire-and-forget jobs on the state worker
+ *   recover.c      deployer_recover(): after a restart of the daemon
+ *   status.c       deployments and services as JSON
+ *
+ * Everything here runs on the loop thread, except the jobs of record.c
+ * (and the begin job of deployments.c), which run on the state worker.
+ */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "base/list.h"
+#include "config/config-t.h"
+#include "deploy/plan-t.h"
+#include "deploy/deploy.h"
+#include "deploy/health-t.h"
+#include "loop/loop-t.h"
+#include "metrics/metrics-t.h"
+#include "state/state-t.h"
+
+#define WATCH_TICK_MS 250
+#define LIVE_CRASHES_BEFORE_ROLLBACK 3 /* live crash loop with a warm previous version: roll back */
+#define DEPLOYMENTS_KEPT 64
+#define DEPLOY_INSTANCES_MAX 64        /* services.NAME.instances is 1..64 (src/config) */
+
+enum phase { PH_STARTING, PH_STOPPING, PH_HEALTH, PH_SMOKE, PH_WATCH, PH_DONE, PH_ROLLED_BACK, PH_FAILED };
+/* The names of enum phase, as the API and the history show them. */
+extern const char *const phase_names[];
+
+struct managed;
+struct group;
+
+/* The SQLite id of an instance row.  Written and read only on the state
+ * worker (jobs run in order there); the refcount is touched only on the
+ * loop thread (taken when a job is queued, dropped in its done), so a slot
+ * freed while its jobs are queued leaves them a valid id to use. */
+struct dbref {
+	int64_t id;
+	unsigned refs;
+};
+
+/* One instance of a version: one supervised process on a port cutover
+ * chose, with its health check. */
+struct slot {
+	struct managed *m;
+	struct group *g;                   /* the version it is an instance of; NULL once out of it */
+	struct dbref *ref;                 /* its row in `instances` */
+	char version[STATE_VERSION_MAX + 1];
+	char *release_dir;
+	char *log_path;
+	uint16_t port;
+	char addr[32];
+	struct sup_instance *inst;
+	struct health_check *hc;
+	enum health_state health;
+	bool crashed;
+	bool stopping;
+	bool ready;                        /* healthy once (or adopted): the proxy may send it requests */
+	bool counted;                      /* deployer_stop_all waits for it (d->stopping) */
+	bool awaited;                      /* a deployment waits until it is gone (managed.awaiting) */
+	struct loop_timer drain_timer;     /* slot_retire: waiting for in-flight requests */
+	uint64_t drain_until_ms;
+	struct list_head retiring;         /* in deployer.retiring once out of service (draining, stopping) */
+};
+
+/* The instances of one version of a managed service, and its share of the
+ * service's new requests.  A slot that leaves it (stopped, retired) is
+ * taken out of slots[] at once. */
+struct group {
+	struct managed *m;
+	char version[STATE_VERSION_MAX + 1];
+	char *release_dir;
+	uint32_t weight;                   /* percent; 0: no new requests (warm, or not switched to yet) */
+	size_t n;
+	struct slot *slots[DEPLOY_INSTANCES_MAX];
+};
+
+/* What the watch compares, taken while a deployment is in flight (a few
+ * KiB: freed when it ends). */
+struct watch {
+	struct metrics_counts old_at_start;  /* the version live when the deploy started, then */
+	struct metrics_counts baseline;      /* its window from then until it lost traffic */
+	bool has_old, has_baseline;          /* there was a version live; its window is closed */
+	struct metrics_counts new_at_hold;   /* the new version's counts when the weights were set */
+};
+
+struct deployment {
+	struct list_head node;             /* in deployer.deployments, newest last */
+	struct deployer *d;
+	struct managed *m;
+	int64_t id;
+	struct dbref *db;                  /* its row in `deployments` (set by the begin job) */
+	char service[STATE_SERVICE_MAX + 1], version[STATE_VERSION_MAX + 1], from_version[STATE_VERSION_MAX + 1];
+	bool is_rollback;
+	enum phase phase;
+	struct plan plan;                  /* what it runs (strategy.c) */
+	size_t step;                       /* the step it is at */
+	bool smoked;                       /* the smoke command passed */
+	bool old_stopped;                  /* the plan stopped the old version: an abort starts it again */
+	struct group *green;               /* the new version, until it is live */
+	struct sup_instance *smoke;
+	json_t *events;                    /* [{phase, at_ms, detail}] */
+	char reason[320];
+	uint64_t t_start_ms, t_healthy_ms, t_switched_ms, t_end_ms; /* monotonic */
+	int64_t started_at;                /* wall clock, Unix ms */
+	struct loop_timer timer;           /* deploy timeout, then the hold (watch ticks) */
+	uint64_t hold_until_ms;
+	struct group *watched;             /* the version judged during the hold */
+	struct watch *watch;               /* the analysis' snapshots, while in flight (owned) */
+	struct group *routed_back;         /* set by rollback_now: dep_finish records the routing with the result */
+	uid_t who;                         /* asked by this user (DEPLOY_BY_DAEMON: cutover itself) */
+	bool pending_db;                   /* the begin job has not come back yet */
+};
+
+struct managed {
+	struct list_head node;
+	struct deployer *d;
+	char *name;
+	struct group *live, *prev;
+	char prev_version[STATE_VERSION_MAX + 1]; /* what `cutover rollback` goes back to ("": nothing) */
+	char restart_version[STATE_VERSION_MAX + 1]; /* recovery: to start again once all is recovered */
+	uint32_t fill;                     /* recovery: live instances to start to have cs->instances */
+	struct loop_timer prev_timer;      /* end of the rollback window */
+	struct deployment *dep;            /* in flight */
+	unsigned awaiting;                 /* slots the deployment in flight waits to see gone */
+};
+
+struct deployer {
+	unsigned stopping;                 /* slots still being stopped by deployer_stop_all */
+	bool shutting_down;                /* deployer_stop_all ran: start nothing new */
+	struct proxy *p;
+	struct supervisor *sup;
+	struct worker *w;
+	struct state *st;
+	struct list_head services;
+	struct list_head retiring;         /* slots out of service: draining, then stopping until reaped */
+	struct list_head deployments;
+	size_t ndeployments;
+	int64_t next_id;
+	const char *crash_at;              /* test hook CUTOVER_TEST_CRASH_AT: see record_crash_point() */
+	deployer_event_fn on_event;        /* the observer (deployer_observe) */
+	void *on_event_data;
+};
+
+/* --- deploy.c: helpers --- */
+/* The wall clock, Unix ms. */
+int64_t deploy_wall_ms(void);
+/* The configuration of service NAME (borrowed from the proxy's current
+ * configuration), or NULL. */
+const struct config_service *deployer_config(struct deployer *d, const char *name);
+/* The managed service NAME; with create, a new one if there is none.
+ * NULL: none (or out of memory). */
+struct managed *managed_get(struct deployer *d, const char *name, bool create);
+/* Replace ${PORT}, ${VERSION}, ${SERVICE}, ${RELEASE_DIR} and ${URL} in
+ * text.  Returns a malloc'd string or NULL. */
+char *deploy_substitute(const char *text, const char *port, const char *version, const char *service,
+			const char *release_dir, const char *url);
+/* `exec` in front of a simple command (see deploy.c).  Takes and returns a
+ * malloc'd string (NULL stays NULL). */
+char *deploy_exec_simple(char *command);
+/* Tell the observer (deployer_observe) of event ev of KIND: ev is consumed. */
+void deployer_emit(struct deployer *d, const char *kind, json_t *ev);
+
+/* --- record.c: recording to the state, in order, on the state worker --- */
+struct dbref *dbref_new(void);
+struct dbref *dbref_get(struct dbref *r);
+void dbref_put(struct dbref *r);
+/* The test hook CUTOVER_TEST_CRASH_AT (see record.c).  On the state worker. */
+void record_crash_point(struct deployer *d, bool after, enum state_deployment_state phase, const char *version);
+/* The deployment's new phase (final: a terminal one, with detail as its reason). */
+void record_phase(struct deployment *dep, enum state_deployment_state to, const char *detail, bool final);
+/* The deployment's new phase and its service's routing (to the instances
+ * of g), in one transaction: after a crash they never disagree. */
+void record_route(struct deployment *dep, enum state_deployment_state to, const char *detail, struct group *g);
+/* The deployment's result TO with its reason WHY (may be NULL), the routing
+ * it left (routed_back: the version traffic went back to; NULL: unchanged)
+ * and its audit row, in one transaction. */
+void record_result(struct deployment *dep, enum state_deployment_state to, const char *why,
+		   struct group *routed_back);
+/* An audit row: action on service@version (version may be NULL). */
+void record_audit(struct deployer *d, uid_t who, const char *action, const char *service, const char *version,
+		  const char *result, const char *detail);
+/* The service's routing (to the instances of g) and, if action is not
+ * NULL, an audit row of an act without a deployment (a crash-looping live
+ * version rolled back), in one transaction. */
+void record_routing(struct deployer *d, struct group *g, uid_t who, const char *action, const char *audit_version,
+		    const char *result, const char *detail);
+void record_instance_state(struct deployer *d, struct dbref *ref, enum state_instance_state st);
+/* A new row for a started instance (add), or new process facts after a restart. */
+void record_instance(struct deployer *d, struct slot *s, bool add);
+
+/* --- slots.c: instances and versions --- */
+/* Start VERSION of m from release_dir, or, with adopt, take over the
+ * process a previous daemon started (same pid and start time).  Returns
+ * the slot (in no group yet) or NULL (a sentence in err). */
+struct slot *slot_start(struct managed *m, const struct config_service *cs, const char *version,
+			const char *release_dir, const struct state_instance *adopt, char *err, size_t errlen);
+/* Stop the process (signal, grace, SIGKILL) and free the slot when reaped.
+ * The slot leaves its group. */
+void slot_stop(struct slot *s);
+/* Stop a slot that had traffic until now, once its requests in flight are
+ * done or after deploy.drain.  The slot leaves its group.  NULL is ignored. */
+void slot_retire(struct slot *s);
+/* Free a slot whose process is gone or forgotten (the daemon exits). */
+void slot_free(struct slot *s);
+/* Tell the observer of an instance change (see deployer_observe). */
+void slot_emit(struct slot *s, const char *state, const char *detail);
+/* The request counters of slot s (they outlive the slot's place in the
+ * routing table), or NULL. */
+struct metrics_upstream *slot_metrics(struct managed *m, struct slot *s);
+/* Share of m's new requests that slot s gets now, in percent. */
+int slot_traffic_percent(struct managed *m, struct slot *s);
+
+/* A new, empty version group of m.  NULL: out of memory. */
+struct group *group_new(struct managed *m, const char *version, const char *release_dir);
+/* Add slot s to g.  Returns 0, or -ENOSPC (g is full). */
+int group_add(struct group *g, struct slot *s);
+/* Start instances of g's version until it has `want`.  Returns 0, or
+ * -errno with a sentence in err (the instances started so far stay). */
+int group_start(struct group *g, const struct config_service *cs, uint32_t want, char *err, size_t errlen);
+/* Stop (group_stop) or retire (group_retire) every instance of g, and free
+ * g.  NULL is ignored.  The caller drops its pointers to g first. */
+void group_stop(struct group *g);
+void group_retire(struct group *g);
+/* Forget g and its instances (they keep running: deployer_free). */
+void group_free(struct group *g);
+/* Instances of g that are healthy now. */
+size_t group_healthy(const struct group *g);
+/* Whether every instance of g runs and none fails its health check
+ * (strict: every one is known healthy). */
+bool group_usable(const struct group *g, bool strict);
+/* Whether an instance of g has crashed (and not yet been restarted). */
+bool group_crashed(const struct group *g);
+/* The addresses of g's instances, ", " between them, into out. */
+char *group_addrs(const struct group *g, char *out, size_t len);
+/* The sum of the counters of g's instances into *out. */
+void group_counts(struct group *g, struct metrics_counts *out);
+/* Publish m's versions at the proxy: live, the warm previous one and the
+ * new one of the deployment in flight, each with its weight and its
+ * instances that are ready.  One pointer store.  Returns 0 or -errno
+ * (nothing changed). */
+int route_publish(struct managed *m);
+/* The rollback window of m's previous version is over: retire it. */
+void prev_window_over(struct loop *loop, struct loop_timer *t);
+
+/* --- engine.c: deployments --- */
+/* Finish dep as result (PH_DONE, PH_ROLLED_BACK, PH_FAILED) with the
+ * reason fmt (NULL: nothing to explain); records and audits it.  When the
+ * plan had stopped the old version, it is started again (a rollback by
+ * cutover). */
+void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A new deployment of SERVICE to VERSION (from: the version it replaces;
+ * NULL: the live one): its id, or -errno with a sentence in err. */
+int64_t dep_create(struct deployer *d, const char *service, const char *version, const char *from, bool is_rollback,
+		   uid_t who, char *err, size_t errlen);
+/* Move traffic back to the warm previous version now (see engine.c). */
+bool rollback_now(struct managed *m, const char *why);
+/* Run dep's plan, the new version's release being in release_dir. */
+void engine_run(struct deployment *dep, const char *release_dir);
+/* The new version of dep, whose weights are held, must go: back to the
+ * plan's safe state.  Returns whether traffic is back on the old version. */
+bool engine_abort(struct deployment *dep, const char *why);
+/* Record an event of dep under the name of its phase (dep_event) or label,
+ * and tell the observer. */
+void dep_event(struct deployment *dep, const char *detail);
+void dep_event_as(struct deployment *dep, const char *label, const char *detail);
+/* What an instance's crash (why: the sentence) or health change means for
+ * the deployment in flight and the live version.  Returns true when it
+ * ended or moved a deployment (nothing more to say of it). */
+bool engine_slot_crashed(struct slot *s, const char *why);
+bool engine_slot_health(struct slot *s, enum health_state state, const char *reason);
+/* A slot the deployment in flight waited for is gone (managed.awaiting). */
+void engine_slot_gone(struct managed *m);

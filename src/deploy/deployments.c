@@ -1,0 +1,247 @@
+/* deployments.c - where deployments come from: deployer_deploy() and
+ * deployer_rollback() (the admin API), cutover itself (recovery, an
+ * automatic rollback); each gets its plan from its service's strategy
+ * (strategy.c), is recorded on the state worker, then run by the engine
+ * (engine.c).  Declarations in deploy-internal.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/list.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "deploy/deploy-internal.h"
+#include "deploy/plan.h"
+#include "loop/loop.h"
+#include "loop/worker.h"
+#include "state/state.h"
+#include "store/store.h"
+
+/* The deployment recorded and its release looked up, on the worker; then,
+ * back on the loop, the plan runs. */
+struct begin_job {
+	struct deployment *dep;
+	struct state_release rel;
+	int rc;
+	char err[256];
+};
+
+static void begin_work(void *data)
+{
+	struct begin_job *j = data;
+	struct deployment *dep = j->dep;
+
+	const char *from = dep->from_version[0] ? dep->from_version : NULL;
+	const char *detail = dep->is_rollback ? "rollback" : NULL;
+	/* "rollback": the recovery must not take its from_version (the version
+	 * rolled back from) for a version to keep warm or to roll back to */
+	const char *strategy = dep->plan.strategy;
+
+	/* recorded first, under the id the CLI was given: a deploy refused for
+	 * a missing release is in the history too */
+	state_service_ensure(dep->d->st, dep->service);
+	record_crash_point(dep->d, false, STATE_DEPLOYMENT_STARTING, dep->version);
+	if (state_deployment_begin_as(dep->d->st, dep->id, dep->service, from, dep->version, strategy, detail,
+				      &dep->db->id) == -EEXIST)
+		state_deployment_begin(dep->d->st, dep->service, from, dep->version, strategy, detail, &dep->db->id);
+	record_crash_point(dep->d, true, STATE_DEPLOYMENT_STARTING, dep->version);
+	j->rc = state_release_get(dep->d->st, dep->service, dep->version, &j->rel);
+	if (j->rc < 0)
+		snprintf(j->err, sizeof(j->err),
+			 j->rc == -ENOENT ? "no release %s %s in the store (add it with `cutover release add %s %s PATH`)"
+					  : "cannot read the release %s %s: %s",
+			 dep->service, dep->version, dep->service, j->rc == -ENOENT ? dep->version : strerror(-j->rc));
+}
+
+static void begin_done(void *data)
+{
+	struct begin_job *j = data;
+	struct deployment *dep = j->dep;
+	const struct config_service *cs = deployer_config(dep->d, dep->service);
+
+	dep->pending_db = false;
+	if (dep->phase >= PH_DONE)
+		goto out; /* finished meanwhile (a warm rollback needs no new process) */
+	if (dep->d->shutting_down) {
+		dep_finish(dep, PH_FAILED, "the daemon is shutting down");
+		goto out;
+	}
+	if (j->rc < 0) {
+		dep_finish(dep, PH_FAILED, "%s", j->err);
+		goto out;
+	}
+	if (!cs || !cs->run) {
+		dep_finish(dep, PH_FAILED, "service %s is no longer managed (configuration reloaded)", dep->service);
+		goto out;
+	}
+	engine_run(dep, j->rel.path);
+out:
+	state_release_clear(&j->rel);
+	free(j);
+}
+
+/* Forget the oldest finished deployments beyond DEPLOYMENTS_KEPT. */
+static void deployments_trim(struct deployer *d)
+{
+	struct list_head *pos, *tmp;
+
+	for (pos = d->deployments.next, tmp = pos->next; pos != &d->deployments && d->ndeployments > DEPLOYMENTS_KEPT;
+	     pos = tmp, tmp = pos->next) {
+		struct deployment *dep = container_of(pos, struct deployment, node);
+		if (dep->phase < PH_DONE || dep->pending_db)
+			continue;
+		list_del(&dep->node);
+		json_decref(dep->events);
+		dbref_put(dep->db);
+		free(dep);
+		d->ndeployments--;
+	}
+}
+
+int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, uid_t who, char *err,
+			size_t errlen)
+{
+	int64_t id = dep_create(d, service, version, NULL, false, who, err, errlen);
+
+	if (id < 0)
+		record_audit(d, who, "deploy", service, version, "refused", err);
+	return id;
+}
+
+int64_t dep_create(struct deployer *d, const char *service, const char *version, const char *from, bool is_rollback,
+		   uid_t who, char *err, size_t errlen)
+{
+	const struct config_service *cs = deployer_config(d, service);
+	struct managed *m;
+	struct deployment *dep;
+	struct begin_job *j;
+	struct plan plan;
+	char first[160];
+
+	if (!cs) {
+		snprintf(err, errlen, "unknown service '%s'", service);
+		return -ENOENT;
+	}
+	if (!cs->run) {
+		snprintf(err, errlen, "service '%s' is not managed by cutover (it has targets, no `run`)", service);
+		return -ENOENT;
+	}
+	if (store_check_names(service, version, err, errlen) < 0)
+		return -EINVAL; /* a version no release can have */
+	m = managed_get(d, service, true);
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (m->dep) {
+		snprintf(err, errlen, "a deploy of %s to %s is in progress (deployment %lld)", service, m->dep->version,
+			 (long long)m->dep->id);
+		return -EBUSY;
+	}
+	if (m->live && !strcmp(m->live->version, version) && !group_crashed(m->live)) {
+		snprintf(err, errlen, "%s already runs %s", service, version);
+		return -EALREADY;
+	}
+	if (!from)
+		from = m->live ? m->live->version : "";
+	if (plan_build(cs, m->live ? m->live->version : NULL, version, is_rollback, &plan, err, errlen) < 0)
+		return -EINVAL;
+	dep = calloc(1, sizeof(*dep));
+	j = calloc(1, sizeof(*j));
+	if (!dep || !j || !(dep->events = json_array()) || !(dep->db = dbref_new()) ||
+	    !(dep->watch = calloc(1, sizeof(*dep->watch)))) {
+		if (dep) {
+			json_decref(dep->events);
+			dbref_put(dep->db);
+			free(dep->watch);
+		}
+		free(dep);
+		free(j);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	dep->d = d;
+	dep->m = m;
+	if (m->live) {
+		/* the baseline of the watch: the live version from now until it
+		 * loses its traffic */
+		group_counts(m->live, &dep->watch->old_at_start);
+		dep->watch->has_old = true;
+	}
+	dep->is_rollback = is_rollback; /* read by the worker: set before queueing */
+	dep->who = who;
+	dep->id = ++d->next_id;
+	snprintf(dep->service, sizeof(dep->service), "%s", service);
+	snprintf(dep->version, sizeof(dep->version), "%s", version);
+	snprintf(dep->from_version, sizeof(dep->from_version), "%s", from);
+	dep->plan = plan; /* read by the worker (the strategy): set before queueing */
+	dep->t_start_ms = time_now_ms();
+	dep->started_at = deploy_wall_ms();
+	dep->phase = PH_STARTING;
+	dep->pending_db = true;
+	list_add_tail(&d->deployments, &dep->node);
+	d->ndeployments++;
+	deployments_trim(d);
+	m->dep = dep;
+	snprintf(first, sizeof(first), "%s%s", is_rollback ? "back from " : "", *from ? from : "first version");
+	dep_event(dep, first);
+	j->dep = dep;
+	if (worker_submit(d->w, begin_work, begin_done, j) < 0) {
+		free(j);
+		dep->pending_db = false;
+		dep_finish(dep, PH_FAILED, "out of memory");
+	}
+	return dep->id;
+}
+
+int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen)
+{
+	const struct config_service *cs = deployer_config(d, service);
+	struct managed *m = managed_get(d, service, false);
+	struct deployment *dep;
+	char why[160];
+	int64_t id;
+
+	if (!cs || !cs->run) {
+		snprintf(err, errlen, cs ? "service '%s' is not managed by cutover (it has targets, no `run`)"
+					 : "unknown service '%s'",
+			 service);
+		return -ENOENT;
+	}
+	if (m && m->dep && m->dep->phase == PH_WATCH) {
+		/* the deploy being watched: its rollback is the answer */
+		dep = m->dep;
+		snprintf(why, sizeof(why), "rolled back by hand (cutover rollback)");
+		char from[STATE_VERSION_MAX + 1];
+		snprintf(from, sizeof(from), "%s", m->live ? m->live->version : "");
+		bool ok = engine_abort(dep, why); /* may free the version left */
+		record_audit(d, who, "rollback", service, from, ok ? "rolled-back" : "failed",
+			     ok ? NULL : dep->reason);
+		return dep->id;
+	}
+	if (m && m->dep) {
+		snprintf(err, errlen, "a deploy of %s to %s is in progress: wait for it or let it fail", service,
+			 m->dep->version);
+		id = -EBUSY;
+	} else if (m && group_usable(m->prev, false)) {
+		/* instant: the previous version is warm, runs and is healthy:
+		 * no start, just the switch back */
+		id = dep_create(d, service, m->prev->version, NULL, true, who, err, errlen);
+		if (id > 0) {
+			snprintf(why, sizeof(why), "manual rollback to warm %s", m->prev->version);
+			rollback_now(m, why);
+		}
+	} else if (m && m->prev_version[0]) {
+		/* the rollback window is over: start the previous version from
+		 * the release store, health-check it, then switch */
+		id = dep_create(d, service, m->prev_version, NULL, true, who, err, errlen);
+	} else {
+		snprintf(err, errlen, "%s has no previous version to roll back to (nothing was deployed before %s)",
+			 service, m && m->live ? m->live->version : "it");
+		id = -ESRCH;
+	}
+	if (id < 0)
+		record_audit(d, who, "rollback", service, NULL, "refused", err);
+	return id;
+}

@@ -1,0 +1,35 @@
+/* plan-t.h - a deploy plan: what a strategy (strategy.c) makes of a
+ * deploy, and what the engine (engine.c) runs, step by step.
+ *
+ * Two versions take part: the old one (live when the deploy starts; none
+ * for a first deploy) and the new one.  Each step first brings the
+ * instance counts to the step's (old ones stopped first, then new ones
+ * started and health-checked), runs the smoke command if the step asks,
+ * then sets the weights of the two versions at the proxy, and holds them
+ * for hold_ms, judging the new version all along if the step analyses.
+ * A plan ends with the new version live; an abort goes back to the safe
+ * state: all traffic on the old version.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PLAN_STEPS_MAX 8
+#define PLAN_KEEP UINT32_MAX            /* an instance count: as many as run now */
+
+struct plan_step {
+	uint32_t old_instances;         /* the old version's instances in this step (PLAN_KEEP: unchanged) */
+	uint32_t new_instances;         /* the new version's, started and healthy before the weights */
+	bool smoke;                     /* run deploy.smoke against the new version before the weights */
+	uint32_t old_weight, new_weight; /* shares of new requests, in percent (they add up to 100) */
+	uint64_t hold_ms;               /* how long the weights stay before the next step (0: go on) */
+	bool analyse;                   /* judge the new version during the hold (deploy.max_error_rate...) */
+};
+
+struct plan {
+	char strategy[16];              /* as recorded in the history: "blue-green", "recreate", "rollback" */
+	struct plan_step steps[PLAN_STEPS_MAX];
+	size_t nsteps;                  /* 1..PLAN_STEPS_MAX */
+	bool keep_old_warm;             /* at the end, the old version stays warm for deploy.rollback_window */
+};

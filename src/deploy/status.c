@@ -1,0 +1,142 @@
+/* status.c - what the admin API shows of the deploy engine: a deployment
+ * with its phases (deployer_deployment_json) and the managed services with
+ * their instances (deployer_status_json).  Read-only; on the loop thread.
+ */
+#include <jansson.h>
+#include <string.h>
+#include "base/list.h"
+#include "base/util.h"
+#include "deploy/deploy-internal.h"
+#include "deploy/health.h"
+#include "deploy/plan.h"
+#include "loop/loop.h"
+#include "metrics/metrics.h"
+#include "proxy/proxy-t.h"
+#include "supervisor/supervisor.h"
+
+static const char *slot_state(struct slot *s)
+{
+	if (s->stopping)
+		return "stopping";
+	switch (s->inst ? sup_instance_state(s->inst) : SUP_STOPPED) {
+	case SUP_RUNNING: return "running";
+	case SUP_BACKOFF: return "restarting";
+	case SUP_STOPPING: return "stopping";
+	case SUP_FAILED: return "failed";
+	default: return "stopped";
+	}
+}
+
+static json_t *slot_json(struct slot *s, const char *role)
+{
+	struct managed *m;
+	struct metrics_upstream *mu;
+	uint64_t requests = 0, errors = 0;
+	json_t *j;
+
+	if (!s)
+		return json_null();
+	m = s->m;
+	mu = slot_metrics(m, s);
+	if (mu)
+		metrics_counts_totals(&mu->counts, &requests, &errors);
+	j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:i, s:i, s:I, s:I}", "role", role, "version",
+		      s->version, "address", s->addr, "port", s->port, "pid",
+		      s->inst && sup_instance_state(s->inst) == SUP_RUNNING ? (int)sup_instance_pid(s->inst) : 0,
+		      "state", slot_state(s), "health", health_state_name(s->health), "crashed", s->crashed,
+		      "restarts", s->inst ? (int)sup_instance_restarts(s->inst) : 0, "traffic_percent",
+		      slot_traffic_percent(m, s), "requests", (json_int_t)requests, "errors_5xx",
+		      (json_int_t)errors);
+	if (j && s->inst && sup_instance_warning(s->inst))
+		json_object_set_new(j, "warning", json_string(sup_instance_warning(s->inst)));
+	if (j && s->g && s->g == m->prev && m->prev_timer.deadline_ms) {
+		uint64_t now = m->d->p->loop->now_ms, end = m->prev_timer.deadline_ms;
+		json_object_set_new(j, "warm_for_s", json_integer(end > now ? (json_int_t)((end - now) / 1000) : 0));
+	}
+	return j;
+}
+
+/* The first instance of g as JSON (null: none): the one `live`,
+ * `previous` and `green` show, as before a version had several. */
+static json_t *group_first_json(struct group *g, const char *role)
+{
+	return slot_json(g && g->n ? g->slots[0] : NULL, role);
+}
+
+/* Every instance of g, into arr. */
+static void group_json(struct group *g, const char *role, json_t *arr)
+{
+	for (size_t i = 0; g && i < g->n; i++)
+		json_array_append_new(arr, slot_json(g->slots[i], role));
+}
+
+static json_t *plan_json(const struct plan *plan)
+{
+	json_t *steps = json_array();
+
+	for (size_t i = 0; i < plan->nsteps; i++) {
+		const struct plan_step *st = &plan->steps[i];
+		json_array_append_new(
+			steps, json_pack("{s:o, s:i, s:b, s:i, s:i, s:I, s:b}", "old_instances",
+					 st->old_instances == PLAN_KEEP ? json_null() : json_integer(st->old_instances),
+					 "new_instances", (int)st->new_instances, "smoke", st->smoke, "old_weight",
+					 (int)st->old_weight, "new_weight", (int)st->new_weight, "hold_ms",
+					 (json_int_t)st->hold_ms, "analyse", st->analyse));
+	}
+	return json_pack("{s:s, s:o, s:b}", "strategy", plan->strategy, "steps", steps, "keep_old_warm",
+			 plan->keep_old_warm);
+}
+
+json_t *deployer_deployment_json(struct deployer *d, int64_t id)
+{
+	struct list_head *pos;
+
+	for (pos = d->deployments.next; pos != &d->deployments; pos = pos->next) {
+		struct deployment *dep = container_of(pos, struct deployment, node);
+		json_t *j;
+		if (dep->id != id)
+			continue;
+		j = json_pack("{s:I, s:s, s:s, s:s?, s:s, s:b, s:b, s:s?, s:I, s:O}", "id", (json_int_t)dep->id,
+			      "service", dep->service, "version", dep->version, "from_version",
+			      dep->from_version[0] ? dep->from_version : NULL, "phase", phase_names[dep->phase],
+			      "finished", dep->phase >= PH_DONE, "rollback", dep->is_rollback, "reason",
+			      dep->reason[0] ? dep->reason : NULL, "started_at_ms", (json_int_t)dep->started_at,
+			      "events", dep->events);
+		if (j) {
+			json_object_set_new(j, "strategy", json_string(dep->plan.strategy));
+			json_object_set_new(j, "plan", plan_json(&dep->plan));
+			json_object_set_new(j, "step", json_integer((json_int_t)dep->step));
+		}
+		return j;
+	}
+	return NULL;
+}
+
+json_t *deployer_status_json(struct deployer *d)
+{
+	json_t *arr = json_array();
+	struct list_head *pos;
+
+	for (pos = d->services.next; pos != &d->services; pos = pos->next) {
+		struct managed *m = container_of(pos, struct managed, node);
+		const struct config_service *cs = deployer_config(d, m->name);
+		struct deployment *dep = m->dep;
+		struct group *green = dep ? dep->green : NULL;
+		json_t *all = json_array();
+		group_json(m->live, "live", all);
+		group_json(m->prev, "warm", all);
+		group_json(green, "green", all);
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s?, s:i, s:o, s:o, s:o, s:o, s:o, s:s?}", "name", m->name, "strategy",
+				       cs ? plan_strategy_name(cs->deploy.strategy) : NULL, "instances_per_version",
+				       cs && cs->instances ? (int)cs->instances : 1, "live", group_first_json(m->live, "live"),
+				       "previous", group_first_json(m->prev, "warm"), "green", group_first_json(green, "green"),
+				       "instances", all, "deploying",
+				       dep ? json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)dep->id, "version",
+						       dep->version, "phase", phase_names[dep->phase], "elapsed_ms",
+						       (json_int_t)(time_now_ms() - dep->t_start_ms))
+					   : json_null(),
+				       "rollback_to", m->prev_version[0] ? m->prev_version : NULL));
+	}
+	return arr;
+}
