@@ -186,3 +186,17 @@ def wait_live_settled(c, timeout=15):
 def managed(c):
     st = json.loads(cli(c, "status", "--json").stdout)
     return st["managed"][0]
+
+
+def history(c):
+    """The shop's deployments as `cutover history --json` gives them."""
+    r = cli(c, "history", "shop", "--state-dir", f"{c.dir}/state", "--json")
+    eq(r.returncode, 0, f"history: {r.stderr}")
+    return json.loads(r.stdout)
+
+
+def audit(c):
+    """The shop's audit rows as `cutover audit --json` gives them."""
+    r = cli(c, "audit", "shop", "--state-dir", f"{c.dir}/state", "--json")
+    eq(r.returncode, 0, f"audit: {r.stderr}")
+    return json.loads(r.stdout)

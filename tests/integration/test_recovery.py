@@ -20,18 +20,6 @@ def crash_daemon_at(point):
     return {"CUTOVER_TEST_CRASH_AT": point}
 
 
-def history(c):
-    r = cli(c, "history", "shop", "--state-dir", f"{c.dir}/state", "--json")
-    eq(r.returncode, 0, f"history: {r.stderr}")
-    return json.loads(r.stdout)
-
-
-def audit(c):
-    r = cli(c, "audit", "shop", "--state-dir", f"{c.dir}/state", "--json")
-    eq(r.returncode, 0, f"audit: {r.stderr}")
-    return json.loads(r.stdout)
-
-
 def wait_dead(proc, what):
     try:
         proc.wait(15)

@@ -48,18 +48,6 @@ server.serve_forever()
 '''
 
 
-def history(c):
-    r = cli(c, "history", "shop", "--state-dir", f"{c.dir}/state", "--json")
-    eq(r.returncode, 0, f"history: {r.stderr}")
-    return json.loads(r.stdout)
-
-
-def audit(c):
-    r = cli(c, "audit", "shop", "--state-dir", f"{c.dir}/state", "--json")
-    eq(r.returncode, 0, f"audit: {r.stderr}")
-    return json.loads(r.stdout)
-
-
 def instances(c, role=None):
     return [i for i in managed(c)["instances"] if role is None or i["role"] == role]
 
