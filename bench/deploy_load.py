@@ -528,7 +528,7 @@ def cmd_report(a):
           " x interval: about 50 + %d x %s = %d ms (bench config), 50 + %d x %s = %d ms (examples/shop.yml)"
           % (a.threshold - 1, a.fast_interval, 50 + a.fast_interval_ms * (a.threshold - 1),
              a.threshold - 1, a.default_interval, 50 + a.default_interval_ms * (a.threshold - 1)))
-    print("# deploys use watch: 0s (done at the switch); the CLI polls every 100 ms, which shows in the wall time")
+    print("# deploys use watch: 0s (done at the switch); the CLI follows the event stream and reads the deployment once it ends (the wall time adds its start and that read)")
     res_ms = vals("rollback", "probe_gap_ms", fast)
     if res_ms:
         pause = [r.get("probe_pause_ms") for r in recs if r.get("kind") == "rollback" and r.get("set") == fast]
