@@ -388,15 +388,15 @@ void admin_init(struct admin *a, struct loop *loop, struct proxy *proxy, struct 
 
 int admin_apply(struct admin *a, const struct config *cfg)
 {
-	int rc = admin_unix_apply(a, cfg->admin_socket);
+	int rc;
 
-	if (rc < 0)
-		return rc;
-	rc = admin_tcp_apply(a, &cfg->admin);
-	if (rc < 0)
-		return rc;
+	/* the configuration in force, even if a listener cannot move: the
+	 * old one is freed once the daemon has swapped */
 	a->cfg = cfg;
-	return 0;
+	rc = admin_unix_apply(a, cfg->admin_socket);
+	if (rc < 0)
+		return rc;
+	return admin_tcp_apply(a, &cfg->admin);
 }
 
 void admin_reap(struct admin *a)

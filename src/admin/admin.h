@@ -12,10 +12,11 @@
 /* Set up an admin with no listener open yet; proxy and deployer (may be
  * NULL) are borrowed. */
 void admin_init(struct admin *a, struct loop *loop, struct proxy *proxy, struct deployer *deployer);
-/* Open, move or close the listeners to match cfg (borrowed until the next
- * call or admin_close).  The Unix socket first: a second daemon on the same
- * socket stops there.  Returns 0 or -errno (logged); on failure the old
- * listeners stay. */
+/* Take cfg as the configuration in force (borrowed until the next call or
+ * admin_close) and open, move or close the listeners to match it.  The
+ * Unix socket first: a second daemon on the same socket stops there.
+ * Returns 0 or -errno (logged); a listener that cannot move stays where it
+ * was. */
 int admin_apply(struct admin *a, const struct config *cfg);
 /* Free the connections closed during this loop iteration. */
 void admin_reap(struct admin *a);
