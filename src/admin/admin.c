@@ -352,19 +352,23 @@ static int admin_tcp_apply(struct admin *a, const struct config_addr *want)
 
 	if (l->io.fd >= 0 && want->text && l->text && !strcmp(want->text, l->text))
 		return 0;
-	listener_close(a, l);
-	if (!want->text)
+	if (!want->text) {
+		listener_close(a, l);
 		return 0;
+	}
+	/* the new address first: if it cannot be had, the old one stays */
 	fd = socket(want->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&want->sa, want->salen) < 0 || listen(fd, 64) < 0) {
 		int err = -errno;
-		log_error("cannot listen on admin address %s: %s", want->text, strerror(-err));
+		log_error("cannot listen on admin address %s: %s%s%s", want->text, strerror(-err),
+			  l->text ? "; still on " : "", l->text ? l->text : "");
 		close(fd);
 		return err;
 	}
+	listener_close(a, l);
 	l->text = strdup(want->text);
 	loop_add(a->loop, &l->io, fd, EPOLLIN | EPOLLET, admin_on_accept);
 	log_info("admin listening on %s (/metrics, /healthz)", want->text);

@@ -799,3 +799,20 @@ def test_sighup_cannot_move_state_dir():
         eq(http_get(c.port, "/after")[0], 200, "still serving")
         check(os.path.exists(f"{c.dir}/state/admin.sock"), "admin socket moved or lost")
         eq(c.terminate(), 0, "exit status")
+
+
+def test_sighup_admin_address_taken_keeps_serving():
+    """A reload whose new admin address is taken: the rest of the new
+    configuration is in force, the admin listener stays where it was, and
+    the API goes on answering from the configuration now in force."""
+    with echo_backend() as be, cutover(single(be.server_address[1])) as c, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        reload_and_wait(c, config_yaml(single(be.server_address[1]), c.port, taken.getsockname()[1]))
+        check("cannot listen on admin address" in c.logs(), f"the admin listener's failure is logged:\n{c.logs()}")
+        for _ in range(3):
+            status, body = unix_request(f"{c.dir}/state/admin.sock", "GET", "/v1/status")
+            eq(status, 200, f"/v1/status after the reload: {body}")
+            check(json.loads(body)["config"].endswith(".yml"), f"status names the configuration: {body}")
+        eq(http_get(c.port, "/after")[0], 200, "proxied request after the reload")
+        eq(c.proc.poll(), None, "cutover exited")
