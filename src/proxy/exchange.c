@@ -324,17 +324,11 @@ static void exchange_follow_routes(struct exchange *ex)
 	struct proxy *p = ex->client->proxy;
 	struct route_service *s = proxy_route_service(p, ex->service->name);
 	const char *version = ex->group >= 0 ? ex->service->groups[ex->group].version : NULL;
-	int group = -1;
+	int group;
 
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->ngroups; i++) {
-		const char *v = s->groups[i].version;
-		if (v && version && !strcmp(v, version) && s->groups[i].weight)
-			group = (int)i;
-	}
-	if (group < 0)
-		group = route_choose(s, NULL);
+	group = route_follow(s, version); /* before the unref: version lives in the old table */
 	route_table_unref(ex->routes);
 	ex->routes = route_table_ref(p->routes);
 	ex->service = s;

@@ -60,6 +60,10 @@ struct route_service *route_service_unref(struct route_service *s);
  * at): smooth weighted round-robin over the groups with a weight and an
  * instance.  Returns its index, or -1 when no group takes traffic. */
 int route_choose(struct route_service *s, const struct route_request *rq);
+/* The group of VERSION in s if it still takes traffic (a retry that
+ * follows a new table stays on its version), else route_choose(s, NULL).
+ * version NULL: the latter. */
+int route_follow(struct route_service *s, const char *version);
 /* A target of group (smooth weighted round-robin), skipping the targets in
  * exclude[0..nexclude); when none is left there, one of another group that
  * takes traffic.  Returns a new reference, or NULL. */

@@ -383,6 +383,15 @@ int route_choose(struct route_service *s, const struct route_request *rq)
 	return (int)(best - s->groups);
 }
 
+int route_follow(struct route_service *s, const char *version)
+{
+	const struct route_group *g = version ? group_find(s, version) : NULL;
+
+	if (g && g->weight)
+		return (int)(g - s->groups);
+	return route_choose(s, NULL);
+}
+
 static bool excluded(const struct target *t, struct target *const *exclude, size_t nexclude)
 {
 	for (size_t j = 0; j < nexclude; j++)
