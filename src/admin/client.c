@@ -47,16 +47,12 @@ static void connect_error(const char *socket_path, int errnum, char *err, size_t
 		 socket_path, owner[0] ? ", " : "", owner);
 }
 
-int admin_client_call(const char *socket_path, const char *method, const char *path, const char *body,
-		      int *status, char **ret_body, char *err, size_t errlen)
+/* A connected socket to the daemon at socket_path, or -errno with a
+ * sentence in err. */
+static int daemon_connect(const char *socket_path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 5 };
-	struct http_response *resp = NULL;
-	struct http_error herr;
-	size_t blen = body ? strlen(body) : 0, len = 0, cap = 65536;
-	char *buf = NULL, head[512];
-	int fd = -1, rc, n;
+	int fd, rc;
 
 	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "admin socket path too long: %s", socket_path);
@@ -67,15 +63,32 @@ int admin_client_call(const char *socket_path, const char *method, const char *p
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "socket: %s", strerror(errno));
-		goto out;
+		return rc;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		rc = -errno;
 		connect_error(socket_path, errno, err, errlen);
-		goto out;
+		close(fd);
+		return rc;
 	}
+	return fd;
+}
+
+int admin_client_call(const char *socket_path, const char *method, const char *path, const char *body,
+		      int *status, char **ret_body, char *err, size_t errlen)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	struct http_response *resp = NULL;
+	struct http_error herr;
+	size_t blen = body ? strlen(body) : 0, len = 0, cap = 65536;
+	char *buf = NULL, head[512];
+	int fd = -1, rc, n;
+
+	fd = daemon_connect(socket_path, err, errlen);
+	if (fd < 0)
+		return fd;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	n = snprintf(head, sizeof(head),
 		     "%s %s HTTP/1.1\r\nHost: cutover\r\nUser-Agent: cutover-cli\r\nContent-Type: application/json\r\n"
 		     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
@@ -190,21 +203,13 @@ static int stream_fill(struct admin_stream *s, int timeout_ms)
 int admin_client_stream_open(const char *socket_path, struct admin_stream *s, char *err, size_t errlen)
 {
 	static const char req[] = "GET /v1/events HTTP/1.1\r\nHost: cutover\r\nUser-Agent: cutover-cli\r\n\r\n";
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char *end;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
-	s->fd = -1;
-	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "admin socket path too long: %s", socket_path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sun.sun_path, socket_path);
-	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s->fd < 0 || connect(s->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		rc = -errno;
-		connect_error(socket_path, errno, err, errlen);
+	s->fd = daemon_connect(socket_path, err, errlen);
+	if (s->fd < 0) {
+		rc = s->fd;
 		goto fail;
 	}
 	if (send(s->fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
