@@ -189,7 +189,7 @@ int load_path(struct loader *L, const struct ynode *n, const char *expected, cha
 /* ---- sections ---------------------------------------------------------- */
 
 /* sections.c: the top-level sections of the proxy. */
-keyword_load_fn load_listen, load_admin, load_timeouts, load_limits, load_log;
+keyword_load_fn load_listen, load_admin, load_timeouts, load_limits, load_log, load_startup;
 /* service.c: the services: mapping. */
 int load_services(struct loader *L, const struct ynode *n);
 /* command.c */

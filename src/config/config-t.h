@@ -104,6 +104,20 @@ struct config_timeouts {              /* all in milliseconds */
 	uint64_t upstream_body;       /* default 60s: idle while streaming response body -> close */
 	uint64_t upstream_idle;       /* default 30s: pooled idle upstream connection lifetime */
 	uint64_t drain;               /* default 30s: SIGTERM grace for in-flight requests */
+	uint64_t upgrade;             /* default 60s: `cutover upgrade`: the new binary must be ready by then */
+};
+
+/* What requests for a managed service meet while the daemon starts a
+ * version whose instances did not survive a restart. */
+enum config_unready {
+	CONFIG_UNREADY_QUEUE,         /* not accepted yet: they wait in the accept queue (up to max_wait) */
+	CONFIG_UNREADY_RETRY_AFTER,   /* accepted: 503 with Retry-After until an instance is healthy */
+};
+
+struct config_startup {
+	enum config_unready unready;  /* default queue */
+	uint64_t max_wait_ms;         /* default 30s: queue no longer than this, then accept (and 503) */
+	uint64_t retry_after_ms;      /* default 5s: the Retry-After of those 503s (whole seconds, >= 1) */
 };
 
 struct config_limits {
@@ -134,6 +148,7 @@ struct config {
 	struct config_timeouts timeouts;
 	struct config_limits limits;
 	struct config_log log;
+	struct config_startup startup;
 	char *state_dir;              /* default "/var/lib/cutover"; releases, SQLite state, instance logs */
 	char *admin_socket;           /* default STATE_DIR/admin.sock (mode 0600) */
 };

@@ -57,6 +57,12 @@ int config_defaults(struct config *cfg)
 		.upstream_body = 60 * 1000,
 		.upstream_idle = 30 * 1000,
 		.drain = 30 * 1000,
+		.upgrade = 60 * 1000,
+	};
+	cfg->startup = (struct config_startup){
+		.unready = CONFIG_UNREADY_QUEUE,
+		.max_wait_ms = 30 * 1000,
+		.retry_after_ms = 5 * 1000,
 	};
 	cfg->limits = (struct config_limits){
 		.max_header_bytes = 16 * 1024,

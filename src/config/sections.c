@@ -68,7 +68,7 @@ int load_admin(struct loader *L, const struct ynode *n, void *obj, const struct 
 static const struct keyword timeout_keywords[] = {
 	TIMEOUT(client_header, 1), TIMEOUT(client_idle, 1),      TIMEOUT(client_body, 1),
 	TIMEOUT(upstream_connect, 1), TIMEOUT(upstream_header, 1), TIMEOUT(upstream_body, 1),
-	TIMEOUT(upstream_idle, 1),   TIMEOUT(drain, 0),
+	TIMEOUT(upstream_idle, 1),   TIMEOUT(drain, 0),       TIMEOUT(upgrade, 1000),
 };
 
 static const struct section timeouts_section = SECTION("a mapping of durations", true, timeout_keywords);
@@ -76,6 +76,39 @@ static const struct section timeouts_section = SECTION("a mapping of durations",
 int load_timeouts(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
 {
 	int r = section_load(L, n, &timeouts_section, &((struct config *)obj)->timeouts, NULL);
+
+	return r < 0 ? r : 0;
+}
+
+static const char *const unready_words[] = {
+	[CONFIG_UNREADY_QUEUE] = "queue",
+	[CONFIG_UNREADY_RETRY_AFTER] = "retry-after",
+};
+
+static int startup_unready(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
+{
+	size_t i;
+	int r = load_word(L, value, unready_words, ARRAY_SIZE(unready_words), "queue or retry-after", &i);
+
+	if (r >= 0)
+		((struct config_startup *)obj)->unready = (enum config_unready)i;
+	return r;
+}
+
+#define STARTUP(name, load, field, min, max) \
+	{ #name, (load), offsetof(struct config_startup, field), (min), (max), 0 }
+
+static const struct keyword startup_keywords[] = {
+	STARTUP(unready, startup_unready, unready, 0, 0),
+	STARTUP(max_wait, keyword_duration, max_wait_ms, 0, TIMEOUT_MAX_MS),
+	STARTUP(retry_after, keyword_duration, retry_after_ms, 1000, 3600 * 1000),
+};
+
+static const struct section startup_section = SECTION("a mapping", true, startup_keywords);
+
+int load_startup(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
+{
+	int r = section_load(L, n, &startup_section, &((struct config *)obj)->startup, NULL);
 
 	return r < 0 ? r : 0;
 }

@@ -502,13 +502,20 @@ void client_close(struct client *c)
 	p->metrics.client_connections--;
 }
 
+/* How long an idle keep-alive connection stays open once draining starts.
+ * Closing it at once races with a request the client is sending on it
+ * right then (it would see a reset); a client that uses the connection
+ * sends its next request within this and gets it answered with
+ * "Connection: close"; one that does not is closed quietly. */
+#define DRAIN_IDLE_GRACE_MS 1000
+
 void client_drain(struct client *c)
 {
-	if (c->state == CLIENT_IDLE && buf_empty(&c->in) && !c->ex) {
-		client_close(c);
-		return;
-	}
+	uint64_t idle = cfg_of(c)->timeouts.client_idle;
+
 	c->close_after = true;
+	if (c->state == CLIENT_IDLE && buf_empty(&c->in) && !c->ex)
+		client_set_deadline(c, idle < DRAIN_IDLE_GRACE_MS ? idle : DRAIN_IDLE_GRACE_MS);
 }
 
 void client_free_later(struct client *c)

@@ -210,7 +210,7 @@ void exchange_local_response(struct exchange *ex, int status, const char *reason
 {
 	struct client *c = ex->client;
 	struct proxy *p = c->proxy;
-	char body[160];
+	char body[160], retry[40] = "";
 	int n;
 
 	if (ex->upstream) {
@@ -237,10 +237,13 @@ void exchange_local_response(struct exchange *ex, int status, const char *reason
 	if (!ex->head_done)
 		ex->req_done = true; /* nothing more will be read for it */
 	n = snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_reason(status), reason);
+	if (ex->retry_after)
+		snprintf(retry, sizeof(retry), "Retry-After: %llu\r\n",
+			 (unsigned long long)(p->cfg->startup.retry_after_ms + 999) / 1000);
 	if (buf_appendf(&c->out,
 			"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
-			"Cache-Control: no-store\r\nX-Request-Id: %s\r\n%s\r\n%s",
-			status, http_status_reason(status), n, ex->request_id,
+			"Cache-Control: no-store\r\nX-Request-Id: %s\r\n%s%s\r\n%s",
+			status, http_status_reason(status), n, ex->request_id, retry,
 			c->close_after ? "Connection: close\r\n" : "", body) < 0) {
 		c->close_after = true;
 	}
@@ -349,6 +352,13 @@ static void exchange_connect(struct exchange *ex)
 		exchange_follow_routes(ex);
 	t = route_pick(ex->service, ex->group, ex->tried, ex->tries < ARRAY_SIZE(ex->tried) ? ex->tries : ARRAY_SIZE(ex->tried));
 
+	if (!t && !ex->tries && ex->service->managed && !ex->service->ngroups) {
+		/* a version is starting (after a restart, or its first deploy):
+		 * the client may try again shortly */
+		ex->retry_after = true;
+		exchange_local_response(ex, 503, "service has no healthy instance yet");
+		return;
+	}
 	if (!t) {
 		exchange_local_response(ex, ex->tries ? 502 : 503,
 					ex->tries ? "no upstream target could be reached" : "service has no targets");

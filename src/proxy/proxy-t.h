@@ -26,6 +26,8 @@
 #include "metrics/metrics-t.h"
 #include "proxy/router-t.h"
 
+struct inherited;
+
 struct proxy;
 struct exchange;
 
@@ -190,6 +192,7 @@ struct exchange {
 	bool upgrade;                      /* request asked for an upgrade */
 	bool reused;                       /* upstream came from the pool */
 	bool local;                        /* the proxy answered itself */
+	bool retry_after;                  /* ... a 503 to try again later (startup.retry_after) */
 	bool aborted;                      /* cut short (client gone, truncated upstream) */
 	bool counted;                      /* counted in metrics.in_flight */
 	bool request_id_from_client;
@@ -236,6 +239,8 @@ struct proxy {
 	uint64_t request_seq;
 	uint32_t id_prefix;
 	char request_id_text[25];          /* the last request id (see proxy_request_id) */
+	bool holding;                      /* proxy_hold(): connections wait in the accept queue */
+	struct inherited *inherited;       /* sockets handed over, taken by address (borrowed; NULL: none) */
 	bool draining;                     /* proxy_drain() ran: not accepting */
 	bool drained;                      /* ... and every client connection is gone */
 	int exit_code;

@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "config/config.h"
+#include "loop/inherit.h"
 #include "loop/loop.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
@@ -97,15 +98,22 @@ void proxy_request_id(struct proxy *p, char *out)
 /* ------------------------------------------------------------------ */
 /* listeners                                                           */
 
-static int listen_socket(const struct config_addr *a, int backlog)
+/* A listening socket on a: the one handed over for that address if there
+ * is one (systemd, the previous daemon), else a new one.  No SO_REUSEPORT:
+ * a second daemon on the same address must fail (EADDRINUSE), not quietly
+ * take half of the new connections. */
+static int listen_socket(struct proxy *p, const struct config_addr *a, int backlog)
 {
-	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, err;
+	int fd = inherited_take(p->inherited, (const struct sockaddr *)&a->sa, a->salen), one = 1, err;
 
+	if (fd >= 0) {
+		log_info("listening on %s: socket from %s", a->text, p->inherited->from);
+		return fd;
+	}
+	fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* SO_REUSEPORT: N worker processes or threads can share the port later */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (a->sa.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&a->sa, a->salen) < 0 || listen(fd, backlog) < 0) {
@@ -143,7 +151,7 @@ static void listener_on_event(struct loop *loop, struct loop_io *io, uint32_t ev
 {
 	struct listener *l = container_of(io, struct listener, io);
 
-	if (io->fd >= 0 && !l->proxy->draining)
+	if (io->fd >= 0 && !l->proxy->draining && !l->proxy->holding)
 		accept_all(l->proxy, l);
 }
 
@@ -186,9 +194,10 @@ static int listeners_apply(struct proxy *p, const struct config *cfg)
 		}
 		if (nl[i].io.fd >= 0)
 			continue;
-		rc = listen_socket(&cfg->listen[i], 4096);
+		rc = listen_socket(p, &cfg->listen[i], 4096);
 		if (rc < 0) {
-			log_error("cannot listen on %s: %s", cfg->listen[i].text, strerror(-rc));
+			log_error("cannot listen on %s: %s%s", cfg->listen[i].text, strerror(-rc),
+				  rc == -EADDRINUSE ? " (another cutover daemon, or another program, listens there)" : "");
 			goto fail;
 		}
 		nl[i].io.fd = rc;
@@ -211,7 +220,7 @@ static int listeners_apply(struct proxy *p, const struct config *cfg)
 	p->nlisteners = cfg->nlisten;
 	for (i = 0; i < cfg->nlisten; i++) {
 		loop_add(p->loop, &nl[i].io, nl[i].io.fd, EPOLLIN | EPOLLET, listener_on_event);
-		if (!nl[i].fresh)
+		if (!nl[i].fresh && !p->holding)
 			accept_all(p, &nl[i]); /* connections queued while it was unregistered */
 		nl[i].fresh = false;
 	}
@@ -249,7 +258,7 @@ bool proxy_iteration_end(struct proxy *p)
 		client_free(container_of(pos, struct client, node));
 	list_for_each_safe(pos, tmp, &p->closed_upstreams)
 		upstream_free(container_of(pos, struct upstream, closed_node));
-	if (p->accept_paused && p->nclients < p->cfg->limits.max_connections && !p->draining) {
+	if (p->accept_paused && p->nclients < p->cfg->limits.max_connections && !p->draining && !p->holding) {
 		p->accept_paused = false;
 		for (size_t i = 0; i < p->nlisteners; i++)
 			accept_all(p, &p->listeners[i]);
@@ -262,7 +271,20 @@ bool proxy_iteration_end(struct proxy *p)
 }
 
 /* ------------------------------------------------------------------ */
-/* drain                                                               */
+/* holding and draining                                                */
+
+void proxy_hold(struct proxy *p, bool hold)
+{
+	if (p->holding == hold)
+		return;
+	p->holding = hold;
+	if (hold || p->draining)
+		return;
+	/* what waited in the accept queue meanwhile */
+	for (size_t i = 0; i < p->nlisteners; i++)
+		if (p->listeners[i].io.fd >= 0)
+			accept_all(p, &p->listeners[i]);
+}
 
 static void drain_timer_fired(struct loop *loop, struct loop_timer *timer)
 {
@@ -371,12 +393,15 @@ static void flush_timer_fired(struct loop *loop, struct loop_timer *timer)
 	loop_timer_set(loop, timer, loop->now_ms + 1000, flush_timer_fired);
 }
 
-int proxy_start(struct proxy *p, struct loop *loop, const struct config *cfg)
+int proxy_start(struct proxy *p, struct loop *loop, const struct config *cfg, struct inherited *inherited,
+		bool hold)
 {
 	int rc;
 
 	memset(p, 0, sizeof(*p));
 	p->loop = loop;
+	p->inherited = inherited;
+	p->holding = hold;
 	list_init(&p->clients);
 	list_init(&p->closed_clients);
 	list_init(&p->closed_upstreams);
@@ -390,6 +415,7 @@ int proxy_start(struct proxy *p, struct loop *loop, const struct config *cfg)
 		goto fail;
 	}
 	rc = proxy_apply(p, cfg);
+	p->inherited = NULL; /* a reload binds what it needs */
 	if (rc < 0)
 		goto fail;
 	loop_timer_set(loop, &p->flush_timer, loop->now_ms + 1000, flush_timer_fired);

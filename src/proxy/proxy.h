@@ -7,18 +7,25 @@
  * upstream_*   connections to targets and their pools (upstream.c)
  */
 #pragma once
+#include <stdbool.h>
 #include "proxy/proxy-t.h"
 
 /* --- proxy.c --- */
 /* Set up the proxy on loop and apply cfg (proxy_apply).  cfg is borrowed:
- * it must outlive the proxy or the next proxy_apply().  Returns 0, or
- * -errno with a message logged and nothing left to release. */
-int proxy_start(struct proxy *p, struct loop *loop, const struct config *cfg);
+ * it must outlive the proxy or the next proxy_apply().  A listener takes
+ * its socket from inherited (may be NULL) when one is bound to its address,
+ * else binds one.  hold: start held (proxy_hold).  Returns 0, or -errno
+ * with a message logged and nothing left to release. */
+int proxy_start(struct proxy *p, struct loop *loop, const struct config *cfg, struct inherited *inherited,
+		bool hold);
 /* Switch to cfg (borrowed, as above): open its new listeners, build its
  * routing snapshot and its access log, then swap them in; managed services
  * keep the version groups the deployer set.  Returns 0, or -errno (logged)
  * with the previous configuration still in force. */
 int proxy_apply(struct proxy *p, const struct config *cfg);
+/* hold true: accept nothing for now (new connections wait in the kernel's
+ * accept queue, up to its backlog); false: accept them, and from then on. */
+void proxy_hold(struct proxy *p, bool hold);
 /* Stop accepting, close idle keep-alive connections, and give in-flight
  * requests timeouts.drain to finish (SIGTERM). */
 void proxy_drain(struct proxy *p);
@@ -77,7 +84,8 @@ struct target *target_unref(struct target *t);
 void client_accept(struct proxy *p, int fd, const struct sockaddr *sa);
 /* Drive a client's state machine until nothing more can happen now. */
 void client_pump(struct client *c);
-/* Close an idle keep-alive client at once; busy ones close after their response. */
+/* Draining: a busy client closes after its response; an idle keep-alive
+ * one after a short grace (its next request is answered, then it closes). */
 void client_drain(struct client *c);
 void client_free(struct client *c);
 /* Close now (abort its exchange); freed at the end of the iteration. */
