@@ -24,6 +24,8 @@ static const struct verb {
 	{ "logs", cli_logs, "what a service's instances wrote (-f to follow)" },
 	{ "release", cli_release, "add, prune or verify a release in the store" },
 	{ "releases", cli_releases, "list the releases of a service" },
+	{ "shutdown", cli_shutdown, "stop the daemon (the instances keep running unless --stop-services)" },
+	{ "upgrade", cli_upgrade, "replace the running daemon with a new binary, refusing no connection" },
 	{ "version", cli_version, "print the version" },
 };
 
@@ -50,7 +52,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nevery verb takes --json: its output, and its errors, as JSON on stdout\n"
-		   "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable\n");
+		   "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable or\n"
+		   "shutting down\n");
 }
 
 int main(int argc, char **argv)

@@ -4,6 +4,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "base/list-t.h"
 #include "config/config-t.h"
 #include "loop/loop-t.h"
@@ -11,6 +12,23 @@
 struct proxy;
 struct deployer;
 struct admin;
+struct inherited;
+struct json_t;
+
+/* What the API asks of the daemon above it (admin knows nothing of it):
+ * set by the daemon, each may be NULL (the endpoint then answers 409). */
+struct admin_hooks {
+	void *data;
+	/* POST /v1/shutdown: drain and exit; stop_services: stop every instance
+	 * first.  Returns 0 or -errno with a sentence in err. */
+	int (*shutdown)(void *data, bool stop_services, uid_t who, char *err, size_t errlen);
+	/* POST /v1/upgrade: start binary (NULL: the running one's path) to take
+	 * over.  Returns 0 once it is started (its outcome: upgrade_status), or
+	 * -errno with a sentence in err. */
+	int (*upgrade)(void *data, const char *binary, uid_t who, char *err, size_t errlen);
+	/* GET /v1/upgrade: the last upgrade this daemon started or came from. */
+	struct json_t *(*upgrade_status)(void *data);
+};
 
 struct admin_listener {
 	struct loop_io io;
@@ -25,6 +43,11 @@ struct admin {
 	const struct config *cfg;          /* the daemon's current configuration (borrowed) */
 	struct proxy *proxy;               /* what /metrics, /healthz and the API read (borrowed) */
 	struct deployer *deployer;         /* NULL for `cutover proxy`: the API then refuses deploys */
+	struct admin_hooks hooks;
+	const char *refusing;              /* non-NULL: why deploys, rollbacks and upgrades are refused now
+					    * ("shutting down"): answered 503 */
+	struct inherited *inherited;       /* sockets handed over, taken by address (borrowed; NULL: none) */
+	bool keep_socket_file;             /* the Unix socket was handed on: do not unlink it when closing */
 	struct admin_listener tcp;         /* io.fd < 0 when there is none */
 	struct admin_listener unix_api;
 	struct list_head conns;            /* struct admin_conn */

@@ -20,6 +20,7 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "http/parser.h"
+#include "loop/inherit.h"
 #include "loop/loop.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy-t.h"
@@ -317,7 +318,8 @@ static void listener_close(struct admin *a, struct admin_listener *l)
 		loop_del(a->loop, &l->io);
 		close(l->io.fd);
 		l->io.fd = -1;
-		if (l->api && l->text)
+		/* not when it was handed on: the next daemon listens on it */
+		if (l->api && l->text && !a->keep_socket_file)
 			unlink(l->text);
 	}
 	free(l->text);
@@ -332,7 +334,11 @@ static int admin_unix_apply(struct admin *a, const char *want)
 	if (l->io.fd >= 0 && want && l->text && !strcmp(want, l->text))
 		return 0;
 	if (want) {
-		fd = unix_listen(want);
+		fd = inherited_take_unix(a->inherited, want);
+		if (fd >= 0)
+			log_info("admin API on %s: socket from %s", want, a->inherited->from);
+		else
+			fd = unix_listen(want);
 		if (fd < 0)
 			return fd;
 	}
@@ -357,6 +363,9 @@ static int admin_tcp_apply(struct admin *a, const struct config_addr *want)
 		return 0;
 	}
 	/* the new address first: if it cannot be had, the old one stays */
+	fd = inherited_take(a->inherited, (const struct sockaddr *)&want->sa, want->salen);
+	if (fd >= 0)
+		goto got;
 	fd = socket(want->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -368,6 +377,7 @@ static int admin_tcp_apply(struct admin *a, const struct config_addr *want)
 		close(fd);
 		return err;
 	}
+got:
 	listener_close(a, l);
 	l->text = strdup(want->text);
 	loop_add(a->loop, &l->io, fd, EPOLLIN | EPOLLET, admin_on_accept);
@@ -416,6 +426,12 @@ void admin_reap(struct admin *a)
 		free(c->out);
 		free(c);
 	}
+}
+
+void admin_stop_listening(struct admin *a)
+{
+	listener_close(a, &a->tcp);
+	listener_close(a, &a->unix_api);
 }
 
 void admin_close(struct admin *a)

@@ -20,6 +20,9 @@ void admin_init(struct admin *a, struct loop *loop, struct proxy *proxy, struct 
 int admin_apply(struct admin *a, const struct config *cfg);
 /* Free the connections closed during this loop iteration. */
 void admin_reap(struct admin *a);
+/* Close the listeners, keep the connections (an upgrade: the new daemon
+ * accepts on the same sockets). */
+void admin_stop_listening(struct admin *a);
 /* Close the listeners and every connection. */
 void admin_close(struct admin *a);
 /* Publish an event to every event stream (GET /v1/events): kind is its

@@ -201,6 +201,10 @@ static void api_deploy_or_rollback(struct admin *a, uid_t who, bool rollback, co
 	char err[512];
 	int64_t id;
 
+	if (a->refusing) {
+		reply_error(out, 503, "%s: no %s starts now", a->refusing, rollback ? "rollback" : "deploy");
+		return;
+	}
 	if (!a->deployer) {
 		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
 		return;
@@ -257,6 +261,71 @@ static void api_deployment(struct admin *a, const struct api_call *call, struct 
 		reply_error(out, 404, "no such deployment: %lld (the daemon keeps the last 64)", id);
 }
 
+/* POST /v1/shutdown {"stop_services": bool}: the daemon drains and exits
+ * (the instances keep running unless stop_services). */
+static void api_shutdown(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	json_error_t jerr;
+	json_t *root = call->body_len ? json_loadb(call->body, call->body_len, 0, &jerr) : json_object();
+	json_t *stop;
+	char err[512];
+
+	if (!root) {
+		reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return;
+	}
+	stop = json_object_get(root, "stop_services");
+	if (stop && !json_is_boolean(stop)) {
+		reply_error(out, 400, "body: stop_services must be true or false");
+		json_decref(root);
+		return;
+	}
+	if (!a->hooks.shutdown) {
+		reply_error(out, 409, "this process cannot be shut down through the API");
+	} else if (a->hooks.shutdown(a->hooks.data, json_is_true(stop), call->peer_uid, err, sizeof(err)) < 0) {
+		reply_error(out, 409, "%s", err);
+	} else {
+		reply_json(out, 202, json_pack("{s:s, s:b, s:i}", "shutdown", "draining", "stop_services",
+					       json_is_true(stop), "pid", (int)getpid()));
+	}
+	json_decref(root);
+}
+
+/* POST /v1/upgrade {"binary": PATH?}: start the new binary, which takes
+ * the sockets over; GET /v1/upgrade says how it went. */
+static void api_upgrade(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	json_error_t jerr;
+	json_t *root = call->body_len ? json_loadb(call->body, call->body_len, 0, &jerr) : json_object();
+	json_t *binary;
+	char err[512];
+
+	if (!root) {
+		reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return;
+	}
+	binary = json_object_get(root, "binary");
+	if (binary && !json_is_string(binary)) {
+		reply_error(out, 400, "body: binary must be a path (a string)");
+	} else if (a->refusing) {
+		reply_error(out, 503, "%s: no upgrade starts now", a->refusing);
+	} else if (!a->hooks.upgrade) {
+		reply_error(out, 409, "this process cannot be upgraded in place");
+	} else if (a->hooks.upgrade(a->hooks.data, json_string_value(binary), call->peer_uid, err, sizeof(err)) < 0) {
+		reply_error(out, 409, "%s", err);
+	} else {
+		reply_json(out, 202, a->hooks.upgrade_status(a->hooks.data));
+	}
+	json_decref(root);
+}
+
+static void api_upgrade_status(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	json_t *j = a->hooks.upgrade_status ? a->hooks.upgrade_status(a->hooks.data) : NULL;
+
+	reply_json(out, 200, j ? j : json_pack("{s:s}", "state", "none"));
+}
+
 /* GET /v1/events: admin.c turns the connection into a stream. */
 static void api_events(struct admin *a, const struct api_call *call, struct admin_reply *out)
 {
@@ -278,6 +347,9 @@ static const struct api_route {
 	{ "POST", "/v1/deploy", api_deploy },
 	{ "POST", "/v1/rollback", api_rollback },
 	{ "GET", "/v1/deployments/{}", api_deployment },
+	{ "POST", "/v1/shutdown", api_shutdown },
+	{ "POST", "/v1/upgrade", api_upgrade },
+	{ "GET", "/v1/upgrade", api_upgrade_status },
 };
 
 /* Whether path[0..len) matches pattern; the "{}" segment goes to param

@@ -3,7 +3,8 @@
  * where the state and the daemon's socket are.
  *
  * Exit codes (documented in the README):
- *   0 ok; 1 operation failed; 2 usage or configuration error; 3 daemon unreachable.
+ *   0 ok; 1 operation failed; 2 usage or configuration error; 3 daemon unreachable
+ *   (or shutting down: it refuses what would be cut off).
  */
 #pragma once
 #include <getopt.h>
@@ -25,6 +26,8 @@ int cli_logs(int argc, char **argv);
 int cli_release(int argc, char **argv);
 int cli_releases(int argc, char **argv);
 int cli_version(int argc, char **argv);
+int cli_shutdown(int argc, char **argv);
+int cli_upgrade(int argc, char **argv);
 
 /* The shared options a verb takes besides --json and --help (which every
  * verb takes). */
@@ -122,5 +125,6 @@ int cli_call(const struct cli *c, const char *socket, const char *method, const 
  * newline: elapsed time, phase and detail ("   0.26s  healthy  ..."). */
 void cli_event_line(json_t *event, char *out, size_t outlen);
 
-/* Run a proxy with cfg (owned) until drained; returns an exit code. */
-int cli_run_proxy(const struct cli *c, struct config *cfg);
+/* Run a proxy with cfg (owned) until drained; argv: the verb's arguments
+ * (for an upgrade).  Returns an exit code. */
+int cli_run_proxy(const struct cli *c, struct config *cfg, char **argv);

@@ -11,9 +11,9 @@
 #include "config/config.h"
 #include "daemon/daemon.h"
 
-int cli_run_proxy(const struct cli *c, struct config *cfg)
+int cli_run_proxy(const struct cli *c, struct config *cfg, char **argv)
 {
-	int rc = daemon_run(cfg);
+	int rc = daemon_run(cfg, argv);
 
 	if (rc < 0)
 		return cli_fail(c, EXIT_FAILED, NULL, "the daemon stopped: %s (see the error log)", strerror(-rc));
@@ -28,7 +28,9 @@ int cli_daemon(int argc, char **argv)
 		.verb = "daemon",
 		.help = "usage: cutover daemon [--config FILE] [--json]\n"
 			"Run the proxy from FILE (default ./cutover.yml).\n"
-			"SIGHUP reloads FILE atomically; SIGTERM drains in-flight requests and exits 0.\n"
+			"SIGHUP reloads FILE atomically; SIGTERM drains in-flight requests and exits 0, leaving\n"
+			"the service instances running for the next daemon (cutover shutdown --stop-services\n"
+			"stops them too); SIGUSR2 upgrades in place (see cutover upgrade).\n"
 			"--json: the error log is JSON lines {\"ts\", \"level\", \"msg\"} instead of logfmt, and\n"
 			"a failure to start is one JSON object on stdout {\"error\", \"exit_code\", ...}.\n",
 		.flags = CLI_CONFIG,
@@ -42,5 +44,5 @@ int cli_daemon(int argc, char **argv)
 	rc = cli_load_config(&c, c.config ? c.config : "cutover.yml", &cfg);
 	if (rc)
 		return rc;
-	return cli_run_proxy(&c, cfg);
+	return cli_run_proxy(&c, cfg, argv);
 }

@@ -282,13 +282,19 @@ static bool socket_ready(const char *sock)
 	return false;
 }
 
-static void stop_daemon(pid_t pid)
+/* Stop the demo's daemon and the shop instances it runs (SIGTERM alone
+ * would leave them running for a next daemon). */
+static void stop_daemon(pid_t pid, const char *sock)
 {
-	int st;
+	char err[256], *answer = NULL;
+	int st, status;
 
 	if (pid <= 0)
 		return;
-	kill(pid, SIGTERM);
+	if (admin_client_call(sock, "POST", "/v1/shutdown", "{\"stop_services\": true}", &status, &answer, err,
+			      sizeof(err)) < 0 || status != 202)
+		kill(pid, SIGTERM);
+	free(answer);
 	for (int i = 0; i < 300; i++) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return;
@@ -558,11 +564,11 @@ static int finish(struct demo *d, int rc)
 	}
 	if (d->keep && rc == EXIT_OK && d->daemon_pid > 0) {
 		say("\n   still running (--keep): http://127.0.0.1:%u/   `cutover status --socket %s`\n"
-		    "   stop it with: kill %d\n",
-		    d->port, d->sock, (int)d->daemon_pid);
+		    "   stop it (and the shop) with: cutover shutdown --stop-services --socket %s\n",
+		    d->port, d->sock, d->sock);
 		return rc;
 	}
-	stop_daemon(d->daemon_pid);
+	stop_daemon(d->daemon_pid, d->sock);
 	if (rc == EXIT_OK) {
 		char cmd[PATH_MAX + 16];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", d->dir);

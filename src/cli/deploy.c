@@ -236,7 +236,8 @@ static int cli_follow_post(struct follow *f, const char *sock, const char *verb,
 		const char *e = json_string_value(json_object_get(dep, "error"));
 
 		/* 404: no such service; 400: not a version: the command line is wrong */
-		rc = cli_fail(c, status == 400 || status == 404 ? EXIT_USAGE : EXIT_FAILED,
+		/* 503: the daemon is shutting down or being upgraded */
+		rc = cli_fail(c, status == 400 || status == 404 ? EXIT_USAGE : status == 503 ? EXIT_UNREACHABLE : EXIT_FAILED,
 			      json_pack("{si ss}", "status", status, "service", c->args[0]), "%s", e ? e : answer);
 		json_decref(dep);
 		free(answer);
@@ -276,7 +277,7 @@ static int deploy_option(struct cli *c, int opt, const char *arg)
 	"is seconds; default 10m); the operation itself goes on in the daemon.\n"                              \
 	"On a terminal the phase in progress is a live line; piped, plain lines.\n"                            \
 	"Exit codes: 0 done, 1 failed or rolled back, 2 usage error (also an unknown\n"                        \
-	"service or an invalid version), 3 daemon unreachable.\n"
+	"service or an invalid version), 3 daemon unreachable or shutting down.\n"
 
 static int run(int argc, char **argv, bool rollback)
 {

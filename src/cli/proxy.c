@@ -129,7 +129,7 @@ int cli_proxy(int argc, char **argv)
 	if (rc)
 		goto out;
 	free(o.targets);
-	return cli_run_proxy(&c, o.cfg);
+	return cli_run_proxy(&c, o.cfg, argv);
 out:
 	config_free(o.cfg);
 	free(o.targets);

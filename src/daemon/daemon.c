@@ -1,13 +1,18 @@
 /* daemon.c - the composition root (contract in daemon.h).
  *
- * Start-up order: the loop; the proxy (its listeners are open but the loop
- * does not run yet, so nothing is served); the deploy side, whose recovery
- * puts traffic back on the last known-good versions before the first
- * request; then the admin listeners (the Unix socket first: a second
- * daemon on the same state directory stops there); then signals.  Shutdown
- * is the reverse, after the proxy has drained: stop the instances, let the
- * state writes still queued finish, free the deployer, the supervisor and
- * the state, then the admin listeners and the proxy.
+ * Start-up order: the loop and the signals; the sockets handed over by
+ * systemd (socket activation) or by the previous daemon (`cutover upgrade`,
+ * upgrade.c); the admin listeners (the Unix socket first: a second daemon on
+ * the same state directory stops there); the proxy, whose listeners are
+ * open (or taken over) while the loop does not run yet, so connections wait
+ * in the accept queue; the deploy side, whose recovery re-adopts the
+ * instances that outlived the previous daemon and puts traffic back on the
+ * last known-good versions before the first request is accepted.  Then
+ * READY (systemd, and the previous daemon of an upgrade) and the loop.
+ *
+ * Shutdown (SIGTERM, POST /v1/shutdown) refuses new deploys, drains the
+ * proxy and exits, leaving the instances running and recorded for the next
+ * daemon; only `cutover shutdown --stop-services` stops them first.
  *
  * A reload (SIGHUP) loads and validates a complete new configuration, then
  * hands it to each part; the proxy swaps it in only when everything it
@@ -24,7 +29,9 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "daemon/daemon.h"
+#include "daemon/daemon-internal.h"
 #include "deploy/deploy.h"
+#include "loop/inherit.h"
 #include "loop/loop.h"
 #include "loop/worker.h"
 #include "proxy/proxy.h"
@@ -37,6 +44,11 @@ static bool config_has_managed(const struct config *cfg)
 		if (cfg->services[i].run)
 			return true;
 	return false;
+}
+
+bool daemon_has_managed(const struct daemon *d)
+{
+	return config_has_managed(d->cfg);
 }
 
 /* Socket I/O through io_uring unless CUTOVER_IO=epoll or the kernel has
@@ -57,11 +69,11 @@ static void choose_io(struct loop *loop)
 }
 
 /* Stop and free the deploy side, in this order: the instances are stopped
- * (the loop runs until they are reaped); the state writes still queued
- * finish (their completions use the deployer); then the deployer, the
- * supervisor and the state.  stop_instances false: they keep running for a
- * daemon that will adopt them (a failed start). */
-static void deploy_side_stop(struct daemon *d, bool stop_instances)
+ * if asked (the loop runs until they are reaped); the state writes still
+ * queued finish (their completions use the deployer); then the deployer,
+ * the supervisor and the state.  stop_instances false: they keep running
+ * for the daemon that adopts them. */
+void deploy_side_stop(struct daemon *d, bool stop_instances)
 {
 	if (!d->state)
 		return;
@@ -85,7 +97,7 @@ static void daemon_event(void *data, const char *kind, json_t *event)
 /* The state, its worker, the supervisor and the deployer; then recovery,
  * before the loop serves a request: traffic goes where it went before.
  * Returns 0 or -errno (logged); on failure nothing is left. */
-static int deploy_side_start(struct daemon *d)
+int deploy_side_start(struct daemon *d)
 {
 	char err[512];
 	int rc;
@@ -129,6 +141,7 @@ static void daemon_reload(struct daemon *d)
 		log_warn("SIGHUP ignored: running without a configuration file");
 		return;
 	}
+	systemd_notify(d, "RELOADING=1");
 	rc = config_load(d->cfg->path, &cfg, &err);
 	if (rc < 0) {
 		log_error("reload failed, keeping the running configuration: %s", err.message);
@@ -162,26 +175,79 @@ static void daemon_reload(struct daemon *d)
 	d->proxy.metrics.config_reloads++;
 	log_info("configuration reloaded from %s: %zu services, %zu routes", cfg->path, cfg->nservices,
 		 cfg->nroutes);
+	systemd_notify(d, "READY=1\nSTATUS=serving (configuration reloaded)");
 	return;
 fail:
 	config_free(cfg);
 	d->proxy.metrics.config_reload_failures++;
+	systemd_notify(d, "READY=1\nSTATUS=serving (the last reload failed: see the error log)");
+}
+
+void daemon_shutdown(struct daemon *d, bool stop_services, const char *why)
+{
+	d->stop_services |= stop_services;
+	if (d->shutting_down)
+		return;
+	d->shutting_down = true;
+	/* nothing new starts from here on: it would be cut off */
+	d->admin.refusing = "shutting down";
+	systemd_notify(d, "STOPPING=1\nSTATUS=draining (%s)", why);
+	log_info("shutting down (%s): draining; the service instances %s", why,
+		 d->stop_services ? "will be stopped" : "keep running for the next daemon");
+	/* an upgrade: the new daemon accepts on the same sockets, and the API
+	 * socket is its own now */
+	if (d->upgrade.state == UPGRADE_DONE)
+		admin_stop_listening(&d->admin);
+	proxy_drain(&d->proxy);
+}
+
+/* The admin API's hooks into the daemon. */
+static int hook_shutdown(void *data, bool stop_services, uid_t who, char *err, size_t errlen)
+{
+	struct daemon *d = data;
+
+	if (d->upgrade.state == UPGRADE_RUNNING) {
+		snprintf(err, errlen, "an upgrade is running (pid %d): wait for it to end", (int)d->upgrade.pid);
+		return -EBUSY;
+	}
+	daemon_shutdown(d, stop_services, stop_services ? "cutover shutdown --stop-services" : "cutover shutdown");
+	return 0;
+}
+
+static int hook_upgrade(void *data, const char *binary, uid_t who, char *err, size_t errlen)
+{
+	return upgrade_start(data, binary, who, err, errlen);
+}
+
+static json_t *hook_upgrade_status(void *data)
+{
+	return upgrade_json(data);
 }
 
 static void signal_on_event(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct daemon *d = container_of(io, struct daemon, signal_io);
 	struct signalfd_siginfo si;
+	char err[512];
 
 	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
 			log_info("received %s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-			proxy_drain(&d->proxy);
+			if (d->upgrade.state == UPGRADE_RUNNING)
+				log_warn("an upgrade is running: the new daemon (pid %d) is stopped with this one",
+					 (int)d->upgrade.pid);
+			upgrade_release(d);
+			daemon_shutdown(d, false, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 			break;
 		case SIGHUP:
 			daemon_reload(d);
+			break;
+		case SIGUSR2:
+			log_info("received SIGUSR2: upgrading to %s", d->self);
+			if (upgrade_start(d, NULL, (uid_t)-1, err, sizeof(err)) < 0)
+				log_error("upgrade refused: %s", err);
 			break;
 		}
 	}
@@ -196,6 +262,7 @@ static int signals_start(struct daemon *d)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -215,7 +282,7 @@ static void daemon_iteration_end(struct loop *loop, void *data)
 	struct daemon *d = data;
 
 	/* the loop stops once, when the drain completes; the shutdown that
-	 * follows runs the loop again to reap the instances */
+	 * follows may run the loop again to reap the instances */
 	if (proxy_iteration_end(&d->proxy) && !d->drained) {
 		d->drained = true;
 		loop->stop = true;
@@ -223,7 +290,62 @@ static void daemon_iteration_end(struct loop *loop, void *data)
 	admin_reap(&d->admin);
 }
 
-int daemon_run(struct config *cfg)
+/* startup.unready queue: accept once no service is starting any more, or
+ * at startup.max_wait (then 503 with Retry-After for those still starting). */
+static void hold_check(struct loop *loop, struct loop_timer *timer)
+{
+	struct daemon *d = container_of(timer, struct daemon, hold_timer);
+	char names[256];
+	size_t n = d->deployer ? deployer_starting(d->deployer, names, sizeof(names)) : 0;
+
+	if (n && loop->now_ms < d->hold_until_ms) {
+		loop_timer_set(loop, timer, loop->now_ms + 50, hold_check);
+		return;
+	}
+	if (n)
+		log_warn("startup.max_wait reached with %s still starting: accepting; %s answer 503 with Retry-After "
+			 "until healthy", names, n == 1 ? "it" : "they");
+	else
+		log_info("every service has a healthy version: accepting connections");
+	proxy_hold(&d->proxy, false);
+}
+
+/* After recovery: does a service start from nothing (its instances did not
+ * survive)?  Then queue or answer 503, as startup.unready says. */
+static void hold_start(struct daemon *d)
+{
+	char names[256];
+	size_t n = d->deployer ? deployer_starting(d->deployer, names, sizeof(names)) : 0;
+
+	if (!n) {
+		proxy_hold(&d->proxy, false);
+		return;
+	}
+	if (d->cfg->startup.unready == CONFIG_UNREADY_RETRY_AFTER) {
+		log_warn("%s %s starting: accepting; %s answer 503 with Retry-After until healthy", names,
+			 n == 1 ? "is" : "are", n == 1 ? "it" : "they");
+		proxy_hold(&d->proxy, false);
+		return;
+	}
+	log_warn("%s %s starting: new connections wait in the accept queue until %s healthy (at most %llu ms, "
+		 "startup.max_wait)", names, n == 1 ? "is" : "are", n == 1 ? "it is" : "they are",
+		 (unsigned long long)d->cfg->startup.max_wait_ms);
+	d->hold_until_ms = d->loop.now_ms + d->cfg->startup.max_wait_ms;
+	hold_check(&d->loop, &d->hold_timer);
+}
+
+/* This binary's path, for an upgrade to the same file (after it was
+ * replaced on disk: /proc/self/exe then ends in " (deleted)"). */
+static void read_self(struct daemon *d)
+{
+	ssize_t n = readlink("/proc/self/exe", d->self, sizeof(d->self) - 1);
+
+	d->self[n > 0 ? n : 0] = 0;
+	if (n > 10 && !strcmp(d->self + n - 10, " (deleted)"))
+		d->self[n - 10] = 0;
+}
+
+int daemon_run(struct config *cfg, char **argv)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
 	int rc;
@@ -233,7 +355,10 @@ int daemon_run(struct config *cfg)
 		return -ENOMEM;
 	}
 	d->cfg = cfg;
+	d->argv = argv;
 	d->signal_io.fd = -1;
+	d->upgrade.pid_io.fd = d->upgrade.sock_io.fd = d->upgrade.from_fd = -1;
+	read_self(d);
 	log_open(cfg->log.error);
 	log_set_level(cfg->log.level);
 	rc = loop_init(&d->loop);
@@ -249,13 +374,24 @@ int daemon_run(struct config *cfg)
 		log_error("cannot handle signals: %s", strerror(-rc));
 		goto out_loop;
 	}
+	/* sockets handed over: by systemd, or by the daemon we replace */
+	rc = systemd_init(d);
+	if (rc == 0)
+		rc = upgrade_receive(d);
+	if (rc < 0)
+		goto out_loop;
 	/* the admin socket first: a second daemon on the same state directory
 	 * stops here, before it opens a listener or touches an instance */
 	admin_init(&d->admin, &d->loop, &d->proxy, NULL);
+	d->admin.inherited = &d->inherited;
+	d->admin.hooks = (struct admin_hooks){ d, hook_shutdown, hook_upgrade, hook_upgrade_status };
 	rc = admin_apply(&d->admin, cfg);
+	d->admin.inherited = NULL;
 	if (rc < 0)
 		goto out_loop;
-	rc = proxy_start(&d->proxy, &d->loop, cfg);
+	/* held: connections wait in the accept queue until recovery is done */
+	rc = proxy_start(&d->proxy, &d->loop, cfg, &d->inherited, true);
+	inherited_release(&d->inherited);
 	if (rc < 0) {
 		log_error("cannot start the proxy: %s", strerror(-rc));
 		goto out_loop;
@@ -267,15 +403,24 @@ int daemon_run(struct config *cfg)
 	}
 	d->loop.on_iteration_end = daemon_iteration_end;
 	d->loop.data = d;
+	hold_start(d);
+	upgrade_ready(d);
+	systemd_notify(d, "READY=1\nSTATUS=serving");
+	systemd_watchdog_start(d);
 	rc = loop_run(&d->loop);
 	if (rc < 0)
 		log_error("event loop failed: %s", strerror(-rc));
-	/* after running, a stop stops the instances (a start that failed
-	 * above left them running for the next daemon to adopt) */
-	deploy_side_stop(d, true);
+	upgrade_release(d);
+	systemd_release(d);
+	loop_timer_cancel(&d->loop, &d->hold_timer);
+	/* the instances keep running for the next daemon to adopt, unless
+	 * `cutover shutdown --stop-services` asked otherwise */
+	deploy_side_stop(d, d->stop_services);
 out_proxy:
 	proxy_release(&d->proxy);
 out_loop:
+	inherited_release(&d->inherited);
+	upgrade_release(d);
 	admin_close(&d->admin);
 	if (d->signal_io.fd >= 0) {
 		loop_del(&d->loop, &d->signal_io);

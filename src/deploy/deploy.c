@@ -216,6 +216,35 @@ int deployer_new(struct proxy *p, struct supervisor *sup, struct worker *w, stru
 	return 0;
 }
 
+size_t deployer_starting(struct deployer *d, char *names, size_t len)
+{
+	size_t n = 0, used = 0;
+
+	if (names && len)
+		names[0] = 0;
+	for (struct list_head *pos = d->services.next; pos != &d->services; pos = pos->next) {
+		struct managed *m = container_of(pos, struct managed, node);
+		if (m->live || !m->dep)
+			continue;
+		if (names && used < len)
+			used += (size_t)snprintf(names + used, len - used, "%s%s", n ? ", " : "", m->name);
+		n++;
+	}
+	return n;
+}
+
+bool deployer_busy(struct deployer *d, char *what, size_t len)
+{
+	for (struct list_head *pos = d->services.next; pos != &d->services; pos = pos->next) {
+		struct managed *m = container_of(pos, struct managed, node);
+		if (!m->dep)
+			continue;
+		snprintf(what, len, "deployment %lld (%s to %s)", (long long)m->dep->id, m->name, m->dep->version);
+		return true;
+	}
+	return false;
+}
+
 void deployer_free(struct deployer *d)
 {
 	struct list_head *pos, *tmp;

@@ -38,6 +38,13 @@ int deployer_recover(struct deployer *d);
 void deployer_stop_all(struct deployer *d);
 /* Stop following instances (still running ones keep running) and free. */
 void deployer_free(struct deployer *d);
+/* How many managed services have no version serving but one starting (a
+ * restart whose instances did not survive; a first deploy); their names,
+ * comma-separated, into names[len] (may be NULL). */
+size_t deployer_starting(struct deployer *d, char *names, size_t len);
+/* The first deployment in flight, as "deployment 12 (shop to 1.2.0)" into
+ * what[len]: returns true, or false when none is. */
+bool deployer_busy(struct deployer *d, char *what, size_t len);
 
 /* What happens, as it happens, for a live view (the admin API's event
  * stream): kind "deployment" (a phase of a deploy or rollback: id, service,

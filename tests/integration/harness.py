@@ -392,6 +392,21 @@ class Cutover:
             f.write(new_yaml)
         os.kill(self.pid, signal.SIGHUP)
 
+    def shutdown_all(self, timeout=30):
+        """`cutover shutdown --stop-services`: the daemon stops every instance,
+        drains and exits (SIGTERM alone leaves the instances running for the
+        next daemon).  Returns the daemon's exit status."""
+        r = subprocess.run([BIN, "shutdown", "--stop-services", "--no-wait", "--config", self.cfg_path],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise TestFailure(f"cutover shutdown --stop-services: {r.returncode} {r.stdout}{r.stderr}")
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise TestFailure(f"cutover did not exit {timeout}s after cutover shutdown --stop-services")
+
     def terminate(self, timeout=15):
         if self.proc.poll() is None:
             os.kill(self.pid, signal.SIGTERM)

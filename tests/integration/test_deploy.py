@@ -82,7 +82,7 @@ def test_blue_green_zero_downtime_and_rollbacks():
         pids = live_pids(c)
         check(pids, "no instance reported")
         eq(sorted(processes_of(c.dir)), sorted(pids), "processes running releases: only the reported ones")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
         left = processes_of(c.dir)
         for pid in left:
             os.kill(pid, 9)  # clean up before failing
@@ -112,7 +112,7 @@ def test_crash_looping_version_never_gets_traffic():
         time.sleep(0.5)
         running = processes_of(c.dir)
         eq(len(running), 1, f"only 1.0.0 should run, found {running}")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
 
 
 def test_twenty_deploys_five_rollbacks_under_load():
@@ -142,7 +142,7 @@ def test_twenty_deploys_five_rollbacks_under_load():
         check(load.count > 300, f"too little load to mean anything: {load.count}")
         eq(version_served(c.port), "1.0.0", "final version")
         eq(len(processes_of(c.dir)), 2, "the live version and the warm previous one, nothing else")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
 
@@ -192,7 +192,7 @@ def test_live_crash_loop_rolls_back_to_the_warm_version():
         eq((hist[0]["from_version"], hist[0]["to_version"], hist[0]["strategy"], hist[0]["state"]),
            ("1.1.0", "1.0.0", "rollback", "rolled-back"), "the automatic rollback is in the history")
         check("3 crashes in a row" in hist[0]["reason"], f"reason: {hist[0]['reason']}")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
 
@@ -255,7 +255,7 @@ def test_rollback_drains_requests_in_flight_on_the_version_left():
         eq((result["r"][0], result["r"][2]), (200, b"2.0.0"), "the slow request finished on 2.0.0")
         status, _, body = http_get(c.port, "/", host="shop.test")
         eq((status, body), (200, b"1.0.0"), "new requests on 1.0.0")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
 
 
 def test_resource_limits_applied_or_said_where_seen():
@@ -286,7 +286,7 @@ def test_resource_limits_applied_or_said_where_seen():
             check(warnings and "not applied" in warnings[0], f"no word of the limits not applied: {dep['events']}")
             check("not applied" in (live.get("warning") or ""), f"status does not say it: {live}")
         eq(version_served(c.port), "1.0.0", "it serves either way")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
 
 
 def test_metrics_keep_only_the_instances_that_exist():
@@ -312,7 +312,7 @@ def test_metrics_keep_only_the_instances_that_exist():
             time.sleep(0.2)
         eq(targets, {f"127.0.0.1:{ports[-1]}"}, f"instance series left in /metrics after 4 deploys (ports {ports})")
         eq(versions, {"1.1.0"}, "version series left in /metrics after 4 deploys")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
 
 
 def metric_value(text, line_prefix):
@@ -350,4 +350,4 @@ def test_metrics_per_version_across_three_deploys():
         # the exposition is valid for Prometheus
         p = subprocess.run(["promtool", "check", "metrics"], input=c.metrics(), capture_output=True, text=True)
         eq(p.returncode, 0, f"promtool check metrics: {p.stdout}{p.stderr}")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")

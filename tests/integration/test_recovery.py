@@ -40,7 +40,7 @@ def settle(c, want, timeout=5.0):
 
 
 def finish(c):
-    eq(c.terminate(timeout=30), 0, "daemon exit status")
+    eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
     eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
 
@@ -342,7 +342,7 @@ def test_sigterm_in_the_watch_window_serves_the_last_known_good_after_restart():
         eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
         follower = deploy_in_background(c, "1.1.0")
         wait_deploying(c, "switched", timeout=15)
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
         follower.wait(20)
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")
         rows = history(c)

@@ -118,7 +118,7 @@ def test_recreate_stops_the_old_version_before_the_new_one_starts():
         eq(http_get(c.port, "/", host="shop.test")[2], b"1.0.0", "served after the rollback")
         lines = [l.split() for l in open(os.path.join(c.dir, "events")).read().splitlines()]
         eq([(l[1], l[2]) for l in lines[3:]], [("stop", "1.1.0"), ("start", "1.0.0")], "the rollback's order")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
 
@@ -148,7 +148,7 @@ def test_failed_recreate_starts_the_old_version_again():
         check(any(a["actor"] == "cutover (automatic)" and a["action"] == "rollback" and a["result"] == "done"
                   for a in audit(c)), f"audit: {audit(c)[:3]}")
         eq(len(processes_of(c.dir)), 1, "1.0.0 alone runs")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
 
@@ -194,7 +194,7 @@ def test_three_instances_blue_green_under_load():
         eq(version_served(c.port), "1.0.0", "served after the rollback")
         r = cli(c, "status")
         eq(r.stdout.count("live    1.0.0"), 3, f"status shows every instance:\n{r.stdout}")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
 
@@ -238,5 +238,5 @@ def test_kill9_readopts_all_three_instances():
         eq([(v, len(t)) for v, _, t in versions_in_status(c)], [("1.1.0", 3), ("1.0.0", 3)],
            "three targets again")
         eq(version_served(c.port), "1.1.0", "served after the second restart")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")

@@ -1,0 +1,114 @@
+/* shutdown.c - `cutover shutdown [--stop-services]`: stop the daemon on
+ * purpose.  Without the flag it is SIGTERM: drain and exit, the service
+ * instances keep running for the next daemon.  With it every instance is
+ * stopped first (the machine goes down: the systemd unit's ExecStop). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "admin/client.h"
+#include "base/util.h"
+#include "cli/cli.h"
+
+struct shutdown_opts {
+	bool stop_services;
+	bool no_wait;
+};
+
+static int shutdown_option(struct cli *c, int opt, const char *arg)
+{
+	struct shutdown_opts *o = c->data;
+
+	if (opt == 'S')
+		o->stop_services = true;
+	else if (opt == 'W')
+		o->no_wait = true;
+	else
+		return EXIT_USAGE;
+	return -1;
+}
+
+/* Wait until nobody answers on the socket any more (the daemon exited):
+ * up to limit_ms.  Returns true once it is gone. */
+static bool wait_gone(const char *sock, uint64_t limit_ms)
+{
+	uint64_t end = time_now_ms() + limit_ms;
+	char err[256], *body = NULL;
+	int status;
+
+	while (time_now_ms() < end) {
+		if (admin_client_call(sock, "GET", "/v1/status", NULL, &status, &body, err, sizeof(err)) < 0)
+			return true;
+		free(body);
+		body = NULL;
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+	}
+	return false;
+}
+
+int cli_shutdown(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "stop-services", no_argument, NULL, 'S' },
+		{ "no-wait", no_argument, NULL, 'W' },
+		{ 0 },
+	};
+	struct shutdown_opts o = { 0 };
+	struct cli c = {
+		.verb = "shutdown",
+		.help = "usage: cutover shutdown [--stop-services] [--no-wait] [--socket PATH | --config FILE] [--json]\n"
+			"Stop the daemon: it refuses new deploys, drains in-flight requests and exits.\n"
+			"The service instances keep running and the next daemon adopts them (as after\n"
+			"SIGTERM), so restarting cutover never stops the shop.\n"
+			"--stop-services: stop every service instance first (the machine goes down).\n"
+			"--no-wait: return once the daemon has accepted; else wait until it has exited.\n"
+			"Exit codes: 0 stopped, 1 refused or still running after the drain timeout,\n"
+			"2 usage or configuration error, 3 daemon unreachable.\n",
+		.flags = CLI_CONFIG | CLI_SOCKET,
+		.options = opts,
+		.option = shutdown_option,
+		.data = &o,
+	};
+	char *path = NULL, *body = NULL, req[64];
+	json_t *answer = NULL;
+	int status, rc;
+
+	rc = cli_parse(&c, argc, argv);
+	if (rc >= 0)
+		return rc;
+	rc = cli_socket_path(&c, &path);
+	if (rc)
+		return rc;
+	snprintf(req, sizeof(req), "{\"stop_services\": %s}", o.stop_services ? "true" : "false");
+	rc = cli_call(&c, path, "POST", "/v1/shutdown", req, &status, &body);
+	if (rc)
+		goto out;
+	answer = json_loads(body, 0, NULL);
+	if (status != 202 || !answer) {
+		const char *e = json_string_value(json_object_get(answer, "error"));
+		rc = cli_fail(&c, status == 503 ? EXIT_UNREACHABLE : EXIT_FAILED, json_pack("{si}", "status", status),
+			      "%s", e ? e : body);
+		goto out;
+	}
+	if (!c.json)
+		printf("daemon pid %lld: draining%s\n", (long long)json_integer_value(json_object_get(answer, "pid")),
+		       o.stop_services ? ", then stopping every service instance" : "; the service instances keep running");
+	/* the drain is bounded by timeouts.drain (30 s by default), the stop
+	 * grace by the services' own: give it that and some */
+	if (!o.no_wait && !wait_gone(path, 120 * 1000)) {
+		rc = cli_fail(&c, EXIT_FAILED, NULL, "the daemon still answers on %s after 120 s", path);
+		goto out;
+	}
+	if (c.json)
+		cli_print_json(json_pack("{sb sb sI}", "ok", 1, "stop_services", o.stop_services, "pid",
+					 json_integer_value(json_object_get(answer, "pid"))));
+	else if (!o.no_wait)
+		printf("stopped\n");
+	rc = EXIT_OK;
+out:
+	json_decref(answer);
+	free(body);
+	free(path);
+	return rc;
+}
