@@ -316,6 +316,28 @@ static void test_empty_sections_and_flow_style(void **state UNUSED)
 	config_free(cfg);
 }
 
+static void test_startup_settings(void **state UNUSED)
+{
+	struct config *cfg = load_ok("listen: 127.0.0.1:8080\n"
+				     "startup: {unready: retry-after, max_wait: 2s, retry_after: 3s}\n"
+				     "timeouts: {upgrade: 90s}\n"
+				     "services:\n"
+				     "  a:\n"
+				     "    targets: [127.0.0.1:1]\n");
+
+	assert_int_equal(cfg->startup.unready, CONFIG_UNREADY_RETRY_AFTER);
+	assert_int_equal(cfg->startup.max_wait_ms, 2000);
+	assert_int_equal(cfg->startup.retry_after_ms, 3000);
+	assert_int_equal(cfg->timeouts.upgrade, 90000);
+	config_free(cfg);
+	cfg = load_ok("listen: 127.0.0.1:8080\nservices:\n  a:\n    targets: [127.0.0.1:1]\n");
+	assert_int_equal(cfg->startup.unready, CONFIG_UNREADY_QUEUE);
+	assert_int_equal(cfg->startup.max_wait_ms, 30000);
+	assert_int_equal(cfg->startup.retry_after_ms, 5000);
+	assert_int_equal(cfg->timeouts.upgrade, 60000);
+	config_free(cfg);
+}
+
 static void test_log_variants(void **state UNUSED)
 {
 	struct config *cfg = load_ok("listen: 127.0.0.1:8080\n"
@@ -723,6 +745,14 @@ static const struct invalid_case invalid_cases[] = {
 	  5, 5, "services.shop.route", "did you mean \"routes\"?" },
 	{ "bad duration", HEAD "timeouts:\n  client_header: 10x\n" SHOP,
 	  3, 18, "timeouts.client_header", "must be a duration" },
+	{ "startup.unready not a mode", HEAD "startup:\n  unready: wait\n" SHOP,
+	  3, 12, "startup.unready", "queue or retry-after" },
+	{ "startup.retry_after under a second", HEAD "startup:\n  retry_after: 500ms\n" SHOP,
+	  3, 16, "startup.retry_after", "must be between 1s and 1h" },
+	{ "startup unknown key", HEAD "startup:\n  max_wiat: 5s\n" SHOP,
+	  3, 3, "startup.max_wiat", "did you mean \"max_wait\"?" },
+	{ "upgrade timeout under a second", HEAD "timeouts:\n  upgrade: 10ms\n" SHOP,
+	  3, 12, "timeouts.upgrade", "must be between 1s and 24h" },
 	{ "negative duration", HEAD "timeouts:\n  drain: -1s\n" SHOP,
 	  3, 10, "timeouts.drain", "must be a duration" },
 	{ "duration out of range", HEAD "timeouts:\n  drain: 25h\n" SHOP,
@@ -1709,6 +1739,7 @@ int main(void)
 		cmocka_unit_test(test_listen_list),
 		cmocka_unit_test(test_routes_valid),
 		cmocka_unit_test(test_empty_sections_and_flow_style),
+		cmocka_unit_test(test_startup_settings),
 		cmocka_unit_test(test_log_variants),
 		cmocka_unit_test(test_uri_default_follows_header),
 		cmocka_unit_test(test_defaults),
