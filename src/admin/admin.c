@@ -372,7 +372,8 @@ static int admin_tcp_apply(struct admin *a, const struct config_addr *want)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&want->sa, want->salen) < 0 || listen(fd, 64) < 0) {
 		int err = -errno;
-		log_error("cannot listen on admin address %s: %s%s%s", want->text, strerror(-err),
+		log_error("cannot listen on admin address %s: %s%s%s%s", want->text, strerror(-err),
+			  err == -EADDRINUSE ? " (another cutover daemon, or another program, listens there)" : "",
 			  l->text ? "; still on " : "", l->text ? l->text : "");
 		close(fd);
 		return err;
