@@ -112,7 +112,13 @@ int cli_upgrade(int argc, char **argv)
 	rc = cli_socket_path(&c, &path);
 	if (rc)
 		return rc;
-	req = o.binary ? json_dumps(json_pack("{ss}", "binary", abs), JSON_COMPACT) : strdup("{}");
+	if (o.binary) {
+		json_t *j = json_pack("{ss}", "binary", abs);
+		req = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+	} else {
+		req = strdup("{}");
+	}
 	rc = cli_call(&c, path, "POST", "/v1/upgrade", req, &status, &body);
 	if (rc)
 		goto out;

@@ -334,6 +334,25 @@ static void hold_start(struct daemon *d)
 	hold_check(&d->loop, &d->hold_timer);
 }
 
+static void settle_fired(struct loop *loop, struct loop_timer *timer)
+{
+	loop->stop = true;
+}
+
+/* Run the loop for one more millisecond: what was freed "later" (health
+ * checks let go of with the deploy side are reaped by a timer, so that no
+ * event already queued for their sockets reaches freed memory) is freed
+ * before the loop itself goes. */
+static void loop_settle(struct daemon *d)
+{
+	struct loop_timer t = { 0 };
+
+	loop_timer_set(&d->loop, &t, d->loop.now_ms + 1, settle_fired);
+	d->loop.stop = false;
+	loop_run(&d->loop);
+	loop_timer_cancel(&d->loop, &t);
+}
+
 /* This binary's path, for an upgrade to the same file (after it was
  * replaced on disk: /proc/self/exe then ends in " (deleted)"). */
 static void read_self(struct daemon *d)
@@ -416,6 +435,7 @@ int daemon_run(struct config *cfg, char **argv)
 	/* the instances keep running for the next daemon to adopt, unless
 	 * `cutover shutdown --stop-services` asked otherwise */
 	deploy_side_stop(d, d->stop_services);
+	loop_settle(d);
 out_proxy:
 	proxy_release(&d->proxy);
 out_loop:
