@@ -23,6 +23,7 @@
 struct ynode_frame {
 	struct ynode *node;
 	size_t alloc;
+	bool flow;                    /* written [a, b] or {a: b}: a syntax error may be its missing end */
 };
 
 static int to_position(size_t zero_based)
@@ -44,9 +45,10 @@ static int set_error(struct ynode_error *err, int line, int column, int r, const
 	return r;
 }
 
-/* libyaml's wording for two common slips in a config file is cryptic: an
- * unquoted "*.example.com" is scanned as an alias, and an unquoted
- * "[::1]:8080" opens a flow list.  Name the fix. */
+/* libyaml's wording for three common slips in a config file is cryptic: an
+ * unquoted "*.example.com" is scanned as an alias, an unquoted "[::1]:8080"
+ * opens a flow list, and a tab in the indentation "cannot start any token".
+ * Name the fix. */
 static const char *syntax_hint(const yaml_parser_t *parser, const char *text, size_t len)
 {
 	size_t at = parser->problem_mark.index;
@@ -55,15 +57,107 @@ static const char *syntax_hint(const yaml_parser_t *parser, const char *text, si
 		return "; quote values that start with '*', like \"*.example.com\"";
 	if (at > 0 && at < len && text[at] == ':' && text[at - 1] == '[')
 		return "; quote IPv6 addresses, like \"[::1]:8080\"";
+	if (at < len && text[at] == '\t')
+		return "; indent with spaces: YAML does not allow tabs there";
 	return "";
 }
 
-/* Translate libyaml's failure into *err.  Reader errors (bad encoding,
- * control characters) only carry a byte offset, so we count lines ourselves. */
+/* A construct libyaml reports where it gave up on it, which for these is
+ * past the line the slip is on: an unclosed quote or bracket is noticed at
+ * the next key (or at the end of the file), a key without ':' on the next
+ * line.  For them the place to look is where the construct starts (libyaml's
+ * context_mark); what they are called here. */
+static const struct {
+	const char *context;
+	const char *what;
+} unclosed[] = {
+	{ "while scanning a quoted scalar", "the quoted string that starts here is not closed" },
+	{ "while parsing a flow sequence", "the list '[' that starts here is not closed" },
+	{ "while parsing a flow mapping", "the mapping '{' that starts here is not closed" },
+	{ "while scanning a simple key", "this key has no ':' after it" },
+};
+
+/* What an unclosed construct is called (see unclosed[]), when libyaml
+ * noticed it on a later line than the one it starts on, with that start
+ * (0-based) in *line and *column; otherwise NULL: its problem_mark is the
+ * place (a bad indentation, a tab, a stray ':' are reported on their own
+ * line, the context being an enclosing mapping).  open: the innermost
+ * collection open when parsing failed (NULL: none), for a flow collection
+ * left open at the end of the file, where libyaml's context is only "while
+ * parsing a flow node" at the end. */
+static const char *unclosed_construct(const yaml_parser_t *parser, const struct ynode_frame *open, size_t *line,
+				      size_t *column)
+{
+	if (!parser->context)
+		return NULL;
+	if (!strcmp(parser->context, "while parsing a flow node") && open && open->flow &&
+	    parser->problem_mark.line + 1 > (size_t)open->node->line) {
+		*line = (size_t)open->node->line - 1;
+		*column = (size_t)open->node->column - 1;
+		return open->node->kind == YNODE_LIST ? unclosed[1].what : unclosed[2].what;
+	}
+	if (parser->problem_mark.line <= parser->context_mark.line)
+		return NULL;
+	for (size_t i = 0; i < sizeof(unclosed) / sizeof(unclosed[0]); i++)
+		if (!strcmp(parser->context, unclosed[i].context)) {
+			*line = parser->context_mark.line;
+			*column = parser->context_mark.column;
+			return unclosed[i].what;
+		}
+	return NULL;
+}
+
+/* "mapping values are not allowed" at the first ':' of a line whose
+ * previous line (blank and comment lines aside) has no ':' at all: that
+ * line is a key written without its ':' (libyaml read it and this line's key
+ * as one value running over two lines, and failed only here).  Returns the
+ * 0-based line of that key and the column where it starts in *column, or
+ * -1 when the ':' is the slip itself (a second ':' on a line, say). */
+static long key_without_colon(const yaml_parser_t *parser, const char *text, size_t len, size_t *column)
+{
+	size_t at = parser->problem_mark.index, start, prev_end, prev_start, i;
+	long at_line = (long)parser->problem_mark.line;
+
+	if (parser->context || !parser->problem || strcmp(parser->problem, "mapping values are not allowed in this context") ||
+	    at >= len || text[at] != ':')
+		return -1;
+	for (start = at; start > 0 && text[start - 1] != '\n'; start--)
+		if (text[start - 1] == ':')
+			return -1; /* not the first ':' on its line */
+	for (prev_end = start; prev_end > 0;) {
+		size_t first;
+		prev_start = prev_end - 1; /* the '\n' ending the previous line */
+		while (prev_start > 0 && text[prev_start - 1] != '\n')
+			prev_start--;
+		at_line--;
+		for (first = prev_start; first < prev_end - 1 && (text[first] == ' ' || text[first] == '\t'); first++)
+			;
+		if (first < prev_end - 1 && text[first] != '#' && text[first] != '\r') {
+			for (i = first; i < prev_end - 1; i++)
+				if (text[i] == ':')
+					return -1;
+			while (first + 1 < prev_end - 1 && text[first] == '-' && text[first + 1] == ' ')
+				for (first++; first < prev_end - 1 && text[first] == ' '; first++)
+					; /* the key of a list item: past "- " */
+			*column = first - prev_start;
+			return at_line;
+		}
+		prev_end = prev_start; /* blank or a comment: the one before */
+	}
+	return -1;
+}
+
+/* Translate libyaml's failure into *err, at the line the slip is on (open:
+ * the innermost collection open then, or NULL).  Reader errors (bad
+ * encoding, control characters) only carry a byte offset, so we count lines
+ * ourselves. */
 static int parser_failure(const yaml_parser_t *parser, const char *text, size_t len,
-			  struct ynode_error *err)
+			  const struct ynode_frame *open, struct ynode_error *err)
 {
 	const char *problem = parser->problem ? parser->problem : "unknown error";
+	const char *what;
+	size_t start_line, column;
+	long key_line;
 
 	switch (parser->error) {
 	case YAML_MEMORY_ERROR:
@@ -85,6 +179,17 @@ static int parser_failure(const yaml_parser_t *parser, const char *text, size_t 
 				 "invalid text: %s", problem);
 	}
 	default:
+		what = unclosed_construct(parser, open, &start_line, &column);
+		if (what)
+			return set_error(err, to_position(start_line), to_position(column), -EINVAL,
+					 "syntax error: %s (%s at line %d, column %d)%s", what, problem,
+					 to_position(parser->problem_mark.line),
+					 to_position(parser->problem_mark.column), syntax_hint(parser, text, len));
+		key_line = key_without_colon(parser, text, len, &column);
+		if (key_line >= 0)
+			return set_error(err, to_position((size_t)key_line), to_position(column), -EINVAL,
+					 "syntax error: this key has no ':' after it (%s at line %d, column %d)", problem,
+					 to_position(parser->problem_mark.line), to_position(parser->problem_mark.column));
 		if (parser->context)
 			return set_error(err, to_position(parser->problem_mark.line),
 					 to_position(parser->problem_mark.column), -EINVAL,
@@ -304,7 +409,7 @@ int ynode_parse(const char *name, const char *text, size_t len, struct ynode **r
 
 	while (!done) {
 		if (!yaml_parser_parse(&parser, &event)) {
-			r = parser_failure(&parser, text, len, err);
+			r = parser_failure(&parser, text, len, depth ? &stack[depth - 1] : NULL, err);
 			goto out;
 		}
 		have_event = true;
@@ -352,7 +457,12 @@ int ynode_parse(const char *name, const char *text, size_t len, struct ynode **r
 						      "nesting deeper than %d levels", YNODE_MAX_DEPTH);
 					goto out;
 				}
-				stack[depth++] = (struct ynode_frame){ .node = node, .alloc = 0 };
+				stack[depth++] = (struct ynode_frame){
+					.node = node,
+					.flow = event.type == YAML_SEQUENCE_START_EVENT
+							? event.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE
+							: event.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE,
+				};
 			}
 		}
 		yaml_event_delete(&event);

@@ -97,6 +97,67 @@ def test_check_broken_files():
         shutil.rmtree(d)
 
 
+# Malformed YAML: (name, file text, (needle, nth[, skip]) of the line the slip
+# is on, words in the message).  libyaml notices an unclosed quote or bracket,
+# or a key without its ':', only lines later (at the next key, or the end of
+# the file): the error must still point at the line to fix.
+HEAD = "listen: 127.0.0.1:{PORT}\nadmin: 127.0.0.1:{ADMIN}\n"
+SYNTAX = [
+    ("unclosed quote at the end of the file",
+     HEAD + GOOD_TAIL + "    routes:\n      - path: \"/api\n",
+     ('"/api', 1), ["the quoted string that starts here is not closed", "end of stream at line 8"]),
+    ("unclosed quote with keys after it",
+     HEAD + "services:\n  a:\n    run: \"./app --port ${PORT}\n    routes: []\n  b:\n    targets: [127.0.0.1:1]\n",
+     ('"./app', 1), ["the quoted string that starts here is not closed"]),
+    ("unclosed list",
+     HEAD + "services:\n  a:\n    targets: [127.0.0.1:9000\n    routes: []\n",
+     ("[127", 1), ["the list '[' that starts here is not closed"]),
+    ("unclosed list at the end of the file",
+     HEAD + "services: [\n",
+     ("[", 1), ["the list '[' that starts here is not closed"]),
+    ("key without ':'",
+     HEAD + "services:\n  a\n    targets: [127.0.0.1:9000]\n",
+     ("  a\n", 1, 2), ["this key has no ':' after it"]),
+    ("bad indentation",
+     HEAD + "services:\n  a:\n    targets: [127.0.0.1:9000]\n   routes: []\n",
+     ("routes", 1), ["did not find expected key"]),
+    ("a tab in the indentation",
+     HEAD + "services:\n  a:\n\ttargets: [127.0.0.1:9000]\n",
+     ("\t", 1), ["indent with spaces"]),
+    ("a stray colon",
+     HEAD + "services:\n  a:\n    targets: [127.0.0.1:9000]\n    routes: path: /\n",
+     (": /", 1), ["mapping values are not allowed"]),
+]
+
+
+def test_syntax_errors_point_at_the_line_to_fix():
+    """`cutover check` and `cutover daemon` name FILE:LINE:COL of the slip
+    itself; where libyaml noticed it is in the parenthesis."""
+    d = tempfile.mkdtemp(prefix="cutover-cli-")
+    try:
+        bad = []
+        for i, (name, text, where, words) in enumerate(SYNTAX):
+            port, admin = free_port(), free_port()
+            text = text.replace("{PORT}", str(port)).replace("{ADMIN}", str(admin))
+            path = write(d, f"syntax{i}.yml", text)
+            line, col = pos(text, *where)
+            want = f"{path}:{line}:{col}: syntax error: "
+            for verb in ("check", "daemon"):
+                r = run_cli(verb, "--config", path, timeout=10)
+                problems = []
+                if r.returncode != 2:
+                    problems.append(f"exit status {r.returncode}, expected 2")
+                if want not in r.stderr:
+                    problems.append(f"stderr lacks {want!r}")
+                problems += [f"message lacks {w!r}" for w in words if w not in r.stderr]
+                if problems:
+                    bad.append(f"{name} ({verb}): {'; '.join(problems)} (stderr: {r.stderr.strip()!r})")
+            check(connect_refused(port) and connect_refused(admin), f"{name}: a port is listening")
+        check(not bad, "syntax errors:\n  " + "\n  ".join(bad))
+    finally:
+        shutil.rmtree(d)
+
+
 def test_check_syntax_error_empty_and_missing():
     d = tempfile.mkdtemp(prefix="cutover-cli-")
     try:

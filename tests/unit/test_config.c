@@ -856,10 +856,45 @@ static const struct invalid_case invalid_cases[] = {
 	  3, 11, "log.access", "must be a file path" },
 	{ "timeouts is a list", HEAD "timeouts: [1s]\n" SHOP,
 	  2, 11, "timeouts", "must be a mapping of durations, got a list" },
-	{ "syntax error", HEAD "services:\n  shop\n    targets: x\n",
-	  4, 12, "", "syntax error: mapping values are not allowed" },
+	/* syntax errors: at the line the slip is on, not where libyaml noticed it */
+	{ "key without ':'", HEAD "services:\n  shop\n    targets: x\n",
+	  3, 3, "", "syntax error: this key has no ':' after it (mapping values are not allowed in this context "
+		    "at line 4, column 12)" },
+	{ "key without ':' in a list item", HEAD SHOP "    routes:\n      - path\n        host: a\n",
+	  6, 9, "", "syntax error: this key has no ':' after it" },
+	{ "key without ':' before a list", HEAD SHOP "    routes\n      - path: /\n",
+	  5, 5, "", "syntax error: this key has no ':' after it (could not find expected ':' at line 6" },
+	{ "key without ':' before a comment", HEAD SHOP "    health\n    # the check\n",
+	  5, 5, "", "syntax error: this key has no ':' after it" },
 	{ "unclosed flow list", HEAD "services:\n  shop:\n    targets: [127.0.0.1:9001\n",
-	  5, 1, "", "syntax error: did not find expected ',' or ']'" },
+	  4, 14, "", "syntax error: the list '[' that starts here is not closed (did not find expected ',' or ']' "
+		     "at line 5, column 1)" },
+	{ "unclosed flow list, keys after it", HEAD "services:\n  shop:\n    targets: [127.0.0.1:9001\n"
+						  "    routes: []\n",
+	  4, 14, "", "the list '[' that starts here is not closed" },
+	{ "unclosed flow mapping", HEAD "services:\n  shop:\n    targets:\n      - {address: 127.0.0.1:9001\n"
+				      "    routes: []\n",
+	  5, 9, "", "syntax error: the mapping '{' that starts here is not closed" },
+	{ "unclosed quote at the end", HEAD SHOP "    routes:\n      - path: \"/api\n",
+	  6, 15, "", "syntax error: the quoted string that starts here is not closed (found unexpected end of "
+		     "stream at line 7, column 1)" },
+	{ "unclosed quote, keys after it", HEAD SHOP "    routes:\n      - path: \"/api\n"
+						"  api:\n    targets: [127.0.0.1:9002]\n",
+	  6, 15, "", "the quoted string that starts here is not closed" },
+	{ "unclosed single quote", HEAD "admin: '127.0.0.1:9180\n" SHOP,
+	  2, 8, "", "the quoted string that starts here is not closed" },
+	{ "bad escape in a quote", HEAD "services:\n  shop:\n    run: \"a\\q\"\n",
+	  4, 12, "", "syntax error: found unknown escape character" },
+	{ "tab in the indentation", HEAD "services:\n  shop:\n\ttargets: [127.0.0.1:9001]\n",
+	  4, 1, "", "indent with spaces" },
+	{ "tab after a value", HEAD SHOP "    routes: []\n \tfoo: 1\n",
+	  6, 2, "", "indent with spaces" },
+	{ "stray colon", HEAD SHOP "    routes: path: /\n",
+	  5, 17, "", "syntax error: mapping values are not allowed in this context" },
+	{ "bad indentation", HEAD SHOP "   routes: []\n",
+	  5, 4, "", "syntax error: did not find expected key" },
+	{ "missing comma in a list", HEAD "services:\n  shop:\n    targets: [\"127.0.0.1:9001\" x]\n",
+	  4, 32, "", "did not find expected ',' or ']'" },
 	{ "unquoted wildcard", HEAD SHOP "    routes:\n      - host: *.example.com\n",
 	  6, 16, "", "quote values that start with '*'" },
 	{ "unquoted IPv6", "listen: [::1]:8080\n" SHOP,
@@ -1499,7 +1534,7 @@ static const struct overlay_case overlay_cases[] = {
 	{ "overlay is a list", HEAD SHOP, "- listen\n",
 	  "overlay.yml", 1, 1, "", "the top level must be a mapping of settings" },
 	{ "syntax error in the overlay", HEAD SHOP, "services:\n  shop\n    targets: x\n",
-	  "overlay.yml", 3, 12, "", "syntax error: mapping values are not allowed" },
+	  "overlay.yml", 2, 3, "", "syntax error: this key has no ':' after it" },
 	{ "duplicate key in the overlay", HEAD SHOP, "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n",
 	  "overlay.yml", 2, 1, "listen", "duplicate key \"listen\" (first at line 1)" },
 	{ "managed key added to a service at targets", HEAD SHOP, "services:\n  shop:\n    health: {path: /h}\n",
@@ -1654,14 +1689,14 @@ static void test_missing_file(void **state UNUSED)
 	assert_string_equal(err.message, "/: cannot read: Is a directory");
 }
 
-/* A syntax error in a file names the file and libyaml's position. */
+/* A syntax error in a file names the file and the position of the slip. */
 static void test_file_syntax_error(void **state UNUSED)
 {
 	char path[] = "/tmp/cutover-test-config-XXXXXX";
 	const char *text = "listen: 127.0.0.1:8080\nservices: [\n";
 	struct config_error err;
 	struct config *cfg = NULL;
-	char want[128];
+	char want[256];
 	int fd = mkstemp(path);
 
 	assert_true(fd >= 0);
@@ -1669,8 +1704,8 @@ static void test_file_syntax_error(void **state UNUSED)
 	close(fd);
 	assert_int_equal(config_load(path, &cfg, &err), -EINVAL);
 	assert_null(cfg);
-	assert_int_equal(err.line, 3);
-	snprintf(want, sizeof(want), "%s:3:1: syntax error: ", path);
+	assert_int_equal(err.line, 2); /* the '[' left open, not the end of the file */
+	snprintf(want, sizeof(want), "%s:2:11: syntax error: the list '[' that starts here is not closed", path);
 	assert_memory_equal(err.message, want, strlen(want));
 	unlink(path);
 }
