@@ -85,6 +85,12 @@ static struct slot *adopt(struct managed *m, const struct config_service *cs, co
 			 cs->name, in->version, in->pid);
 		return NULL;
 	}
+	if (!in->release_id) {
+		/* a row an older cutover wrote without its release */
+		struct state_instance linked = *in;
+		linked.release_id = rel.id;
+		state_instance_update(m->d->st, &linked);
+	}
 	slot = slot_start(m, cs, in->version, rel.path, in, err, sizeof(err));
 	state_release_clear(&rel);
 	if (!slot)

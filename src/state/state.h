@@ -98,8 +98,9 @@ void state_release_array_free(struct state_release *items, size_t n);
 
 /* ---- instances ---------------------------------------------------------- */
 
-/* Insert *inst (its id is ignored; started_at = now unless set); sets
- * *ret_id. */
+/* Insert *inst (its id is ignored; started_at = now unless set; a
+ * release_id of 0 is the release row of inst->service@inst->version, NULL
+ * if there is none); sets *ret_id. */
 int state_instance_add(struct state *st, const struct state_instance *inst, int64_t *ret_id);
 /* Write every mutable field of *inst (release_id, pid, pgid, port,
  * start_time_ticks, started_at, state, restarts, log_path) to row inst->id.

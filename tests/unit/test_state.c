@@ -368,6 +368,19 @@ static void test_instances(void **state)
 	assert_int_equal(items[1].id, id3);
 	state_instance_array_free(items, n);
 
+	/* without a release_id: the release row of its version, if there is one */
+	inst.release_id = 0;
+	assert_int_equal(state_instance_add(f->st, &inst, &id3), 0); /* cart 1.0.0: no release */
+	assert_int_equal(state_instance_get(f->st, id3, &got), 0);
+	assert_int_equal(got.release_id, 0);
+	state_instance_clear(&got);
+	snprintf(inst.service, sizeof(inst.service), "shop");
+	assert_int_equal(state_instance_add(f->st, &inst, &id3), 0);
+	assert_int_equal(state_instance_get(f->st, id3, &got), 0);
+	assert_int_equal(got.release_id, rid);
+	state_instance_clear(&got);
+	assert_int_equal(state_instance_set_state(f->st, id3, STATE_INSTANCE_STOPPED), 0);
+
 	/* pruning the release keeps the instance rows, without the link */
 	assert_int_equal(state_release_delete(f->st, rid), 0);
 	assert_int_equal(state_instance_get(f->st, id1, &got), 0);
