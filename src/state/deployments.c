@@ -24,7 +24,8 @@ static int deployment_read(sqlite3_stmt *stmt, void *row)
 	state_column_copy(stmt, 3, d->to_version, sizeof(d->to_version));
 	state_column_copy(stmt, 4, d->strategy, sizeof(d->strategy));
 	s = state_deployment_state_parse((const char *)sqlite3_column_text(stmt, 5));
-	d->state = s < 0 ? STATE_DEPLOYMENT_FAILED : (enum state_deployment_state)s;
+	d->state = state_deployment_state_as_read(d->strategy,
+						  s < 0 ? STATE_DEPLOYMENT_FAILED : (enum state_deployment_state)s);
 	d->reason = state_column_dup(stmt, 6, &failed);
 	d->started_at = sqlite3_column_int64(stmt, 7);
 	d->finished_at = sqlite3_column_int64(stmt, 8);
@@ -336,9 +337,10 @@ static json_t *history_entry(struct state *st, const struct state_deployment *d,
 	json_t *entry, *list;
 	int r;
 
-	entry = json_pack("{sI so so so so so so so so so}", "id", (json_int_t)d->id,
+	entry = json_pack("{sI so so so ss so so so so so so}", "id", (json_int_t)d->id,
 			  "service", text_or_null(d->service), "from_version", text_or_null(d->from_version),
-			  "to_version", text_or_null(d->to_version), "strategy", text_or_null(d->strategy),
+			  "to_version", text_or_null(d->to_version), "kind", state_deployment_kind(d),
+			  "strategy", text_or_null(d->strategy),
 			  "state", text_or_null(state_deployment_state_name(d->state)),
 			  "reason", text_or_null(d->reason), "started_at", ms_or_null(d->started_at),
 			  "finished_at", ms_or_null(d->finished_at),
@@ -356,11 +358,15 @@ static json_t *history_entry(struct state *st, const struct state_deployment *d,
 	list = json_array();
 	for (size_t i = 0; list && i < nevents; i++) {
 		const struct state_deployment_event *e = &events[i];
+		/* (the states as read: see state_deployment_state_as_read) */
+		enum state_deployment_state to = state_deployment_state_as_read(d->strategy, e->to_state);
 		json_t *ev = json_pack("{sI so so so}", "at", (json_int_t)e->at, "from_state",
 				       e->from_state < 0 ? json_null()
 							 : json_string(state_deployment_state_name(
-								   (enum state_deployment_state)e->from_state)),
-				       "to_state", json_string(state_deployment_state_name(e->to_state)),
+								   state_deployment_state_as_read(
+									   d->strategy,
+									   (enum state_deployment_state)e->from_state))),
+				       "to_state", json_string(state_deployment_state_name(to)),
 				       "detail", text_or_null(e->detail));
 		if (!ev || json_array_append_new(list, ev) < 0) {
 			json_decref(list);

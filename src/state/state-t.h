@@ -112,6 +112,17 @@ struct state_audit_entry {
 	const char *detail;           /* may be NULL */
 };
 
+/* The versions of one service that served, in the order they took over
+ * (oldest first), as its finished deployments tell (state_lineage_*): what
+ * `cutover rollback` steps back through.  At most STATE_LINEAGE_MAX; the
+ * oldest are forgotten beyond. */
+#define STATE_LINEAGE_MAX 64
+struct state_lineage {
+	size_t n;
+	bool forgot;                  /* older versions were dropped to make room */
+	char versions[STATE_LINEAGE_MAX][STATE_VERSION_MAX + 1];
+};
+
 /* routing: the last known-good routing of a service. */
 struct state_routing {
 	char service[STATE_SERVICE_MAX + 1];

@@ -176,11 +176,46 @@ void state_deployment_clear(struct state_deployment *d);
 void state_deployment_array_free(struct state_deployment *items, size_t n);
 void state_deployment_event_array_free(struct state_deployment_event *items, size_t n);
 
+/* What a deployment row is, for people: "rollback" (its strategy is
+ * "rollback"), "restart" (from and to the same version: started again, e.g.
+ * by the daemon after none of its instances survived a restart) or
+ * "deploy". */
+const char *state_deployment_kind(const struct state_deployment *d);
+/* The state S of a row recorded with STRATEGY as it is read: a rollback an
+ * older cutover recorded as 'rolled-back' had succeeded, and reads as
+ * 'done' (the name it is recorded with now).  Every row read here comes
+ * through it. */
+enum state_deployment_state state_deployment_state_as_read(const char *strategy, enum state_deployment_state s);
+
+/* ---- lineage: what `cutover rollback` goes back to ---------------------- */
+
+/* Apply one finished deployment D (deployments are applied in the order they
+ * were recorded) to L: a deploy (or restart) `done` puts its to_version on
+ * top (unless it is there already); a rollback `done` drops the versions
+ * above the last time its to_version was on top (or puts it on top if it was
+ * forgotten); anything else (failed, aborted, rolled back, unfinished)
+ * changes nothing: it never served as known-good.  Pure. */
+void state_lineage_apply(struct state_lineage *l, const struct state_deployment *d);
+/* What `cutover rollback` goes back to from LIVE (the version serving; NULL:
+ * none): the newest version below the last time LIVE was on top that is not
+ * LIVE itself (LIVE not in L: the version on top).  NULL: there is none.
+ * Borrowed from L.  Pure. */
+const char *state_lineage_rollback_target(const struct state_lineage *l, const char *live);
+/* Why SERVICE can or cannot roll back from LIVE, as a sentence into out
+ * ("shop has no previous version to roll back to: 1.0.0 is the first
+ * version it ran; ...").  Pure. */
+void state_lineage_explain(const struct state_lineage *l, const char *service, const char *live, char *out,
+			   size_t len);
+/* The lineage of SERVICE from its deployments recorded so far, into *ret
+ * (untouched on failure).  Reads only. */
+int state_lineage_read(struct state *st, const char *service, struct state_lineage *ret);
+
 /* For `cutover history [SERVICE]`: a new JSON array (caller owns it) of the
  * deployments of SERVICE (NULL: all), newest first, at most LIMIT (0: no
  * limit), each an object {id, service, from_version (null if none),
- * to_version, strategy, state, reason, started_at, finished_at (Unix ms or
- * null), duration_ms, events: [{at, from_state, to_state, detail}]}. */
+ * to_version, kind (state_deployment_kind), strategy, state, reason,
+ * started_at, finished_at (Unix ms or null), duration_ms, events: [{at,
+ * from_state, to_state, detail}]}. */
 int state_history(struct state *st, const char *service, size_t limit, json_t **ret);
 
 /* ---- audit -------------------------------------------------------------- */

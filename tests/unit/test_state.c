@@ -537,6 +537,178 @@ static void test_history(void **state)
 	json_decref(h);
 }
 
+/* ---- the lineage: what `cutover rollback` goes back to ------------------ */
+
+/* A finished deployment as "KIND VERSION STATE", KIND deploy, restart (from
+ * and to VERSION) or rollback. */
+static void parse_row(const char *text, struct state_deployment *d)
+{
+	char kind[16], state_name[32];
+
+	memset(d, 0, sizeof(*d));
+	assert_int_equal(sscanf(text, "%15s %127s %31s", kind, d->to_version, state_name), 3);
+	snprintf(d->strategy, sizeof(d->strategy), "%s", strcmp(kind, "rollback") ? "blue-green" : "rollback");
+	if (!strcmp(kind, "restart"))
+		snprintf(d->from_version, sizeof(d->from_version), "%s", d->to_version);
+	assert_true(state_deployment_state_parse(state_name) >= 0);
+	d->state = (enum state_deployment_state)state_deployment_state_parse(state_name);
+	d->finished_at = 1;
+}
+
+static const struct lineage_case {
+	const char *name;
+	const char *rows[8];          /* finished deployments, oldest first */
+	const char *live;             /* NULL: nothing runs */
+	const char *target;           /* NULL: none */
+	const char *why;              /* in the sentence of state_lineage_explain() */
+} lineage_cases[] = {
+	{ "nothing deployed", { NULL }, NULL, NULL, "no deploy of it has finished yet" },
+	{ "one version", { "deploy 1.0.0 done" }, "1.0.0", NULL, "1.0.0 is the first version it ran" },
+	{ "the version before", { "deploy 1.0.0 done", "deploy 1.1.0 done" }, "1.1.0", "1.0.0", "can roll back to 1.0.0" },
+	{ "a second rollback steps back again",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.2.0 done", "rollback 1.1.0 done" }, "1.1.0", "1.0.0", "" },
+	{ "a third one: nothing older",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.2.0 done", "rollback 1.1.0 done",
+	    "rollback 1.0.0 done" }, "1.0.0", NULL, "1.0.0 is the first version it ran" },
+	{ "after an automatic rollback",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.2.0 rolled-back" }, "1.1.0", "1.0.0", "" },
+	{ "an instant rollback an older cutover recorded as rolled-back",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.2.0 done", "rollback 1.1.0 rolled-back" },
+	  "1.1.0", "1.0.0", "" },
+	{ "failed and aborted deploys never served",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 failed", "deploy 1.2.0 aborted", "rollback 0.9.0 failed" },
+	  "1.0.0", NULL, "1.0.0 is the first version it ran" },
+	{ "a restart is not a version before",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "restart 1.1.0 done" }, "1.1.0", "1.0.0", "" },
+	{ "an older version deployed by name: back to the one it replaced",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.0.0 done" }, "1.0.0", "1.1.0", "" },
+	{ "then rolled back: the version before that",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.0.0 done", "rollback 1.1.0 done" },
+	  "1.1.0", "1.0.0", "" },
+	{ "a recreate that failed and its old version started again",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 failed", "rollback 1.0.0 done" }, "1.0.0", NULL, "first version" },
+	{ "the live version never finished a deploy (it survived an aborted one)",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.2.0 aborted" }, "1.2.0", "1.1.0", "" },
+	{ "nothing runs: the last version that served",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done" }, NULL, "1.1.0", "" },
+	{ "rolled back without a row (the routing alone): not forward again",
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done" }, "1.0.0", NULL, "first version" },
+	{ "a rollback to a version forgotten serves on top",
+	  { "deploy 1.0.0 done", "rollback 0.9.0 done" }, "0.9.0", "1.0.0", "" },
+};
+
+static void test_lineage(void **state UNUSED)
+{
+	for (size_t i = 0; i < sizeof(lineage_cases) / sizeof(lineage_cases[0]); i++) {
+		const struct lineage_case *c = &lineage_cases[i];
+		struct state_lineage *l = calloc(1, sizeof(*l));
+		struct state_deployment d;
+		const char *got;
+		char why[400];
+
+		assert_non_null(l);
+		for (size_t k = 0; k < 8 && c->rows[k]; k++) {
+			parse_row(c->rows[k], &d);
+			state_lineage_apply(l, &d);
+		}
+		got = state_lineage_rollback_target(l, c->live);
+		state_lineage_explain(l, "shop", c->live, why, sizeof(why));
+		if ((got == NULL) != (c->target == NULL) || (got && strcmp(got, c->target)) || !strstr(why, c->why))
+			fail_msg("case \"%s\": target %s (want %s), \"%s\" (want \"...%s...\")", c->name, got ? got : "none",
+				 c->target ? c->target : "none", why, c->why);
+		free(l);
+	}
+}
+
+/* Only the last STATE_LINEAGE_MAX versions are kept: the rollbacks step
+ * back through them, then say why there is nothing older. */
+static void test_lineage_bounded(void **state UNUSED)
+{
+	struct state_lineage *l = calloc(1, sizeof(*l));
+	struct state_deployment d;
+	char row[64], why[400];
+
+	assert_non_null(l);
+	for (int v = 0; v < STATE_LINEAGE_MAX + 10; v++) {
+		snprintf(row, sizeof(row), "deploy 1.%d.0 done", v);
+		parse_row(row, &d);
+		state_lineage_apply(l, &d);
+	}
+	assert_int_equal(l->n, STATE_LINEAGE_MAX);
+	assert_true(l->forgot);
+	for (int v = STATE_LINEAGE_MAX + 8; v >= 10; v--) {
+		char want[32];
+		snprintf(want, sizeof(want), "1.%d.0", v);
+		assert_string_equal(state_lineage_rollback_target(l, l->versions[l->n - 1]), want);
+		snprintf(row, sizeof(row), "rollback 1.%d.0 done", v);
+		parse_row(row, &d);
+		state_lineage_apply(l, &d);
+	}
+	assert_null(state_lineage_rollback_target(l, "1.10.0"));
+	state_lineage_explain(l, "shop", "1.10.0", why, sizeof(why));
+	assert_non_null(strstr(why, "remembers the last 64 versions that served, and none before 1.10.0"));
+	free(l);
+}
+
+/* The lineage read from the recorded deployments is the one applied row by
+ * row; rows are read as cutover records them now, with what they are. */
+static void test_lineage_read_and_kinds(void **state)
+{
+	struct fixture *f = *state;
+	struct state_lineage *l = calloc(1, sizeof(*l));
+	struct state_deployment *items = NULL;
+	json_t *h = NULL, *e;
+	int64_t id;
+	size_t n = 0;
+
+	assert_non_null(l);
+	assert_int_equal(state_lineage_read(f->st, "shop", l), 0);
+	assert_int_equal(l->n, 0);
+	assert_int_equal(state_deployment_begin(f->st, "shop", NULL, "1.0.0", "blue-green", NULL, &id), 0);
+	assert_int_equal(state_deployment_finish(f->st, id, STATE_DEPLOYMENT_DONE, NULL), 0);
+	assert_int_equal(state_deployment_begin(f->st, "shop", "1.0.0", "1.1.0", "blue-green", NULL, &id), 0);
+	assert_int_equal(state_deployment_finish(f->st, id, STATE_DEPLOYMENT_DONE, NULL), 0);
+	assert_int_equal(state_deployment_begin(f->st, "shop", "1.1.0", "1.1.0", "blue-green", "restart", &id), 0);
+	assert_int_equal(state_deployment_finish(f->st, id, STATE_DEPLOYMENT_DONE, NULL), 0);
+	assert_int_equal(state_deployment_begin(f->st, "shop", "1.1.0", "1.2.0", "blue-green", NULL, &id), 0);
+	assert_int_equal(state_deployment_finish(f->st, id, STATE_DEPLOYMENT_DONE, NULL), 0);
+	/* an instant rollback as an older cutover recorded it */
+	assert_int_equal(state_deployment_begin(f->st, "shop", "1.2.0", "1.1.0", "rollback", NULL, &id), 0);
+	assert_int_equal(state_deployment_transition(f->st, id, STATE_DEPLOYMENT_SWITCHED, NULL), 0);
+	assert_int_equal(state_deployment_finish(f->st, id, STATE_DEPLOYMENT_ROLLED_BACK, "manual rollback"), 0);
+	assert_int_equal(state_deployment_begin(f->st, "shop", "1.1.0", "1.3.0", "blue-green", NULL, &id), 0);
+	assert_int_equal(state_deployment_finish(f->st, id, STATE_DEPLOYMENT_ROLLED_BACK, "p99"), 0);
+	assert_int_equal(state_deployment_begin(f->st, "shop", "1.1.0", "1.4.0", "blue-green", NULL, NULL), 0);
+	assert_int_equal(state_deployment_begin(f->st, "cart", NULL, "9.0.0", "blue-green", NULL, &id), 0);
+	assert_int_equal(state_deployment_finish(f->st, id, STATE_DEPLOYMENT_DONE, NULL), 0);
+
+	assert_int_equal(state_lineage_read(f->st, "shop", l), 0);
+	assert_int_equal(l->n, 2);
+	assert_string_equal(l->versions[0], "1.0.0");
+	assert_string_equal(l->versions[1], "1.1.0");
+	assert_string_equal(state_lineage_rollback_target(l, "1.1.0"), "1.0.0");
+
+	assert_int_equal(state_deployment_list(f->st, "shop", 0, &items, &n), 0);
+	assert_int_equal(n, 7);
+	assert_int_equal(items[2].state, STATE_DEPLOYMENT_DONE); /* the old rollback row */
+	assert_int_equal(items[1].state, STATE_DEPLOYMENT_ROLLED_BACK); /* a deploy rolled back stays so */
+	state_deployment_array_free(items, n);
+
+	assert_int_equal(state_history(f->st, "shop", 0, &h), 0);
+	static const char *const kinds[] = { "deploy", "deploy", "rollback", "deploy", "restart", "deploy", "deploy" };
+	static const char *const states[] = { "starting", "rolled-back", "done", "done", "done", "done", "done" };
+	for (size_t i = 0; i < 7; i++) {
+		e = json_array_get(h, i);
+		assert_string_equal(json_string_value(json_object_get(e, "kind")), kinds[i]);
+		assert_string_equal(json_string_value(json_object_get(e, "state")), states[i]);
+	}
+	e = json_object_get(json_array_get(h, 2), "events");
+	assert_int_equal(json_array_size(e), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(e, 2), "to_state")), "done");
+	json_decref(h);
+	free(l);
+}
+
 /* ---- audit and routing ---------------------------------------------------- */
 
 static void test_audit(void **state)
@@ -869,6 +1041,9 @@ int main(void)
 		cmocka_unit_test(test_process_identity),
 		cmocka_unit_test_setup_teardown(test_deployments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+		cmocka_unit_test(test_lineage),
+		cmocka_unit_test(test_lineage_bounded),
+		cmocka_unit_test_setup_teardown(test_lineage_read_and_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_keeps_deployments, setup, teardown),
