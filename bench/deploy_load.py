@@ -384,14 +384,15 @@ def cmd_rollback(a):
     except ValueError:
         dep = None
     if dep:
-        ev = events_by_phase(dep)
-        rb = ev.get("rolled-back") or {}
+        # the switch back: the event that carries rollback_ms (the rollback's
+        # "done"; older cutovers finished an instant rollback as "rolled-back")
+        rb = next((e for e in dep.get("events") or [] if "rollback_ms" in e), {})
         rec.update({"id": dep.get("id"), "phase": dep.get("phase"), "reason": dep.get("reason"),
                     "rollback_ms": rb.get("rollback_ms")})
         if rb.get("at_ms"):
             # daemon wall clock (ms resolution) vs our wall clock at the command's start
             rec["daemon_switch_after_start_ms"] = round(rb["at_ms"] - wall0 / 1e6, 3)
-    if rc != 0 or not dep or dep.get("phase") != "rolled-back":
+    if rc != 0 or not dep or dep.get("phase") not in ("done", "rolled-back") or not rb:
         rec["error"] = ("phase %s: %s " % (dep.get("phase"), dep.get("reason")) if dep else "") + (err or out).strip()[-300:]
 
     allr = sorted(r for lst in recs for r in lst)

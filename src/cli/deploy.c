@@ -89,9 +89,9 @@ static void print_progress(struct follow *f, json_t *dep)
 	fflush(stdout);
 }
 
-/* The deployment's outcome: a deploy succeeds when done; a rollback when it
- * rolled back (or, the previous version no longer warm, when its redeploy is
- * done). */
+/* The deployment's outcome: done (a deploy, or a rollback deployment,
+ * warm or started again); a rollback also succeeds when what it followed is
+ * the deploy being watched, which it rolled back (rolled-back). */
 static int outcome(const struct follow *f, json_t *dep)
 {
 	const char *phase = json_string_value(json_object_get(dep, "phase"));
@@ -294,7 +294,9 @@ static int run(int argc, char **argv, bool rollback)
 		.verb = rollback ? "rollback" : "deploy",
 		.help = rollback ? "usage: cutover rollback SERVICE [--socket PATH | --config FILE] [--timeout DURATION]\n"
 				   "                        [--json]\n"
-				   "Back to the previous version: instant while it is still warm.\n" FINDING_THE_DAEMON
+				   "Back to the version that served before the live one: instant while it is\n"
+				   "still warm, else started from the release store.  Again: one version further\n"
+				   "back (versions that failed or were rolled back never count).\n" FINDING_THE_DAEMON
 				 : "usage: cutover deploy SERVICE VERSION [--socket PATH | --config FILE]\n"
 				   "                      [--timeout DURATION] [--json]\n"
 				   "Blue-green: start VERSION beside the running one, health-check it, switch\n"

@@ -499,22 +499,30 @@ static int in_use_add(struct in_use *u, const char *version)
 }
 
 /* What the state says is in use: routing, live instances, deployments in
- * flight, and both ends of the last deployment that finished (the current
- * version and the rollback target). */
+ * flight, both ends of the last deployment that finished, and the version
+ * `cutover rollback` would go back to (state_lineage_rollback_target). */
 static int collect_in_use(struct state *st, const char *service, struct in_use *u)
 {
 	struct state_routing route = { 0 };
 	struct state_instance *inst = NULL;
 	struct state_deployment *deps = NULL;
+	struct state_lineage *lineage = calloc(1, sizeof(*lineage));
+	const char *target;
 	size_t n = 0;
 	int r;
 
-	r = state_routing_get(st, service, &route);
+	r = lineage ? state_routing_get(st, service, &route) : -ENOMEM;
+	if (r == 0 || r == -ENOENT)
+		r = state_lineage_read(st, service, lineage);
 	if (r == 0) {
+		target = state_lineage_rollback_target(lineage, route.version[0] ? route.version : NULL);
 		r = in_use_add(u, route.version);
-		state_routing_clear(&route);
+		if (r == 0 && target)
+			r = in_use_add(u, target);
 	}
-	if (r < 0 && r != -ENOENT)
+	state_routing_clear(&route);
+	free(lineage);
+	if (r < 0)
 		return r;
 	r = state_instance_list_live(st, service, &inst, &n);
 	if (r < 0)

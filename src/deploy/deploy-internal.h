@@ -102,6 +102,7 @@ struct deployment {
 	struct dbref *db;                  /* its row in `deployments` (set by the begin job) */
 	char service[STATE_SERVICE_MAX + 1], version[STATE_VERSION_MAX + 1], from_version[STATE_VERSION_MAX + 1];
 	bool is_rollback;
+	char first[200];                   /* the detail of its first event (what it is, why) */
 	enum phase phase;
 	struct plan plan;                  /* what it runs (strategy.c) */
 	size_t step;                       /* the step it is at */
@@ -127,7 +128,7 @@ struct managed {
 	struct deployer *d;
 	char *name;
 	struct group *live, *prev;
-	char prev_version[STATE_VERSION_MAX + 1]; /* what `cutover rollback` goes back to ("": nothing) */
+	struct state_lineage lineage;      /* the versions that served: what `cutover rollback` goes back to */
 	char restart_version[STATE_VERSION_MAX + 1]; /* recovery: to start again once all is recovered */
 	uint32_t fill;                     /* recovery: live instances to start to have cs->instances */
 	struct loop_timer prev_timer;      /* end of the rollback window */
@@ -260,10 +261,24 @@ void prev_window_over(struct loop *loop, struct loop_timer *t);
  * cutover). */
 void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* A new deployment of SERVICE to VERSION (from: the version it replaces;
- * NULL: the live one): its id, or -errno with a sentence in err. */
-int64_t dep_create(struct deployer *d, const char *service, const char *version, const char *from, bool is_rollback,
-		   uid_t who, char *err, size_t errlen);
+/* What a new deployment is asked to do (dep_create). */
+struct dep_ask {
+	const char *service, *version;
+	const char *from;                  /* the version it replaces (NULL: the live one) */
+	const char *why;                   /* the detail of its first event (NULL: where it comes from) */
+	bool is_rollback;
+	uid_t who;                         /* DEPLOY_BY_DAEMON: cutover itself */
+};
+/* A new deployment as ask says (borrowed): its id, or -errno with a
+ * sentence in err. */
+int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, size_t errlen);
+/* What dep is: "deploy", "rollback" or "restart" (the version it replaces
+ * again, e.g. none of its instances runs), as state_deployment_kind() says
+ * of its row. */
+const char *dep_kind(const struct deployment *dep);
+/* Bring m's lineage up to date with dep, which just finished as TO (as
+ * recorded: the lineage read at the next start agrees). */
+void dep_lineage_apply(struct deployment *dep, enum state_deployment_state to);
 /* Move traffic back to the warm previous version now (see engine.c). */
 bool rollback_now(struct managed *m, const char *why);
 /* Run dep's plan, the new version's release being in release_dir. */

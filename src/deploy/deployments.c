@@ -24,7 +24,7 @@ struct begin_job {
 	struct deployment *dep;
 	struct state_release rel;
 	int rc;
-	char err[256];
+	char err[512];
 };
 
 static void begin_work(void *data)
@@ -33,21 +33,24 @@ static void begin_work(void *data)
 	struct deployment *dep = j->dep;
 
 	const char *from = dep->from_version[0] ? dep->from_version : NULL;
-	const char *detail = dep->is_rollback ? "rollback" : NULL;
-	/* "rollback": the recovery must not take its from_version (the version
-	 * rolled back from) for a version to keep warm or to roll back to */
 	const char *strategy = dep->plan.strategy;
 
 	/* recorded first, under the id the CLI was given: a deploy refused for
 	 * a missing release is in the history too */
 	state_service_ensure(dep->d->st, dep->service);
 	record_crash_point(dep->d, false, STATE_DEPLOYMENT_STARTING, dep->version);
-	if (state_deployment_begin_as(dep->d->st, dep->id, dep->service, from, dep->version, strategy, detail,
+	if (state_deployment_begin_as(dep->d->st, dep->id, dep->service, from, dep->version, strategy, dep->first,
 				      &dep->db->id) == -EEXIST)
-		state_deployment_begin(dep->d->st, dep->service, from, dep->version, strategy, detail, &dep->db->id);
+		state_deployment_begin(dep->d->st, dep->service, from, dep->version, strategy, dep->first,
+				       &dep->db->id);
 	record_crash_point(dep->d, true, STATE_DEPLOYMENT_STARTING, dep->version);
 	j->rc = state_release_get(dep->d->st, dep->service, dep->version, &j->rel);
-	if (j->rc < 0)
+	if (j->rc == -ENOENT && dep->is_rollback) /* it served: its release was in the store then */
+		snprintf(j->err, sizeof(j->err),
+			 "cannot roll back to %s: its release was removed from the store (cutover release prune); "
+			 "add it again with `cutover release add %s %s PATH`, or deploy a version by name",
+			 dep->version, dep->service, dep->version);
+	else if (j->rc < 0)
 		snprintf(j->err, sizeof(j->err),
 			 j->rc == -ENOENT ? "no release %s %s in the store (add it with `cutover release add %s %s PATH`)"
 					  : "cannot read the release %s %s: %s",
@@ -102,50 +105,81 @@ static void deployments_trim(struct deployer *d)
 int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, uid_t who, char *err,
 			size_t errlen)
 {
-	int64_t id = dep_create(d, service, version, NULL, false, who, err, errlen);
+	struct dep_ask ask = { .service = service, .version = version, .who = who };
+	int64_t id = dep_create(d, &ask, err, errlen);
 
 	if (id < 0)
 		record_audit(d, who, "deploy", service, version, "refused", err);
 	return id;
 }
 
-int64_t dep_create(struct deployer *d, const char *service, const char *version, const char *from, bool is_rollback,
-		   uid_t who, char *err, size_t errlen)
+const char *dep_kind(const struct deployment *dep)
 {
-	const struct config_service *cs = deployer_config(d, service);
+	if (dep->is_rollback)
+		return "rollback";
+	return dep->from_version[0] && !strcmp(dep->from_version, dep->version) ? "restart" : "deploy";
+}
+
+void dep_lineage_apply(struct deployment *dep, enum state_deployment_state to)
+{
+	struct state_deployment row = { .state = to, .finished_at = deploy_wall_ms() };
+
+	snprintf(row.from_version, sizeof(row.from_version), "%s", dep->from_version);
+	snprintf(row.to_version, sizeof(row.to_version), "%s", dep->version);
+	snprintf(row.strategy, sizeof(row.strategy), "%s", dep->plan.strategy);
+	state_lineage_apply(&dep->m->lineage, &row);
+}
+
+/* Refuse ask (the service's state does not allow it): -errno with a
+ * sentence in err, or 0. */
+static int dep_refuse(struct deployer *d, const struct dep_ask *ask, const struct config_service *cs,
+		      struct managed **ret_m, char *err, size_t errlen)
+{
 	struct managed *m;
-	struct deployment *dep;
-	struct begin_job *j;
-	struct plan plan;
-	char first[160];
 
 	if (!cs) {
-		snprintf(err, errlen, "unknown service '%s'", service);
+		snprintf(err, errlen, "unknown service '%s'", ask->service);
 		return -ENOENT;
 	}
 	if (!cs->run) {
-		snprintf(err, errlen, "service '%s' is not managed by cutover (it has targets, no `run`)", service);
+		snprintf(err, errlen, "service '%s' is not managed by cutover (it has targets, no `run`)", ask->service);
 		return -ENOENT;
 	}
-	if (store_check_names(service, version, err, errlen) < 0)
+	if (store_check_names(ask->service, ask->version, err, errlen) < 0)
 		return -EINVAL; /* a version no release can have */
-	m = managed_get(d, service, true);
+	m = managed_get(d, ask->service, true);
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	if (m->dep) {
-		snprintf(err, errlen, "a deploy of %s to %s is in progress (deployment %lld)", service, m->dep->version,
-			 (long long)m->dep->id);
+		snprintf(err, errlen, "a deploy of %s to %s is in progress (deployment %lld)", ask->service,
+			 m->dep->version, (long long)m->dep->id);
 		return -EBUSY;
 	}
-	if (m->live && !strcmp(m->live->version, version) && !group_crashed(m->live)) {
-		snprintf(err, errlen, "%s already runs %s", service, version);
+	if (m->live && !strcmp(m->live->version, ask->version) && !group_crashed(m->live)) {
+		snprintf(err, errlen, "%s already runs %s", ask->service, ask->version);
 		return -EALREADY;
 	}
+	*ret_m = m;
+	return 0;
+}
+
+int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, size_t errlen)
+{
+	const struct config_service *cs = deployer_config(d, ask->service);
+	const char *from = ask->from;
+	struct managed *m = NULL;
+	struct deployment *dep;
+	struct begin_job *j;
+	struct plan plan;
+	int r = dep_refuse(d, ask, cs, &m, err, errlen);
+
+	if (r < 0)
+		return r;
 	if (!from)
 		from = m->live ? m->live->version : "";
-	if (plan_build(cs, m->live ? m->live->version : NULL, version, is_rollback, &plan, err, errlen) < 0)
+	if (plan_build(cs, m->live ? m->live->version : NULL, ask->version, ask->is_rollback, &plan, err, errlen) < 0)
 		return -EINVAL;
 	dep = calloc(1, sizeof(*dep));
 	j = calloc(1, sizeof(*j));
@@ -169,13 +203,23 @@ int64_t dep_create(struct deployer *d, const char *service, const char *version,
 		group_counts(m->live, &dep->watch->old_at_start);
 		dep->watch->has_old = true;
 	}
-	dep->is_rollback = is_rollback; /* read by the worker: set before queueing */
-	dep->who = who;
+	dep->is_rollback = ask->is_rollback; /* read by the worker: set before queueing */
+	dep->who = ask->who;
 	dep->id = ++d->next_id;
-	snprintf(dep->service, sizeof(dep->service), "%s", service);
-	snprintf(dep->version, sizeof(dep->version), "%s", version);
+	snprintf(dep->service, sizeof(dep->service), "%s", ask->service);
+	snprintf(dep->version, sizeof(dep->version), "%s", ask->version);
 	snprintf(dep->from_version, sizeof(dep->from_version), "%s", from);
 	dep->plan = plan; /* read by the worker (the strategy): set before queueing */
+	if (ask->why)
+		snprintf(dep->first, sizeof(dep->first), "%s", ask->why);
+	else if (ask->is_rollback && *from)
+		snprintf(dep->first, sizeof(dep->first), "back from %s", from);
+	else if (ask->is_rollback)
+		snprintf(dep->first, sizeof(dep->first), "back to %s: nothing runs", ask->version);
+	else if (!strcmp(from, ask->version))
+		snprintf(dep->first, sizeof(dep->first), "restart of %s", from);
+	else
+		snprintf(dep->first, sizeof(dep->first), "%s", *from ? from : "first version");
 	dep->t_start_ms = time_now_ms();
 	dep->started_at = deploy_wall_ms();
 	dep->phase = PH_STARTING;
@@ -184,8 +228,7 @@ int64_t dep_create(struct deployer *d, const char *service, const char *version,
 	d->ndeployments++;
 	deployments_trim(d);
 	m->dep = dep;
-	snprintf(first, sizeof(first), "%s%s", is_rollback ? "back from " : "", *from ? from : "first version");
-	dep_event(dep, first);
+	dep_event(dep, dep->first);
 	j->dep = dep;
 	if (worker_submit(d->w, begin_work, begin_done, j) < 0) {
 		free(j);
@@ -193,6 +236,40 @@ int64_t dep_create(struct deployer *d, const char *service, const char *version,
 		dep_finish(dep, PH_FAILED, "out of memory");
 	}
 	return dep->id;
+}
+
+/* `cutover rollback` with no deploy in flight: back to the version the
+ * lineage names (state_lineage_rollback_target), at once if it is the warm
+ * previous version, else started from the release store. */
+static int64_t rollback_to_lineage(struct deployer *d, struct managed *m, const char *service, uid_t who, char *err,
+				   size_t errlen)
+{
+	static const struct state_lineage nothing; /* a service this daemon never managed */
+	const struct state_lineage *lineage = m ? &m->lineage : &nothing;
+	const char *live = m && m->live ? m->live->version : NULL;
+	const char *target = state_lineage_rollback_target(lineage, live);
+	char version[STATE_VERSION_MAX + 1], why[200];
+	struct dep_ask ask = { .service = service, .version = version, .is_rollback = true, .who = who };
+	int64_t id;
+
+	if (!target) {
+		state_lineage_explain(lineage, service, live, err, errlen);
+		return -ESRCH;
+	}
+	snprintf(version, sizeof(version), "%s", target);
+	if (m->prev && !strcmp(m->prev->version, version) && group_usable(m->prev, false)) {
+		/* instant: the previous version is warm, runs and is healthy:
+		 * no start, just the switch back */
+		id = dep_create(d, &ask, err, errlen);
+		if (id > 0) {
+			snprintf(why, sizeof(why), "manual rollback to warm %s", version);
+			rollback_now(m, why);
+		}
+		return id;
+	}
+	/* the rollback window is over (or it was never warm): start the
+	 * version from the release store, health-check it, then switch */
+	return dep_create(d, &ask, err, errlen);
 }
 
 int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen)
@@ -216,30 +293,15 @@ int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, ch
 		char from[STATE_VERSION_MAX + 1];
 		snprintf(from, sizeof(from), "%s", m->live ? m->live->version : "");
 		bool ok = engine_abort(dep, why); /* may free the version left */
-		record_audit(d, who, "rollback", service, from, ok ? "rolled-back" : "failed",
-			     ok ? NULL : dep->reason);
+		record_audit(d, who, "rollback", service, from, ok ? "done" : "failed", ok ? NULL : dep->reason);
 		return dep->id;
 	}
 	if (m && m->dep) {
 		snprintf(err, errlen, "a deploy of %s to %s is in progress: wait for it or let it fail", service,
 			 m->dep->version);
 		id = -EBUSY;
-	} else if (m && group_usable(m->prev, false)) {
-		/* instant: the previous version is warm, runs and is healthy:
-		 * no start, just the switch back */
-		id = dep_create(d, service, m->prev->version, NULL, true, who, err, errlen);
-		if (id > 0) {
-			snprintf(why, sizeof(why), "manual rollback to warm %s", m->prev->version);
-			rollback_now(m, why);
-		}
-	} else if (m && m->prev_version[0]) {
-		/* the rollback window is over: start the previous version from
-		 * the release store, health-check it, then switch */
-		id = dep_create(d, service, m->prev_version, NULL, true, who, err, errlen);
 	} else {
-		snprintf(err, errlen, "%s has no previous version to roll back to (nothing was deployed before %s)",
-			 service, m && m->live ? m->live->version : "it");
-		id = -ESRCH;
+		id = rollback_to_lineage(d, m, service, who, err, errlen);
 	}
 	if (id < 0)
 		record_audit(d, who, "rollback", service, NULL, "refused", err);

@@ -53,7 +53,7 @@ void dep_event_as(struct deployment *dep, const char *label, const char *detail)
 		json_object_set_new(out, "version", json_string(dep->version));
 		json_object_set_new(out, "from_version",
 				    dep->from_version[0] ? json_string(dep->from_version) : json_null());
-		json_object_set_new(out, "kind", json_string(dep->is_rollback ? "rollback" : "deploy"));
+		json_object_set_new(out, "kind", json_string(dep_kind(dep)));
 		json_object_set_new(out, "strategy", json_string(dep->plan.strategy));
 		if (dep->phase >= PH_DONE) {
 			json_object_set_new(out, "result", json_string(phase_names[dep->phase]));
@@ -100,10 +100,13 @@ static bool must_restart_old(const struct deployment *dep)
 
 static void restart_old(struct deployment *dep)
 {
-	char err[256];
+	char err[256], why[400];
+	struct dep_ask ask = { .service = dep->service, .version = dep->from_version, .from = dep->version,
+			       .why = why, .is_rollback = true, .who = DEPLOY_BY_DAEMON };
 
-	if (dep_create(dep->d, dep->service, dep->from_version, dep->version, true, DEPLOY_BY_DAEMON, err,
-		       sizeof(err)) < 0)
+	snprintf(why, sizeof(why), "back from %s, which did not make it: %s had been stopped first (%s)", dep->version,
+		 dep->from_version, dep->plan.strategy);
+	if (dep_create(dep->d, &ask, err, sizeof(err)) < 0)
 		log_error("%s: cannot start %s again: %s", dep->service, dep->from_version, err);
 }
 
@@ -152,6 +155,7 @@ void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
 	/* the result, the routing it left (after a rollback) and the audit
 	 * row: one transaction, so a crash cannot keep one without the others */
 	record_result(dep, to, dep->reason[0] ? dep->reason : NULL, dep->routed_back);
+	dep_lineage_apply(dep, to);
 	dep->routed_back = NULL;
 	if (m->dep == dep)
 		m->dep = NULL;
@@ -194,16 +198,17 @@ bool rollback_now(struct managed *m, const char *why)
 	}
 	double rollback_ms = (double)(time_now_ns() - t0) / 1e6; /* the switch back, at the proxy */
 
-	m->prev_version[0] = 0; /* nothing to go back to from here */
 	loop_timer_cancel(m->d->p->loop, &m->prev_timer);
 	for (size_t i = 0; i < back->n; i++)
 		record_instance_state(m->d, back->slots[i]->ref, STATE_INSTANCE_HEALTHY);
 	log_warn("rolled %s back to %s in %.3f ms: %s", m->name, back->version, rollback_ms, why);
 	if (!dep)
-		record_routing(m->d, back, DEPLOY_BY_DAEMON, "rollback", bad ? bad->version : NULL, "rolled-back", why);
+		record_routing(m->d, back, DEPLOY_BY_DAEMON, "rollback", bad ? bad->version : NULL, "done", why);
 	if (dep) {
+		/* a rollback deployment is done; a deploy is rolled back */
 		dep->routed_back = back;
-		dep_finish(dep, PH_ROLLED_BACK, "%s; traffic back on %s in %.3f ms", why, back->version, rollback_ms);
+		dep_finish(dep, dep->is_rollback ? PH_DONE : PH_ROLLED_BACK, "%s; traffic back on %s in %.3f ms", why,
+			   back->version, rollback_ms);
 		dep_event_figure(dep, "rollback_ms", rollback_ms);
 	}
 	group_retire(bad); /* requests in flight on it finish first */
@@ -359,14 +364,9 @@ static int step_switch(struct deployment *dep)
 	}
 	if (old_live) {
 		group_stop(old_prev);
-		snprintf(m->prev_version, sizeof(m->prev_version), "%s", old_live->version);
 		if (!warm)
 			group_retire(old_live);
-	} else if (!m->prev && dep->from_version[0]) {
-		snprintf(m->prev_version, sizeof(m->prev_version), "%s", dep->from_version);
 	}
-	if (dep->is_rollback) /* the version left is the one rolled back from: nothing to go back to */
-		m->prev_version[0] = 0;
 	if (warm) {
 		/* "draining": out of traffic, kept warm for the rollback window (the
 		 * next daemon re-adopts it as such after a restart) */
@@ -706,9 +706,11 @@ bool engine_slot_crashed(struct slot *s, const char *why)
 		char loop_why[400];
 		char err[256];
 		snprintf(loop_why, sizeof(loop_why), "%s (%u crashes in a row)", why, sup_instance_streak(s->inst));
+		struct dep_ask ask = { .service = m->name, .version = m->prev->version, .why = loop_why,
+				       .is_rollback = true, .who = DEPLOY_BY_DAEMON };
 		/* a deployment of the warm version, as for `cutover rollback`: it is
 		 * in the history with its reason (rollback_now finishes it) */
-		if (dep_create(m->d, m->name, m->prev->version, NULL, true, DEPLOY_BY_DAEMON, err, sizeof(err)) < 0)
+		if (dep_create(m->d, &ask, err, sizeof(err)) < 0)
 			log_warn("%s: cannot record the rollback as a deployment: %s", m->name, err);
 		if (rollback_now(m, loop_why))
 			return true;

@@ -169,8 +169,7 @@ static int recover_read(struct state *st, const struct config_service *cs, struc
 
 /* Decide, from r as read, the version to serve and its instances, and the
  * version to keep warm and its instances, up to services.NAME.instances
- * each (see docs/internals/deploy.md).  Sets m->prev_version (what
- * `cutover rollback` goes back to). */
+ * each (see docs/internals/deploy.md). */
 static void recover_decide(struct state *st, const struct config_service *cs, struct managed *m,
 			   struct service_record *r)
 {
@@ -190,11 +189,11 @@ static void recover_decide(struct state *st, const struct config_service *cs, st
 	 * before: it keeps the traffic, as the routing row says) */
 	if (r->inflight_switched && inflight->from_version[0] && strcmp(inflight->strategy, "rollback"))
 		r->keep = inflight->from_version;
-	/* the version kept warm for an instant rollback, while its window lasts */
+	/* the version kept warm for an instant rollback, while its window lasts
+	 * (not after a restart: it replaced nothing) */
 	if (!r->inflight_switched && last_done && last_done->from_version[0] && r->keep &&
-	    !strcmp(r->keep, last_done->to_version)) {
+	    !strcmp(r->keep, last_done->to_version) && strcmp(last_done->from_version, last_done->to_version)) {
 		int64_t at = switched_at(st, last_done->id);
-		snprintf(m->prev_version, sizeof(m->prev_version), "%s", last_done->from_version);
 		if (at && at + (int64_t)cs->deploy.rollback_window_ms > deploy_wall_ms()) {
 			r->warm = last_done->from_version;
 			r->warm_until = at + (int64_t)cs->deploy.rollback_window_ms;
@@ -361,6 +360,10 @@ static int recover_service(struct deployer *d, const struct config_service *cs, 
 		return -ENOMEM;
 	if (recover_read(d->st, cs, &r, rc) < 0)
 		goto out;
+	/* what `cutover rollback` goes back to, as every deployment so far says */
+	if (state_lineage_read(d->st, cs->name, &m->lineage) < 0)
+		log_error("%s: cannot read its past deployments (%s): `cutover rollback` has nothing to go back to",
+			  cs->name, state_errmsg(d->st));
 	recover_decide(d->st, cs, m, &r);
 	recover_adopt(d, cs, m, &r, rc);
 	recover_abort(d->st, cs, m, &r, rc);
@@ -408,13 +411,21 @@ int deployer_recover(struct deployer *d)
 	for (struct list_head *pos = d->services.next; pos != &d->services; pos = pos->next) {
 		struct managed *m = container_of(pos, struct managed, node);
 		char err[256];
+		char why[300];
+		/* a restart: from the version routed before to the same one */
+		struct dep_ask ask = { .service = m->name, .version = m->restart_version, .from = m->restart_version,
+				       .why = why, .who = DEPLOY_BY_DAEMON };
 		if (!m->restart_version[0])
 			continue;
+		snprintf(why, sizeof(why), "restart of %s: none of its instances survived the restart of the daemon",
+			 m->restart_version);
 		log_warn("%s: no instance of %s survived the restart; starting it again", m->name, m->restart_version);
-		if (deployer_deploy(d, m->name, m->restart_version, DEPLOY_BY_DAEMON, err, sizeof(err)) < 0)
+		if (dep_create(d, &ask, err, sizeof(err)) < 0) {
 			log_error("%s: cannot restart %s: %s", m->name, m->restart_version, err);
-		else
+			record_audit(d, DEPLOY_BY_DAEMON, "deploy", m->name, m->restart_version, "refused", err);
+		} else {
 			rc.restarted++;
+		}
 		m->restart_version[0] = 0;
 	}
 	for (struct list_head *pos = d->services.next; pos != &d->services; pos = pos->next)

@@ -103,6 +103,7 @@ json_t *deployer_deployment_json(struct deployer *d, int64_t id)
 			      dep->reason[0] ? dep->reason : NULL, "started_at_ms", (json_int_t)dep->started_at,
 			      "events", dep->events);
 		if (j) {
+			json_object_set_new(j, "kind", json_string(dep_kind(dep)));
 			json_object_set_new(j, "strategy", json_string(dep->plan.strategy));
 			json_object_set_new(j, "plan", plan_json(&dep->plan));
 			json_object_set_new(j, "step", json_integer((json_int_t)dep->step));
@@ -136,7 +137,8 @@ json_t *deployer_status_json(struct deployer *d)
 						       dep->version, "phase", phase_names[dep->phase], "elapsed_ms",
 						       (json_int_t)(time_now_ms() - dep->t_start_ms))
 					   : json_null(),
-				       "rollback_to", m->prev_version[0] ? m->prev_version : NULL));
+				       "rollback_to",
+				       state_lineage_rollback_target(&m->lineage, m->live ? m->live->version : NULL)));
 	}
 	return arr;
 }

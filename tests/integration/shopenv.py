@@ -160,6 +160,31 @@ def add_script_release(c, version, script):
     eq(r.returncode, 0, f"release add {version}: {r.stderr}")
 
 
+# A release (add_script_release) that is healthy, then dies 1.5 s after it
+# started: inside the watch window of its deploy (watch: 2s or more), which
+# cutover then rolls back by itself.
+DIES_IN_THE_WATCH = r'''#!/usr/bin/env python3
+import http.server, json, os, socketserver, sys, threading
+port = int(sys.argv[sys.argv.index("--port") + 1])
+version = os.path.basename(sys.argv[0]).split("-", 1)[1]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = json.dumps({"version": version}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+threading.Timer(1.5, lambda: os._exit(7)).start()
+S(("127.0.0.1", port), H).serve_forever()
+'''
+
+
 def wait_deploying(c, phase, timeout=10):
     """Wait until the deploy in flight is in `phase` (per the daemon)."""
     deadline = time.time() + timeout

@@ -553,7 +553,7 @@ def test_deploy_progress_on_a_terminal():
         lines = r.stdout.splitlines()
         check(re.match(r"deployment \d+: shop 1\.0\.0$", lines[0]), f"first line: {lines[0]!r}")
         check(all(re.match(r"  +\d+\.\d\ds  \S", l) for l in lines[1:-1]), f"phase lines: {lines!r}")
-        check(lines[-1].startswith("rolled-back"), f"result line: {lines[-1]!r}")
+        check(lines[-1].startswith("done: manual rollback to warm 1.0.0"), f"result line: {lines[-1]!r}")
 
 
 # ---------------------------------------------------------------- 8. examples/shop.yml, followed literally

@@ -40,7 +40,7 @@ def test_blue_green_zero_downtime_and_rollbacks():
             time.sleep(0.3)
             r = cli(c, "rollback", "shop")
             eq(r.returncode, 0, f"rollback exit code: {r.stdout}{r.stderr}")
-            check("rolled-back" in r.stdout, f"rollback output:\n{r.stdout}")
+            eq(r.stdout.splitlines()[-1].split(":")[0], "done", f"rollback result line:\n{r.stdout}")
             time.sleep(0.3)
         eq(load.failures, [], "failed requests during the manual rollback")
         eq(version_served(c.port), "1.0.0", "version after the manual rollback")
@@ -72,7 +72,7 @@ def test_blue_green_zero_downtime_and_rollbacks():
         eq(r.returncode, 0, f"history: {r.stderr}")
         rows = json.loads(r.stdout)
         eq([(x["to_version"], x["state"]) for x in rows][:4],
-           [("9.9.9", "failed"), ("1.2.0", "rolled-back"), ("1.1.0", "done"), ("1.0.0", "rolled-back")],
+           [("9.9.9", "failed"), ("1.2.0", "rolled-back"), ("1.1.0", "done"), ("1.0.0", "done")],
            "latest results in history (the refused 9.9.9 included)")
         check("no release shop 9.9.9" in rows[0]["reason"], f"reason of the refused deploy: {rows[0]}")
         check(any(e["to_state"] == "switched" for e in rows[1]["events"]), f"phases missing: {rows[1]}")
@@ -190,7 +190,7 @@ def test_live_crash_loop_rolls_back_to_the_warm_version():
                   in (a["detail"] or "") for a in rows), f"audit: {rows[:3]}")
         hist = json.loads(cli(c, "history", "shop", "--state-dir", f"{c.dir}/state", "--json").stdout)
         eq((hist[0]["from_version"], hist[0]["to_version"], hist[0]["strategy"], hist[0]["state"]),
-           ("1.1.0", "1.0.0", "rollback", "rolled-back"), "the automatic rollback is in the history")
+           ("1.1.0", "1.0.0", "rollback", "done"), "the automatic rollback is in the history (done: traffic is back)")
         check("3 crashes in a row" in hist[0]["reason"], f"reason: {hist[0]['reason']}")
         eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
         eq(processes_of(c.dir), [], "instances left after the daemon stopped")

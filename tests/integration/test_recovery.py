@@ -77,7 +77,7 @@ def test_kill9_while_live_keeps_the_warm_previous_version():
         r = cli(c, "rollback", "shop", "--json")
         eq(r.returncode, 0, f"rollback after the restart: {r.stdout}{r.stderr}")
         dep = json.loads(r.stdout)
-        eq(dep["phase"], "rolled-back", "instant rollback (no start)")
+        eq(dep["phase"], "done", "instant rollback (no start)")
         eq(version_served(c.port), "1.0.0", "traffic after the rollback")
         eq(managed(c)["live"]["pid"], warm_pid, "rolled back onto the warm process")
         settle(c, [warm_pid])
