@@ -18,19 +18,19 @@ static void print_history(json_t *rows, bool events)
 		printf("no deployments recorded\n");
 		return;
 	}
-	printf("%-5s %-12s %-10s %-10s %-12s %9s  %-24s %s\n", "ID", "SERVICE", "FROM", "TO", "RESULT", "DURATION",
-	       "STARTED", "REASON");
+	printf("%-5s %-12s %-10s %-10s %-8s %-12s %9s  %-24s %s\n", "ID", "SERVICE", "FROM", "TO", "KIND", "RESULT",
+	       "DURATION", "STARTED", "REASON");
 	json_array_foreach(rows, i, row) {
 		char started[32] = "-";
 		json_t *dur = json_object_get(row, "duration_ms");
 		const char *from = json_string_value(json_object_get(row, "from_version"));
 		const char *reason = json_string_value(json_object_get(row, "reason"));
 		state_format_time(json_integer_value(json_object_get(row, "started_at")), started, sizeof(started));
-		printf("%-5lld %-12s %-10s %-10s %-12s %8.1fs  %-24s %s\n",
+		printf("%-5lld %-12s %-10s %-10s %-8s %-12s %8.1fs  %-24s %s\n",
 		       (long long)json_integer_value(json_object_get(row, "id")),
 		       json_string_value(json_object_get(row, "service")), from ? from : "-",
 		       json_string_value(json_object_get(row, "to_version")),
-		       json_string_value(json_object_get(row, "state")),
+		       json_string_value(json_object_get(row, "kind")), json_string_value(json_object_get(row, "state")),
 		       json_is_integer(dur) ? (double)json_integer_value(dur) / 1000.0 : 0.0, started,
 		       reason ? reason : "");
 		if (!events)
@@ -116,7 +116,11 @@ static int run(int argc, char **argv, bool audit)
 			      : "usage: cutover history [SERVICE] [--limit N] [--events] [--state-dir DIR | --config FILE]\n"
 				"                       [--json]\n"
 				"Deployments, newest first, with their result, duration and reason; --events adds\n"
-				"every phase transition.\n" FINDING_THE_STATE,
+				"every phase transition.  KIND: deploy, rollback, or restart (cutover started the\n"
+				"version again: FROM and TO are the same).  RESULT: done (a rollback too, once\n"
+				"traffic is back), rolled-back (a deploy whose new version was rolled back),\n"
+				"failed (traffic never moved), aborted (the daemon restarted during it).\n"
+				FINDING_THE_STATE,
 		.flags = CLI_CONFIG | CLI_STATE_DIR,
 		.synopsis = "[SERVICE]",
 		.max_args = 1,
