@@ -65,7 +65,8 @@ def test_repeated_rollbacks_step_back_through_the_versions_that_served():
         rows = history(c)
         eq([(x["from_version"], x["to_version"], x["kind"], x["state"]) for x in rows[:2]],
            [("1.1.0", "1.0.0", "rollback", "done"), ("1.2.0", "1.1.0", "rollback", "done")], "the rollbacks")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
 
 def test_rollback_after_an_automatic_rollback():
@@ -88,7 +89,8 @@ def test_rollback_after_an_automatic_rollback():
         rows = history(c)
         eq([(x["to_version"], x["kind"], x["state"]) for x in rows[:2]],
            [("1.0.0", "rollback", "done"), ("2.0.0", "deploy", "rolled-back")], "history")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
 
 def test_rollback_to_a_pruned_release_says_so():
@@ -110,4 +112,5 @@ def test_rollback_to_a_pruned_release_says_so():
         check("its release was removed from the store" in dep["reason"] and "release add shop 1.0.0" in dep["reason"],
               f"the reason: {dep['reason']!r}")
         eq(version_served(c.port), "1.1.0", "traffic stays on 1.1.0")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")

@@ -59,7 +59,8 @@ def test_instances_name_their_release():
         eq((by_id[new][1], by_id[new][2]), ("1.1.0", by_id[new][3]), "the instance started again names its release")
         lost = [r for r in rows if r[1] == "1.1.0" and r[0] != new][0]
         eq(lost[2], None, "the row of the process that was gone is left as it was")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
 
 
 def history_table(c, *args):
@@ -126,4 +127,5 @@ def test_history_reads_as_what_happened():
         eq([e["to_state"] for e in [x for x in history(c) if x["id"] == rid][0]["events"]][-1], "done",
            "the older rollback's last event")
         eq(managed(c)["rollback_to"], "1.0.0", "rollback_to from the older rows")
-        eq(c.terminate(timeout=30), 0, "daemon exit status")
+        eq(c.shutdown_all(), 0, "daemon exit status after cutover shutdown --stop-services")
+        eq(processes_of(c.dir), [], "instances left after the daemon stopped")
