@@ -77,6 +77,15 @@ static const struct {
 	{ "while scanning a simple key", "this key has no ':' after it" },
 };
 
+/* What unclosed[] calls the construct libyaml's CONTEXT is about, or NULL. */
+static const char *unclosed_what(const char *context)
+{
+	for (size_t i = 0; i < sizeof(unclosed) / sizeof(unclosed[0]); i++)
+		if (!strcmp(context, unclosed[i].context))
+			return unclosed[i].what;
+	return NULL;
+}
+
 /* What an unclosed construct is called (see unclosed[]), when libyaml
  * noticed it on a later line than the one it starts on, with that start
  * (0-based) in *line and *column; otherwise NULL: its problem_mark is the
@@ -94,17 +103,14 @@ static const char *unclosed_construct(const yaml_parser_t *parser, const struct 
 	    parser->problem_mark.line + 1 > (size_t)open->node->line) {
 		*line = (size_t)open->node->line - 1;
 		*column = (size_t)open->node->column - 1;
-		return open->node->kind == YNODE_LIST ? unclosed[1].what : unclosed[2].what;
+		return unclosed_what(open->node->kind == YNODE_LIST ? "while parsing a flow sequence"
+								     : "while parsing a flow mapping");
 	}
-	if (parser->problem_mark.line <= parser->context_mark.line)
+	if (parser->problem_mark.line <= parser->context_mark.line || !unclosed_what(parser->context))
 		return NULL;
-	for (size_t i = 0; i < sizeof(unclosed) / sizeof(unclosed[0]); i++)
-		if (!strcmp(parser->context, unclosed[i].context)) {
-			*line = parser->context_mark.line;
-			*column = parser->context_mark.column;
-			return unclosed[i].what;
-		}
-	return NULL;
+	*line = parser->context_mark.line;
+	*column = parser->context_mark.column;
+	return unclosed_what(parser->context);
 }
 
 /* "mapping values are not allowed" at the first ':' of a line whose
