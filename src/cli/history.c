@@ -30,7 +30,8 @@ static void print_history(json_t *rows, bool events)
 		       (long long)json_integer_value(json_object_get(row, "id")),
 		       json_string_value(json_object_get(row, "service")), from ? from : "-",
 		       json_string_value(json_object_get(row, "to_version")),
-		       json_string_value(json_object_get(row, "kind")), json_string_value(json_object_get(row, "state")),
+		       json_string_value(json_object_get(row, "kind")),
+		       json_string_value(json_object_get(row, "state")),
 		       json_is_integer(dur) ? (double)json_integer_value(dur) / 1000.0 : 0.0, started,
 		       reason ? reason : "");
 		if (!events)

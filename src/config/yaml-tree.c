@@ -124,8 +124,8 @@ static long key_without_colon(const yaml_parser_t *parser, const char *text, siz
 	size_t at = parser->problem_mark.index, start, prev_end, prev_start, i;
 	long at_line = (long)parser->problem_mark.line;
 
-	if (parser->context || !parser->problem || strcmp(parser->problem, "mapping values are not allowed in this context") ||
-	    at >= len || text[at] != ':')
+	if (parser->context || !parser->problem ||
+	    strcmp(parser->problem, "mapping values are not allowed in this context") || at >= len || text[at] != ':')
 		return -1;
 	for (start = at; start > 0 && text[start - 1] != '\n'; start--)
 		if (text[start - 1] == ':')
@@ -194,8 +194,9 @@ static int parser_failure(const yaml_parser_t *parser, const char *text, size_t 
 		key_line = key_without_colon(parser, text, len, &column);
 		if (key_line >= 0)
 			return set_error(err, to_position((size_t)key_line), to_position(column), -EINVAL,
-					 "syntax error: this key has no ':' after it (%s at line %d, column %d)", problem,
-					 to_position(parser->problem_mark.line), to_position(parser->problem_mark.column));
+					 "syntax error: this key has no ':' after it (%s at line %d, column %d)",
+					 problem, to_position(parser->problem_mark.line),
+					 to_position(parser->problem_mark.column));
 		if (parser->context)
 			return set_error(err, to_position(parser->problem_mark.line),
 					 to_position(parser->problem_mark.column), -EINVAL,

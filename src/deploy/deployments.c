@@ -142,7 +142,8 @@ static int dep_refuse(struct deployer *d, const struct dep_ask *ask, const struc
 		return -ENOENT;
 	}
 	if (!cs->run) {
-		snprintf(err, errlen, "service '%s' is not managed by cutover (it has targets, no `run`)", ask->service);
+		snprintf(err, errlen, "service '%s' is not managed by cutover (it has targets, no `run`)",
+			 ask->service);
 		return -ENOENT;
 	}
 	if (store_check_names(ask->service, ask->version, err, errlen) < 0)

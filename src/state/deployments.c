@@ -359,13 +359,10 @@ static json_t *history_entry(struct state *st, const struct state_deployment *d,
 	for (size_t i = 0; list && i < nevents; i++) {
 		const struct state_deployment_event *e = &events[i];
 		/* (the states as read: see state_deployment_state_as_read) */
-		enum state_deployment_state to = state_deployment_state_as_read(d->strategy, e->to_state);
+		enum state_deployment_state to = state_deployment_state_as_read(d->strategy, e->to_state), from;
+		from = state_deployment_state_as_read(d->strategy, (enum state_deployment_state)e->from_state);
 		json_t *ev = json_pack("{sI so so so}", "at", (json_int_t)e->at, "from_state",
-				       e->from_state < 0 ? json_null()
-							 : json_string(state_deployment_state_name(
-								   state_deployment_state_as_read(
-									   d->strategy,
-									   (enum state_deployment_state)e->from_state))),
+				       e->from_state < 0 ? json_null() : json_string(state_deployment_state_name(from)),
 				       "to_state", json_string(state_deployment_state_name(to)),
 				       "detail", text_or_null(e->detail));
 		if (!ev || json_array_append_new(list, ev) < 0) {

@@ -246,7 +246,8 @@ int state_instance_add(struct state *st, const struct state_instance *inst, int6
 	r = state_prepare(st,
 			  "INSERT INTO instances (service, version, release_id, pid, pgid, port,"
 			  " start_time_ticks, started_at, state, restarts, log_path)"
-			  " VALUES (?1, ?2, coalesce(?3, (SELECT id FROM releases WHERE service = ?1 AND version = ?2)),"
+			  " VALUES (?1, ?2,"
+			  "         coalesce(?3, (SELECT id FROM releases WHERE service = ?1 AND version = ?2)),"
 			  "         ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 			  &stmt);
 	if (r < 0)

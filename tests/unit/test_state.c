@@ -564,9 +564,11 @@ static const struct lineage_case {
 } lineage_cases[] = {
 	{ "nothing deployed", { NULL }, NULL, NULL, "no deploy of it has finished yet" },
 	{ "one version", { "deploy 1.0.0 done" }, "1.0.0", NULL, "1.0.0 is the first version it ran" },
-	{ "the version before", { "deploy 1.0.0 done", "deploy 1.1.0 done" }, "1.1.0", "1.0.0", "can roll back to 1.0.0" },
+	{ "the version before", { "deploy 1.0.0 done", "deploy 1.1.0 done" }, "1.1.0", "1.0.0",
+	  "can roll back to 1.0.0" },
 	{ "a second rollback steps back again",
-	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.2.0 done", "rollback 1.1.0 done" }, "1.1.0", "1.0.0", "" },
+	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.2.0 done", "rollback 1.1.0 done" },
+	  "1.1.0", "1.0.0", "" },
 	{ "a third one: nothing older",
 	  { "deploy 1.0.0 done", "deploy 1.1.0 done", "deploy 1.2.0 done", "rollback 1.1.0 done",
 	    "rollback 1.0.0 done" }, "1.0.0", NULL, "1.0.0 is the first version it ran" },
@@ -614,8 +616,8 @@ static void test_lineage(void **state UNUSED)
 		got = state_lineage_rollback_target(l, c->live);
 		state_lineage_explain(l, "shop", c->live, why, sizeof(why));
 		if ((got == NULL) != (c->target == NULL) || (got && strcmp(got, c->target)) || !strstr(why, c->why))
-			fail_msg("case \"%s\": target %s (want %s), \"%s\" (want \"...%s...\")", c->name, got ? got : "none",
-				 c->target ? c->target : "none", why, c->why);
+			fail_msg("case \"%s\": target %s (want %s), \"%s\" (want \"...%s...\")", c->name,
+				 got ? got : "none", c->target ? c->target : "none", why, c->why);
 		free(l);
 	}
 }
