@@ -26,9 +26,11 @@ json_t *upgrade_json(struct daemon *d);
  * sockets into d->inherited.  Returns 0 (also when there is none) or
  * -errno (logged). */
 int upgrade_receive(struct daemon *d);
-/* Once listening and recovered: tell the previous daemon (if any) we are
- * ready, so it stops accepting and drains. */
-void upgrade_ready(struct daemon *d);
+/* Once listening and recovered: after an upgrade, tell systemd that this
+ * is the main process now and ready (MAINPID, READY), then the previous
+ * daemon, so it stops accepting and drains.  Returns true after an
+ * upgrade (systemd was told), false otherwise. */
+bool upgrade_ready(struct daemon *d);
 void upgrade_release(struct daemon *d);
 
 /* --- systemd.c --- */
@@ -42,4 +44,7 @@ int systemd_init(struct daemon *d);
 void systemd_notify(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Start petting the watchdog from the loop (a stuck loop stops petting). */
 void systemd_watchdog_start(struct daemon *d);
+/* An upgrade handed the service to a new daemon (which told systemd
+ * MAINPID): say nothing more to systemd, the watchdog included. */
+void systemd_handed_over(struct daemon *d);
 void systemd_release(struct daemon *d);

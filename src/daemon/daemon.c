@@ -27,6 +27,7 @@
 #include "admin/admin.h"
 #include "base/list.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "config/config.h"
 #include "daemon/daemon.h"
 #include "daemon/daemon-internal.h"
@@ -141,7 +142,9 @@ static void daemon_reload(struct daemon *d)
 		log_warn("SIGHUP ignored: running without a configuration file");
 		return;
 	}
-	systemd_notify(d, "RELOADING=1");
+	/* MONOTONIC_USEC: systemd >= 253 (Type=notify-reload) pairs the
+	 * RELOADING=1 with the SIGHUP it sent by that time */
+	systemd_notify(d, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(time_now_ns() / 1000));
 	rc = config_load(d->cfg->path, &cfg, &err);
 	if (rc < 0) {
 		log_error("reload failed, keeping the running configuration: %s", err.message);
@@ -403,6 +406,10 @@ int daemon_run(struct config *cfg, char **argv)
 	 * stops here, before it opens a listener or touches an instance */
 	admin_init(&d->admin, &d->loop, &d->proxy, NULL);
 	d->admin.inherited = &d->inherited;
+	/* a socket file handed over is not ours to remove when we exit: under
+	 * socket activation systemd keeps the socket and gives it to the next
+	 * daemon, which clients then reach only through that path */
+	d->admin.keep_socket_file = inherited_has_unix(&d->inherited, cfg->admin_socket);
 	d->admin.hooks = (struct admin_hooks){ d, hook_shutdown, hook_upgrade, hook_upgrade_status };
 	rc = admin_apply(&d->admin, cfg);
 	d->admin.inherited = NULL;
@@ -423,8 +430,9 @@ int daemon_run(struct config *cfg, char **argv)
 	d->loop.on_iteration_end = daemon_iteration_end;
 	d->loop.data = d;
 	hold_start(d);
-	upgrade_ready(d);
-	systemd_notify(d, "READY=1\nSTATUS=serving");
+	/* after an upgrade, upgrade_ready() tells systemd (MAINPID, READY) */
+	if (!upgrade_ready(d))
+		systemd_notify(d, "READY=1\nSTATUS=serving");
 	systemd_watchdog_start(d);
 	rc = loop_run(&d->loop);
 	if (rc < 0)

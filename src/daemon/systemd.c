@@ -4,9 +4,13 @@
  *
  *   notify      Type=notify: "READY=1" once listening and recovered,
  *               "RELOADING=1" ... "READY=1" around a SIGHUP, "STOPPING=1"
- *               when draining, "MAINPID=" when an upgrade hands over, and
- *               "STATUS=" lines for `systemctl status`.  Datagrams to the
- *               Unix socket in NOTIFY_SOCKET ('@': the abstract namespace).
+ *               when draining, and "STATUS=" lines for `systemctl status`.
+ *               An upgrade hands the service over: the new daemon sends
+ *               "MAINPID=" (itself) with its "READY=1" before the old one
+ *               learns it is ready, and the old one says nothing more (a
+ *               "STOPPING=1" would make systemd stop the whole service;
+ *               NotifyAccess=all lets either send).  Datagrams to the Unix
+ *               socket in NOTIFY_SOCKET ('@': the abstract namespace).
  *   watchdog    WatchdogSec: WATCHDOG_USEC (for us if WATCHDOG_PID is our
  *               pid or unset); "WATCHDOG=1" every half of it from a loop
  *               timer, so a loop that is stuck stops petting and systemd
@@ -146,6 +150,13 @@ void systemd_watchdog_start(struct daemon *d)
 		return;
 	log_info("systemd watchdog: petting every %llu ms", (unsigned long long)d->systemd.watchdog_ms);
 	watchdog_fired(&d->loop, &d->systemd.watchdog);
+}
+
+void systemd_handed_over(struct daemon *d)
+{
+	loop_timer_cancel(&d->loop, &d->systemd.watchdog);
+	d->systemd.watchdog_ms = 0;
+	d->systemd.notify_path[0] = 0;
 }
 
 void systemd_release(struct daemon *d)

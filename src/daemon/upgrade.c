@@ -178,6 +178,10 @@ static void upgrade_end(struct daemon *d, bool resume, const char *fmt, ...)
 	vsnprintf(u->error, sizeof(u->error), fmt, ap);
 	va_end(ap);
 	upgrade_stop_watching(d);
+	/* the new daemon may have told systemd it is the main process (it
+	 * does so just before it tells us): take that back before it dies */
+	if (resume)
+		systemd_notify(d, "MAINPID=%d\nSTATUS=upgrade failed: %s", (int)getpid(), u->error);
 	if (u->pid > 0) {
 		kill(u->pid, SIGKILL);
 		waitpid(u->pid, &status, 0);
@@ -189,7 +193,6 @@ static void upgrade_end(struct daemon *d, bool resume, const char *fmt, ...)
 		return;
 	}
 	log_error("upgrade to %s failed: %s; this daemon (pid %d) keeps serving", u->binary, u->error, (int)getpid());
-	systemd_notify(d, "STATUS=upgrade failed: %s", u->error);
 	d->admin.refusing = NULL;
 	if (daemon_has_managed(d) && deploy_side_start(d) < 0)
 		log_error("after the failed upgrade the deploy engine could not start again: restart the daemon");
@@ -238,8 +241,12 @@ static void upgrade_message(struct loop *loop, struct loop_io *io, uint32_t even
 		log_info("upgrade: the new daemon (pid %d, %s) is ready on the same sockets after %lld ms; this one "
 			 "(pid %d) stops accepting, drains and exits",
 			 u->pid, u->binary, (long long)(u->finished_ms - u->started_ms), (int)getpid());
-		/* the socket file is the new daemon's now */
+		/* the socket file is the new daemon's now, and so is systemd's
+		 * service: no STOPPING=1 (systemd would stop the service, new
+		 * daemon and all), no more watchdog pets for a process it no
+		 * longer watches */
 		d->admin.keep_socket_file = true;
+		systemd_handed_over(d);
 		daemon_shutdown(d, false, "upgraded");
 		return;
 	}
@@ -384,21 +391,25 @@ int upgrade_receive(struct daemon *d)
 	return rc;
 }
 
-void upgrade_ready(struct daemon *d)
+bool upgrade_ready(struct daemon *d)
 {
 	char msg[32];
 	int n;
 
 	if (d->upgrade.from_fd < 0)
-		return;
+		return false;
+	/* under systemd the service's main process is this one from now on.
+	 * Said before the previous daemon hears it: once told, it drains and
+	 * exits, and systemd must know the new main pid by then (or it takes
+	 * that exit for the end of the service) */
+	systemd_notify(d, "MAINPID=%d\nREADY=1\nSTATUS=serving (upgraded from pid %d)", (int)getpid(),
+		       (int)d->upgrade.from_pid);
 	n = snprintf(msg, sizeof(msg), "ready %d", (int)getpid());
 	if (send(d->upgrade.from_fd, msg, (size_t)n, MSG_NOSIGNAL) < 0)
 		log_warn("upgrade: cannot tell the previous daemon we are ready: %s", strerror(errno));
 	close(d->upgrade.from_fd);
 	d->upgrade.from_fd = -1;
-	/* under systemd the service's main process is this one from now on */
-	systemd_notify(d, "MAINPID=%d\nREADY=1\nSTATUS=serving (upgraded from pid %d)", (int)getpid(),
-		       (int)d->upgrade.from_pid);
+	return true;
 }
 
 void upgrade_release(struct daemon *d)

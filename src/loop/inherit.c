@@ -94,6 +94,19 @@ int inherited_take_unix(struct inherited *h, const char *path)
 	return inherited_take(h, (struct sockaddr *)&sun, sizeof(sun));
 }
 
+bool inherited_has_unix(const struct inherited *h, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (!path || strlen(path) >= sizeof(sun.sun_path))
+		return false;
+	strcpy(sun.sun_path, path);
+	for (size_t i = 0; h && i < h->n; i++)
+		if (h->socks[i].fd >= 0 && same_address(&h->socks[i].sa, (struct sockaddr *)&sun))
+			return true;
+	return false;
+}
+
 void inherited_describe(const struct inherited_sock *s, char *out, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";

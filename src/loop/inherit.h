@@ -24,6 +24,9 @@ int inherited_add(struct inherited *h, int fd, const char *name);
 int inherited_take(struct inherited *h, const struct sockaddr *sa, socklen_t salen);
 /* The same for a Unix socket path. */
 int inherited_take_unix(struct inherited *h, const char *path);
+/* Whether h (may be NULL) holds a socket not taken yet that is bound to
+ * the Unix socket path. */
+bool inherited_has_unix(const struct inherited *h, const char *path);
 /* Format what sock is bound to ("127.0.0.1:8080", "[::1]:8080", a path)
  * into out[len]. */
 void inherited_describe(const struct inherited_sock *sock, char *out, size_t len);

@@ -1,4 +1,5 @@
-/* test_loop.c - unit tests of the epoll event loop and its timer heap.
+/* test_loop.c - unit tests of the epoll event loop and its timer heap,
+ * and of the table of listening sockets handed to the daemon (inherit.c).
  *
  * The loop reads the real monotonic clock, so the tests use short real
  * deadlines (a few ms past "base", the clock when the scenario starts) and
@@ -22,9 +23,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <cmocka.h>
 
 #include "base/util.h"
+#include "loop/inherit.h"
 #include "loop/loop.h"
 #include "unit.h"
 
@@ -578,6 +584,131 @@ static void test_immediate(void **state)
 	loop_release(&loop);
 }
 
+/* ------------------------------------------------------------------ */
+/* inherit.c: sockets from systemd or the previous daemon              */
+
+/* A listening TCP socket on 127.0.0.1 (a port the kernel picks), its
+ * address in *sin. */
+static int tcp_listener(struct sockaddr_in *sin)
+{
+	socklen_t len = sizeof(*sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)sin, &len), 0);
+	return fd;
+}
+
+static int unix_listener(const char *path, bool listening)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	strcpy(sun.sun_path, path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	if (listening)
+		assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+static bool fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+/* What inherited_add() refuses: each is closed. */
+static void test_inherited_add_refuses(void **state)
+{
+	(void)state;
+	struct inherited h = { 0 };
+	char path[64];
+	int p[2], before = count_fds(), fd;
+
+	snprintf(path, sizeof(path), "/tmp/cutover-test-inherit-%d.sock", (int)getpid());
+	assert_int_equal(pipe(p), 0);
+	close(p[1]);
+	assert_int_equal(inherited_add(&h, p[0], "pipe"), -ENOTSOCK);
+	assert_false(fd_open(p[0]));
+	fd = unix_listener(path, false); /* bound, not listening */
+	assert_int_equal(inherited_add(&h, fd, NULL), -EINVAL);
+	assert_false(fd_open(fd));
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_int_equal(inherited_add(&h, fd, NULL), -EINVAL);
+	assert_false(fd_open(fd));
+	assert_int_equal(h.n, 0);
+	inherited_release(&h);
+	unlink(path);
+	assert_int_equal(count_fds(), before);
+}
+
+/* Taken by address; the Unix socket's path is known before it is taken
+ * (the daemon then keeps its file); what nobody took is closed. */
+static void test_inherited_take_by_address(void **state)
+{
+	(void)state;
+	struct inherited h = { .from = "systemd" };
+	struct sockaddr_in sin, other;
+	char path[64], longpath[200];
+	int before = count_fds(), tcp, tcp2, ux;
+
+	snprintf(path, sizeof(path), "/tmp/cutover-test-inherit-%d.sock", (int)getpid());
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = 0;
+	tcp = tcp_listener(&sin);
+	tcp2 = tcp_listener(&other);
+	ux = unix_listener(path, true);
+	assert_int_equal(inherited_add(&h, tcp, "proxy"), 0);
+	assert_int_equal(inherited_add(&h, ux, "admin"), 0);
+	assert_int_equal(inherited_add(&h, tcp2, NULL), 0);
+	assert_int_equal(h.n, 3);
+	assert_string_equal(h.socks[0].name, "proxy");
+	assert_string_equal(h.socks[2].name, "");
+	assert_true(fcntl(tcp, F_GETFL) & O_NONBLOCK);
+	assert_true(fcntl(tcp, F_GETFD) & FD_CLOEXEC);
+
+	const struct {
+		const char *path;
+		bool has;
+	} unix_cases[] = {
+		{ path, true }, { "/tmp/cutover-test-inherit-none.sock", false }, { "", false }, { longpath, false },
+		{ NULL, false },
+	};
+	for (size_t i = 0; i < N(unix_cases); i++)
+		assert_int_equal(inherited_has_unix(&h, unix_cases[i].path), unix_cases[i].has);
+	assert_false(inherited_has_unix(NULL, path));
+
+	/* the same port on another address is another socket */
+	struct sockaddr_in any = sin;
+	any.sin_addr.s_addr = htonl(INADDR_ANY);
+	assert_int_equal(inherited_take(&h, (struct sockaddr *)&any, sizeof(any)), -1);
+	assert_int_equal(inherited_take(&h, (struct sockaddr *)&sin, sizeof(sin)), tcp);
+	assert_int_equal(inherited_take(&h, (struct sockaddr *)&sin, sizeof(sin)), -1); /* taken */
+	assert_int_equal(inherited_take_unix(&h, path), ux);
+	assert_false(inherited_has_unix(&h, path));
+	assert_int_equal(inherited_take(NULL, (struct sockaddr *)&sin, sizeof(sin)), -1);
+
+	char what[128];
+	inherited_describe(&h.socks[1], what, sizeof(what));
+	assert_string_equal(what, path);
+	/* the one nobody took (tcp2) is closed; the taken ones are the caller's */
+	inherited_release(&h);
+	assert_null(h.socks);
+	assert_false(fd_open(tcp2));
+	assert_true(fd_open(tcp) && fd_open(ux));
+	close(tcp);
+	close(ux);
+	unlink(path);
+	assert_int_equal(count_fds(), before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +722,8 @@ int main(void)
 		cmocka_unit_test(test_iteration_end_once_per_iteration),
 		cmocka_unit_test(test_iteration_end_between_timers),
 		cmocka_unit_test(test_immediate),
+		cmocka_unit_test(test_inherited_add_refuses),
+		cmocka_unit_test(test_inherited_take_by_address),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
