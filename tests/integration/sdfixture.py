@@ -140,7 +140,7 @@ class SdFixture:
         argv = self.argv
         with self.cond:
             pid = os.fork()
-            if pid == 0:  # the child: nothing but system calls until execve
+            if pid == 0:  # the child: a few system calls and the environment, then execve
                 try:
                     os.setsid()
                     os.dup2(devnull, 0)
@@ -252,8 +252,8 @@ class SdFixture:
                     abort_deadline, pid = None, None
                 if self.restart_at is not None and time.monotonic() >= self.restart_at:
                     self.restart_at, restart = None, True
-                wd_due = (pid and self.watchdog_sec and self.state == "running" and self.last_pet is not None
-                          and time.monotonic() - self.last_pet > self.watchdog_sec)
+                wd_due = (pid and self.watchdog_sec and self.state in ("running", "reloading")
+                          and self.last_pet is not None and time.monotonic() - self.last_pet > self.watchdog_sec)
                 if wd_due:
                     self.events.append({"t": self.now(), "kind": "watchdog", "pid": pid,
                                         "since_pet": round(time.monotonic() - self.last_pet, 3)})
