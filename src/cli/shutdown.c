@@ -3,6 +3,7 @@
  * instances keep running for the next daemon.  With it every instance is
  * stopped first (the machine goes down: the systemd unit's ExecStop). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,20 +30,18 @@ static int shutdown_option(struct cli *c, int opt, const char *arg)
 	return -1;
 }
 
-/* Wait until nobody answers on the socket any more (the daemon exited):
- * up to limit_ms.  Returns true once it is gone. */
-static bool wait_gone(const char *sock, uint64_t limit_ms)
+/* Wait until process pid (the daemon, which answered on its Unix socket:
+ * the same machine) has exited, up to limit_ms.  Not by polling the socket:
+ * under socket activation systemd holds it, and a connection would start a
+ * new daemon.  Returns true once it is gone. */
+static bool wait_gone(pid_t pid, uint64_t limit_ms)
 {
 	uint64_t end = time_now_ms() + limit_ms;
-	char err[256], *body = NULL;
-	int status;
 
 	while (time_now_ms() < end) {
-		if (admin_client_call(sock, "GET", "/v1/status", NULL, &status, &body, err, sizeof(err)) < 0)
+		if (kill(pid, 0) < 0 && errno == ESRCH)
 			return true;
-		free(body);
-		body = NULL;
-		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
 	}
 	return false;
 }
@@ -96,8 +95,9 @@ int cli_shutdown(int argc, char **argv)
 		       o.stop_services ? ", then stopping every service instance" : "; the service instances keep running");
 	/* the drain is bounded by timeouts.drain (30 s by default), the stop
 	 * grace by the services' own: give it that and some */
-	if (!o.no_wait && !wait_gone(path, 120 * 1000)) {
-		rc = cli_fail(&c, EXIT_FAILED, NULL, "the daemon still answers on %s after 120 s", path);
+	if (!o.no_wait && !wait_gone((pid_t)json_integer_value(json_object_get(answer, "pid")), 120 * 1000)) {
+		rc = cli_fail(&c, EXIT_FAILED, NULL, "the daemon (pid %lld) still runs after 120 s",
+			      (long long)json_integer_value(json_object_get(answer, "pid")));
 		goto out;
 	}
 	if (c.json)
