@@ -156,6 +156,7 @@ static bool client_write(struct client *c)
 static bool exchange_maybe_done(struct client *c)
 {
 	struct exchange *ex = c->ex;
+	bool drain_only;
 
 	if (!ex || !ex->resp_done || ex->resp_fwd || !buf_empty(&c->out))
 		return false;
@@ -163,18 +164,25 @@ static bool exchange_maybe_done(struct client *c)
 		return false;
 	if (!ex->req_done)
 		c->close_after = true; /* unread request body: the connection is out of step */
+	/* The drain began after this response's head went out without
+	 * "Connection: close": the client takes the connection as reusable and
+	 * may be sending its next request right now.  Closing would race with
+	 * it (a reset); treat the connection as one idle on drain instead. */
+	drain_only = c->close_after && !ex->close_sent && ex->req_done && c->proxy->draining;
 	exchange_finish(ex);
 	if (c->state == CLIENT_TUNNEL) {
 		client_close(c);
 		return true;
 	}
-	if (c->close_after) {
+	if (c->close_after && !drain_only) {
 		client_linger(c);
 		return true;
 	}
 	c->state = buf_empty(&c->in) ? CLIENT_IDLE : CLIENT_HEAD;
 	c->head_started = !buf_empty(&c->in);
 	client_set_deadline(c, c->head_started ? cfg_of(c)->timeouts.client_header : cfg_of(c)->timeouts.client_idle);
+	if (drain_only)
+		client_drain(c);
 	return true;
 }
 

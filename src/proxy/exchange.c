@@ -191,10 +191,12 @@ static int serialize_response(struct client *c, struct exchange *ex, const struc
 	} else if (!interim) {
 		if (r->framing == HTTP_FRAMING_CHUNKED && !ex->dechunk)
 			rc |= buf_append_str(b, "Transfer-Encoding: chunked\r\n");
-		if (c->close_after)
+		if (c->close_after) {
 			rc |= buf_append_str(b, "Connection: close\r\n");
-		else if (ex->client_minor == 0)
+			ex->close_sent = true;
+		} else if (ex->client_minor == 0) {
 			rc |= buf_append_str(b, "Connection: keep-alive\r\n");
+		}
 	}
 	rc |= buf_append(b, "\r\n", 2);
 	return rc ? -ENOSPC : 0;
@@ -247,6 +249,7 @@ void exchange_local_response(struct exchange *ex, int status, const char *reason
 			c->close_after ? "Connection: close\r\n" : "", body) < 0) {
 		c->close_after = true;
 	}
+	ex->close_sent = c->close_after;
 	ex->resp_head_done = true;
 	ex->resp_done = true;
 	ex->resp_bytes = buf_len(&c->out);

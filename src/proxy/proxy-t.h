@@ -192,6 +192,7 @@ struct exchange {
 	bool upgrade;                      /* request asked for an upgrade */
 	bool reused;                       /* upstream came from the pool */
 	bool local;                        /* the proxy answered itself */
+	bool close_sent;                   /* the response head said "Connection: close" */
 	bool retry_after;                  /* ... a 503 to try again later (startup.retry_after) */
 	bool aborted;                      /* cut short (client gone, truncated upstream) */
 	bool counted;                      /* counted in metrics.in_flight */

@@ -309,9 +309,13 @@ void proxy_drain(struct proxy *p)
 	if (p->draining)
 		return;
 	p->draining = true;
-	log_info("draining: stopped accepting, %zu connections open", p->nclients);
 	for (size_t i = 0; i < p->nlisteners; i++) {
 		if (p->listeners[i].io.fd >= 0) {
+			/* connections the kernel completed but nobody accepted yet
+			 * would be reset when the socket closes: take them, they
+			 * get their answer with "Connection: close" */
+			if (!p->holding)
+				accept_all(p, &p->listeners[i]);
 			loop_del(p->loop, &p->listeners[i].io);
 			close(p->listeners[i].io.fd);
 			p->listeners[i].io.fd = -1;
@@ -319,6 +323,7 @@ void proxy_drain(struct proxy *p)
 	}
 	for (size_t i = 0; i < p->ntargets; i++)
 		target_close_idle(p->targets[i]);
+	log_info("draining: stopped accepting, %zu connections open", p->nclients);
 	list_for_each_safe(pos, tmp, &p->clients)
 		client_drain(container_of(pos, struct client, node));
 	loop_timer_set(p->loop, &p->drain_timer, p->loop->now_ms + p->cfg->timeouts.drain, drain_timer_fired);

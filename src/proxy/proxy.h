@@ -26,8 +26,10 @@ int proxy_apply(struct proxy *p, const struct config *cfg);
 /* hold true: accept nothing for now (new connections wait in the kernel's
  * accept queue, up to its backlog); false: accept them, and from then on. */
 void proxy_hold(struct proxy *p, bool hold);
-/* Stop accepting, close idle keep-alive connections, and give in-flight
- * requests timeouts.drain to finish (SIGTERM). */
+/* Stop accepting (what waits in the accept queue is accepted first: the
+ * listener's close would reset it), close idle keep-alive connections after
+ * a short grace, and give in-flight requests timeouts.drain to finish
+ * (SIGTERM). */
 void proxy_drain(struct proxy *p);
 /* The loop's end-of-iteration work: bounded pumps left over, deferred
  * frees, resuming accepts.  Returns true once a drain is complete (no
@@ -85,7 +87,9 @@ void client_accept(struct proxy *p, int fd, const struct sockaddr *sa);
 /* Drive a client's state machine until nothing more can happen now. */
 void client_pump(struct client *c);
 /* Draining: a busy client closes after its response; an idle keep-alive
- * one after a short grace (its next request is answered, then it closes). */
+ * one (or one whose response head went out before the drain without
+ * "Connection: close") after a short grace (its next request is answered,
+ * then it closes). */
 void client_drain(struct client *c);
 void client_free(struct client *c);
 /* Close now (abort its exchange); freed at the end of the iteration. */
