@@ -38,6 +38,7 @@ struct upgrade {
 struct systemd {
 	char notify_path[108];             /* NOTIFY_SOCKET ("" when not under systemd) */
 	uint64_t watchdog_ms;              /* WATCHDOG_USEC / 2 (0: no watchdog) */
+	bool activated;                    /* the listening sockets are a socket unit's (LISTEN_FDS, or via an upgrade) */
 	struct loop_timer watchdog;
 };
 

@@ -201,7 +201,9 @@ void daemon_shutdown(struct daemon *d, bool stop_services, const char *why)
 	 * socket is its own now */
 	if (d->upgrade.state == UPGRADE_DONE)
 		admin_stop_listening(&d->admin);
-	proxy_drain(&d->proxy);
+	/* the listening sockets outlive our close (the new daemon, systemd's
+	 * socket unit), or our close is their last */
+	proxy_drain(&d->proxy, d->upgrade.state == UPGRADE_DONE || d->systemd.activated);
 }
 
 /* The admin API's hooks into the daemon. */

@@ -85,6 +85,7 @@ static int listen_fds(struct daemon *d)
 	}
 	if (rc == 0)
 		log_info("socket activation: %llu socket%s from systemd", n, n == 1 ? "" : "s");
+	d->systemd.activated = rc == 0 && n > 0;
 out:
 	free(names);
 	unsetenv("LISTEN_PID");

@@ -141,6 +141,9 @@ static void exec_child(struct daemon *d, const char *binary, int sock)
 	snprintf(fdtext, sizeof(fdtext), "%d", sock);
 	snprintf(pidtext, sizeof(pidtext), "%d", (int)getpid());
 	setenv("CUTOVER_UPGRADE_FD", fdtext, 1);
+	/* the sockets are a socket unit's: the new daemon's close is not their last */
+	if (d->systemd.activated)
+		setenv("CUTOVER_UPGRADE_ACTIVATED", "1", 1);
 	if (getenv("WATCHDOG_USEC"))
 		setenv("WATCHDOG_PID", pidtext, 1);
 	execv(binary, argv);
@@ -352,6 +355,9 @@ int upgrade_receive(struct daemon *d)
 	int rc = 0;
 
 	d->upgrade.from_fd = -1;
+	if (getenv("CUTOVER_UPGRADE_ACTIVATED"))
+		d->systemd.activated = text != NULL;
+	unsetenv("CUTOVER_UPGRADE_ACTIVATED");
 	if (!text)
 		return 0;
 	fd = strtol(text, &end, 10);

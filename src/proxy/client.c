@@ -485,7 +485,7 @@ void client_accept(struct proxy *p, int fd, const struct sockaddr *sa)
 	c->can_write = true;
 	client_set_deadline(c, p->cfg->timeouts.client_header);
 	if (p->draining)
-		c->close_after = true;
+		client_drain(c); /* accepted as the listener closes: one answer, within the grace */
 }
 
 void client_close(struct client *c)

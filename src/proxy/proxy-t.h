@@ -226,6 +226,7 @@ struct proxy {
 	struct target **targets;           /* every live target (for pools and metrics) */
 	size_t ntargets, captargets;
 	struct loop_timer drain_timer;
+	struct loop_timer settle_timer;    /* drain: listeners close once handshakes in flight are done */
 	struct loop_timer flush_timer;
 	struct accesslog *accesslog;
 	struct list_head pending;          /* clients with work left after a bounded pump */
@@ -243,6 +244,7 @@ struct proxy {
 	bool holding;                      /* proxy_hold(): connections wait in the accept queue */
 	struct inherited *inherited;       /* sockets handed over, taken by address (borrowed; NULL: none) */
 	bool draining;                     /* proxy_drain() ran: not accepting */
+	bool settling;                     /* ... its listeners drop new SYNs until settle_timer closes them */
 	bool drained;                      /* ... and every client connection is gone */
 	int exit_code;
 };

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -151,7 +152,8 @@ static void listener_on_event(struct loop *loop, struct loop_io *io, uint32_t ev
 {
 	struct listener *l = container_of(io, struct listener, io);
 
-	if (io->fd >= 0 && !l->proxy->draining && !l->proxy->holding)
+	/* settling: a drain's last handshakes complete, take them at once */
+	if (io->fd >= 0 && (!l->proxy->draining || l->proxy->settling) && !l->proxy->holding)
 		accept_all(l->proxy, l);
 }
 
@@ -263,7 +265,7 @@ bool proxy_iteration_end(struct proxy *p)
 		for (size_t i = 0; i < p->nlisteners; i++)
 			accept_all(p, &p->listeners[i]);
 	}
-	if (p->draining && !p->drained && list_empty(&p->clients)) {
+	if (p->draining && !p->drained && !p->settling && list_empty(&p->clients)) {
 		log_info("drained: all connections closed");
 		p->drained = true;
 	}
@@ -302,28 +304,89 @@ static void drain_timer_fired(struct loop *loop, struct loop_timer *timer)
 	log_warn("drain timeout: closed %zu connections still busy", n);
 }
 
-void proxy_drain(struct proxy *p)
+/* How long a listener this process closes for good drops new connection
+ * attempts before it closes: long enough for the handshakes already in
+ * flight (a SYN answered, its ACK still travelling: about a round trip) to
+ * complete into the accept queue, where the close finds them accepted. */
+#define DRAIN_SYN_SETTLE_MS 50
+
+/* From now on drop a bare SYN (a new connection attempt) on the listening
+ * socket fd; the ACKs that complete handshakes in flight still pass.  The
+ * clients whose SYN is dropped send it again a second later, to whoever
+ * listens then.  A classic BPF socket filter: a TCP socket's filter sees the
+ * segment from its TCP header on, byte 13 holds the flags. */
+static void listener_drop_syns(int fd)
+{
+	static struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+		BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),           /* SYN | ACK */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),    /* SYN alone */
+		BPF_STMT(BPF_RET | BPF_K, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+	};
+	struct sock_fprog prog = { .len = ARRAY_SIZE(code), .filter = code };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		log_debug("SO_ATTACH_FILTER on a listener: %s", strerror(errno));
+}
+
+/* Close the listeners for the drain.  Connections the kernel completed but
+ * nobody accepted yet would be reset by the close: take them first, they
+ * get their answer with "Connection: close".  The SYN filter goes before
+ * the close: a socket this process thought its own may live on elsewhere
+ * (systemd's, handed over by the daemon before us), and the next daemon
+ * must not inherit a socket that drops every new connection. */
+static void listeners_close_for_drain(struct proxy *p)
+{
+	int none = 0;
+
+	for (size_t i = 0; i < p->nlisteners; i++) {
+		if (p->listeners[i].io.fd < 0)
+			continue;
+		if (p->settling)
+			setsockopt(p->listeners[i].io.fd, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof(none));
+		if (!p->holding)
+			accept_all(p, &p->listeners[i]);
+		loop_del(p->loop, &p->listeners[i].io);
+		close(p->listeners[i].io.fd);
+		p->listeners[i].io.fd = -1;
+	}
+	p->settling = false;
+}
+
+static void settle_timer_fired(struct loop *loop, struct loop_timer *timer)
+{
+	listeners_close_for_drain(container_of(timer, struct proxy, settle_timer));
+}
+
+void proxy_drain(struct proxy *p, bool handed_over)
 {
 	struct list_head *pos, *tmp;
+	size_t open = 0;
 
 	if (p->draining)
 		return;
 	p->draining = true;
-	for (size_t i = 0; i < p->nlisteners; i++) {
-		if (p->listeners[i].io.fd >= 0) {
-			/* connections the kernel completed but nobody accepted yet
-			 * would be reset when the socket closes: take them, they
-			 * get their answer with "Connection: close" */
-			if (!p->holding)
-				accept_all(p, &p->listeners[i]);
-			loop_del(p->loop, &p->listeners[i].io);
-			close(p->listeners[i].io.fd);
-			p->listeners[i].io.fd = -1;
-		}
+	for (size_t i = 0; i < p->nlisteners; i++)
+		open += p->listeners[i].io.fd >= 0;
+	if (open && !handed_over) {
+		/* our close is the socket's last: handshakes in flight at that
+		 * instant would be reset.  Let them complete first. */
+		for (size_t i = 0; i < p->nlisteners; i++)
+			if (p->listeners[i].io.fd >= 0)
+				listener_drop_syns(p->listeners[i].io.fd);
+		p->settling = true;
+		loop_timer_set(p->loop, &p->settle_timer, p->loop->now_ms + DRAIN_SYN_SETTLE_MS, settle_timer_fired);
+	} else {
+		listeners_close_for_drain(p);
 	}
 	for (size_t i = 0; i < p->ntargets; i++)
 		target_close_idle(p->targets[i]);
-	log_info("draining: stopped accepting, %zu connections open", p->nclients);
+	if (p->settling)
+		log_info("draining: stopped accepting, %zu connections open; new connections are dropped for %d ms "
+			 "before the listeners close (none in a handshake is reset)", p->nclients, DRAIN_SYN_SETTLE_MS);
+	else
+		log_info("draining: stopped accepting, %zu connections open", p->nclients);
 	list_for_each_safe(pos, tmp, &p->clients)
 		client_drain(container_of(pos, struct client, node));
 	loop_timer_set(p->loop, &p->drain_timer, p->loop->now_ms + p->cfg->timeouts.drain, drain_timer_fired);
@@ -452,6 +515,7 @@ void proxy_release(struct proxy *p)
 		upstream_free(container_of(pos, struct upstream, closed_node));
 	if (p->loop) {
 		loop_timer_cancel(p->loop, &p->drain_timer);
+		loop_timer_cancel(p->loop, &p->settle_timer);
 		loop_timer_cancel(p->loop, &p->flush_timer);
 	}
 	if (p->accesslog) {

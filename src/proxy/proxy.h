@@ -26,11 +26,13 @@ int proxy_apply(struct proxy *p, const struct config *cfg);
 /* hold true: accept nothing for now (new connections wait in the kernel's
  * accept queue, up to its backlog); false: accept them, and from then on. */
 void proxy_hold(struct proxy *p, bool hold);
-/* Stop accepting (what waits in the accept queue is accepted first: the
- * listener's close would reset it), close idle keep-alive connections after
- * a short grace, and give in-flight requests timeouts.drain to finish
- * (SIGTERM). */
-void proxy_drain(struct proxy *p);
+/* Stop accepting, close idle keep-alive connections after a short grace,
+ * and give in-flight requests timeouts.drain to finish (SIGTERM).  The
+ * listeners close without resetting a connection: what waits in the accept
+ * queue is accepted first, and unless handed_over (another process holds
+ * the same sockets: the new daemon of an upgrade, systemd) they drop new
+ * SYNs for a moment before, so that no handshake is in flight. */
+void proxy_drain(struct proxy *p, bool handed_over);
 /* The loop's end-of-iteration work: bounded pumps left over, deferred
  * frees, resuming accepts.  Returns true once a drain is complete (no
  * client connection left). */

@@ -148,7 +148,7 @@ class Conn:
 class LoadMix:
     """The mix, started by `with LoadMix(port) as load:` and stopped at the
     end of the block.  Counters: ok, failures {kind: n}, examples {kind: the first
-    failures in detail}, max_wait_ms (and max_wait_what), versions
+    failures in detail}, max_wait_ms (and max_wait_what), waits_over_1s, versions
     {X-Shop-Version: n}, per-client ok counts (by_client)."""
 
     def __init__(self, port, host="shop.test", keepalive=2, fresh=1, slow=1, download=1, post=1,
@@ -160,6 +160,7 @@ class LoadMix:
         self.failures = {k: 0 for k in KINDS}
         self.examples = {k: [] for k in KINDS}   # the first failures of each kind, in detail
         self.max_wait_ms, self.max_wait_what = 0.0, ""
+        self.waits_over_1s = 0     # requests that waited a second or more (a SYN dropped and sent again)
         self.versions = {}
         self.by_client = {}
         self.refusals = []         # monotonic times of refused connects
@@ -203,6 +204,7 @@ class LoadMix:
     def summary(self):
         return {"ok": self.ok, "failed": self.failed(), "kinds": self.failed_kinds(),
                 "max_wait_ms": round(self.max_wait_ms, 1), "max_wait_what": self.max_wait_what,
+                "waits_over_1s": self.waits_over_1s,
                 "versions": dict(self.versions), "examples": {k: v for k, v in self.examples.items() if v}}
 
     def describe(self, skip=("refused",)):
@@ -222,6 +224,8 @@ class LoadMix:
             self.by_client[name] += 1
             if wait > self.max_wait_ms:
                 self.max_wait_ms, self.max_wait_what = wait, what
+            if wait >= 1000:
+                self.waits_over_1s += 1
             if version:
                 self.versions[version] = self.versions.get(version, 0) + 1
             self.fresh_ok.append((opened, done))
