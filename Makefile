@@ -1,7 +1,7 @@
 # Makefile - a thin wrapper: the real commands live in scripts/ and bench/
 # (see README.md), so that CI, the README and `make` run the same thing.
 
-.PHONY: all build test demo bench bench-deploy asan clean
+.PHONY: all build test demo bench bench-deploy bench-restart asan clean
 
 all: build
 
@@ -26,6 +26,11 @@ bench:
 # app's start-up, with a real daemon and the shop (~1 min).  Not part of `bench`.
 bench-deploy:
 	bash bench/deploy
+
+# Restarts and upgrades of the daemon under load: failed requests by kind and
+# the longest wait, per mode (socket activation, cutover upgrade, plain; ~2 min).
+bench-restart:
+	bash bench/restart
 
 # Build into build-asan/ with ASan+UBSan and run the unit and integration
 # tests against it.
