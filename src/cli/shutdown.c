@@ -3,11 +3,14 @@
  * instances keep running for the next daemon.  With it every instance is
  * stopped first (the machine goes down: the systemd unit's ExecStop). */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <time.h>
+#include <unistd.h>
 #include "admin/client.h"
 #include "base/util.h"
 #include "cli/cli.h"
@@ -33,16 +36,35 @@ static int shutdown_option(struct cli *c, int opt, const char *arg)
 /* Wait until process pid (the daemon, which answered on its Unix socket:
  * the same machine) has exited, up to limit_ms.  Not by polling the socket:
  * under socket activation systemd holds it, and a connection would start a
- * new daemon.  Returns true once it is gone. */
+ * new daemon.  Exited means a zombie too: the daemon's parent (a shell, a
+ * test, whoever started it) may reap it only after this command returns,
+ * and kill(pid, 0) succeeds on a zombie.  A pidfd becomes readable at the
+ * exit; kill() is the fallback where there is no pidfd.  Returns true once
+ * it has exited. */
 static bool wait_gone(pid_t pid, uint64_t limit_ms)
 {
 	uint64_t end = time_now_ms() + limit_ms;
+	int fd = pidfd_open(pid, 0);
 
+	if (fd < 0 && errno == ESRCH)
+		return true;
 	while (time_now_ms() < end) {
+		if (fd >= 0) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			uint64_t left = end - time_now_ms();
+			int n = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+			if (n > 0) {
+				close(fd);
+				return true;
+			}
+			continue;
+		}
 		if (kill(pid, 0) < 0 && errno == ESRCH)
 			return true;
 		nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
 	}
+	if (fd >= 0)
+		close(fd);
 	return false;
 }
 

@@ -395,13 +395,19 @@ def test_startup_unready_queue_and_retry_after():
 def test_shutdown_with_and_without_stop_services():
     """`cutover shutdown` drains and exits and leaves the instances running
     (the next daemon adopts them); `cutover shutdown --stop-services` stops
-    every instance, then the daemon."""
+    every instance, then the daemon.  The CLI returns once the daemon has
+    exited, even if its parent has not reaped it yet."""
     with cutover(yaml_text=YAML) as c:
         add_releases(c, "1.0.0", "1.1.0")
         eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
         eq(cli(c, "deploy", "shop", "1.1.0").returncode, 0, "deploy 1.1.0")
         pids = instance_pids(c)
-        r = cli(c, "shutdown")
+        # the daemon is this test's child, reaped only after the CLI returns:
+        # the CLI must take the zombie for exited, not wait for it
+        try:
+            r = cli(c, "shutdown", timeout=15)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("cutover shutdown still waits 15 s later (for a zombie?)")
         eq(r.returncode, 0, f"cutover shutdown: {r.stdout}{r.stderr}")
         check("keep running" in r.stdout and "stopped" in r.stdout, f"cutover shutdown says: {r.stdout}")
         eq(c.proc.wait(5), 0, "daemon exit status")
