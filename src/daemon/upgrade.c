@@ -332,7 +332,9 @@ int upgrade_start(struct daemon *d, const char *binary, uid_t who, char *err, si
 	loop_timer_set(&d->loop, &u->timer, d->loop.now_ms + d->cfg->timeouts.upgrade, upgrade_timeout);
 	log_info("upgrade: started %s (pid %d) and handed it %zu listening socket%s; waiting for it to be ready", binary,
 		 (int)pid, nfds, nfds == 1 ? "" : "s");
-	if (rc < 0)
+	/* a peer gone already (EPIPE, ECONNRESET) exited or closed its end:
+	 * its pidfd (how it exited) or the timeout says the rest */
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
 		upgrade_end(d, true, "cannot hand the sockets to the new daemon: %s", strerror(-rc));
 	return 0;
 }
