@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 from loadmix import LoadMix  # noqa: E402
 
 OLD, NEW = "1.0.0", "1.1.0"
+ANCHORS = ("nginx", "haproxy")  # the same load through nginx and HAProxy, reloaded as their operators do
 
 
 def log(msg):
@@ -255,6 +256,142 @@ def hey_finish(procs):
     return out
 
 
+# ---------------------------------------------------------------- anchors
+
+NGINX_CONF = """daemon off; master_process on; worker_processes 1; pid {d}/nginx.pid;
+error_log {d}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream shop {{ server 127.0.0.1:{backend}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port} reuseport;
+    client_max_body_size 10m;
+    location / {{
+      proxy_pass http://shop; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host $host; proxy_buffering off;
+    }}
+  }}
+}}
+"""
+
+HAPROXY_CONF = """global
+  nbthread 1
+  stats socket {d}/haproxy.sock mode 600 level admin expose-fd listeners
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+frontend web
+  bind 127.0.0.1:{port}
+  default_backend shop
+backend shop
+  http-reuse always
+  server s1 127.0.0.1:{backend}
+"""
+
+
+def children(pid):
+    """The live child processes of pid (the workers of a master)."""
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return sorted(p for p in out if alive(p))
+
+
+class Anchor:
+    """nginx or HAProxy in front of one shop instance, reloaded the way
+    their operators restart them without a gap: nginx `-s reload` (SIGHUP to
+    the master: new workers, the old ones finish their requests), HAProxy in
+    master-worker mode with `expose-fd listeners` and SIGUSR2 to the master
+    (the new worker receives the listening sockets).  Same interface as
+    Daemon for restart_once/cmd_run: pid() is the worker serving now."""
+
+    def __init__(self, a, mode, d):
+        self.a, self.mode, self.dir = a, mode, d
+        self.log = open(os.path.join(d, "daemon.log"), "a")
+        backend = free_port()
+        self.backend = subprocess.Popen([os.path.join(a.shop_dir, f"shop-{NEW}"), "--port", str(backend),
+                                         "--db", os.path.join(d, "shop.db")], stdout=self.log, stderr=self.log)
+        conf = os.path.join(d, f"{mode}.conf")
+        with open(conf, "w") as f:
+            f.write((NGINX_CONF if mode == "nginx" else HAPROXY_CONF).format(d=d, port=a.port, backend=backend))
+        self.argv = (["nginx", "-p", d + "/", "-c", conf, "-e", os.path.join(d, "nginx-error.log")]
+                     if mode == "nginx" else ["haproxy", "-W", "-db", "-f", conf])
+        self.proc = None
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", backend), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+
+    def start(self):
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+                                     cwd=self.dir)
+        end = t0 + 30
+        while time.monotonic() < end:
+            if self.pid():
+                try:
+                    socket.create_connection(("127.0.0.1", self.a.port), 0.2).close()
+                    return time.monotonic()
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        return None
+
+    def pid(self):
+        w = children(self.proc.pid) if self.proc else []
+        return w[-1] if w else None
+
+    def instances(self):
+        return [self.backend.pid]
+
+    def reload(self):
+        """SIGHUP (nginx) or SIGUSR2 (HAProxy) to the master; returns the new
+        worker's pid once it runs (the old ones finish on their own)."""
+        old = set(children(self.proc.pid))
+        self.proc.send_signal(signal.SIGHUP if self.mode == "nginx" else signal.SIGUSR2)
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            new = set(children(self.proc.pid)) - old
+            if new:
+                return max(new), old
+            time.sleep(0.002)
+        raise RuntimeError(f"{self.mode}: no new worker 30 s after the reload")
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT if self.mode == "nginx" else signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.backend.terminate()
+        self.backend.wait(10)
+        self.log.close()
+
+
+def reload_anchor(an):
+    old_pid = an.pid()
+    t0 = time.monotonic()
+    new, old = an.reload()
+    t1 = time.monotonic()
+    for p in old:
+        wait_gone(p, 60)
+    return {"old_pid": old_pid, "new_pid": new, "start_ms": (t1 - t0) * 1000, "restart_ms": (t1 - t0) * 1000,
+            "drain_ms": (time.monotonic() - t1) * 1000}
+
+
 # ---------------------------------------------------------------- one mode
 
 CONFIG = """# generated by bench/restart ({mode})
@@ -284,6 +421,8 @@ def restart_once(dm, mode):
     READY=1, restart_ms both.  upgrade: start_ms = restart_ms `cutover
     upgrade` (the new daemon ready, the old one told), drain_ms the old
     one's drain after that (nobody waits for it)."""
+    if mode in ANCHORS:
+        return reload_anchor(dm)
     old = dm.pid()
     t0 = time.monotonic()
     rec = {"old_pid": old}
@@ -322,19 +461,19 @@ def cmd_run(a):
     a.port = free_port()
     with open(os.path.join(d, "cutover.yml"), "w") as f:
         f.write(CONFIG.format(mode=mode, dir=d, port=a.port))
-    for v in (OLD, NEW):
+    for v in (OLD, NEW) if mode not in ANCHORS else ():
         r = subprocess.run([a.cutover, "release", "add", "shop", v, os.path.join(a.shop_dir, f"shop-{v}"),
                             "--state-dir", os.path.join(d, "state")], capture_output=True, text=True, timeout=60)
         if r.returncode:
             log(f"restart_load: release add {v}: {r.stderr.strip()}")
             sys.exit(1)
     rec = {"kind": "mode", "mode": mode, "restarts": 0, "restarts_wanted": a.restarts, "errors": []}
-    dm = Daemon(a, mode, d)
+    dm = Anchor(a, mode, d) if mode in ANCHORS else Daemon(a, mode, d)
     hey = []
     try:
         if dm.start() is None:
             raise RuntimeError("the first daemon did not say READY=1 within 30 s; see " + dm.log.name)
-        for v in (OLD, NEW):
+        for v in (OLD, NEW) if mode not in ANCHORS else ():
             r = dm.cli("deploy", "shop", v, timeout=120)
             if r.returncode:
                 raise RuntimeError(f"deploy {v}: {r.stdout}{r.stderr}")
@@ -391,7 +530,7 @@ def fms(x):
 def cmd_report(a):
     recs = [json.loads(l) for l in open(a.raw) if l.strip()]
     recs = [r for r in recs if r.get("kind") == "mode"]
-    order = {"socket": 0, "upgrade": 1, "plain": 2}
+    order = {"socket": 0, "upgrade": 1, "plain": 2, "nginx": 3, "haproxy": 4}
     recs.sort(key=lambda r: order.get(r["mode"], 9))
     print("load mix (tests/integration/loadmix.py: every response checked, downloads byte for byte)")
     print(f"{'mode':<9}{'restarts':>9}{'ok':>8}{'failed':>7}  {'failed by kind':<18}{'longest wait':>13}"
@@ -427,6 +566,14 @@ def cmd_report(a):
             why.append("; ".join(r["errors"]))
         if per and not r.get("instances_kept"):
             why.append("instances changed")
+        if r["mode"] in ANCHORS:
+            # measured in the same run as the bar cutover is held to, not judged
+            h = r.get("hey") or {}
+            verdicts.append(f"anchor  {r['mode']} reload: {load.get('failed', 0)} failed of "
+                            f"{load.get('ok', 0) + load.get('failed', 0)} (hey {sum(h.get('kinds', {}).values())} "
+                            f"failed), longest wait {load.get('max_wait_ms', 0):.0f} ms over {r['restarts']} reloads"
+                            + (f" ({'; '.join(r['errors'])})" if r["errors"] else ""))
+            continue
         bar = "only refused connections" if r["mode"] == "plain" else "0 failed requests"
         verdicts.append(f"{'PASS' if ok else 'FAIL'}  {r['mode']}: {bar} over {r['restarts']} restarts"
                         + (f" ({'; '.join(why)})" if why else ""))
@@ -467,7 +614,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run")
-    p.add_argument("--mode", choices=("plain", "upgrade", "socket"), required=True)
+    p.add_argument("--mode", choices=("plain", "upgrade", "socket") + ANCHORS, required=True)
     p.add_argument("--cutover", required=True)
     p.add_argument("--shop-dir", required=True)
     p.add_argument("--dir", required=True)
