@@ -38,7 +38,12 @@ def test_instances_name_their_release():
             check(want is not None, f"no release row for {version}")
             eq(release_id, want, f"instances.release_id of {version} (row {iid})")
         # kill -9, the live instance too, and a row without its link (as
-        # an older cutover wrote them): the next daemon fills the gaps
+        # an older cutover wrote them): the next daemon fills the gaps.
+        # First the end of 1.1.0's deploy must be in the state: the CLI hears
+        # "done" on the event stream before the state thread has written it,
+        # and a deploy not recorded done is rolled back by the next daemon.
+        poll_until(lambda: (lambda h: h[0]["to_version"] == "1.1.0" and h[0]["state"] == "done")(history(c)),
+                   timeout=10, interval=0.05, what="deploy 1.1.0 recorded done in the state")
         before = managed(c)
         os.kill(c.pid, 9)
         c.proc.wait(10)
