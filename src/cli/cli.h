@@ -121,6 +121,13 @@ int cli_socket_path(const struct cli *c, char **ret);
 int cli_call(const struct cli *c, const char *socket, const char *method, const char *path, const char *body,
 	     int *status, char **ret_body);
 
+/* POST BODY to PATH at SOCKET for an operation the daemon accepts with
+ * 202 (shutdown, upgrade).  Returns 0 with *ret, the answer (caller
+ * decrefs), or an exit code after cli_fail(): EXIT_UNREACHABLE when the
+ * daemon cannot be reached or is shutting down (503), else EXIT_FAILED
+ * with the daemon's "error". */
+int cli_post_accepted(const struct cli *c, const char *socket, const char *path, const char *body, json_t **ret);
+
 /* One event of a deployment (as the API gives it) as a line without its
  * newline: elapsed time, phase and detail ("   0.26s  healthy  ..."). */
 void cli_event_line(json_t *event, char *out, size_t outlen);

@@ -273,6 +273,29 @@ int cli_call(const struct cli *c, const char *socket, const char *method, const 
 	return 0;
 }
 
+int cli_post_accepted(const struct cli *c, const char *socket, const char *path, const char *body, json_t **ret)
+{
+	char *answer = NULL;
+	json_t *j;
+	int status, rc = cli_call(c, socket, "POST", path, body, &status, &answer);
+
+	if (rc)
+		return rc;
+	j = json_loads(answer, 0, NULL);
+	if (status != 202 || !j) {
+		const char *e = json_string_value(json_object_get(j, "error"));
+		/* 503: the daemon is shutting down or being upgraded */
+		rc = cli_fail(c, status == 503 ? EXIT_UNREACHABLE : EXIT_FAILED, json_pack("{si}", "status", status),
+			      "%s", e ? e : answer);
+		json_decref(j);
+		free(answer);
+		return rc;
+	}
+	free(answer);
+	*ret = j;
+	return 0;
+}
+
 void cli_event_line(json_t *e, char *out, size_t outlen)
 {
 	const char *detail = json_string_value(json_object_get(e, "detail"));

@@ -91,9 +91,9 @@ int cli_shutdown(int argc, char **argv)
 		.option = shutdown_option,
 		.data = &o,
 	};
-	char *path = NULL, *body = NULL, req[64];
+	char *path = NULL, req[64];
 	json_t *answer = NULL;
-	int status, rc;
+	int rc;
 
 	rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
@@ -102,16 +102,9 @@ int cli_shutdown(int argc, char **argv)
 	if (rc)
 		return rc;
 	snprintf(req, sizeof(req), "{\"stop_services\": %s}", o.stop_services ? "true" : "false");
-	rc = cli_call(&c, path, "POST", "/v1/shutdown", req, &status, &body);
+	rc = cli_post_accepted(&c, path, "/v1/shutdown", req, &answer);
 	if (rc)
 		goto out;
-	answer = json_loads(body, 0, NULL);
-	if (status != 202 || !answer) {
-		const char *e = json_string_value(json_object_get(answer, "error"));
-		rc = cli_fail(&c, status == 503 ? EXIT_UNREACHABLE : EXIT_FAILED, json_pack("{si}", "status", status),
-			      "%s", e ? e : body);
-		goto out;
-	}
 	if (!c.json)
 		printf("daemon pid %lld: draining%s\n", (long long)json_integer_value(json_object_get(answer, "pid")),
 		       o.stop_services ? ", then stopping every service instance" : "; the service instances keep running");
@@ -130,7 +123,6 @@ int cli_shutdown(int argc, char **argv)
 	rc = EXIT_OK;
 out:
 	json_decref(answer);
-	free(body);
 	free(path);
 	return rc;
 }

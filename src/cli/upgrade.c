@@ -99,10 +99,10 @@ int cli_upgrade(int argc, char **argv)
 		.option = upgrade_option,
 		.data = &o,
 	};
-	char *path = NULL, *body = NULL, *req = NULL, abs[PATH_MAX], why[512] = "";
+	char *path = NULL, *req = NULL, abs[PATH_MAX], why[512] = "";
 	json_t *answer = NULL;
 	long long old_pid, new_pid = 0;
-	int status, rc;
+	int rc;
 
 	rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
@@ -119,16 +119,9 @@ int cli_upgrade(int argc, char **argv)
 	} else {
 		req = strdup("{}");
 	}
-	rc = cli_call(&c, path, "POST", "/v1/upgrade", req, &status, &body);
+	rc = cli_post_accepted(&c, path, "/v1/upgrade", req, &answer);
 	if (rc)
 		goto out;
-	answer = json_loads(body, 0, NULL);
-	if (status != 202 || !answer) {
-		const char *e = json_string_value(json_object_get(answer, "error"));
-		rc = cli_fail(&c, status == 503 ? EXIT_UNREACHABLE : EXIT_FAILED, json_pack("{si}", "status", status),
-			      "%s", e ? e : body);
-		goto out;
-	}
 	old_pid = json_integer_value(json_object_get(answer, "pid"));
 	if (!c.json)
 		printf("upgrading: daemon pid %lld started %s (pid %lld)\n", old_pid,
@@ -154,7 +147,6 @@ int cli_upgrade(int argc, char **argv)
 out:
 	json_decref(answer);
 	free(req);
-	free(body);
 	free(path);
 	return rc;
 }
