@@ -185,9 +185,10 @@ void record_phase(struct deployment *dep, enum state_deployment_state to, const 
 void record_route(struct deployment *dep, enum state_deployment_state to, const char *detail, struct group *g);
 /* The deployment's result TO with its reason WHY (may be NULL), the routing
  * it left (routed_back: the version traffic went back to; NULL: unchanged)
- * and its audit row, in one transaction. */
+ * and its audit row, in one transaction.  announce (owned; may be NULL) is
+ * the result's event, emitted on the loop once the transaction is over. */
 void record_result(struct deployment *dep, enum state_deployment_state to, const char *why,
-		   struct group *routed_back);
+		   struct group *routed_back, json_t *announce);
 /* An audit row: action on service@version (version may be NULL). */
 void record_audit(struct deployer *d, uid_t who, const char *action, const char *service, const char *version,
 		  const char *result, const char *detail);

@@ -40,14 +40,17 @@ static void step_start_new(struct deployment *dep);
 /* ------------------------------------------------------------------ */
 /* events of a deployment                                              */
 
-void dep_event_as(struct deployment *dep, const char *label, const char *detail)
+/* Append an event to dep's record and log it; returns the copy for the
+ * event streams (NULL when nobody observes). */
+static json_t *dep_event_build(struct deployment *dep, const char *label, const char *detail)
 {
 	json_t *ev = json_pack("{s:s, s:I, s:I, s:s?}", "phase", label, "at_ms", (json_int_t)deploy_wall_ms(),
 			       "elapsed_ms", (json_int_t)(time_now_ms() - dep->t_start_ms), "detail", detail);
+	json_t *out = NULL;
 
 	json_array_append(dep->events, ev);
 	if (dep->d->on_event) {
-		json_t *out = json_deep_copy(ev);
+		out = json_deep_copy(ev);
 		json_object_set_new(out, "id", json_integer(dep->id));
 		json_object_set_new(out, "service", json_string(dep->service));
 		json_object_set_new(out, "version", json_string(dep->version));
@@ -59,11 +62,16 @@ void dep_event_as(struct deployment *dep, const char *label, const char *detail)
 			json_object_set_new(out, "result", json_string(phase_names[dep->phase]));
 			json_object_set_new(out, "reason", json_string(dep->reason));
 		}
-		deployer_emit(dep->d, "deployment", out);
 	}
 	json_decref(ev);
 	log_info("%s %s %s: %s%s%s", dep->is_rollback ? "rollback of" : "deploy", dep->service, dep->version, label,
 		 detail ? ": " : "", detail ? detail : "");
+	return out;
+}
+
+void dep_event_as(struct deployment *dep, const char *label, const char *detail)
+{
+	deployer_emit(dep->d, "deployment", dep_event_build(dep, label, detail));
 }
 
 void dep_event(struct deployment *dep, const char *detail)
@@ -148,13 +156,15 @@ void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
 		}
 		group_stop(green);
 	}
-	dep_event(dep, dep->reason[0] ? dep->reason : NULL);
+	/* the result is announced once it is written: whoever hears "done"
+	 * (cutover deploy exits) finds it in the history, even after a kill -9 */
+	json_t *result_event = dep_event_build(dep, phase_names[dep->phase], dep->reason[0] ? dep->reason : NULL);
 	enum state_deployment_state to = result == PH_DONE	     ? STATE_DEPLOYMENT_DONE
 					 : result == PH_ROLLED_BACK ? STATE_DEPLOYMENT_ROLLED_BACK
 								    : STATE_DEPLOYMENT_FAILED;
 	/* the result, the routing it left (after a rollback) and the audit
 	 * row: one transaction, so a crash cannot keep one without the others */
-	record_result(dep, to, dep->reason[0] ? dep->reason : NULL, dep->routed_back);
+	record_result(dep, to, dep->reason[0] ? dep->reason : NULL, dep->routed_back, result_event);
 	dep_lineage_apply(dep, to);
 	dep->routed_back = NULL;
 	if (m->dep == dep)

@@ -63,6 +63,7 @@ struct job {
 	enum state_instance_state istate;  /* JOB_INSTANCE_STATE */
 	uid_t who;                         /* JOB_AUDIT */
 	char dep_version[STATE_VERSION_MAX + 1];            /* phase jobs: the version deployed (for record_crash_point) */
+	json_t *announce;                  /* emitted on the loop once the job ran (owned) */
 	struct job *next;                  /* runs in the same transaction (owned) */
 };
 
@@ -204,6 +205,8 @@ static void job_done(void *data)
 
 	for (; j; j = next) {
 		next = j->next;
+		if (j->announce) /* the result, now recorded (or its failure logged) */
+			deployer_emit(j->d, "deployment", j->announce);
 		dbref_put(j->ref);
 		for (size_t i = 0; i < j->nrouted; i++)
 			dbref_put(j->routed[i]);
@@ -353,10 +356,17 @@ void record_instance(struct deployer *d, struct slot *s, bool add)
 
 
 void record_result(struct deployment *dep, enum state_deployment_state to, const char *why,
-		   struct group *routed_back)
+		   struct group *routed_back, json_t *announce)
 {
 	struct job *j = routed_back ? route_job(dep, to, why, routed_back) : phase_job(dep, to, why, true);
 
+	if (!j) { /* not recorded (logged by job_submit): announced all the same */
+		deployer_emit(dep->d, "deployment", announce);
+		announce = NULL;
+	} else {
+		j->announce = announce;
+		j->d = dep->d;
+	}
 	if (j && !(j->next = audit_job(dep->who, dep->is_rollback ? "rollback" : "deploy", dep->service, dep->version,
 				       state_deployment_state_name(to), why))) {
 		job_done(j);
