@@ -61,19 +61,71 @@ struct config_proc_limits {
 enum config_strategy {
 	CONFIG_STRATEGY_BLUE_GREEN = 0, /* start the new version beside the old one, then switch */
 	CONFIG_STRATEGY_RECREATE,       /* stop the old version, then start the new one (a gap) */
+	CONFIG_STRATEGY_CANARY,         /* the new version beside the old one, its share of traffic in steps */
+	CONFIG_STRATEGY_ROLLING,        /* the instances replaced a few at a time (instances: N) */
+};
+
+/* One step of a canary: the new version's share of new requests (1..100;
+ * the last step is 100) held for hold_ms while it is analysed. */
+#define CONFIG_CANARY_STEPS_MAX 7
+struct config_canary_step {
+	uint32_t weight;              /* percent */
+	uint64_t hold_ms;             /* 0: go on at once (the last step: deploy.watch applies) */
+};
+
+/* max_surge / max_unavailable: a number of instances or a percentage of
+ * them (surge rounds up, unavailable down, as in Kubernetes). */
+struct config_amount {
+	uint32_t value;               /* instances, or percent when percent */
+	bool percent;
+};
+
+/* What a step whose analysis stayed inconclusive (too few requests) up
+ * to its longest extension does. */
+enum config_inconclusive {
+	CONFIG_INCONCLUSIVE_PAUSE = 0, /* the deploy pauses at that step: `cutover resume`, `promote` or `abort` */
+	CONFIG_INCONCLUSIVE_ABORT,     /* the deploy is aborted (traffic back on the stable version) */
 };
 
 /* services.NAME.deploy, over the top-level deploy: defaults */
 struct config_deploy {
-	enum config_strategy strategy;  /* "blue-green" (default) or "recreate" (canary, rolling later) */
+	enum config_strategy strategy;  /* "blue-green" (default), "recreate", "canary" or "rolling" */
 	uint64_t timeout_ms;          /* default 60s: green must be healthy within */
 	uint64_t drain_ms;            /* default 30s: in-flight requests on blue may finish */
 	uint64_t rollback_window_ms;  /* default 5m: blue stays warm for an instant rollback */
 	uint64_t watch_ms;            /* default 60s: after the switch, roll back automatically if... */
 	uint32_t max_error_rate_permille; /* default 50 (5 %): 5xx + upstream failures / requests */
 	uint64_t max_p99_ms;          /* default 0 = off */
-	uint32_t min_requests;        /* default 20: below this many, the error rate is not judged */
+	uint32_t min_requests;        /* default 20: below this many in a step, its verdict is inconclusive */
 	char *smoke;                  /* optional shell command run against green (${URL} = http://127.0.0.1:PORT) */
+	/* canary */
+	struct config_canary_step steps[CONFIG_CANARY_STEPS_MAX];
+	size_t nsteps;                /* default 10% 1m, 50% 1m, 100% */
+	/* rolling */
+	struct config_amount max_surge;       /* default 25% */
+	struct config_amount max_unavailable; /* default 0 */
+	uint64_t min_ready_ms;        /* default 5s: healthy this long before it takes traffic */
+	uint64_t batch_hold_ms;       /* default 30s: each batch analysed this long before the next */
+	/* analysis (docs/internals/analysis.md) */
+	uint32_t confidence_bp;       /* default 9900 (99 %): of the statistical tests, in basis points */
+	uint32_t max_error_rate_increase_permille; /* default 0: allowed margin above the stable version's error rate */
+	uint64_t max_p50_ms;          /* default 0 = off */
+	uint32_t max_p50_ratio_percent; /* default 200 (2x the stable version's p50); 0 = off */
+	uint32_t max_p99_ratio_percent; /* default 200; 0 = off */
+	uint64_t latency_margin_ms;   /* default 10ms: a latency within this of the stable one never fails a ratio */
+	uint64_t max_extension_ms;    /* default 5m: a step without enough requests holds this much longer at most */
+	enum config_inconclusive on_inconclusive; /* default pause */
+	bool retry_on_stable;         /* default on: a safe request failed by the canary is retried on stable */
+};
+
+/* A route class (services.NAME.route_classes): requests judged apart by
+ * the analysis, e.g. "POST /api/checkout".  Matched as routes are: the
+ * longest path prefix at a segment boundary, and the method if given. */
+#define CONFIG_ROUTE_CLASSES_MAX 8
+struct config_route_class {
+	char *name;                   /* as written, e.g. "POST /api/checkout" */
+	char *method;                 /* upper case; NULL: any method */
+	char *path_prefix;            /* starts with '/' */
 };
 
 struct config_service {
@@ -92,6 +144,8 @@ struct config_service {
 	uint32_t instances;           /* supervised instances per version, 1..64, default 1 */
 	struct config_proc_limits limits;
 	struct config_deploy deploy;
+	struct config_route_class *route_classes; /* judged apart by the analysis, at most CONFIG_ROUTE_CLASSES_MAX */
+	size_t nroute_classes;
 	int line;                     /* where it was declared (for messages) */
 };
 
@@ -129,6 +183,14 @@ struct config_limits {
 	uint32_t max_retries;         /* default 2: other targets tried after a refused connect */
 };
 
+/* The canary cohort of a shopper and the overrides for QA (cohorts:). */
+struct config_cohorts {
+	char *cookie;                 /* default "cutover_cohort": holds 0..99 */
+	uint64_t max_age_ms;          /* default 30d: the cookie's Max-Age */
+	char *override_cookie;        /* default "cutover_version": forces a version */
+	char *override_header;        /* default "X-Cutover-Version": forces a version */
+};
+
 struct config_log {
 	char *access;                 /* path, "-" for stdout, NULL for off */
 	enum config_log_format access_format;
@@ -149,6 +211,7 @@ struct config {
 	struct config_limits limits;
 	struct config_log log;
 	struct config_startup startup;
+	struct config_cohorts cohorts;
 	char *state_dir;              /* default "/var/lib/cutover"; releases, SQLite state, instance logs */
 	char *admin_socket;           /* default STATE_DIR/admin.sock (mode 0600) */
 };

@@ -24,6 +24,21 @@ void config_deploy_defaults(struct config_deploy *d)
 		.max_p99_ms = 0,
 		.min_requests = 20,
 		.smoke = d->smoke,
+		.steps = { { 10, 60 * 1000 }, { 50, 60 * 1000 }, { 100, 0 } },
+		.nsteps = 3,
+		.max_surge = { 25, true },
+		.max_unavailable = { 0, false },
+		.min_ready_ms = 5 * 1000,
+		.batch_hold_ms = 30 * 1000,
+		.confidence_bp = 9900,
+		.max_error_rate_increase_permille = 0,
+		.max_p50_ms = 0,
+		.max_p50_ratio_percent = 200,
+		.max_p99_ratio_percent = 200,
+		.latency_margin_ms = 10,
+		.max_extension_ms = 5 * 60 * 1000,
+		.on_inconclusive = CONFIG_INCONCLUSIVE_PAUSE,
+		.retry_on_stable = true,
 	};
 }
 
@@ -64,6 +79,11 @@ int config_defaults(struct config *cfg)
 		.max_wait_ms = 30 * 1000,
 		.retry_after_ms = 5 * 1000,
 	};
+	cfg->cohorts.max_age_ms = 30ull * 24 * 3600 * 1000;
+	if ((!cfg->cohorts.cookie && !(cfg->cohorts.cookie = strdup("cutover_cohort"))) ||
+	    (!cfg->cohorts.override_cookie && !(cfg->cohorts.override_cookie = strdup("cutover_version"))) ||
+	    (!cfg->cohorts.override_header && !(cfg->cohorts.override_header = strdup("X-Cutover-Version"))))
+		return -ENOMEM;
 	cfg->limits = (struct config_limits){
 		.max_header_bytes = 16 * 1024,
 		.max_uri_bytes = 8 * 1024,
@@ -110,6 +130,12 @@ static void service_release(struct config_service *svc)
 	free(svc->health.path);
 	free(svc->health.host);
 	free(svc->deploy.smoke);
+	for (size_t k = 0; k < svc->nroute_classes; k++) {
+		free(svc->route_classes[k].name);
+		free(svc->route_classes[k].method);
+		free(svc->route_classes[k].path_prefix);
+	}
+	free(svc->route_classes);
 }
 
 /* Also safe on a partly filled config, as long as each count covers only
@@ -134,6 +160,9 @@ struct config *config_free(struct config *cfg)
 	free(cfg->routes);
 	free(cfg->log.access);
 	free(cfg->log.error);
+	free(cfg->cohorts.cookie);
+	free(cfg->cohorts.override_cookie);
+	free(cfg->cohorts.override_header);
 	free(cfg->state_dir);
 	free(cfg->admin_socket);
 	free(cfg->path);
