@@ -181,8 +181,12 @@ int route_publish(struct managed *m)
 	if (m->prev != m->live)
 		publish_add(m->prev, groups, &n, targets, &nt);
 	/* the new version before the switch: only once a step gives it a share */
-	if (m->dep && m->dep->green && m->dep->green->weight && m->dep->green != m->live)
+	if (m->dep && m->dep->green && m->dep->green->weight && m->dep->green != m->live) {
+		size_t before = n;
 		publish_add(m->dep->green, groups, &n, targets, &nt);
+		if (n > before) /* a share: cohorts steer to it, the shield retries on the others */
+			groups[before].canary = true;
+	}
 	/* the smallest whole weights with the same shares: 100 % is weight 1,
 	 * 95 % and 5 % are 19 and 1 (what `versions` in the status shows) */
 	for (size_t i = 0; i < n; i++)

@@ -60,6 +60,8 @@ struct target_slot {
 struct route_group {
 	char *version;                     /* NULL: an unmanaged service's only group */
 	uint32_t weight;                   /* share against the service's other groups; 0: no new requests */
+	bool canary;                       /* the new version of a deploy sharing traffic: shoppers whose cohort
+					    * is below its share go to it; the others are its stable version */
 	int current;                       /* smooth weighted round-robin state among the groups */
 	int total_weight;                  /* of its slots */
 	uint32_t n;

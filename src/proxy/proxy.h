@@ -47,6 +47,7 @@ void proxy_request_id(struct proxy *p, char *out);
 struct proxy_group {
 	const char *version;               /* NULL: an unmanaged service's group */
 	uint32_t weight;                   /* share against the other groups; 0: warm, no new requests */
+	bool canary;                       /* the new version of a deploy that shares traffic (cohorts steer to it) */
 	const struct config_target *targets;
 	size_t ntargets;
 };

@@ -152,6 +152,7 @@ static int group_build(struct proxy *p, const char *service, struct route_group 
 	const struct route_group *og = group_find(old, spec->version);
 
 	g->weight = spec->weight;
+	g->canary = spec->canary;
 	if (spec->version && !(g->version = strdup(spec->version)))
 		return -ENOMEM;
 	g->current = og ? og->current : 0;
