@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PLAN_STEPS_MAX 8
+#define PLAN_STEPS_MAX 72          /* a rolling deploy of 64 instances one at a time: 65 */
 #define PLAN_KEEP UINT32_MAX            /* an instance count: as many as run now */
 
 struct plan_step {
@@ -25,6 +25,8 @@ struct plan_step {
 	uint32_t old_weight, new_weight; /* shares of new requests, in percent (they add up to 100) */
 	uint64_t hold_ms;               /* how long the weights stay before the next step (0: go on) */
 	bool analyse;                   /* judge the new version during the hold (deploy.max_error_rate...) */
+	bool final_watch;               /* the new version alone after the switch: judged against the old one's
+					 * window just before it (blue-green's watch, a canary's 100 % step) */
 };
 
 struct plan {
@@ -32,4 +34,9 @@ struct plan {
 	struct plan_step steps[PLAN_STEPS_MAX];
 	size_t nsteps;                  /* 1..PLAN_STEPS_MAX */
 	bool keep_old_warm;             /* at the end, the old version stays warm for deploy.rollback_window */
+	bool rolling;                   /* instances replaced in batches: the old version's group lives on while
+					 * it shrinks, an abort starts its instances again before the new ones go,
+					 * and new instances take traffic after min_ready_ms */
+	uint64_t min_ready_ms;          /* rolling: healthy this long before an instance takes traffic */
+	uint32_t min_available;         /* rolling: healthy routed instances never fewer than this */
 };

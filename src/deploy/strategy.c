@@ -31,7 +31,8 @@ static void plan_blue_green(const struct config_service *cs, bool live, struct p
 					    .old_weight = 0,
 					    .new_weight = 100,
 					    .hold_ms = cs->deploy.watch_ms,
-					    .analyse = cs->deploy.watch_ms > 0 };
+					    .analyse = cs->deploy.watch_ms > 0,
+					    .final_watch = true };
 	out->nsteps = 1;
 	out->keep_old_warm = live;
 }
@@ -47,9 +48,103 @@ static void plan_recreate(const struct config_service *cs, bool live, struct pla
 	out->keep_old_warm = false;
 }
 
+/* The new version beside the old one, all its instances healthy, then
+ * its share of new requests in the configured steps, each held and
+ * analysed against the old version over the same window; the last step
+ * (100 %) is watched as blue-green's switch is.  A first deploy has
+ * nothing to compare with: it is a blue-green one. */
+static void plan_canary(const struct config_service *cs, bool live, struct plan *out)
+{
+	const struct config_deploy *d = &cs->deploy;
+
+	if (!live) {
+		plan_blue_green(cs, live, out);
+		return;
+	}
+	for (size_t i = 0; i < d->nsteps && i < PLAN_STEPS_MAX; i++) {
+		bool last = i + 1 == d->nsteps;
+		uint64_t hold = last && !d->steps[i].hold_ms ? d->watch_ms : d->steps[i].hold_ms;
+		out->steps[i] = (struct plan_step){ .old_instances = PLAN_KEEP,
+						    .new_instances = instances_of(cs),
+						    .smoke = i == 0,
+						    .old_weight = 100 - d->steps[i].weight,
+						    .new_weight = d->steps[i].weight,
+						    .hold_ms = hold,
+						    .analyse = hold > 0,
+						    .final_watch = last };
+	}
+	out->nsteps = d->nsteps;
+	out->keep_old_warm = true;
+}
+
+/* An amount of instances out of n: a number, or a percentage rounded up
+ * (surge) or down (unavailable), as Kubernetes does. */
+static uint32_t amount_of(const struct config_amount *a, uint32_t n, bool round_up)
+{
+	if (!a->percent)
+		return a->value;
+	return (uint32_t)(((uint64_t)a->value * n + (round_up ? 99 : 0)) / 100);
+}
+
+/* Batches: each first stops old instances as far as max_unavailable
+ * allows (the new ones of the batches before count as available), then
+ * starts new ones up to max_surge above the count, waits until they are
+ * healthy (and min_ready), gives each version its share of the traffic
+ * by instances, and holds (analysed) for batch_hold.  Both amounts
+ * resolving to 0 (a percentage of few instances) leaves unavailable 1, as
+ * Kubernetes does.  A first deploy starts every instance at once. */
+static void plan_rolling(const struct config_service *cs, bool live, struct plan *out)
+{
+	const struct config_deploy *d = &cs->deploy;
+	uint32_t n = instances_of(cs), surge = amount_of(&d->max_surge, n, true),
+		 unavailable = amount_of(&d->max_unavailable, n, false), old = n, fresh = 0;
+
+	if (!live) {
+		plan_blue_green(cs, live, out);
+		out->keep_old_warm = false;
+		return;
+	}
+	if (!surge && !unavailable)
+		unavailable = 1;
+	if (unavailable > n)
+		unavailable = n;
+	out->nsteps = 0;
+	while ((old > 0 || fresh < n) && out->nsteps < PLAN_STEPS_MAX) {
+		uint32_t keep = fresh + unavailable >= n ? 0 : n - unavailable - fresh;
+		if (keep > old)
+			keep = old;
+		uint32_t want = n + surge - keep < n ? n + surge - keep : n;
+		if (want < fresh)
+			want = fresh;
+		if (keep == old && want == fresh) /* cannot move (never, with surge or unavailable > 0) */
+			break;
+		bool last = keep == 0 && want == n;
+		uint64_t hold = last ? d->watch_ms : d->batch_hold_ms;
+		size_t i = out->nsteps++;
+		out->steps[i] = (struct plan_step){
+			.old_instances = keep,
+			.new_instances = want,
+			.smoke = i == 0,
+			.old_weight = 100 - (uint32_t)((100ull * want + (keep + want) / 2) / (keep + want)),
+			.new_weight = (uint32_t)((100ull * want + (keep + want) / 2) / (keep + want)),
+			.hold_ms = hold,
+			.analyse = hold > 0,
+			.final_watch = last,
+		};
+		old = keep;
+		fresh = want;
+	}
+	out->keep_old_warm = false;
+	out->rolling = true;
+	out->min_ready_ms = d->min_ready_ms;
+	out->min_available = n - unavailable;
+}
+
 static const struct strategy strategies[] = {
 	{ CONFIG_STRATEGY_BLUE_GREEN, "blue-green", plan_blue_green },
 	{ CONFIG_STRATEGY_RECREATE, "recreate", plan_recreate },
+	{ CONFIG_STRATEGY_CANARY, "canary", plan_canary },
+	{ CONFIG_STRATEGY_ROLLING, "rolling", plan_rolling },
 };
 
 int plan_check(const struct plan *p, char *err, size_t errlen)

@@ -38,51 +38,71 @@ static const struct plan_case cases[] = {
 	{ "blue-green, a first deploy: nothing to keep warm",
 	  CONFIG_STRATEGY_BLUE_GREEN, 1, 60000, NULL, false,
 	  "blue-green", false, false, 1,
-	  { { K, 1, true, 0, 100, 60000, true } } },
+	  { { K, 1, true, 0, 100, 60000, true, true } } },
 	{ "blue-green over a live version: the old one stays warm",
 	  CONFIG_STRATEGY_BLUE_GREEN, 1, 60000, "1.0.0", false,
 	  "blue-green", true, false, 1,
-	  { { K, 1, true, 0, 100, 60000, true } } },
+	  { { K, 1, true, 0, 100, 60000, true, true } } },
 	{ "blue-green, instances missing from the configuration: one",
 	  CONFIG_STRATEGY_BLUE_GREEN, 0, 3000, "1.0.0", false,
 	  "blue-green", true, false, 1,
-	  { { K, 1, true, 0, 100, 3000, true } } },
+	  { { K, 1, true, 0, 100, 3000, true, true } } },
 	{ "blue-green, instances: 3: all three before the switch",
 	  CONFIG_STRATEGY_BLUE_GREEN, 3, 3000, "1.0.0", false,
 	  "blue-green", true, false, 1,
-	  { { K, 3, true, 0, 100, 3000, true } } },
+	  { { K, 3, true, 0, 100, 3000, true, true } } },
 	{ "blue-green, watch: 0s: no hold, no analysis",
 	  CONFIG_STRATEGY_BLUE_GREEN, 2, 0, "1.0.0", false,
 	  "blue-green", true, false, 1,
-	  { { K, 2, true, 0, 100, 0, false } } },
+	  { { K, 2, true, 0, 100, 0, false, true } } },
 	{ "blue-green rollback: no watch, the version left not kept",
 	  CONFIG_STRATEGY_BLUE_GREEN, 1, 60000, "1.1.0", true,
 	  "rollback", false, false, 1,
-	  { { K, 1, true, 0, 100, 0, false } } },
+	  { { K, 1, true, 0, 100, 0, false, true } } },
 	{ "blue-green rollback with instances: 4",
 	  CONFIG_STRATEGY_BLUE_GREEN, 4, 60000, "1.1.0", true,
 	  "rollback", false, false, 1,
-	  { { K, 4, true, 0, 100, 0, false } } },
+	  { { K, 4, true, 0, 100, 0, false, true } } },
 	{ "recreate over a live version: stopped first, nothing warm",
 	  CONFIG_STRATEGY_RECREATE, 1, 60000, "1.0.0", false,
 	  "recreate", false, true, 1,
-	  { { 0, 1, true, 0, 100, 60000, true } } },
+	  { { 0, 1, true, 0, 100, 60000, true, true } } },
 	{ "recreate, a first deploy: nothing to stop",
 	  CONFIG_STRATEGY_RECREATE, 1, 60000, NULL, false,
 	  "recreate", false, false, 1,
-	  { { K, 1, true, 0, 100, 60000, true } } },
+	  { { K, 1, true, 0, 100, 60000, true, true } } },
 	{ "recreate, the live version given as \"\": a first deploy",
 	  CONFIG_STRATEGY_RECREATE, 2, 5000, "", false,
 	  "recreate", false, false, 1,
-	  { { K, 2, true, 0, 100, 5000, true } } },
+	  { { K, 2, true, 0, 100, 5000, true, true } } },
 	{ "recreate, instances: 3",
 	  CONFIG_STRATEGY_RECREATE, 3, 5000, "1.0.0", false,
 	  "recreate", false, true, 1,
-	  { { 0, 3, true, 0, 100, 5000, true } } },
+	  { { 0, 3, true, 0, 100, 5000, true, true } } },
 	{ "recreate rollback: stops the version rolled back from, no watch",
 	  CONFIG_STRATEGY_RECREATE, 1, 60000, "1.1.0", true,
 	  "rollback", false, true, 1,
-	  { { 0, 1, true, 0, 100, 0, false } } },
+	  { { 0, 1, true, 0, 100, 0, false, true } } },
+	{ "canary over a live version: the steps, the last one watched",
+	  CONFIG_STRATEGY_CANARY, 2, 60000, "1.0.0", false,
+	  "canary", true, false, 3,
+	  { { K, 2, true, 95, 5, 30000, true, false }, { K, 2, false, 50, 50, 60000, true, false },
+	    { K, 2, false, 0, 100, 60000, true, true } } },
+	{ "canary, a first deploy: as blue-green",
+	  CONFIG_STRATEGY_CANARY, 1, 60000, NULL, false,
+	  "canary", false, false, 1,
+	  { { K, 1, true, 0, 100, 60000, true, true } } },
+	{ "canary rollback: one step, no hold",
+	  CONFIG_STRATEGY_CANARY, 1, 60000, "1.1.0", true,
+	  "rollback", false, false, 3,
+	  { { K, 1, true, 95, 5, 0, false, false }, { K, 1, false, 50, 50, 0, false, false },
+	    { K, 1, false, 0, 100, 0, false, true } } },
+	{ "rolling, 4 instances, max_surge 25 %, max_unavailable 0: one more at a time",
+	  CONFIG_STRATEGY_ROLLING, 4, 60000, "1.0.0", false,
+	  "rolling", false, true, 5,
+	  { { 4, 1, true, 80, 20, 30000, true, false }, { 3, 2, false, 60, 40, 30000, true, false },
+	    { 2, 3, false, 40, 60, 30000, true, false }, { 1, 4, false, 20, 80, 30000, true, false },
+	    { 0, 4, false, 0, 100, 60000, true, true } } },
 };
 
 static void test_plans(void **state)
@@ -96,6 +116,12 @@ static void test_plans(void **state)
 		cs.deploy.strategy = c->strategy;
 		cs.deploy.watch_ms = c->watch_ms;
 		cs.instances = c->instances;
+		cs.deploy.steps[0] = (struct config_canary_step){ 5, 30000 };
+		cs.deploy.steps[1] = (struct config_canary_step){ 50, 60000 };
+		cs.deploy.steps[2] = (struct config_canary_step){ 100, 0 };
+		cs.deploy.nsteps = 3;
+		cs.deploy.max_surge = (struct config_amount){ 25, true };
+		cs.deploy.batch_hold_ms = 30000;
 		memset(&p, 0xa5, sizeof(p)); /* every field must be set */
 		printf("case %zu: %s\n", i, c->name);
 		assert_int_equal(plan_build(&cs, c->live, "2.0.0", c->rollback, &p, err, sizeof(err)), 0);
@@ -114,6 +140,7 @@ static void test_plans(void **state)
 			assert_int_equal(got->old_weight + got->new_weight, 100);
 			assert_int_equal(got->hold_ms, want->hold_ms);
 			assert_int_equal(got->analyse, want->analyse);
+			assert_int_equal(got->final_watch, want->final_watch);
 		}
 		/* the last step gives the new version all the traffic */
 		assert_int_equal(p.steps[p.nsteps - 1].new_weight, 100);
@@ -187,16 +214,16 @@ static void test_check(void **state)
 		struct plan_step steps[3];
 		const char *want_err;   /* NULL: accepted */
 	} checks[] = {
-		{ "blue-green", 1, { { K, 1, true, 0, 100, 0, false } }, NULL },
+		{ "blue-green", 1, { { K, 1, true, 0, 100, 0, false, false } }, NULL },
 		{ "a canary", 3,
-		  { { K, 1, false, 95, 5, 1000, true }, { K, 1, false, 50, 50, 1000, true }, { K, 1, false, 0, 100, 0, false } },
+		  { { K, 1, false, 95, 5, 1000, true, false }, { K, 1, false, 50, 50, 1000, true, false }, { K, 1, false, 0, 100, 0, false, false } },
 		  NULL },
 		{ "no step", 0, { { 0 } }, "a plan of 0 steps" },
-		{ "too many steps", PLAN_STEPS_MAX + 1, { { 0 } }, "a plan of 9 steps" },
-		{ "no new instance", 1, { { K, 0, false, 0, 100, 0, false } }, "step 1 has 0 new instances" },
-		{ "weights over 100", 2, { { K, 1, false, 90, 20, 0, false }, { K, 1, false, 0, 100, 0, false } },
+		{ "too many steps", PLAN_STEPS_MAX + 1, { { 0 } }, "a plan of 73 steps" },
+		{ "no new instance", 1, { { K, 0, false, 0, 100, 0, false, false } }, "step 1 has 0 new instances" },
+		{ "weights over 100", 2, { { K, 1, false, 90, 20, 0, false, false }, { K, 1, false, 0, 100, 0, false, false } },
 		  "step 1 has 1 new instances and weights 90 + 20" },
-		{ "ends before 100 %", 1, { { K, 1, false, 50, 50, 0, false } }, "leaves the new version 50 %" },
+		{ "ends before 100 %", 1, { { K, 1, false, 50, 50, 0, false, false } }, "leaves the new version 50 %" },
 	};
 
 	(void)state;
