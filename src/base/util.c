@@ -218,3 +218,16 @@ char *substitute_vars(const char *text, const char *const *names, const char *co
 	out[len] = 0;
 	return out;
 }
+
+const char *format_duration(uint64_t ms, char *buf, size_t size)
+{
+	if (ms && ms % 3600000 == 0)
+		snprintf(buf, size, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms && ms % 60000 == 0)
+		snprintf(buf, size, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms && ms % 1000 == 0)
+		snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, size, "%llums", (unsigned long long)ms);
+	return buf;
+}

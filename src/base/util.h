@@ -16,6 +16,10 @@ uint64_t time_now_ns(void);
 /* "250ms", "10s", "5m", "1h" (a bare number is seconds) -> milliseconds.
  * Returns 0, or -EINVAL for anything else (ret untouched). */
 int parse_duration_ms(const char *s, uint64_t *ret);
+/* ms as the configuration writes it: "1h", "5m", "30s" or "250ms" (the
+ * largest unit that divides it).  Returns buf. */
+const char *format_duration(uint64_t ms, char *buf, size_t size);
+#define DURATION_TEXT(v) format_duration((v), (char[32]){ 0 }, 32)
 /* "512", "16k", "1m", "2g" (binary multiples, case-insensitive) -> bytes.
  * Returns 0 or -EINVAL (ret untouched). */
 int parse_size(const char *s, uint64_t *ret);

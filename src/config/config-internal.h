@@ -155,8 +155,6 @@ int expect_value(struct loader *L, const struct ynode *n, const char *expected);
 int parse_uint(const char *s, uint64_t *ret);
 const char *format_size(uint64_t v, char *buf, size_t size);
 #define SIZE_TEXT(v) format_size((v), (char[32]){ 0 }, 32)
-const char *format_duration(uint64_t ms, char *buf, size_t size);
-#define DURATION_TEXT(v) format_duration((v), (char[32]){ 0 }, 32)
 
 int load_integer(struct loader *L, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *ret);
 int load_size(struct loader *L, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *ret);

@@ -49,19 +49,6 @@ const char *format_size(uint64_t v, char *buf, size_t size)
 	return buf;
 }
 
-const char *format_duration(uint64_t ms, char *buf, size_t size)
-{
-	if (ms && ms % 3600000 == 0)
-		snprintf(buf, size, "%lluh", (unsigned long long)(ms / 3600000));
-	else if (ms && ms % 60000 == 0)
-		snprintf(buf, size, "%llum", (unsigned long long)(ms / 60000));
-	else if (ms && ms % 1000 == 0)
-		snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
-	else
-		snprintf(buf, size, "%llums", (unsigned long long)ms);
-	return buf;
-}
-
 int load_integer(struct loader *L, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *ret)
 {
 	uint64_t v;
