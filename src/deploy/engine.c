@@ -278,15 +278,23 @@ static void watch_baseline(struct deployment *dep)
 static bool watch_judge(struct deployment *dep, const struct config_service *cs, char *why, size_t len)
 {
 	struct watch *w = dep->watch;
-	struct analysis_rules rules = { .max_error_rate_permille = cs->deploy.max_error_rate_permille,
-					.max_p99_ms = cs->deploy.max_p99_ms,
-					.min_requests = cs->deploy.min_requests };
+	const struct config_deploy *cd = &cs->deploy;
+	struct analysis_rules rules = {
+		.max_error_rate_permille = cd->max_error_rate_permille,
+		.max_error_rate_increase_permille = cd->max_error_rate_increase_permille,
+		.max_p50_ms = cd->max_p50_ms, .max_p99_ms = cd->max_p99_ms,
+		.max_p50_ratio_percent = cd->max_p50_ratio_percent, .max_p99_ratio_percent = cd->max_p99_ratio_percent,
+		.latency_margin_ms = cd->latency_margin_ms, .min_requests = cd->min_requests,
+		.confidence_bp = cd->confidence_bp,
+	};
 	struct metrics_counts window;
+	struct analysis_input in = { .candidate = &window, .baseline = w->has_baseline ? &w->baseline : NULL,
+				     .baseline_name = dep->from_version[0] ? dep->from_version : NULL };
 	struct analysis_verdict v;
 
 	group_counts(dep->watched, &window);
 	metrics_counts_window(&window, &window, &w->new_at_hold);
-	if (analysis_judge(&rules, &window, w->has_baseline ? &w->baseline : NULL, &v) != ANALYSIS_FAIL)
+	if (analysis_judge(&rules, &in, &v) != ANALYSIS_FAIL)
 		return false;
 	snprintf(why, len, "%s", v.reason);
 	return true;
