@@ -4,7 +4,9 @@
  *   deploy.c       the deployer object: new, free, stop_all, the observer, helpers
  *   deployments.c  deployments: deployer_deploy, deployer_rollback, their begin job
  *   strategy.c     strategies: a deploy's plan (plan.h, plan-t.h)
- *   engine.c       the plan runner: steps, smoke, weights, the watch, finish, abort
+ *   engine.c       the plan runner: steps, smoke, weights, finish, abort
+ *   watch.c        holding a step: the analysis, extensions, the baselines it compares with
+ *   control.c      pause, resume, promote and abort of a deployment in flight
  *   groups.c       a version's instances, its weight; the routing at the proxy
  *   slots.c        instances: start or adopt, health, crash, stop, drain, retire
  *   record.c       recording to the state: fire-and-forget jobs on the state worker
@@ -21,6 +23,7 @@
 #include <sys/types.h>
 #include "base/list.h"
 #include "config/config-t.h"
+#include "deploy/analysis-t.h"
 #include "deploy/plan-t.h"
 #include "deploy/deploy.h"
 #include "deploy/health-t.h"
@@ -85,13 +88,36 @@ struct group {
 	struct slot *slots[DEPLOY_INSTANCES_MAX];
 };
 
-/* What the watch compares, taken while a deployment is in flight (a few
- * KiB: freed when it ends). */
+/* The counts of a version as the analysis reads them: c[0] all its
+ * requests, c[1 + i] those of route class names[i] of its service. */
+struct counts_set {
+	size_t nclasses;
+	char names[CONFIG_ROUTE_CLASSES_MAX][64];
+	struct metrics_counts c[];
+};
+
+/* A snapshot of a live version (watch.c: the baseline of a switch). */
+#define BASELINE_RING 7
+#define BASELINE_EVERY_MS 10000
+struct baseline_snap {
+	struct counts_set *counts;         /* NULL: none yet */
+	char version[STATE_VERSION_MAX + 1];
+	uint64_t at_ms;
+};
+
+/* What the analysis compares, while a deployment is in flight (freed
+ * when it ends). */
+#define WATCH_SCOPES_MAX (1 + CONFIG_ROUTE_CLASSES_MAX)
 struct watch {
-	struct metrics_counts old_at_start;  /* the version live when the deploy started, then */
-	struct metrics_counts baseline;      /* its window from then until it lost traffic */
-	bool has_old, has_baseline;          /* there was a version live; its window is closed */
-	struct metrics_counts new_at_hold;   /* the new version's counts when the weights were set */
+	struct counts_set *new_at_hold;    /* the new version when the step's weights were set */
+	struct counts_set *old_at_hold;    /* the old one then (a step it shares) */
+	struct counts_set *baseline;       /* the old version's window just before the switch */
+	struct counts_set *scratch_new, *scratch_old; /* the windows judged on a tick */
+	char baseline_version[STATE_VERSION_MAX + 1];
+	uint64_t baseline_ms;              /* the baseline window's length (0: since the version started) */
+	bool has_baseline;
+	struct analysis_verdict verdicts[WATCH_SCOPES_MAX]; /* the last tick's: the service, then each class */
+	size_t nverdicts;
 };
 
 struct deployment {
@@ -115,9 +141,17 @@ struct deployment {
 	uint64_t t_start_ms, t_healthy_ms, t_switched_ms, t_end_ms; /* monotonic */
 	int64_t started_at;                /* wall clock, Unix ms */
 	struct loop_timer timer;           /* deploy timeout, then the hold (watch ticks) */
-	uint64_t hold_until_ms;
+	uint64_t hold_started_ms, hold_until_ms;
 	struct group *watched;             /* the version judged during the hold */
 	struct watch *watch;               /* the analysis' snapshots, while in flight (owned) */
+	bool extending;                    /* its hold is over, its verdict inconclusive: up to max_extension more */
+	bool paused;                       /* held at this step: `cutover resume` (or promote, abort) goes on */
+	bool paused_inconclusive;          /* ... because the step stayed inconclusive: resume moves on */
+	char pause_reason[ANALYSIS_REASON_MAX + 256];
+	bool promoted;                     /* `cutover promote`: the remaining steps are skipped */
+	bool aborting;                     /* rolling: aborted, the old instances starting again first */
+	char abort_why[320];               /* ... why */
+	uint64_t ready_at_ms;              /* rolling: the step's new instances take traffic from then (min_ready) */
 	struct group *routed_back;         /* set by rollback_now: dep_finish records the routing with the result */
 	uid_t who;                         /* asked by this user (DEPLOY_BY_DAEMON: cutover itself) */
 	bool pending_db;                   /* the begin job has not come back yet */
@@ -134,6 +168,9 @@ struct managed {
 	struct loop_timer prev_timer;      /* end of the rollback window */
 	struct deployment *dep;            /* in flight */
 	unsigned awaiting;                 /* slots the deployment in flight waits to see gone */
+	struct baseline_snap ring[BASELINE_RING]; /* the live version's recent counts (watch.c) */
+	size_t ring_next;
+	uint64_t verdicts[3];              /* analysis decisions by enum analysis_result (for /metrics) */
 };
 
 struct deployer {
@@ -151,6 +188,7 @@ struct deployer {
 	const char *crash_at;              /* test hook CUTOVER_TEST_CRASH_AT: see record_crash_point() */
 	deployer_event_fn on_event;        /* the observer (deployer_observe) */
 	void *on_event_data;
+	struct loop_timer baseline_timer;  /* watch.c: snapshots of the live versions */
 };
 
 /* --- deploy.c: helpers --- */
@@ -247,6 +285,8 @@ bool group_crashed(const struct group *g);
 char *group_addrs(const struct group *g, char *out, size_t len);
 /* The sum of the counters of g's instances into *out. */
 void group_counts(struct group *g, struct metrics_counts *out);
+/* The same for route class NAME of g's service (zeros: nothing counted). */
+void group_class_counts(struct group *g, const char *name, struct metrics_counts *out);
 /* Publish m's versions at the proxy: live, the warm previous one and the
  * new one of the deployment in flight, each with its weight and its
  * instances that are ready.  One pointer store.  Returns 0 or -errno
@@ -287,6 +327,47 @@ void engine_run(struct deployment *dep, const char *release_dir);
 /* The new version of dep, whose weights are held, must go: back to the
  * plan's safe state.  Returns whether traffic is back on the old version. */
 bool engine_abort(struct deployment *dep, const char *why);
+/* Go on with the next step of dep's plan (or finish it: done). */
+void step_next(struct deployment *dep);
+/* The step's new instances take traffic: its smoke test, or its weights. */
+void step_ready(struct deployment *dep);
+
+/* --- rolling.c --- */
+/* With min_ready, wait until the step's new instances stayed healthy that
+ * long, then step_ready: returns true (false: nothing to wait for). */
+bool rolling_wait_ready(struct deployment *dep);
+/* Whether s, just healthy, must not take traffic yet (min_ready). */
+bool rolling_holds_ready(const struct deployment *dep, const struct slot *s);
+/* Abort dep, a rolling deploy with new instances routed: the old version's
+ * instances start again and take the traffic back once at least
+ * plan.min_available of them are healthy.  Returns true. */
+bool rolling_abort(struct deployment *dep, const char *why);
+/* An instance of the old version became healthy: an abort may go on. */
+void rolling_abort_check(struct deployment *dep);
+
+/* --- watch.c: holding a step, the analysis --- */
+/* A set of counts for cs's route classes (cs may be NULL: none).  NULL: out of memory. */
+struct counts_set *counts_set_new(const struct config_service *cs);
+/* The counts of g now, for out's classes. */
+void counts_set_read(struct group *g, struct counts_set *out);
+/* dep's snapshots (dep->watch).  Returns 0 or -ENOMEM. */
+int watch_begin(struct deployment *dep, const struct config_service *cs);
+void watch_free(struct watch *w);
+/* The old version is about to lose all its traffic (a switch, or its
+ * instances stop): its window just before is the baseline of the rest. */
+void watch_baseline(struct deployment *dep);
+/* The analysis rules of cs. */
+void watch_rules(const struct config_service *cs, struct analysis_rules *r);
+/* Hold dep's step with g (the new version) judged; then step_next. */
+void step_hold(struct deployment *dep, struct group *g);
+/* Snapshot the live versions every BASELINE_EVERY_MS from now on. */
+void watch_start_baselines(struct deployer *d);
+/* Free m's snapshots. */
+void ring_free(struct managed *m);
+/* dep's step, its weights, pause, the next decision and the last tick's
+ * analysis (figures per version, each check) as JSON. */
+json_t *watch_json(struct deployment *dep);
+
 /* Record an event of dep under the name of its phase (dep_event) or label,
  * and tell the observer. */
 void dep_event(struct deployment *dep, const char *detail);

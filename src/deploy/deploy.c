@@ -212,6 +212,7 @@ int deployer_new(struct proxy *p, struct supervisor *sup, struct worker *w, stru
 		d->crash_at = NULL;
 	if (d->crash_at)
 		log_warn("CUTOVER_TEST_CRASH_AT=%s is set: this daemon will kill itself there (a test hook)", d->crash_at);
+	watch_start_baselines(d);
 	*ret = d;
 	return 0;
 }
@@ -258,16 +259,18 @@ void deployer_free(struct deployer *d)
 		struct deployment *dep = container_of(pos, struct deployment, node);
 		loop_timer_cancel(d->p->loop, &dep->timer);
 		group_free(dep->green); /* still running ones keep running */
-		free(dep->watch);
+		watch_free(dep->watch);
 		json_decref(dep->events);
 		dbref_put(dep->db);
 		free(dep);
 	}
+	loop_timer_cancel(d->p->loop, &d->baseline_timer);
 	list_for_each_safe(pos, tmp, &d->retiring)
 		slot_free(container_of(pos, struct slot, retiring));
 	list_for_each_safe(pos, tmp, &d->services) {
 		struct managed *m = container_of(pos, struct managed, node);
 		loop_timer_cancel(d->p->loop, &m->prev_timer);
+		ring_free(m);
 		/* instances keep running: a restarted daemon adopts them */
 		group_free(m->live);
 		if (m->prev != m->live)

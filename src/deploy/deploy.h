@@ -65,7 +65,24 @@ int64_t deployer_deploy(struct deployer *d, const char *service, const char *ver
  * it (start, health, switch; no watch).  Same returns as deployer_deploy,
  * and -ESRCH when there is no previous version.  Refusals are audited too. */
 int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen);
+/* A person's hand on the deployment in flight of SERVICE (control.c):
+ * pause it at its step (its analysis goes on: a failure still aborts it),
+ * resume it, promote it (the remaining steps skipped) or abort it (all
+ * traffic back on the stable version now, the new instances stopped).
+ * Audited with who asked.  Returns the deployment's id, or -errno with a
+ * sentence in err: -ENOENT unknown service, -ESRCH none in flight,
+ * -EALREADY nothing to do (already paused, not paused, promoted, being
+ * aborted), -EINVAL a rollback (only abort applies). */
+enum deploy_control { DEPLOY_PAUSE, DEPLOY_RESUME, DEPLOY_PROMOTE, DEPLOY_ABORT };
+int64_t deployer_control(struct deployer *d, const char *service, enum deploy_control what, uid_t who, char *err,
+			 size_t errlen);
+/* "pause", "resume", "promote", "abort". */
+const char *deploy_control_name(enum deploy_control what);
 /* The deployment as JSON (phases with times, result, reason, figures), or NULL. */
 json_t *deployer_deployment_json(struct deployer *d, int64_t id);
+/* The deploy series of /metrics (step, weights, pause, analysis verdicts
+ * per service) in the Prometheus text format, HELP and TYPE lines
+ * included.  Returns a malloc'd string (its length in *len) or NULL. */
+char *deployer_metrics(struct deployer *d, size_t *len);
 /* Managed services: versions live / previous / in flight, instances, health. */
 json_t *deployer_status_json(struct deployer *d);

@@ -184,12 +184,11 @@ int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, siz
 		return -EINVAL;
 	dep = calloc(1, sizeof(*dep));
 	j = calloc(1, sizeof(*j));
-	if (!dep || !j || !(dep->events = json_array()) || !(dep->db = dbref_new()) ||
-	    !(dep->watch = calloc(1, sizeof(*dep->watch)))) {
+	if (!dep || !j || !(dep->events = json_array()) || !(dep->db = dbref_new()) || watch_begin(dep, cs) < 0) {
 		if (dep) {
 			json_decref(dep->events);
 			dbref_put(dep->db);
-			free(dep->watch);
+			watch_free(dep->watch);
 		}
 		free(dep);
 		free(j);
@@ -198,12 +197,6 @@ int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, siz
 	}
 	dep->d = d;
 	dep->m = m;
-	if (m->live) {
-		/* the baseline of the watch: the live version from now until it
-		 * loses its traffic */
-		group_counts(m->live, &dep->watch->old_at_start);
-		dep->watch->has_old = true;
-	}
 	dep->is_rollback = ask->is_rollback; /* read by the worker: set before queueing */
 	dep->who = ask->who;
 	dep->id = ++d->next_id;

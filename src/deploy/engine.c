@@ -126,6 +126,18 @@ void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
 
 	if (dep->phase >= PH_DONE)
 		return;
+	if (dep->plan.rolling && result == PH_FAILED && green && green->weight) {
+		/* the new version has instances in traffic and the old one has
+		 * fewer: the old one comes back first (an abort already does) */
+		if (!dep->aborting) {
+			char why[sizeof(dep->reason)] = "";
+			va_start(ap, fmt);
+			vsnprintf(why, sizeof(why), fmt, ap);
+			va_end(ap);
+			rolling_abort(dep, why);
+		}
+		return;
+	}
 	dep->reason[0] = 0;
 	if (fmt) { /* NULL: finished with nothing to explain (done) */
 		va_start(ap, fmt);
@@ -138,7 +150,7 @@ void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
 	dep->phase = result;
 	dep->t_end_ms = time_now_ms();
 	loop_timer_cancel(dep->d->p->loop, &dep->timer);
-	free(dep->watch);
+	watch_free(dep->watch);
 	dep->watch = NULL;
 	dep->watched = NULL;
 	if (dep->smoke) {
@@ -232,6 +244,8 @@ bool engine_abort(struct deployment *dep, const char *why)
 
 	if (!green) /* it had all the traffic: it is live, the old one warm */
 		return rollback_now(m, why);
+	if (dep->plan.rolling && green->weight)
+		return rolling_abort(dep, why);
 	/* a share only: the old version is still live */
 	dep->green = NULL;
 	if (m->live)
@@ -248,104 +262,21 @@ bool engine_abort(struct deployment *dep, const char *why)
 }
 
 /* ------------------------------------------------------------------ */
-/* holding a step: the watch                                           */
+/* from step to step                                                   */
 
-static void step_next(struct deployment *dep)
+void step_next(struct deployment *dep)
 {
-	if (++dep->step < dep->plan.nsteps)
+	loop_timer_cancel(dep->d->p->loop, &dep->timer);
+	/* promoted: a canary goes to its last step at once (a rolling deploy
+	 * still replaces its instances batch by batch, without the holds) */
+	if (dep->promoted && !dep->plan.rolling && dep->step + 1 < dep->plan.nsteps)
+		dep->step = dep->plan.nsteps - 1;
+	else
+		dep->step++;
+	if (dep->step < dep->plan.nsteps)
 		step_begin(dep);
 	else
 		dep_finish(dep, PH_DONE, NULL);
-}
-
-/* The old version stops taking all the traffic (its weight changes, or it
- * stops): its window since the start of the deploy is the baseline. */
-static void watch_baseline(struct deployment *dep)
-{
-	struct watch *w = dep->watch;
-	struct metrics_counts now;
-
-	if (!w || !w->has_old || w->has_baseline || !dep->m->live)
-		return;
-	group_counts(dep->m->live, &now);
-	metrics_counts_window(&w->baseline, &now, &w->old_at_start);
-	w->has_baseline = true;
-}
-
-/* Judge the window of the new version since the weights were set, against
- * the baseline (analysis.c): a sentence in why (and true) when it must be
- * rolled back. */
-static bool watch_judge(struct deployment *dep, const struct config_service *cs, char *why, size_t len)
-{
-	struct watch *w = dep->watch;
-	const struct config_deploy *cd = &cs->deploy;
-	struct analysis_rules rules = {
-		.max_error_rate_permille = cd->max_error_rate_permille,
-		.max_error_rate_increase_permille = cd->max_error_rate_increase_permille,
-		.max_p50_ms = cd->max_p50_ms, .max_p99_ms = cd->max_p99_ms,
-		.max_p50_ratio_percent = cd->max_p50_ratio_percent, .max_p99_ratio_percent = cd->max_p99_ratio_percent,
-		.latency_margin_ms = cd->latency_margin_ms, .min_requests = cd->min_requests,
-		.confidence_bp = cd->confidence_bp,
-	};
-	struct metrics_counts window;
-	struct analysis_input in = { .candidate = &window, .baseline = w->has_baseline ? &w->baseline : NULL,
-				     .baseline_name = dep->from_version[0] ? dep->from_version : NULL };
-	struct analysis_verdict v;
-
-	group_counts(dep->watched, &window);
-	metrics_counts_window(&window, &window, &w->new_at_hold);
-	if (analysis_judge(&rules, &in, &v) != ANALYSIS_FAIL)
-		return false;
-	snprintf(why, len, "%s", v.reason);
-	return true;
-}
-
-/* Every WATCH_TICK_MS while a step that analyses holds. */
-static void watch_tick(struct loop *loop, struct loop_timer *t)
-{
-	struct deployment *dep = container_of(t, struct deployment, timer);
-	const struct config_service *cs = deployer_config(dep->d, dep->service);
-	char why[ANALYSIS_REASON_MAX];
-
-	if (!cs || !dep->watched || !dep->watch) {
-		dep_finish(dep, PH_DONE, NULL);
-		return;
-	}
-	if (watch_judge(dep, cs, why, sizeof(why))) {
-		engine_abort(dep, why);
-		return;
-	}
-	if (loop->now_ms >= dep->hold_until_ms) {
-		step_next(dep);
-		return;
-	}
-	loop_timer_set(loop, t, loop->now_ms + WATCH_TICK_MS, watch_tick);
-}
-
-/* The end of a hold that does not analyse. */
-static void hold_over(struct loop *loop, struct loop_timer *t)
-{
-	step_next(container_of(t, struct deployment, timer));
-}
-
-/* Hold the step's weights for its time, watching g (the new version). */
-static void step_hold(struct deployment *dep, struct group *g)
-{
-	const struct plan_step *st = &dep->plan.steps[dep->step];
-	struct loop *loop = dep->d->p->loop;
-
-	if (!st->hold_ms) {
-		step_next(dep);
-		return;
-	}
-	dep->watched = g;
-	if (dep->watch)
-		group_counts(g, &dep->watch->new_at_hold);
-	dep->hold_until_ms = loop->now_ms + st->hold_ms;
-	if (st->analyse)
-		loop_timer_set(loop, &dep->timer, loop->now_ms + WATCH_TICK_MS, watch_tick);
-	else
-		loop_timer_set(loop, &dep->timer, dep->hold_until_ms, hold_over);
 }
 
 /* ------------------------------------------------------------------ */
@@ -440,12 +371,12 @@ static void step_weights(struct deployment *dep)
 		snprintf(detail, sizeof(detail), "traffic on %s (%s), switch took %.3f ms at the proxy", green->version,
 			 where, switch_ms);
 	else
-		snprintf(detail, sizeof(detail), "%u %% of new requests on %s (%s), %u %% on %s; took %.3f ms",
-			 st->new_weight, green->version, where, st->old_weight, m->live ? m->live->version : "-",
-			 switch_ms);
-	if (!dep->is_rollback)
-		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), "; watching for %llu s",
-			 (unsigned long long)(st->hold_ms / 1000));
+		snprintf(detail, sizeof(detail), "%s %zu of %zu: %u %% of new requests on %s (%s), %u %% on %s; took %.3f ms",
+			 dep->plan.rolling ? "batch" : "step", dep->step + 1, dep->plan.nsteps, st->new_weight,
+			 green->version, where, st->old_weight, m->live ? m->live->version : "-", switch_ms);
+	if (!dep->is_rollback && st->hold_ms && !(dep->promoted && !st->final_watch))
+		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), "; %s for %s",
+			 st->analyse ? "watching" : "holding", DURATION_TEXT(st->hold_ms));
 	dep_event(dep, detail);
 	dep_event_figure(dep, "switch_ms", switch_ms);
 	if (all)
@@ -537,8 +468,6 @@ static void step_smoke(struct deployment *dep, const struct config_service *cs)
  * in this step): smoke test, or the weights. */
 static void step_healthy(struct deployment *dep, bool started)
 {
-	const struct plan_step *st = &dep->plan.steps[dep->step];
-	const struct config_service *cs = deployer_config(dep->d, dep->service);
 	char where[640], detail[720];
 
 	loop_timer_cancel(dep->d->p->loop, &dep->timer);
@@ -555,6 +484,15 @@ static void step_healthy(struct deployment *dep, bool started)
 		/* the same phase: an event in the history */
 		record_phase(dep, STATE_DEPLOYMENT_HEALTH_CHECKING, detail, false);
 	}
+	if (!rolling_wait_ready(dep))
+		step_ready(dep);
+}
+
+void step_ready(struct deployment *dep)
+{
+	const struct plan_step *st = &dep->plan.steps[dep->step];
+	const struct config_service *cs = deployer_config(dep->d, dep->service);
+
 	if (st->smoke && !dep->smoked && cs && cs->deploy.smoke) {
 		step_smoke(dep, cs);
 		return;
@@ -640,13 +578,22 @@ static void step_stop_old(struct deployment *dep, uint32_t keep)
 
 	dep->phase = PH_STOPPING;
 	watch_baseline(dep);
-	snprintf(detail, sizeof(detail), "%zu instance%s of %s stop before %s starts (%s)%s", old->n - keep,
-		 old->n - keep == 1 ? "" : "s", old->version, dep->version, dep->plan.strategy,
-		 keep ? "" : ": requests fail until it is healthy");
+	if (dep->plan.rolling)
+		snprintf(detail, sizeof(detail), "batch %zu of %zu: %zu instance%s of %s stop%s, %u left", dep->step + 1,
+			 dep->plan.nsteps, old->n - keep, old->n - keep == 1 ? "" : "s", old->version,
+			 old->n - keep == 1 ? "s" : "", keep);
+	else
+		snprintf(detail, sizeof(detail), "%zu instance%s of %s stop before %s starts (%s)%s", old->n - keep,
+			 old->n - keep == 1 ? "" : "s", old->version, dep->version, dep->plan.strategy,
+			 keep ? "" : ": requests fail until it is healthy");
 	dep_event(dep, detail);
 	record_phase(dep, STATE_DEPLOYMENT_STARTING, detail, false); /* no state of its own in the record */
 	take_out(old, keep, leaving, &n);
-	if (!keep) {
+	if (!keep && dep->plan.rolling) {
+		/* its group stays live, empty, until the switch; an abort fills
+		 * it again, a failure after the switch starts it again */
+		dep->old_stopped = true;
+	} else if (!keep) {
 		/* nothing of the old version runs from here: a failure must start
 		 * it again; and no older version stays warm beside the new one */
 		dep->old_stopped = true;
@@ -657,7 +604,7 @@ static void step_stop_old(struct deployment *dep, uint32_t keep)
 		take_out(prev, 0, leaving, &n);
 	}
 	route_publish(m); /* out of the routing table before they drain */
-	if (!keep) {
+	if (!keep && !dep->plan.rolling) {
 		group_stop(old); /* empty: freed */
 		group_stop(prev);
 	}
@@ -743,7 +690,7 @@ bool engine_slot_health(struct slot *s, enum health_state state, const char *rea
 	struct group *g = s->g;
 	bool newly_ready = state == HEALTH_HEALTHY && !s->ready;
 
-	if (state == HEALTH_HEALTHY)
+	if (state == HEALTH_HEALTHY && !rolling_holds_ready(dep, s))
 		s->ready = true;
 	if (!g)
 		return false;
@@ -765,6 +712,8 @@ bool engine_slot_health(struct slot *s, enum health_state state, const char *rea
 			record_routing(m->d, g, DEPLOY_BY_DAEMON, NULL, NULL, NULL, NULL);
 		log_info("%s %s on port %u healthy: serving beside the other %zu", m->name, s->version, s->port,
 			 g->n - 1);
+		if (dep && dep->aborting)
+			rolling_abort_check(dep);
 	}
 	return false;
 }

@@ -3,9 +3,12 @@
  * their instances (deployer_status_json).  Read-only; on the loop thread.
  */
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "base/list.h"
 #include "base/util.h"
+#include "deploy/analysis.h"
 #include "deploy/deploy-internal.h"
 #include "deploy/health.h"
 #include "deploy/plan.h"
@@ -133,12 +136,70 @@ json_t *deployer_status_json(struct deployer *d)
 				       cs && cs->instances ? (int)cs->instances : 1, "live", group_first_json(m->live, "live"),
 				       "previous", group_first_json(m->prev, "warm"), "green", group_first_json(green, "green"),
 				       "instances", all, "deploying",
-				       dep ? json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)dep->id, "version",
+				       dep ? json_pack("{s:I, s:s, s:s, s:I, s:s, s:o}", "id", (json_int_t)dep->id, "version",
 						       dep->version, "phase", phase_names[dep->phase], "elapsed_ms",
-						       (json_int_t)(time_now_ms() - dep->t_start_ms))
+						       (json_int_t)(time_now_ms() - dep->t_start_ms), "strategy",
+						       dep->plan.strategy, "progress", watch_json(dep))
 					   : json_null(),
 				       "rollback_to",
 				       state_lineage_rollback_target(&m->lineage, m->live ? m->live->version : NULL)));
 	}
 	return arr;
+}
+
+/* The deploy series of family k (deployer_metrics) for one service. */
+static void metrics_service(FILE *f, struct managed *m, size_t k)
+{
+	struct deployment *dep = m->dep;
+	struct group *groups[3] = { m->live, m->prev != m->live ? m->prev : NULL, dep ? dep->green : NULL };
+
+	switch (k) {
+	case 0:
+		fprintf(f, "cutover_deploy_step{service=\"%s\"} %zu\n", m->name, dep ? dep->step + 1 : 0);
+		break;
+	case 1:
+		fprintf(f, "cutover_deploy_steps{service=\"%s\"} %zu\n", m->name, dep ? dep->plan.nsteps : 0);
+		break;
+	case 2:
+		fprintf(f, "cutover_deploy_paused{service=\"%s\"} %d\n", m->name, dep && dep->paused ? 1 : 0);
+		break;
+	case 3:
+		for (size_t i = 0; i < 3; i++)
+			if (groups[i] && groups[i]->n)
+				fprintf(f, "cutover_version_weight_percent{service=\"%s\",version=\"%s\"} %u\n", m->name,
+					groups[i]->version, groups[i]->weight);
+		break;
+	default:
+		for (int r = ANALYSIS_PASS; r <= ANALYSIS_INCONCLUSIVE; r++)
+			fprintf(f, "cutover_analysis_verdicts_total{service=\"%s\",result=\"%s\"} %llu\n", m->name,
+				analysis_result_name((enum analysis_result)r), (unsigned long long)m->verdicts[r]);
+	}
+}
+
+char *deployer_metrics(struct deployer *d, size_t *len)
+{
+	static const char *const families[][3] = {
+		{ "deploy_step", "gauge", "The step of the deploy in flight, from 1 (0: none)." },
+		{ "deploy_steps", "gauge", "How many steps the deploy in flight has (0: none)." },
+		{ "deploy_paused", "gauge", "1 while the deploy in flight is paused." },
+		{ "version_weight_percent", "gauge", "Share of new requests set for each running version, in percent." },
+		{ "analysis_verdicts_total", "counter", "Decisions of the analysis (end of a step, a failure), by result." },
+	};
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+
+	if (!f)
+		return NULL;
+	/* the samples of a family together, after its HELP and TYPE */
+	for (size_t k = 0; k < sizeof(families) / sizeof(families[0]); k++) {
+		fprintf(f, "# HELP cutover_%s %s\n# TYPE cutover_%s %s\n", families[k][0], families[k][2], families[k][0],
+			families[k][1]);
+		for (struct list_head *pos = d->services.next; pos != &d->services; pos = pos->next)
+			metrics_service(f, container_of(pos, struct managed, node), k);
+	}
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }

@@ -537,7 +537,7 @@ def test_deploy_progress_on_a_terminal():
         # once finished, the screen holds the plain lines: each phase once
         final = re.sub(r"[^\n]*\r\x1b\[K", "", out.replace("\r\n", "\n"))
         eq([l.split()[1] for l in final.splitlines()[1:-1]],
-           ["starting", "health-checking", "healthy", "switched", "done"], f"phases left on screen: {final!r}")
+           ["starting", "health-checking", "healthy", "switched", "analysis", "done"], f"phases left on screen: {final!r}")
         # a failure in red; NO_COLOR: no colour, still the live line
         rc, out = on_terminal(["deploy", "shop", "9.9.9", "--socket", sock])
         eq(rc, 1, "failed deploy on a terminal")

@@ -74,7 +74,7 @@ def test_events_stream_a_deploy_as_it_happens():
             eq(r.returncode, 0, f"deploy 1.0.0: {r.stdout}{r.stderr}")
             seen = s.until(lambda e: e[0] == "deployment" and e[1].get("result"))
             phases = [e[1]["phase"] for e in seen if e[0] == "deployment"]
-            eq(phases, ["starting", "health-checking", "healthy", "switched", "done"], "phases of the first deploy, in order")
+            eq(phases, ["starting", "health-checking", "healthy", "switched", "analysis", "done"], "phases of the first deploy, in order")
             states = [e[1]["state"] for e in seen if e[0] == "instance"]
             check("started" in states and "healthy" in states, f"instance events: {states}")
             ids = [e[2] for e in seen]
