@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/list.h"
 #include "base/log.h"
+#include "deploy/deploy.h"
 #include "http/parser.h"
 #include "loop/inherit.h"
 #include "loop/loop.h"
@@ -164,6 +165,16 @@ static void admin_handle(struct admin_conn *a)
 	} else if (http_slice_eq(base, req->target, "/metrics")) {
 		size_t len;
 		char *text = metrics_render(&a->admin->proxy->metrics, &len);
+		if (text && a->admin->deployer) { /* the deploy engine's series after the proxy's */
+			size_t dlen = 0;
+			char *more = deployer_metrics(a->admin->deployer, &dlen), *all = more ? realloc(text, len + dlen + 1) : NULL;
+			if (all) {
+				memcpy(all + len, more, dlen + 1);
+				len += dlen;
+				text = all;
+			}
+			free(more);
+		}
 		if (text)
 			admin_respond(a, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 		else

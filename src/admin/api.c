@@ -244,6 +244,49 @@ static void api_rollback(struct admin *a, const struct api_call *call, struct ad
 	api_deploy_or_rollback(a, call->peer_uid, true, call->body, call->body_len, out);
 }
 
+/* POST /v1/services/NAME/pause, resume, promote, abort: the deployment
+ * in flight of NAME (202 with it as JSON). */
+static void api_control(struct admin *a, const struct api_call *call, enum deploy_control what,
+			struct admin_reply *out)
+{
+	char err[512];
+	int64_t id;
+
+	if (a->refusing && what != DEPLOY_ABORT) {
+		reply_error(out, 503, "%s: no %s now", a->refusing, deploy_control_name(what));
+		return;
+	}
+	if (!a->deployer) {
+		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
+		return;
+	}
+	id = deployer_control(a->deployer, call->param, what, call->peer_uid, err, sizeof(err));
+	if (id < 0)
+		reply_error(out, id == -ENOENT ? 404 : 409, "%s", err);
+	else
+		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
+}
+
+static void api_pause(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	api_control(a, call, DEPLOY_PAUSE, out);
+}
+
+static void api_resume(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	api_control(a, call, DEPLOY_RESUME, out);
+}
+
+static void api_promote(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	api_control(a, call, DEPLOY_PROMOTE, out);
+}
+
+static void api_abort(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	api_control(a, call, DEPLOY_ABORT, out);
+}
+
 static void api_deployment(struct admin *a, const struct api_call *call, struct admin_reply *out)
 {
 	char *end;
@@ -346,6 +389,10 @@ static const struct api_route {
 	{ "PUT", "/v1/services/{}/targets", api_set_targets },
 	{ "POST", "/v1/deploy", api_deploy },
 	{ "POST", "/v1/rollback", api_rollback },
+	{ "POST", "/v1/services/{}/pause", api_pause },
+	{ "POST", "/v1/services/{}/resume", api_resume },
+	{ "POST", "/v1/services/{}/promote", api_promote },
+	{ "POST", "/v1/services/{}/abort", api_abort },
 	{ "GET", "/v1/deployments/{}", api_deployment },
 	{ "POST", "/v1/shutdown", api_shutdown },
 	{ "POST", "/v1/upgrade", api_upgrade },

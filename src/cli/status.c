@@ -69,6 +69,57 @@ static void print_version(json_t *v)
 	       (long long)json_integer_value(json_object_get(v, "errors_5xx")), note[0] ? "  " : "", note);
 }
 
+/* "12.0-13.0 ms" from [lower, upper] (null: "-"). */
+static const char *ms_range(json_t *pair, char *buf, size_t len)
+{
+	if (!json_is_array(pair)) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	snprintf(buf, len, "%.1f-%.1f ms", json_real_value(json_array_get(pair, 0)),
+		 json_real_value(json_array_get(pair, 1)));
+	return buf;
+}
+
+/* The step of a deploy in flight: weights set and measured, the next
+ * decision, figures per version over the step's window, each check. */
+static void print_progress(json_t *p)
+{
+	json_t *next = json_object_get(p, "next_decision_ms"), *measured = json_object_get(p, "measured_new_percent");
+	json_t *v;
+	size_t i;
+	char a[48], b[48];
+
+	if (!json_is_object(p))
+		return;
+	printf("  step %lld of %lld: new version %lld %% (measured %s)", (long long)json_integer_value(json_object_get(p, "step")),
+	       (long long)json_integer_value(json_object_get(p, "steps")),
+	       (long long)json_integer_value(json_object_get(p, "new_weight")),
+	       json_is_number(measured) ? (snprintf(a, sizeof(a), "%.1f %%", json_number_value(measured)), a) : "-");
+	if (json_is_true(json_object_get(p, "paused")))
+		printf("; PAUSED: %s\n", json_string_value(json_object_get(p, "pause_reason")));
+	else if (json_is_integer(next))
+		printf("; next decision in %.0fs%s%s\n", (double)json_integer_value(next) / 1000.0,
+		       json_is_true(json_object_get(p, "extending")) ? " at most (extended: too few requests)" : "",
+		       json_is_true(json_object_get(p, "promoted")) ? " (promoted)" : "");
+	else
+		printf("\n");
+	if (!json_is_array(json_object_get(p, "versions")))
+		return;
+	printf("    %-12s %-18s %9s %8s %18s %18s\n", "VERSION", "ROLE", "REQUESTS", "ERRORS", "P50", "P99");
+	json_array_foreach(json_object_get(p, "versions"), i, v)
+		printf("    %-12s %-18s %9lld %7.2f%% %18s %18s\n", json_string_value(json_object_get(v, "version")),
+		       json_string_value(json_object_get(v, "role")), (long long)json_integer_value(json_object_get(v, "requests")),
+		       100.0 * json_real_value(json_object_get(v, "error_rate")), ms_range(json_object_get(v, "p50_ms"), a, sizeof(a)),
+		       ms_range(json_object_get(v, "p99_ms"), b, sizeof(b)));
+	printf("    verdict: %s: %s\n", json_string_value(json_object_get(p, "verdict")),
+	       json_string_value(json_object_get(p, "reason")));
+	json_array_foreach(json_object_get(p, "checks"), i, v)
+		printf("    %-13s %-30s %-48s %s\n", json_string_value(json_object_get(v, "result")),
+		       json_string_value(json_object_get(v, "name")), json_string_value(json_object_get(v, "condition")),
+		       json_string_value(json_object_get(v, "value")));
+}
+
 static void print_managed(json_t *svc, json_t *m, const char *routes)
 {
 	json_t *dep = json_object_get(m, "deploying");
@@ -76,11 +127,14 @@ static void print_managed(json_t *svc, json_t *m, const char *routes)
 
 	printf("%s  (managed; routes: %s)\n", json_string_value(json_object_get(svc, "name")),
 	       routes[0] ? routes : "none");
-	if (json_is_object(dep))
-		printf("  deploying %s: %s for %.1fs (deployment %lld)\n",
-		       json_string_value(json_object_get(dep, "version")), json_string_value(json_object_get(dep, "phase")),
+	if (json_is_object(dep)) {
+		printf("  deploying %s (%s): %s for %.1fs (deployment %lld)\n",
+		       json_string_value(json_object_get(dep, "version")), json_string_value(json_object_get(dep, "strategy")),
+		       json_string_value(json_object_get(dep, "phase")),
 		       (double)json_integer_value(json_object_get(dep, "elapsed_ms")) / 1000.0,
 		       (long long)json_integer_value(json_object_get(dep, "id")));
+		print_progress(json_object_get(dep, "progress"));
+	}
 	if (!json_is_object(json_object_get(m, "live")) && !json_is_object(json_object_get(m, "green"))) {
 		printf("  nothing deployed yet: cutover deploy %s VERSION\n\n",
 		       json_string_value(json_object_get(svc, "name")));

@@ -1,0 +1,98 @@
+/* control.c - `cutover pause|resume|promote|abort SERVICE`: a person's
+ * hand on the deploy in flight of SERVICE (POST /v1/services/NAME/VERB).
+ * Each prints the deployment's last event, which says what happened; the
+ * daemon audits it with the caller's user. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+
+struct control_verb {
+	const char *verb;
+	const char *help;
+};
+
+static const struct control_verb verbs[] = {
+	{ "pause",
+	  "usage: cutover pause SERVICE [--socket PATH | --config FILE] [--json]\n"
+	  "Hold the deploy in flight of SERVICE at its step: the weights stay as they are\n"
+	  "and the analysis goes on (a failing new version is still aborted).\n"
+	  "`cutover resume SERVICE` goes on.\n" },
+	{ "resume",
+	  "usage: cutover resume SERVICE [--socket PATH | --config FILE] [--json]\n"
+	  "Go on with a paused deploy.  A step paused because its verdict stayed\n"
+	  "inconclusive (too few requests) is accepted: on to the next step.\n" },
+	{ "promote",
+	  "usage: cutover promote SERVICE [--socket PATH | --config FILE] [--json]\n"
+	  "Skip the remaining steps of the deploy in flight: the new version takes all\n"
+	  "the traffic now (a rolling deploy replaces its remaining instances without\n"
+	  "the holds between batches).  It is still watched, and the old version stays\n"
+	  "warm for an instant `cutover rollback`.\n" },
+	{ "abort",
+	  "usage: cutover abort SERVICE [--socket PATH | --config FILE] [--json]\n"
+	  "Abort the deploy in flight: all traffic goes back to the stable version at\n"
+	  "once and the new version's instances stop (a rolling deploy starts the old\n"
+	  "instances again first, keeping its minimum of healthy instances).\n" },
+};
+
+static int run(int argc, char **argv, const struct control_verb *v)
+{
+	struct cli c = {
+		.verb = v->verb,
+		.help = v->help,
+		.flags = CLI_CONFIG | CLI_SOCKET,
+		.synopsis = "SERVICE",
+		.min_args = 1,
+		.max_args = 1,
+	};
+	char *sock = NULL, path[160], line[600];
+	json_t *answer = NULL, *events;
+	int rc = cli_parse(&c, argc, argv);
+
+	if (rc >= 0)
+		return rc;
+	rc = cli_socket_path(&c, &sock);
+	if (rc)
+		return rc;
+	if (strchr(c.args[0], '/') || strlen(c.args[0]) > 100) {
+		rc = cli_fail(&c, EXIT_USAGE, NULL, "not a service name: %s", c.args[0]);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/services/%s/%s", c.args[0], v->verb);
+	rc = cli_post_accepted(&c, sock, path, "{}", &answer);
+	if (rc)
+		goto out;
+	if (c.json) {
+		cli_print_json(json_incref(answer));
+	} else {
+		events = json_object_get(answer, "events");
+		cli_event_line(json_array_get(events, json_array_size(events) - 1), line, sizeof(line));
+		printf("deployment %lld of %s to %s:\n%s\n", (long long)json_integer_value(json_object_get(answer, "id")),
+		       c.args[0], json_string_value(json_object_get(answer, "version")), line);
+	}
+	rc = EXIT_OK;
+out:
+	json_decref(answer);
+	free(sock);
+	return rc;
+}
+
+int cli_pause(int argc, char **argv)
+{
+	return run(argc, argv, &verbs[0]);
+}
+
+int cli_resume(int argc, char **argv)
+{
+	return run(argc, argv, &verbs[1]);
+}
+
+int cli_promote(int argc, char **argv)
+{
+	return run(argc, argv, &verbs[2]);
+}
+
+int cli_abort(int argc, char **argv)
+{
+	return run(argc, argv, &verbs[3]);
+}
