@@ -8,7 +8,7 @@
  * are read by the loaders of scalars.c and the sections' own files:
  *
  *   load.c      entry points, reading files, overlays, the top level
- *   sections.c  listen, admin, timeouts, limits, log
+ *   sections.c  listen, admin, timeouts, limits, log, startup, cohorts
  *   service.c   services.NAME: targets, routes, env, health, limits
  *   command.c   commands and the ${VARIABLES} cutover substitutes
  *   deploy.c    services.NAME.deploy and the top-level deploy: defaults
@@ -187,7 +187,7 @@ int load_path(struct loader *L, const struct ynode *n, const char *expected, cha
 /* ---- sections ---------------------------------------------------------- */
 
 /* sections.c: the top-level sections of the proxy. */
-keyword_load_fn load_listen, load_admin, load_timeouts, load_limits, load_log, load_startup;
+keyword_load_fn load_listen, load_admin, load_timeouts, load_limits, load_log, load_startup, load_cohorts;
 /* service.c: the services: mapping. */
 int load_services(struct loader *L, const struct ynode *n);
 /* command.c */

@@ -48,7 +48,7 @@ static int root_admin_socket(struct loader *L, const struct ynode *n, void *obj,
 
 enum root_key {
 	ROOT_LISTEN, ROOT_ADMIN, ROOT_TIMEOUTS, ROOT_LIMITS, ROOT_LOG, ROOT_SERVICES, ROOT_STATE_DIR,
-	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_NKEYS,
+	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_COHORTS, ROOT_NKEYS,
 };
 
 static const struct keyword root_keywords[ROOT_NKEYS] = {
@@ -62,6 +62,7 @@ static const struct keyword root_keywords[ROOT_NKEYS] = {
 	[ROOT_ADMIN_SOCKET] = { "admin_socket", root_admin_socket, 0, 0, 0, 0 },
 	[ROOT_DEPLOY] = { "deploy", load_deploy_defaults, 0, 0, 0, 0 },
 	[ROOT_STARTUP] = { "startup", load_startup, 0, 0, 0, 0 },
+	[ROOT_COHORTS] = { "cohorts", load_cohorts, 0, 0, 0, 0 },
 };
 
 static const struct section root_section = SECTION("a mapping", false, root_keywords);

@@ -1,11 +1,13 @@
 /* sections.c - the proxy's own top-level sections: listen, admin,
- * timeouts, limits and log.
+ * timeouts, limits, log, startup and cohorts.
  *
  * Each is a keyword_load_fn called by the top-level table (load.c) with the
  * struct config being filled as obj.  timeouts and limits are plain tables
  * of durations and numbers; limits then checks max_uri_bytes against
- * max_header_bytes once both are known.
+ * max_header_bytes once both are known; cohorts checks that its two
+ * cookies have different names.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/log.h"
@@ -213,4 +215,99 @@ int load_log(struct loader *L, const struct ynode *n, void *obj, const struct ke
 	int r = section_load(L, n, &log_section, &((struct config *)obj)->log, NULL);
 
 	return r < 0 ? r : 0;
+}
+
+/* ---- cohorts ----------------------------------------------------------- */
+
+#define COHORT_NAME_MAX 64
+#define DAY_MS (24ull * 3600 * 1000)
+
+static bool is_tchar(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* A cookie name or a header field name: an RFC 9110 token. */
+static int cohort_name(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
+{
+	const char *what = kw->flags ? "a header field name" : "a cookie name";
+	const char *v;
+	int r = expect_value(L, value, what);
+
+	if (r < 0)
+		return r;
+	v = value->value;
+	if (!v[0] || strlen(v) > COHORT_NAME_MAX)
+		return fail(L, value, "must be %s of 1..%d characters, got %s", what, COHORT_NAME_MAX, QUOTED(v));
+	for (const char *p = v; *p; p++)
+		if (!is_tchar(*p))
+			return fail(L, value, "must be %s (letters, digits and !#$%%&'*+-.^_`|~), got %s", what,
+				    QUOTED(v));
+	return set_string(L, (char **)(void *)((char *)obj + kw->offset), v);
+}
+
+/* max_age: a duration, or whole days ("30d"; browsers keep a cookie 400
+ * days at most). */
+static int cohort_max_age(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
+{
+	const char *v = value->value;
+	size_t len;
+	uint64_t ms;
+	char digits[24];
+	int r = expect_value(L, value, "a duration like 30d");
+
+	if (r < 0)
+		return r;
+	len = strlen(v);
+	if (len >= 2 && len <= sizeof(digits) && v[len - 1] == 'd') {
+		memcpy(digits, v, len - 1);
+		digits[len - 1] = 0;
+		r = parse_uint(digits, &ms) < 0 || ms > UINT64_MAX / DAY_MS ? -EINVAL : 0;
+		if (r == 0)
+			ms *= DAY_MS;
+	} else {
+		r = parse_duration_ms(v, &ms);
+	}
+	if (r < 0)
+		return fail(L, value, "must be a duration (30d, 12h, 10m; a bare number is seconds), got %s", QUOTED(v));
+	if (ms < kw->min || ms > kw->max)
+		return fail(L, value, "must be between %s and %llud, got %s", DURATION_TEXT(kw->min),
+			    (unsigned long long)(kw->max / DAY_MS), QUOTED(v));
+	((struct config_cohorts *)obj)->max_age_ms = ms;
+	return 0;
+}
+
+enum { COHORTS_COOKIE, COHORTS_MAX_AGE, COHORTS_OVERRIDE_COOKIE, COHORTS_OVERRIDE_HEADER };
+
+static const struct keyword cohorts_keywords[] = {
+	[COHORTS_COOKIE] = { "cookie", cohort_name, offsetof(struct config_cohorts, cookie), 0, 0, 0 },
+	[COHORTS_MAX_AGE] = { "max_age", cohort_max_age, 0, 60 * 1000, 400 * DAY_MS, 0 },
+	[COHORTS_OVERRIDE_COOKIE] = { "override_cookie", cohort_name, offsetof(struct config_cohorts, override_cookie),
+				      0, 0, 0 },
+	/* flags 1: a header name (for the messages) */
+	[COHORTS_OVERRIDE_HEADER] = { "override_header", cohort_name,
+				      offsetof(struct config_cohorts, override_header), 0, 0, 1 },
+};
+
+static const struct section cohorts_section = SECTION("a mapping of cohort settings", true, cohorts_keywords);
+
+int load_cohorts(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
+{
+	struct config_cohorts *cc = &((struct config *)obj)->cohorts;
+	const struct ynode *given[ARRAY_SIZE(cohorts_keywords)] = { 0 }, *at;
+	size_t saved;
+	int r = section_load(L, n, &cohorts_section, cc, given);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (strcmp(cc->cookie, cc->override_cookie))
+		return 0;
+	/* the one written last names the clash */
+	at = given[COHORTS_OVERRIDE_COOKIE] ? given[COHORTS_OVERRIDE_COOKIE] : given[COHORTS_COOKIE];
+	saved = field_push_key(L, at == given[COHORTS_COOKIE] ? "cookie" : "override_cookie");
+	r = fail(L, at, "the cohort cookie and the override cookie must have different names, got %s for both",
+		 QUOTED(cc->cookie));
+	field_pop(L, saved);
+	return r;
 }

@@ -73,6 +73,10 @@ static void assert_defaults_except_none(const struct config *cfg)
 	assert_int_equal(cfg->log.level, LOG_LEVEL_INFO);
 	assert_string_equal(cfg->state_dir, "/var/lib/cutover");
 	assert_string_equal(cfg->admin_socket, "/var/lib/cutover/admin.sock");
+	assert_string_equal(cfg->cohorts.cookie, "cutover_cohort");
+	assert_int_equal(cfg->cohorts.max_age_ms, 30ull * 24 * 3600 * 1000);
+	assert_string_equal(cfg->cohorts.override_cookie, "cutover_version");
+	assert_string_equal(cfg->cohorts.override_header, "X-Cutover-Version");
 }
 
 /* Every per-service default of the managed-service settings. */
@@ -336,6 +340,42 @@ static void test_startup_settings(void **state UNUSED)
 	assert_int_equal(cfg->startup.retry_after_ms, 5000);
 	assert_int_equal(cfg->timeouts.upgrade, 60000);
 	config_free(cfg);
+}
+
+static void test_cohorts_settings(void **state UNUSED)
+{
+	static const struct {
+		const char *max_age;
+		uint64_t ms;
+	} ages[] = {
+		{ "1m", 60000 }, { "12h", 12 * 3600000ull }, { "7d", 7 * 86400000ull },
+		{ "400d", 400 * 86400000ull }, { "90000", 90000000 },
+	};
+	char text[512];
+	struct config *cfg = load_ok("listen: 127.0.0.1:8080\n"
+				     "cohorts:\n"
+				     "  cookie: shop_cohort\n"
+				     "  max_age: 90d\n"
+				     "  override_cookie: qa-version\n"
+				     "  override_header: X-Shop-Version\n"
+				     "services:\n"
+				     "  a:\n"
+				     "    targets: [127.0.0.1:1]\n");
+
+	assert_string_equal(cfg->cohorts.cookie, "shop_cohort");
+	assert_int_equal(cfg->cohorts.max_age_ms, 90 * 86400000ull);
+	assert_string_equal(cfg->cohorts.override_cookie, "qa-version");
+	assert_string_equal(cfg->cohorts.override_header, "X-Shop-Version");
+	config_free(cfg);
+	for (size_t i = 0; i < ARRAY_SIZE(ages); i++) {
+		snprintf(text, sizeof(text),
+			 "listen: 127.0.0.1:8080\ncohorts: {max_age: %s}\nservices: {a: {targets: [127.0.0.1:1]}}\n",
+			 ages[i].max_age);
+		cfg = load_ok(text);
+		assert_int_equal(cfg->cohorts.max_age_ms, ages[i].ms);
+		assert_string_equal(cfg->cohorts.cookie, "cutover_cohort"); /* the others keep their defaults */
+		config_free(cfg);
+	}
 }
 
 static void test_log_variants(void **state UNUSED)
@@ -751,6 +791,35 @@ static const struct invalid_case invalid_cases[] = {
 	  3, 16, "startup.retry_after", "must be between 1s and 1h" },
 	{ "startup unknown key", HEAD "startup:\n  max_wiat: 5s\n" SHOP,
 	  3, 3, "startup.max_wiat", "did you mean \"max_wait\"?" },
+	{ "cohort cookie with a space", HEAD "cohorts:\n  cookie: \"shop cohort\"\n" SHOP,
+	  3, 11, "cohorts.cookie", "must be a cookie name (letters, digits and" },
+	{ "cohort cookie with a semicolon", HEAD "cohorts:\n  override_cookie: a;b\n" SHOP,
+	  3, 20, "cohorts.override_cookie", "must be a cookie name" },
+	{ "cohort cookie empty", HEAD "cohorts:\n  cookie: \"\"\n" SHOP,
+	  3, 11, "cohorts.cookie", "must be a cookie name of 1..64 characters" },
+	{ "override header with a colon", HEAD "cohorts:\n  override_header: \"X-Version:\"\n" SHOP,
+	  3, 20, "cohorts.override_header", "must be a header field name" },
+	{ "cohort cookie too long", HEAD "cohorts:\n  cookie: "
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n" SHOP,
+	  3, 11, "cohorts.cookie", "of 1..64 characters" },
+	{ "cohort max_age under a minute", HEAD "cohorts:\n  max_age: 30s\n" SHOP,
+	  3, 12, "cohorts.max_age", "must be between 1m and 400d, got \"30s\"" },
+	{ "cohort max_age over 400 days", HEAD "cohorts:\n  max_age: 401d\n" SHOP,
+	  3, 12, "cohorts.max_age", "must be between 1m and 400d, got \"401d\"" },
+	{ "cohort max_age zero days", HEAD "cohorts:\n  max_age: 0d\n" SHOP,
+	  3, 12, "cohorts.max_age", "must be between 1m and 400d" },
+	{ "cohort max_age not a duration", HEAD "cohorts:\n  max_age: 30days\n" SHOP,
+	  3, 12, "cohorts.max_age", "must be a duration (30d, 12h, 10m" },
+	{ "cohort max_age a list", HEAD "cohorts:\n  max_age: [30d]\n" SHOP,
+	  3, 12, "cohorts.max_age", "must be a duration like 30d" },
+	{ "cohort cookies alike", HEAD "cohorts:\n  cookie: qa\n  override_cookie: qa\n" SHOP,
+	  4, 20, "cohorts.override_cookie", "must have different names, got \"qa\" for both" },
+	{ "cohort cookie as the default override", HEAD "cohorts:\n  cookie: cutover_version\n" SHOP,
+	  3, 11, "cohorts.cookie", "must have different names" },
+	{ "cohorts unknown key", HEAD "cohorts:\n  cookei: x\n" SHOP,
+	  3, 3, "cohorts.cookei", "did you mean \"cookie\"?" },
+	{ "cohorts a list", HEAD "cohorts: [a]\n" SHOP,
+	  2, 10, "cohorts", "must be a mapping of cohort settings" },
 	{ "upgrade timeout under a second", HEAD "timeouts:\n  upgrade: 10ms\n" SHOP,
 	  3, 12, "timeouts.upgrade", "must be between 1s and 24h" },
 	{ "negative duration", HEAD "timeouts:\n  drain: -1s\n" SHOP,
@@ -1791,6 +1860,7 @@ int main(void)
 		cmocka_unit_test(test_routes_valid),
 		cmocka_unit_test(test_empty_sections_and_flow_style),
 		cmocka_unit_test(test_startup_settings),
+		cmocka_unit_test(test_cohorts_settings),
 		cmocka_unit_test(test_log_variants),
 		cmocka_unit_test(test_uri_default_follows_header),
 		cmocka_unit_test(test_defaults),
