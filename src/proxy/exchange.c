@@ -22,6 +22,7 @@
 #include "loop/loop.h"
 #include "loop/sock.h"
 #include "metrics/metrics.h"
+#include "proxy/cohort.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy-internal.h"
 #include "proxy/router.h"
@@ -198,6 +199,8 @@ static int serialize_response(struct client *c, struct exchange *ex, const struc
 			rc |= buf_append_str(b, "Connection: keep-alive\r\n");
 		}
 	}
+	if (!interim && ex->cohort_cookie) /* a new shopper's cohort (cohort.c) */
+		rc |= cohort_cookie_append(b, &c->proxy->cfg->cohorts, ex->cohort);
 	rc |= buf_append(b, "\r\n", 2);
 	return rc ? -ENOSPC : 0;
 }
@@ -334,7 +337,8 @@ static void exchange_follow_routes(struct exchange *ex)
 
 	if (!s)
 		return;
-	group = route_follow(s, version); /* before the unref: version lives in the old table */
+	/* before the unref: version lives in the old table */
+	group = route_follow(s, version, ex->cohort, ex->version_forced);
 	route_table_unref(ex->routes);
 	ex->routes = route_table_ref(p->routes);
 	ex->service = s;
@@ -421,6 +425,7 @@ void exchange_begin(struct client *c, struct exchange *ex)
 	struct proxy *p = c->proxy;
 	const struct http_request *r = &ex->req;
 	const char *base = buf_start(&c->in);
+	struct route_request rq;
 	long idx;
 
 	ex->method = r->method_id;
@@ -441,6 +446,7 @@ void exchange_begin(struct client *c, struct exchange *ex)
 		c->close_after = true;
 	ex->routes = route_table_ref(p->routes);
 	ex->group = -1;
+	ex->cohort = COHORT_NONE;
 	p->metrics.in_flight++;
 	ex->counted = true;
 
@@ -459,7 +465,13 @@ void exchange_begin(struct client *c, struct exchange *ex)
 	}
 	ex->service = ex->routes->services[idx];
 	/* the version group, while the head (cookies, headers) is readable */
-	ex->group = (int8_t)route_choose(ex->service, &(struct route_request){ .req = r, .base = base });
+	rq = (struct route_request){
+		.req = r, .base = base, .cohorts = &p->cfg->cohorts, .deck = &p->deck, .cohort = COHORT_NONE
+	};
+	ex->group = (int8_t)route_choose(ex->service, &rq);
+	ex->cohort = rq.cohort;
+	ex->cohort_cookie = rq.set_cookie;
+	ex->version_forced = rq.forced;
 	ex->upgrade = (r->flags & HTTP_MSG_UPGRADE) && r->method_id == HTTP_METHOD_GET && r->version_minor == 1;
 	if (serialize_request(c, ex, base) < 0) {
 		ex->head_done = true;

@@ -14,6 +14,11 @@
 int proxy_buf_get(struct proxy *p, struct buf *b);
 void proxy_buf_put(struct proxy *p, struct buf *b);
 
+/* routes.c: smooth weighted round-robin over s's groups that take traffic
+ * (a weight and an instance), except group skip (-1: none).  Returns the
+ * group's index, or -1 when none does. */
+int route_choose_wrr(struct route_service *s, int skip);
+
 void upstream_set_deadline(struct upstream *u, uint64_t timeout_ms);
 /* Close t's pooled connections idle for max_idle_ms or more (called once a
  * second, so idle expiry is accurate to a second). */

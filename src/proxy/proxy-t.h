@@ -77,6 +77,11 @@ struct route_service {
 	unsigned refcount;
 	char *name;
 	bool managed;                      /* `run:`: its groups come from the deployer, not the config */
+	bool steer;                        /* a canary split or several versions: cohorts and overrides
+					    * are read (cohort.c); false: plain round-robin, nothing read */
+	int8_t canary;                     /* the canary group while it shares traffic (0 < weight < total),
+					    * else -1 */
+	uint8_t canary_share;              /* cohorts 0..canary_share-1 go to it */
 	int total_weight;                  /* of its groups */
 	uint32_t ngroups;
 	struct route_group *groups;
@@ -100,10 +105,26 @@ struct router_shared {
 	struct router router;
 };
 
-/* What a pick may look at: the request, while its head is readable. */
+/* A stratified deck of the cohorts 0..99 (cohort.c): a random
+ * permutation dealt in order and shuffled again once dealt out, so that
+ * any 100 new shoppers in a row hold nearly every number once. */
+struct cohort_deck {
+	uint64_t rng;                      /* splitmix64 state, seeded from getrandom() */
+	uint8_t cards[100];
+	uint8_t next;                      /* cards dealt from this shuffle; 100: shuffle first */
+};
+
+/* What a pick may look at (the request, while its head is readable) and
+ * what it decided beyond the group (route_choose). */
 struct route_request {
 	const struct http_request *req;
 	const char *base;                  /* the buffer the request's slices point into */
+	const struct config_cohorts *cohorts; /* cookie and header names */
+	struct cohort_deck *deck;          /* new shoppers' cohorts */
+	/* out */
+	int8_t cohort;                     /* the shopper's cohort, -1 if none was needed */
+	bool set_cookie;                   /* new cohort: the response gives it to the client */
+	bool forced;                       /* an override named the version */
 };
 
 enum upstream_state {
@@ -183,6 +204,9 @@ struct exchange {
 	uint8_t tries;                     /* failed attempts */
 	uint8_t retries;                   /* attempts made again after a failure */
 	int8_t group;                      /* index of the version group chosen; -1 none */
+	int8_t cohort;                     /* the shopper's cohort (route_request), -1 none */
+	bool cohort_cookie;                /* ... new: Set-Cookie on the response head */
+	bool version_forced;               /* an override header or cookie chose the group */
 	struct target *tried[12];          /* targets whose connect failed (references held); > max_retries */
 	int status;                        /* status sent to the client, 0 until known */
 	const char *error;                 /* why the proxy answered or cut (access log) */
@@ -236,6 +260,7 @@ struct proxy {
 	size_t nfree_bufs;
 	size_t buf_size;
 	uint64_t bufs_freed;               /* returned to malloc since the last trim */
+	struct cohort_deck deck;           /* cohorts of new shoppers (cohort.c) */
 	struct exchange *free_exchanges;   /* recycled exchanges (singly linked via .client) */
 	size_t nfree_exchanges;
 	size_t nclients;

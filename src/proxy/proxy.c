@@ -28,6 +28,7 @@
 #include "loop/inherit.h"
 #include "loop/loop.h"
 #include "metrics/metrics.h"
+#include "proxy/cohort.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy-internal.h"
 
@@ -478,6 +479,7 @@ int proxy_start(struct proxy *p, struct loop *loop, const struct config *cfg, st
 	p->free_bufs = calloc(FREE_BUFS_MAX, sizeof(void *));
 	if (getrandom(&p->id_prefix, sizeof(p->id_prefix), 0) != sizeof(p->id_prefix))
 		p->id_prefix = (uint32_t)getpid();
+	cohort_deck_init(&p->deck, cohort_seed());
 	if (!p->free_bufs) {
 		rc = -ENOMEM;
 		goto fail;

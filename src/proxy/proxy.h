@@ -68,14 +68,17 @@ struct route_table *route_table_ref(struct route_table *rt);
 struct route_table *route_table_unref(struct route_table *rt);
 struct route_service *route_service_ref(struct route_service *s);
 struct route_service *route_service_unref(struct route_service *s);
-/* The version group for a request (rq may be NULL: no request to look
- * at): smooth weighted round-robin over the groups with a weight and an
- * instance.  Returns its index, or -1 when no group takes traffic. */
-int route_choose(struct route_service *s, const struct route_request *rq);
-/* The group of VERSION in s if it still takes traffic (a retry that
- * follows a new table stays on its version), else route_choose(s, NULL).
- * version NULL: the latter. */
-int route_follow(struct route_service *s, const char *version);
+/* The version group for a request: rq NULL (no request to look at), or
+ * a service with one version, smooth weighted round-robin over the groups
+ * with a weight and an instance; else as cohort_choose() (cohort.c) says,
+ * which also fills rq's outputs (set them to COHORT_NONE / false first).
+ * Returns the group's index, or -1 when no group takes traffic. */
+int route_choose(struct route_service *s, struct route_request *rq);
+/* For a retry that follows a new table: the group of VERSION in s if it
+ * still takes traffic (or, forced by an override, still has instances),
+ * else the group of the request's cohort under s's canary split (cohort
+ * -1: none), else route_choose(s, NULL).  version NULL: the latter two. */
+int route_follow(struct route_service *s, const char *version, int cohort, bool forced);
 /* A target of group (smooth weighted round-robin), skipping the targets in
  * exclude[0..nexclude); when none is left there, one of another group that
  * takes traffic.  Returns a new reference, or NULL. */

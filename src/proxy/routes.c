@@ -16,10 +16,11 @@
  * once, busy ones when their exchange ends.
  *
  * A pick has two steps.  route_choose() takes the version group for a
- * request, while its head is still readable (the place where a cohort
- * cookie or an override header will steer it); route_pick() then takes a
- * target of that group, and again on a retry, skipping the targets that
- * failed.
+ * request, while its head is still readable: a service with one group
+ * takes it by weighted round-robin; one with a canary split or several
+ * versions is steered by the request's cohort cookie and the overrides
+ * (cohort.c).  route_pick() then takes a target of that group, and again
+ * on a retry, skipping the targets that failed.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,7 +28,9 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "metrics/metrics.h"
+#include "proxy/cohort.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy-internal.h"
 #include "proxy/router.h"
 
 /* ------------------------------------------------------------------ */
@@ -195,6 +198,7 @@ static struct route_service *service_build(struct proxy *p, const char *name, bo
 			goto fail;
 		s->total_weight += (int)spec[i].weight;
 	}
+	cohort_service_prepare(s);
 	return s;
 fail:
 	route_service_unref(s);
@@ -363,15 +367,14 @@ struct route_service *proxy_route_service(struct proxy *p, const char *name)
 /* ------------------------------------------------------------------ */
 /* picking                                                             */
 
-int route_choose(struct route_service *s, const struct route_request *rq)
+int route_choose_wrr(struct route_service *s, int skip)
 {
 	struct route_group *best = NULL;
 	int total = 0;
 
-	(void)rq; /* cohorts and override headers will read it */
 	for (uint32_t i = 0; i < s->ngroups; i++) {
 		struct route_group *g = &s->groups[i];
-		if (!g->weight || !g->n)
+		if (!g->weight || !g->n || (int)i == skip)
 			continue;
 		g->current += (int)g->weight;
 		total += (int)g->weight;
@@ -384,13 +387,22 @@ int route_choose(struct route_service *s, const struct route_request *rq)
 	return (int)(best - s->groups);
 }
 
-int route_follow(struct route_service *s, const char *version)
+int route_choose(struct route_service *s, struct route_request *rq)
+{
+	if (rq && s->steer) /* a canary split or several versions: nothing to read otherwise */
+		return cohort_choose(s, rq);
+	return route_choose_wrr(s, -1);
+}
+
+int route_follow(struct route_service *s, const char *version, int cohort, bool forced)
 {
 	const struct route_group *g = version ? group_find(s, version) : NULL;
+	int i;
 
-	if (g && g->weight)
+	if (g && g->n && (g->weight || forced))
 		return (int)(g - s->groups);
-	return route_choose(s, NULL);
+	i = cohort_follow(s, cohort);
+	return i >= 0 ? i : route_choose_wrr(s, -1);
 }
 
 static bool excluded(const struct target *t, struct target *const *exclude, size_t nexclude)
