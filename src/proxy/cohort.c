@@ -76,7 +76,7 @@ void cohort_cookies_scan(const char *value, size_t len, const char *cohort_name,
 
 		if (!pair_end)
 			pair_end = end;
-		p = pair_end + 1;
+		p = pair_end < end ? pair_end + 1 : end;
 		e = pair_end;
 		while (s < e && is_space(*s))
 			s++;
