@@ -372,7 +372,10 @@ static void exchange_connect(struct exchange *ex)
 		return;
 	}
 	ex->target = t;
-	u = upstream_get(p, t, &reused, &err);
+	/* a retry connects anew: after a pooled connection closed under a
+	 * request, the other pooled ones of the target (closed at the same
+	 * time, their FIN not seen yet) would fail it again */
+	u = upstream_get(p, t, ex->tries > 0, &reused, &err);
 	if (!u) {
 		/* failed at once (no route...): same path as a refused connect */
 		exchange_upstream_failed(ex, FAIL_CONNECT, err);

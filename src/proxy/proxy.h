@@ -102,10 +102,11 @@ void client_free(struct client *c);
 void client_free_later(struct client *c);
 
 /* --- upstream.c --- */
-/* Get a connection to t: an idle pooled one (*reused = true) or a new
- * non-blocking connect.  Returns NULL with -errno in *err when the connect
- * fails at once (e.g. no route). */
-struct upstream *upstream_get(struct proxy *p, struct target *t, bool *reused, int *err);
+/* Get a connection to t: an idle pooled one (*reused = true) or, when the
+ * pool is empty or fresh is true, a new non-blocking connect (a retry must
+ * not meet another pooled connection that the target is closing).  Returns
+ * NULL with -errno in *err when the connect fails at once (e.g. no route). */
+struct upstream *upstream_get(struct proxy *p, struct target *t, bool fresh, bool *reused, int *err);
 /* Give a finished connection back: pooled if reusable, else closed. */
 void upstream_release(struct upstream *u, bool reusable);
 void upstream_close(struct upstream *u);

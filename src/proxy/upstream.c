@@ -51,12 +51,12 @@ static void upstream_on_event(struct loop *loop, struct loop_io *io, uint32_t ev
 		client_pump(u->ex->client);
 }
 
-struct upstream *upstream_get(struct proxy *p, struct target *t, bool *reused, int *err)
+struct upstream *upstream_get(struct proxy *p, struct target *t, bool fresh, bool *reused, int *err)
 {
 	struct upstream *u;
 	int fd, one = 1;
 
-	while (!list_empty(&t->idle)) {
+	while (!fresh && !list_empty(&t->idle)) {
 		u = container_of(t->idle.next, struct upstream, pool_node);
 		list_del(&u->pool_node);
 		t->nidle--;
