@@ -40,6 +40,18 @@ struct metrics_counts {
 	uint64_t fine[METRICS_FINE_BUCKETS];            /* the same, finer (not exposed) */
 	uint64_t connect_failures;                      /* refused, unreachable, timed out */
 	uint64_t retries;                               /* requests moved to another target after a failure here */
+	uint64_t shielded;                              /* safe requests that failed here, on a canary, and were
+							 * retried on the stable version (also in retries) */
+};
+
+/* The counts of one route class (a method and path prefix the
+ * configuration names, e.g. "POST /api/checkout") at one upstream, for the
+ * deploy analysis; not exposed.  Keyed by the class's name, so that a
+ * reload that renames, adds or reorders classes never mixes them up. */
+#define METRICS_ROUTE_CLASSES_MAX 16                    /* names per upstream, over reloads (a config has at most 8) */
+struct metrics_route_class {
+	char *name;
+	struct metrics_counts counts;
 };
 
 /* Everything counted for one (service, target) pair.  Stays allocated for
@@ -51,6 +63,8 @@ struct metrics_upstream {
 	char *target;                                   /* "127.0.0.1:9001" */
 	char *version;                                  /* a managed instance's version; NULL: an unmanaged target */
 	struct metrics_counts counts;
+	struct metrics_route_class **classes;           /* per route class, allocated when first counted */
+	uint32_t nclasses;
 	bool retired;                                   /* its instance is gone: drop once unused */
 	int64_t open_connections;                       /* upstream sockets open (busy + idle) */
 	int64_t idle_connections;                       /* of which idle in the pool */
@@ -66,6 +80,14 @@ struct metrics_version {
 	struct metrics_counts gone;
 };
 
+/* What the swept upstreams of a service had counted in the per-service
+ * families (requests retried on stable): kept for the process's life, so
+ * that those never go backwards, whatever versions come and go. */
+struct metrics_service {
+	char *service;
+	uint64_t shielded;
+};
+
 /* Responses the proxy produced itself without a service (400, 404, 408,
  * 414, 431, 503 when draining...), by status code. */
 #define METRICS_LOCAL_STATUS_MAX 600
@@ -77,6 +99,9 @@ struct metrics {
 	struct metrics_version **versions;
 	uint32_t nversions;
 	uint32_t capversions;
+	struct metrics_service *services;               /* swept upstreams' totals, by service */
+	uint32_t nservices;
+	uint32_t capservices;
 	int64_t in_flight;                              /* requests accepted and not finished */
 	int64_t client_connections;                     /* open client connections */
 	uint64_t client_connections_total;              /* accepted since start */

@@ -68,21 +68,32 @@ static void version_free(struct metrics_version *v)
 	free(v);
 }
 
+static void upstream_free(struct metrics_upstream *u)
+{
+	for (uint32_t i = 0; i < u->nclasses; i++) {
+		free(u->classes[i]->name);
+		free(u->classes[i]);
+	}
+	free(u->classes);
+	free(u->service);
+	free(u->target);
+	free(u->version);
+	free(u);
+}
+
 void metrics_release(struct metrics *m)
 {
 	if (!m)
 		return;
-	for (uint32_t i = 0; i < m->nupstreams; i++) {
-		struct metrics_upstream *u = m->upstreams[i];
-		free(u->service);
-		free(u->target);
-		free(u->version);
-		free(u);
-	}
+	for (uint32_t i = 0; i < m->nupstreams; i++)
+		upstream_free(m->upstreams[i]);
 	free(m->upstreams);
 	for (uint32_t i = 0; i < m->nversions; i++)
 		version_free(m->versions[i]);
 	free(m->versions);
+	for (uint32_t i = 0; i < m->nservices; i++)
+		free(m->services[i].service);
+	free(m->services);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -132,12 +143,8 @@ struct metrics_upstream *metrics_upstream_get(struct metrics *m, const char *ser
 	return u;
 
 fail:
-	if (u) {
-		free(u->service);
-		free(u->target);
-		free(u->version);
-		free(u);
-	}
+	if (u)
+		upstream_free(u);
 	return NULL;
 }
 
@@ -192,6 +199,40 @@ void metrics_upstream_observe(struct metrics_upstream *u, enum http_method metho
 {
 	if (u)
 		metrics_counts_observe(&u->counts, method, status, latency_us);
+}
+
+const struct metrics_counts *metrics_upstream_class(const struct metrics_upstream *u, const char *class_name)
+{
+	for (uint32_t i = 0; u && class_name && i < u->nclasses; i++)
+		if (!strcmp(u->classes[i]->name, class_name))
+			return &u->classes[i]->counts;
+	return NULL;
+}
+
+struct metrics_counts *metrics_upstream_class_get(struct metrics_upstream *u, const char *class_name)
+{
+	struct metrics_route_class *c, **v;
+
+	if (!u || !class_name)
+		return NULL;
+	for (uint32_t i = 0; i < u->nclasses; i++)
+		if (!strcmp(u->classes[i]->name, class_name))
+			return &u->classes[i]->counts;
+	if (u->nclasses >= METRICS_ROUTE_CLASSES_MAX)
+		return NULL;
+	/* the first request of this class here: one allocation per class, so
+	 * that the counts do not move when another class is added */
+	v = realloc(u->classes, (u->nclasses + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	u->classes = v;
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->name = strdup(class_name))) {
+		free(c);
+		return NULL;
+	}
+	u->classes[u->nclasses++] = c;
+	return &c->counts;
 }
 
 unsigned metrics_fine_index(uint64_t us)
@@ -250,6 +291,7 @@ void metrics_counts_add(struct metrics_counts *dst, const struct metrics_counts 
 		dst->fine[b] += src->fine[b];
 	dst->connect_failures += src->connect_failures;
 	dst->retries += src->retries;
+	dst->shielded += src->shielded;
 }
 
 void metrics_counts_window(struct metrics_counts *out, const struct metrics_counts *now,
@@ -267,6 +309,7 @@ void metrics_counts_window(struct metrics_counts *out, const struct metrics_coun
 		out->fine[b] = minus(now->fine[b], before->fine[b]);
 	out->connect_failures = minus(now->connect_failures, before->connect_failures);
 	out->retries = minus(now->retries, before->retries);
+	out->shielded = minus(now->shielded, before->shielded);
 }
 
 void metrics_counts_totals(const struct metrics_counts *c, uint64_t *requests, uint64_t *errors_5xx)
@@ -359,6 +402,38 @@ static int version_keep(struct metrics *m, const struct metrics_upstream *u)
 	return 0;
 }
 
+static struct metrics_service *service_find(const struct metrics *m, const char *service)
+{
+	for (uint32_t i = 0; i < m->nservices; i++)
+		if (!strcmp(m->services[i].service, service))
+			return &m->services[i];
+	return NULL;
+}
+
+/* The entry of SERVICE among the swept upstreams' totals, created (at
+ * zero) if needed.  NULL when out of memory. */
+static struct metrics_service *service_get(struct metrics *m, const char *service)
+{
+	struct metrics_service *s = service_find(m, service);
+
+	if (s)
+		return s;
+	if (m->nservices == m->capservices) {
+		uint32_t cap = m->capservices ? m->capservices * 2 : 8;
+		struct metrics_service *n = realloc(m->services, (size_t)cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		m->services = n;
+		m->capservices = cap;
+	}
+	s = &m->services[m->nservices];
+	*s = (struct metrics_service){ .service = strdup(service) };
+	if (!s->service)
+		return NULL;
+	m->nservices++;
+	return s;
+}
+
 static bool version_has_upstream(const struct metrics *m, const struct metrics_version *v)
 {
 	for (uint32_t i = 0; i < m->nupstreams; i++)
@@ -374,15 +449,20 @@ unsigned metrics_sweep(struct metrics *m, bool (*in_use)(const struct metrics_up
 
 	for (uint32_t i = 0; i < m->nupstreams;) {
 		struct metrics_upstream *u = m->upstreams[i];
-		if (!u->retired || in_use(u, data) || (u->version && version_keep(m, u) < 0)) {
+		struct metrics_service *ms = NULL;
+
+		/* u stays (and is tried again) unless what it counted is kept
+		 * whole: its version's series and its service's totals */
+		if (!u->retired || in_use(u, data) || (u->counts.shielded && !(ms = service_get(m, u->service))) ||
+		    (u->version && version_keep(m, u) < 0)) {
 			i++;
 			continue;
 		}
+		if (ms)
+			ms->shielded += u->counts.shielded;
+		/* its route classes' counts go: the analysis reads live instances only */
 		m->upstreams[i] = m->upstreams[--m->nupstreams]; /* order does not matter */
-		free(u->service);
-		free(u->target);
-		free(u->version);
-		free(u);
+		upstream_free(u);
 		gone++;
 	}
 	/* a version whose last instance went: its series go too */
@@ -670,6 +750,46 @@ static void render_upstreams(struct out *o, const struct metrics *m)
 		out_upstream_i64(o, "upstream_idle_connections", m->upstreams[i], m->upstreams[i]->idle_connections);
 }
 
+static void out_service_u64(struct out *o, const char *name, const char *service, uint64_t v)
+{
+	out_printf(o, "cutover_%s{service=\"", name);
+	out_label_value(o, service);
+	out_printf(o, "\"} %" PRIu64 "\n", v);
+}
+
+/* The families summed per service: one series for each service with a
+ * known upstream or a swept one's totals, its upstreams' counts plus what
+ * the swept ones had counted. */
+static void render_services(struct out *o, const struct metrics *m)
+{
+	out_family(o, "requests_retried_on_stable_total", "counter",
+		   "Safe requests that failed on a canary version and were retried on the stable version.");
+	for (uint32_t i = 0; i < m->nupstreams; i++) {
+		const char *service = m->upstreams[i]->service;
+		const struct metrics_service *gone = service_find(m, service);
+		uint64_t total = gone ? gone->shielded : 0;
+		bool first = true;
+
+		for (uint32_t j = 0; j < i && first; j++)
+			first = strcmp(m->upstreams[j]->service, service) != 0;
+		if (!first)
+			continue;
+		for (uint32_t j = i; j < m->nupstreams; j++)
+			if (!strcmp(m->upstreams[j]->service, service))
+				total += m->upstreams[j]->counts.shielded;
+		out_service_u64(o, "requests_retried_on_stable_total", service, total);
+	}
+	for (uint32_t i = 0; i < m->nservices; i++) {
+		bool live = false;
+
+		for (uint32_t j = 0; j < m->nupstreams && !live; j++)
+			live = !strcmp(m->upstreams[j]->service, m->services[i].service);
+		if (!live)
+			out_service_u64(o, "requests_retried_on_stable_total", m->services[i].service,
+					m->services[i].shielded);
+	}
+}
+
 static void render_proxy(struct out *o, const struct metrics *m)
 {
 	out_family(o, "requests_in_flight", "gauge", "Requests accepted and not yet finished.");
@@ -769,6 +889,7 @@ char *metrics_render(const struct metrics *m, size_t *len)
 	render_latency(&o, m, rs);
 	free(rs);
 	render_upstreams(&o, m);
+	render_services(&o, m);
 	render_proxy(&o, m);
 	render_process(&o, m);
 

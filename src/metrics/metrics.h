@@ -30,6 +30,15 @@ unsigned metrics_method_index(enum http_method method);
 /* Count one finished request: status 100..599, latency in microseconds.
  * An invalid status (or a NULL u) counts nothing. */
 void metrics_upstream_observe(struct metrics_upstream *u, enum http_method method, int status, uint64_t latency_us);
+/* The counts of route class CLASS_NAME at u, created at zero the first
+ * time (the name is copied).  The pointer stays valid as long as u.
+ * Returns NULL (nothing to count into) when u or class_name is NULL, when
+ * u holds METRICS_ROUTE_CLASSES_MAX names already, or when out of memory. */
+struct metrics_counts *metrics_upstream_class_get(struct metrics_upstream *u, const char *class_name);
+/* What was counted for route class CLASS_NAME at u (the deployer sums
+ * these over a version's instances, as it does u->counts), or NULL when
+ * nothing was counted for it yet.  Valid as long as u. */
+const struct metrics_counts *metrics_upstream_class(const struct metrics_upstream *u, const char *class_name);
 /* The same on a plain set of counts (c may be NULL: nothing counted). */
 void metrics_counts_observe(struct metrics_counts *c, enum http_method method, int status, uint64_t latency_us);
 void metrics_histogram_observe(struct metrics_histogram *h, uint64_t latency_us);

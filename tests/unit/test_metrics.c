@@ -160,13 +160,16 @@ static void test_counts_add(void **state)
 	observe_all(&a, obs_first, sizeof(obs_first) / sizeof(obs_first[0]));
 	a.connect_failures = 3;
 	a.retries = 1;
+	a.shielded = 4;
 	observe_all(&b, obs_second, sizeof(obs_second) / sizeof(obs_second[0]));
 	b.connect_failures = 2;
 	b.retries = 5;
+	b.shielded = 1;
 	observe_all(&all, obs_first, sizeof(obs_first) / sizeof(obs_first[0]));
 	observe_all(&all, obs_second, sizeof(obs_second) / sizeof(obs_second[0]));
 	all.connect_failures = 5;
 	all.retries = 6;
+	all.shielded = 5;
 
 	metrics_counts_add(&a, &b);
 	assert_memory_equal(&a, &all, sizeof(all));
@@ -178,6 +181,7 @@ static void test_counts_add(void **state)
 	assert_int_equal(twice.fine[metrics_fine_index(1500)], 4);
 	assert_int_equal(twice.connect_failures, 10);
 	assert_int_equal(twice.retries, 12);
+	assert_int_equal(twice.shielded, 10);
 }
 
 /* The window between two snapshots of an upstream is exactly what was
@@ -201,10 +205,12 @@ static void test_counts_window(void **state)
 		metrics_upstream_observe(u, obs_second[i].method, obs_second[i].status, obs_second[i].us);
 	u->counts.connect_failures += 2;
 	u->counts.retries += 1;
+	u->counts.shielded += 3;
 	now = u->counts;
 	observe_all(&expect, obs_second, sizeof(obs_second) / sizeof(obs_second[0]));
 	expect.connect_failures = 2;
 	expect.retries = 1;
+	expect.shielded = 3;
 
 	metrics_counts_window(&win, &now, &before);
 	assert_memory_equal(&win, &expect, sizeof(expect));
@@ -626,6 +632,9 @@ static void test_render_exact(void **state)
 		"# HELP cutover_upstream_idle_connections Idle connections to an upstream target kept in the pool.\n"
 		"# TYPE cutover_upstream_idle_connections gauge\n"
 		"cutover_upstream_idle_connections{service=\"web\",target=\"127.0.0.1:9001\"} 1\n"
+		"# HELP cutover_requests_retried_on_stable_total Safe requests that failed on a canary version and were retried on the stable version.\n"
+		"# TYPE cutover_requests_retried_on_stable_total counter\n"
+		"cutover_requests_retried_on_stable_total{service=\"web\"} 0\n"
 		"# HELP cutover_requests_in_flight Requests accepted and not yet finished.\n"
 		"# TYPE cutover_requests_in_flight gauge\n"
 		"cutover_requests_in_flight 4\n"
@@ -836,6 +845,118 @@ static void test_version_series(void **state)
 	metrics_release(&m);
 }
 
+/* Route class counts: created by name on first use, found again by name
+ * whatever the order of use, kept apart from each other and from the
+ * upstream's own counts, bounded, and freed with the upstream. */
+static void test_route_classes(void **state)
+{
+	struct metrics m;
+	struct metrics_upstream *u, *v;
+	struct metrics_counts *checkout, *cart, *c;
+	char name[32];
+	uint64_t requests, errors;
+
+	(void)state;
+	metrics_init(&m);
+	u = metrics_upstream_get(&m, "shop", "127.0.0.1:9001", "1.0.0");
+	v = metrics_upstream_get(&m, "shop", "127.0.0.1:9002", "1.0.0");
+	assert_true(u && v);
+	assert_null(metrics_upstream_class(u, "POST /api/checkout")); /* nothing counted yet */
+	assert_null(metrics_upstream_class_get(NULL, "x"));
+	assert_null(metrics_upstream_class_get(u, NULL));
+	checkout = metrics_upstream_class_get(u, "POST /api/checkout");
+	cart = metrics_upstream_class_get(u, "/api/cart");
+	assert_true(checkout && cart && checkout != cart);
+	/* the same name, another order: the same counts (a reload reordering classes) */
+	assert_ptr_equal(metrics_upstream_class_get(u, "/api/cart"), cart);
+	assert_ptr_equal(metrics_upstream_class_get(u, "POST /api/checkout"), checkout);
+	metrics_counts_observe(checkout, HTTP_METHOD_POST, 503, 1000);
+	metrics_counts_observe(checkout, HTTP_METHOD_POST, 200, 1000);
+	metrics_counts_observe(cart, HTTP_METHOD_GET, 200, 1000);
+	checkout->connect_failures++;
+	assert_ptr_equal(metrics_upstream_class(u, "POST /api/checkout"), checkout);
+	metrics_counts_totals(metrics_upstream_class(u, "POST /api/checkout"), &requests, &errors);
+	assert_int_equal(requests, 2);
+	assert_int_equal(errors, 1);
+	assert_int_equal(metrics_upstream_class(u, "POST /api/checkout")->connect_failures, 1);
+	metrics_counts_totals(metrics_upstream_class(u, "/api/cart"), &requests, &errors);
+	assert_int_equal(requests, 1);
+	assert_int_equal(errors, 0);
+	/* apart from the upstream's own counts and from the other upstreams' */
+	metrics_counts_totals(&u->counts, &requests, &errors);
+	assert_int_equal(requests, 0);
+	assert_null(metrics_upstream_class(v, "POST /api/checkout"));
+	/* a name differing in case is another class */
+	assert_null(metrics_upstream_class(u, "post /api/checkout"));
+	/* bounded: names beyond METRICS_ROUTE_CLASSES_MAX are not counted */
+	for (unsigned i = 2; i < METRICS_ROUTE_CLASSES_MAX; i++) {
+		snprintf(name, sizeof(name), "/c%u", i);
+		assert_non_null(metrics_upstream_class_get(u, name));
+	}
+	assert_int_equal(u->nclasses, METRICS_ROUTE_CLASSES_MAX);
+	assert_null(metrics_upstream_class_get(u, "/one-too-many"));
+	c = metrics_upstream_class_get(u, "/c2");
+	assert_non_null(c); /* known names still are */
+	assert_ptr_equal(metrics_upstream_class_get(u, "POST /api/checkout"), checkout); /* did not move */
+	/* a swept instance takes its classes with it (ASan / valgrind: no leak) */
+	metrics_upstream_retire(&m, "shop", "127.0.0.1:9001");
+	assert_int_equal(metrics_sweep(&m, never_in_use, NULL), 1);
+	metrics_release(&m);
+}
+
+/* cutover_requests_retried_on_stable_total: per service, the sum over its
+ * upstreams (versions and targets alike), never going backwards when
+ * instances are swept, even once their version is entirely gone. */
+static void test_retried_on_stable(void **state)
+{
+	struct metrics m;
+	struct metrics_upstream *a, *b, *c, *w;
+	char *text;
+
+	(void)state;
+	metrics_init(&m);
+	a = metrics_upstream_get(&m, "shop", "127.0.0.1:9001", "1.0.0");
+	b = metrics_upstream_get(&m, "shop", "127.0.0.1:9002", "1.1.0");
+	w = metrics_upstream_get(&m, "web", "127.0.0.1:8001", NULL);
+	assert_true(a && b && w);
+	a->counts.shielded = 2;
+	b->counts.shielded = 5;
+	text = metrics_render(&m, NULL);
+	assert_true(has_line(text, "cutover_requests_retried_on_stable_total{service=\"shop\"} 7"));
+	assert_true(has_line(text, "cutover_requests_retried_on_stable_total{service=\"web\"} 0"));
+	/* one series per service */
+	assert_null(strstr(strstr(text, "retried_on_stable_total{service=\"shop\"}") + 1,
+			   "retried_on_stable_total{service=\"shop\"}"));
+	free(text);
+
+	/* 1.1.0 (the canary) is stopped and swept: its version's series go,
+	 * the service's total stays */
+	metrics_upstream_retire(&m, "shop", "127.0.0.1:9002");
+	assert_int_equal(metrics_sweep(&m, never_in_use, NULL), 1);
+	text = metrics_render(&m, NULL);
+	assert_null(strstr(text, "version=\"1.1.0\""));
+	assert_true(has_line(text, "cutover_requests_retried_on_stable_total{service=\"shop\"} 7"));
+	free(text);
+
+	/* every instance of the service gone: still there, from the totals */
+	metrics_upstream_retire(&m, "shop", "127.0.0.1:9001");
+	assert_int_equal(metrics_sweep(&m, never_in_use, NULL), 1);
+	text = metrics_render(&m, NULL);
+	assert_true(has_line(text, "cutover_requests_retried_on_stable_total{service=\"shop\"} 7"));
+	free(text);
+
+	/* a new instance adds to it */
+	c = metrics_upstream_get(&m, "shop", "127.0.0.1:9003", "1.2.0");
+	assert_non_null(c);
+	c->counts.shielded = 1;
+	text = metrics_render(&m, NULL);
+	assert_true(has_line(text, "cutover_requests_retried_on_stable_total{service=\"shop\"} 8"));
+	assert_null(strstr(strstr(text, "retried_on_stable_total{service=\"shop\"}") + 1,
+			   "retried_on_stable_total{service=\"shop\"}"));
+	free(text);
+	metrics_release(&m);
+}
+
 static void test_promtool(void **state)
 {
 	(void)state;
@@ -910,6 +1031,8 @@ int main(void)
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_cumulative_buckets),
 		cmocka_unit_test(test_version_series),
+		cmocka_unit_test(test_route_classes),
+		cmocka_unit_test(test_retried_on_stable),
 		cmocka_unit_test(test_promtool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
