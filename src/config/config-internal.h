@@ -43,6 +43,8 @@
 #define ENV_NAME_MAX 255
 #define ENV_VALUE_MAX 16384
 #define HEALTH_PATH_MAX 1024
+#define ROUTE_CLASS_METHOD_MAX 15     /* the proxy keeps a request's method in 16 bytes */
+#define ROUTE_CLASS_PATH_MAX 128      /* ... and its target in 256: a prefix is matched within */
 #define UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* Everything the walk needs besides the node it is looking at. */

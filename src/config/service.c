@@ -1,6 +1,7 @@
 /* service.c - the services: mapping: each service's targets and routes and,
  * for a service that cutover runs, its commands, environment, health check,
- * stop settings, instance count, resource limits and deploy settings.
+ * stop settings, instance count, resource limits, deploy settings and the
+ * route classes its deploys judge apart.
  *
  * A service either sits at fixed targets or is run by cutover (run:).  The
  * keys of a service are collected first (an unknown key fails at once),
@@ -467,12 +468,95 @@ static int service_deploy(struct loader *L, const struct ynode *n, void *obj, co
 	return load_service_deploy(L, n, &((struct config_service *)obj)->deploy);
 }
 
+/* ---- route classes ------------------------------------------------------ */
+
+/* One route class from its text: "POST /api/checkout" (an upper-case
+ * method, one space, a path prefix) or "/api/cart" (any method).  The path
+ * is checked as a route's, and kept short enough to be matched against the
+ * part of a request's target the proxy keeps (ROUTE_CLASS_PATH_MAX). */
+static int route_class_parse(struct loader *L, const struct ynode *n, struct config_route_class *rc)
+{
+	const char *text = n->value, *path = text, *space = strchr(text, ' '), *reason;
+	size_t mlen = 0;
+	int r;
+
+	if (text[0] != '/' && !space)
+		return fail(L, n, "must be a path prefix (like \"/api/cart\"), or a method, one space and a path "
+			    "prefix (like \"POST /api/checkout\"), got %s", QUOTED(text));
+	if (text[0] != '/') {
+		mlen = (size_t)(space - text);
+		for (size_t i = 0; i < mlen; i++)
+			if (!(text[i] >= 'A' && text[i] <= 'Z') && text[i] != '-' && text[i] != '_')
+				return fail(L, n, "the method must be upper case (like \"POST /api/checkout\"), got %s",
+					    QUOTED(text));
+		if (mlen > ROUTE_CLASS_METHOD_MAX)
+			return fail(L, n, "the method must be at most %d characters, got %s", ROUTE_CLASS_METHOD_MAX,
+				    QUOTED(text));
+		if (space[1] == ' ')
+			return fail(L, n, "one space between the method and the path prefix, got %s", QUOTED(text));
+		path = space + 1;
+	}
+	if ((reason = check_path(path, false)))
+		return fail(L, n, "the path prefix %s, got %s", reason, QUOTED(text));
+	if (strlen(path) > ROUTE_CLASS_PATH_MAX)
+		return fail(L, n, "the path prefix must be at most %d characters, got %zu", ROUTE_CLASS_PATH_MAX,
+			    strlen(path));
+	r = set_string(L, &rc->name, text);
+	if (r >= 0 && mlen && !(rc->method = strndup(text, mlen)))
+		r = fail_oom(L);
+	if (r >= 0)
+		r = set_string(L, &rc->path_prefix, path);
+	return r;
+}
+
+static bool route_class_same(const struct config_route_class *a, const struct config_route_class *b)
+{
+	if ((a->method == NULL) != (b->method == NULL))
+		return false;
+	return (!a->method || !strcmp(a->method, b->method)) && !strcmp(a->path_prefix, b->path_prefix);
+}
+
+static int service_route_classes(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
+{
+	struct config_service *svc = obj;
+	int r = expect_list(L, n, true, "a list of route classes like \"POST /api/checkout\" or \"/api/cart\"");
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (n->nitems > CONFIG_ROUTE_CLASSES_MAX)
+		return fail(L, n, "at most %d route classes, got %zu", CONFIG_ROUTE_CLASSES_MAX, n->nitems);
+	if (!n->nitems)
+		return 0;
+	svc->route_classes = calloc(n->nitems, sizeof(*svc->route_classes));
+	if (!svc->route_classes)
+		return fail_oom(L);
+	for (size_t i = 0; i < n->nitems; i++) {
+		const struct ynode *item = n->items[i];
+		struct config_route_class *rc = &svc->route_classes[i];
+		size_t saved = field_push_index(L, i);
+
+		r = expect_value(L, item, "a route class like \"POST /api/checkout\" or \"/api/cart\"");
+		if (r >= 0) {
+			svc->nroute_classes++;
+			r = route_class_parse(L, item, rc);
+		}
+		for (size_t j = 0; r >= 0 && j < i; j++)
+			if (route_class_same(rc, &svc->route_classes[j]))
+				r = fail(L, item, "%s is the same class as route_classes[%zu] (%s, line %d)",
+					 QUOTED(rc->name), j, QUOTED(svc->route_classes[j].name), n->items[j]->line);
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* ---- services ---------------------------------------------------------- */
 
 enum service_key {
 	SERVICE_TARGETS, SERVICE_ROUTES, SERVICE_RUN, SERVICE_BUILD, SERVICE_WORKDIR, SERVICE_ENV,
 	SERVICE_HEALTH, SERVICE_STOP_SIGNAL, SERVICE_STOP_GRACE, SERVICE_LIMITS, SERVICE_DEPLOY,
-	SERVICE_INSTANCES, SERVICE_NKEYS,
+	SERVICE_INSTANCES, SERVICE_ROUTE_CLASSES, SERVICE_NKEYS,
 };
 
 #define MANAGED(name, load, offset, min, max, flags) \
@@ -495,6 +579,7 @@ static const struct keyword service_keywords[SERVICE_NKEYS] = {
 	[SERVICE_DEPLOY] = MANAGED(deploy, service_deploy, 0, 0, 0, 0),
 	[SERVICE_INSTANCES] = MANAGED(instances, keyword_integer, offsetof(struct config_service, instances), 1,
 				      INSTANCES_MAX, KEYWORD_U32),
+	[SERVICE_ROUTE_CLASSES] = MANAGED(route_classes, service_route_classes, 0, 0, 0, 0),
 };
 
 static const struct section service_section =

@@ -111,6 +111,8 @@ static void assert_service_defaults(const struct config_service *svc)
 	assert_int_equal(svc->deploy.max_p99_ms, 0);
 	assert_int_equal(svc->deploy.min_requests, 20);
 	assert_null(svc->deploy.smoke);
+	assert_null(svc->route_classes);
+	assert_int_equal(svc->nroute_classes, 0);
 }
 
 /* ---- valid configs ----------------------------------------------------- */
@@ -1196,6 +1198,43 @@ static const struct invalid_case invalid_cases[] = {
 	  HEAD "deploy:\n  watch: 1m\nservices:\n  shop:\n    run: ./shop ${PORT}\n"
 	  "    deploy:\n      drain: 1s\n      drain: 2s\n",
 	  9, 7, "services.shop.deploy.drain", "duplicate key \"drain\" (first at line 8)" },
+	/* route classes */
+	{ "route class with a lower-case method", MANAGED "    route_classes:\n      - post /api/checkout\n",
+	  6, 9, "services.shop.route_classes[0]", "the method must be upper case (like \"POST /api/checkout\"), got "
+	  "\"post /api/checkout\"" },
+	{ "route class without a slash", MANAGED "    route_classes:\n      - /api\n      - api/cart\n",
+	  7, 9, "services.shop.route_classes[1]", "must be a path prefix (like \"/api/cart\"), or a method, one "
+	  "space and a path prefix (like \"POST /api/checkout\"), got \"api/cart\"" },
+	{ "route class method alone", MANAGED "    route_classes: [GET]\n",
+	  5, 21, "services.shop.route_classes[0]", "must be a path prefix" },
+	{ "route class with two spaces", MANAGED "    route_classes:\n      - \"POST  /api\"\n",
+	  6, 9, "services.shop.route_classes[0]", "one space between the method and the path prefix" },
+	{ "route class method then no path", MANAGED "    route_classes:\n      - \"POST \"\n",
+	  6, 9, "services.shop.route_classes[0]", "the path prefix must start with \"/\", got \"POST \"" },
+	{ "route class path with a query", MANAGED "    route_classes:\n      - GET /api?x=1\n",
+	  6, 9, "services.shop.route_classes[0]", "the path prefix must not contain '?' or '#'" },
+	{ "route class path with a space", MANAGED "    route_classes:\n      - \"/api /x\"\n",
+	  6, 9, "services.shop.route_classes[0]", "the path prefix must not contain spaces" },
+	{ "route class path too long", MANAGED "    route_classes:\n      - /" X10 X10 X10 X10 X10 X10 X10 X10 X10 X10
+	  X10 X10 "xxxxxxxx\n",
+	  6, 9, "services.shop.route_classes[0]", "the path prefix must be at most 128 characters, got 129" },
+	{ "route class method too long", MANAGED "    route_classes:\n      - ABCDEFGHIJKLMNOP /x\n",
+	  6, 9, "services.shop.route_classes[0]", "the method must be at most 15 characters" },
+	{ "route class twice", MANAGED "    route_classes:\n      - /api\n      - GET /api\n      - /api\n",
+	  8, 9, "services.shop.route_classes[2]", "\"/api\" is the same class as route_classes[0] (\"/api\", line 6)" },
+	{ "route class twice with its method", MANAGED "    route_classes: [POST /a, /a, POST /a]\n",
+	  5, 34, "services.shop.route_classes[2]", "the same class as route_classes[0]" },
+	{ "too many route classes", MANAGED "    route_classes: [/a, /b, /c, /d, /e, /f, /g, /h, /i]\n",
+	  5, 20, "services.shop.route_classes", "at most 8 route classes, got 9" },
+	{ "route class a mapping", MANAGED "    route_classes:\n      - path: /api\n",
+	  6, 9, "services.shop.route_classes[0]", "must be a route class like \"POST /api/checkout\" or "
+	  "\"/api/cart\", got a mapping" },
+	{ "route class empty", MANAGED "    route_classes:\n      -\n",
+	  6, 8, "services.shop.route_classes[0]", "missing value" },
+	{ "route classes a single value", MANAGED "    route_classes: /api\n",
+	  5, 20, "services.shop.route_classes", "must be a list of route classes" },
+	{ "route classes of an unmanaged service", HEAD SHOP "    route_classes: [/api]\n",
+	  5, 5, "services.shop.route_classes", "only applies to a service that cutover runs" },
 	{ "service deploy not a mapping over defaults",
 	  HEAD "deploy:\n  watch: 1m\nservices:\n  shop:\n    run: ./shop ${PORT}\n    deploy: fast\n",
 	  7, 13, "services.shop.deploy", "must be a mapping of deploy settings, got a single value" },
@@ -1234,6 +1273,55 @@ static void check_invalid(const struct invalid_case *c)
 static void test_invalid(void **state)
 {
 	check_invalid(*state);
+}
+
+/* ---- route classes ----------------------------------------------------- */
+
+/* Each class as written, split into its method (NULL: any) and its path
+ * prefix, in order; an empty list or none is no class. */
+static void test_route_classes(void **state UNUSED)
+{
+	static const struct {
+		const char *name, *method, *path;
+	} want[] = {
+		{ "POST /api/checkout", "POST", "/api/checkout" },
+		{ "/api/cart", NULL, "/api/cart" },
+		{ "GET /", "GET", "/" },
+		{ "/api/cart/", NULL, "/api/cart/" },
+		{ "M-SEARCH /x_y", "M-SEARCH", "/x_y" },
+		{ "POST /api/cart", "POST", "/api/cart" }, /* another method, the same path: another class */
+	};
+	struct config *cfg = load_managed("    route_classes:\n"
+					  "      - POST /api/checkout\n"
+					  "      - /api/cart\n"
+					  "      - GET /\n"
+					  "      - /api/cart/\n"
+					  "      - M-SEARCH /x_y\n"
+					  "      - \"POST /api/cart\"\n");
+	const struct config_service *svc = &cfg->services[0];
+
+	assert_int_equal(svc->nroute_classes, ARRAY_SIZE(want));
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		assert_string_equal(svc->route_classes[i].name, want[i].name);
+		if (want[i].method)
+			assert_string_equal(svc->route_classes[i].method, want[i].method);
+		else
+			assert_null(svc->route_classes[i].method);
+		assert_string_equal(svc->route_classes[i].path_prefix, want[i].path);
+	}
+	config_free(cfg);
+
+	cfg = load_managed("    route_classes: [/a, /b, /c, /d, /e, /f, /g, /h]\n"); /* CONFIG_ROUTE_CLASSES_MAX */
+	assert_int_equal(cfg->services[0].nroute_classes, CONFIG_ROUTE_CLASSES_MAX);
+	assert_string_equal(cfg->services[0].route_classes[7].path_prefix, "/h");
+	config_free(cfg);
+	cfg = load_managed("    route_classes: []\n");
+	assert_int_equal(cfg->services[0].nroute_classes, 0);
+	assert_null(cfg->services[0].route_classes);
+	config_free(cfg);
+	cfg = load_managed("    route_classes:\n");
+	assert_int_equal(cfg->services[0].nroute_classes, 0);
+	config_free(cfg);
 }
 
 /* ---- instances, recreate, top-level deploy: defaults ------------------- */
@@ -1876,6 +1964,7 @@ int main(void)
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_shop_example),
 		cmocka_unit_test(test_instances_and_strategy),
+		cmocka_unit_test(test_route_classes),
 		cmocka_unit_test(test_deploy_defaults_inherited),
 		cmocka_unit_test(test_overlay_valid),
 		cmocka_unit_test(test_overlays_in_order),
