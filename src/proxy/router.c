@@ -1,6 +1,7 @@
-/* router.c - Host + path-prefix routing (contract in router.h).
+/* router.c - Host + path-prefix routing, and the route classes of the
+ * services (contract in router.h).
  *
- * A linear scan over the routes keeps the best match.  Shops have a handful
+ * A linear scan over the routes (or a service's classes) keeps the best match.  Shops have a handful
  * of routes, so this is a few dozen comparisons per request and needs no
  * index; the match is case-insensitive on the host and exact on the path.
  */
@@ -10,13 +11,73 @@
 #include <strings.h>
 #include "proxy/router.h"
 
+static void classes_release(struct router_classes *c, size_t nservices)
+{
+	for (size_t i = 0; c && i < nservices; i++) {
+		for (size_t j = 0; j < c[i].n; j++) {
+			free(c[i].v[j].name);
+			free(c[i].v[j].method);
+			free(c[i].v[j].path);
+		}
+		free(c[i].v);
+	}
+	free(c);
+}
+
+/* The route classes of cfg's services into *ret (NULL when no service has
+ * any).  Returns 0 or -ENOMEM (nothing allocated). */
+static int classes_build(const struct config *cfg, struct router_classes **ret)
+{
+	struct router_classes *c = NULL;
+	size_t i;
+
+	for (i = 0; cfg->services && i < cfg->nservices; i++)
+		if (cfg->services[i].nroute_classes)
+			break;
+	if (!cfg->services || i == cfg->nservices) {
+		*ret = NULL;
+		return 0;
+	}
+	c = calloc(cfg->nservices, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	for (i = 0; i < cfg->nservices; i++) {
+		const struct config_service *cs = &cfg->services[i];
+		if (!cs->nroute_classes)
+			continue;
+		c[i].v = calloc(cs->nroute_classes, sizeof(*c[i].v));
+		if (!c[i].v)
+			goto fail;
+		for (size_t j = 0; j < cs->nroute_classes; j++) {
+			const struct config_route_class *cc = &cs->route_classes[j];
+			struct router_class *rc = &c[i].v[c[i].n++];
+			rc->name = strdup(cc->name);
+			rc->method = cc->method ? strdup(cc->method) : NULL;
+			rc->path = strdup(cc->path_prefix);
+			if (!rc->name || (cc->method && !rc->method) || !rc->path)
+				goto fail;
+			rc->path_len = strlen(rc->path);
+		}
+	}
+	*ret = c;
+	return 0;
+fail:
+	classes_release(c, cfg->nservices);
+	return -ENOMEM;
+}
+
 int router_build(struct router *r, const struct config *cfg)
 {
 	struct router_route *routes = calloc(cfg->nroutes ? cfg->nroutes : 1, sizeof(*routes));
+	struct router_classes *classes;
 	size_t i;
 
 	if (!routes)
 		return -ENOMEM;
+	if (classes_build(cfg, &classes) < 0) {
+		free(routes);
+		return -ENOMEM;
+	}
 	for (i = 0; i < cfg->nroutes; i++) {
 		const struct config_route *cr = &cfg->routes[i];
 		struct router_route *rr = &routes[i];
@@ -33,7 +94,7 @@ int router_build(struct router *r, const struct config *cfg)
 		rr->host = host ? strdup(host) : NULL;
 		rr->path = strdup(cr->path_prefix ? cr->path_prefix : "/");
 		if ((host && !rr->host) || !rr->path) {
-			struct router tmp = { routes, i + 1 };
+			struct router tmp = { routes, i + 1, classes, cfg->nservices };
 			router_release(&tmp);
 			return -ENOMEM;
 		}
@@ -43,6 +104,8 @@ int router_build(struct router *r, const struct config *cfg)
 	}
 	r->routes = routes;
 	r->nroutes = cfg->nroutes;
+	r->classes = classes;
+	r->nservices = classes ? cfg->nservices : 0;
 	return 0;
 }
 
@@ -53,8 +116,11 @@ void router_release(struct router *r)
 		free(r->routes[i].path);
 	}
 	free(r->routes);
+	classes_release(r->classes, r->nservices);
 	r->routes = NULL;
 	r->nroutes = 0;
+	r->classes = NULL;
+	r->nservices = 0;
 }
 
 /* Strip ":port" from a Host value ("[::1]:80" keeps its brackets). */
@@ -90,15 +156,39 @@ static size_t host_score(const struct router_route *rr, const char *host, size_t
 	return 0;
 }
 
-static bool path_matches(const struct router_route *rr, const char *target, size_t len)
+/* Whether prefix (n bytes, starting with '/') matches target at a segment
+ * boundary. */
+static bool path_matches(const char *prefix, size_t n, const char *target, size_t len)
 {
-	size_t n = rr->path_len;
-
-	if (len < n || memcmp(target, rr->path, n) != 0)
+	if (len < n || memcmp(target, prefix, n) != 0)
 		return false;
-	if (rr->path[n - 1] == '/' || len == n)
+	if (prefix[n - 1] == '/' || len == n)
 		return true;
 	return target[n] == '/' || target[n] == '?' || target[n] == '#';
+}
+
+/* The path of an absolute-form target "http://host[:port][/path][?query]",
+ * which is "/" when the authority is followed by nothing, '?' or '#'; an
+ * origin-form target is its own path. */
+static void target_path(const char **target, size_t *target_len)
+{
+	const char *t = *target, *p;
+
+	if (!*target_len || t[0] == '/')
+		return;
+	p = memchr(t, '/', *target_len);
+	if (p && p + 1 < t + *target_len && p[1] == '/') {
+		const char *a = p + 2, *end = t + *target_len;
+		while (a < end && *a != '/' && *a != '?' && *a != '#')
+			a++;
+		if (a < end && *a == '/') {
+			*target_len = (size_t)(end - a);
+			*target = a;
+		} else {
+			*target = "/";
+			*target_len = 1;
+		}
+	}
 }
 
 long router_match(const struct router *r, const char *host, size_t host_len, const char *target, size_t target_len)
@@ -106,32 +196,43 @@ long router_match(const struct router *r, const char *host, size_t host_len, con
 	size_t best_host = 0, best_path = 0, hlen = host ? host_without_port(host, host_len) : 0;
 	long best = -1;
 
-	/* absolute-form "http://host[:port][/path][?query]": route on its path,
-	 * which is "/" when the authority is followed by nothing, '?' or '#' */
-	if (target_len && target[0] != '/') {
-		const char *p = memchr(target, '/', target_len);
-		if (p && p + 1 < target + target_len && p[1] == '/') {
-			const char *a = p + 2, *end = target + target_len;
-			while (a < end && *a != '/' && *a != '?' && *a != '#')
-				a++;
-			if (a < end && *a == '/') {
-				target_len = (size_t)(end - a);
-				target = a;
-			} else {
-				target = "/";
-				target_len = 1;
-			}
-		}
-	}
+	target_path(&target, &target_len);
 	for (size_t i = 0; i < r->nroutes; i++) {
 		const struct router_route *rr = &r->routes[i];
 		size_t hs = host_score(rr, host, hlen);
-		if (!hs || !path_matches(rr, target, target_len))
+		if (!hs || !path_matches(rr->path, rr->path_len, target, target_len))
 			continue;
 		if (hs > best_host || (hs == best_host && rr->path_len > best_path)) {
 			best_host = hs;
 			best_path = rr->path_len;
 			best = (long)rr->service;
+		}
+	}
+	return best;
+}
+
+long router_class_match(const struct router *r, size_t service, const char *method, const char *target,
+			size_t target_len)
+{
+	const struct router_classes *c;
+	size_t best_len = 0;
+	bool best_method = false;
+	long best = -1;
+
+	if (!r->classes || service >= r->nservices)
+		return -1;
+	c = &r->classes[service];
+	target_path(&target, &target_len);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct router_class *rc = &c->v[i];
+		if (rc->method && strcmp(rc->method, method))
+			continue;
+		if (!path_matches(rc->path, rc->path_len, target, target_len))
+			continue;
+		if (best < 0 || rc->path_len > best_len || (rc->path_len == best_len && rc->method && !best_method)) {
+			best = (long)i;
+			best_len = rc->path_len;
+			best_method = rc->method != NULL;
 		}
 	}
 	return best;

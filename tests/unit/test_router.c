@@ -5,7 +5,8 @@
  * and requests with the service they must reach.  Every row is checked and
  * every mismatch printed (host, target, got, want) before the test fails.
  * router_build's out-of-memory path is driven by a failing strdup() defined
- * below (it overrides libc's for this program only).
+ * below (it overrides libc's for this program only).  The route classes of
+ * a service (router_class_match) are a table of (method, target, class).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -508,7 +509,7 @@ static void test_build_out_of_memory(void **state)
 	config_from_specs(&cfg, storage, specs, N(specs));
 	/* 5 strdups: host+path, path, host+path */
 	for (k = 1;; k++) {
-		struct router sentinel = { (struct router_route *)&sentinel, 777 };
+		struct router sentinel = { (struct router_route *)&sentinel, 777, NULL, 0 };
 		struct router r = sentinel;
 		int ret;
 
@@ -530,6 +531,141 @@ static void test_build_out_of_memory(void **state)
 	assert_int_equal(calls, 5);
 }
 
+/* --- route classes --- */
+
+struct class_spec {
+	const char *method; /* NULL: any */
+	const char *path;
+};
+
+struct class_case {
+	const char *method;
+	const char *target;
+	long want;          /* class index, -1: none */
+};
+
+/* Classes of service 1 (service 0 has none, service 2 others). */
+static const struct class_spec shop_classes[] = {
+	{ "POST", "/api/checkout" },   /* 0 */
+	{ NULL, "/api/cart" },         /* 1 */
+	{ NULL, "/api" },              /* 2 */
+	{ "GET", "/api/cart" },        /* 3: the same prefix as 1, with a method: wins a tie */
+	{ NULL, "/static/" },          /* 4: only below /static/ */
+	{ "DELETE", "/" },             /* 5 */
+};
+static const struct class_spec other_classes[] = {
+	{ NULL, "/" },
+};
+
+static const struct class_case shop_cases[] = {
+	{ "POST", "/api/checkout", 0 },
+	{ "POST", "/api/checkout/", 0 },
+	{ "POST", "/api/checkout?step=2", 0 },
+	{ "POST", "/api/checkout#x", 0 },
+	{ "GET", "/api/checkout", 2 },          /* the method differs: the longest prefix of the rest */
+	{ "post", "/api/checkout", 2 },         /* methods are case-sensitive */
+	{ "POST", "/api/checkouts", 2 },        /* not at a segment boundary */
+	{ "POST", "/api/cart", 1 },
+	{ "GET", "/api/cart", 3 },              /* tie on the prefix: the class naming the method */
+	{ "GET", "/api/cart/3/items", 3 },
+	{ "HEAD", "/api/cart?x=1", 1 },
+	{ "PUT", "/api/carts", 2 },
+	{ "PUT", "/api", 2 },
+	{ "PUT", "/apix", -1 },
+	{ "GET", "/static/app.js", 4 },
+	{ "GET", "/static", -1 },               /* "/static/" only below it */
+	{ "DELETE", "/static", 5 },
+	{ "DELETE", "/api/cart", 1 },           /* longer prefix beats the method */
+	{ "GET", "/", -1 },
+	{ "GET", "*", -1 },                     /* asterisk-form: no path */
+	{ "POST", "http://shop.test/api/checkout", 0 },  /* absolute form: on its path */
+	{ "POST", "http://shop.test:8080/api/checkout?x", 0 },
+	{ "DELETE", "http://shop.test", 5 },    /* authority alone: "/" */
+	{ "GET", "", -1 },
+};
+
+static void fill_classes(struct config_route_class *out, const struct class_spec *spec, size_t n)
+{
+	char name[64];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%s%s", spec[i].method ? spec[i].method : "",
+			 spec[i].method ? " " : "", spec[i].path);
+		out[i] = (struct config_route_class){ .name = strdup(name), .method = (char *)spec[i].method,
+						      .path_prefix = (char *)spec[i].path };
+	}
+}
+
+/* Every row; the classes are copies; a service without classes, an index
+ * out of range and a configuration without any class match nothing. */
+static void test_classes(void **state)
+{
+	(void)state;
+	struct config_route_class shop[N(shop_classes)], other[N(other_classes)];
+	struct config_service services[3] = { 0 };
+	struct config cfg = { 0 };
+	struct router r;
+	int failures = 0;
+
+	fill_classes(shop, shop_classes, N(shop_classes));
+	fill_classes(other, other_classes, N(other_classes));
+	services[1].route_classes = shop;
+	services[1].nroute_classes = N(shop);
+	services[2].route_classes = other;
+	services[2].nroute_classes = N(other);
+	cfg.services = services;
+	cfg.nservices = 3;
+	assert_int_equal(router_build(&r, &cfg), 0);
+	assert_true(router_has_classes(&r));
+	assert_int_equal(r.classes[1].n, N(shop_classes));
+	assert_string_equal(r.classes[1].v[0].name, "POST /api/checkout");
+	assert_ptr_not_equal(r.classes[1].v[0].name, shop[0].name);
+	assert_ptr_not_equal(r.classes[1].v[0].method, shop[0].method);
+	assert_null(r.classes[1].v[1].method);
+	assert_int_equal(r.classes[1].v[4].path_len, 8);
+	for (size_t i = 0; i < N(shop_cases); i++) {
+		const struct class_case *c = &shop_cases[i];
+		long got = router_class_match(&r, 1, c->method, c->target, strlen(c->target));
+		if (got != c->want) {
+			print_error("classes[%zu]: %s \"%s\": got %ld, want %ld\n", i, c->method, c->target, got, c->want);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+	assert_int_equal(router_class_match(&r, 0, "POST", "/api/checkout", 13), -1);
+	assert_int_equal(router_class_match(&r, 2, "GET", "/anything", 9), 0);
+	assert_int_equal(router_class_match(&r, 3, "GET", "/", 1), -1);
+	router_release(&r);
+	assert_null(r.classes);
+
+	/* no service with a class: none kept, nothing matches */
+	services[1].nroute_classes = 0;
+	services[2].nroute_classes = 0;
+	assert_int_equal(router_build(&r, &cfg), 0);
+	assert_false(router_has_classes(&r));
+	assert_int_equal(router_class_match(&r, 1, "POST", "/api/checkout", 13), -1);
+	router_release(&r);
+
+	/* every strdup of the classes failing in turn: -ENOMEM, nothing leaked */
+	services[1].nroute_classes = 2; /* "POST /api/checkout" (3 copies), "/api/cart" (2) */
+	for (int k = 1; k <= 5; k++) {
+		struct router untouched = { (struct router_route *)&untouched, 777, NULL, 0 };
+		r = untouched;
+		strdup_fail_at = k;
+		assert_int_equal(router_build(&r, &cfg), -ENOMEM);
+		assert_int_equal(strdup_fail_at, 0);
+		assert_ptr_equal(r.routes, untouched.routes);
+	}
+	strdup_fail_at = 6;
+	assert_int_equal(router_build(&r, &cfg), 0);
+	strdup_fail_at = 0;
+	router_release(&r);
+	for (size_t i = 0; i < N(shop); i++)
+		free(shop[i].name);
+	for (size_t i = 0; i < N(other); i++)
+		free(other[i].name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_empty_router),
 		cmocka_unit_test(test_build_release),
 		cmocka_unit_test(test_build_out_of_memory),
+		cmocka_unit_test(test_classes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
