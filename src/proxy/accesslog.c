@@ -119,18 +119,19 @@ void accesslog_write(struct accesslog *al, const struct exchange *ex, uint64_t n
 		n = snprintf(line, sizeof(line),
 			     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"request_id\":\"%s\",\"client\":\"%s\","
 			     "\"method\":%s,\"host\":%s,\"path\":%s,\"status\":%d,\"service\":\"%s\",\"target\":\"%s\","
-			     "\"duration_ms\":%.3f,\"bytes_out\":%llu,\"retries\":%u,\"error\":%s}\n",
-			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			     ts.tv_nsec / 1000000, ex->request_id, ex->client->peer, method, host, path, ex->status,
-			     service, target, ms, (unsigned long long)ex->resp_bytes, ex->retries, err);
-	else
-		n = snprintf(line, sizeof(line),
-			     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ request_id=%s client=%s method=%s host=%s path=%s "
-			     "status=%d service=%s target=%s duration_ms=%.3f bytes_out=%llu retries=%u%s%s\n",
+			     "\"duration_ms\":%.3f,\"bytes_out\":%llu,\"retries\":%u,%s\"error\":%s}\n",
 			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 			     ts.tv_nsec / 1000000, ex->request_id, ex->client->peer, method, host, path, ex->status,
 			     service, target, ms, (unsigned long long)ex->resp_bytes, ex->retries,
-			     ex->error ? " error=" : "", ex->error ? err : "");
+			     ex->shielded ? "\"retried_on_stable\":true," : "", err);
+	else
+		n = snprintf(line, sizeof(line),
+			     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ request_id=%s client=%s method=%s host=%s path=%s "
+			     "status=%d service=%s target=%s duration_ms=%.3f bytes_out=%llu retries=%u%s%s%s\n",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			     ts.tv_nsec / 1000000, ex->request_id, ex->client->peer, method, host, path, ex->status,
+			     service, target, ms, (unsigned long long)ex->resp_bytes, ex->retries,
+			     ex->shielded ? " retried_on_stable=true" : "", ex->error ? " error=" : "", ex->error ? err : "");
 	if (n <= 0)
 		return;
 	if ((size_t)n >= sizeof(line))

@@ -31,8 +31,10 @@ enum upstream_failure {
 	FAIL_CONNECT,          /* refused / unreachable: the request never left */
 	FAIL_CONNECT_TIMEOUT,
 	FAIL_CLOSED,           /* closed or reset before any response byte */
+	FAIL_CLOSED_MID_HEAD,  /* closed after part of the response head */
 	FAIL_BAD_RESPONSE,
 	FAIL_HEADER_TIMEOUT,
+	FAIL_SERVER_ERROR,     /* a 5xx head from a canary, which the shield retries on stable */
 };
 
 static void exchange_connect(struct exchange *ex);
@@ -259,14 +261,118 @@ void exchange_local_response(struct exchange *ex, int status, const char *reason
 }
 
 /* ------------------------------------------------------------------ */
+/* counting                                                            */
+
+/* The counts of ex's route class at target t, or NULL: the service has no
+ * class the request matches (or no room for another).  The class is looked
+ * up once per exchange, and only when the configuration has classes: a
+ * service without any costs one test. */
+static struct metrics_counts *exchange_class_counts(struct exchange *ex, struct target *t)
+{
+	const struct router *r = &ex->routes->router->router;
+
+	if (!router_has_classes(r))
+		return NULL;
+	if (!ex->class_known) {
+		ex->class_known = true;
+		for (size_t i = 0; i < ex->routes->nservices; i++) {
+			long k;
+			if (ex->routes->services[i] != ex->service)
+				continue;
+			k = router_class_match(r, i, ex->method_text, ex->path, strlen(ex->path));
+			ex->route_class = k >= 0 ? r->classes[i].v[k].name : NULL;
+			break;
+		}
+	}
+	return ex->route_class ? metrics_upstream_class_get(t->metrics, ex->route_class) : NULL;
+}
+
+/* Count the outcome of ex at target t (STATUS, latency up to now) in t's
+ * counts and its route class's. */
+static void exchange_observe(struct exchange *ex, struct target *t, int status, uint64_t now_ns)
+{
+	uint64_t us = (now_ns - ex->start_ns) / 1000;
+
+	metrics_upstream_observe(t->metrics, ex->method, status, us);
+	metrics_counts_observe(exchange_class_counts(ex, t), ex->method, status, us);
+}
+
+/* ------------------------------------------------------------------ */
 /* upstream failures and retries                                       */
+
+/* Whether SERVICE's deploys retry on stable a safe request that the
+ * canary failed (deploy.retry_on_stable).  Looked up by name in the
+ * current configuration: the request's table may be older. */
+static bool service_retry_on_stable(const struct proxy *p, const char *service)
+{
+	for (size_t i = 0; i < p->cfg->nservices; i++)
+		if (!strcmp(p->cfg->services[i].name, service))
+			return p->cfg->services[i].deploy.retry_on_stable;
+	return false;
+}
+
+/* The shield: a GET or HEAD without a body that a canary failed (WHY,
+ * before any byte of its response went to the client) is retried once on
+ * a stable group.  Returns that group's index, or -1 when the shield does
+ * not apply: another failure, an unsafe request, a target that is not a
+ * canary's, retry_on_stable off, a request retried on stable already, or
+ * no stable target left. */
+static int shield_group(const struct exchange *ex, enum upstream_failure why)
+{
+	const struct route_service *s = ex->service;
+	int g;
+
+	if (ex->shielded || ex->resp_head_done || ex->req_body_sent || why == FAIL_HEADER_TIMEOUT)
+		return -1;
+	if ((ex->method != HTTP_METHOD_GET && ex->method != HTTP_METHOD_HEAD) || ex->req.framing != HTTP_FRAMING_NONE)
+		return -1;
+	g = route_target_group(s, ex->target);
+	if (g < 0 || !s->groups[g].canary || !service_retry_on_stable(ex->client->proxy, s->name))
+		return -1;
+	return route_stable_group(s, ex->tried, ex->tries < ARRAY_SIZE(ex->tried) ? ex->tries : ARRAY_SIZE(ex->tried));
+}
+
+/* Retry ex on the stable group STABLE after its canary target failed it
+ * (ex->tries counts the failed attempt already).  The failure counts
+ * against the canary: a failed connect as a connect failure (counted by
+ * the caller), anything else as its status (502 for a closed connection or
+ * an invalid response) with its latency so far. */
+static void exchange_shield(struct exchange *ex, enum upstream_failure why, int stable)
+{
+	struct proxy *p = ex->client->proxy;
+	struct target *t = ex->target;
+	struct metrics_counts *c;
+	unsigned last = ex->tries - 1u;
+
+	if (why != FAIL_CONNECT && why != FAIL_CONNECT_TIMEOUT)
+		exchange_observe(ex, t, why == FAIL_SERVER_ERROR ? ex->resp.status : 502, p->loop->now_ns);
+	t->metrics->counts.shielded++;
+	t->metrics->counts.retries++;
+	if ((c = exchange_class_counts(ex, t))) {
+		c->shielded++;
+		c->retries++;
+	}
+	/* the canary target is out of the picks that may follow */
+	if (last < ARRAY_SIZE(ex->tried) && !ex->tried[last])
+		ex->tried[last] = target_ref(t);
+	ex->shielded = true;
+	ex->retries++;
+	ex->group = (int8_t)stable;
+	target_unref(ex->target);
+	ex->target = NULL;
+	log_debug("request %s failed on canary %s (%s): retrying on stable", ex->request_id, t->addr_text,
+		  why == FAIL_SERVER_ERROR ? "5xx" : "no response");
+	exchange_connect(ex);
+}
 
 static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure why, int err)
 {
 	struct client *c = ex->client;
 	struct proxy *p = c->proxy;
 	struct target *t = ex->target;
+	struct metrics_counts *cc;
 	bool retry = false;
+	int stable;
 
 	if (ex->upstream) {
 		upstream_close(ex->upstream);
@@ -276,6 +382,8 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 	case FAIL_CONNECT:
 	case FAIL_CONNECT_TIMEOUT:
 		t->metrics->counts.connect_failures++;
+		if ((cc = exchange_class_counts(ex, t)))
+			cc->connect_failures++;
 		if (ex->tries < ARRAY_SIZE(ex->tried))
 			ex->tried[ex->tries] = target_ref(t);
 		/* the request never left: safe to send to another target, if
@@ -292,9 +400,20 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 	default:
 		break;
 	}
+	retry = retry && ex->tries + 1u <= p->cfg->limits.max_retries && !ex->resp_head_done;
+	/* a pooled connection closing under the request is the keep-alive
+	 * race, not the canary's failure: the plain retry (on a new
+	 * connection) goes first, and the shield if that one fails too */
+	stable = retry && why == FAIL_CLOSED && ex->reused ? -1 : shield_group(ex, why);
 	ex->tries++; /* attempts made; retries made = tries - 1 */
-	if (retry && ex->tries <= p->cfg->limits.max_retries && !ex->resp_head_done) {
+	if (stable >= 0) {
+		exchange_shield(ex, why, stable);
+		return;
+	}
+	if (retry) {
 		t->metrics->counts.retries++;
+		if ((cc = exchange_class_counts(ex, t)))
+			cc->retries++;
 		ex->retries++;
 		target_unref(ex->target);
 		ex->target = NULL;
@@ -314,7 +433,11 @@ static void exchange_upstream_failed(struct exchange *ex, enum upstream_failure 
 	case FAIL_CLOSED:
 		exchange_local_response(ex, 502, "upstream closed the connection");
 		break;
+	case FAIL_CLOSED_MID_HEAD:
+		exchange_local_response(ex, 502, "upstream closed the connection mid-head");
+		break;
 	case FAIL_BAD_RESPONSE:
+	case FAIL_SERVER_ERROR: /* not reached: the head is forwarded unless the shield takes it */
 		exchange_local_response(ex, 502, "invalid response from upstream");
 		break;
 	case FAIL_HEADER_TIMEOUT:
@@ -343,6 +466,8 @@ static void exchange_follow_routes(struct exchange *ex)
 	ex->routes = route_table_ref(p->routes);
 	ex->service = s;
 	ex->group = (int8_t)group;
+	ex->class_known = false; /* route_class pointed into the old table */
+	ex->route_class = NULL;
 }
 
 /* Pick a target and get a connection to it (retrying other targets when
@@ -584,7 +709,7 @@ static bool response_head(struct exchange *ex)
 	rc = http_response_parse(buf_start(&u->in), buf_len(&u->in), &lim, ex->method, r, &err);
 	if (rc == 0) {
 		if (u->eof)
-			exchange_local_response(ex, 502, "upstream closed the connection mid-head");
+			exchange_upstream_failed(ex, FAIL_CLOSED_MID_HEAD, 0);
 		return u->eof;
 	}
 	if (rc < 0) {
@@ -604,6 +729,12 @@ static bool response_head(struct exchange *ex)
 	}
 	if (r->status == 101 && !ex->upgrade) {
 		exchange_upstream_failed(ex, FAIL_BAD_RESPONSE, 0);
+		return true;
+	}
+	if (r->status >= 500 && shield_group(ex, FAIL_SERVER_ERROR) >= 0) {
+		/* nothing of a canary's 5xx reaches the shopper: its connection
+		 * closes (not drained) and the request goes to stable */
+		exchange_upstream_failed(ex, FAIL_SERVER_ERROR, 0);
 		return true;
 	}
 	ex->status = r->status;
@@ -815,8 +946,7 @@ void exchange_finish(struct exchange *ex)
 	if (ex->counted) {
 		p->metrics.in_flight--;
 		if (ex->target && !ex->local)
-			metrics_upstream_observe(ex->target->metrics, ex->method, ex->status ? ex->status : 502,
-						 (now - ex->start_ns) / 1000);
+			exchange_observe(ex, ex->target, ex->status ? ex->status : 502, now);
 	}
 	if (p->accesslog && (ex->head_done || ex->status))
 		accesslog_write(p->accesslog, ex, now);

@@ -221,6 +221,9 @@ struct exchange {
 	bool close_sent;                   /* the response head said "Connection: close" */
 	bool retry_after;                  /* ... a 503 to try again later (startup.retry_after) */
 	bool aborted;                      /* cut short (client gone, truncated upstream) */
+	bool shielded;                     /* the canary failed it: retried on a stable group (once) */
+	bool class_known;                  /* route_class was looked up (in routes) */
+	const char *route_class;           /* its route class's name (in routes->router); NULL: none */
 	bool counted;                      /* counted in metrics.in_flight */
 	bool request_id_from_client;
 	bool header_deadline_set;

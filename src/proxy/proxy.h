@@ -85,6 +85,12 @@ int route_follow(struct route_service *s, const char *version, int cohort, bool 
 struct target *route_pick(struct route_service *s, int group, struct target *const *exclude, size_t nexclude);
 /* Whether route_pick() would find a target. */
 bool route_has_target(const struct route_service *s, struct target *const *exclude, size_t nexclude);
+/* The index of the group of s that holds t, or -1. */
+int route_target_group(const struct route_service *s, const struct target *t);
+/* The first stable group of s (it takes traffic and is not the canary)
+ * with a target not in exclude[0..nexclude): where the shield retries a
+ * request that the canary failed.  Returns its index, or -1. */
+int route_stable_group(const struct route_service *s, struct target *const *exclude, size_t nexclude);
 struct target *target_ref(struct target *t);
 struct target *target_unref(struct target *t);
 

@@ -458,3 +458,25 @@ bool route_has_target(const struct route_service *s, struct target *const *exclu
 	}
 	return false;
 }
+
+int route_target_group(const struct route_service *s, const struct target *t)
+{
+	for (uint32_t i = 0; t && i < s->ngroups; i++)
+		for (uint32_t j = 0; j < s->groups[i].n; j++)
+			if (s->groups[i].slots[j].target == t)
+				return (int)i;
+	return -1;
+}
+
+int route_stable_group(const struct route_service *s, struct target *const *exclude, size_t nexclude)
+{
+	for (uint32_t i = 0; i < s->ngroups; i++) {
+		const struct route_group *g = &s->groups[i];
+		if (!g->weight || g->canary)
+			continue;
+		for (uint32_t j = 0; j < g->n; j++)
+			if (!excluded(g->slots[j].target, exclude, nexclude))
+				return (int)i;
+	}
+	return -1;
+}
