@@ -9,7 +9,8 @@
  * This file holds the client side: accept, reading into client.in, parsing
  * request heads, writing client.out, the pump, timers, linger, drain and
  * close.  One request and its response (the exchange: serializing heads,
- * talking to the upstream, retries, bodies, tunnels) is exchange.c.
+ * talking to the upstream, bodies, tunnels) is exchange.c; connecting,
+ * failures and retries are retry.c.
  *
  * Sockets are edge-triggered; can_read/can_write remember readiness, so a
  * buffer that fills up simply stops the reads on that side (backpressure)

@@ -99,5 +99,32 @@ bool exchange_tunnel_step(struct client *c);
 /* Count, log, release the upstream connection (pooled if reusable), clear
  * c->ex and free ex. */
 void exchange_finish(struct exchange *ex);
+
+/* --- retry.c: connecting, upstream failures, retries, the shield --- */
+
+enum upstream_failure {
+	FAIL_CONNECT,          /* refused / unreachable: the request never left */
+	FAIL_CONNECT_TIMEOUT,
+	FAIL_CLOSED,           /* closed or reset before any response byte */
+	FAIL_CLOSED_MID_HEAD,  /* closed after part of the response head */
+	FAIL_BAD_RESPONSE,
+	FAIL_HEADER_TIMEOUT,
+	FAIL_SERVER_ERROR,     /* a 5xx head from a canary, which the shield retries on stable */
+};
+
+/* Pick a target for ex (its group, skipping those that failed) and get a
+ * connection to it: pooled for a first attempt, new for a retry.  On
+ * failure the proxy answers (or another attempt is made). */
+void exchange_connect(struct exchange *ex);
+/* The attempt of ex at ex->target failed (WHY; err: -errno or 0): its
+ * upstream connection is closed, then another attempt is made (the shield,
+ * or a plain retry) or the proxy answers with a 502 or a 504. */
+void exchange_upstream_failed(struct exchange *ex, enum upstream_failure why, int err);
+/* The stable group the shield would retry ex on after WHY at its target,
+ * or -1 when the shield does not apply (see retry.c). */
+int exchange_shield_group(const struct exchange *ex, enum upstream_failure why);
+/* Count the outcome of ex at target t: STATUS (100..599) and the latency
+ * from its start to now_ns, in t's counts and its route class's. */
+void exchange_observe(struct exchange *ex, struct target *t, int status, uint64_t now_ns);
 /* An upstream timer fired for the exchange that owns the connection. */
 void exchange_upstream_timeout(struct exchange *ex);

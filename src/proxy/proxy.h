@@ -3,7 +3,8 @@
  * proxy_*      lifetime, listeners, reload, drain (proxy.c)
  * route_*, target_*   the routing table: services, version groups, targets (routes.c)
  * client_*     client connections and the request/response pump (client.c;
- *              one request and its response: exchange.c)
+ *              one request and its response: exchange.c; its failures and
+ *              retries: retry.c)
  * upstream_*   connections to targets and their pools (upstream.c)
  */
 #pragma once
