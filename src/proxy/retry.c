@@ -132,10 +132,10 @@ static void exchange_shield(struct exchange *ex, enum upstream_failure why, int 
 	ex->shielded = true;
 	ex->retries++;
 	ex->group = (int8_t)stable;
-	target_unref(ex->target);
-	ex->target = NULL;
 	log_debug("request %s failed on canary %s (%s): retrying on stable", ex->request_id, t->addr_text,
 		  why == FAIL_SERVER_ERROR ? "5xx" : "no response");
+	target_unref(ex->target);
+	ex->target = NULL;
 	exchange_connect(ex);
 }
 
