@@ -137,8 +137,12 @@ void group_counts(struct group *g, struct metrics_counts *out)
 void group_class_counts(struct group *g, const char *name, struct metrics_counts *out)
 {
 	memset(out, 0, sizeof(*out));
-	(void)g;
-	(void)name; /* the proxy counts per route class from the next commit */
+	for (size_t i = 0; g && i < g->n; i++) {
+		const struct metrics_upstream *mu = slot_metrics(g->m, g->slots[i]);
+		const struct metrics_counts *c = mu ? metrics_upstream_class(mu, name) : NULL;
+		if (c)
+			metrics_counts_add(out, c);
+	}
 }
 
 /* Add g (if it has ready instances) to groups[*n], its targets from
