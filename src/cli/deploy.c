@@ -299,8 +299,12 @@ static int run(int argc, char **argv, bool rollback)
 				   "back (versions that failed or were rolled back never count).\n" FINDING_THE_DAEMON
 				 : "usage: cutover deploy SERVICE VERSION [--socket PATH | --config FILE]\n"
 				   "                      [--timeout DURATION] [--json]\n"
-				   "Blue-green: start VERSION beside the running one, health-check it, switch\n"
-				   "all new requests atomically, watch it, roll back by itself if it misbehaves.\n"
+				   "Ship VERSION with the service's strategy: blue-green (start it beside the\n"
+				   "running one, health-check it, switch all new requests atomically), canary\n"
+				   "(its share of new requests in steps), rolling (instances replaced in batches)\n"
+				   "or recreate.  Analysed all along against the stable version; rolled back by\n"
+				   "itself when it misbehaves.  While it runs: cutover status, pause, resume,\n"
+				   "promote, abort.\n"
 				   FINDING_THE_DAEMON,
 		.flags = CLI_CONFIG | CLI_SOCKET,
 		.synopsis = rollback ? "SERVICE" : "SERVICE VERSION",
