@@ -353,9 +353,12 @@ void counts_set_read(struct group *g, struct counts_set *out);
 /* dep's snapshots (dep->watch).  Returns 0 or -ENOMEM. */
 int watch_begin(struct deployment *dep, const struct config_service *cs);
 void watch_free(struct watch *w);
-/* The old version is about to lose all its traffic (a switch, or its
- * instances stop): its window just before is the baseline of the rest. */
-void watch_baseline(struct deployment *dep);
+/* The old version is about to lose traffic (a share, a switch, its
+ * instances stop): its window just before is the baseline of the watch
+ * after the switch.  Taken once, or again with refresh (a canary's switch,
+ * its old version intact: its last minute rather than the one before the
+ * first step). */
+void watch_baseline(struct deployment *dep, bool refresh);
 /* The analysis rules of cs. */
 void watch_rules(const struct config_service *cs, struct analysis_rules *r);
 /* Hold dep's step with g (the new version) judged; then step_next. */

@@ -358,7 +358,7 @@ static void step_weights(struct deployment *dep)
 	char where[640], detail[1200];
 
 	group_addrs(green, where, sizeof(where));
-	watch_baseline(dep);
+	watch_baseline(dep, all && !dep->plan.rolling);
 	if ((all ? step_switch(dep) : step_share(dep, st)) < 0) {
 		dep_finish(dep, PH_FAILED, "cannot route %s to %s", m->name, where);
 		return;
@@ -577,7 +577,7 @@ static void step_stop_old(struct deployment *dep, uint32_t keep)
 	char detail[400];
 
 	dep->phase = PH_STOPPING;
-	watch_baseline(dep);
+	watch_baseline(dep, false);
 	if (dep->plan.rolling)
 		snprintf(detail, sizeof(detail), "batch %zu of %zu: %zu instance%s of %s stop%s, %u left", dep->step + 1,
 			 dep->plan.nsteps, old->n - keep, old->n - keep == 1 ? "" : "s", old->version,

@@ -156,13 +156,13 @@ void watch_free(struct watch *w)
 	free(w);
 }
 
-void watch_baseline(struct deployment *dep)
+void watch_baseline(struct deployment *dep, bool refresh)
 {
 	struct watch *w = dep->watch;
 	struct managed *m = dep->m;
 	const struct baseline_snap *snap;
 
-	if (!w || w->has_baseline || !m->live || !m->live->n)
+	if (!w || (w->has_baseline && !refresh) || !m->live || !m->live->n)
 		return;
 	/* the last minute or so of the version losing its traffic: its
 	 * ring's oldest snapshot; a version younger than that, from zero */
