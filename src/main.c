@@ -12,7 +12,7 @@ static const struct verb {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } verbs[] = {
-	{ "demo", cli_demo, "the shop shipped three times under load (blue-green, automatic rollback)" },
+	{ "demo", cli_demo, "the shop shipped three times under load (a canary, automatic rollback)" },
 	{ "daemon", cli_daemon, "run the proxy from a configuration file" },
 	{ "proxy", cli_proxy, "run the proxy from command-line flags (no file)" },
 	{ "check", cli_check, "validate a configuration file" },

@@ -2,9 +2,10 @@
  *
  * Starts a daemon on a generated configuration (free loopback ports, a
  * state directory of its own), puts the three shop releases in the store,
- * deploys 1.0.0, starts clients that check every response, ships 1.1.0
- * (must cost zero failed requests), ships the faulty 1.2.0 (must be rolled
- * back by the daemon itself), then prints what happened.  Everything it
+ * deploys 1.0.0, starts clients that check every response, ships 1.1.0 as a
+ * canary, 25 % then all (must cost zero failed requests), ships the faulty
+ * 1.2.0 (its canary step must be aborted by the daemon itself), then prints
+ * what happened.  Everything it
  * starts it stops, by PID; --keep leaves the daemon running.
  */
 #include <errno.h>
@@ -238,7 +239,8 @@ static int write_config(const char *dir, uint16_t port, uint16_t admin, char *pa
 		"    env:\n      SHOP_DB: %s/shop.db\n"
 		"    health:\n      path: /health\n      interval: 200ms\n      timeout: 150ms\n"
 		"    stop_grace: 10s\n"
-		"    deploy:\n      timeout: 30s\n      watch: 5s\n      rollback_window: 2m\n"
+		"    deploy:\n      strategy: canary\n      steps: 25%% 4s, 100%%\n"
+		"      timeout: 30s\n      watch: 5s\n      rollback_window: 2m\n"
 		"      max_error_rate: 2%%\n      max_p99: 300ms\n      min_requests: 20\n"
 		"    routes:\n      - path: /\n",
 		dir, port, admin, dir, dir);

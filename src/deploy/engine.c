@@ -247,15 +247,18 @@ bool engine_abort(struct deployment *dep, const char *why)
 	if (dep->plan.rolling && green->weight)
 		return rolling_abort(dep, why);
 	/* a share only: the old version is still live */
+	uint64_t t0 = time_now_ns();
 	dep->green = NULL;
 	if (m->live)
 		m->live->weight = 100;
 	route_publish(m);
+	double rollback_ms = (double)(time_now_ns() - t0) / 1e6; /* all traffic back, at the proxy */
 	if (!m->live) {
 		dep_finish(dep, PH_FAILED, "%s", why);
 	} else {
 		dep->routed_back = m->live;
-		dep_finish(dep, PH_ROLLED_BACK, "%s; traffic back on %s", why, m->live->version);
+		dep_finish(dep, PH_ROLLED_BACK, "%s; traffic back on %s in %.3f ms", why, m->live->version, rollback_ms);
+		dep_event_figure(dep, "rollback_ms", rollback_ms);
 	}
 	group_retire(green);
 	return m->live != NULL;
