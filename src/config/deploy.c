@@ -57,24 +57,37 @@ static int deploy_switch(struct loader *L, const struct ynode *value, void *obj,
 	return r;
 }
 
+/* A number of at most three digits and two decimals at s, times 100, into
+ * *v; returns where it stopped (s itself when there is no digit). */
+static const char *hundredths(const char *s, uint64_t *v)
+{
+	const char *p = s;
+	size_t digits = 0, decimals = 0;
+
+	*v = 0;
+	for (; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
+		*v = *v * 10 + (uint64_t)(*p - '0');
+	if (!digits)
+		return s;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9' && decimals < 2; p++, decimals++)
+			*v = *v * 10 + (uint64_t)(*p - '0');
+	for (; decimals < 2; decimals++)
+		*v *= 10;
+	return p;
+}
+
 /* "99%", "99.9%", "99.99%": 50%..99.99%, in basis points. */
 static int deploy_confidence(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
 {
 	const char *p;
-	uint64_t v = 0;
-	size_t digits = 0, decimals = 0;
+	uint64_t v;
 	int r = expect_value(L, value, "a confidence level like 99%");
 
 	if (r < 0)
 		return r;
-	for (p = value->value; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
-		v = v * 10 + (uint64_t)(*p - '0');
-	if (digits && *p == '.')
-		for (p++; *p >= '0' && *p <= '9' && decimals < 2; p++, decimals++)
-			v = v * 10 + (uint64_t)(*p - '0');
-	for (; decimals < 2; decimals++)
-		v *= 10;
-	if (!digits || *p != '%' || p[1] || v < 5000 || v > 9999)
+	p = hundredths(value->value, &v);
+	if (p == value->value || *p != '%' || p[1] || v < 5000 || v > 9999)
 		return fail(L, value, "must be a confidence level from 50%% to 99.99%%, like 99%% or 99.9%%, got %s",
 			    QUOTED(value->value));
 	((struct config_deploy *)obj)->confidence_bp = (uint32_t)v;
@@ -86,8 +99,7 @@ static int deploy_ratio(struct loader *L, const struct ynode *value, void *obj, 
 {
 	uint32_t *dst = (uint32_t *)(void *)((char *)obj + kw->offset);
 	const char *p;
-	uint64_t v = 0;
-	size_t digits = 0, decimals = 0;
+	uint64_t v;
 	int r = expect_value(L, value, "a ratio like 2x, or off");
 
 	if (r < 0)
@@ -96,13 +108,8 @@ static int deploy_ratio(struct loader *L, const struct ynode *value, void *obj, 
 		*dst = 0;
 		return 0;
 	}
-	for (p = value->value; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
-		v = v * 10 + (uint64_t)(*p - '0');
-	if (digits && *p == '.')
-		for (p++; *p >= '0' && *p <= '9' && decimals < 2; p++, decimals++)
-			v = v * 10 + (uint64_t)(*p - '0');
-	for (; decimals < 2; decimals++)
-		v *= 10;
+	p = hundredths(value->value, &v);
+	bool digits = p != value->value;
 	if (*p == 'x')
 		p++;
 	if (!digits || *p || v < 110 || v > 10000)
