@@ -14,6 +14,19 @@ BIN = os.environ.get("CUTOVER_BIN", os.path.join(ROOT, "build", "cutover"))
 SHARED = os.environ.get("CUTOVER_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
 
 
+# Set by scripts/test for the pass against the ASan+UBSan build: that pass
+# looks for memory and undefined-behaviour errors on every path, so the
+# tests that repeat one path many times for its statistics (twenty
+# deploys, twenty restarts) repeat it fewer times there; the plain pass
+# keeps the full count.
+SANITIZED = os.environ.get("CUTOVER_SANITIZED") == "1"
+
+
+def rounds(full, sanitized):
+    """How many times to repeat a path: full, or sanitized in the ASan pass."""
+    return sanitized if SANITIZED else full
+
+
 class TestFailure(AssertionError):
     pass
 

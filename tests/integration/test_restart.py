@@ -183,7 +183,7 @@ def test_twenty_upgrades_under_load_fail_no_request():
         eq(daemons[0], c.pid, "GET /v1/status pid")
         with LoadMix(c.port) as load:
             time.sleep(0.5)
-            for i in range(20):
+            for i in range(rounds(20, 5)):
                 old = daemons[-1]
                 r = cli(c, "upgrade", "--json", timeout=60)
                 eq(r.returncode, 0, f"upgrade {i + 1}: {r.stdout}{r.stderr}")
@@ -204,12 +204,12 @@ def test_twenty_upgrades_under_load_fail_no_request():
             daemons.append(new)
             eq(instance_pids(c), pids, "after SIGUSR2: instances")
             time.sleep(0.5)
-        eq(len(set(daemons)), 22, f"a new daemon each time: {daemons}")
-        eq(load.failed(), 0, f"failed requests over 20 upgrades: {load.describe()}")
+        eq(len(set(daemons)), rounds(20, 5) + 2, f"a new daemon each time: {daemons}")
+        eq(load.failed(), 0, f"failed requests over {rounds(20, 5)} upgrades: {load.describe()}")
         check(load.ok > 300 and all(n > 0 for n in load.by_client.values()),
               f"too little load: {load.by_client}")
         eq(set(load.versions), {"1.1.0"}, "versions that answered")
-        print(f"    20 upgrades + 1 SIGUSR2: {load.ok} requests, 0 failed, longest wait {load.max_wait_ms:.0f} ms "
+        print(f"    {rounds(20, 5)} upgrades + 1 SIGUSR2: {load.ok} requests, 0 failed, longest wait {load.max_wait_ms:.0f} ms "
               f"({load.max_wait_what})")
         # the last daemon deploys: it really owns the instances
         eq(cli(c, "rollback", "shop").returncode, 0, "rollback on the upgraded daemon")
@@ -229,19 +229,19 @@ def test_twenty_plain_restarts_fail_only_as_refused():
         pids = instance_pids(c)
         with LoadMix(c.port) as load:
             time.sleep(0.5)
-            for i in range(20):
+            for i in range(rounds(20, 5)):
                 sigterm_and_wait(c)
                 start_daemon(c)
                 eq(instance_pids(c), pids, f"restart {i + 1}: instances re-adopted")
                 n = load.ok
                 wait_until(lambda: load.ok > n + 20, 10, what=f"restart {i + 1}: the load served again")
-        expect_only(load, ("refused",), "over 20 restarts")
+        expect_only(load, ("refused",), f"over {rounds(20, 5)} restarts")
         gaps = [g for g in load.gaps() if g is not None]
         check(load.ok > 300, f"too little load: {load.describe()}")
         eq(processes_of(c.dir), pids, "no instance started or left behind")
         if gaps:
             gaps.sort()
-            print(f"    20 plain restarts: {load.ok} ok, {load.failures['refused']} refused in {len(gaps)} gaps, "
+            print(f"    {rounds(20, 5)} plain restarts: {load.ok} ok, {load.failures['refused']} refused in {len(gaps)} gaps, "
                   f"gap median {gaps[len(gaps) // 2]:.0f} ms, max {gaps[-1]:.0f} ms; longest wait "
                   f"{load.max_wait_ms:.0f} ms, {load.waits_over_1s} requests waited 1 s or more")
         stop_everything(c)

@@ -350,7 +350,7 @@ def test_twenty_restarts_under_socket_activation_refuse_nothing():
         times = []
         with MixedLoad(e.port, clients=8) as load:
             time.sleep(0.5)
-            for i in range(20):
+            for i in range(rounds(20, 5)):
                 m = e.fx.mark()
                 t = time.monotonic()
                 stop_s = e.fx.stop()
