@@ -99,6 +99,7 @@ struct counts_set {
 /* A snapshot of a live version (watch.c: the baseline of a switch). */
 #define BASELINE_RING 7
 #define BASELINE_EVERY_MS 10000
+#define BASELINE_WINDOW_MS 60000           /* the baseline: the last minute (to 70 s) before the switch */
 struct baseline_snap {
 	struct counts_set *counts;         /* NULL: none yet */
 	char version[STATE_VERSION_MAX + 1];

@@ -101,14 +101,17 @@ void watch_start_baselines(struct deployer *d)
 	loop_timer_set(d->p->loop, &d->baseline_timer, d->p->loop->now_ms + BASELINE_EVERY_MS, baseline_tick);
 }
 
-/* The oldest snapshot of version in m's ring, or NULL. */
-static const struct baseline_snap *ring_oldest(const struct managed *m, const char *version)
+/* The start of version's baseline window in m's ring: its newest snapshot
+ * at least BASELINE_WINDOW_MS old, or NULL (the version has been live for
+ * less than that: its whole counted past is the window). */
+static const struct baseline_snap *ring_window_start(const struct managed *m, const char *version, uint64_t now_ms)
 {
 	const struct baseline_snap *best = NULL;
 
 	for (size_t i = 0; i < BASELINE_RING; i++) {
 		const struct baseline_snap *s = &m->ring[i];
-		if (s->counts && !strcmp(s->version, version) && (!best || s->at_ms < best->at_ms))
+		if (s->counts && !strcmp(s->version, version) && s->at_ms + BASELINE_WINDOW_MS <= now_ms &&
+		    (!best || s->at_ms > best->at_ms))
 			best = s;
 	}
 	return best;
@@ -164,9 +167,9 @@ void watch_baseline(struct deployment *dep, bool refresh)
 
 	if (!w || (w->has_baseline && !refresh) || !m->live || !m->live->n)
 		return;
-	/* the last minute or so of the version losing its traffic: its
-	 * ring's oldest snapshot; a version younger than that, from zero */
-	snap = ring_oldest(m, m->live->version);
+	/* the last minute or so of the version losing its traffic; a version
+	 * younger than that, from zero */
+	snap = ring_window_start(m, m->live->version, dep->d->p->loop->now_ms);
 	counts_set_read(m->live, w->scratch_old);
 	counts_set_window(w->baseline, w->scratch_old, snap ? snap->counts : NULL);
 	snprintf(w->baseline_version, sizeof(w->baseline_version), "%s", m->live->version);
