@@ -1,7 +1,7 @@
 # Makefile - a thin wrapper: the real commands live in scripts/ and bench/
 # (see README.md), so that CI, the README and `make` run the same thing.
 
-.PHONY: all build test demo bench bench-deploy bench-restart asan clean
+.PHONY: all build test demo bench bench-deploy bench-restart bench-canary asan clean
 
 all: build
 
@@ -31,6 +31,11 @@ bench-deploy:
 # the longest wait, per mode (socket activation, cutover upgrade, plain; ~2 min).
 bench-restart:
 	bash bench/restart
+
+# Canary analysis: how fast a bad canary is aborted (error rate, latency), the
+# failures shoppers see meanwhile, and false aborts of good canaries (~12 min).
+bench-canary:
+	bash bench/canary
 
 # Build into build-asan/ with ASan+UBSan and run the unit and integration
 # tests against it.
