@@ -615,10 +615,10 @@ def report_latency(runs, lines):
             if not held(r):
                 lat = r["latency"]
                 lines.append("  not counted: the stable version's p99 was %s ms (nominal %s ms), the canary's %s ms:"
-                             " the machine slowed both (load generator late by up to %s ms); %s"
+                             " the machine slowed both (load generator late by up to %s ms); %s after %s ms: %s"
                              % (fmt(lat[r["stable"]]["p99_ms"], 1), fmt(r["stable_p99_nominal_ms"], 1),
                                 fmt(lat[r["version"]]["p99_ms"], 1), fmt(r["load"]["late_max_ms"], 1),
-                                (r.get("reason") or "")[:120]))
+                                r.get("phase"), fmt(r.get("traffic_to_abort_ms")), (r.get("reason") or "")[:120]))
     lines.append("")
     return gs
 
