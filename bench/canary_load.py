@@ -262,7 +262,7 @@ class Stream:
             c.close()
         self.t_end = loop.time()
 
-    def summary(self, wall_offset, stable, canary):
+    def summary(self, wall_offset):
         """Counts and figures of the whole stream (wall_offset: wall - loop clock)."""
         recs = self.records
         late = [r.sent - r.due for r in recs if r.sent is not None]
@@ -272,8 +272,7 @@ class Stream:
                "post": sum(r.post for r in recs),
                "late_p99_ms": round(quantile(late, 0.99) * 1000, 2) if late else None,
                "late_max_ms": round(max(late) * 1000, 2) if late else None,
-               "late_over_10ms": sum(1 for x in late if x > 0.010),
-               "connections_max": None}
+               "late_over_10ms": sum(1 for x in late if x > 0.010)}
         fails = [r for r in recs if r.status >= 500 or r.status <= 0]
         out["failed_get"] = sum(1 for r in fails if not r.post)
         out["failed_post"] = sum(1 for r in fails if r.post)
@@ -442,7 +441,7 @@ async def run_one(a):
     if abort_ms and switched:
         rec["switched_to_abort_ms"] = abort_ms - switched["at_ms"]
         rec["switch_detail"] = switched.get("detail")
-    summ = stream.summary(wall_offset, a.stable, a.version)
+    summ = stream.summary(wall_offset)
     rec["load"] = summ
     canary_due = [r.due for r in stream.records if r.release == a.version]
     if canary_due and abort_ms:
@@ -509,7 +508,7 @@ async def falsealarm(a):
     stop.set()
     await asyncio.gather(*loads)
     for s, st in zip(services, streams):
-        summ = st.summary(wall_offset, None, None)
+        summ = st.summary(wall_offset)
         summ.pop("failures", None)
         print(json.dumps({"kind": "falsealarm_load", "service": s, "load": summ}), flush=True)
 
@@ -740,7 +739,10 @@ def main():
     p.set_defaults(fn=cmd_report)
 
     a = ap.parse_args()
-    a.fn(a)
+    try:
+        a.fn(a)
+    except KeyboardInterrupt:  # Ctrl-C: bench/canary stops what is left
+        sys.exit(130)
 
 
 if __name__ == "__main__":
