@@ -65,8 +65,18 @@ static int run(int argc, char **argv, const struct control_verb *v)
 	if (c.json) {
 		cli_print_json(json_incref(answer));
 	} else {
+		/* the event of this act (later ones may follow it: the next step) */
+		static const char *const said[] = { "paused", "resumed", "promoted", NULL };
+		json_t *e = NULL;
+		size_t n;
 		events = json_object_get(answer, "events");
-		cli_event_line(json_array_get(events, json_array_size(events) - 1), line, sizeof(line));
+		n = json_array_size(events);
+		for (size_t i = n; i > 0 && !e && v != &verbs[3]; i--) {
+			const char *phase = json_string_value(json_object_get(json_array_get(events, i - 1), "phase"));
+			if (phase && !strcmp(phase, said[v - verbs]))
+				e = json_array_get(events, i - 1);
+		}
+		cli_event_line(e ? e : json_array_get(events, n - 1), line, sizeof(line));
 		printf("deployment %lld of %s to %s:\n%s\n", (long long)json_integer_value(json_object_get(answer, "id")),
 		       c.args[0], json_string_value(json_object_get(answer, "version")), line);
 	}

@@ -592,6 +592,17 @@ static void step_stop_old(struct deployment *dep, uint32_t keep)
 	dep_event(dep, detail);
 	record_phase(dep, STATE_DEPLOYMENT_STARTING, detail, false); /* no state of its own in the record */
 	take_out(old, keep, leaving, &n);
+	if (dep->plan.rolling && dep->green && dep->green->weight) {
+		/* the shares follow the instances that take requests, so that the
+		 * old ones left do not carry those that stop */
+		uint32_t fresh = 0;
+		for (size_t i = 0; i < dep->green->n; i++)
+			fresh += dep->green->slots[i]->ready && !dep->green->slots[i]->stopping;
+		if (keep + fresh) {
+			old->weight = (uint32_t)((100ull * keep + (keep + fresh) / 2) / (keep + fresh));
+			dep->green->weight = 100 - old->weight;
+		}
+	}
 	if (!keep && dep->plan.rolling) {
 		/* its group stays live, empty, until the switch; an abort fills
 		 * it again, a failure after the switch starts it again */

@@ -302,9 +302,12 @@ static void abort_reason(const struct managed *m, const struct service_record *r
 			 r->why[0] ? ": " : "", r->why);
 	else if (r->inflight_switched && m->live && strcmp(m->live->version, inflight->to_version))
 		snprintf(reason, len,
-			 "the daemon restarted during %s (watch window not finished): traffic back on %s, the last "
-			 "known-good version; %s stopped",
-			 state_name, m->live->version, inflight->to_version);
+			 "the daemon restarted during %s (%s): traffic back on %s, the last known-good version; %s "
+			 "stopped",
+			 state_name,
+			 inflight->state == STATE_DEPLOYMENT_SWITCHING ? "it had a share of the traffic, not all of it"
+								       : "watch window not finished",
+			 m->live->version, inflight->to_version);
 	else if (r->why[0])
 		snprintf(reason, len, "the daemon restarted during %s; %s", state_name, r->why);
 	else if (m->live)
