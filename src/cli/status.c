@@ -114,10 +114,11 @@ static void print_progress(json_t *p)
 		       ms_range(json_object_get(v, "p99_ms"), b, sizeof(b)));
 	printf("    verdict: %s: %s\n", json_string_value(json_object_get(p, "verdict")),
 	       json_string_value(json_object_get(p, "reason")));
+	printf("    %-12s %-36s %-44s %s\n", "CHECK", "", "VALUE", "CONDITION");
 	json_array_foreach(json_object_get(p, "checks"), i, v)
-		printf("    %-13s %-30s %-48s %s\n", json_string_value(json_object_get(v, "result")),
-		       json_string_value(json_object_get(v, "name")), json_string_value(json_object_get(v, "condition")),
-		       json_string_value(json_object_get(v, "value")));
+		printf("    %-12s %-36s %-44s %s\n", json_string_value(json_object_get(v, "result")),
+		       json_string_value(json_object_get(v, "name")), json_string_value(json_object_get(v, "value")),
+		       json_string_value(json_object_get(v, "condition")));
 }
 
 static void print_managed(json_t *svc, json_t *m, const char *routes)
