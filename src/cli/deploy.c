@@ -38,12 +38,17 @@ struct follow {
 	uint64_t t0;                  /* time_now_ms() when the daemon accepted */
 };
 
-static void print_event(json_t *e)
+/* One event of SERVICE's deployment. */
+static void print_event(json_t *e, const char *service)
 {
+	const char *phase = json_string_value(json_object_get(e, "phase"));
 	char line[1024];
 
 	cli_event_line(e, line, sizeof(line));
 	printf("  %s\n", line);
+	if (phase && !strcmp(phase, "paused")) /* it waits for a person: say what they can do */
+		printf("  %9s  %-16s cutover resume %s goes on (promote skips the remaining steps, abort goes back)\n",
+		       "", "", service ? service : "SERVICE");
 }
 
 /* Erase the live line, if one is on screen. */
@@ -82,7 +87,7 @@ static void print_progress(struct follow *f, json_t *dep)
 
 	for (; f->shown < upto; f->shown++) {
 		clear_live(f);
-		print_event(json_array_get(events, f->shown));
+		print_event(json_array_get(events, f->shown), json_string_value(json_object_get(dep, "service")));
 	}
 	if (f->tty && !finished && n)
 		print_live(f, json_array_get(events, n - 1));
