@@ -275,6 +275,14 @@ void group_stop(struct group *g);
 void group_retire(struct group *g);
 /* Forget g and its instances (they keep running: deployer_free). */
 void group_free(struct group *g);
+/* Whether s takes requests: healthy once (or adopted), not stopping.
+ * route_publish() routes exactly these. */
+static inline bool slot_routed(const struct slot *s)
+{
+	return s->ready && !s->stopping;
+}
+/* Instances of g that take requests (slot_routed). */
+size_t group_routed(const struct group *g);
 /* Instances of g that are healthy now. */
 size_t group_healthy(const struct group *g);
 /* Whether every instance of g runs and none fails its health check
@@ -286,7 +294,8 @@ bool group_crashed(const struct group *g);
 char *group_addrs(const struct group *g, char *out, size_t len);
 /* The sum of the counters of g's instances into *out. */
 void group_counts(struct group *g, struct metrics_counts *out);
-/* The same for route class NAME of g's service (zeros: nothing counted). */
+/* The same for route class NAME of g's service (zeros: nothing counted;
+ * NULL: all its requests, as group_counts). */
 void group_class_counts(struct group *g, const char *name, struct metrics_counts *out);
 /* Publish m's versions at the proxy: live, the warm previous one and the
  * new one of the deployment in flight, each with its weight and its

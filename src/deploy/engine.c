@@ -595,9 +595,7 @@ static void step_stop_old(struct deployment *dep, uint32_t keep)
 	if (dep->plan.rolling && dep->green && dep->green->weight) {
 		/* the shares follow the instances that take requests, so that the
 		 * old ones left do not carry those that stop */
-		uint32_t fresh = 0;
-		for (size_t i = 0; i < dep->green->n; i++)
-			fresh += dep->green->slots[i]->ready && !dep->green->slots[i]->stopping;
+		uint32_t fresh = (uint32_t)group_routed(dep->green);
 		if (keep + fresh) {
 			old->weight = (uint32_t)((100ull * keep + (keep + fresh) / 2) / (keep + fresh));
 			dep->green->weight = 100 - old->weight;

@@ -94,6 +94,15 @@ size_t group_healthy(const struct group *g)
 	return n;
 }
 
+size_t group_routed(const struct group *g)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; g && i < g->n; i++)
+		n += slot_routed(g->slots[i]);
+	return n;
+}
+
 bool group_usable(const struct group *g, bool strict)
 {
 	if (!g || !g->n)
@@ -124,25 +133,20 @@ char *group_addrs(const struct group *g, char *out, size_t len)
 	return out;
 }
 
-void group_counts(struct group *g, struct metrics_counts *out)
-{
-	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; g && i < g->n; i++) {
-		const struct metrics_upstream *mu = slot_metrics(g->m, g->slots[i]);
-		if (mu)
-			metrics_counts_add(out, &mu->counts);
-	}
-}
-
 void group_class_counts(struct group *g, const char *name, struct metrics_counts *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; g && i < g->n; i++) {
 		const struct metrics_upstream *mu = slot_metrics(g->m, g->slots[i]);
-		const struct metrics_counts *c = mu ? metrics_upstream_class(mu, name) : NULL;
+		const struct metrics_counts *c = !mu ? NULL : name ? metrics_upstream_class(mu, name) : &mu->counts;
 		if (c)
 			metrics_counts_add(out, c);
 	}
+}
+
+void group_counts(struct group *g, struct metrics_counts *out)
+{
+	group_class_counts(g, NULL, out);
 }
 
 /* Add g (if it has ready instances) to groups[*n], its targets from
@@ -159,7 +163,7 @@ static void publish_add(const struct group *g, struct proxy_group *groups, size_
 	for (size_t i = 0; i < g->n; i++) {
 		struct slot *s = g->slots[i];
 		struct config_target *t = &targets[*nt];
-		if (!s->ready || s->stopping)
+		if (!slot_routed(s))
 			continue;
 		*t = (struct config_target){ .weight = 1 };
 		t->addr.text = s->addr;

@@ -280,7 +280,7 @@ static void job_route_to(struct job *j, struct group *g)
 {
 	snprintf(j->version, sizeof(j->version), "%s", g->version);
 	for (size_t i = 0; i < g->n; i++)
-		if (g->slots[i]->ready && !g->slots[i]->stopping)
+		if (slot_routed(g->slots[i]))
 			j->routed[j->nrouted++] = dbref_get(g->slots[i]->ref);
 }
 

@@ -19,7 +19,7 @@ static size_t routed_healthy(const struct group *g)
 	size_t n = 0;
 
 	for (size_t i = 0; g && i < g->n; i++)
-		if (g->slots[i]->ready && !g->slots[i]->stopping && g->slots[i]->health != HEALTH_UNHEALTHY)
+		if (slot_routed(g->slots[i]) && g->slots[i]->health != HEALTH_UNHEALTHY)
 			n++;
 	return n;
 }

@@ -49,6 +49,19 @@ void counts_set_read(struct group *g, struct counts_set *out)
 		group_class_counts(g, out->names[i], &out->c[i + 1]);
 }
 
+/* The counts in s of the scope of like->c[i] (0: all; else the class of
+ * that name), or NULL: s is NULL or has no such class. */
+static const struct metrics_counts *counts_set_scope(const struct counts_set *s, const struct counts_set *like,
+						     size_t i)
+{
+	if (!s || i == 0)
+		return s ? &s->c[0] : NULL;
+	for (size_t k = 0; k < s->nclasses; k++)
+		if (!strcmp(s->names[k], like->names[i - 1]))
+			return &s->c[k + 1];
+	return NULL;
+}
+
 /* out = now - before, class by class (before may be NULL: from zero; a
  * class that before does not have: from zero). */
 static void counts_set_window(struct counts_set *out, const struct counts_set *now, const struct counts_set *before)
@@ -56,13 +69,8 @@ static void counts_set_window(struct counts_set *out, const struct counts_set *n
 	static const struct metrics_counts zero;
 
 	for (size_t i = 0; i <= out->nclasses; i++) {
-		const struct metrics_counts *b = &zero;
-		if (before && i == 0)
-			b = &before->c[0];
-		for (size_t k = 0; before && i > 0 && k < before->nclasses; k++)
-			if (!strcmp(before->names[k], out->names[i - 1]))
-				b = &before->c[k + 1];
-		metrics_counts_window(&out->c[i], &now->c[i], b);
+		const struct metrics_counts *b = counts_set_scope(before, out, i);
+		metrics_counts_window(&out->c[i], &now->c[i], b ? b : &zero);
 	}
 }
 
@@ -229,12 +237,7 @@ static const struct analysis_verdict *watch_judge(struct deployment *dep, const 
 	}
 	w->nverdicts = 0;
 	for (size_t i = 0; i <= w->scratch_new->nclasses && i < WATCH_SCOPES_MAX; i++) {
-		const struct metrics_counts *b = NULL;
-		if (base && i == 0)
-			b = &base->c[0];
-		for (size_t k = 0; base && i > 0 && k < base->nclasses; k++)
-			if (!strcmp(base->names[k], w->scratch_new->names[i - 1]))
-				b = &base->c[k + 1];
+		const struct metrics_counts *b = counts_set_scope(base, w->scratch_new, i);
 		struct analysis_input in = { .scope = i ? w->scratch_new->names[i - 1] : NULL,
 					     .baseline_name = base_name,
 					     .candidate = &w->scratch_new->c[i],
