@@ -59,6 +59,8 @@ struct cli {
 	void *data;                   /* for option() */
 
 	bool json;                    /* --json */
+	const char *env;              /* --env ENV (every verb takes it), else $CUTOVER_ENV, else NULL:
+				       * the overlay cutover.ENV.yml merged onto the configuration */
 	const char *config;           /* --config FILE, or NULL */
 	const char *socket;           /* --socket PATH, or NULL */
 	const char *state_dir;        /* --state-dir DIR, or NULL */
@@ -88,7 +90,8 @@ int cli_fail(const struct cli *c, int code, json_t *extra, const char *fmt, ...)
  * newline. */
 void cli_print_json(json_t *obj);
 
-/* Load the configuration file PATH.  Returns 0 and *ret (caller frees with
+/* Load the configuration file PATH with the overlay of c->env, if any
+ * (config_load_env).  Returns 0 and *ret (caller frees with
  * config_free), or EXIT_USAGE after cli_fail() with the loader's message
  * and, with --json, its file, line, column, field and reason. */
 struct config;

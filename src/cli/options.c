@@ -24,6 +24,7 @@
 static const struct option json_help[] = {
 	{ "json", no_argument, NULL, 'j' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "env", required_argument, NULL, 'e' },
 };
 static const struct {
 	unsigned flag;
@@ -85,7 +86,8 @@ static bool known_option(const struct option *opts, int val)
 int cli_parse(struct cli *c, int argc, char **argv)
 {
 	struct option opts[MAX_OPTIONS + 1] = { 0 };
-	char shortopts[3 * MAX_OPTIONS] = ":jh";
+	char shortopts[3 * MAX_OPTIONS] = ":jhe:";
+	const char *env;
 	size_t n = 0;
 	int o;
 
@@ -117,6 +119,12 @@ int cli_parse(struct cli *c, int argc, char **argv)
 
 		if (o == 'j') {
 			c->json = true;
+		} else if (o == 'e') {
+			if (!config_env_name_valid(optarg))
+				return cli_fail(c, EXIT_USAGE, NULL,
+						"%s: invalid environment name '%s' (expected [a-z0-9][a-z0-9_-]*, "
+						"at most 32 characters)", given, optarg);
+			c->env = optarg;
 		} else if (o == 'h') {
 			fputs(c->help, stdout);
 			return EXIT_OK;
@@ -137,6 +145,13 @@ int cli_parse(struct cli *c, int argc, char **argv)
 	}
 	c->args = argv + optind;
 	c->nargs = argc - optind;
+	if (!c->env && (env = getenv("CUTOVER_ENV")) && *env) {
+		if (!config_env_name_valid(env))
+			return cli_fail(c, EXIT_USAGE, NULL,
+					"CUTOVER_ENV: invalid environment name '%s' (expected [a-z0-9][a-z0-9_-]*, "
+					"at most 32 characters)", env);
+		c->env = env;
+	}
 	return cli_check_args(c);
 }
 
@@ -157,7 +172,7 @@ int cli_load_config(const struct cli *c, const char *path, struct config **ret)
 	const char *reason;
 	json_t *where;
 
-	if (config_load(path, ret, &err) == 0)
+	if (config_load_env(path, c->env, ret, &err) == 0)
 		return 0;
 	/* the reason alone: the message without "FILE:LINE:COLUMN: FIELD: " */
 	if (err.line > 0)
@@ -184,8 +199,9 @@ const char *cli_config_path(const struct cli *c)
 }
 
 /* The state dir or the admin socket (SOCKET true) by the order of cli.h:
- * OPT, else the file of --config, else the environment variable, else
- * ./cutover.yml, else the default. */
+ * OPT, else the file of --config, else the environment variable (unless an
+ * environment is chosen: its configuration names it), else ./cutover.yml,
+ * else the default. */
 static int locate(const struct cli *c, bool socket, char **ret)
 {
 	const char *opt = socket ? c->socket : c->state_dir;
@@ -197,7 +213,7 @@ static int locate(const struct cli *c, bool socket, char **ret)
 
 	if (opt) {
 		found = strdup(opt);
-	} else if (!c->config && env && *env) {
+	} else if (!c->config && !c->env && env && *env) {
 		found = strdup(env);
 	} else if (!(path = cli_config_path(c))) {
 		found = strdup(socket ? DEFAULT_SOCKET : DEFAULT_STATE_DIR);

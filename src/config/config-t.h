@@ -199,7 +199,9 @@ struct config_log {
 };
 
 struct config {
-	char *path;                   /* file it was read from */
+	char *path;                   /* file it was read from (the base, cutover.yml) */
+	char *env;                    /* the environment whose overlay was merged (cutover.ENV.yml), or NULL */
+	char *overlay;                /* that overlay's path, or NULL */
 	struct config_addr *listen;   /* proxy listeners, >= 1 */
 	size_t nlisten;
 	struct config_addr admin;     /* admin listener (loopback only); text NULL if none */

@@ -23,6 +23,19 @@ int config_load_string(const char *name, const char *text, size_t len, struct co
  * Returns 0 and *ret (cfg->path is paths[0]), or a negative errno with *err
  * filled and *ret untouched. */
 int config_load_files(const char *const *paths, size_t n, struct config **ret, struct config_error *err);
+/* The configuration of environment ENV: base_path (cutover.yml) with the
+ * overlay cutover.ENV.yml of the same directory merged onto it
+ * (config_load_files).  ENV NULL or "": the base alone (config_load).  ENV
+ * must be a valid environment name (config_env_name_valid) and its overlay
+ * must exist: a missing one is an error naming the file, never a silent
+ * base.  On success cfg->env and cfg->overlay are set.  Returns as
+ * config_load_files(). */
+int config_load_env(const char *base_path, const char *env, struct config **ret, struct config_error *err);
+/* The overlay path of ENV for base_path: DIR/cutover.ENV.yml, DIR being
+ * base_path's directory.  Returns a malloc'd string, or NULL (no memory). */
+char *config_overlay_path(const char *base_path, const char *env);
+/* Is name a valid environment name: [a-z0-9][a-z0-9_-]{0,31}? */
+bool config_env_name_valid(const char *name);
 /* Same, from texts in memory (relative paths are handled as by
  * config_load_string). */
 int config_load_sources(const struct config_source *sources, size_t n, struct config **ret,

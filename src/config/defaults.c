@@ -166,6 +166,8 @@ struct config *config_free(struct config *cfg)
 	free(cfg->state_dir);
 	free(cfg->admin_socket);
 	free(cfg->path);
+	free(cfg->env);
+	free(cfg->overlay);
 	free(cfg);
 	return NULL;
 }

@@ -365,3 +365,69 @@ int config_load(const char *path, struct config **ret, struct config_error *err)
 {
 	return config_load_files(&path, 1, ret, err);
 }
+
+bool config_env_name_valid(const char *name)
+{
+	size_t i;
+
+	if (!name || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	for (i = 1; name[i]; i++)
+		if (i >= 32 || !((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+				 name[i] == '-' || name[i] == '_'))
+			return false;
+	return true;
+}
+
+char *config_overlay_path(const char *base_path, const char *env)
+{
+	const char *slash = strrchr(base_path, '/');
+	char *path;
+	int n = slash ? asprintf(&path, "%.*s/cutover.%s.yml", (int)(slash - base_path), base_path, env)
+		      : asprintf(&path, "cutover.%s.yml", env);
+
+	return n < 0 ? NULL : path;
+}
+
+int config_load_env(const char *base_path, const char *env, struct config **ret, struct config_error *err)
+{
+	const char *paths[2] = { base_path, NULL };
+	struct config *cfg = NULL;
+	char reason[256];
+	int r;
+
+	if (!env || !*env)
+		return config_load(base_path, ret, err);
+	if (!config_env_name_valid(env)) {
+		snprintf(reason, sizeof(reason),
+			 "invalid environment name \"%.64s\" (expected [a-z0-9][a-z0-9_-]*, at most 32 characters)", env);
+		error_set(err, base_path, 0, 0, "", reason);
+		return -EINVAL;
+	}
+	paths[1] = config_overlay_path(base_path, env);
+	if (!paths[1]) {
+		error_set(err, base_path, 0, 0, "", "out of memory");
+		return -ENOMEM;
+	}
+	if (access(paths[1], F_OK) < 0) {
+		snprintf(reason, sizeof(reason), "environment \"%s\" has no overlay: %s", env, strerror(errno));
+		error_set(err, paths[1], 0, 0, "", reason);
+		r = -ENOENT;
+		goto out;
+	}
+	r = config_load_files(paths, 2, &cfg, err);
+	if (r < 0)
+		goto out;
+	cfg->env = strdup(env);
+	cfg->overlay = realpath(paths[1], NULL);
+	if (!cfg->env || !cfg->overlay) {
+		cfg = config_free(cfg);
+		error_set(err, base_path, 0, 0, "", "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	*ret = cfg;
+out:
+	free((char *)paths[1]);
+	return r;
+}

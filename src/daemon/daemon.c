@@ -145,7 +145,7 @@ static void daemon_reload(struct daemon *d)
 	/* MONOTONIC_USEC: systemd >= 253 (Type=notify-reload) pairs the
 	 * RELOADING=1 with the SIGHUP it sent by that time */
 	systemd_notify(d, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(time_now_ns() / 1000));
-	rc = config_load(d->cfg->path, &cfg, &err);
+	rc = config_load_env(d->cfg->path, d->cfg->env, &cfg, &err);
 	if (rc < 0) {
 		log_error("reload failed, keeping the running configuration: %s", err.message);
 		goto fail;
