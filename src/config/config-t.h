@@ -128,6 +128,23 @@ struct config_route_class {
 	char *path_prefix;            /* starts with '/' */
 };
 
+/* How an instance receives a secret (services.NAME.secrets). */
+enum config_secret_as {
+	CONFIG_SECRET_ENV = 0,        /* an environment variable */
+	CONFIG_SECRET_FILE,           /* a file (mode 0400) in the instance's private directory,
+				       * $CUTOVER_SECRETS_DIR, removed when the instance stops */
+};
+
+/* A secret a service needs: "NAME" (an environment variable NAME), or
+ * {name: NAME, env: VAR} or {name: NAME, file: FILE}. */
+#define CONFIG_SERVICE_SECRETS_MAX 64
+struct config_service_secret {
+	char *name;                   /* in the secrets file: [A-Za-z_][A-Za-z0-9_]{0,63} */
+	enum config_secret_as as;
+	char *target;                 /* the variable's name, or the file's name ([A-Za-z0-9._-], not "." or "..") */
+	int line;                     /* where it was written (for messages) */
+};
+
 struct config_service {
 	char *name;                   /* [a-z0-9][a-z0-9_-]*, unique */
 	struct config_target *targets;
@@ -146,6 +163,8 @@ struct config_service {
 	struct config_deploy deploy;
 	struct config_route_class *route_classes; /* judged apart by the analysis, at most CONFIG_ROUTE_CLASSES_MAX */
 	size_t nroute_classes;
+	struct config_service_secret *secrets; /* what its instances receive, at most CONFIG_SERVICE_SECRETS_MAX */
+	size_t nsecrets;
 	int line;                     /* where it was declared (for messages) */
 };
 
@@ -191,6 +210,20 @@ struct config_cohorts {
 	char *override_header;        /* default "X-Cutover-Version": forces a version */
 };
 
+/* The environment's encrypted secrets (secrets:).  Paths are absolute
+ * once loaded. */
+struct config_secrets {
+	char *file;                   /* the age file; default DIR/secrets.age, in an environment
+				       * DIR/secrets.ENV.age (DIR: cutover.yml's directory) */
+	char *recipients;             /* who it is encrypted to, `age -R` format; default: file with
+				       * .age replaced by .recipients */
+	char *identity;               /* this server's key (AGE-SECRET-KEY-1...), mode 0600;
+				       * default STATE_DIR/identity.key */
+	char *runtime_dir;            /* where the instances' secret files go (tmpfs); default
+				       * /run/cutover as root, else $XDG_RUNTIME_DIR/cutover, else
+				       * /dev/shm/cutover-UID */
+};
+
 struct config_log {
 	char *access;                 /* path, "-" for stdout, NULL for off */
 	enum config_log_format access_format;
@@ -214,6 +247,7 @@ struct config {
 	struct config_log log;
 	struct config_startup startup;
 	struct config_cohorts cohorts;
+	struct config_secrets secrets;
 	char *state_dir;              /* default "/var/lib/cutover"; releases, SQLite state, instance logs */
 	char *admin_socket;           /* default STATE_DIR/admin.sock (mode 0600) */
 };

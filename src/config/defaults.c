@@ -136,6 +136,11 @@ static void service_release(struct config_service *svc)
 		free(svc->route_classes[k].path_prefix);
 	}
 	free(svc->route_classes);
+	for (size_t k = 0; k < svc->nsecrets; k++) {
+		free(svc->secrets[k].name);
+		free(svc->secrets[k].target);
+	}
+	free(svc->secrets);
 }
 
 /* Also safe on a partly filled config, as long as each count covers only
@@ -163,6 +168,10 @@ struct config *config_free(struct config *cfg)
 	free(cfg->cohorts.cookie);
 	free(cfg->cohorts.override_cookie);
 	free(cfg->cohorts.override_header);
+	free(cfg->secrets.file);
+	free(cfg->secrets.recipients);
+	free(cfg->secrets.identity);
+	free(cfg->secrets.runtime_dir);
 	free(cfg->state_dir);
 	free(cfg->admin_socket);
 	free(cfg->path);

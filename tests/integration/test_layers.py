@@ -15,7 +15,7 @@ SRC = os.path.join(ROOT, "src")
 # Lowest first.  Keep in step with docs/internals/style.md ("Layers").
 LAYERS = [
     ["base"],
-    ["http"],
+    ["http", "secrets"],
     ["loop", "config", "metrics", "state"],
     ["proxy", "supervisor", "store"],
     ["deploy"],
