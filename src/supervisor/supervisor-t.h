@@ -8,6 +8,8 @@
  * Design notes: docs/internals/supervisor.md.
  */
 #pragma once
+
+struct redactor; /* secrets/redact.h */
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -62,6 +64,12 @@ struct sup_spec {
 	struct sup_restart restart;
 	bool die_with_daemon;         /* killed (SIGKILL, the leader only) if the daemon dies: for
 	                               * short-lived jobs such as smoke tests, never for instances */
+	char *const *secret_env;      /* NULL-terminated "NAME=VALUE" added to env at every spawn (a
+	                               * restart too); the supervisor keeps its copy in sodium_malloc
+	                               * memory and wipes it when the instance is freed; NULL: none */
+	const struct redactor *redact; /* non-NULL: stdout and stderr go through a log relay, a process
+	                               * of their own that outlives the daemon, which appends them to
+	                               * log_path with these values hidden (secrets/redact.h; copied) */
 };
 
 enum sup_state {
