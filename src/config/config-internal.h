@@ -199,15 +199,24 @@ enum {
 	VAR_SERVICE = 1u << 2,
 	VAR_RELEASE_DIR = 1u << 3,
 	VAR_URL = 1u << 4,            /* deploy.smoke only */
+	VAR_USER = 1u << 5,           /* the configuration's variables: (not in build) */
 };
-#define VARS_INSTANCE (VAR_PORT | VAR_VERSION | VAR_SERVICE | VAR_RELEASE_DIR)
+#define VARS_INSTANCE (VAR_PORT | VAR_VERSION | VAR_SERVICE | VAR_RELEASE_DIR | VAR_USER)
 #define VARS_BUILD (VAR_VERSION | VAR_SERVICE | VAR_RELEASE_DIR)
 #define VARS_SMOKE (VARS_INSTANCE | VAR_URL)
 bool env_name_valid_len(const char *s, size_t len);
-/* Every ${NAME} in n's value must be one of `allowed`; *ret_seen (may be
- * NULL) gets those used. */
+/* The top-level variables: mapping n into L->cfg->variables (read before
+ * anything that may use them). */
+int load_variables(struct loader *L, const struct ynode *n);
+/* Every ${NAME} in n's value must be one of `allowed` (VAR_USER: a name of
+ * variables:); *ret_seen (may be NULL) gets those used. */
 int check_variables(struct loader *L, const struct ynode *n, unsigned allowed, bool shell, unsigned *ret_seen);
-/* A shell command with only the `allowed` variables into *dst. */
+/* n's value (checked by check_variables) with each ${NAME} of variables:
+ * replaced by its value, cutover's own ${PORT}... left for the launch, into
+ * *dst (freed first); at most max characters once substituted. */
+int expand_variables(struct loader *L, const struct ynode *n, size_t max, char **dst);
+/* A shell command with only the `allowed` variables into *dst, those of
+ * variables: substituted. */
 int load_command(struct loader *L, const struct ynode *n, unsigned allowed, char **dst, unsigned *ret_seen);
 /* deploy.c */
 keyword_load_fn load_deploy_defaults;         /* the top-level deploy: */

@@ -33,7 +33,15 @@ struct config_route {
 /* A variable of a service's environment. */
 struct config_env {
 	char *name;                   /* [A-Za-z_][A-Za-z0-9_]* */
-	char *value;                  /* ${PORT} ${VERSION} ${SERVICE} ${RELEASE_DIR} substituted at launch */
+	char *value;                  /* ${PORT} ${VERSION} ${SERVICE} ${RELEASE_DIR} substituted at launch
+				       * (the variables: of the configuration already are) */
+};
+
+/* A variable of the configuration (variables:), substituted when the file
+ * is loaded in a service's run, env values, deploy.smoke and health.host. */
+struct config_variable {
+	char *name;                   /* [A-Za-z_][A-Za-z0-9_]*, not one of cutover's own (PORT, ...) */
+	char *value;                  /* as written; never contains "${" */
 };
 
 /* HTTP health check of one instance (services.NAME.health). */
@@ -242,6 +250,8 @@ struct config {
 	size_t nservices;
 	struct config_route *routes;  /* in declaration order */
 	size_t nroutes;
+	struct config_variable *variables; /* variables:, in the order written (already substituted) */
+	size_t nvariables;
 	struct config_timeouts timeouts;
 	struct config_limits limits;
 	struct config_log log;

@@ -163,6 +163,11 @@ struct config *config_free(struct config *cfg)
 		free(cfg->routes[i].path_prefix);
 	}
 	free(cfg->routes);
+	for (i = 0; i < cfg->nvariables; i++) {
+		free(cfg->variables[i].name);
+		free(cfg->variables[i].value);
+	}
+	free(cfg->variables);
 	free(cfg->log.access);
 	free(cfg->log.error);
 	free(cfg->cohorts.cookie);

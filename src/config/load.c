@@ -48,7 +48,7 @@ static int root_admin_socket(struct loader *L, const struct ynode *n, void *obj,
 
 enum root_key {
 	ROOT_LISTEN, ROOT_ADMIN, ROOT_TIMEOUTS, ROOT_LIMITS, ROOT_LOG, ROOT_SERVICES, ROOT_STATE_DIR,
-	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_COHORTS, ROOT_NKEYS,
+	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_COHORTS, ROOT_VARIABLES, ROOT_NKEYS,
 };
 
 static const struct keyword root_keywords[ROOT_NKEYS] = {
@@ -63,6 +63,7 @@ static const struct keyword root_keywords[ROOT_NKEYS] = {
 	[ROOT_DEPLOY] = { "deploy", load_deploy_defaults, 0, 0, 0, 0 },
 	[ROOT_STARTUP] = { "startup", load_startup, 0, 0, 0, 0 },
 	[ROOT_COHORTS] = { "cohorts", load_cohorts, 0, 0, 0, 0 },
+	[ROOT_VARIABLES] = { "variables", NULL, 0, 0, 0, 0 },   /* read first: the others use them */
 };
 
 static const struct section root_section = SECTION("a mapping", false, root_keywords);
@@ -103,13 +104,20 @@ static int fail_required(struct loader *L, const struct ynode *root, const char 
 
 static int load_root(struct loader *L, const struct ynode *root)
 {
-	const struct ynode *given[ROOT_NKEYS] = { 0 }, *admin;
+	const struct ynode *given[ROOT_NKEYS] = { 0 }, *admin, *vars;
 	size_t j, saved;
 	int r;
 
 	if (root->kind != YNODE_MAP)
 		return fail(L, root, "the top level must be a mapping of settings (listen:, services:, ...), got %s",
 			    kind_name(root));
+	if ((vars = ynode_map_get(root, "variables"))) {
+		saved = field_push_key(L, "variables");
+		r = load_variables(L, vars);
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
 	r = section_load(L, root, &root_section, L->cfg, given);
 	if (r < 0)
 		return r;

@@ -275,7 +275,7 @@ static int service_env(struct loader *L, const struct ynode *n, void *obj, const
 		if (r >= 0)
 			r = set_string(L, &svc->env[i].name, key->value);
 		if (r >= 0)
-			r = set_string(L, &svc->env[i].value, value->value);
+			r = expand_variables(L, value, ENV_VALUE_MAX, &svc->env[i].value);
 		field_pop(L, saved);
 		if (r < 0)
 			return r;
@@ -312,15 +312,20 @@ static int health_path(struct loader *L, const struct ynode *value, void *obj, c
 	return r;
 }
 
+/* A host name, in which the variables: of the configuration are
+ * substituted (a staging host and a production one, say). */
 static int health_host(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
 {
+	char **host = &((struct config_health *)obj)->host;
 	const char *reason;
 	int r = expect_value(L, value, "a host name like shop.internal");
 
-	if (r >= 0 && (reason = check_header_host(value->value)))
-		r = fail(L, value, "%s, got %s", reason, QUOTED(value->value));
 	if (r >= 0)
-		r = set_string(L, &((struct config_health *)obj)->host, value->value);
+		r = check_variables(L, value, VAR_USER, false, NULL);
+	if (r >= 0)
+		r = expand_variables(L, value, HOST_MAX + 8, host);
+	if (r >= 0 && (reason = check_header_host(*host)))
+		r = fail(L, value, "%s, got %s", reason, QUOTED(*host));
 	return r;
 }
 
