@@ -16,6 +16,7 @@ static const struct verb {
 	{ "daemon", cli_daemon, "run the proxy from a configuration file" },
 	{ "proxy", cli_proxy, "run the proxy from command-line flags (no file)" },
 	{ "check", cli_check, "validate a configuration file" },
+	{ "config", cli_config, "show the effective configuration (--env ENV) and where each value comes from" },
 	{ "status", cli_status, "show what the daemon serves (services, routes, targets)" },
 	{ "deploy", cli_deploy, "ship a version of a service (its strategy), with automatic rollback" },
 	{ "rollback", cli_rollback, "return a service to its previous version" },

@@ -16,6 +16,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 int cli_daemon(int argc, char **argv);
 int cli_proxy(int argc, char **argv);
 int cli_check(int argc, char **argv);
+int cli_config(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_deploy(int argc, char **argv);
 int cli_rollback(int argc, char **argv);
@@ -96,6 +97,11 @@ void cli_print_json(json_t *obj);
  * and, with --json, its file, line, column, field and reason. */
 struct config;
 int cli_load_config(const struct cli *c, const char *path, struct config **ret);
+/* Same, and *ret_tree (may be NULL) gets the merged tree the configuration
+ * was read from (config_load_env_tree; the caller frees it with
+ * ynode_free). */
+struct ynode;
+int cli_load_config_tree(const struct cli *c, const char *path, struct config **ret, struct ynode **ret_tree);
 
 /* The configuration file a state or socket verb reads when no more precise
  * option is given: --config FILE, else ./cutover.yml if it exists, else

@@ -122,8 +122,8 @@ int cli_parse(struct cli *c, int argc, char **argv)
 		} else if (o == 'e') {
 			if (!config_env_name_valid(optarg))
 				return cli_fail(c, EXIT_USAGE, NULL,
-						"%s: invalid environment name '%s' (expected [a-z0-9][a-z0-9_-]*, "
-						"at most 32 characters)", given, optarg);
+						"--env: invalid environment name '%s' (expected [a-z0-9][a-z0-9_-]*, "
+						"at most 32 characters)", optarg);
 			c->env = optarg;
 		} else if (o == 'h') {
 			fputs(c->help, stdout);
@@ -167,12 +167,17 @@ int cli_check_args(const struct cli *c)
 
 int cli_load_config(const struct cli *c, const char *path, struct config **ret)
 {
+	return cli_load_config_tree(c, path, ret, NULL);
+}
+
+int cli_load_config_tree(const struct cli *c, const char *path, struct config **ret, struct ynode **ret_tree)
+{
 	struct config_error err;
 	char prefix[512];
 	const char *reason;
 	json_t *where;
 
-	if (config_load_env(path, c->env, ret, &err) == 0)
+	if (config_load_env_tree(path, c->env, ret, ret_tree, &err) == 0)
 		return 0;
 	/* the reason alone: the message without "FILE:LINE:COLUMN: FIELD: " */
 	if (err.line > 0)

@@ -190,6 +190,11 @@ int load_path(struct loader *L, const struct ynode *n, const char *expected, cha
 
 /* sections.c: the top-level sections of the proxy. */
 keyword_load_fn load_listen, load_admin, load_timeouts, load_limits, load_log, load_startup, load_cohorts;
+extern const char *const unready_words[2];    /* enum config_unready */
+extern const char *const log_format_words[2]; /* enum config_log_format */
+extern const char *const log_level_words[4];  /* enum log_level */
+/* service.c: the names of the stop signals (TERM, ...), NULL if none. */
+const char *stop_signal_name(int signo);
 /* service.c: the services: mapping. */
 int load_services(struct loader *L, const struct ynode *n);
 /* command.c */
@@ -219,6 +224,8 @@ int expand_variables(struct loader *L, const struct ynode *n, size_t max, char *
  * variables: substituted. */
 int load_command(struct loader *L, const struct ynode *n, unsigned allowed, char **dst, unsigned *ret_seen);
 /* deploy.c */
+extern const char *const strategy_words[4];   /* enum config_strategy */
+extern const char *const inconclusive_words[2]; /* enum config_inconclusive */
 keyword_load_fn load_deploy_defaults;         /* the top-level deploy: */
 /* The deploy settings of a service: the top-level defaults (if any), with
  * the service's own deploy: mapping n (NULL if none) over them. */

@@ -40,6 +40,21 @@ bool config_env_name_valid(const char *name);
  * config_load_string). */
 int config_load_sources(const struct config_source *sources, size_t n, struct config **ret,
 			struct config_error *err);
+/* As config_load_env() and config_load_sources(); on success *ret_tree
+ * also gets the merged tree of YAML nodes the configuration was read from
+ * (yaml-tree.h: each node with the file, line and column it was written
+ * at), which config_show_json() needs.  The caller frees it with
+ * ynode_free(); *ret_tree is untouched on failure. */
+struct ynode;
+int config_load_env_tree(const char *base_path, const char *env, struct config **ret, struct ynode **ret_tree,
+			 struct config_error *err);
+int config_load_sources_tree(const struct config_source *sources, size_t n, struct config **ret,
+			     struct ynode **ret_tree, struct config_error *err);
+/* What cfg was read from, for a person: "cutover.yml" or, in an
+ * environment, "cutover.yml + cutover.prod.yml (env prod)"; "(no
+ * configuration file)" for a configuration made from flags.  Writes at most
+ * size bytes to buf and returns buf. */
+const char *config_describe(const struct config *cfg, char *buf, size_t size);
 /* Fill defaults (used by config_load, and by `cutover proxy` without a file):
  * timeouts, limits and log settings are set; state_dir and admin_socket are
  * allocated when NULL; each of services[0..nservices) gets

@@ -13,7 +13,7 @@
 #include <string.h>
 #include "config/config-internal.h"
 
-static const char *const strategies[] = {
+const char *const strategy_words[4] = {
 	[CONFIG_STRATEGY_BLUE_GREEN] = "blue-green",
 	[CONFIG_STRATEGY_RECREATE] = "recreate",
 	[CONFIG_STRATEGY_CANARY] = "canary",
@@ -24,14 +24,14 @@ static const char *const strategies[] = {
 static int deploy_strategy(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
 {
 	size_t i;
-	int r = load_word(L, value, strategies, ARRAY_SIZE(strategies), STRATEGIES, &i);
+	int r = load_word(L, value, strategy_words, ARRAY_SIZE(strategy_words), STRATEGIES, &i);
 
 	if (r >= 0)
 		((struct config_deploy *)obj)->strategy = (enum config_strategy)i;
 	return r;
 }
 
-static const char *const inconclusive_words[] = {
+const char *const inconclusive_words[2] = {
 	[CONFIG_INCONCLUSIVE_PAUSE] = "pause",
 	[CONFIG_INCONCLUSIVE_ABORT] = "abort",
 };

@@ -227,9 +227,10 @@ static int apply_overlay(struct loader *L, struct ynode **tree, const struct con
 }
 
 /* Load sources[0] with sources[1..n) merged onto it.  Relative paths are
- * made absolute when `absolute` is set (the files were read from disk). */
+ * made absolute when `absolute` is set (the files were read from disk).
+ * ret_tree (may be NULL) gets the merged tree on success. */
 static int load_sources(const struct config_source *sources, size_t n, bool absolute, struct config **ret,
-			struct config_error *err)
+			struct ynode **ret_tree, struct config_error *err)
 {
 	struct loader L = { .name = n ? sources[0].name : "", .err = err, .absolute = absolute };
 	struct ynode *root = NULL;
@@ -262,6 +263,10 @@ static int load_sources(const struct config_source *sources, size_t n, bool abso
 		goto out;
 	*ret = L.cfg;
 	L.cfg = NULL;
+	if (ret_tree) {
+		*ret_tree = root;
+		root = NULL;
+	}
 	r = 0;
 out:
 	config_free(L.cfg);
@@ -277,13 +282,19 @@ int config_load_string(const char *name, const char *text, size_t len, struct co
 {
 	struct config_source source = { .name = name, .text = text, .len = len };
 
-	return load_sources(&source, 1, false, ret, err);
+	return load_sources(&source, 1, false, ret, NULL, err);
 }
 
 int config_load_sources(const struct config_source *sources, size_t n, struct config **ret,
 			struct config_error *err)
 {
-	return load_sources(sources, n, false, ret, err);
+	return load_sources(sources, n, false, ret, NULL, err);
+}
+
+int config_load_sources_tree(const struct config_source *sources, size_t n, struct config **ret,
+			     struct ynode **ret_tree, struct config_error *err)
+{
+	return load_sources(sources, n, false, ret, ret_tree, err);
 }
 
 /* Read the whole file (at most CONFIG_MAX_FILE_BYTES).  Returns 0 with *ret
@@ -336,7 +347,9 @@ out:
 	return r;
 }
 
-int config_load_files(const char *const *paths, size_t n, struct config **ret, struct config_error *err)
+/* config_load_files(), and the merged tree into ret_tree (may be NULL). */
+static int load_files(const char *const *paths, size_t n, struct config **ret, struct ynode **ret_tree,
+		      struct config_error *err)
 {
 	struct config_source *sources = calloc(n + 1, sizeof(*sources));
 	char reason[128];
@@ -361,7 +374,7 @@ int config_load_files(const char *const *paths, size_t n, struct config **ret, s
 		}
 		sources[i] = (struct config_source){ .name = paths[i], .text = text, .len = len };
 	}
-	r = load_sources(sources, n, true, ret, err);
+	r = load_sources(sources, n, true, ret, ret_tree, err);
 out:
 	for (i = 0; i < n; i++)
 		free((char *)sources[i].text);
@@ -369,9 +382,14 @@ out:
 	return r;
 }
 
+int config_load_files(const char *const *paths, size_t n, struct config **ret, struct config_error *err)
+{
+	return load_files(paths, n, ret, NULL, err);
+}
+
 int config_load(const char *path, struct config **ret, struct config_error *err)
 {
-	return config_load_files(&path, 1, ret, err);
+	return load_files(&path, 1, ret, NULL, err);
 }
 
 bool config_env_name_valid(const char *name)
@@ -397,15 +415,18 @@ char *config_overlay_path(const char *base_path, const char *env)
 	return n < 0 ? NULL : path;
 }
 
-int config_load_env(const char *base_path, const char *env, struct config **ret, struct config_error *err)
+/* config_load_env(), and the merged tree into ret_tree (may be NULL). */
+static int load_env(const char *base_path, const char *env, struct config **ret, struct ynode **ret_tree,
+		    struct config_error *err)
 {
 	const char *paths[2] = { base_path, NULL };
 	struct config *cfg = NULL;
+	struct ynode *tree = NULL;
 	char reason[256];
 	int r;
 
 	if (!env || !*env)
-		return config_load(base_path, ret, err);
+		return load_files(paths, 1, ret, ret_tree, err);
 	if (!config_env_name_valid(env)) {
 		snprintf(reason, sizeof(reason),
 			 "invalid environment name \"%.64s\" (expected [a-z0-9][a-z0-9_-]*, at most 32 characters)", env);
@@ -423,19 +444,33 @@ int config_load_env(const char *base_path, const char *env, struct config **ret,
 		r = -ENOENT;
 		goto out;
 	}
-	r = config_load_files(paths, 2, &cfg, err);
+	r = load_files(paths, 2, &cfg, ret_tree ? &tree : NULL, err);
 	if (r < 0)
 		goto out;
 	cfg->env = strdup(env);
 	cfg->overlay = realpath(paths[1], NULL);
 	if (!cfg->env || !cfg->overlay) {
 		cfg = config_free(cfg);
+		tree = ynode_free(tree);
 		error_set(err, base_path, 0, 0, "", "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
 	*ret = cfg;
+	if (ret_tree)
+		*ret_tree = tree;
 out:
 	free((char *)paths[1]);
 	return r;
+}
+
+int config_load_env(const char *base_path, const char *env, struct config **ret, struct config_error *err)
+{
+	return load_env(base_path, env, ret, NULL, err);
+}
+
+int config_load_env_tree(const char *base_path, const char *env, struct config **ret, struct ynode **ret_tree,
+			 struct config_error *err)
+{
+	return load_env(base_path, env, ret, ret_tree, err);
 }

@@ -82,7 +82,7 @@ int load_timeouts(struct loader *L, const struct ynode *n, void *obj, const stru
 	return r < 0 ? r : 0;
 }
 
-static const char *const unready_words[] = {
+const char *const unready_words[2] = {
 	[CONFIG_UNREADY_QUEUE] = "queue",
 	[CONFIG_UNREADY_RETRY_AFTER] = "retry-after",
 };
@@ -159,8 +159,8 @@ int load_limits(struct loader *L, const struct ynode *n, void *obj, const struct
 
 /* ---- log --------------------------------------------------------------- */
 
-static const char *const log_formats[] = { [CONFIG_LOG_LOGFMT] = "logfmt", [CONFIG_LOG_JSON] = "json" };
-static const char *const log_levels[] = {
+const char *const log_format_words[2] = { [CONFIG_LOG_LOGFMT] = "logfmt", [CONFIG_LOG_JSON] = "json" };
+const char *const log_level_words[4] = {
 	[LOG_LEVEL_DEBUG] = "debug", [LOG_LEVEL_INFO] = "info",
 	[LOG_LEVEL_WARN] = "warn",   [LOG_LEVEL_ERROR] = "error",
 };
@@ -184,7 +184,7 @@ static int log_file(struct loader *L, const struct ynode *value, void *obj, cons
 static int log_format(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
 {
 	size_t index;
-	int r = load_word(L, value, log_formats, ARRAY_SIZE(log_formats), "logfmt or json", &index);
+	int r = load_word(L, value, log_format_words, ARRAY_SIZE(log_format_words), "logfmt or json", &index);
 
 	if (r >= 0)
 		((struct config_log *)obj)->access_format = (enum config_log_format)index;
@@ -194,7 +194,7 @@ static int log_format(struct loader *L, const struct ynode *value, void *obj, co
 static int log_level(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
 {
 	size_t index;
-	int r = load_word(L, value, log_levels, ARRAY_SIZE(log_levels), "debug, info, warn or error", &index);
+	int r = load_word(L, value, log_level_words, ARRAY_SIZE(log_level_words), "debug, info, warn or error", &index);
 
 	if (r >= 0)
 		((struct config_log *)obj)->level = (int)index;

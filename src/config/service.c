@@ -447,6 +447,14 @@ static const struct stop_signal {
 	{ "HUP", SIGHUP },   { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
 };
 
+const char *stop_signal_name(int signo)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(stop_signals); i++)
+		if (stop_signals[i].signo == signo)
+			return stop_signals[i].name;
+	return NULL;
+}
+
 static int service_stop_signal(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
 {
 	const char *expected = "TERM, INT, QUIT, HUP, USR1 or USR2 (with or without SIG)";
