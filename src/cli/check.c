@@ -1,4 +1,6 @@
-/* check.c - `cutover check --config FILE`: validate only, apply nothing. */
+/* check.c - `cutover check [--config FILE] [--env ENV]`: validate only,
+ * apply nothing.  It names the files it read, so a person sees which
+ * environment was checked ("cutover.yml + cutover.prod.yml (env prod)"). */
 #include <stdio.h>
 #include "cli/cli.h"
 #include "config/config.h"
@@ -7,14 +9,16 @@ int cli_check(int argc, char **argv)
 {
 	struct cli c = {
 		.verb = "check",
-		.help = "usage: cutover check [--config FILE] [--json]\n"
-			"Validate FILE (default ./cutover.yml); exit 0 if valid, 2 if not.  --json prints\n"
-			"{\"ok\": true, \"file\", \"listeners\", \"services\", \"routes\"}, or the error with its\n"
-			"file, line, column, field and reason.\n",
+		.help = "usage: cutover check [--config FILE] [--env ENV] [--json]\n"
+			"Validate FILE (default ./cutover.yml), with the overlay cutover.ENV.yml of --env\n"
+			"ENV (else $CUTOVER_ENV) merged onto it; exit 0 if valid, 2 if not.  --json prints\n"
+			"{\"ok\": true, \"file\", \"env\", \"overlay\", \"listeners\", \"services\", \"routes\"},\n"
+			"or the error with its file, line, column, field and reason.\n",
 		.flags = CLI_CONFIG,
 	};
 	struct config *cfg = NULL;
 	const char *path;
+	char what[600];
 	int rc = cli_parse(&c, argc, argv);
 
 	if (rc >= 0)
@@ -24,11 +28,12 @@ int cli_check(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (c.json)
-		cli_print_json(json_pack("{sb ss sI sI sI}", "ok", 1, "file", path, "listeners", (json_int_t)cfg->nlisten,
-					 "services", (json_int_t)cfg->nservices, "routes", (json_int_t)cfg->nroutes));
+		cli_print_json(json_pack("{sb ss ss? ss? sI sI sI}", "ok", 1, "file", path, "env", cfg->env, "overlay",
+					 cfg->overlay, "listeners", (json_int_t)cfg->nlisten, "services",
+					 (json_int_t)cfg->nservices, "routes", (json_int_t)cfg->nroutes));
 	else
-		printf("%s: ok (%zu listeners, %zu services, %zu routes)\n", path, cfg->nlisten, cfg->nservices,
-		       cfg->nroutes);
+		printf("%s: ok (%zu listeners, %zu services, %zu routes)\n", config_describe(cfg, what, sizeof(what)),
+		       cfg->nlisten, cfg->nservices, cfg->nroutes);
 	config_free(cfg);
 	return EXIT_OK;
 }

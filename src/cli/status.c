@@ -187,6 +187,9 @@ static void print_targets(json_t *svc, const char *routes)
 
 static void print_status(json_t *st)
 {
+	const char *config = json_string_value(json_object_get(st, "config"));
+	const char *env = json_string_value(json_object_get(st, "env"));
+	const char *overlay = json_string_value(json_object_get(st, "overlay"));
 	json_t *svc;
 	size_t i;
 
@@ -194,8 +197,11 @@ static void print_status(json_t *st)
 	       (long long)json_integer_value(json_object_get(st, "pid")));
 	print_duration(json_integer_value(json_object_get(st, "uptime_s")));
 	printf("%s\n", json_is_true(json_object_get(st, "draining")) ? "  DRAINING" : "");
-	if (json_string_value(json_object_get(st, "config")))
-		printf("config %s\n", json_string_value(json_object_get(st, "config")));
+	if (config && env && overlay)
+		printf("config %s + %s (env %s)\n", config, strrchr(overlay, '/') ? strrchr(overlay, '/') + 1 : overlay,
+		       env);
+	else if (config)
+		printf("config %s\n", config);
 	printf("client connections %lld, requests in flight %lld\n\n",
 	       (long long)json_integer_value(json_object_get(st, "client_connections")),
 	       (long long)json_integer_value(json_object_get(st, "requests_in_flight")));
@@ -223,12 +229,14 @@ int cli_status(int argc, char **argv)
 {
 	struct cli c = {
 		.verb = "status",
-		.help = "usage: cutover status [--socket PATH | --config FILE] [--json]\n"
+		.help = "usage: cutover status [--socket PATH | --config FILE] [--env ENV] [--json]\n"
 			"Show the services the daemon serves and their routes; for each managed service\n"
 			"its versions (live, warm previous, green of a deploy in flight) with pid,\n"
 			"health, restarts, share of new requests and counters; for the others, targets.\n"
 			"The daemon: --socket, else admin_socket of --config FILE, else $CUTOVER_SOCKET,\n"
-			"else admin_socket of ./cutover.yml if it exists, else /var/lib/cutover/admin.sock.\n"
+			"else admin_socket of ./cutover.yml if it exists, else /var/lib/cutover/admin.sock;\n"
+			"with --env ENV (or $CUTOVER_ENV), admin_socket of that environment's configuration.\n"
+			"The first lines name the configuration and environment the daemon runs.\n"
 			"Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable.\n",
 		.flags = CLI_CONFIG | CLI_SOCKET,
 	};

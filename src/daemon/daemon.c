@@ -136,6 +136,7 @@ static void daemon_reload(struct daemon *d)
 	struct config *cfg = NULL;
 	struct config_error err;
 	const char *why = NULL;
+	char what[600];
 	int rc;
 
 	if (!d->cfg->path) {
@@ -176,8 +177,8 @@ static void daemon_reload(struct daemon *d)
 	log_open(cfg->log.error);
 	log_set_level(cfg->log.level);
 	d->proxy.metrics.config_reloads++;
-	log_info("configuration reloaded from %s: %zu services, %zu routes", cfg->path, cfg->nservices,
-		 cfg->nroutes);
+	log_info("configuration reloaded from %s: %zu services, %zu routes",
+		 config_describe(cfg, what, sizeof(what)), cfg->nservices, cfg->nroutes);
 	systemd_notify(d, "READY=1\nSTATUS=serving (configuration reloaded)");
 	return;
 fail:
@@ -372,6 +373,7 @@ static void read_self(struct daemon *d)
 int daemon_run(struct config *cfg, char **argv)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
+	char what[600];
 	int rc;
 
 	if (!d) {
@@ -385,6 +387,10 @@ int daemon_run(struct config *cfg, char **argv)
 	read_self(d);
 	log_open(cfg->log.error);
 	log_set_level(cfg->log.level);
+	/* which environment this daemon serves: two may run side by side */
+	if (cfg->path)
+		log_info("configuration %s: %zu services, %zu routes", config_describe(cfg, what, sizeof(what)),
+			 cfg->nservices, cfg->nroutes);
 	rc = loop_init(&d->loop);
 	if (rc < 0) {
 		log_error("cannot create the event loop: %s", strerror(-rc));
