@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "config/config.h"
+#include "config/show.h"
 #include "config/yaml-tree.h"
 
 #define NAME "cutover.yml"
@@ -984,6 +985,7 @@ static const struct invalid_case invalid_cases[] = {
 	/* managed services */
 #define SVC HEAD "services:\n  shop:\n" /* 3 lines */
 #define X10 "xxxxxxxxxx"
+#define X100 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10
 	{ "neither targets nor run", SVC "    routes: [{path: /}]\n",
 	  3, 3, "services.shop.targets", "is required: at least one target (or run:" },
 	{ "targets and run", MANAGED "    targets: [127.0.0.1:9001]\n",
@@ -1238,6 +1240,42 @@ static const struct invalid_case invalid_cases[] = {
 	{ "service deploy not a mapping over defaults",
 	  HEAD "deploy:\n  watch: 1m\nservices:\n  shop:\n    run: ./shop ${PORT}\n    deploy: fast\n",
 	  7, 13, "services.shop.deploy", "must be a mapping of deploy settings, got a single value" },
+#define VARS HEAD "variables:\n  DB: /srv/db\n" /* 3 lines */
+	{ "misspelt variable of variables:", VARS "services:\n  shop:\n    run: ./shop --port ${PORT} --db ${DBB}\n",
+	  6, 10, "services.shop.run", "unknown variable ${DBB} (did you mean ${DB}?)" },
+	{ "variable in neither", VARS "services:\n  shop:\n    run: ./shop --port ${PORT} ${CACHE}\n",
+	  6, 10, "services.shop.run",
+	  "unknown variable ${CACHE}: not in variables: (DB), and cutover substitutes only ${PORT}, ${VERSION}, "
+	  "${SERVICE} and ${RELEASE_DIR}; for a shell variable write $CACHE" },
+	{ "variable in an env value", VARS "services:\n  shop:\n    run: ./shop ${PORT}\n    env:\n      A: ${D}\n",
+	  8, 10, "services.shop.env.A", "unknown variable ${D} (did you mean ${DB}?)" },
+	{ "variable of variables: in build",
+	  VARS "services:\n  shop:\n    run: ./shop --port ${PORT}\n    build: make DB=${DB}\n",
+	  7, 12, "services.shop.build",
+	  "${DB} (from variables:) is not substituted here: the build runs once per release, and the same release "
+	  "runs in every environment" },
+	{ "variable inside a variable", HEAD "variables:\n  DB: ${STATE}/db\n" SHOP,
+	  3, 7, "variables.DB", "a variable's value is used as written: ${...} is not substituted in it" },
+	{ "variable named PORT", HEAD "variables:\n  PORT: \"80\"\n" SHOP,
+	  3, 3, "variables.PORT", "${PORT} is cutover's own variable" },
+	{ "variable named like a path", HEAD "variables:\n  my-db: x\n" SHOP,
+	  3, 3, "variables.my-db", "variable names must match [A-Za-z_][A-Za-z0-9_]*, got \"my-db\"" },
+	{ "variables a list", HEAD "variables: [DB]\n" SHOP,
+	  2, 12, "variables", "must be a mapping of variable names to values, got a list" },
+	{ "variable a mapping", HEAD "variables:\n  DB: {a: b}\n" SHOP,
+	  3, 7, "variables.DB", "must be a value (write \"\" for an empty one), got a mapping" },
+	{ "cutover's variable in health.host", MANAGED "    health:\n      host: ${SERVICE}.internal\n",
+	  6, 13, "services.shop.health.host",
+	  "${SERVICE} is not known here: only the variables: of the configuration are substituted" },
+	{ "unknown variable in health.host", MANAGED "    health:\n      host: ${NOPE}\n",
+	  6, 13, "services.shop.health.host", "unknown variable ${NOPE}: variables: defines none" },
+	{ "health.host too long once substituted",
+	  HEAD "variables:\n  H: " X100 X100 X10 X10 X10 X10 X10 X10 X10 "\n"
+	  "services:\n  shop:\n    run: ./shop ${PORT}\n    health:\n      host: ${H}\n",
+	  8, 13, "services.shop.health.host", "must be at most 261 characters once its variables are substituted, got 270" },
+	{ "health.host invalid once substituted",
+	  HEAD "variables:\n  H: a b\n" "services:\n  shop:\n    run: ./shop ${PORT}\n    health:\n      host: ${H}\n",
+	  8, 13, "services.shop.health.host", "may only contain letters, digits" },
 };
 
 /* The message must be exactly "FILE:LINE:COLUMN: FIELD: reason" (parts left
@@ -1740,6 +1778,14 @@ static const struct overlay_case overlay_cases[] = {
 	  NAME, 3, 10, "timeouts.drain", "must be between 0ms and 24h" },
 	{ "base is empty", "", "listen: 127.0.0.1:9090\n",
 	  NAME, 0, 0, "", "file is empty" },
+	{ "variable inside a variable in the overlay", VARS SHOP, "variables:\n  DB: ${HOME}/db\n",
+	  "overlay.yml", 2, 7, "variables.DB", "a variable's value is used as written" },
+	{ "overlay uses a variable nobody defines", VARS "services:\n  shop:\n    run: ./shop ${PORT}\n",
+	  "services:\n  shop:\n    env:\n      DB: ${DATABASE}\n",
+	  "overlay.yml", 4, 11, "services.shop.env.DB", "unknown variable ${DATABASE}: not in variables: (DB)" },
+	{ "overlay removes a variable still used", VARS "services:\n  shop:\n    run: ./shop ${PORT} ${DB}\n",
+	  "variables:\n  DB: ~\n",
+	  NAME, 6, 10, "services.shop.run", "unknown variable ${DB}: cutover substitutes only" },
 };
 
 static void test_overlay_invalid(void **state)
@@ -1820,6 +1866,320 @@ static void test_overlay_files(void **state UNUSED)
 	unlink(overlay);
 	unlink(base);
 	rmdir(envdir);
+	rmdir(dir);
+}
+
+/* ---- variables and config show ------------------------------------------ */
+
+/* variables: are substituted when the file is loaded, wherever they are
+ * written (also before variables:), cutover's own ${...} are kept for the
+ * launch. */
+static void test_variables(void **state UNUSED)
+{
+	struct config *cfg = load_ok("listen: 127.0.0.1:8080\n"
+				     "deploy:\n"
+				     "  smoke: curl -fsS ${URL}/health?db=${DB}\n"
+				     "variables:\n"
+				     "  DB: /srv/shop.db\n"
+				     "  HOST: shop.internal\n"
+				     "  EMPTY: \"\"\n"
+				     "services:\n"
+				     "  shop:\n"
+				     "    run: ${RELEASE_DIR}/shop --port ${PORT} --db ${DB}${EMPTY} --name ${SERVICE}\n"
+				     "    env:\n"
+				     "      SHOP_DB: ${DB}\n"
+				     "      BOTH: ${DB}:${PORT}\n"
+				     "    health:\n"
+				     "      host: ${HOST}\n");
+	const struct config_service *svc = &cfg->services[0];
+
+	assert_int_equal(cfg->nvariables, 3);
+	assert_string_equal(cfg->variables[0].name, "DB");
+	assert_string_equal(cfg->variables[0].value, "/srv/shop.db");
+	assert_string_equal(cfg->variables[2].value, "");
+	assert_string_equal(svc->run, "${RELEASE_DIR}/shop --port ${PORT} --db /srv/shop.db --name ${SERVICE}");
+	assert_string_equal(svc->env[0].value, "/srv/shop.db");
+	assert_string_equal(svc->env[1].value, "/srv/shop.db:${PORT}");
+	assert_string_equal(svc->health.host, "shop.internal");
+	assert_string_equal(svc->deploy.smoke, "curl -fsS ${URL}/health?db=/srv/shop.db");
+	config_free(cfg);
+}
+
+#define SHOW_BASE \
+	"listen: 127.0.0.1:8080\n"                                   /*  1 */ \
+	"state_dir: /srv/state\n"                                    /*  2 */ \
+	"variables:\n"                                               /*  3 */ \
+	"  DB: /srv/shop.db\n"                                       /*  4 */ \
+	"  HOST: shop.internal\n"                                    /*  5 */ \
+	"deploy:\n"                                                  /*  6 */ \
+	"  watch: 10s\n"                                             /*  7 */ \
+	"  max_p99: 300ms\n"                                         /*  8 */ \
+	"services:\n"                                                /*  9 */ \
+	"  shop:\n"                                                  /* 10 */ \
+	"    run: ./shop --port ${PORT} --db ${DB}\n"                /* 11 */ \
+	"    env:\n"                                                 /* 12 */ \
+	"      SHOP_DB: ${DB}\n"                                     /* 13 */ \
+	"      MODE: base\n"                                         /* 14 */ \
+	"      GREETING: \"hi: there\"\n"                            /* 15 */ \
+	"    health:\n"                                              /* 16 */ \
+	"      host: ${HOST}\n"                                      /* 17 */ \
+	"    deploy:\n"                                              /* 18 */ \
+	"      strategy: blue-green\n"                               /* 19 */ \
+	"      max_p99: ~\n"                                         /* 20 */ \
+	"      steps: \"10% 1m, 100%\"\n"                            /* 21 */ \
+	"    routes:\n"                                              /* 22 */ \
+	"      - host: shop.test\n"                                  /* 23 */ \
+	"  api:\n"                                                   /* 24 */ \
+	"    targets:\n"                                             /* 25 */ \
+	"      - 127.0.0.1:9001\n"                                   /* 26 */ \
+	"      - address: 127.0.0.1:9002\n"                          /* 27 */ \
+	"        weight: 3\n"                                        /* 28 */
+#define SHOW_OVERLAY \
+	"listen: [127.0.0.1:9090, 127.0.0.1:9091]\n"                 /*  1 */ \
+	"variables:\n"                                               /*  2 */ \
+	"  DB: /srv/prod.db\n"                                       /*  3 */ \
+	"timeouts:\n"                                                /*  4 */ \
+	"  drain: 5s\n"                                              /*  5 */ \
+	"services:\n"                                                /*  6 */ \
+	"  shop:\n"                                                  /*  7 */ \
+	"    instances: 3\n"                                         /*  8 */ \
+	"    env:\n"                                                 /*  9 */ \
+	"      MODE: ~\n"                                            /* 10 */ \
+	"    deploy:\n"                                              /* 11 */ \
+	"      strategy: canary\n"                                   /* 12 */ \
+	"      steps:\n"                                             /* 13 */ \
+	"        - 25% 30s\n"                                        /* 14 */ \
+	"        - 100%\n"                                           /* 15 */
+
+/* Load SHOW_BASE (cutover.yml) with SHOW_OVERLAY (cutover.prod.yml) and
+ * the merged tree. */
+static struct config *load_show(struct ynode **tree)
+{
+	static const char base[] = SHOW_BASE, overlay[] = SHOW_OVERLAY;
+	struct config_source sources[] = {
+		{ NAME, base, sizeof(base) - 1 },
+		{ "cutover.prod.yml", overlay, sizeof(overlay) - 1 },
+	};
+	struct config_error err;
+	struct config *cfg = NULL;
+
+	if (config_load_sources_tree(sources, ARRAY_SIZE(sources), &cfg, tree, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_non_null(*tree);
+	return cfg;
+}
+
+/* The member at a dotted path of doc, "a.b[1].c" (NULL if none). */
+static json_t *json_path(json_t *doc, const char *path)
+{
+	char key[64];
+	size_t len;
+
+	while (doc && *path) {
+		if (*path == '[') {
+			doc = json_array_get(doc, strtoul(path + 1, (char **)&path, 10));
+			path += *path == ']';
+		} else {
+			len = strcspn(path, ".[");
+			snprintf(key, sizeof(key), "%.*s", (int)len, path);
+			doc = json_object_get(doc, key);
+			path += len;
+		}
+		path += *path == '.';
+	}
+	return doc;
+}
+
+struct show_case {
+	const char *path;             /* under "config" */
+	const char *value;            /* a string value, or an integer's digits; NULL: null */
+	const char *file;             /* NULL: "default" */
+	int line;
+};
+
+static const struct show_case show_cases[] = {
+	{ "listen[1]", "127.0.0.1:9091", "cutover.prod.yml", 1 },
+	{ "admin", NULL, NULL, 0 },
+	{ "state_dir", "/srv/state", NAME, 2 },
+	{ "admin_socket", "/srv/state/admin.sock", NULL, 0 },
+	{ "variables.DB", "/srv/prod.db", "cutover.prod.yml", 3 },
+	{ "variables.HOST", "shop.internal", NAME, 5 },
+	{ "timeouts.drain", "5s", "cutover.prod.yml", 5 },
+	{ "timeouts.client_header", "10s", NULL, 0 },
+	{ "limits.max_header_bytes", "16k", NULL, 0 },
+	{ "log.access", "off", NULL, 0 },
+	{ "cohorts.max_age", "30d", NULL, 0 },
+	{ "services.shop.run", "./shop --port ${PORT} --db /srv/prod.db", NAME, 11 },
+	{ "services.shop.env.SHOP_DB", "/srv/prod.db", NAME, 13 },
+	{ "services.shop.env.GREETING", "hi: there", NAME, 15 },
+	{ "services.shop.health.host", "shop.internal", NAME, 17 },
+	{ "services.shop.health.timeout", "500ms", NULL, 0 },
+	{ "services.shop.instances", "3", "cutover.prod.yml", 8 },
+	{ "services.shop.limits.nofile", NULL, NULL, 0 },
+	/* the overlay's value over the service's own */
+	{ "services.shop.deploy.strategy", "canary", "cutover.prod.yml", 12 },
+	/* inherited from the top-level deploy: block */
+	{ "services.shop.deploy.watch", "10s", NAME, 7 },
+	/* a null in the service's deploy: drops the inherited 300ms */
+	{ "services.shop.deploy.max_p99", "off", NULL, 0 },
+	{ "services.shop.deploy.steps[0]", "25% 30s", "cutover.prod.yml", 14 },
+	{ "services.shop.deploy.steps[1]", "100%", "cutover.prod.yml", 15 },
+	{ "services.shop.deploy.max_error_rate", "5%", NULL, 0 },
+	{ "services.shop.deploy.confidence", "99%", NULL, 0 },
+	{ "services.shop.deploy.max_p99_ratio", "2x", NULL, 0 },
+	{ "services.shop.deploy.max_surge", "25%", NULL, 0 },
+	{ "services.shop.deploy.retry_on_stable", "on", NULL, 0 },
+	{ "services.shop.routes[0].host", "shop.test", NAME, 23 },
+	{ "services.shop.routes[0].path", "/", NULL, 0 },
+	{ "services.api.targets[0].address", "127.0.0.1:9001", NAME, 26 },
+	{ "services.api.targets[0].weight", "1", NULL, 0 },
+	{ "services.api.targets[1].weight", "3", NAME, 28 },
+};
+
+/* Every value of the table where it must be, with its value and origin;
+ * a key the overlay removed is not there. */
+static void test_show_json(void **state UNUSED)
+{
+	struct ynode *tree = NULL;
+	struct config *cfg = load_show(&tree);
+	json_t *doc = config_show_json(cfg, tree), *config, *leaf, *value, *origin;
+	char got[64];
+
+	assert_non_null(doc);
+	config = json_object_get(doc, "config");
+	assert_true(json_is_null(json_object_get(doc, "env")));
+	for (size_t i = 0; i < ARRAY_SIZE(show_cases); i++) {
+		const struct show_case *c = &show_cases[i];
+
+		leaf = json_path(config, c->path);
+		value = json_object_get(leaf, "value");
+		origin = json_object_get(leaf, "origin");
+		if (json_is_integer(value))
+			snprintf(got, sizeof(got), "%lld", (long long)json_integer_value(value));
+		else
+			snprintf(got, sizeof(got), "%s", json_is_string(value) ? json_string_value(value) : "(null)");
+		if (!leaf || !origin || (c->value ? strcmp(got, c->value) : !json_is_null(value)) ||
+		    (c->file ? !json_is_object(origin) ||
+				       strcmp(json_string_value(json_object_get(origin, "file")), c->file) ||
+				       json_integer_value(json_object_get(origin, "line")) != c->line
+			     : strcmp(json_string_value(origin) ? json_string_value(origin) : "", "default")))
+			fail_msg("%s: got %s, want %s from %s:%d\n%s", c->path, leaf ? json_dumps(leaf, 0) : "nothing",
+				 c->value ? c->value : "null", c->file ? c->file : "default", c->line,
+				 json_dumps(json_path(config, "services.shop"), JSON_INDENT(1)));
+	}
+	assert_null(json_path(config, "services.shop.env.MODE"));
+	assert_null(json_path(config, "services.shop.targets"));    /* managed: no targets */
+	assert_null(json_path(config, "services.api.deploy"));      /* at targets: no deploy */
+	json_decref(doc);
+	ynode_free(tree);
+	config_free(cfg);
+}
+
+/* The text: the files named first, sections in order, values as YAML
+ * writes them (quoted where needed), comments in one column. */
+static void test_show_text(void **state UNUSED)
+{
+	struct ynode *tree = NULL;
+	struct config *cfg = load_show(&tree);
+	char *out = NULL, *line, *save = NULL, *hash;
+	size_t size = 0, column = 0, lines = 0;
+	FILE *f = open_memstream(&out, &size);
+
+	assert_non_null(f);
+	assert_int_equal(config_show_text(cfg, tree, f), 0);
+	fclose(f);
+	assert_string_equal(strstr(out, "# " NAME "\nlisten:\n  - 127.0.0.1:9090 "), out);
+	assert_non_null(strstr(out, "\ntimeouts:\n  client_header: 10s "));
+	assert_non_null(strstr(out, "  GREETING: \"hi: there\" "));
+	assert_non_null(strstr(out, "\nadmin: ~ "));
+	assert_non_null(strstr(out, "      - 25% 30s "));
+	assert_non_null(strstr(out, "    targets:\n      - address: 127.0.0.1:9001 "));
+	assert_non_null(strstr(out, "        weight: 3 "));
+	assert_non_null(strstr(out, "    route_classes: []\n"));
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line == out || !(hash = strstr(line, "  # ")))
+			continue;
+		if (!column)
+			column = (size_t)(hash - line);
+		if ((size_t)(hash - line) != column && (size_t)(hash - line) <= 60)
+			fail_msg("comment not aligned at column %zu: \"%s\"", column, line);
+		if (strstr(line, "drain: 5s"))
+			assert_string_equal(hash, "  # cutover.prod.yml:5");
+		if (strstr(line, "watch: 10s"))
+			assert_string_equal(hash, "  # cutover.yml:7");
+		if (strstr(line, "max_p99: off"))
+			assert_string_equal(hash, "  # default");
+		lines++;
+	}
+	assert_true(lines > 80);
+	free(out);
+	ynode_free(tree);
+	config_free(cfg);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* config_load_env(): the overlay cutover.ENV.yml next to the base, named in
+ * cfg->env and cfg->overlay, in the description and in config show; a
+ * missing overlay, a bad name and an error in the overlay name the file. */
+static void test_env_files(void **state UNUSED)
+{
+	char dir[] = "/tmp/cutover-test-config-XXXXXX", base[64], staging[80], want[PATH_MAX + 64], what[600];
+	struct config_error err;
+	struct config *cfg = NULL;
+	struct ynode *tree = NULL;
+	json_t *doc;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(base, sizeof(base), "%s/cutover.yml", dir);
+	snprintf(staging, sizeof(staging), "%s/cutover.staging.yml", dir);
+	write_file(base, MANAGED "state_dir: state\n");
+	write_file(staging, "state_dir: staging-state\nservices:\n  shop:\n    instances: 2\n");
+
+	if (config_load_env_tree(base, "staging", &cfg, &tree, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_string_equal(cfg->env, "staging");
+	assert_string_equal(cfg->overlay, staging);
+	assert_int_equal(cfg->services[0].instances, 2);
+	snprintf(want, sizeof(want), "%s + cutover.staging.yml (env staging)", base);
+	assert_string_equal(config_describe(cfg, what, sizeof(what)), want);
+	doc = config_show_json(cfg, tree);
+	assert_string_equal(json_string_value(json_object_get(doc, "env")), "staging");
+	assert_string_equal(json_string_value(json_path(doc, "files[0]")), base);
+	assert_string_equal(json_string_value(json_path(doc, "files[1]")), staging);
+	assert_string_equal(json_string_value(json_path(doc, "config.services.shop.instances.origin.file")), staging);
+	json_decref(doc);
+	tree = ynode_free(tree);
+	cfg = config_free(cfg);
+
+	if (config_load_env(base, NULL, &cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_null(cfg->env);
+	assert_string_equal(config_describe(cfg, what, sizeof(what)), base);
+	cfg = config_free(cfg);
+
+	snprintf(want, sizeof(want), "%s/cutover.prod.yml: environment \"prod\" has no overlay", dir);
+	assert_int_equal(config_load_env(base, "prod", &cfg, &err), -ENOENT);
+	assert_null(cfg);
+	assert_non_null(strstr(err.message, want));
+	assert_int_equal(config_load_env(base, "Prod", &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "invalid environment name \"Prod\""));
+
+	write_file(staging, "services:\n  shop:\n    instances: 0\n");
+	assert_int_equal(config_load_env(base, "staging", &cfg, &err), -EINVAL);
+	snprintf(want, sizeof(want), "%s:3:16: services.shop.instances: must be an integer 1..64", staging);
+	assert_non_null(strstr(err.message, want));
+	assert_null(cfg);
+
+	unlink(staging);
+	unlink(base);
 	rmdir(dir);
 }
 
@@ -1969,6 +2329,10 @@ int main(void)
 		cmocka_unit_test(test_overlay_valid),
 		cmocka_unit_test(test_overlays_in_order),
 		cmocka_unit_test(test_overlay_files),
+		cmocka_unit_test(test_variables),
+		cmocka_unit_test(test_show_json),
+		cmocka_unit_test(test_show_text),
+		cmocka_unit_test(test_env_files),
 	};
 	/* One named test per invalid case, so every mismatch is reported. */
 	struct CMUnitTest invalid[ARRAY_SIZE(invalid_cases)];
