@@ -206,7 +206,8 @@ const char *cli_config_path(const struct cli *c)
 /* The state dir or the admin socket (SOCKET true) by the order of cli.h:
  * OPT, else the file of --config, else the environment variable (unless an
  * environment is chosen: its configuration names it), else ./cutover.yml,
- * else the default. */
+ * else the default (unless an environment is chosen: then ./cutover.yml
+ * must be there). */
 static int locate(const struct cli *c, bool socket, char **ret)
 {
 	const char *opt = socket ? c->socket : c->state_dir;
@@ -220,10 +221,12 @@ static int locate(const struct cli *c, bool socket, char **ret)
 		found = strdup(opt);
 	} else if (!c->config && !c->env && env && *env) {
 		found = strdup(env);
-	} else if (!(path = cli_config_path(c))) {
+	} else if (!(path = cli_config_path(c)) && !c->env) {
 		found = strdup(socket ? DEFAULT_SOCKET : DEFAULT_STATE_DIR);
 	} else {
-		rc = cli_load_config(c, path, &cfg);
+		/* an environment is found through its configuration: without
+		 * ./cutover.yml that is an error, not the default daemon */
+		rc = cli_load_config(c, path ? path : LOCAL_CONFIG, &cfg);
 		if (rc)
 			return rc;
 		found = strdup(socket ? cfg->admin_socket : cfg->state_dir);

@@ -438,6 +438,13 @@ static int load_env(const char *base_path, const char *env, struct config **ret,
 		error_set(err, base_path, 0, 0, "", "out of memory");
 		return -ENOMEM;
 	}
+	if (access(base_path, F_OK) < 0) {
+		/* the base first: without it, the overlay's absence is not the news */
+		r = -errno;
+		snprintf(reason, sizeof(reason), "cannot read: %s", strerror(-r));
+		error_set(err, base_path, 0, 0, "", reason);
+		goto out;
+	}
 	if (access(paths[1], F_OK) < 0) {
 		snprintf(reason, sizeof(reason), "environment \"%s\" has no overlay: %s", env, strerror(errno));
 		error_set(err, paths[1], 0, 0, "", reason);

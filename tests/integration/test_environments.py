@@ -398,6 +398,15 @@ def test_overlay_errors_name_the_overlay():
         check("cutover.qa.yml: environment \"qa\" has no overlay" in r.stderr, f"the message: {r.stderr}")
         r = e.cli("status", "--env", "qa")
         eq(r.returncode, 2, f"status with no overlay: {r.stdout}{r.stderr}")
+        # without a configuration to find the environment in, not the default daemon
+        elsewhere = tempfile.mkdtemp(prefix="cutover-it-env-none-")
+        try:
+            r = subprocess.run([BIN, "status", "--env", "prod"], capture_output=True, text=True, timeout=10,
+                               cwd=elsewhere)
+        finally:
+            os.rmdir(elsewhere)
+        eq(r.returncode, 2, f"status --env without ./cutover.yml: {r.stdout}{r.stderr}")
+        check("cutover.yml: cannot read: No such file or directory" in r.stderr, f"the message: {r.stderr}")
 
         for args, env, given in ((["--env", "Prod"], None, "--env"), (["--env", "../prod"], None, "--env"),
                                  ([], {"CUTOVER_ENV": "prod/x"}, "CUTOVER_ENV")):

@@ -2128,7 +2128,8 @@ static void write_file(const char *path, const char *text)
 
 /* config_load_env(): the overlay cutover.ENV.yml next to the base, named in
  * cfg->env and cfg->overlay, in the description and in config show; a
- * missing overlay, a bad name and an error in the overlay name the file. */
+ * missing overlay (or base), a bad name and an error in the overlay name
+ * the file. */
 static void test_env_files(void **state UNUSED)
 {
 	char dir[] = "/tmp/cutover-test-config-XXXXXX", base[64], staging[80], want[PATH_MAX + 64], what[600];
@@ -2169,6 +2170,10 @@ static void test_env_files(void **state UNUSED)
 	assert_int_equal(config_load_env(base, "prod", &cfg, &err), -ENOENT);
 	assert_null(cfg);
 	assert_non_null(strstr(err.message, want));
+	snprintf(want, sizeof(want), "%s/none.yml: cannot read: No such file or directory", dir);
+	snprintf(what, sizeof(what), "%s/none.yml", dir);
+	assert_int_equal(config_load_env(what, "staging", &cfg, &err), -ENOENT);
+	assert_string_equal(err.message, want);
 	assert_int_equal(config_load_env(base, "Prod", &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "invalid environment name \"Prod\""));
 
