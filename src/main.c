@@ -56,7 +56,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cutover VERB [options]   (cutover VERB --help for more)\n\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
-	fprintf(f, "\nevery verb takes --json: its output, and its errors, as JSON on stdout\n"
+	fprintf(f, "\nevery verb takes --env ENV (else $CUTOVER_ENV): cutover.yml with cutover.ENV.yml merged onto it\n"
+		   "every verb takes --json: its output, and its errors, as JSON on stdout\n"
 		   "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable or\n"
 		   "shutting down\n");
 }

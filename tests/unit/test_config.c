@@ -2266,6 +2266,9 @@ static void test_example_file(void **state UNUSED)
 	assert_non_null(cfg->admin.text);
 	assert_true(cfg->nservices >= 1);
 	assert_true(cfg->nroutes >= 1);
+	for (size_t i = 0; i < cfg->nservices; i++)
+		for (size_t j = 0; j < cfg->services[i].nenv; j++)
+			assert_null(strstr(cfg->services[i].env[j].value, "${ORDERS_DB}")); /* from variables: */
 	config_free(cfg);
 }
 
