@@ -252,8 +252,9 @@ static int cli_follow_post(struct follow *f, const char *sock, const char *verb,
 	f->t0 = time_now_ms();
 	id = json_integer_value(json_object_get(dep, "id"));
 	if (!c->json)
-		printf("deployment %lld: %s %s\n", (long long)id, json_string_value(json_object_get(dep, "service")),
-		       json_string_value(json_object_get(dep, "version")));
+		printf("deployment %lld: %s %s%s%s%s\n", (long long)id, json_string_value(json_object_get(dep, "service")),
+		       json_string_value(json_object_get(dep, "version")), c->env ? " (env " : "", c->env ? c->env : "",
+		       c->env ? ")" : "");
 	*ret_dep = dep;
 	*ret_id = id;
 	return 0;

@@ -271,6 +271,7 @@ def test_staging_and_prod_run_the_shop_side_by_side():
         # staging: recreate, the old version stops before the new one starts
         out = e.ok("deploy", "shop", "1.1.0", "--env", "staging")
         check("stopping" in out and "done" in out, f"the recreate deploy: {out}")
+        check(re.match(r"deployment \d+: shop 1\.1\.0 \(env staging\)\n", out), f"the deploy names its env: {out}")
         rows = json.loads(e.ok("history", "shop", "--env", "staging", "--json"))
         eq((rows[0]["to_version"], rows[0]["strategy"], rows[0]["state"]), ("1.1.0", "recreate", "done"),
            "staging's history")
