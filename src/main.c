@@ -10,7 +10,7 @@
 static const struct verb {
 	const char *name;
 	int (*run)(int argc, char **argv);
-	const char *help;
+	const char *help;             /* NULL: hidden from the help */
 } verbs[] = {
 	{ "demo", cli_demo, "the shop shipped three times under load (a canary, automatic rollback)" },
 	{ "daemon", cli_daemon, "run the proxy from a configuration file" },
@@ -32,6 +32,7 @@ static const struct verb {
 	{ "shutdown", cli_shutdown, "stop the daemon (the instances keep running unless --stop-services)" },
 	{ "upgrade", cli_upgrade, "replace the running daemon with a new binary, refusing no connection" },
 	{ "version", cli_version, "print the version" },
+	{ "log-relay", cli_log_relay, NULL }, /* started by the supervisor (src/supervisor/relay.c) */
 };
 
 int cli_version(int argc, char **argv)
@@ -55,7 +56,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: cutover VERB [options]   (cutover VERB --help for more)\n\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+		if (verbs[i].help)
+			fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nevery verb takes --env ENV (else $CUTOVER_ENV): cutover.yml with cutover.ENV.yml merged onto it\n"
 		   "every verb takes --json: its output, and its errors, as JSON on stdout\n"
 		   "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable or\n"

@@ -10,13 +10,24 @@
  * When the instance has a cgroup, the child waits on a second pipe until the
  * parent has written its pid to cgroup.procs, so the program never runs
  * outside its limits.
+ *
+ * With redaction (docs/internals/redaction.md), a log relay is started
+ * first: a pipe becomes the instance's stdout and stderr, and
+ * /proc/self/exe is run as `cutover log-relay ID` in a grandchild (double
+ * fork: a middle process forks it and exits at once, so the relay is not
+ * our child and outlives us), in a session of its own, with the pipe's
+ * read end, the log file and the serialized redactor (a pipe, or a memfd
+ * when it is too big for one).  The instance's child waits, before exec,
+ * until the relay says it is ready (or why it could not start).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -39,6 +50,7 @@ const char *sup_stage_name(int stage)
 	case SUP_STAGE_CHDIR: return "chdir";
 	case SUP_STAGE_RLIMIT: return "setrlimit";
 	case SUP_STAGE_EXEC: return "exec";
+	case SUP_STAGE_RELAY: return "log relay";
 	default: return NULL;
 	}
 }
@@ -50,6 +62,8 @@ struct child_args {
 	const char *search_path;  /* PATH to search argv[0] in, or NULL: exec argv[0] as is */
 	const char *cwd;
 	const char *log_path;
+	int out_fd;               /* stdout and stderr (the relay's pipe), or -1: open log_path */
+	int relay_ready_fd;       /* read end of the relay's ready pipe, or -1 */
 	struct { int resource; rlim_t value; } rlimits[3];
 	int nrlimits;
 	int report_fd;            /* write end of the report pipe */
@@ -92,17 +106,50 @@ static int child_lift_fd(int fd)
 	return nfd;
 }
 
-static void child_mark_cloexec(void)
+/* Mark every descriptor from `from` up close-on-exec. */
+static void child_mark_cloexec(int from)
 {
 	struct rlimit rl;
 	long max = 65536;
 
-	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
+	if (close_range((unsigned)from, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
 		return;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < max)
 		max = (long)rl.rlim_cur;
-	for (int fd = 3; fd < max; fd++)
+	for (int fd = from; fd < max; fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* Default dispositions and no blocked signal: the daemon ignores SIGPIPE
+ * and blocks the signals it reads from a signalfd; exec keeps both. */
+static int child_reset_signals(void)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL); /* EINVAL for libc-reserved ones */
+	sigemptyset(&none);
+	return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Wait until the log relay is ready.  Returns 0 or the errno of its
+ * failure (EPIPE: it died without a word). */
+static int child_wait_relay(int fd)
+{
+	struct sup_child_report r;
+	ssize_t n;
+
+	do
+		n = read(fd, &r, sizeof(r));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno;
+	close(fd);
+	if (n != (ssize_t)sizeof(r))
+		return EPIPE;
+	return r.stage == SUP_STAGE_NONE ? 0 : (r.error > 0 ? r.error : EIO);
 }
 
 /* Exec name in each directory of search_path, as execvp does but with the
@@ -142,9 +189,8 @@ static int child_exec_search(const struct child_args *a)
 
 static _Noreturn void child_run(const struct child_args *a)
 {
-	int report = child_lift_fd(a->report_fd), hold = child_lift_fd(a->hold_fd), fd;
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigset_t none;
+	int report = child_lift_fd(a->report_fd), hold = child_lift_fd(a->hold_fd), fd, error;
+	int out = child_lift_fd(a->out_fd), ready = child_lift_fd(a->relay_ready_fd);
 
 	if (report < 0)
 		_exit(127);
@@ -160,13 +206,7 @@ static _Noreturn void child_run(const struct child_args *a)
 	 * as the process; a parent that died before the prctl is seen by getppid. */
 	if (a->die_with > 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != a->die_with))
 		_exit(127);
-	/* The daemon ignores SIGPIPE and blocks the signals it reads from a
-	 * signalfd; exec keeps both, so undo them. */
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL); /* EINVAL for libc-reserved ones */
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+	if (child_reset_signals() < 0)
 		child_fail(report, SUP_STAGE_SIGNALS, errno);
 	if (hold >= 0) {
 		char c;
@@ -178,12 +218,17 @@ static _Noreturn void child_run(const struct child_args *a)
 			child_fail(report, SUP_STAGE_HOLD, errno);
 		close(hold);
 	}
-	child_mark_cloexec();
+	if (a->relay_ready_fd >= 0 && (ready < 0 || (error = child_wait_relay(ready)) != 0))
+		child_fail(report, SUP_STAGE_RELAY, ready < 0 ? errno : error);
+	child_mark_cloexec(3);
 
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 || child_move_fd(fd, 0) < 0)
 		child_fail(report, SUP_STAGE_STDIN, errno);
-	fd = open(a->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (a->out_fd >= 0)
+		fd = out;
+	else
+		fd = open(a->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 	if (fd < 0 || child_move_fd(fd, 1) < 0 || dup2(1, 2) < 0)
 		child_fail(report, SUP_STAGE_LOG, errno);
 
@@ -226,20 +271,181 @@ static void close_pair(int p[2])
 	p[0] = p[1] = -1;
 }
 
-int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, struct sup_spawned *ret)
+/* --- the log relay --- */
+
+/* Everything the relay's process needs before its exec. */
+struct relay_args {
+	char *const *argv;        /* cutover log-relay ID */
+	const char *log_path;
+	int in_fd;                /* read end of the instance's output pipe */
+	int blob_fd;              /* the serialized redactor */
+	int ready_fd;             /* write end of the ready pipe */
+	int pid_fd;               /* write end of the pipe the middle process sends the pid on */
+};
+
+/* The relay's process, before exec: its own session, default signals,
+ * its descriptors at SUP_RELAY_FD_*, nothing else, the root as its
+ * directory (it must not hold a mount busy), an empty environment. */
+static _Noreturn void relay_child_run(const struct relay_args *a)
+{
+	static char *const empty_env[] = { NULL };
+	int in = fcntl(a->in_fd, F_DUPFD_CLOEXEC, 5), blob = fcntl(a->blob_fd, F_DUPFD_CLOEXEC, 5);
+	int ready = fcntl(a->ready_fd, F_DUPFD_CLOEXEC, 5), log, error;
+	struct sup_child_report r = { .stage = SUP_STAGE_RELAY };
+
+	if (ready < 0)
+		_exit(127);
+	if (in < 0 || blob < 0 || setsid() < 0 || child_reset_signals() < 0)
+		goto fail;
+	log = open(a->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (log >= 0 && log <= SUP_RELAY_FD_READY)
+		log = fcntl(log, F_DUPFD_CLOEXEC, 5); /* out of the way of the dup2s below */
+	if (log < 0 || dup2(in, SUP_RELAY_FD_IN) < 0 || dup2(log, SUP_RELAY_FD_LOG) < 0 || dup2(log, 2) < 0 ||
+	    dup2(blob, SUP_RELAY_FD_BLOB) < 0 || dup2(ready, SUP_RELAY_FD_READY) < 0)
+		goto fail;
+	child_mark_cloexec(SUP_RELAY_FD_READY + 1);
+	if (chdir("/") < 0)
+		goto fail;
+	execve("/proc/self/exe", a->argv, empty_env);
+fail:
+	error = errno;
+	r.error = error;
+	if (write(ready, &r, sizeof(r)) < 0) {
+		/* the instance's child sees EOF: EPIPE */
+	}
+	_exit(127);
+}
+
+/* The middle process: fork the relay, send its pid (or -errno), exit. */
+static _Noreturn void relay_middle_run(const struct relay_args *a)
+{
+	int32_t v;
+	pid_t pid = _Fork(); /* async-signal-safe: no atfork handlers */
+
+	if (pid == 0)
+		relay_child_run(a);
+	v = pid > 0 ? (int32_t)pid : -errno;
+	if (write(a->pid_fd, &v, sizeof(v)) < 0)
+		_exit(2);
+	_exit(pid > 0 ? 0 : 1);
+}
+
+/* A descriptor holding blob, read to its end from offset 0: a pipe when
+ * it fits in one (kernel memory, never swapped), else a memfd.  Returns
+ * the descriptor (close-on-exec) or -errno. */
+static int blob_fd(const uint8_t *blob, size_t len)
+{
+	int p[2], fd;
+	size_t off = 0;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) {
+		if (len > 65536 && fcntl(p[1], F_SETPIPE_SZ, (int)(len < INT_MAX ? len : INT_MAX)) < 0) {
+			/* too big for a pipe: the write below falls short */
+		}
+		while (off < len) {
+			ssize_t n = write(p[1], blob + off, len - off);
+			if (n <= 0)
+				break;
+			off += (size_t)n;
+		}
+		close(p[1]);
+		if (off == len && fcntl(p[0], F_SETFL, 0) == 0)
+			return p[0];
+		close(p[0]);
+	}
+	fd = memfd_create("cutover-redact", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (off = 0; off < len;) {
+		ssize_t n = write(fd, blob + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return n < 0 ? -errno : -EIO;
+		}
+		off += (size_t)n;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/* Start the relay for spec: on success *ret_out is the write end of the
+ * pipe to give the instance as stdout and stderr, *ret_ready the read end
+ * of the ready pipe for its child to wait on, *ret_pid the relay's pid.
+ * The middle process is reaped here: it only forks and exits.  Returns 0
+ * or -errno (nothing left behind; a relay that did start sees EOF). */
+static int relay_start(const struct sup_spec *spec, const struct sup_spawn_extra *x, int *ret_out, int *ret_ready,
+		       pid_t *ret_pid)
+{
+	char *const argv[] = { "cutover", SUP_RELAY_VERB, (char *)spec->id, NULL };
+	int out[2] = { -1, -1 }, ready[2] = { -1, -1 }, pidp[2] = { -1, -1 }, blob = -1, status, r;
+	struct relay_args a = { .argv = argv, .log_path = spec->log_path };
+	int32_t v = 0;
+	pid_t middle;
+
+	blob = blob_fd(x->redact_blob, x->redact_blob_len);
+	if (blob < 0)
+		return blob;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0 || pipe2(pidp, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto out;
+	}
+	a.in_fd = out[0];
+	a.blob_fd = blob;
+	a.ready_fd = ready[1];
+	a.pid_fd = pidp[1];
+	middle = fork();
+	if (middle < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (middle == 0)
+		relay_middle_run(&a);
+	close(pidp[1]);
+	pidp[1] = -1;
+	while (waitpid(middle, &status, 0) < 0 && errno == EINTR)
+		;
+	/* written before the middle process exited: no wait */
+	while ((r = (int)read(pidp[0], &v, sizeof(v))) < 0 && errno == EINTR)
+		;
+	if (r != (int)sizeof(v) || v <= 0) {
+		r = r == (int)sizeof(v) && v < 0 ? v : -ECHILD;
+		goto out;
+	}
+	*ret_out = out[1];
+	*ret_ready = ready[0];
+	*ret_pid = (pid_t)v;
+	out[1] = ready[0] = -1;
+	r = 0;
+out:
+	close_pair(out);
+	close_pair(ready);
+	close_pair(pidp);
+	close(blob);
+	return r;
+}
+
+int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, const struct sup_spawn_extra *x,
+	      struct sup_spawned *ret)
 {
 	static char *const empty_env[] = { NULL };
 	struct child_args a = {
 		.argv = spec->argv,
-		.envp = spec->env ? spec->env : empty_env,
+		.envp = x && x->envp ? x->envp : spec->env ? spec->env : empty_env,
 		.cwd = spec->cwd ? spec->cwd : "/",
 		.log_path = spec->log_path ? spec->log_path : "/dev/null",
+		.out_fd = -1,
+		.relay_ready_fd = -1,
 		.die_with = spec->die_with_daemon ? getpid() : 0,
 	};
-	int report[2] = { -1, -1 }, hold[2] = { -1, -1 }, pidfd, r;
+	int report[2] = { -1, -1 }, hold[2] = { -1, -1 }, relay[2] = { -1, -1 }, pidfd, r;
 	char *warning = NULL;
 	uint64_t starttime = 0;
-	pid_t pid;
+	pid_t pid, relay_pid = 0;
 
 	if (!strchr(spec->argv[0], '/'))
 		a.search_path = env_path(a.envp);
@@ -255,6 +461,13 @@ int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, struct sup_sp
 	a.report_parent_fd = report[0];
 	a.hold_fd = hold[0];
 	a.hold_parent_fd = hold[1];
+	if (x && x->redact_blob && spec->log_path) {
+		r = relay_start(spec, x, &relay[1], &relay[0], &relay_pid);
+		if (r < 0)
+			goto fail;
+		a.out_fd = relay[1];
+		a.relay_ready_fd = relay[0];
+	}
 
 	pid = fork();
 	if (pid < 0) {
@@ -264,6 +477,7 @@ int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, struct sup_sp
 	if (pid == 0)
 		child_run(&a);
 
+	close_pair(relay); /* the child's now: the relay sees EOF when it and its own are gone */
 	close(report[1]);
 	report[1] = -1;
 	if (hold[0] >= 0)
@@ -294,11 +508,13 @@ int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, struct sup_sp
 	}
 	*ret = (struct sup_spawned){
 		.pid = pid, .pidfd = pidfd, .status_fd = report[0], .starttime = starttime, .warning = warning,
+		.relay_pid = relay_pid,
 	};
 	return 0;
 
 fail:
 	close_pair(report);
 	close_pair(hold);
+	close_pair(relay);
 	return r;
 }

@@ -51,13 +51,22 @@ int sup_cgroup_remove(const char *dir);
 enum sup_stage {
 	SUP_STAGE_NONE = 0,
 	SUP_STAGE_SIGNALS, SUP_STAGE_SETSID, SUP_STAGE_HOLD, SUP_STAGE_STDIN, SUP_STAGE_LOG,
-	SUP_STAGE_CHDIR, SUP_STAGE_RLIMIT, SUP_STAGE_EXEC,
+	SUP_STAGE_CHDIR, SUP_STAGE_RLIMIT, SUP_STAGE_EXEC, SUP_STAGE_RELAY,
 };
 const char *sup_stage_name(int stage);
 
 struct sup_child_report {
 	int32_t stage;
 	int32_t error;
+};
+
+/* What every spawn of an instance adds to its spec, prepared once by
+ * supervisor.c (the spec's secret_env and redact are not kept). */
+struct sup_spawn_extra {
+	char *const *envp;            /* spec.env plus the secrets (sodium_malloc'd), or NULL: spec.env */
+	const uint8_t *redact_blob;   /* the serialized redactor (sodium_malloc'd): stdout and stderr
+	                               * go through a log relay; NULL: straight into the log */
+	size_t redact_blob_len;
 };
 
 /* A started child: what the parent keeps. */
@@ -67,12 +76,29 @@ struct sup_spawned {
 	int status_fd;    /* read end of the report pipe (non-blocking, close-on-exec) */
 	uint64_t starttime;
 	char *warning;    /* the cgroup could not be joined (malloc'd) or NULL */
+	pid_t relay_pid;  /* its log relay (not our child), or 0 */
 };
 
 /* Fork a child running spec (argv already resolved to the exec form: argv
- * or /bin/sh -c), placed in cgroup_dir when not NULL.  Returns 0 and *ret,
- * or -errno with nothing left behind. */
-int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, struct sup_spawned *ret);
+ * or /bin/sh -c), placed in cgroup_dir when not NULL, with extra (NULL:
+ * none).  With a redact blob, a log relay is started first (spawn.c says
+ * how).  Returns 0 and *ret, or -errno with nothing left behind (a relay
+ * already started sees EOF and exits). */
+int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, const struct sup_spawn_extra *extra,
+	      struct sup_spawned *ret);
+
+/* --- relay.c: the log relay, `cutover log-relay ID` (sup_relay_main) --- */
+
+#define SUP_RELAY_VERB "log-relay"
+/* Its descriptors when it starts (spawn.c sets them up before exec). */
+enum {
+	SUP_RELAY_FD_IN = 0,          /* read end of the instance's stdout and stderr pipe */
+	SUP_RELAY_FD_LOG = 1,         /* the log file, O_APPEND (also fd 2, for its own messages) */
+	SUP_RELAY_FD_BLOB = 3,        /* the serialized redactor, read to EOF (a pipe or a memfd) */
+	SUP_RELAY_FD_READY = 4,       /* write end of the ready pipe: a sup_child_report, stage 0
+	                               * once it runs; the instance's child waits for it */
+};
+#define SUP_RELAY_BLOB_MAX (64u << 20)
 
 /* --- supervisor.c --- */
 
@@ -112,4 +138,9 @@ struct sup_instance {
 	char *cgroup_dir;                 /* NULL: no cgroup */
 	char *warning;
 	struct sup_log *log;
+
+	struct sup_spawn_extra extra;     /* secrets and redaction, prepared once (wiped by free) */
+	void *secret_block;               /* sodium_malloc'd: extra.envp and the secret strings */
+	uint8_t *redact_blob;             /* sodium_malloc'd: extra.redact_blob */
+	pid_t relay_pid;                  /* the current process's log relay, or 0 */
 };

@@ -24,9 +24,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 #include "base/list.h"
 #include "base/util.h"
 #include "loop/loop.h"
+#include "secrets/redact.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/supervisor-internal.h"
 
@@ -77,11 +79,22 @@ static bool id_valid(const char *id)
 	return true;
 }
 
+/* Every entry is NAME=VALUE with a non-empty NAME. */
+static bool env_valid(char *const *env)
+{
+	for (; env && *env; env++) {
+		const char *eq = strchr(*env, '=');
+		if (!eq || eq == *env)
+			return false;
+	}
+	return true;
+}
+
 static bool spec_valid(const struct sup_spec *spec)
 {
 	bool has_argv = spec->argv && spec->argv[0] && spec->argv[0][0];
 
-	return id_valid(spec->id) && has_argv != (spec->command != NULL) &&
+	return id_valid(spec->id) && has_argv != (spec->command != NULL) && env_valid(spec->secret_env) &&
 	       spec->stop_signal >= 0 && spec->stop_signal < NSIG && spec->log_keep <= SUP_LOG_KEEP_MAX &&
 	       spec->cgroup.cpu_max_percent <= 100000;
 }
@@ -148,6 +161,8 @@ static int spec_copy(struct sup_spec *dst, const struct sup_spec *src)
 	dst->log_path = strdup_or_null(src->log_path, &failed);
 	dst->argv = strv_copy(src->command ? shell : src->argv);
 	dst->env = src->env ? strv_copy(src->env) : NULL;
+	dst->secret_env = NULL; /* kept in sodium memory by the instance (secrets_copy) */
+	dst->redact = NULL;
 	if (failed || !dst->argv || (src->env && !dst->env)) {
 		spec_release(dst);
 		return -ENOMEM;
@@ -167,6 +182,84 @@ static int spec_copy(struct sup_spec *dst, const struct sup_spec *src)
 	if (!dst->restart.stable_ms)
 		dst->restart.stable_ms = DEFAULT_STABLE_MS;
 	return 0;
+}
+
+/* --- secrets: the secret environment and the relay's redactor --- */
+
+/* Does env entry e set the variable that NAME=... entry s sets? */
+static bool same_name(const char *e, const char *s)
+{
+	size_t n = (size_t)(strchr(s, '=') - s);
+
+	return strncmp(e, s, n) == 0 && e[n] == '=';
+}
+
+/* Build inst->extra.envp: inst->spec.env without the variables secret_env
+ * sets, then secret_env, in one sodium_malloc block (the pointer array,
+ * then the secret strings).  Returns 0 or -ENOMEM. */
+static int secret_env_copy(struct sup_instance *inst, char *const *secret_env)
+{
+	size_t nenv = 0, nsec = 0, strings = 0, size, k = 0;
+	char **envp, *p;
+
+	for (char *const *e = inst->spec.env; e && *e; e++)
+		nenv++;
+	for (char *const *e = secret_env; *e; e++, nsec++)
+		strings += strlen(*e) + 1;
+	/* a multiple of 16: sodium_malloc puts the block at the end of its
+	 * pages, so only then is the pointer array aligned */
+	size = ((nenv + nsec + 1) * sizeof(char *) + strings + 15) & ~(size_t)15;
+	envp = sodium_malloc(size);
+	if (!envp)
+		return -ENOMEM;
+	p = (char *)(envp + nenv + nsec + 1);
+	for (size_t i = 0; i < nenv; i++) {
+		bool shadowed = false;
+		for (char *const *e = secret_env; *e && !shadowed; e++)
+			shadowed = same_name(inst->spec.env[i], *e);
+		if (!shadowed)
+			envp[k++] = inst->spec.env[i];
+	}
+	for (char *const *e = secret_env; *e; e++) {
+		size_t len = strlen(*e) + 1;
+		memcpy(p, *e, len);
+		envp[k++] = p;
+		p += len;
+	}
+	envp[k] = NULL;
+	inst->secret_block = envp;
+	inst->extra.envp = envp;
+	return 0;
+}
+
+/* Keep what every spawn adds from src: the secret environment and, when
+ * the output is redacted into a log file, the serialized redactor for the
+ * relay (an empty redactor needs no relay).  Returns 0 or -ENOMEM. */
+static int secrets_copy(struct sup_instance *inst, const struct sup_spec *src)
+{
+	int r;
+
+	if ((src->secret_env || src->redact) && sodium_init() < 0)
+		return -ENOMEM;
+	if (src->secret_env && src->secret_env[0] && (r = secret_env_copy(inst, src->secret_env)) < 0)
+		return r;
+	if (src->redact && redactor_count(src->redact) > 0 && src->log_path) {
+		r = redactor_serialize(src->redact, &inst->redact_blob, &inst->extra.redact_blob_len);
+		if (r < 0)
+			return r;
+		inst->extra.redact_blob = inst->redact_blob;
+	}
+	return 0;
+}
+
+/* Wipe and free what secrets_copy kept. */
+static void secrets_release(struct sup_instance *inst)
+{
+	sodium_free(inst->secret_block);
+	sodium_free(inst->redact_blob);
+	inst->secret_block = NULL;
+	inst->redact_blob = NULL;
+	inst->extra = (struct sup_spawn_extra){ 0 };
 }
 
 /* --- the supervisor --- */
@@ -303,7 +396,7 @@ static void pidfd_kill(int pidfd, pid_t pid, int sig)
 static int spawn_process(struct sup_instance *inst)
 {
 	struct sup_spawned sp;
-	int r = sup_spawn(&inst->spec, inst->cgroup_dir, &sp);
+	int r = sup_spawn(&inst->spec, inst->cgroup_dir, &inst->extra, &sp);
 
 	if (r < 0)
 		return r;
@@ -323,6 +416,7 @@ static int spawn_process(struct sup_instance *inst)
 		return r;
 	}
 	inst->own_group = true; /* the child calls setsid() */
+	inst->relay_pid = sp.relay_pid;
 	return 0;
 }
 
@@ -497,6 +591,9 @@ static int instance_new(struct supervisor *sup, const struct sup_spec *spec, con
 	r = spec_copy(&inst->spec, spec);
 	if (r < 0)
 		goto fail;
+	r = secrets_copy(inst, spec);
+	if (r < 0)
+		goto fail;
 	r = -ENOMEM;
 	if (inst->spec.log_path) {
 		inst->log = sup_logs_add(sup->logs, inst->spec.log_path, inst->spec.log_max_bytes, inst->spec.log_keep);
@@ -511,6 +608,7 @@ static int instance_new(struct supervisor *sup, const struct sup_spec *spec, con
 
 fail:
 	sup_logs_remove(sup->logs, inst->log);
+	secrets_release(inst);
 	spec_release(&inst->spec);
 	free(inst);
 	return r;
@@ -651,6 +749,7 @@ struct sup_instance *sup_instance_free(struct sup_instance *inst)
 	sup_logs_remove(inst->sup->logs, inst->log);
 	if (inst->cgroup_dir && !alive)
 		sup_cgroup_remove(inst->cgroup_dir);
+	secrets_release(inst);
 	spec_release(&inst->spec);
 	free(inst->cgroup_dir);
 	inst->cgroup_dir = NULL;
@@ -668,6 +767,7 @@ struct sup_instance *sup_instance_free(struct sup_instance *inst)
 enum sup_state sup_instance_state(const struct sup_instance *inst) { return inst->state; }
 const char *sup_instance_id(const struct sup_instance *inst) { return inst->spec.id; }
 pid_t sup_instance_pid(const struct sup_instance *inst) { return inst->pid; }
+pid_t sup_instance_relay_pid(const struct sup_instance *inst) { return inst->relay_pid; }
 uint64_t sup_instance_starttime(const struct sup_instance *inst) { return inst->starttime; }
 uint32_t sup_instance_restarts(const struct sup_instance *inst) { return inst->restarts; }
 uint32_t sup_instance_streak(const struct sup_instance *inst) { return inst->streak; }

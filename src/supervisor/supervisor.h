@@ -68,6 +68,11 @@ enum sup_state sup_instance_state(const struct sup_instance *inst);
 const char *sup_instance_id(const struct sup_instance *inst);
 /* Pid of the current or last process (0 if none ever ran). */
 pid_t sup_instance_pid(const struct sup_instance *inst);
+/* Pid of the log relay started with the current or last process (spec.redact), or 0: none
+ * (no redaction, or an adopted process whose relay an earlier daemon started).  Not our
+ * child: it ends by itself once the process and everything that inherited its output are
+ * gone. */
+pid_t sup_instance_relay_pid(const struct sup_instance *inst);
 /* Start time of the current process, in clock ticks after boot (the 22nd
  * field of /proc/PID/stat): record it with the pid for sup_instance_adopt. */
 uint64_t sup_instance_starttime(const struct sup_instance *inst);
@@ -82,6 +87,12 @@ const char *sup_instance_warning(const struct sup_instance *inst);
  * Returns 0, -ESRCH (no such process) or -EIO (unparsable); ret untouched
  * on failure. */
 int sup_pid_starttime(pid_t pid, uint64_t *ret);
+
+/* The log relay's process (`cutover log-relay ID`, a hidden verb): copies the instance's
+ * output from fd 0 to the log file at fd 1 through redaction with the redactor read from fd
+ * 3, until EOF or SIGTERM (docs/internals/redaction.md).  Started only by sup_spawn, never
+ * by hand.  Returns the exit status. */
+int sup_relay_main(int argc, char **argv);
 
 /* A TCP port that is free on 127.0.0.1 right now: bind port 0, read the
  * port, close.  Another process may take it before the instance binds it;
