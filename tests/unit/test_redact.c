@@ -223,78 +223,94 @@ static int collect_emit(void *ctx, const char *data, size_t len)
 	return 0;
 }
 
-/* Is p (n bytes) a proper prefix of some form of the values? */
-static bool proper_prefix_of_a_form(const struct value *values, const char *p, size_t n)
-{
-	for (const struct value *v = values; v->name; v++) {
-		char *j1 = json_form(v->bytes, value_len(v)), *j2 = json_form(j1, strlen(j1));
-		const char *forms[3] = { v->bytes, j1, j2 };
-		size_t lens[3] = { value_len(v), strlen(j1), strlen(j2) };
-		bool yes = false;
+/* A stream and what it emitted, reused over the splits of one case (a
+ * stream is as new after finish), and the forms of the case's values. */
+struct splitter {
+	struct redact_stream *s;
+	struct collect c;
+	char *forms[3 * MAX_VALUES];
+	size_t lens[3 * MAX_VALUES];
+	int nforms;
+	size_t max;               /* longest form */
+};
 
-		for (int k = 0; k < 3 && !yes; k++)
-			yes = n < lens[k] && memcmp(forms[k], p, n) == 0;
-		free(j1);
-		free(j2);
-		if (yes)
-			return true;
+static void splitter_init(struct splitter *sp, const struct redactor *r, const struct value *values)
+{
+	*sp = (struct splitter){ 0 };
+	assert_int_equal(redact_stream_new(r, collect_emit, &sp->c, &sp->s), 0);
+	for (const struct value *v = values; v->name; v++) {
+		char *j1 = json_form(v->bytes, value_len(v));
+		char *raw = malloc(value_len(v));
+
+		assert_non_null(raw);
+		memcpy(raw, v->bytes, value_len(v));
+		sp->forms[sp->nforms] = raw;
+		sp->lens[sp->nforms++] = value_len(v);
+		sp->forms[sp->nforms] = json_form(j1, strlen(j1));
+		sp->lens[sp->nforms] = strlen(sp->forms[sp->nforms]);
+		sp->nforms++;
+		sp->forms[sp->nforms] = j1;
+		sp->lens[sp->nforms] = strlen(j1);
+		sp->nforms++;
 	}
-	return false;
+	for (int k = 0; k < sp->nforms; k++)
+		sp->max = sp->lens[k] > sp->max ? sp->lens[k] : sp->max;
 }
 
-static size_t longest_form(const struct value *values)
+static void splitter_release(struct splitter *sp)
 {
-	size_t max = 0;
+	redact_stream_free(sp->s);
+	free(sp->c.buf);
+	for (int k = 0; k < sp->nforms; k++)
+		free(sp->forms[k]);
+}
 
-	for (const struct value *v = values; v->name; v++) {
-		char *j1 = json_form(v->bytes, value_len(v)), *j2 = json_form(j1, strlen(j1));
-		size_t l = strlen(j2) > value_len(v) ? strlen(j2) : value_len(v);
-		max = l > max ? l : max;
-		free(j1);
-		free(j2);
-	}
-	return max;
+/* Is p (n bytes) a proper prefix of some form? */
+static bool proper_prefix_of_a_form(const struct splitter *sp, const char *p, size_t n)
+{
+	for (int k = 0; k < sp->nforms; k++)
+		if (n < sp->lens[k] && memcmp(sp->forms[k], p, n) == 0)
+			return true;
+	return false;
 }
 
 /* Feed text cut at the cuts (ascending offsets, n of them) and compare with
  * want; after each write what is out must be a prefix of want, and what is
  * held a proper prefix of a form (checked when check_held). */
-static void check_split(const struct redactor *r, const struct value *values, const char *text, size_t len,
-			const size_t *cuts, size_t n, const char *want, size_t want_len, bool check_held)
+static void check_split(struct splitter *sp, const char *text, size_t len, const size_t *cuts, size_t n,
+			const char *want, size_t want_len, bool check_held)
 {
-	struct collect c = { 0 };
-	struct redact_stream *s;
-	size_t from = 0, max = longest_form(values);
+	struct collect *c = &sp->c;
+	size_t from = 0;
 
-	assert_int_equal(redact_stream_new(r, collect_emit, &c, &s), 0);
+	c->len = 0;
 	for (size_t k = 0; k <= n; k++) {
 		size_t to = k < n ? cuts[k] : len;
 		size_t held;
 
-		assert_int_equal(redact_stream_feed(s, text + from, to - from), 0);
+		assert_int_equal(redact_stream_feed(sp->s, text + from, to - from), 0);
 		from = to;
-		held = redact_stream_pending(s);
-		assert_true(held < max);
+		held = redact_stream_pending(sp->s);
+		assert_true(held < sp->max);
 		/* what is out is final: a prefix of the one-shot result */
-		if (c.len > want_len || (c.len && memcmp(c.buf, want, c.len) != 0))
+		if (c->len > want_len || (c->len && memcmp(c->buf, want, c->len) != 0))
 			fail_msg("\"%s\" after byte %zu: emitted \"%s\", not a prefix of \"%.*s\"", text, from,
-				 c.buf, (int)want_len, want);
-		if (check_held && held > 0 && !proper_prefix_of_a_form(values, text + from - held, held))
+				 c->buf, (int)want_len, want);
+		if (check_held && held > 0 && !proper_prefix_of_a_form(sp, text + from - held, held))
 			fail_msg("holds %zu bytes \"%.*s\" after byte %zu of \"%s\": not a prefix of a form", held,
 				 (int)held, text + from - held, from, text);
 	}
-	assert_int_equal(redact_stream_finish(s), 0);
-	assert_int_equal(redact_stream_pending(s), 0);
-	if (c.len != want_len || (want_len && memcmp(c.buf, want, want_len) != 0))
-		fail_msg("\"%s\" cut in %zu pieces (first cut %zu): got \"%s\", want \"%.*s\"", text, n + 1,
-			 n ? cuts[0] : len, c.buf ? c.buf : "", (int)want_len, want);
-	redact_stream_free(s);
-	free(c.buf);
+	assert_int_equal(redact_stream_finish(sp->s), 0);
+	assert_int_equal(redact_stream_pending(sp->s), 0);
+	if (c->len != want_len || (want_len && memcmp(c->buf, want, want_len) != 0))
+		fail_msg("\"%s\" cut in %zu pieces (first cut %zu): got \"%.*s\", want \"%.*s\"", text, n + 1,
+			 n ? cuts[0] : len, (int)c->len, c->buf ? c->buf : "", (int)want_len, want);
 }
 
 static void check_stream_case(const struct text_case *tc, unsigned *seed)
 {
 	size_t len = strlen(tc->text), want_len, cuts[64] = { 0 };
+	struct splitter sp;
 	struct redactor *r;
 	char *got = NULL;
 	const char *want;
@@ -308,21 +324,22 @@ static void check_stream_case(const struct text_case *tc, unsigned *seed)
 		want = tc->text;
 		want_len = len;
 	}
+	splitter_init(&sp, r, tc->values);
 	/* whole; every split point; every pair of split points */
-	check_split(r, tc->values, tc->text, len, cuts, 0, want, want_len, true);
+	check_split(&sp, tc->text, len, cuts, 0, want, want_len, true);
 	for (size_t a = 0; a <= len; a++) {
 		cuts[0] = a;
-		check_split(r, tc->values, tc->text, len, cuts, 1, want, want_len, true);
+		check_split(&sp, tc->text, len, cuts, 1, want, want_len, true);
 		for (size_t b = a; b <= len && len <= 80; b++) {
 			cuts[1] = b;
-			check_split(r, tc->values, tc->text, len, cuts, 2, want, want_len, false);
+			check_split(&sp, tc->text, len, cuts, 2, want, want_len, false);
 		}
 	}
 	/* one byte per write */
 	if (len > 0 && len <= 64) {
 		for (size_t k = 0; k + 1 < len; k++)
 			cuts[k] = k + 1;
-		check_split(r, tc->values, tc->text, len, cuts, len - 1, want, want_len, true);
+		check_split(&sp, tc->text, len, cuts, len - 1, want, want_len, true);
 	}
 	/* random splits */
 	for (int round = 0; round < 50 && len > 1; round++) {
@@ -335,8 +352,9 @@ static void check_stream_case(const struct text_case *tc, unsigned *seed)
 				cuts[m] = cuts[m - 1];
 				cuts[m - 1] = t;
 			}
-		check_split(r, tc->values, tc->text, len, cuts, n, want, want_len, true);
+		check_split(&sp, tc->text, len, cuts, n, want, want_len, true);
 	}
+	splitter_release(&sp);
 	free(got);
 	redactor_free(r);
 }
@@ -366,16 +384,20 @@ static void test_stream_large(void **state UNUSED)
 	static const struct value values[] = { V("K", "key-ABCDEFGHIJKLMNOP"), V("Q", "q\"uoted"), VEND };
 	struct redactor *r = build(values);
 	size_t len = 300000, want_len, cuts[8];
+	struct splitter sp;
 	char *text = malloc(len + 1), *want;
 	unsigned seed = 7;
 
 	assert_non_null(text);
 	for (size_t i = 0; i < len; i++)
 		text[i] = (char)('a' + rand_r(&seed) % 26);
-	for (size_t at = 100; at + 40 < len; at += 997 + rand_r(&seed) % 5000)
-		memcpy(text + at, rand_r(&seed) % 2 ? "key-ABCDEFGHIJKLMNOP" : "q\\\"uoted", 20);
+	for (size_t at = 100; at + 40 < len; at += 997 + rand_r(&seed) % 5000) {
+		const char *v = rand_r(&seed) % 2 ? "key-ABCDEFGHIJKLMNOP" : "q\\\"uoted";
+		memcpy(text + at, v, strlen(v));
+	}
 	text[len] = '\0';
 	assert_int_equal(redact_text(r, text, len, &want, &want_len), 1);
+	splitter_init(&sp, r, values);
 	for (int round = 0; round < 20; round++) {
 		for (size_t k = 0; k < ARRAY_SIZE(cuts); k++)
 			cuts[k] = (size_t)rand_r(&seed) % (len + 1);
@@ -385,8 +407,9 @@ static void test_stream_large(void **state UNUSED)
 				cuts[m] = cuts[m - 1];
 				cuts[m - 1] = t;
 			}
-		check_split(r, values, text, len, cuts, ARRAY_SIZE(cuts), want, want_len, false);
+		check_split(&sp, text, len, cuts, ARRAY_SIZE(cuts), want, want_len, false);
 	}
+	splitter_release(&sp);
 	assert_null(strstr(want, "key-ABCDEFGHIJKLMNOP"));
 	free(want);
 	free(text);
