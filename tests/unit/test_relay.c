@@ -356,6 +356,73 @@ static void test_relay_outlives(void **state)
 	check_no_value(log);
 }
 
+/* The "daemon": a child of ours with a loop and a supervisor of its own
+ * that starts a redacted instance, sends its pid and its relay's on fd,
+ * and waits to be killed. */
+static _Noreturn void daemon_run(const char *dir, int fd)
+{
+	char log[PATH_MAX + 16], *secret_env[] = { "TOKEN=" TOKEN, NULL };
+	struct supervisor *sup;
+	struct sup_instance *inst;
+	struct sup_spec spec;
+	struct loop loop;
+	pid_t pids[2];
+
+	snprintf(log, sizeof(log), "%s/killed.log", dir);
+	sup_spec_init(&spec);
+	spec.id = "killed";
+	spec.command = "while :; do printf 'tick %s\\n' \"$TOKEN\"; sleep 0.05; done";
+	spec.log_path = log;
+	spec.secret_env = secret_env;
+	spec.redact = redactor_of("TOKEN", TOKEN, NULL);
+	if (loop_init(&loop) < 0 || supervisor_new(&loop, NULL, &sup) < 0 ||
+	    sup_instance_start(sup, &spec, NULL, NULL, &inst) < 0)
+		_exit(1);
+	pids[0] = sup_instance_pid(inst);
+	pids[1] = sup_instance_relay_pid(inst);
+	if (write(fd, pids, sizeof(pids)) != sizeof(pids))
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+/* kill -9 of the process that runs the supervisor: the instance and its
+ * relay keep running and logging, redacted. */
+static void test_relay_daemon_killed(void **state)
+{
+	struct fixture *f = *state;
+	char log[PATH_MAX + 16];
+	struct file_has fh = { log, "tick [redacted:TOKEN]\n" };
+	pid_t pids[2], daemon;
+	int p[2];
+
+	snprintf(log, sizeof(log), "%s/killed.log", f->dir);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	daemon = fork();
+	assert_true(daemon >= 0);
+	if (daemon == 0)
+		daemon_run(f->dir, p[1]);
+	close(p[1]);
+	track(daemon);
+	assert_int_equal(read(p[0], pids, sizeof(pids)), sizeof(pids));
+	close(p[0]);
+	track(pids[0]);
+	assert_true(pids[1] > 0);
+	assert_int_equal(kill(daemon, SIGKILL), 0);
+	assert_int_equal(waitpid(daemon, NULL, 0), daemon);
+
+	assert_int_equal(truncate(log, 0), 0);
+	assert_true(run_until(f, log_has_lines, &fh, GUARD_MS));
+	check_no_value(log);
+	check_relay_process(pids[1], "killed");
+	assert_int_equal(kill(pids[0], 0), 0);
+
+	/* the instance gone (its group: the shell and its sleep), the relay ends */
+	assert_int_equal(kill(-pids[0], SIGKILL), 0);
+	wait_relay_gone(f, pids[1]);
+	check_no_value(log);
+}
+
 /* SIGTERM flushes what the relay held back (a value's beginning, which
  * alone is no value); so does EOF. */
 static void test_relay_flush(void **state)
@@ -458,6 +525,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_relay_redacts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_outlives, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_daemon_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_failures, setup, teardown),
 	};
