@@ -29,7 +29,7 @@
 
 #define FORMS_MAX (4 * SECRETS_MAX)
 #define BLOB_MAGIC "CRD1"
-#define STREAM_BUF_MIN 65536
+#define STREAM_BUF_MIN 4096
 #define MARKER_PREFIX "[redacted:"
 
 struct redact_value {
