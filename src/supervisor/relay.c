@@ -2,13 +2,16 @@
  * copies the instance's stdout and stderr into its log file with every
  * secret value replaced by [redacted:NAME] (docs/internals/redaction.md).
  *
- * spawn.c starts it (double fork, its own session, not the daemon's
- * child) as `cutover log-relay ID` with its descriptors in place
- * (SUP_RELAY_FD_*): the instance's output pipe, the log file opened
+ * spawn.c starts it as `cutover log-relay ID` with its descriptors in
+ * place (SUP_RELAY_FD_*): the instance's output pipe, the log file opened
  * O_APPEND (so the log thread's copy-and-truncate rotation goes on as
  * for an instance that writes its log itself), the serialized redactor,
- * and the ready pipe the instance's child waits on before its exec.  The
- * relay reads the redactor into sodium memory, says it is ready, then
+ * the ready pipe the instance's child waits on before its exec, and the
+ * pipe for its pid.  That first process, the starter, only forks the
+ * relay and exits, so the relay is not the daemon's child; the daemon
+ * reaps the starter from its loop (the functions at the end of this file).
+ * The relay, in a session of its own, sends its pid, reads the redactor
+ * into sodium memory, says it is ready, then
  * copies pipe -> redact_stream -> log until EOF, which comes when the
  * instance and everything that inherited its output are gone.  It does not
  * depend on the daemon at all: a daemon killed with SIGKILL leaves the
@@ -24,16 +27,26 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "base/list.h"
+#include "base/util.h"
+#include "loop/loop.h"
 #include "secrets/redact.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/supervisor-internal.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
 #define RELAY_CHUNK 65536
 #define RELAY_DRAIN_MAX (16 * RELAY_CHUNK) /* read after SIGTERM, at most: a pipe's worth, and more */
@@ -209,6 +222,28 @@ static void relay_copy(struct relay *rl, int sigfd)
 	}
 }
 
+/* Leave the daemon: fork, the parent (the starter, the daemon's child)
+ * exits, the child goes on in a session of its own and sends its pid
+ * first (before it says it is ready).  Returns 0 in the relay, or -errno
+ * (the fork failed). */
+static int relay_detach(void)
+{
+	int32_t pid;
+	pid_t child = fork();
+
+	if (child < 0)
+		return -errno;
+	if (child > 0)
+		_exit(0);
+	setsid(); /* not a group leader: the starter led it */
+	pid = (int32_t)getpid();
+	if (write(SUP_RELAY_FD_PID, &pid, sizeof(pid)) < 0) {
+		/* the daemon does not learn it; nothing else depends on it */
+	}
+	close(SUP_RELAY_FD_PID);
+	return 0;
+}
+
 int sup_relay_main(int argc, char **argv)
 {
 	struct relay *rl = calloc(1, sizeof(*rl));
@@ -217,6 +252,12 @@ int sup_relay_main(int argc, char **argv)
 	if (!rl)
 		return 1;
 	rl->id = argc > 1 ? argv[1] : "?";
+	if ((r = relay_detach()) < 0) {
+		relay_say(rl, "cannot fork", -r);
+		relay_ready(-r);
+		free(rl);
+		return 1;
+	}
 	prctl(PR_SET_DUMPABLE, 0);
 	sigfd = relay_signals();
 	if (sigfd < 0 || sodium_init() < 0) {
@@ -248,4 +289,65 @@ out:
 		close(sigfd);
 	free(rl);
 	return r < 0 ? 1 : 0;
+}
+
+/* --- the daemon's side: reaping the starters --- */
+
+struct relay_starter {
+	struct list_head link;      /* in sup->relay_starters */
+	struct supervisor *sup;
+	struct loop_io io;          /* its pidfd */
+};
+
+static void starter_free(struct relay_starter *st, bool wait)
+{
+	siginfo_t si;
+
+	while (waitid(P_PIDFD, (id_t)st->io.fd, &si, WEXITED | (wait ? 0 : WNOHANG)) < 0 && errno == EINTR)
+		;
+	loop_del(st->sup->loop, &st->io);
+	close(st->io.fd);
+	list_del(&st->link);
+	free(st);
+}
+
+/* The starter exited (it does right after its fork).  Freed here: it has
+ * one descriptor, so no other event of this iteration points to it, and
+ * nothing else frees it but supervisor_free. */
+static void on_starter(struct loop *loop UNUSED, struct loop_io *io, uint32_t events UNUSED)
+{
+	struct relay_starter *st = container_of(io, struct relay_starter, io);
+	siginfo_t si = { 0 };
+
+	if (waitid(P_PIDFD, (id_t)io->fd, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0)
+		return; /* not yet */
+	starter_free(st, false);
+}
+
+int sup_relay_starter_watch(struct supervisor *sup, pid_t pid, int pidfd)
+{
+	struct relay_starter *st = calloc(1, sizeof(*st));
+	int r = -ENOMEM;
+
+	if (st) {
+		st->sup = sup;
+		r = loop_add(sup->loop, &st->io, pidfd, EPOLLIN, on_starter);
+	}
+	if (r < 0) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		close(pidfd);
+		free(st);
+		return r;
+	}
+	list_add_tail(&sup->relay_starters, &st->link);
+	return 0;
+}
+
+void sup_relay_starters_reap(struct supervisor *sup)
+{
+	struct list_head *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &sup->relay_starters)
+		starter_free(container_of(pos, struct relay_starter, link), true);
 }

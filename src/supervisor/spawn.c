@@ -13,17 +13,21 @@
  *
  * With redaction (docs/internals/redaction.md), a log relay is started
  * first: a pipe becomes the instance's stdout and stderr, and
- * /proc/self/exe is run as `cutover log-relay ID` in a grandchild (double
- * fork: a middle process forks it and exits at once, so the relay is not
- * our child and outlives us), in a session of its own, with the pipe's
- * read end, the log file and the serialized redactor (a pipe, or a memfd
- * when it is too big for one).  The instance's child waits, before exec,
- * until the relay says it is ready (or why it could not start).
+ * /proc/self/exe is run as `cutover log-relay ID` with posix_spawn
+ * (CLONE_VFORK: no copy of the daemon's page tables), in a session of its
+ * own, with the pipe's read end, the log file, the serialized redactor (a
+ * pipe, or a memfd when it is too big for one) and two more pipes.  That
+ * process, the starter, forks the relay itself and exits at once, so the
+ * relay is not our child and outlives us; the starter is reaped from the
+ * loop (relay.c) and sends the relay's pid on one of the pipes.  The
+ * instance's child waits, before exec, until the relay says on the other
+ * that it is ready (or why it could not start).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +68,7 @@ struct child_args {
 	const char *log_path;
 	int out_fd;               /* stdout and stderr (the relay's pipe), or -1: open log_path */
 	int relay_ready_fd;       /* read end of the relay's ready pipe, or -1 */
+	int relay_error;          /* > 0: the relay could not be started (errno) */
 	struct { int resource; rlim_t value; } rlimits[3];
 	int nrlimits;
 	int report_fd;            /* write end of the report pipe */
@@ -218,6 +223,8 @@ static _Noreturn void child_run(const struct child_args *a)
 			child_fail(report, SUP_STAGE_HOLD, errno);
 		close(hold);
 	}
+	if (a->relay_error)
+		child_fail(report, SUP_STAGE_RELAY, a->relay_error);
 	if (a->relay_ready_fd >= 0 && (ready < 0 || (error = child_wait_relay(ready)) != 0))
 		child_fail(report, SUP_STAGE_RELAY, ready < 0 ? errno : error);
 	child_mark_cloexec(3);
@@ -273,61 +280,18 @@ static void close_pair(int p[2])
 
 /* --- the log relay --- */
 
-/* Everything the relay's process needs before its exec. */
-struct relay_args {
-	char *const *argv;        /* cutover log-relay ID */
-	const char *log_path;
-	int in_fd;                /* read end of the instance's output pipe */
-	int blob_fd;              /* the serialized redactor */
-	int ready_fd;             /* write end of the ready pipe */
-	int pid_fd;               /* write end of the pipe the middle process sends the pid on */
-};
-
-/* The relay's process, before exec: its own session, default signals,
- * its descriptors at SUP_RELAY_FD_*, nothing else, the root as its
- * directory (it must not hold a mount busy), an empty environment. */
-static _Noreturn void relay_child_run(const struct relay_args *a)
+/* Give fd a number >= min (close-on-exec), closing the old one, so that
+ * the dup2s of a spawn never overwrite one another's source.  Returns the
+ * descriptor or -errno (fd closed). */
+static int fd_at_least(int fd, int min)
 {
-	static char *const empty_env[] = { NULL };
-	int in = fcntl(a->in_fd, F_DUPFD_CLOEXEC, 5), blob = fcntl(a->blob_fd, F_DUPFD_CLOEXEC, 5);
-	int ready = fcntl(a->ready_fd, F_DUPFD_CLOEXEC, 5), log, error;
-	struct sup_child_report r = { .stage = SUP_STAGE_RELAY };
+	int nfd;
 
-	if (ready < 0)
-		_exit(127);
-	if (in < 0 || blob < 0 || setsid() < 0 || child_reset_signals() < 0)
-		goto fail;
-	log = open(a->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-	if (log >= 0 && log <= SUP_RELAY_FD_READY)
-		log = fcntl(log, F_DUPFD_CLOEXEC, 5); /* out of the way of the dup2s below */
-	if (log < 0 || dup2(in, SUP_RELAY_FD_IN) < 0 || dup2(log, SUP_RELAY_FD_LOG) < 0 || dup2(log, 2) < 0 ||
-	    dup2(blob, SUP_RELAY_FD_BLOB) < 0 || dup2(ready, SUP_RELAY_FD_READY) < 0)
-		goto fail;
-	child_mark_cloexec(SUP_RELAY_FD_READY + 1);
-	if (chdir("/") < 0)
-		goto fail;
-	execve("/proc/self/exe", a->argv, empty_env);
-fail:
-	error = errno;
-	r.error = error;
-	if (write(ready, &r, sizeof(r)) < 0) {
-		/* the instance's child sees EOF: EPIPE */
-	}
-	_exit(127);
-}
-
-/* The middle process: fork the relay, send its pid (or -errno), exit. */
-static _Noreturn void relay_middle_run(const struct relay_args *a)
-{
-	int32_t v;
-	pid_t pid = _Fork(); /* async-signal-safe: no atfork handlers */
-
-	if (pid == 0)
-		relay_child_run(a);
-	v = pid > 0 ? (int32_t)pid : -errno;
-	if (write(a->pid_fd, &v, sizeof(v)) < 0)
-		_exit(2);
-	_exit(pid > 0 ? 0 : 1);
+	if (fd >= min)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, min);
+	close(fd);
+	return nfd < 0 ? -errno : nfd;
 }
 
 /* A descriptor holding blob, read to its end from offset 0: a pipe when
@@ -373,60 +337,115 @@ static int blob_fd(const uint8_t *blob, size_t len)
 	return fd;
 }
 
-/* Start the relay for spec: on success *ret_out is the write end of the
- * pipe to give the instance as stdout and stderr, *ret_ready the read end
- * of the ready pipe for its child to wait on, *ret_pid the relay's pid.
- * The middle process is reaped here: it only forks and exits.  Returns 0
- * or -errno (nothing left behind; a relay that did start sees EOF). */
-static int relay_start(const struct sup_spec *spec, const struct sup_spawn_extra *x, int *ret_out, int *ret_ready,
-		       pid_t *ret_pid)
+/* posix_spawn the relay's starter: `/proc/self/exe log-relay ID` in a
+ * session of its own, default signals, an empty environment, "/" as its
+ * directory, and exactly the descriptors SUP_RELAY_FD_* (fds[] holds their
+ * sources, all above them).  Returns 0 with *ret_pid, or a positive errno
+ * (that of the exec, of opening the log, ...). */
+static int relay_exec(const struct sup_spec *spec, const int fds[SUP_RELAY_FDS], pid_t *ret_pid)
 {
+	static char *const empty_env[] = { NULL };
 	char *const argv[] = { "cutover", SUP_RELAY_VERB, (char *)spec->id, NULL };
-	int out[2] = { -1, -1 }, ready[2] = { -1, -1 }, pidp[2] = { -1, -1 }, blob = -1, status, r;
-	struct relay_args a = { .argv = argv, .log_path = spec->log_path };
-	int32_t v = 0;
-	pid_t middle;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t all, none;
+	int error;
 
-	blob = blob_fd(x->redact_blob, x->redact_blob_len);
+	sigfillset(&all);
+	sigemptyset(&none);
+	if ((error = posix_spawn_file_actions_init(&fa)) != 0)
+		return error;
+	if ((error = posix_spawnattr_init(&attr)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return error;
+	}
+	error = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	if (!error)
+		error = posix_spawnattr_setsigdefault(&attr, &all);
+	if (!error)
+		error = posix_spawnattr_setsigmask(&attr, &none);
+	for (int fd = 0; fd < SUP_RELAY_FDS && !error; fd++) {
+		if (fd == SUP_RELAY_FD_LOG)
+			error = posix_spawn_file_actions_addopen(&fa, fd, spec->log_path,
+								 O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY, 0640);
+		else if (fd == 2)
+			error = posix_spawn_file_actions_adddup2(&fa, SUP_RELAY_FD_LOG, 2);
+		else
+			error = posix_spawn_file_actions_adddup2(&fa, fds[fd], fd);
+	}
+	if (!error)
+		error = posix_spawn_file_actions_addclosefrom_np(&fa, SUP_RELAY_FDS);
+	if (!error)
+		error = posix_spawn_file_actions_addchdir_np(&fa, "/");
+	if (!error) /* CLONE_VFORK: no copy of our memory, we wait only for the exec */
+		error = posix_spawn(ret_pid, "/proc/self/exe", &fa, &attr, argv, empty_env);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	return error;
+}
+
+/* Start the relay for spec.  On success *ret_out is the write end of the
+ * pipe to give the instance as stdout and stderr, *ret_ready the read end
+ * of the ready pipe its child waits on, and ret the starter (our child, to
+ * reap) with the read end of the pipe it sends the relay's pid on.  Returns
+ * 0, a positive errno for the instance's child to report (the relay could
+ * not be started: stage "log relay"), or -errno (nothing left behind). */
+static int relay_start(const struct sup_spec *spec, const struct sup_spawn_extra *x, int *ret_out,
+		       int *ret_ready, struct sup_spawned *ret)
+{
+	int out[2] = { -1, -1 }, ready[2] = { -1, -1 }, pidp[2] = { -1, -1 }, fds[SUP_RELAY_FDS];
+	int blob = blob_fd(x->redact_blob, x->redact_blob_len), r = 0;
+	pid_t starter;
+
 	if (blob < 0)
 		return blob;
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0 || pipe2(pidp, O_CLOEXEC) < 0) {
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0 || pipe2(pidp, O_CLOEXEC | O_NONBLOCK) < 0) {
 		r = -errno;
 		goto out;
 	}
-	a.in_fd = out[0];
-	a.blob_fd = blob;
-	a.ready_fd = ready[1];
-	a.pid_fd = pidp[1];
-	middle = fork();
-	if (middle < 0) {
-		r = -errno;
+	fds[SUP_RELAY_FD_IN] = out[0] = fd_at_least(out[0], SUP_RELAY_FDS);
+	fds[SUP_RELAY_FD_BLOB] = blob = fd_at_least(blob, SUP_RELAY_FDS);
+	fds[SUP_RELAY_FD_READY] = ready[1] = fd_at_least(ready[1], SUP_RELAY_FDS);
+	fds[SUP_RELAY_FD_PID] = pidp[1] = fd_at_least(pidp[1], SUP_RELAY_FDS);
+	if (out[0] < 0 || blob < 0 || ready[1] < 0 || pidp[1] < 0) {
+		r = -EMFILE;
 		goto out;
 	}
-	if (middle == 0)
-		relay_middle_run(&a);
-	close(pidp[1]);
-	pidp[1] = -1;
-	while (waitpid(middle, &status, 0) < 0 && errno == EINTR)
-		;
-	/* written before the middle process exited: no wait */
-	while ((r = (int)read(pidp[0], &v, sizeof(v))) < 0 && errno == EINTR)
-		;
-	if (r != (int)sizeof(v) || v <= 0) {
-		r = r == (int)sizeof(v) && v < 0 ? v : -ECHILD;
-		goto out;
+	r = relay_exec(spec, fds, &starter);
+	if (r > 0)
+		goto out; /* for the instance's child to report */
+	ret->relay_starter_pidfd = pidfd_open(starter, 0);
+	if (ret->relay_starter_pidfd < 0) {
+		/* cannot watch it: wait for it here, it exits at once */
+		while (waitpid(starter, NULL, 0) < 0 && errno == EINTR)
+			;
+		starter = 0;
 	}
+	ret->relay_starter = starter;
+	ret->relay_pid_fd = pidp[0];
 	*ret_out = out[1];
 	*ret_ready = ready[0];
-	*ret_pid = (pid_t)v;
-	out[1] = ready[0] = -1;
-	r = 0;
+	out[1] = ready[0] = pidp[0] = -1;
 out:
 	close_pair(out);
 	close_pair(ready);
 	close_pair(pidp);
-	close(blob);
+	if (blob >= 0)
+		close(blob);
 	return r;
+}
+
+void sup_spawned_relay_release(struct sup_spawned *sp)
+{
+	if (sp->relay_pid_fd >= 0)
+		close(sp->relay_pid_fd);
+	if (sp->relay_starter > 0)
+		while (waitpid(sp->relay_starter, NULL, 0) < 0 && errno == EINTR)
+			;
+	if (sp->relay_starter_pidfd >= 0)
+		close(sp->relay_starter_pidfd);
+	sp->relay_pid_fd = sp->relay_starter_pidfd = -1;
+	sp->relay_starter = 0;
 }
 
 int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, const struct sup_spawn_extra *x,
@@ -443,9 +462,10 @@ int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, const struct 
 		.die_with = spec->die_with_daemon ? getpid() : 0,
 	};
 	int report[2] = { -1, -1 }, hold[2] = { -1, -1 }, relay[2] = { -1, -1 }, pidfd, r;
+	struct sup_spawned relay_out = { .relay_starter_pidfd = -1, .relay_pid_fd = -1 };
 	char *warning = NULL;
 	uint64_t starttime = 0;
-	pid_t pid, relay_pid = 0;
+	pid_t pid;
 
 	if (!strchr(spec->argv[0], '/'))
 		a.search_path = env_path(a.envp);
@@ -462,9 +482,10 @@ int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, const struct 
 	a.hold_fd = hold[0];
 	a.hold_parent_fd = hold[1];
 	if (x && x->redact_blob && spec->log_path) {
-		r = relay_start(spec, x, &relay[1], &relay[0], &relay_pid);
+		r = relay_start(spec, x, &relay[1], &relay[0], &relay_out);
 		if (r < 0)
 			goto fail;
+		a.relay_error = r;
 		a.out_fd = relay[1];
 		a.relay_ready_fd = relay[0];
 	}
@@ -508,7 +529,9 @@ int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, const struct 
 	}
 	*ret = (struct sup_spawned){
 		.pid = pid, .pidfd = pidfd, .status_fd = report[0], .starttime = starttime, .warning = warning,
-		.relay_pid = relay_pid,
+		.relay_starter = relay_out.relay_starter,
+		.relay_starter_pidfd = relay_out.relay_starter_pidfd,
+		.relay_pid_fd = relay_out.relay_pid_fd,
 	};
 	return 0;
 
@@ -516,5 +539,6 @@ fail:
 	close_pair(report);
 	close_pair(hold);
 	close_pair(relay);
+	sup_spawned_relay_release(&relay_out);
 	return r;
 }

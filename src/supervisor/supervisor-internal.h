@@ -76,7 +76,12 @@ struct sup_spawned {
 	int status_fd;    /* read end of the report pipe (non-blocking, close-on-exec) */
 	uint64_t starttime;
 	char *warning;    /* the cgroup could not be joined (malloc'd) or NULL */
-	pid_t relay_pid;  /* its log relay (not our child), or 0 */
+	/* with a log relay: the process that started it (our child, exiting at once; reap it with
+	 * sup_relay_starter_watch) and the read end (non-blocking) of the pipe it sends the relay's
+	 * pid on; -1 when none */
+	pid_t relay_starter;
+	int relay_starter_pidfd;
+	int relay_pid_fd;
 };
 
 /* Fork a child running spec (argv already resolved to the exec form: argv
@@ -86,19 +91,30 @@ struct sup_spawned {
  * already started sees EOF and exits). */
 int sup_spawn(const struct sup_spec *spec, const char *cgroup_dir, const struct sup_spawn_extra *extra,
 	      struct sup_spawned *ret);
+/* Close sp's relay descriptors and reap its relay starter with a blocking wait (it exits at
+ * once): for failure paths.  Accepts a spawn with none. */
+void sup_spawned_relay_release(struct sup_spawned *sp);
 
 /* --- relay.c: the log relay, `cutover log-relay ID` (sup_relay_main) --- */
 
 #define SUP_RELAY_VERB "log-relay"
-/* Its descriptors when it starts (spawn.c sets them up before exec). */
+/* Its descriptors when it starts (spawn.c sets them up, nothing else is open). */
 enum {
 	SUP_RELAY_FD_IN = 0,          /* read end of the instance's stdout and stderr pipe */
 	SUP_RELAY_FD_LOG = 1,         /* the log file, O_APPEND (also fd 2, for its own messages) */
 	SUP_RELAY_FD_BLOB = 3,        /* the serialized redactor, read to EOF (a pipe or a memfd) */
 	SUP_RELAY_FD_READY = 4,       /* write end of the ready pipe: a sup_child_report, stage 0
 	                               * once it runs; the instance's child waits for it */
+	SUP_RELAY_FD_PID = 5,         /* write end of the pipe the starter sends the relay's pid on */
+	SUP_RELAY_FDS = 6,
 };
 #define SUP_RELAY_BLOB_MAX (64u << 20)
+
+/* Reap a relay's starter (our child, exiting at once) from the loop: takes pidfd.  Returns 0,
+ * or -errno after a blocking wait for it. */
+int sup_relay_starter_watch(struct supervisor *sup, pid_t pid, int pidfd);
+/* Reap every starter still watched, waiting for each (supervisor_free). */
+void sup_relay_starters_reap(struct supervisor *sup);
 
 /* --- supervisor.c --- */
 
@@ -109,6 +125,7 @@ struct supervisor {
 	struct list_head instances;
 	struct list_head dead;            /* freed instances, released by reap_timer */
 	struct loop_timer reap_timer;
+	struct list_head relay_starters;  /* relay.c: relay starters to reap */
 };
 
 struct sup_instance {
@@ -142,5 +159,6 @@ struct sup_instance {
 	struct sup_spawn_extra extra;     /* secrets and redaction, prepared once (wiped by free) */
 	void *secret_block;               /* sodium_malloc'd: extra.envp and the secret strings */
 	uint8_t *redact_blob;             /* sodium_malloc'd: extra.redact_blob */
-	pid_t relay_pid;                  /* the current process's log relay, or 0 */
+	pid_t relay_pid;                  /* the current process's log relay, or 0 (none, not known yet) */
+	int relay_pid_fd;                 /* where its pid comes from until known, or -1 */
 };

@@ -274,6 +274,7 @@ int supervisor_new(struct loop *loop, const char *cgroup_root, struct supervisor
 	sup->loop = loop;
 	list_init(&sup->instances);
 	list_init(&sup->dead);
+	list_init(&sup->relay_starters);
 	sup->cgroup_root = strdup(cgroup_root ? cgroup_root : DEFAULT_CGROUP_ROOT);
 	if (!sup->cgroup_root)
 		goto fail;
@@ -315,6 +316,7 @@ struct supervisor *supervisor_free(struct supervisor *sup)
 		sup_instance_free(container_of(pos, struct sup_instance, link));
 	loop_timer_cancel(sup->loop, &sup->reap_timer);
 	reap(sup);
+	sup_relay_starters_reap(sup);
 	sup_logs_stop(sup->logs);
 	free(sup->cgroup_root);
 	free(sup);
@@ -392,6 +394,26 @@ static void pidfd_kill(int pidfd, pid_t pid, int sig)
 		kill(pid, sig);
 }
 
+/* The relay's pid, if its starter has sent it since (a non-blocking
+ * read); EOF or an error: it will not come. */
+static void relay_pid_read(struct sup_instance *inst)
+{
+	int32_t v;
+	ssize_t n;
+
+	if (inst->relay_pid_fd < 0)
+		return;
+	do
+		n = read(inst->relay_pid_fd, &v, sizeof(v));
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n == (ssize_t)sizeof(v) && v > 0)
+		inst->relay_pid = (pid_t)v;
+	close(inst->relay_pid_fd);
+	inst->relay_pid_fd = -1;
+}
+
 /* Fork a new process for inst.  Returns 0 or -errno (no process then). */
 static int spawn_process(struct sup_instance *inst)
 {
@@ -400,6 +422,12 @@ static int spawn_process(struct sup_instance *inst)
 
 	if (r < 0)
 		return r;
+	if (sp.relay_starter_pidfd >= 0) {
+		/* our child, exiting at once: reaped from the loop */
+		sup_relay_starter_watch(inst->sup, sp.relay_starter, sp.relay_starter_pidfd);
+		sp.relay_starter_pidfd = -1;
+		sp.relay_starter = 0;
+	}
 	if (sp.warning) {
 		free(inst->warning);
 		inst->warning = sp.warning;
@@ -413,10 +441,14 @@ static int spawn_process(struct sup_instance *inst)
 			;
 		close(sp.pidfd);
 		close(sp.status_fd);
+		sup_spawned_relay_release(&sp);
 		return r;
 	}
 	inst->own_group = true; /* the child calls setsid() */
-	inst->relay_pid = sp.relay_pid;
+	if (inst->relay_pid_fd >= 0)
+		close(inst->relay_pid_fd);
+	inst->relay_pid_fd = sp.relay_pid_fd;
+	inst->relay_pid = 0;
 	return 0;
 }
 
@@ -530,6 +562,7 @@ static void on_pidfd(struct loop *loop, struct loop_io *io, uint32_t events UNUS
 	}
 
 	read_report(inst);
+	relay_pid_read(inst); /* a process that ran had a ready relay, whose pid was sent first */
 	if (inst->report.stage != SUP_STAGE_NONE) {
 		exit.spawn_error = inst->report.error;
 		exit.spawn_stage = sup_stage_name(inst->report.stage);
@@ -584,6 +617,7 @@ static int instance_new(struct supervisor *sup, const struct sup_spec *spec, con
 	inst->sup = sup;
 	list_init(&inst->link);
 	inst->pidfd_io.fd = inst->status_io.fd = -1;
+	inst->relay_pid_fd = -1;
 	inst->state = SUP_STOPPED;
 	if (cb)
 		inst->cb = *cb;
@@ -751,6 +785,9 @@ struct sup_instance *sup_instance_free(struct sup_instance *inst)
 		sup_cgroup_remove(inst->cgroup_dir);
 	secrets_release(inst);
 	spec_release(&inst->spec);
+	if (inst->relay_pid_fd >= 0)
+		close(inst->relay_pid_fd);
+	inst->relay_pid_fd = -1;
 	free(inst->cgroup_dir);
 	inst->cgroup_dir = NULL;
 	free(inst->warning);
@@ -767,7 +804,11 @@ struct sup_instance *sup_instance_free(struct sup_instance *inst)
 enum sup_state sup_instance_state(const struct sup_instance *inst) { return inst->state; }
 const char *sup_instance_id(const struct sup_instance *inst) { return inst->spec.id; }
 pid_t sup_instance_pid(const struct sup_instance *inst) { return inst->pid; }
-pid_t sup_instance_relay_pid(const struct sup_instance *inst) { return inst->relay_pid; }
+pid_t sup_instance_relay_pid(struct sup_instance *inst)
+{
+	relay_pid_read(inst);
+	return inst->relay_pid;
+}
 uint64_t sup_instance_starttime(const struct sup_instance *inst) { return inst->starttime; }
 uint32_t sup_instance_restarts(const struct sup_instance *inst) { return inst->restarts; }
 uint32_t sup_instance_streak(const struct sup_instance *inst) { return inst->streak; }

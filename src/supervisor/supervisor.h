@@ -69,10 +69,11 @@ const char *sup_instance_id(const struct sup_instance *inst);
 /* Pid of the current or last process (0 if none ever ran). */
 pid_t sup_instance_pid(const struct sup_instance *inst);
 /* Pid of the log relay started with the current or last process (spec.redact), or 0: none
- * (no redaction, or an adopted process whose relay an earlier daemon started).  Not our
- * child: it ends by itself once the process and everything that inherited its output are
- * gone. */
-pid_t sup_instance_relay_pid(const struct sup_instance *inst);
+ * (no redaction, or an adopted process whose relay an earlier daemon started) or not known
+ * yet (it is, at the latest, once the process has exec'd: the process waits for its relay;
+ * this reads the pid if it has arrived, without blocking).  Not our child: it ends by
+ * itself once the process and everything that inherited its output are gone. */
+pid_t sup_instance_relay_pid(struct sup_instance *inst);
 /* Start time of the current process, in clock ticks after boot (the 22nd
  * field of /proc/PID/stat): record it with the pid for sup_instance_adopt. */
 uint64_t sup_instance_starttime(const struct sup_instance *inst);

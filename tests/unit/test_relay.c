@@ -128,6 +128,20 @@ static void wait_relay_gone(struct fixture *f, pid_t relay)
 	close(g.pidfd);
 }
 
+static bool relay_known(void *arg)
+{
+	return sup_instance_relay_pid(arg) > 0;
+}
+
+/* Run the loop until inst's relay pid is known (it comes from the relay
+ * itself, once it runs); returns it. */
+static pid_t wait_relay_pid(struct fixture *f, struct sup_instance *inst)
+{
+	if (!run_until(f, relay_known, inst, GUARD_MS))
+		fail_msg("the relay of %s never sent its pid", sup_instance_id(inst));
+	return sup_instance_relay_pid(inst);
+}
+
 /* Stop inst, wait for done, free it. */
 static void stop_and_free(struct fixture *f, struct sup_instance *inst, struct events *ev)
 {
@@ -209,8 +223,8 @@ static void test_relay_redacts(void **state)
 	spec.redact = redactor_of("TOKEN", TOKEN, "Q", QUOTED, NULL);
 	assert_int_equal(start(f, &spec, &ev, &inst), 0);
 	redactor_free((struct redactor *)spec.redact); /* copied */
-	relay = sup_instance_relay_pid(inst);
-	wait_for_text(f, &fh); /* the instance runs once the relay is ready, exec'd */
+	wait_for_text(f, &fh); /* the instance runs once the relay is ready */
+	relay = sup_instance_relay_pid(inst); /* known by then: sent before ready */
 	check_relay_process(relay, "redacted");
 	s = proc_file(sup_instance_pid(inst), "cmdline", &len);
 	assert_non_null(s);
@@ -231,22 +245,27 @@ struct relays {
 	int n;
 };
 
-static void on_restart_relay(struct sup_instance *inst, void *data)
+/* The relay of the process that just ended: known, since it ran. */
+static void record_relay(struct sup_instance *inst, struct relays *rs)
 {
-	struct relays *rs = data;
-
-	on_restart_cb(inst, &rs->ev);
 	if (rs->n < 8)
 		rs->pid[rs->n++] = sup_instance_relay_pid(inst);
 }
 
+static void on_restart_relay(struct sup_instance *inst, void *data)
+{
+	on_restart_cb(inst, &((struct relays *)data)->ev);
+}
+
 static void on_exit_relay(struct sup_instance *inst, const struct sup_exit *exit, void *data)
 {
+	record_relay(inst, data);
 	on_exit_cb(inst, exit, &((struct relays *)data)->ev);
 }
 
 static void on_give_up_relay(struct sup_instance *inst, const struct sup_exit *last, void *data)
 {
+	record_relay(inst, data);
 	on_give_up_cb(inst, last, &((struct relays *)data)->ev);
 }
 
@@ -274,7 +293,6 @@ static void test_relay_restart(void **state)
 	assert_int_equal(sup_instance_start(f->sup, &spec, &cbs, &rs, &inst), 0);
 	redactor_free((struct redactor *)spec.redact);
 	track(sup_instance_pid(inst));
-	rs.pid[rs.n++] = sup_instance_relay_pid(inst);
 	assert_true(run_until(f, gave_up, &rs.ev, GUARD_MS));
 	assert_int_equal(rs.ev.restarts, 2);
 	assert_int_equal(rs.n, 3);
@@ -327,7 +345,7 @@ static void test_relay_outlives(void **state)
 	assert_int_equal(start(f, &spec, &ev, &inst), 0);
 	redactor_free((struct redactor *)spec.redact);
 	pid = sup_instance_pid(inst);
-	relay = sup_instance_relay_pid(inst);
+	relay = wait_relay_pid(f, inst);
 	sup_instance_free(inst);
 	f->sup = supervisor_free(f->sup);
 	assert_int_equal(truncate(log, 0), 0);
@@ -379,7 +397,8 @@ static _Noreturn void daemon_run(const char *dir, int fd)
 	    sup_instance_start(sup, &spec, NULL, NULL, &inst) < 0)
 		_exit(1);
 	pids[0] = sup_instance_pid(inst);
-	pids[1] = sup_instance_relay_pid(inst);
+	while (!(pids[1] = sup_instance_relay_pid(inst)))
+		usleep(1000);
 	if (write(fd, pids, sizeof(pids)) != sizeof(pids))
 		_exit(1);
 	for (;;)
@@ -439,7 +458,7 @@ static void test_relay_flush(void **state)
 	spec.redact = redactor_of("TOKEN", TOKEN, NULL);
 	assert_int_equal(start(f, &spec, &ev, &inst), 0);
 	redactor_free((struct redactor *)spec.redact);
-	relay = sup_instance_relay_pid(inst);
+	relay = wait_relay_pid(f, inst);
 	wait_for_text(f, &(struct file_has){ log, "held " });
 	run_for(f, 100);
 	s = slurp(log);
@@ -460,13 +479,53 @@ static void test_relay_flush(void **state)
 	spec.restart.max_restarts = 0;
 	assert_int_equal(start(f, &spec, &ev, &inst), 0);
 	redactor_free((struct redactor *)spec.redact);
-	relay = sup_instance_relay_pid(inst);
 	assert_true(run_until(f, gave_up, &ev, GUARD_MS));
+	relay = sup_instance_relay_pid(inst);
 	wait_relay_gone(f, relay);
 	s = slurp(log);
 	assert_string_equal(s, "end tok-0123");
 	free(s);
 	sup_instance_free(inst);
+}
+
+/* A redactor too big for a pipe's default size (40 values of 64 KiB: a
+ * pipe grown with F_SETPIPE_SZ, or a memfd past the pipe limit) reaches
+ * the relay whole: the last value is hidden. */
+static void test_relay_big_redactor(void **state)
+{
+	struct fixture *f = *state;
+	char log[PATH_MAX], name[16], *s, *secret_env[] = { NULL, NULL };
+	struct events ev = { 0 };
+	struct sup_instance *inst;
+	struct redactor *r;
+	struct sup_spec spec;
+	uint8_t *value = malloc(SECRET_VALUE_MAX + 1);
+	pid_t relay;
+
+	assert_non_null(value);
+	assert_int_equal(redactor_new(&r), 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "BIG%02d", i);
+		memset(value, 'a' + i % 26, SECRET_VALUE_MAX);
+		memcpy(value, name, strlen(name));
+		assert_int_equal(redactor_add(r, name, value, SECRET_VALUE_MAX), 0);
+	}
+	free(value);
+	/* and a small one, which the instance prints */
+	assert_int_equal(redactor_add(r, "LAST", (const uint8_t *)TOKEN, strlen(TOKEN)), 0);
+	secret_env[0] = "TOKEN=" TOKEN;
+	spec_for(f, &spec, "big", "printf '%s\\n' \"$TOKEN\"; echo done; exec sleep 30", log, sizeof(log));
+	spec.secret_env = secret_env;
+	spec.redact = r;
+	assert_int_equal(start(f, &spec, &ev, &inst), 0);
+	redactor_free(r);
+	wait_for_text(f, &(struct file_has){ log, "done\n" });
+	s = slurp(log);
+	assert_string_equal(s, "[redacted:LAST]\ndone\n");
+	free(s);
+	relay = sup_instance_relay_pid(inst);
+	stop_and_free(f, inst, &ev);
+	wait_relay_gone(f, relay);
 }
 
 /* A relay that cannot start (its log cannot be opened) fails the spawn
@@ -527,6 +586,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_relay_outlives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_daemon_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_big_redactor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_failures, setup, teardown),
 	};
 
