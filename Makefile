@@ -1,7 +1,7 @@
 # Makefile - a thin wrapper: the real commands live in scripts/ and bench/
 # (see README.md), so that CI, the README and `make` run the same thing.
 
-.PHONY: all build test demo bench bench-deploy bench-restart bench-canary asan clean
+.PHONY: all build test demo bench bench-deploy bench-restart bench-canary bench-redact asan clean
 
 all: build
 
@@ -36,6 +36,10 @@ bench-restart:
 # failures shoppers see meanwhile, and false aborts of good canaries (~12 min).
 bench-canary:
 	bash bench/canary
+
+# Redaction engine throughput on access-log lines, 0 to 50 values (~10 s).
+bench-redact:
+	bash bench/redact
 
 # Build into build-asan/ with ASan+UBSan and run the unit and integration
 # tests against it.
