@@ -128,7 +128,8 @@ static void reference(const struct value *v, int n, const uint8_t *text, size_t 
 				continue;
 			for (int f = 0; f < 3; f++) {
 				const struct form *fm = &v[k].forms[f];
-				if (fm->len > best_len && fm->len <= len - i && memcmp(text + i, fm->bytes, fm->len) == 0) {
+				if (fm->len > best_len && fm->len <= len - i &&
+				    memcmp(text + i, fm->bytes, fm->len) == 0) {
 					best = &v[k];
 					best_len = fm->len;
 				}

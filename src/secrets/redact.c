@@ -427,7 +427,8 @@ int redactor_deserialize(const uint8_t *blob, size_t len, struct redactor **ret)
 		size_t namelen, vlen;
 
 		rc = -EBADMSG;
-		if (end - p < 1 || (namelen = *p++) == 0 || namelen > SECRET_NAME_MAX || (size_t)(end - p) < namelen + 4)
+		if (end - p < 1 || (namelen = *p++) == 0 || namelen > SECRET_NAME_MAX ||
+		    (size_t)(end - p) < namelen + 4)
 			goto fail;
 		memcpy(name, p, namelen);
 		name[namelen] = '\0';

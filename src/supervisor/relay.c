@@ -11,9 +11,9 @@
  * relay and exits, so the relay is not the daemon's child; the daemon
  * reaps the starter from its loop (the functions at the end of this file).
  * The relay, in a session of its own, sends its pid, reads the redactor
- * into sodium memory, says it is ready, then
- * copies pipe -> redact_stream -> log until EOF, which comes when the
- * instance and everything that inherited its output are gone.  It does not
+ * into sodium memory, says it is ready, then copies pipe -> redact_stream
+ * -> log until EOF, which comes when the instance and everything that
+ * inherited its output are gone.  It does not
  * depend on the daemon at all: a daemon killed with SIGKILL leaves the
  * instance and its relay running, and logging, redacted.
  *
@@ -31,8 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>

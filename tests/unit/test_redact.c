@@ -115,7 +115,8 @@ static const struct text_case text_cases[] = {
 	{ { V("UTF", "p\xc3\xa4ssw\xc3\xb6rd") }, "pw=p\xc3\xa4ssw\xc3\xb6rd", "pw=[redacted:UTF]" },
 	/* escaped forms: as jansson writes them, and escaped twice */
 	{ { V("Q", "pa\"ss") }, "{\"v\":\"pa\\\"ss\"}", "{\"v\":\"[redacted:Q]\"}" },
-	{ { V("Q", "pa\"ss") }, "{\"m\":\"{\\\"v\\\":\\\"pa\\\\\\\"ss\\\"}\"}", "{\"m\":\"{\\\"v\\\":\\\"[redacted:Q]\\\"}\"}" },
+	{ { V("Q", "pa\"ss") }, "{\"m\":\"{\\\"v\\\":\\\"pa\\\\\\\"ss\\\"}\"}",
+	  "{\"m\":\"{\\\"v\\\":\\\"[redacted:Q]\\\"}\"}" },
 	{ { V("NL", "one\ntwo") }, "raw one\ntwo json one\\ntwo twice one\\\\ntwo",
 	  "raw [redacted:NL] json [redacted:NL] twice [redacted:NL]" },
 	{ { V("CTL", "ab\x01\x1b" "cd") }, "ab\\u0001\\u001Bcd", "[redacted:CTL]" },
