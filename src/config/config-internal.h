@@ -12,6 +12,7 @@
  *   service.c   services.NAME: targets, routes, env, health, limits
  *   command.c   commands and the ${VARIABLES} cutover substitutes
  *   deploy.c    services.NAME.deploy and the top-level deploy: defaults
+ *   secrets.c   the top-level secrets: and services.NAME.secrets
  *   scalars.c   integers, sizes, durations, words, addresses, paths
  *   defaults.c  defaults, config_free
  *   walk.c      messages, field paths, node shapes, keyword tables
@@ -53,6 +54,7 @@ struct loader {
 	struct config_error *err;
 	struct config *cfg;           /* being filled; freed by the caller on failure */
 	bool absolute;                /* make relative paths absolute (the files were read from disk) */
+	const char *env;              /* the environment being loaded (config_load_env), or NULL */
 	size_t routes_alloc;
 	const struct ynode **route_nodes; /* where each of cfg->routes was written (routes_alloc entries) */
 	const struct ynode *deploy_defaults; /* the top-level deploy: mapping, NULL if none */
@@ -230,5 +232,11 @@ keyword_load_fn load_deploy_defaults;         /* the top-level deploy: */
 /* The deploy settings of a service: the top-level defaults (if any), with
  * the service's own deploy: mapping n (NULL if none) over them. */
 int load_service_deploy(struct loader *L, const struct ynode *n, struct config_deploy *d);
+/* secrets.c */
+keyword_load_fn load_secrets;                 /* the top-level secrets: */
+keyword_load_fn load_service_secrets;         /* services.NAME.secrets */
+/* The defaults of secrets: once the rest of the top level is read (they
+ * follow state_dir and the environment). */
+int finish_secrets(struct loader *L);
 /* defaults.c */
 void config_deploy_defaults(struct config_deploy *d);

@@ -15,8 +15,8 @@
  * removes a key, anything else replaces); it may change or remove services
  * but not add one, so a misspelt service name in an overlay is an error
  * instead of a silent new service.  Paths written in a file (state_dir,
- * admin_socket, workdir) are relative to that file's directory and come out
- * absolute from config_load() and config_load_files().
+ * admin_socket, workdir, secrets:) are relative to that file's directory
+ * and come out absolute from config_load() and config_load_files().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +48,7 @@ static int root_admin_socket(struct loader *L, const struct ynode *n, void *obj,
 
 enum root_key {
 	ROOT_LISTEN, ROOT_ADMIN, ROOT_TIMEOUTS, ROOT_LIMITS, ROOT_LOG, ROOT_SERVICES, ROOT_STATE_DIR,
-	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_COHORTS, ROOT_VARIABLES, ROOT_NKEYS,
+	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_COHORTS, ROOT_VARIABLES, ROOT_SECRETS, ROOT_NKEYS,
 };
 
 static const struct keyword root_keywords[ROOT_NKEYS] = {
@@ -64,6 +64,7 @@ static const struct keyword root_keywords[ROOT_NKEYS] = {
 	[ROOT_STARTUP] = { "startup", load_startup, 0, 0, 0, 0 },
 	[ROOT_COHORTS] = { "cohorts", load_cohorts, 0, 0, 0, 0 },
 	[ROOT_VARIABLES] = { "variables", NULL, 0, 0, 0, 0 },   /* read first: the others use them */
+	[ROOT_SECRETS] = { "secrets", load_secrets, 0, 0, 0, 0 },
 };
 
 static const struct section root_section = SECTION("a mapping", false, root_keywords);
@@ -140,9 +141,11 @@ static int load_root(struct loader *L, const struct ynode *root)
 			r = fail(L, admin, "must differ from the proxy listener listen[%zu], got %s", j,
 				 QUOTED(admin->value));
 	field_pop(L, saved);
-	if (r < 0 || given[ROOT_ADMIN_SOCKET])
-		return r;
-	return finish_admin_socket(L, given[ROOT_STATE_DIR]);
+	if (r >= 0 && !given[ROOT_ADMIN_SOCKET])
+		r = finish_admin_socket(L, given[ROOT_STATE_DIR]);
+	if (r >= 0)
+		r = finish_secrets(L);
+	return r;
 }
 
 /* ---- overlays ---------------------------------------------------------- */
@@ -227,12 +230,13 @@ static int apply_overlay(struct loader *L, struct ynode **tree, const struct con
 }
 
 /* Load sources[0] with sources[1..n) merged onto it.  Relative paths are
- * made absolute when `absolute` is set (the files were read from disk).
+ * made absolute when `absolute` is set (the files were read from disk);
+ * env (may be NULL) names the environment, for the defaults that follow it.
  * ret_tree (may be NULL) gets the merged tree on success. */
-static int load_sources(const struct config_source *sources, size_t n, bool absolute, struct config **ret,
-			struct ynode **ret_tree, struct config_error *err)
+static int load_sources(const struct config_source *sources, size_t n, bool absolute, const char *env,
+			struct config **ret, struct ynode **ret_tree, struct config_error *err)
 {
-	struct loader L = { .name = n ? sources[0].name : "", .err = err, .absolute = absolute };
+	struct loader L = { .name = n ? sources[0].name : "", .err = err, .absolute = absolute, .env = env };
 	struct ynode *root = NULL;
 	size_t i;
 	int r;
@@ -282,19 +286,19 @@ int config_load_string(const char *name, const char *text, size_t len, struct co
 {
 	struct config_source source = { .name = name, .text = text, .len = len };
 
-	return load_sources(&source, 1, false, ret, NULL, err);
+	return load_sources(&source, 1, false, NULL, ret, NULL, err);
 }
 
 int config_load_sources(const struct config_source *sources, size_t n, struct config **ret,
 			struct config_error *err)
 {
-	return load_sources(sources, n, false, ret, NULL, err);
+	return load_sources(sources, n, false, NULL, ret, NULL, err);
 }
 
 int config_load_sources_tree(const struct config_source *sources, size_t n, struct config **ret,
 			     struct ynode **ret_tree, struct config_error *err)
 {
-	return load_sources(sources, n, false, ret, ret_tree, err);
+	return load_sources(sources, n, false, NULL, ret, ret_tree, err);
 }
 
 /* Read the whole file (at most CONFIG_MAX_FILE_BYTES).  Returns 0 with *ret
@@ -347,9 +351,10 @@ out:
 	return r;
 }
 
-/* config_load_files(), and the merged tree into ret_tree (may be NULL). */
-static int load_files(const char *const *paths, size_t n, struct config **ret, struct ynode **ret_tree,
-		      struct config_error *err)
+/* config_load_files() for the environment env (may be NULL), and the
+ * merged tree into ret_tree (may be NULL). */
+static int load_files(const char *const *paths, size_t n, const char *env, struct config **ret,
+		      struct ynode **ret_tree, struct config_error *err)
 {
 	struct config_source *sources = calloc(n + 1, sizeof(*sources));
 	char reason[128];
@@ -374,7 +379,7 @@ static int load_files(const char *const *paths, size_t n, struct config **ret, s
 		}
 		sources[i] = (struct config_source){ .name = paths[i], .text = text, .len = len };
 	}
-	r = load_sources(sources, n, true, ret, ret_tree, err);
+	r = load_sources(sources, n, true, env, ret, ret_tree, err);
 out:
 	for (i = 0; i < n; i++)
 		free((char *)sources[i].text);
@@ -384,12 +389,12 @@ out:
 
 int config_load_files(const char *const *paths, size_t n, struct config **ret, struct config_error *err)
 {
-	return load_files(paths, n, ret, NULL, err);
+	return load_files(paths, n, NULL, ret, NULL, err);
 }
 
 int config_load(const char *path, struct config **ret, struct config_error *err)
 {
-	return load_files(&path, 1, ret, NULL, err);
+	return load_files(&path, 1, NULL, ret, NULL, err);
 }
 
 bool config_env_name_valid(const char *name)
@@ -426,7 +431,7 @@ static int load_env(const char *base_path, const char *env, struct config **ret,
 	int r;
 
 	if (!env || !*env)
-		return load_files(paths, 1, ret, ret_tree, err);
+		return load_files(paths, 1, NULL, ret, ret_tree, err);
 	if (!config_env_name_valid(env)) {
 		snprintf(reason, sizeof(reason),
 			 "invalid environment name \"%.64s\" (expected [a-z0-9][a-z0-9_-]*, at most 32 characters)", env);
@@ -451,7 +456,7 @@ static int load_env(const char *base_path, const char *env, struct config **ret,
 		r = -ENOENT;
 		goto out;
 	}
-	r = load_files(paths, 2, &cfg, ret_tree ? &tree : NULL, err);
+	r = load_files(paths, 2, env, &cfg, ret_tree ? &tree : NULL, err);
 	if (r < 0)
 		goto out;
 	cfg->env = strdup(env);

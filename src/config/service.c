@@ -1,7 +1,8 @@
 /* service.c - the services: mapping: each service's targets and routes and,
  * for a service that cutover runs, its commands, environment, health check,
- * stop settings, instance count, resource limits, deploy settings and the
- * route classes its deploys judge apart.
+ * stop settings, instance count, resource limits, deploy settings, the
+ * route classes its deploys judge apart and the secrets it receives
+ * (secrets.c).
  *
  * A service either sits at fixed targets or is run by cutover (run:).  The
  * keys of a service are collected first (an unknown key fails at once),
@@ -569,7 +570,7 @@ static int service_route_classes(struct loader *L, const struct ynode *n, void *
 enum service_key {
 	SERVICE_TARGETS, SERVICE_ROUTES, SERVICE_RUN, SERVICE_BUILD, SERVICE_WORKDIR, SERVICE_ENV,
 	SERVICE_HEALTH, SERVICE_STOP_SIGNAL, SERVICE_STOP_GRACE, SERVICE_LIMITS, SERVICE_DEPLOY,
-	SERVICE_INSTANCES, SERVICE_ROUTE_CLASSES, SERVICE_NKEYS,
+	SERVICE_INSTANCES, SERVICE_ROUTE_CLASSES, SERVICE_SECRETS, SERVICE_NKEYS,
 };
 
 #define MANAGED(name, load, offset, min, max, flags) \
@@ -593,6 +594,7 @@ static const struct keyword service_keywords[SERVICE_NKEYS] = {
 	[SERVICE_INSTANCES] = MANAGED(instances, keyword_integer, offsetof(struct config_service, instances), 1,
 				      INSTANCES_MAX, KEYWORD_U32),
 	[SERVICE_ROUTE_CLASSES] = MANAGED(route_classes, service_route_classes, 0, 0, 0, 0),
+	[SERVICE_SECRETS] = MANAGED(secrets, load_service_secrets, 0, 0, 0, 0),   /* after env: (no clash) */
 };
 
 static const struct section service_section =
