@@ -29,6 +29,7 @@ static const struct verb {
 	{ "logs", cli_logs, "what a service's instances wrote (-f to follow)" },
 	{ "release", cli_release, "add, prune or verify a release in the store" },
 	{ "releases", cli_releases, "list the releases of a service" },
+	{ "secrets", cli_secrets, "an environment's encrypted secrets (keygen, set, list, rm, recipients, rotate)" },
 	{ "shutdown", cli_shutdown, "stop the daemon (the instances keep running unless --stop-services)" },
 	{ "upgrade", cli_upgrade, "replace the running daemon with a new binary, refusing no connection" },
 	{ "version", cli_version, "print the version" },

@@ -34,6 +34,7 @@ int cli_version(int argc, char **argv);
 int cli_shutdown(int argc, char **argv);
 int cli_upgrade(int argc, char **argv);
 int cli_log_relay(int argc, char **argv); /* hidden: the supervisor's log relay */
+int cli_secrets(int argc, char **argv);
 
 /* The shared options a verb takes besides --json and --help (which every
  * verb takes). */

@@ -118,6 +118,8 @@ int secrets_file_read(const char *path, size_t max, bool secret, uint8_t **ret, 
 	size_t len = 0;
 	int fd, r = 0;
 
+	if (secret && sodium_init() < 0)
+		return -ENOMEM;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
