@@ -257,18 +257,22 @@ static ssize_t read_quiet_line(int fd, const char *prompt, uint8_t *buf, size_t 
 {
 	struct termios quiet = tty_saved;
 	size_t len = 0;
-	ssize_t n;
+	ssize_t n = -1;
 	char c;
 
+	/* the echo off first: the prompt tells the user to type */
 	quiet.c_lflag &= (tcflag_t)~ECHO;
-	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
+	if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
 		return -1;
-	while ((n = read(fd, &c, 1)) == 1 && c != '\n') {
-		if (len < size)
-			buf[len] = (uint8_t)c;
-		len++;
+	if (write(fd, prompt, strlen(prompt)) >= 0) {
+		while ((n = read(fd, &c, 1)) == 1 && c != '\n') {
+			if (len < size)
+				buf[len] = (uint8_t)c;
+			len++;
+		}
 	}
 	tcsetattr(fd, TCSAFLUSH, &tty_saved);
+	sodium_memzero(&c, sizeof(c));
 	if (write(fd, "\n", 1) < 0 || n < 0 || len > size)
 		return -1;
 	return (ssize_t)len;
