@@ -22,6 +22,7 @@
 #include "secrets/secrets-internal.h"
 
 #define MAGIC "cutover-secrets v1"
+#define B64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 #define BY_MAX 32
 #define CHANGED_DIGITS_MAX 18
 /* the largest plaintext: every secret at its largest, base64 and the rest */
@@ -193,7 +194,7 @@ static int parse_line(const char *line, size_t n, const char *prev, struct secre
 		return secrets_err(err, errlen, -EINVAL, "the name is longer than %d characters", SECRET_NAME_MAX);
 	memcpy(item->name, f[0], flen[0]);
 	item->name[flen[0]] = 0;
-	if (!secret_name_valid(item->name))
+	if (strlen(item->name) != flen[0] || !secret_name_valid(item->name))
 		return secrets_err(err, errlen, -EINVAL, "the name is not [A-Za-z_][A-Za-z0-9_]*");
 	if (prev[0] && strcmp(prev, item->name) >= 0)
 		return secrets_err(err, errlen, -EINVAL, "%s %s (the names must be in order, each once)", item->name,
@@ -208,6 +209,10 @@ static int parse_line(const char *line, size_t n, const char *prev, struct secre
 		item->changed_by[flen[2]] = 0;
 	}
 	max = flen[3] / 4 * 3;
+	/* the alphabet first: libsodium 1.0.18 decodes bytes >= 0x80 as if they were letters */
+	for (size_t i = 0; i < flen[3]; i++)
+		if (!f[3][i] || !strchr(B64_ALPHABET "=", f[3][i]))
+			return secrets_err(err, errlen, -EINVAL, "%s: the value is not base64", item->name);
 	if (flen[3] % 4 || max > SECRET_VALUE_MAX + 2)
 		return secrets_err(err, errlen, -EINVAL, "%s: the value is not base64 or longer than %d bytes",
 				   item->name, SECRET_VALUE_MAX);
@@ -228,9 +233,7 @@ static int parse_line(const char *line, size_t n, const char *prev, struct secre
 	return 0;
 }
 
-/* Parse the plaintext into *ret.  Returns 0 or -EINVAL / -ENOMEM with err
- * "line N: reason". */
-static int parse_plaintext(const uint8_t *text, size_t len, struct secrets **ret, char *err, size_t errlen)
+int secrets_parse(const uint8_t *text, size_t len, struct secrets **ret, char *err, size_t errlen)
 {
 	struct secrets *s = calloc(1, sizeof(*s));
 	const char *p = (const char *)text, *end = p + len, *nl;
@@ -269,9 +272,7 @@ fail:
 	return r;
 }
 
-/* The plaintext of s in sodium memory.  Returns 0 with *ret and *ret_len,
- * or -ENOMEM. */
-static int format_plaintext(const struct secrets *s, uint8_t **ret, size_t *ret_len)
+int secrets_format(const struct secrets *s, uint8_t **ret, size_t *ret_len)
 {
 	size_t size = sizeof(MAGIC) + 1, pos;
 	char *out;
@@ -321,7 +322,7 @@ int secrets_read(const char *path, const struct age_identity *id, bool missing_o
 	free(file);
 	if (r < 0)
 		return secrets_err(err, errlen, r, "%s: %s", path, r == -ENOMEM && !reason[0] ? "out of memory" : reason);
-	r = parse_plaintext(plain, plain_len, ret, reason, sizeof(reason));
+	r = secrets_parse(plain, plain_len, ret, reason, sizeof(reason));
 	sodium_free(plain);
 	if (r < 0)
 		return secrets_err(err, errlen, r, "%s (decrypted): %s", path, reason);
@@ -337,7 +338,7 @@ int secrets_write(const char *path, const struct secrets *s, const struct age_re
 
 	if (n == 0)
 		return secrets_err(err, errlen, -EINVAL, "%s: no recipients: nobody could read it", path);
-	rc = format_plaintext(s, &plain, &plain_len);
+	rc = secrets_format(s, &plain, &plain_len);
 	if (rc < 0)
 		return secrets_err(err, errlen, rc, "%s: out of memory", path);
 	rc = age_encrypt(plain, plain_len, r, n, &file, &len);

@@ -50,6 +50,17 @@ bool age_armor_detect(const uint8_t *file, size_t len);
  * binary age file) and *ret_len, or -EBADMSG (err says why) / -ENOMEM. */
 int age_armor_decode(const uint8_t *file, size_t len, uint8_t **ret, size_t *ret_len, char *err, size_t errlen);
 
+/* ---- the plaintext of a secrets file (file.c) ------------------------------- */
+
+/* Parse the plaintext format of secrets.h (text, len bytes) into *ret
+ * (secrets_free), values in sodium memory.  Returns 0, or -EINVAL /
+ * -ENOMEM with err "line N: reason" (never quoting what it read). */
+struct secrets;
+int secrets_parse(const uint8_t *text, size_t len, struct secrets **ret, char *err, size_t errlen);
+/* The plaintext of s, every line ending with a LF, into *ret
+ * (sodium_malloc'd, sodium_free it) and *ret_len.  Returns 0 or -ENOMEM. */
+int secrets_format(const struct secrets *s, uint8_t **ret, size_t *ret_len);
+
 /* ---- files ---------------------------------------------------------------- */
 
 /* Replace path atomically with data: a temporary file in the same

@@ -727,6 +727,8 @@ static void test_secrets_bad_plaintexts(void **state UNUSED)
 		{ "cutover-secrets v1\nA 1 - c2VjcmV0IHZhbHVm\n", NULL },
 		{ "cutover-secrets v1\nA 1 - c2VjcmV0IHZhbHV=\n", "line 2: A: the value is not canonical base64" },
 		{ "cutover-secrets v1\nA 1 - YWJj\n", "line 2: A: the value has 3 bytes" },
+		/* found by fuzz_age: libsodium 1.0.18 decodes bytes >= 0x80 as letters */
+		{ "cutover-secrets v1\nA 1 - \xd6\xd6\xd6\xd6\xd6\xd6iE=\n", "line 2: A: the value is not base64" },
 		{ "cutover-secrets v1\nA 1 - c2VjcmV0IHZhbHVl\r\n", "line 2: A: the value is not" },
 	};
 	struct age_identity id = { 0 };
