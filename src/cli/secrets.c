@@ -411,9 +411,12 @@ static int secrets_set_run(struct session *S)
 	if ((rc = open_config(S)) || (rc = open_state(S)) || (rc = load_recipients(S, true)) ||
 	    (secrets_file_exists(S) && (rc = load_identity(S))) || (rc = read_value(S, name, &value, &len)))
 		return rc;
-	/* the file may have been created since: then it must be read */
-	if ((rc = lock_file(S)) || (secrets_file_exists(S) && !S->id.key && (rc = load_identity(S))) ||
-	    (rc = load_secrets(S, true)))
+	/* under the lock, the recipients again: a `recipients add` may have run meanwhile */
+	free(S->rcpt);
+	S->rcpt = NULL;
+	S->nrcpt = 0;
+	if ((rc = lock_file(S)) || (rc = load_recipients(S, true)) ||
+	    (secrets_file_exists(S) && !S->id.key && (rc = load_identity(S))) || (rc = load_secrets(S, true)))
 		goto out;
 	actor_name(actor, sizeof(actor));
 	snprintf(by, sizeof(by), "%.32s", actor);
@@ -459,7 +462,9 @@ static int secrets_list_run(struct session *S)
 	char when[40];
 	int width = 4, rc;
 
-	if ((rc = open_config(S)) || (rc = load_identity(S)) || (rc = load_secrets(S, true)))
+	/* no file yet: nothing to decrypt, no identity needed */
+	if ((rc = open_config(S)) || (secrets_file_exists(S) && (rc = load_identity(S))) ||
+	    (rc = load_secrets(S, true)))
 		return rc;
 	if (S->c->json) {
 		items = json_array();
@@ -500,8 +505,8 @@ static int secrets_rm_run(struct session *S)
 	if (!secret_name_valid(name))
 		return cli_fail(S->c, EXIT_USAGE, NULL, "NAME '%.80s': secret names are [A-Za-z_][A-Za-z0-9_]*, at most "
 				"%d characters", name, SECRET_NAME_MAX);
-	if ((rc = open_config(S)) || (rc = open_state(S)) || (rc = load_recipients(S, true)) ||
-	    (rc = load_identity(S)) || (rc = lock_file(S)) || (rc = load_secrets(S, false)))
+	if ((rc = open_config(S)) || (rc = open_state(S)) || (rc = load_identity(S)) || (rc = lock_file(S)) ||
+	    (rc = load_recipients(S, true)) || (rc = load_secrets(S, false)))
 		return rc;
 	if (secrets_remove(S->s, name) < 0)
 		return cli_fail(S->c, EXIT_FAILED, json_pack("{ss}", "name", name), "no secret %s in %s", name,
@@ -526,8 +531,8 @@ static int secrets_rotate_run(struct session *S)
 {
 	int rc;
 
-	if ((rc = open_config(S)) || (rc = open_state(S)) || (rc = load_recipients(S, true)) ||
-	    (rc = load_identity(S)) || (rc = lock_file(S)) || (rc = load_secrets(S, false)) || (rc = save_secrets(S)))
+	if ((rc = open_config(S)) || (rc = open_state(S)) || (rc = load_identity(S)) || (rc = lock_file(S)) ||
+	    (rc = load_recipients(S, true)) || (rc = load_secrets(S, false)) || (rc = save_secrets(S)))
 		return rc;
 	rc = audit(S, "secrets.rotate", json_pack("{si}", "recipients", (int)S->nrcpt), S->cfg->secrets.file);
 	if (S->c->json) {
