@@ -84,9 +84,10 @@ int secrets_write(const char *path, const struct secrets *s, const struct age_re
 /* The secret called name, or NULL. */
 const struct secret *secrets_find(const struct secrets *s, const char *name);
 /* Set name to value (len bytes, copied into sodium memory), stamped now
- * by `by`.  Returns 0, -EINVAL (a bad name, a value shorter than
- * SECRET_VALUE_MIN or longer than SECRET_VALUE_MAX), -ENOSPC (SECRETS_MAX)
- * or -ENOMEM. */
+ * by `by` (1 to 32 visible ASCII characters, no space; NULL, "" or "-":
+ * unknown).  Returns 0, -EINVAL (a bad name, a value shorter than
+ * SECRET_VALUE_MIN or longer than SECRET_VALUE_MAX, a bad `by`), -ENOSPC
+ * (SECRETS_MAX) or -ENOMEM. */
 int secrets_set(struct secrets *s, const char *name, const uint8_t *value, size_t len, const char *by);
 /* Remove name.  Returns 0 or -ENOENT. */
 int secrets_remove(struct secrets *s, const char *name);
