@@ -29,6 +29,7 @@
 #include "deploy/health-t.h"
 #include "loop/loop-t.h"
 #include "metrics/metrics-t.h"
+#include "secrets/secrets-t.h"
 #include "state/state-t.h"
 
 #define WATCH_TICK_MS 250
@@ -56,6 +57,7 @@ struct dbref {
  * chose, with its health check. */
 struct slot {
 	struct managed *m;
+	char id[96];                       /* the supervisor's instance id (names its secrets directory) */
 	struct group *g;                   /* the version it is an instance of; NULL once out of it */
 	struct dbref *ref;                 /* its row in `instances` */
 	char version[STATE_VERSION_MAX + 1];
@@ -129,6 +131,7 @@ struct deployment {
 	struct dbref *db;                  /* its row in `deployments` (set by the begin job) */
 	char service[STATE_SERVICE_MAX + 1], version[STATE_VERSION_MAX + 1], from_version[STATE_VERSION_MAX + 1];
 	bool is_rollback;
+	bool is_restart;                   /* `cutover restart`: the live version again, by hand */
 	char first[200];                   /* the detail of its first event (what it is, why) */
 	enum phase phase;
 	struct plan plan;                  /* what it runs (strategy.c) */
@@ -174,6 +177,8 @@ struct managed {
 	uint64_t verdicts[3];              /* analysis decisions by enum analysis_result (for /metrics) */
 };
 
+#define DEPLOY_SECRETS_KEPT 8 /* secrets files read before, still hidden by the redactor */
+
 struct deployer {
 	unsigned stopping;                 /* slots still being stopped by deployer_stop_all */
 	bool shutting_down;                /* deployer_stop_all ran: start nothing new */
@@ -190,7 +195,49 @@ struct deployer {
 	deployer_event_fn on_event;        /* the observer (deployer_observe) */
 	void *on_event_data;
 	struct loop_timer baseline_timer;  /* watch.c: snapshots of the live versions */
+	struct secrets *secrets;           /* secrets.c: the environment's secrets as last read, or NULL */
+	struct secrets *secrets_before[DEPLOY_SECRETS_KEPT]; /* those read before it, newest first */
 };
+
+/* --- secrets.c: what instances receive --- */
+/* Reading the secrets file for a deployment (on the state worker) or at
+ * start. */
+struct secret_load {
+	bool wanted;                       /* false: the service needs none, nothing is read */
+	char *identity, *file, *env;       /* copied from the configuration ("" env: none) */
+	char **names;                      /* the secrets the service lists */
+	size_t nnames;
+	struct secrets *out;               /* the file, once read and complete */
+	int rc;                            /* 0, or -errno with err */
+	char err[768];
+};
+/* On the loop: copy what secret_load_run() needs from cfg and cs (NULL:
+ * the whole file, no names required).  Returns 0 or -ENOMEM. */
+int secret_load_prepare(struct secret_load *sl, const struct config *cfg, const struct config_service *cs);
+/* Anywhere but the loop: read the identity and the file, check the names.
+ * Sets sl->out, or sl->rc and sl->err (naming the secret and the environment). */
+void secret_load_run(struct secret_load *sl);
+void secret_load_release(struct secret_load *sl);
+/* On the loop: sl->out becomes d->secrets (taken from sl) and the
+ * process-wide redactor hides its values and those of the files before. */
+void deployer_secrets_adopt(struct deployer *d, struct secret_load *sl);
+/* At start, before recovery: read the file if there is one (errors logged). */
+void deployer_secrets_startup(struct deployer *d);
+/* At the end: wipe everything. */
+void deployer_secrets_release(struct deployer *d);
+/* What one instance receives. */
+struct slot_secrets {
+	char **env;                        /* NULL-terminated "NAME=VALUE" in sodium memory, or NULL */
+	struct redactor *redact;           /* its values, for its log relay, or NULL */
+};
+/* Build ss for an instance of cs with supervisor id ID: the variables, and
+ * the files written in RUNTIME_DIR/ID.  Returns 0 (nothing when cs lists
+ * no secret), or -errno with err. */
+int slot_secrets_prepare(const struct deployer *d, const struct config_service *cs, const char *id,
+			 struct slot_secrets *ss, char *err, size_t errlen);
+void slot_secrets_release(struct slot_secrets *ss);
+/* Remove RUNTIME_DIR/ID and its files (the instance's process is gone). */
+void slot_secrets_remove(const struct deployer *d, const char *id);
 
 /* --- deploy.c: helpers --- */
 /* The wall clock, Unix ms. */
@@ -318,6 +365,7 @@ struct dep_ask {
 	const char *from;                  /* the version it replaces (NULL: the live one) */
 	const char *why;                   /* the detail of its first event (NULL: where it comes from) */
 	bool is_rollback;
+	bool is_restart;                   /* the live version again, by hand (cutover restart) */
 	uid_t who;                         /* DEPLOY_BY_DAEMON: cutover itself */
 };
 /* A new deployment as ask says (borrowed): its id, or -errno with a

@@ -278,5 +278,6 @@ void deployer_free(struct deployer *d)
 		free(m->name);
 		free(m);
 	}
+	deployer_secrets_release(d);
 	free(d);
 }

@@ -65,6 +65,13 @@ int64_t deployer_deploy(struct deployer *d, const char *service, const char *ver
  * it (start, health, switch; no watch).  Same returns as deployer_deploy,
  * and -ESRCH when there is no previous version.  Refusals are audited too. */
 int64_t deployer_rollback(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen);
+/* Restart SERVICE: new instances of its live version replace the running
+ * ones (with the secrets as they are now) without a failed request: the
+ * service's plan when it is rolling, else blue-green (a canary or a
+ * recreate restart would be slow or leave a gap); analysed like a deploy,
+ * so new instances that misbehave are rolled back to the old ones.  Same
+ * returns as deployer_deploy, and -ESRCH when no version runs. */
+int64_t deployer_restart(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen);
 /* A person's hand on the deployment in flight of SERVICE (control.c):
  * pause it at its step (its analysis goes on: a failure still aborts it),
  * resume it, promote it (the remaining steps skipped) or abort it (all

@@ -22,9 +22,10 @@
  * back on the loop, the plan runs. */
 struct begin_job {
 	struct deployment *dep;
+	struct secret_load secrets;        /* the service's secrets, read before anything starts */
 	struct state_release rel;
 	int rc;
-	char err[512];
+	char err[800];
 };
 
 static void begin_work(void *data)
@@ -55,6 +56,13 @@ static void begin_work(void *data)
 			 j->rc == -ENOENT ? "no release %s %s in the store (add it with `cutover release add %s %s PATH`)"
 					  : "cannot read the release %s %s: %s",
 			 dep->service, dep->version, dep->service, j->rc == -ENOENT ? dep->version : strerror(-j->rc));
+	if (j->rc >= 0) {
+		secret_load_run(&j->secrets);
+		if (j->secrets.rc < 0) {
+			j->rc = j->secrets.rc;
+			snprintf(j->err, sizeof(j->err), "%s", j->secrets.err);
+		}
+	}
 }
 
 static void begin_done(void *data)
@@ -78,8 +86,10 @@ static void begin_done(void *data)
 		dep_finish(dep, PH_FAILED, "service %s is no longer managed (configuration reloaded)", dep->service);
 		goto out;
 	}
+	deployer_secrets_adopt(dep->d, &j->secrets);
 	engine_run(dep, j->rel.path);
 out:
+	secret_load_release(&j->secrets);
 	state_release_clear(&j->rel);
 	free(j);
 }
@@ -158,7 +168,7 @@ static int dep_refuse(struct deployer *d, const struct dep_ask *ask, const struc
 			 m->dep->version, (long long)m->dep->id);
 		return -EBUSY;
 	}
-	if (m->live && !strcmp(m->live->version, ask->version) && !group_crashed(m->live)) {
+	if (m->live && !strcmp(m->live->version, ask->version) && !group_crashed(m->live) && !ask->is_restart) {
 		snprintf(err, errlen, "%s already runs %s", ask->service, ask->version);
 		return -EALREADY;
 	}
@@ -180,11 +190,22 @@ int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, siz
 		return r;
 	if (!from)
 		from = m->live ? m->live->version : "";
-	if (plan_build(cs, m->live ? m->live->version : NULL, ask->version, ask->is_rollback, &plan, err, errlen) < 0)
+	if (ask->is_restart && cs->deploy.strategy != CONFIG_STRATEGY_ROLLING &&
+	    cs->deploy.strategy != CONFIG_STRATEGY_BLUE_GREEN) {
+		/* a canary of a version against itself is slow; recreate leaves a gap */
+		struct config_service bg = *cs;
+		bg.deploy.strategy = CONFIG_STRATEGY_BLUE_GREEN;
+		r = plan_build(&bg, m->live->version, ask->version, false, &plan, err, errlen);
+	} else {
+		r = plan_build(cs, m->live ? m->live->version : NULL, ask->version, ask->is_rollback, &plan, err,
+			       errlen);
+	}
+	if (r < 0)
 		return -EINVAL;
 	dep = calloc(1, sizeof(*dep));
 	j = calloc(1, sizeof(*j));
-	if (!dep || !j || !(dep->events = json_array()) || !(dep->db = dbref_new()) || watch_begin(dep, cs) < 0) {
+	if (!dep || !j || !(dep->events = json_array()) || !(dep->db = dbref_new()) || watch_begin(dep, cs) < 0 ||
+	    secret_load_prepare(&j->secrets, d->p->cfg, cs) < 0) {
 		if (dep) {
 			json_decref(dep->events);
 			dbref_put(dep->db);
@@ -198,6 +219,7 @@ int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, siz
 	dep->d = d;
 	dep->m = m;
 	dep->is_rollback = ask->is_rollback; /* read by the worker: set before queueing */
+	dep->is_restart = ask->is_restart;
 	dep->who = ask->who;
 	dep->id = ++d->next_id;
 	snprintf(dep->service, sizeof(dep->service), "%s", ask->service);
@@ -225,11 +247,35 @@ int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, siz
 	dep_event(dep, dep->first);
 	j->dep = dep;
 	if (worker_submit(d->w, begin_work, begin_done, j) < 0) {
+		secret_load_release(&j->secrets);
 		free(j);
 		dep->pending_db = false;
 		dep_finish(dep, PH_FAILED, "out of memory");
 	}
 	return dep->id;
+}
+
+int64_t deployer_restart(struct deployer *d, const char *service, uid_t who, char *err, size_t errlen)
+{
+	const struct config_service *cs = deployer_config(d, service);
+	struct managed *m = managed_get(d, service, false);
+	char version[STATE_VERSION_MAX + 1], why[200];
+	struct dep_ask ask = { .service = service, .version = version, .why = why, .is_restart = true, .who = who };
+	int64_t id;
+
+	if (cs && cs->run && (!m || !m->live)) {
+		snprintf(err, errlen, "%s runs no version: deploy one first", service);
+		id = -ESRCH;
+	} else if (!cs || !cs->run) {
+		id = dep_create(d, &ask, err, errlen); /* says why */
+	} else {
+		snprintf(version, sizeof(version), "%s", m->live->version);
+		snprintf(why, sizeof(why), "restart of %s by hand: new instances, then the old ones stop", version);
+		id = dep_create(d, &ask, err, errlen);
+	}
+	if (id < 0) /* an accepted one is audited with its result */
+		record_audit(d, who, "restart", service, m && m->live ? m->live->version : NULL, "refused", err);
+	return id;
 }
 
 /* `cutover rollback` with no deploy in flight: back to the version the

@@ -400,6 +400,8 @@ int deployer_recover(struct deployer *d)
 	struct recovery rc = { 0 };
 	int64_t next = 1;
 
+	/* before any instance is adopted or started: they may need them */
+	deployer_secrets_startup(d);
 	/* go on numbering where the recorded deployments end */
 	if (state_deployment_next_id(d->st, &next) == 0 && next - 1 > d->next_id)
 		d->next_id = next - 1;

@@ -62,9 +62,12 @@ void slot_free(struct slot *s)
 		return;
 	d = s->m->d;
 	slot_leave(s);
-	if (!s->inst || sup_instance_state(s->inst) != SUP_RUNNING)
+	if (!s->inst || sup_instance_state(s->inst) != SUP_RUNNING) {
 		/* its process is gone (not merely forgotten at exit, for the next daemon) */
 		metrics_upstream_retire(&d->p->metrics, s->m->name, s->addr);
+		if (s->id[0])
+			slot_secrets_remove(d, s->id);
+	}
 	if (s->counted && d->stopping && --d->stopping == 0)
 		d->p->loop->stop = true; /* deployer_stop_all: the last one is gone */
 	loop_timer_cancel(d->p->loop, &s->drain_timer);
@@ -244,7 +247,8 @@ struct slot *slot_start(struct managed *m, const struct config_service *cs, cons
 	struct sup_callbacks cb = { .on_exit = slot_on_exit, .on_give_up = slot_on_give_up,
 				    .on_restart = slot_on_restart };
 	struct health_spec hs = { 0 };
-	char port[8], id[96], log_path[4200], logdir[4096];
+	struct slot_secrets ss = { 0 };
+	char port[8], id[96], log_path[4200], logdir[4096], why[512];
 	char *command = NULL, **env = NULL;
 	int rc;
 
@@ -273,6 +277,15 @@ struct slot *slot_start(struct managed *m, const struct config_service *cs, cons
 	for (char *c = id; *c; c++)
 		if (*c == '+')
 			*c = '_';
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	rc = slot_secrets_prepare(d, cs, id, &ss, why, sizeof(why));
+	if (rc < 0 && !adopt) {
+		snprintf(err, errlen, "cannot start %s %s: %s", m->name, version, why);
+		goto fail;
+	}
+	if (rc < 0) /* it runs with what it was given; only a restart would lack them */
+		log_error("%s %s on port %u: %s; adopted anyway, but if it crashes it restarts without its secrets",
+			  m->name, version, (unsigned)s->port, why);
 	snprintf(logdir, sizeof(logdir), "%s/logs/%s", d->p->cfg->state_dir, m->name);
 	make_dirs(logdir, 0750); /* a failure shows as the instance's "open log" spawn error */
 	snprintf(log_path, sizeof(log_path), "%s/%s.log", logdir, version);
@@ -288,6 +301,8 @@ struct slot *slot_start(struct managed *m, const struct config_service *cs, cons
 	spec.env = env;
 	spec.cwd = cs->workdir ? cs->workdir : release_dir;
 	spec.log_path = log_path;
+	spec.secret_env = ss.env;
+	spec.redact = ss.redact;
 	spec.stop_signal = cs->stop_signal;
 	spec.stop_grace_ms = cs->stop_grace_ms;
 	spec.rlimits.nofile = cs->limits.nofile;
@@ -335,6 +350,7 @@ fail:
 	slot_free(s);
 	s = NULL;
 out:
+	slot_secrets_release(&ss); /* the supervisor keeps its own copy */
 	for (size_t i = 0; env && env[i]; i++)
 		free(env[i]);
 	free(env);
