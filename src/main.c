@@ -20,6 +20,7 @@ static const struct verb {
 	{ "status", cli_status, "show what the daemon serves (services, routes, targets)" },
 	{ "deploy", cli_deploy, "ship a version of a service (its strategy), with automatic rollback" },
 	{ "rollback", cli_rollback, "return a service to its previous version" },
+	{ "restart", cli_restart, "new instances of the live version, without a failed request (new secrets)" },
 	{ "pause", cli_pause, "hold a deploy in flight at its step" },
 	{ "resume", cli_resume, "go on with a paused deploy" },
 	{ "promote", cli_promote, "skip a deploy's remaining steps: the new version takes all the traffic" },

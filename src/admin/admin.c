@@ -24,6 +24,7 @@
 #include "loop/inherit.h"
 #include "loop/loop.h"
 #include "metrics/metrics.h"
+#include "secrets/redact.h"
 #include "proxy/proxy-t.h"
 
 
@@ -86,10 +87,21 @@ void admin_conn_flush(struct admin_conn *a)
 	}
 }
 
+/* Every answer of the admin listeners (status, deployments, /metrics, the
+ * API's errors) goes out here, with secret values hidden
+ * (secrets/redact.h): whatever put one in the text (an instance's reply
+ * quoted in a reason, a version string), nobody reads it here. */
 static void admin_respond(struct admin_conn *a, int status, const char *ctype, const char *body, size_t len)
 {
-	char head[256];
-	int n = snprintf(head, sizeof(head),
+	char head[256], *hidden = NULL;
+	size_t hlen;
+	int n;
+
+	if (redact_global_text(body, len, &hidden, &hlen) == 1) {
+		body = hidden;
+		len = hlen;
+	}
+	n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
 			 "Connection: close\r\n\r\n",
 			 status, http_status_reason(status), ctype, len);
@@ -97,6 +109,7 @@ static void admin_respond(struct admin_conn *a, int status, const char *ctype, c
 	a->answered = true;
 	if (admin_conn_queue(a, head, (size_t)n) < 0 || admin_conn_queue(a, body, len) < 0)
 		admin_conn_close(a);
+	free(hidden);
 }
 
 static void admin_handle(struct admin_conn *a)

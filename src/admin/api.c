@@ -245,6 +245,34 @@ static void api_rollback(struct admin *a, const struct api_call *call, struct ad
 	api_deploy_or_rollback(a, call->peer_uid, true, call->body, call->body_len, out);
 }
 
+/* POST /v1/restart {"service"}: new instances of the live version. */
+static void api_restart(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	json_t *root = NULL;
+	const char *service;
+	char err[512];
+	int64_t id;
+
+	if (a->refusing) {
+		reply_error(out, 503, "%s: no restart starts now", a->refusing);
+		return;
+	}
+	if (!a->deployer) {
+		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
+		return;
+	}
+	root = json_loadb(call->body, call->body_len, 0, NULL);
+	service = json_string_value(json_object_get(root, "service"));
+	if (!service) {
+		reply_error(out, 400, "body: expected {\"service\": NAME}");
+	} else if ((id = deployer_restart(a->deployer, service, call->peer_uid, err, sizeof(err))) < 0) {
+		reply_error(out, id == -ENOENT ? 404 : 409, "%s", err);
+	} else {
+		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
+	}
+	json_decref(root);
+}
+
 /* POST /v1/services/NAME/pause, resume, promote, abort: the deployment
  * in flight of NAME (202 with it as JSON). */
 static void api_control(struct admin *a, const struct api_call *call, enum deploy_control what,
@@ -390,6 +418,7 @@ static const struct api_route {
 	{ "PUT", "/v1/services/{}/targets", api_set_targets },
 	{ "POST", "/v1/deploy", api_deploy },
 	{ "POST", "/v1/rollback", api_rollback },
+	{ "POST", "/v1/restart", api_restart },
 	{ "POST", "/v1/services/{}/pause", api_pause },
 	{ "POST", "/v1/services/{}/resume", api_resume },
 	{ "POST", "/v1/services/{}/promote", api_promote },

@@ -21,6 +21,7 @@
 #include "admin/admin.h"
 #include "base/list.h"
 #include "loop/loop.h"
+#include "secrets/redact.h"
 
 static void keepalive_fired(struct loop *loop, struct loop_timer *t)
 {
@@ -39,14 +40,20 @@ static void keepalive_fired(struct loop *loop, struct loop_timer *t)
 		loop_timer_set(loop, t, loop->now_ms + ADMIN_KEEPALIVE_MS, keepalive_fired);
 }
 
-/* "id: N\nevent: KIND\ndata: JSON\n\n", malloc'd, or NULL. */
+/* "id: N\nevent: KIND\ndata: JSON\n\n", malloc'd, or NULL; secret
+ * values hidden (secrets/redact.h). */
 static char *event_text(uint64_t id, const char *kind, json_t *event, size_t *len)
 {
-	char *data = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER), *text = NULL;
+	char *data = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER), *text = NULL, *hidden = NULL;
+	size_t hlen;
 	int n;
 
 	if (!data)
 		return NULL;
+	if (redact_global_text(data, strlen(data), &hidden, &hlen) == 1) {
+		free(data);
+		data = hidden;
+	}
 	n = asprintf(&text, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)id, kind, data);
 	free(data);
 	if (n < 0)

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,9 @@ static int log_fd = 2;
 static enum log_level log_min = LOG_LEVEL_INFO;
 static enum log_format log_format = LOG_FORMAT_LOGFMT;
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static log_filter_fn log_filter;
+
+void log_set_filter(log_filter_fn fn) { log_filter = fn; }
 
 int log_open(const char *path)
 {
@@ -85,7 +89,8 @@ static size_t quote(char *line, size_t n, size_t size, const char *msg)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	char msg[1024], line[1400];
+	char msg[1024], line[1400], *filtered = NULL;
+	const char *text = msg;
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
@@ -98,6 +103,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (log_filter)
+		text = log_filter(msg, &filtered);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	len = snprintf(line, sizeof(line),
@@ -105,7 +112,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 			    : "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=\"",
 		       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		       ts.tv_nsec / 1000000, level_names[level]);
-	n = quote(line, (size_t)len, sizeof(line), msg);
+	n = quote(line, (size_t)len, sizeof(line), text);
+	free(filtered);
 	line[n++] = '"';
 	if (json)
 		line[n++] = '}';

@@ -18,6 +18,12 @@ void log_set_level(enum log_level level);
 /* Line format of every later message (default logfmt). */
 void log_set_format(enum log_format format);
 void log_close(void);
+/* A filter every message goes through before it is written (the daemon
+ * hides secret values with it): returns msg itself, or a malloc'd
+ * replacement stored in *tofree too.  Set once at start, before any other
+ * thread logs; NULL: none. */
+typedef const char *(*log_filter_fn)(const char *msg, char **tofree);
+void log_set_filter(log_filter_fn fn);
 /* fmt produces the message text; it is quoted for logfmt or JSON. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

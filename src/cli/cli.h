@@ -20,6 +20,7 @@ int cli_config(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_deploy(int argc, char **argv);
 int cli_rollback(int argc, char **argv);
+int cli_restart(int argc, char **argv);
 int cli_pause(int argc, char **argv);
 int cli_resume(int argc, char **argv);
 int cli_promote(int argc, char **argv);

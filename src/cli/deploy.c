@@ -1,4 +1,5 @@
-/* deploy.c - `cutover deploy SERVICE VERSION` and `cutover rollback SERVICE`.
+/* deploy.c - `cutover deploy SERVICE VERSION`, `cutover rollback SERVICE`
+ * and `cutover restart SERVICE`.
  *
  * Both ask the daemon to start the operation, then follow it: every phase is
  * printed as it happens, with the time since the start.  Piped, these are
@@ -285,7 +286,16 @@ static int deploy_option(struct cli *c, int opt, const char *arg)
 	"Exit codes: 0 done, 1 failed or rolled back, 2 usage error (also an unknown\n"                        \
 	"service or an invalid version), 3 daemon unreachable or shutting down.\n"
 
-static int run(int argc, char **argv, bool rollback)
+#define RESTART_HELP                                                                                           \
+	"usage: cutover restart SERVICE [--socket PATH | --config FILE] [--timeout DURATION]\n"               \
+	"                       [--json]\n"                                                                   \
+	"New instances of the live version replace the running ones without a failed\n"                      \
+	"request (rolling when the service is, else blue-green): they read the\n"                            \
+	"secrets and variables as they are now.  Analysed like a deploy: new instances\n"                    \
+	"that misbehave are rolled back to the old ones, still warm.\n" FINDING_THE_DAEMON
+
+/* deploy, rollback or restart (restart: as rollback, one argument). */
+static int run(int argc, char **argv, bool rollback, bool restart)
 {
 	static const struct option opts[] = {
 		{ "timeout", required_argument, NULL, 't' },
@@ -297,8 +307,8 @@ static int run(int argc, char **argv, bool rollback)
 		.timeout_text = "10m",
 	};
 	struct cli c = {
-		.verb = rollback ? "rollback" : "deploy",
-		.help = rollback ? "usage: cutover rollback SERVICE [--socket PATH | --config FILE] [--timeout DURATION]\n"
+		.verb = restart ? "restart" : rollback ? "rollback" : "deploy",
+		.help = restart ? RESTART_HELP : rollback ? "usage: cutover rollback SERVICE [--socket PATH | --config FILE] [--timeout DURATION]\n"
 				   "                        [--json]\n"
 				   "Back to the version that served before the live one: instant while it is\n"
 				   "still warm, else started from the release store.  Again: one version further\n"
@@ -313,9 +323,9 @@ static int run(int argc, char **argv, bool rollback)
 				   "promote, abort.\n"
 				   FINDING_THE_DAEMON,
 		.flags = CLI_CONFIG | CLI_SOCKET,
-		.synopsis = rollback ? "SERVICE" : "SERVICE VERSION",
-		.min_args = rollback ? 1 : 2,
-		.max_args = rollback ? 1 : 2,
+		.synopsis = rollback || restart ? "SERVICE" : "SERVICE VERSION",
+		.min_args = rollback || restart ? 1 : 2,
+		.max_args = rollback || restart ? 1 : 2,
 		.options = opts,
 		.shortopts = "t:",
 		.option = deploy_option,
@@ -334,14 +344,14 @@ static int run(int argc, char **argv, bool rollback)
 	rc = cli_socket_path(&c, &sock);
 	if (rc)
 		return rc;
-	req = rollback ? json_pack("{s:s}", "service", c.args[0])
+	req = rollback || restart ? json_pack("{s:s}", "service", c.args[0])
 		       : json_pack("{s:s, s:s}", "service", c.args[0], "version", c.args[1]);
 	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	if (!body)
 		rc = cli_fail(&c, EXIT_FAILED, NULL, "out of memory");
 	else
-		rc = follow(&f, sock, rollback ? "/v1/rollback" : "/v1/deploy", body);
+		rc = follow(&f, sock, restart ? "/v1/restart" : rollback ? "/v1/rollback" : "/v1/deploy", body);
 	free(body);
 	free(sock);
 	return rc;
@@ -349,10 +359,15 @@ static int run(int argc, char **argv, bool rollback)
 
 int cli_deploy(int argc, char **argv)
 {
-	return run(argc, argv, false);
+	return run(argc, argv, false, false);
 }
 
 int cli_rollback(int argc, char **argv)
 {
-	return run(argc, argv, true);
+	return run(argc, argv, true, false);
+}
+
+int cli_restart(int argc, char **argv)
+{
+	return run(argc, argv, false, true);
 }

@@ -36,6 +36,7 @@
 #include "loop/loop.h"
 #include "loop/worker.h"
 #include "proxy/proxy.h"
+#include "secrets/redact.h"
 #include "state/state.h"
 #include "supervisor/supervisor.h"
 
@@ -387,6 +388,8 @@ int daemon_run(struct config *cfg, char **argv)
 	read_self(d);
 	log_open(cfg->log.error);
 	log_set_level(cfg->log.level);
+	/* secret values hidden in the error log too (the deployer reads them) */
+	log_set_filter(redact_global_str);
 	/* which environment this daemon serves: two may run side by side */
 	if (cfg->path)
 		log_info("configuration %s: %zu services, %zu routes", config_describe(cfg, what, sizeof(what)),

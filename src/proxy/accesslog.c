@@ -14,6 +14,7 @@
 #include "base/util.h"
 #include "config/config-t.h"
 #include "proxy/proxy.h"
+#include "secrets/redact.h"
 #include "proxy/proxy-internal.h"
 
 #define ACCESSLOG_BUF (64 * 1024)
@@ -98,6 +99,25 @@ static size_t put_quoted(char *out, size_t cap, const char *s)
 	return n;
 }
 
+/* A request could carry a secret value (a client that knows one, a
+ * redirect a service built with one): hidden in place (secrets/redact.h).
+ * Returns the new length; a line grown past cap is cut, its newline kept. */
+static size_t hide_secrets(char *line, size_t len, size_t cap)
+{
+	char *hidden = NULL;
+	size_t hlen = 0;
+
+	if (redact_global_text(line, len, &hidden, &hlen) != 1)
+		return len;
+	if (hlen >= cap) {
+		hlen = cap - 1;
+		hidden[hlen - 1] = '\n';
+	}
+	memcpy(line, hidden, hlen);
+	free(hidden);
+	return hlen;
+}
+
 void accesslog_write(struct accesslog *al, const struct exchange *ex, uint64_t now_ns)
 {
 	char line[ACCESSLOG_LINE_MAX], method[48], path[300], host[160], err[160];
@@ -136,6 +156,7 @@ void accesslog_write(struct accesslog *al, const struct exchange *ex, uint64_t n
 		return;
 	if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
+	n = (int)hide_secrets(line, (size_t)n, sizeof(line));
 	if (al->len + (size_t)n > sizeof(al->buf))
 		accesslog_flush(al);
 	memcpy(al->buf + al->len, line, (size_t)n);

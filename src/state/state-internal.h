@@ -30,7 +30,7 @@ int state_begin(struct state *st);
 int state_commit(struct state *st);
 void state_rollback(struct state *st);
 
-/* Bind text, or NULL when s is NULL. */
+/* Bind text (secret values hidden: secrets/redact.h), or NULL when s is NULL. */
 int state_bind_text(sqlite3_stmt *stmt, int i, const char *s);
 /* Copy column i into a fixed array (empty for NULL). */
 void state_column_copy(sqlite3_stmt *stmt, int i, char *out, size_t outlen);

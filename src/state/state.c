@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "base/util.h"
+#include "secrets/redact.h"
 #include "state/state-internal.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -309,7 +310,11 @@ void state_tx_rollback(struct state *st) { state_rollback(st); }
 
 int state_bind_text(sqlite3_stmt *stmt, int i, const char *s)
 {
-	int rc = s ? sqlite3_bind_text(stmt, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(stmt, i);
+	char *tofree = NULL;
+	const char *text = s ? redact_global_str(s, &tofree) : NULL;
+	int rc = !text ? sqlite3_bind_null(stmt, i)
+		 : tofree ? sqlite3_bind_text(stmt, i, tofree, -1, free) /* sqlite frees it */
+			  : sqlite3_bind_text(stmt, i, text, -1, SQLITE_STATIC);
 
 	return rc == SQLITE_OK ? 0 : -ENOMEM;
 }
