@@ -79,7 +79,7 @@ admin: 127.0.0.1:{ADMIN}
 state_dir: {DIR}/state-base
 services:
   leaky:
-    run: exec python3 ${RELEASE_DIR}/leaky.py --port ${PORT}
+    run: python3 ${RELEASE_DIR}/leaky.py --port ${PORT}
     secrets:
       - DB_PASSWORD
       - {name: API_TOKEN, file: api-token}
