@@ -71,10 +71,11 @@ void secret_load_run(struct secret_load *sl)
 {
 	struct age_identity id = { 0 };
 	char why[400], envw[64];
-	const char *flag = sl->env[0] ? " --env " : "";
+	const char *flag;
 
 	if (!sl->wanted)
 		return;
+	flag = sl->env[0] ? " --env " : "";
 	if (!sl->identity[0] || !sl->file[0]) {
 		snprintf(sl->err, sizeof(sl->err), "no secrets file is configured%s", env_words(sl, envw, sizeof(envw)));
 		sl->rc = -ENOENT;
