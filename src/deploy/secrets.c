@@ -311,6 +311,12 @@ int slot_secrets_prepare(const struct deployer *d, const struct config_service *
 		}
 		if ((r = redactor_add(ss->redact, sec->name, sec->value, sec->len)) < 0 && r != -EINVAL)
 			goto fail;
+		if (want->as == CONFIG_SECRET_ENV && memchr(sec->value, 0, sec->len)) {
+			snprintf(err, errlen, "secret %s holds a NUL byte: an environment variable cannot carry it; "
+				 "give it as a file ({name: %s, file: NAME})", want->name, want->name);
+			r = -EINVAL;
+			goto fail;
+		}
 		if (want->as == CONFIG_SECRET_ENV) {
 			if (!(ss->env[nenv] = secret_env_entry(want->target, sec))) {
 				r = -ENOMEM;
