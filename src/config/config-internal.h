@@ -13,6 +13,7 @@
  *   command.c   commands and the ${VARIABLES} cutover substitutes
  *   deploy.c    services.NAME.deploy and the top-level deploy: defaults
  *   secrets.c   the top-level secrets: and services.NAME.secrets
+ *   promotion.c approval: and promotion:
  *   scalars.c   integers, sizes, durations, words, addresses, paths
  *   defaults.c  defaults, config_free
  *   walk.c      messages, field paths, node shapes, keyword tables
@@ -197,6 +198,8 @@ extern const char *const log_format_words[2]; /* enum config_log_format */
 extern const char *const log_level_words[4];  /* enum log_level */
 /* service.c: the names of the stop signals (TERM, ...), NULL if none. */
 const char *stop_signal_name(int signo);
+/* promotion.c: approval: and promotion: */
+keyword_load_fn load_approval, load_promotion;
 /* service.c: the services: mapping. */
 int load_services(struct loader *L, const struct ynode *n);
 /* command.c */

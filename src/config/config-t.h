@@ -232,6 +232,27 @@ struct config_secrets {
 				       * /dev/shm/cutover-UID */
 };
 
+/* Who must approve a deploy or a promotion before it starts (approval:;
+ * an environment's overlay usually sets it: required only in prod). */
+struct config_approval {
+	bool required;                /* default false; `approval: required` is {required: true} */
+	uint64_t timeout_ms;          /* default 1h: a request not decided by then ends `expired` */
+	bool distinct;                /* default false: the approver must be another user than the requester */
+};
+
+/* Where an environment takes its releases from (promotion:): `cutover
+ * promote SERVICE --from FROM --to THIS` checks a signed proof of what ran
+ * in FROM (docs/internals/promotion.md). */
+#define CONFIG_TRUST_MAX 16
+#define CONFIG_TRUST_KEY_MAX 64      /* "ed25519:" and the 32-byte key in base64 (44 characters) */
+struct config_promotion {
+	char *from;                   /* the only environment promoted from; NULL: any */
+	uint64_t soak_ms;             /* default 0: how long a version must have run there, healthy,
+				       * after its analysis */
+	char trust[CONFIG_TRUST_MAX][CONFIG_TRUST_KEY_MAX + 1]; /* the proof keys trusted ("ed25519:...") */
+	size_t ntrust;
+};
+
 struct config_log {
 	char *access;                 /* path, "-" for stdout, NULL for off */
 	enum config_log_format access_format;
@@ -258,6 +279,8 @@ struct config {
 	struct config_startup startup;
 	struct config_cohorts cohorts;
 	struct config_secrets secrets;
+	struct config_approval approval;
+	struct config_promotion promotion;
 	char *state_dir;              /* default "/var/lib/cutover"; releases, SQLite state, instance logs */
 	char *admin_socket;           /* default STATE_DIR/admin.sock (mode 0600) */
 };

@@ -79,6 +79,7 @@ int config_defaults(struct config *cfg)
 		.max_wait_ms = 30 * 1000,
 		.retry_after_ms = 5 * 1000,
 	};
+	cfg->approval = (struct config_approval){ .required = false, .timeout_ms = 3600 * 1000, .distinct = false };
 	cfg->cohorts.max_age_ms = 30ull * 24 * 3600 * 1000;
 	if ((!cfg->cohorts.cookie && !(cfg->cohorts.cookie = strdup("cutover_cohort"))) ||
 	    (!cfg->cohorts.override_cookie && !(cfg->cohorts.override_cookie = strdup("cutover_version"))) ||
@@ -177,6 +178,7 @@ struct config *config_free(struct config *cfg)
 	free(cfg->secrets.recipients);
 	free(cfg->secrets.identity);
 	free(cfg->secrets.runtime_dir);
+	free(cfg->promotion.from);
 	free(cfg->state_dir);
 	free(cfg->admin_socket);
 	free(cfg->path);

@@ -48,7 +48,8 @@ static int root_admin_socket(struct loader *L, const struct ynode *n, void *obj,
 
 enum root_key {
 	ROOT_LISTEN, ROOT_ADMIN, ROOT_TIMEOUTS, ROOT_LIMITS, ROOT_LOG, ROOT_SERVICES, ROOT_STATE_DIR,
-	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_COHORTS, ROOT_VARIABLES, ROOT_SECRETS, ROOT_NKEYS,
+	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_COHORTS, ROOT_VARIABLES, ROOT_SECRETS, ROOT_APPROVAL,
+	ROOT_PROMOTION, ROOT_NKEYS,
 };
 
 static const struct keyword root_keywords[ROOT_NKEYS] = {
@@ -65,6 +66,8 @@ static const struct keyword root_keywords[ROOT_NKEYS] = {
 	[ROOT_COHORTS] = { "cohorts", load_cohorts, 0, 0, 0, 0 },
 	[ROOT_VARIABLES] = { "variables", NULL, 0, 0, 0, 0 },   /* read first: the others use them */
 	[ROOT_SECRETS] = { "secrets", load_secrets, 0, 0, 0, 0 },
+	[ROOT_APPROVAL] = { "approval", load_approval, 0, 0, 0, 0 },     /* promotion.c */
+	[ROOT_PROMOTION] = { "promotion", load_promotion, 0, 0, 0, 0 },
 };
 
 static const struct section root_section = SECTION("a mapping", false, root_keywords);

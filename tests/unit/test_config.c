@@ -345,6 +345,51 @@ static void test_startup_settings(void **state UNUSED)
 	config_free(cfg);
 }
 
+/* approval: and promotion: (src/config/promotion.c): the defaults, the
+ * short form, the mapping, and an overlay that requires approval in one
+ * environment only. */
+#define TRUST_KEY "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+static void test_approval_and_promotion(void **state UNUSED)
+{
+	static const char base[] = "listen: 127.0.0.1:8080\nservices:\n  shop:\n    targets: [127.0.0.1:9001]\n";
+	static const char prod[] = "approval: {required: true, timeout: 30m, distinct: true}\n"
+				   "promotion:\n  from: staging\n  soak: 10m\n  trust: [\"" TRUST_KEY "\"]\n";
+	struct config_source sources[] = { { NAME, base, strlen(base) }, { "cutover.prod.yml", prod, strlen(prod) } };
+	struct config_error err;
+	struct config *cfg = load_ok(base);
+
+	assert_false(cfg->approval.required);
+	assert_int_equal(cfg->approval.timeout_ms, 3600 * 1000);
+	assert_false(cfg->approval.distinct);
+	assert_null(cfg->promotion.from);
+	assert_int_equal(cfg->promotion.soak_ms, 0);
+	assert_int_equal(cfg->promotion.ntrust, 0);
+	config_free(cfg);
+
+	cfg = load_ok("listen: 127.0.0.1:8080\napproval: required\n"
+		      "services:\n  shop:\n    targets: [127.0.0.1:9001]\n");
+	assert_true(cfg->approval.required);
+	assert_int_equal(cfg->approval.timeout_ms, 3600 * 1000);
+	assert_false(cfg->approval.distinct);
+	config_free(cfg);
+	cfg = load_ok("listen: 127.0.0.1:8080\napproval: none\npromotion: {}\n"
+		      "services:\n  shop:\n    targets: [127.0.0.1:9001]\n");
+	assert_false(cfg->approval.required);
+	config_free(cfg);
+
+	cfg = NULL;
+	if (config_load_sources(sources, ARRAY_SIZE(sources), &cfg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_true(cfg->approval.required);
+	assert_int_equal(cfg->approval.timeout_ms, 30 * 60 * 1000);
+	assert_true(cfg->approval.distinct);
+	assert_string_equal(cfg->promotion.from, "staging");
+	assert_int_equal(cfg->promotion.soak_ms, 10 * 60 * 1000);
+	assert_int_equal(cfg->promotion.ntrust, 1);
+	assert_string_equal(cfg->promotion.trust[0], TRUST_KEY);
+	config_free(cfg);
+}
+
 static void test_cohorts_settings(void **state UNUSED)
 {
 	static const struct {
@@ -1276,6 +1321,24 @@ static const struct invalid_case invalid_cases[] = {
 	{ "health.host invalid once substituted",
 	  HEAD "variables:\n  H: a b\n" "services:\n  shop:\n    run: ./shop ${PORT}\n    health:\n      host: ${H}\n",
 	  8, 13, "services.shop.health.host", "may only contain letters, digits" },
+	{ "approval not a word", HEAD "approval: yes\n" SHOP,
+	  2, 11, "approval", "must be required, none, or a mapping {required, timeout, distinct}, got \"yes\"" },
+	{ "approval.required not a boolean", HEAD "approval:\n  required: maybe\n" SHOP,
+	  3, 13, "approval.required", "must be true or false, got \"maybe\"" },
+	{ "approval.timeout too short", HEAD "approval:\n  timeout: 10ms\n" SHOP,
+	  3, 12, "approval.timeout", "must be between 1s and" },
+	{ "approval unknown key", HEAD "approval:\n  distinkt: true\n" SHOP,
+	  3, 3, "approval.distinkt", "did you mean \"distinct\"?" },
+	{ "promotion.from not an environment", HEAD "promotion:\n  from: Staging\n" SHOP,
+	  3, 9, "promotion.from", "must be an environment name" },
+	{ "promotion.trust not a key", HEAD "promotion:\n  trust: [abc]\n" SHOP,
+	  3, 11, "promotion.trust[0]", "must be a proof key, \"ed25519:\" and its base64" },
+	{ "promotion.trust key too short", HEAD "promotion:\n  trust: [\"ed25519:AAAA\"]\n" SHOP,
+	  3, 11, "promotion.trust[0]", "must be \"ed25519:\" and 32 bytes in base64" },
+	{ "promotion.trust key twice", HEAD "promotion:\n  trust:\n    - " TRUST_KEY "\n    - " TRUST_KEY "\n" SHOP,
+	  5, 7, "promotion.trust[1]", "is listed twice (same as trust[0])" },
+	{ "promotion.soak negative", HEAD "promotion:\n  soak: -1m\n" SHOP,
+	  3, 9, "promotion.soak", "must be a duration" },
 };
 
 /* The message must be exactly "FILE:LINE:COLUMN: FIELD: reason" (parts left
@@ -2317,6 +2380,7 @@ int main(void)
 		cmocka_unit_test(test_empty_sections_and_flow_style),
 		cmocka_unit_test(test_startup_settings),
 		cmocka_unit_test(test_cohorts_settings),
+		cmocka_unit_test(test_approval_and_promotion),
 		cmocka_unit_test(test_log_variants),
 		cmocka_unit_test(test_uri_default_follows_header),
 		cmocka_unit_test(test_defaults),
