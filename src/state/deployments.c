@@ -10,7 +10,8 @@
 #include "state/state-internal.h"
 
 #define DEPLOYMENT_COLUMNS \
-	"id, service, from_version, to_version, strategy, state, reason, started_at, finished_at"
+	"id, service, from_version, to_version, strategy, state, reason, started_at, finished_at, digest," \
+	" requested_uid, expires_at, promoted_from"
 
 static int deployment_read(sqlite3_stmt *stmt, void *row)
 {
@@ -29,6 +30,10 @@ static int deployment_read(sqlite3_stmt *stmt, void *row)
 	d->reason = state_column_dup(stmt, 6, &failed);
 	d->started_at = sqlite3_column_int64(stmt, 7);
 	d->finished_at = sqlite3_column_int64(stmt, 8);
+	state_column_copy(stmt, 9, d->digest, sizeof(d->digest));
+	d->requested_uid = sqlite3_column_type(stmt, 10) == SQLITE_NULL ? -1 : sqlite3_column_int64(stmt, 10);
+	d->expires_at = sqlite3_column_int64(stmt, 11);
+	state_column_copy(stmt, 12, d->promoted_from, sizeof(d->promoted_from));
 	return failed ? -ENOMEM : 0;
 }
 
@@ -103,41 +108,76 @@ int state_deployment_next_id(struct state *st, int64_t *ret)
 int state_deployment_begin_as(struct state *st, int64_t want_id, const char *service, const char *from_version,
 			      const char *to_version, const char *strategy, const char *detail, int64_t *ret_id)
 {
+	struct state_deployment_new n = { .want_id = want_id, .service = service, .from_version = from_version,
+					  .to_version = to_version, .strategy = strategy, .detail = detail,
+					  .state = STATE_DEPLOYMENT_STARTING, .requested_uid = -1 };
+
+	return state_deployment_insert(st, &n, ret_id);
+}
+
+static bool digest_valid(const char *digest)
+{
+	if (!digest)
+		return true;
+	if (strlen(digest) != STATE_DIGEST_HEX)
+		return false;
+	for (const char *p = digest; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+int state_deployment_insert(struct state *st, const struct state_deployment_new *n, int64_t *ret_id)
+{
 	sqlite3_stmt *stmt = NULL;
 	int64_t now = state_now_ms(), id = 0;
 	int r;
 
-	if (state_check_text(service, STATE_SERVICE_MAX, true) < 0 ||
-	    state_check_text(from_version, STATE_VERSION_MAX, false) < 0 ||
-	    state_check_text(to_version, STATE_VERSION_MAX, true) < 0 ||
-	    state_check_text(strategy, STATE_STRATEGY_MAX, true) < 0)
+	if (state_check_text(n->service, STATE_SERVICE_MAX, true) < 0 ||
+	    state_check_text(n->from_version, STATE_VERSION_MAX, false) < 0 ||
+	    state_check_text(n->to_version, STATE_VERSION_MAX, true) < 0 ||
+	    state_check_text(n->strategy, STATE_STRATEGY_MAX, true) < 0 ||
+	    state_check_text(n->promoted_from, STATE_ENV_MAX, false) < 0 || !digest_valid(n->digest) ||
+	    (n->state != STATE_DEPLOYMENT_STARTING && n->state != STATE_DEPLOYMENT_AWAITING_APPROVAL))
 		return -EINVAL;
 	r = state_begin(st);
 	if (r < 0)
 		return r;
-	r = state_service_insert(st, service);
+	r = state_service_insert(st, n->service);
 	if (r < 0)
 		goto out;
 	r = state_prepare(st,
-			  "INSERT INTO deployments (id, service, from_version, to_version, strategy, state, started_at)"
-			  " VALUES (?6, ?1, ?2, ?3, ?4, 'starting', ?5)",
+			  "INSERT INTO deployments (id, service, from_version, to_version, strategy, state, started_at,"
+			  "                         digest, requested_uid, expires_at, promoted_from)"
+			  " VALUES (?6, ?1, ?2, ?3, ?4, ?7, ?5, ?8, ?9, ?10, ?11)",
 			  &stmt);
 	if (r < 0)
 		goto out;
-	if (want_id > 0)
-		sqlite3_bind_int64(stmt, 6, want_id);
+	if (n->want_id > 0)
+		sqlite3_bind_int64(stmt, 6, n->want_id);
 	else
 		sqlite3_bind_null(stmt, 6); /* the next rowid */
-	sqlite3_bind_text(stmt, 1, service, -1, SQLITE_STATIC);
-	state_bind_text(stmt, 2, from_version && *from_version ? from_version : NULL);
-	sqlite3_bind_text(stmt, 3, to_version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, strategy, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 1, n->service, -1, SQLITE_STATIC);
+	state_bind_text(stmt, 2, n->from_version && *n->from_version ? n->from_version : NULL);
+	sqlite3_bind_text(stmt, 3, n->to_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, n->strategy, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 5, now);
+	sqlite3_bind_text(stmt, 7, state_deployment_state_name(n->state), -1, SQLITE_STATIC);
+	state_bind_text(stmt, 8, n->digest && *n->digest ? n->digest : NULL);
+	if (n->requested_uid >= 0)
+		sqlite3_bind_int64(stmt, 9, n->requested_uid);
+	else
+		sqlite3_bind_null(stmt, 9);
+	if (n->expires_at > 0)
+		sqlite3_bind_int64(stmt, 10, n->expires_at);
+	else
+		sqlite3_bind_null(stmt, 10);
+	state_bind_text(stmt, 11, n->promoted_from && *n->promoted_from ? n->promoted_from : NULL);
 	r = state_step_done(st, stmt);
 	if (r < 0)
 		goto out;
 	id = sqlite3_last_insert_rowid(st->db);
-	r = event_insert(st, id, -1, STATE_DEPLOYMENT_STARTING, detail, now);
+	r = event_insert(st, id, -1, n->state, n->detail, now);
 	if (r < 0)
 		goto out;
 	r = state_commit(st);
@@ -241,6 +281,63 @@ int state_deployment_route(struct state *st, int64_t id, enum state_deployment_s
 	return deployment_move(st, id, to, text, version, ids, nids);
 }
 
+int state_deployment_start(struct state *st, int64_t id, const char *from_version, const char *strategy,
+			   const char *digest, const char *detail)
+{
+	struct state_deployment cur = { 0 };
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	if (state_check_text(from_version, STATE_VERSION_MAX, false) < 0 ||
+	    state_check_text(strategy, STATE_STRATEGY_MAX, true) < 0 || !digest_valid(digest))
+		return -EINVAL;
+	r = state_begin(st);
+	if (r < 0)
+		return r;
+	r = state_deployment_get(st, id, &cur);
+	if (r == 0 && cur.state != STATE_DEPLOYMENT_AWAITING_APPROVAL)
+		r = -EINVAL;
+	state_deployment_clear(&cur);
+	if (r < 0)
+		goto out;
+	r = state_prepare(st,
+			  "UPDATE deployments SET from_version = ?2, strategy = ?3, digest = coalesce(?4, digest),"
+			  " expires_at = NULL WHERE id = ?1",
+			  &stmt);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	state_bind_text(stmt, 2, from_version && *from_version ? from_version : NULL);
+	sqlite3_bind_text(stmt, 3, strategy, -1, SQLITE_STATIC);
+	state_bind_text(stmt, 4, digest && *digest ? digest : NULL);
+	r = state_step_done(st, stmt);
+	if (r == 0)
+		r = deployment_move(st, id, STATE_DEPLOYMENT_STARTING, detail, NULL, NULL, 0);
+	if (r == 0)
+		r = state_commit(st);
+out:
+	sqlite3_finalize(stmt);
+	if (r < 0)
+		state_rollback(st);
+	return r;
+}
+
+int state_deployment_last_done(struct state *st, const char *service, struct state_deployment *ret)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	/* (a rollback an older cutover recorded as 'rolled-back' had succeeded:
+	 * state_deployment_state_as_read) */
+	r = state_prepare(st, "SELECT " DEPLOYMENT_COLUMNS " FROM deployments WHERE service = ?1 AND"
+			      " (state = 'done' OR (state = 'rolled-back' AND strategy = 'rollback'))"
+			      " ORDER BY id DESC LIMIT 1", &stmt);
+	if (r < 0)
+		return r;
+	state_bind_text(stmt, 1, service);
+	return state_row(st, stmt, &deployment_row, ret);
+}
+
 int state_deployment_get(struct state *st, int64_t id, struct state_deployment *ret)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -337,14 +434,17 @@ static json_t *history_entry(struct state *st, const struct state_deployment *d,
 	json_t *entry, *list;
 	int r;
 
-	entry = json_pack("{sI so so so ss so so so so so so}", "id", (json_int_t)d->id,
+	entry = json_pack("{sI so so so ss so so so so so so so so}", "id", (json_int_t)d->id,
 			  "service", text_or_null(d->service), "from_version", text_or_null(d->from_version),
 			  "to_version", text_or_null(d->to_version), "kind", state_deployment_kind(d),
 			  "strategy", text_or_null(d->strategy),
 			  "state", text_or_null(state_deployment_state_name(d->state)),
 			  "reason", text_or_null(d->reason), "started_at", ms_or_null(d->started_at),
 			  "finished_at", ms_or_null(d->finished_at),
-			  "duration_ms", d->finished_at ? json_integer(d->finished_at - d->started_at) : json_null());
+			  "duration_ms", d->finished_at ? json_integer(d->finished_at - d->started_at) : json_null(),
+			  "digest", text_or_null(d->digest), "promoted_from", text_or_null(d->promoted_from));
+	if (entry && d->state == STATE_DEPLOYMENT_AWAITING_APPROVAL)
+		json_object_set_new(entry, "expires_at", ms_or_null(d->expires_at));
 	if (!entry) {
 		*err = -ENOMEM;
 		return NULL;

@@ -17,10 +17,11 @@
 #define STATE_VERSION_MAX 127         /* semver text, bounded by store_version_valid() */
 #define STATE_DIGEST_HEX 64           /* SHA-256 in lower-case hex */
 #define STATE_STRATEGY_MAX 31         /* "blue-green", "canary", ... */
+#define STATE_ENV_MAX 32              /* an environment's name: [a-z0-9][a-z0-9_-]{0,31} */
 
 /* The schema version this build writes (PRAGMA user_version).  A database
  * with a higher number was written by a newer cutover and is refused. */
-#define STATE_SCHEMA_VERSION 2
+#define STATE_SCHEMA_VERSION 3
 
 struct state;                         /* one SQLite connection; opaque */
 
@@ -42,10 +43,13 @@ enum state_deployment_state {
 	STATE_DEPLOYMENT_SWITCHING,
 	STATE_DEPLOYMENT_SWITCHED,
 	STATE_DEPLOYMENT_DRAINING,
+	STATE_DEPLOYMENT_AWAITING_APPROVAL, /* schema 3: requested, not started until approved */
 	STATE_DEPLOYMENT_DONE,        /* terminal states from here on */
 	STATE_DEPLOYMENT_ROLLED_BACK,
 	STATE_DEPLOYMENT_FAILED,
 	STATE_DEPLOYMENT_ABORTED,
+	STATE_DEPLOYMENT_REJECTED,    /* schema 3: its approval was refused */
+	STATE_DEPLOYMENT_EXPIRED,     /* schema 3: nobody approved it within the timeout */
 	STATE_DEPLOYMENT__COUNT,
 };
 
@@ -88,6 +92,26 @@ struct state_deployment {
 	char *reason;                 /* NULL until finished (and optional for "done") */
 	int64_t started_at;
 	int64_t finished_at;          /* 0 while in flight */
+	/* schema 3 (rows before it have none of these) */
+	char digest[STATE_DIGEST_HEX + 1]; /* the release deployed (or asked for); "": unknown */
+	int64_t requested_uid;        /* who asked, when it awaits or awaited approval; -1: not recorded */
+	int64_t expires_at;           /* awaiting approval: when it expires (Unix ms); 0: none */
+	char promoted_from[STATE_ENV_MAX + 1]; /* a promotion: the environment the proof came from; "": none */
+};
+
+/* A new deployments row (state_deployment_insert). */
+struct state_deployment_new {
+	int64_t want_id;              /* > 0: this id (the daemon numbers its deployments); 0: the next */
+	const char *service;
+	const char *from_version;     /* NULL or "": nothing was running */
+	const char *to_version;
+	const char *strategy;
+	enum state_deployment_state state; /* starting, or awaiting-approval */
+	const char *detail;           /* of the first event (may be NULL) */
+	const char *digest;           /* NULL: unknown */
+	int64_t requested_uid;        /* -1: not recorded */
+	int64_t expires_at;           /* 0: none */
+	const char *promoted_from;    /* NULL: not a promotion */
 };
 
 /* deployment_events: one phase transition of a deployment. */

@@ -121,6 +121,35 @@ static const char *const migrations[] = {
 	"ALTER TABLE deployments_v2 RENAME TO deployments;"
 	"CREATE INDEX deployments_service ON deployments(service, id);"
 	"CREATE INDEX deployments_in_flight ON deployments(id) WHERE finished_at IS NULL;",
+	/* 2 -> 3: approvals and promotions.  Deployments may await approval
+	 * (and end rejected or expired), and record the digest deployed, who
+	 * asked, when a request expires and the environment a promotion came
+	 * from.  The table is rebuilt for its CHECK, as in 1 -> 2. */
+	"CREATE TABLE deployments_v3 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  service TEXT NOT NULL REFERENCES services(name),"
+	"  from_version TEXT,"
+	"  to_version TEXT NOT NULL,"
+	"  strategy TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('awaiting-approval', 'starting', 'health-checking', 'smoke-testing',"
+	"                                       'switching', 'switched', 'draining', 'done', 'rolled-back', 'failed',"
+	"                                       'aborted', 'rejected', 'expired')),"
+	"  reason TEXT,"
+	"  started_at INTEGER NOT NULL,"
+	"  finished_at INTEGER,"
+	"  digest TEXT CHECK (digest IS NULL OR length(digest) = 64),"
+	"  requested_uid INTEGER,"
+	"  expires_at INTEGER,"
+	"  promoted_from TEXT"
+	");"
+	"INSERT INTO deployments_v3 (id, service, from_version, to_version, strategy, state, reason, started_at,"
+	"                            finished_at)"
+	"  SELECT id, service, from_version, to_version, strategy, state, reason, started_at, finished_at"
+	"  FROM deployments;"
+	"DROP TABLE deployments;"
+	"ALTER TABLE deployments_v3 RENAME TO deployments;"
+	"CREATE INDEX deployments_service ON deployments(service, id);"
+	"CREATE INDEX deployments_in_flight ON deployments(id) WHERE finished_at IS NULL;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
@@ -140,10 +169,13 @@ static const char *const deployment_state_names[STATE_DEPLOYMENT__COUNT] = {
 	[STATE_DEPLOYMENT_SWITCHING] = "switching",
 	[STATE_DEPLOYMENT_SWITCHED] = "switched",
 	[STATE_DEPLOYMENT_DRAINING] = "draining",
+	[STATE_DEPLOYMENT_AWAITING_APPROVAL] = "awaiting-approval",
 	[STATE_DEPLOYMENT_DONE] = "done",
 	[STATE_DEPLOYMENT_ROLLED_BACK] = "rolled-back",
 	[STATE_DEPLOYMENT_FAILED] = "failed",
 	[STATE_DEPLOYMENT_ABORTED] = "aborted",
+	[STATE_DEPLOYMENT_REJECTED] = "rejected",
+	[STATE_DEPLOYMENT_EXPIRED] = "expired",
 };
 
 const char *state_instance_state_name(enum state_instance_state s)

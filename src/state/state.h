@@ -137,6 +137,22 @@ int state_deployment_begin(struct state *st, const char *service, const char *fr
  * and `cutover history` shows the same numbers.  -EEXIST if it is taken. */
 int state_deployment_begin_as(struct state *st, int64_t want_id, const char *service, const char *from_version,
 			      const char *to_version, const char *strategy, const char *detail, int64_t *ret_id);
+/* The same with every column of a new row: N->state is starting, or
+ * awaiting-approval (a request that starts only once approved:
+ * state_deployment_start()); a digest must be 64 lower-case hex digits.
+ * -EINVAL for anything else. */
+int state_deployment_insert(struct state *st, const struct state_deployment_new *n, int64_t *ret_id);
+/* Deployment ID, awaiting approval, was approved: it starts now, from
+ * FROM_VERSION (the version live now) with STRATEGY and the release DIGEST
+ * (NULL: keep the one recorded), recorded as the event to "starting" with
+ * DETAIL, atomically.  -EINVAL if it is not awaiting approval, -ENOENT if
+ * there is no such deployment. */
+int state_deployment_start(struct state *st, int64_t id, const char *from_version, const char *strategy,
+			   const char *digest, const char *detail);
+/* The newest deployment of SERVICE that finished done (the version it
+ * deployed or went back to was then known-good), into *ret (clear it with
+ * state_deployment_clear()).  -ENOENT if there is none. */
+int state_deployment_last_done(struct state *st, const char *service, struct state_deployment *ret);
 /* One more than the highest deployment id recorded (1 for none). */
 int state_deployment_next_id(struct state *st, int64_t *ret);
 /* Move deployment ID to the non-terminal state TO and record the event
@@ -214,8 +230,10 @@ int state_lineage_read(struct state *st, const char *service, struct state_linea
  * deployments of SERVICE (NULL: all), newest first, at most LIMIT (0: no
  * limit), each an object {id, service, from_version (null if none),
  * to_version, kind (state_deployment_kind), strategy, state, reason,
- * started_at, finished_at (Unix ms or null), duration_ms, events: [{at,
- * from_state, to_state, detail}]}. */
+ * started_at, finished_at (Unix ms or null), duration_ms, digest (the
+ * release's, or null), promoted_from (null but for a promotion), expires_at
+ * (only while awaiting approval), events: [{at, from_state, to_state,
+ * detail}]}. */
 int state_history(struct state *st, const char *service, size_t limit, json_t **ret);
 
 /* ---- audit -------------------------------------------------------------- */

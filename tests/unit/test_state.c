@@ -171,7 +171,7 @@ static void test_newer_schema_refused(void **state)
 	assert_ptr_equal(st, (struct state *)0x1); /* untouched */
 	assert_non_null(strstr(err, "state.db"));
 	assert_non_null(strstr(err, "schema version 99 is newer"));
-	assert_non_null(strstr(err, "(2)"));
+	assert_non_null(strstr(err, "(3)"));
 	/* back to a version we know: opens again */
 	{
 		sqlite3 *db;
@@ -805,9 +805,14 @@ static void test_migration_keeps_deployments(void **state)
 	assert_int_equal(sqlite3_exec(f->st->db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
 	f->st = state_close(f->st);
 	f->st = open_ok(f->dir);
-	assert_int_equal(state_schema_version(f->st), 2);
+	assert_int_equal(state_schema_version(f->st), STATE_SCHEMA_VERSION);
 	assert_int_equal(state_deployment_get(f->st, id, &d), 0);
 	assert_string_equal(d.to_version, "1.1.0");
+	/* (2 -> 3: the new columns of the rows before are empty) */
+	assert_string_equal(d.digest, "");
+	assert_int_equal(d.requested_uid, -1);
+	assert_int_equal(d.expires_at, 0);
+	assert_string_equal(d.promoted_from, "");
 	assert_int_equal(d.state, STATE_DEPLOYMENT_HEALTH_CHECKING);
 	state_deployment_clear(&d);
 	assert_int_equal(query_int(f->st, "SELECT count(*) FROM deployment_events"), 2);
@@ -819,6 +824,87 @@ static void test_migration_keeps_deployments(void **state)
 					  "VALUES (999, 1, 'starting')",
 					  NULL, NULL, NULL),
 			     SQLITE_OK);
+}
+
+#define DIGEST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define DIGEST_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* Schema 3: a request awaiting approval is in flight (a restarted daemon
+ * finds it), starts only through state_deployment_start(), or ends
+ * rejected or expired; the digest, who asked, when it expires and where a
+ * promotion came from are kept and shown by the history; the last `done`
+ * deployment is what a proof of the live version stands on. */
+static void test_awaiting_approval_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct state_deployment d = { 0 }, *items = NULL;
+	struct state_deployment_new n = { .service = "shop", .from_version = "1.0.0", .to_version = "1.1.0",
+					  .strategy = "blue-green", .state = STATE_DEPLOYMENT_AWAITING_APPROVAL,
+					  .detail = "requested by alice", .digest = DIGEST_A, .requested_uid = 1000,
+					  .expires_at = 4102444800000, .promoted_from = "staging" };
+	size_t nitems = 0;
+	int64_t a, b, c;
+	json_t *hist = NULL, *row;
+
+	assert_int_equal(state_deployment_last_done(f->st, "shop", &d), -ENOENT);
+	assert_int_equal(state_deployment_insert(f->st, &n, &a), 0);
+	n.digest = "not hex";
+	assert_int_equal(state_deployment_insert(f->st, &n, &b), -EINVAL);
+	n.digest = NULL;
+	n.state = STATE_DEPLOYMENT_DONE;
+	assert_int_equal(state_deployment_insert(f->st, &n, &b), -EINVAL);
+	n.state = STATE_DEPLOYMENT_AWAITING_APPROVAL;
+	n.promoted_from = NULL;
+	assert_int_equal(state_deployment_insert(f->st, &n, &b), 0);
+	assert_int_equal(state_deployment_insert(f->st, &n, &c), 0);
+
+	assert_int_equal(state_deployment_get(f->st, a, &d), 0);
+	assert_int_equal(d.state, STATE_DEPLOYMENT_AWAITING_APPROVAL);
+	assert_false(state_deployment_state_terminal(d.state));
+	assert_string_equal(d.digest, DIGEST_A);
+	assert_int_equal(d.requested_uid, 1000);
+	assert_int_equal(d.expires_at, 4102444800000);
+	assert_string_equal(d.promoted_from, "staging");
+	state_deployment_clear(&d);
+	assert_int_equal(state_deployment_list_in_flight(f->st, "shop", &items, &nitems), 0);
+	assert_int_equal(nitems, 3);
+	state_deployment_array_free(items, nitems);
+
+	/* approved: starts, with the version live then and the release's digest */
+	assert_int_equal(state_deployment_start(f->st, a, "1.0.1", "canary", DIGEST_B, "approved by bob"), 0);
+	assert_int_equal(state_deployment_get(f->st, a, &d), 0);
+	assert_int_equal(d.state, STATE_DEPLOYMENT_STARTING);
+	assert_string_equal(d.from_version, "1.0.1");
+	assert_string_equal(d.strategy, "canary");
+	assert_string_equal(d.digest, DIGEST_B);
+	assert_int_equal(d.expires_at, 0);
+	state_deployment_clear(&d);
+	/* only once */
+	assert_int_equal(state_deployment_start(f->st, a, "1.0.1", "canary", NULL, "again"), -EINVAL);
+	assert_int_equal(state_deployment_start(f->st, 999, "1.0.1", "canary", NULL, "none"), -ENOENT);
+	assert_int_equal(state_deployment_finish(f->st, a, STATE_DEPLOYMENT_DONE, NULL), 0);
+	assert_int_equal(state_deployment_finish(f->st, b, STATE_DEPLOYMENT_REJECTED, "rejected by bob"), 0);
+	assert_int_equal(state_deployment_finish(f->st, c, STATE_DEPLOYMENT_EXPIRED, "nobody approved it"), 0);
+	assert_int_equal(state_deployment_start(f->st, c, "1.0.1", "canary", NULL, "too late"), -EINVAL);
+
+	assert_int_equal(state_deployment_last_done(f->st, "shop", &d), 0);
+	assert_int_equal(d.id, a);
+	assert_string_equal(d.digest, DIGEST_B);
+	state_deployment_clear(&d);
+
+	assert_int_equal(state_history(f->st, "shop", 0, &hist), 0);
+	assert_int_equal(json_array_size(hist), 3);
+	row = json_array_get(hist, 0); /* newest first */
+	assert_string_equal(json_string_value(json_object_get(row, "state")), "expired");
+	assert_true(json_is_null(json_object_get(row, "digest")));
+	row = json_array_get(hist, 2);
+	assert_string_equal(json_string_value(json_object_get(row, "state")), "done");
+	assert_string_equal(json_string_value(json_object_get(row, "digest")), DIGEST_B);
+	assert_string_equal(json_string_value(json_object_get(row, "promoted_from")), "staging");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(row, "events"), 0),
+							      "to_state")),
+			    "awaiting-approval");
+	json_decref(hist);
 }
 
 static void test_deployment_begin_as(void **state)
@@ -1049,6 +1135,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_keeps_deployments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_awaiting_approval_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deployment_begin_as, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deployment_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writer_waits, setup, teardown),
