@@ -192,40 +192,67 @@ out:
 	json_decref(root);
 }
 
-/* POST /v1/deploy {"service","version"} and POST /v1/rollback {"service"}. */
-static void api_deploy_or_rollback(struct admin *a, uid_t who, bool rollback, const char *body, size_t body_len,
-				   struct admin_reply *out)
+/* Whether the daemon takes a deploy-like request now; else the answer is
+ * set (503 while it shuts down, 409 for `cutover proxy`). */
+static bool deploys_now(struct admin *a, const char *what, struct admin_reply *out)
 {
-	json_error_t jerr;
-	json_t *root;
-	const char *service, *version = NULL;
-	char err[512];
-	int64_t id;
-
 	if (a->refusing) {
-		reply_error(out, 503, "%s: no %s starts now", a->refusing, rollback ? "rollback" : "deploy");
-		return;
+		reply_error(out, 503, "%s: no %s starts now", a->refusing, what);
+		return false;
 	}
 	if (!a->deployer) {
 		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
-		return;
+		return false;
 	}
-	root = json_loadb(body, body_len, 0, &jerr);
-	if (!root) {
+	return true;
+}
+
+/* The body as a JSON object, or NULL with a 400 answer set. */
+static json_t *body_object(const struct api_call *call, struct admin_reply *out)
+{
+	json_error_t jerr;
+	json_t *root = call->body_len ? json_loadb(call->body, call->body_len, 0, &jerr) : json_object();
+
+	if (!root)
 		reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-		return;
+	else if (!json_is_object(root)) {
+		reply_error(out, 400, "body: expected a JSON object");
+		json_decref(root);
+		root = NULL;
 	}
+	return root;
+}
+
+/* POST /v1/deploy {"service","version","digest"?} and POST /v1/rollback
+ * {"service"}. */
+static void api_deploy_or_rollback(struct admin *a, uid_t who, bool rollback, const struct api_call *call,
+				   struct admin_reply *out)
+{
+	json_t *root, *digest;
+	const char *service, *version = NULL;
+	char err[1024];
+	int64_t id;
+
+	if (!deploys_now(a, rollback ? "rollback" : "deploy", out) || !(root = body_object(call, out)))
+		return;
 	service = json_string_value(json_object_get(root, "service"));
 	if (!rollback)
 		version = json_string_value(json_object_get(root, "version"));
-	if (!service || (!rollback && !version)) {
+	digest = json_object_get(root, "digest");
+	if (!service || (!rollback && !version) || (digest && !json_is_string(digest)) || (rollback && digest)) {
 		reply_error(out, 400, rollback ? "body: expected {\"service\": NAME}"
-					       : "body: expected {\"service\": NAME, \"version\": VERSION}");
+					       : "body: expected {\"service\": NAME, \"version\": VERSION, "
+						 "\"digest\": SHA256 (optional)}");
 		json_decref(root);
 		return;
 	}
-	id = rollback ? deployer_rollback(a->deployer, service, who, err, sizeof(err))
-		      : deployer_deploy(a->deployer, service, version, who, err, sizeof(err));
+	if (rollback) {
+		id = deployer_rollback(a->deployer, service, who, err, sizeof(err));
+	} else {
+		struct deploy_request req = { .service = service, .version = version,
+					      .digest = json_string_value(digest), .who = who };
+		id = deployer_deploy(a->deployer, &req, err, sizeof(err));
+	}
 	if (id < 0)
 		/* 404 unknown service, 400 a bad version: the request is wrong;
 		 * 409 (busy, already there, nothing to go back to): the state is */
@@ -237,12 +264,12 @@ static void api_deploy_or_rollback(struct admin *a, uid_t who, bool rollback, co
 
 static void api_deploy(struct admin *a, const struct api_call *call, struct admin_reply *out)
 {
-	api_deploy_or_rollback(a, call->peer_uid, false, call->body, call->body_len, out);
+	api_deploy_or_rollback(a, call->peer_uid, false, call, out);
 }
 
 static void api_rollback(struct admin *a, const struct api_call *call, struct admin_reply *out)
 {
-	api_deploy_or_rollback(a, call->peer_uid, true, call->body, call->body_len, out);
+	api_deploy_or_rollback(a, call->peer_uid, true, call, out);
 }
 
 /* POST /v1/restart {"service"}: new instances of the live version. */
@@ -331,6 +358,94 @@ static void api_deployment(struct admin *a, const struct api_call *call, struct 
 		reply_json(out, 200, j);
 	else
 		reply_error(out, 404, "no such deployment: %lld (the daemon keeps the last 64)", id);
+}
+
+/* POST /v1/promote {"service", "from", "proof", "local_key"?}: deploy the
+ * digest the proof proves in "from" (docs/internals/promotion.md). */
+static void api_promote_env(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	json_t *root, *key;
+	struct promote_request req = { .who = call->peer_uid };
+	char err[1024];
+	int64_t id;
+
+	if (!deploys_now(a, "promotion", out) || !(root = body_object(call, out)))
+		return;
+	req.service = json_string_value(json_object_get(root, "service"));
+	req.from = json_string_value(json_object_get(root, "from"));
+	req.proof = json_object_get(root, "proof");
+	key = json_object_get(root, "local_key");
+	req.local_key = json_string_value(key);
+	if (!req.service || !req.from || !json_is_object(req.proof) || (key && !json_is_string(key))) {
+		reply_error(out, 400, "body: expected {\"service\": NAME, \"from\": ENV, \"proof\": {...} (as "
+				      "cutover export-proof writes it), \"local_key\": KEY (optional)}");
+		json_decref(root);
+		return;
+	}
+	id = deployer_promote(a->deployer, &req, err, sizeof(err));
+	if (id < 0)
+		reply_error(out, id == -ENOENT ? 404 : id == -EINVAL ? 400 : id == -EPERM ? 403 : 409, "%s", err);
+	else
+		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
+	json_decref(root);
+}
+
+/* GET /v1/services/NAME/proof: a signed proof of what runs of NAME here. */
+static void api_proof(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	json_t *proof = NULL;
+	char err[512];
+	int r;
+
+	if (!a->deployer) {
+		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
+		return;
+	}
+	r = deployer_proof(a->deployer, call->param, &proof, err, sizeof(err));
+	if (r < 0)
+		reply_error(out, r == -ENOENT ? 404 : 409, "%s", err);
+	else
+		reply_json(out, 200, proof);
+}
+
+/* POST /v1/deployments/ID/approve {} and .../reject {"reason"?}: a person's
+ * decision on a deployment awaiting approval (202 with it as JSON). */
+static void api_decide(struct admin *a, const struct api_call *call, bool approve, struct admin_reply *out)
+{
+	char *end, err[1024];
+	long long id = strtoll(call->param, &end, 10);
+	json_t *root, *reason;
+	int64_t r;
+
+	if (*end || id <= 0) {
+		reply_error(out, 404, "no such deployment: '%s' (ids are positive integers)", call->param);
+		return;
+	}
+	if (!deploys_now(a, approve ? "approved deploy" : "decision", out) || !(root = body_object(call, out)))
+		return;
+	reason = json_object_get(root, "reason");
+	if (reason && (approve || !json_is_string(reason))) {
+		reply_error(out, 400, approve ? "body: expected {}" : "body: expected {\"reason\": TEXT (optional)}");
+		json_decref(root);
+		return;
+	}
+	r = approve ? deployer_approve(a->deployer, id, call->peer_uid, err, sizeof(err))
+		    : deployer_reject(a->deployer, id, call->peer_uid, json_string_value(reason), err, sizeof(err));
+	if (r < 0)
+		reply_error(out, r == -ENOENT ? 404 : r == -EPERM ? 403 : 409, "%s", err);
+	else
+		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
+	json_decref(root);
+}
+
+static void api_approve(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	api_decide(a, call, true, out);
+}
+
+static void api_reject(struct admin *a, const struct api_call *call, struct admin_reply *out)
+{
+	api_decide(a, call, false, out);
 }
 
 /* POST /v1/shutdown {"stop_services": bool}: the daemon drains and exits
@@ -424,6 +539,10 @@ static const struct api_route {
 	{ "POST", "/v1/services/{}/promote", api_promote },
 	{ "POST", "/v1/services/{}/abort", api_abort },
 	{ "GET", "/v1/deployments/{}", api_deployment },
+	{ "POST", "/v1/deployments/{}/approve", api_approve },
+	{ "POST", "/v1/deployments/{}/reject", api_reject },
+	{ "POST", "/v1/promote", api_promote_env },
+	{ "GET", "/v1/services/{}/proof", api_proof },
 	{ "POST", "/v1/shutdown", api_shutdown },
 	{ "POST", "/v1/upgrade", api_upgrade },
 	{ "GET", "/v1/upgrade", api_upgrade_status },

@@ -122,6 +122,9 @@ int deploy_side_start(struct daemon *d)
 	rc = deployer_recover(d->deployer);
 	if (rc < 0)
 		goto fail;
+	/* the key that signs proofs of what runs here (promotions): read or
+	 * created now, before the loop runs */
+	deployer_load_signer(d->deployer, d->cfg->state_dir);
 	d->admin.deployer = d->deployer;
 	deployer_observe(d->deployer, daemon_event, &d->admin);
 	return 0;

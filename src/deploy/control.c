@@ -28,7 +28,7 @@ const char *deploy_control_name(enum deploy_control what)
 /* "by alice" / "by uid 1001" / "by cutover" into out.  (The name is
  * looked up on the loop: a rare act of a person; the audit row gets it
  * on the state worker as every row does.) */
-static void who_text(uid_t who, char *out, size_t len)
+void deploy_who_text(uid_t who, char *out, size_t len)
 {
 	struct passwd pw, *found = NULL;
 	char buf[1024];
@@ -58,7 +58,7 @@ static int64_t pause_it(struct deployment *dep, uid_t who, char *err, size_t err
 			 dep->service, dep->version, dep->pause_reason);
 		return -EALREADY;
 	}
-	who_text(who, by, sizeof(by));
+	deploy_who_text(who, by, sizeof(by));
 	dep->paused = true;
 	dep->paused_inconclusive = false;
 	snprintf(dep->pause_reason, sizeof(dep->pause_reason), "paused %s at %s %zu of %zu", by,
@@ -78,7 +78,7 @@ static int64_t resume_it(struct deployment *dep, uid_t who, char *err, size_t er
 			 dep->version);
 		return -EALREADY;
 	}
-	who_text(who, by, sizeof(by));
+	deploy_who_text(who, by, sizeof(by));
 	dep->paused = false;
 	dep->paused_inconclusive = false;
 	dep->pause_reason[0] = 0;
@@ -107,7 +107,7 @@ static int64_t promote_it(struct deployment *dep, uid_t who, char *err, size_t e
 			 "goes back)", dep->service, dep->version, dep->service);
 		return -EALREADY;
 	}
-	who_text(who, by, sizeof(by));
+	deploy_who_text(who, by, sizeof(by));
 	dep->promoted = true;
 	dep->paused = false;
 	dep->paused_inconclusive = false;
@@ -126,7 +126,7 @@ static int64_t abort_it(struct deployment *dep, uid_t who)
 	int64_t id = dep->id;
 
 	snprintf(why, sizeof(why), "aborted ");
-	who_text(who, why + strlen(why), sizeof(why) - strlen(why));
+	deploy_who_text(who, why + strlen(why), sizeof(why) - strlen(why));
 	if (dep->phase == PH_WATCH || (dep->plan.rolling && dep->green && dep->green->weight))
 		engine_abort(dep, why);
 	else

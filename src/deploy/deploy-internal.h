@@ -7,6 +7,8 @@
  *   engine.c       the plan runner: steps, smoke, weights, finish, abort
  *   watch.c        holding a step: the analysis, extensions, the baselines it compares with
  *   control.c      pause, resume, promote and abort of a deployment in flight
+ *   approval.c     deploys that await a person's approval: request, approve, reject, expire
+ *   promotion.c    proofs of what runs here, and promotions checked against another's proof
  *   groups.c       a version's instances, its weight; the routing at the proxy
  *   slots.c        instances: start or adopt, health, crash, stop, drain, retire
  *   record.c       recording to the state: fire-and-forget jobs on the state worker
@@ -30,6 +32,7 @@
 #include "loop/loop-t.h"
 #include "metrics/metrics-t.h"
 #include "secrets/secrets-t.h"
+#include "state/proof-t.h"
 #include "state/state-t.h"
 
 #define WATCH_TICK_MS 250
@@ -37,7 +40,10 @@
 #define DEPLOYMENTS_KEPT 64
 #define DEPLOY_INSTANCES_MAX 64        /* services.NAME.instances is 1..64 (src/config) */
 
-enum phase { PH_STARTING, PH_STOPPING, PH_HEALTH, PH_SMOKE, PH_WATCH, PH_DONE, PH_ROLLED_BACK, PH_FAILED };
+/* PH_AWAITING: requested, not started until a person approves it (never a
+ * service's deployment in flight, managed.dep).  From PH_DONE on: finished. */
+enum phase { PH_AWAITING, PH_STARTING, PH_STOPPING, PH_HEALTH, PH_SMOKE, PH_WATCH, PH_DONE, PH_ROLLED_BACK,
+	     PH_FAILED, PH_REJECTED, PH_EXPIRED };
 /* The names of enum phase, as the API and the history show them. */
 extern const char *const phase_names[];
 
@@ -86,6 +92,7 @@ struct group {
 	char version[STATE_VERSION_MAX + 1];
 	char *release_dir;
 	uint32_t weight;                   /* percent; 0: no new requests (warm, or not switched to yet) */
+	int64_t live_since;                /* Unix ms: its deployment finished done (known-good since); 0: not yet */
 	size_t n;
 	struct slot *slots[DEPLOY_INSTANCES_MAX];
 };
@@ -133,6 +140,12 @@ struct deployment {
 	bool is_rollback;
 	bool is_restart;                   /* `cutover restart`: the live version again, by hand */
 	char first[200];                   /* the detail of its first event (what it is, why) */
+	char why[200];                     /* what the request said it is (a promotion); "": nothing */
+	char digest[STATE_DIGEST_HEX + 1]; /* the release asked for ("": the store's), then the one run */
+	char promoted_from[STATE_ENV_MAX + 1]; /* a promotion: the environment of its proof */
+	bool awaited;                      /* its row was recorded awaiting approval: starting updates it */
+	int64_t expires_at;                /* awaiting approval: then it expires (Unix ms) */
+	char requested_by[48];             /* awaiting approval: "alice" (who asked) */
 	enum phase phase;
 	struct plan plan;                  /* what it runs (strategy.c) */
 	size_t step;                       /* the step it is at */
@@ -197,6 +210,8 @@ struct deployer {
 	struct loop_timer baseline_timer;  /* watch.c: snapshots of the live versions */
 	struct secrets *secrets;           /* secrets.c: the environment's secrets as last read, or NULL */
 	struct secrets *secrets_before[DEPLOY_SECRETS_KEPT]; /* those read before it, newest first */
+	struct proof_signer *signer;       /* promotion.c: signs proofs of what runs here (NULL: none) */
+	char signer_error[320];            /* ... why there is none */
 };
 
 /* --- secrets.c: what instances receive --- */
@@ -367,10 +382,46 @@ struct dep_ask {
 	bool is_rollback;
 	bool is_restart;                   /* the live version again, by hand (cutover restart) */
 	uid_t who;                         /* DEPLOY_BY_DAEMON: cutover itself */
+	const char *digest;                /* the release must have this digest (NULL: any) */
+	const char *promoted_from;         /* a promotion: the environment proven in (NULL: none) */
 };
 /* A new deployment as ask says (borrowed): its id, or -errno with a
  * sentence in err. */
 int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, size_t errlen);
+/* A new deployment object as ask says, not started nor listed yet (the
+ * caller lists it, or frees it with dep_free()).  NULL: out of memory. */
+struct deployment *dep_new(struct deployer *d, const struct dep_ask *ask);
+void dep_free(struct deployment *dep);
+/* Give dep (new, or awaiting approval) an id and a place in the list of
+ * deployments, unless it has them. */
+void dep_list(struct deployment *dep);
+/* Start dep (new, or awaiting approval): refused as a deploy of its
+ * service is (busy, already there, unknown), else its plan, m->dep, the
+ * begin job.  APPROVED (may be NULL) is the detail of an "approved" event
+ * told just before it starts.  Returns 0, or -errno with a sentence in err
+ * and dep untouched. */
+int dep_start(struct deployment *dep, const char *approved, char *err, size_t errlen);
+/* Refuse ask for the service's state (unknown, unmanaged, invalid names,
+ * busy unless awaiting, already there): -errno with a sentence, or 0 with
+ * *ret_m (created if new). */
+int dep_refuse(struct deployer *d, const struct dep_ask *ask, bool awaiting, struct managed **ret_m, char *err,
+	       size_t errlen);
+/* The audit action of dep: "rollback", "promote" or "deploy". */
+const char *dep_action(const struct deployment *dep);
+/* The deployment ID this daemon holds (the last DEPLOYMENTS_KEPT), or NULL. */
+struct deployment *dep_find(struct deployer *d, int64_t id);
+/* The digest of g's release (its directory STORE/SERVICE/DIGEST), or "". */
+const char *group_digest(const struct group *g);
+/* "by alice" / "by uid 1001" / "by cutover" into out (control.c). */
+void deploy_who_text(uid_t who, char *out, size_t len);
+
+/* --- approval.c --- */
+/* A deploy ask that awaits approval: recorded, told, expiring after
+ * approval.timeout.  Its id, or -errno with a sentence in err. */
+int64_t approval_request(struct deployer *d, const struct dep_ask *ask, char *err, size_t errlen);
+/* At start (deployer_recover, SQLite used directly): the requests that
+ * still await approval wait again, those past their time expire. */
+void approval_recover(struct deployer *d);
 /* What dep is: "deploy", "rollback" or "restart" (the version it replaces
  * again, e.g. none of its instances runs), as state_deployment_kind() says
  * of its row. */

@@ -22,11 +22,14 @@
 #include "deploy/deploy-internal.h"
 #include "loop/loop.h"
 #include "proxy/proxy-t.h"
+#include "state/proof.h"
 
-const char *const phase_names[] = { [PH_STARTING] = "starting",	 [PH_STOPPING] = "stopping",
-				    [PH_HEALTH] = "health-checking", [PH_SMOKE] = "smoke-testing",
-				    [PH_WATCH] = "switched",	 [PH_DONE] = "done",
-				    [PH_ROLLED_BACK] = "rolled-back", [PH_FAILED] = "failed" };
+const char *const phase_names[] = { [PH_AWAITING] = "awaiting-approval", [PH_STARTING] = "starting",
+				    [PH_STOPPING] = "stopping",	 [PH_HEALTH] = "health-checking",
+				    [PH_SMOKE] = "smoke-testing",	 [PH_WATCH] = "switched",
+				    [PH_DONE] = "done",		 [PH_ROLLED_BACK] = "rolled-back",
+				    [PH_FAILED] = "failed",		 [PH_REJECTED] = "rejected",
+				    [PH_EXPIRED] = "expired" };
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
@@ -265,6 +268,7 @@ void deployer_free(struct deployer *d)
 		free(dep);
 	}
 	loop_timer_cancel(d->p->loop, &d->baseline_timer);
+	proof_signer_free(d->signer);
 	list_for_each_safe(pos, tmp, &d->retiring)
 		slot_free(container_of(pos, struct slot, retiring));
 	list_for_each_safe(pos, tmp, &d->services) {

@@ -56,11 +56,64 @@ bool deployer_busy(struct deployer *d, char *what, size_t len);
 typedef void (*deployer_event_fn)(void *data, const char *kind, json_t *event);
 void deployer_observe(struct deployer *d, deployer_event_fn fn, void *data);
 
-/* Start a deploy of SERVICE to VERSION.  Returns the deployment id (> 0), or
+/* What a deploy asks (deployer_deploy). */
+struct deploy_request {
+	const char *service, *version;
+	const char *digest;           /* the release must have this digest (64 hex digits); NULL: whatever
+				       * the store holds under version */
+	const char *promoted_from;    /* a promotion (deployer_promote): the environment proven in */
+	const char *why;              /* the detail of its first event; NULL: the version it replaces */
+	uid_t who;
+};
+/* Start a deploy of req->service to req->version, or, when the environment
+ * requires approval (approval.required), record it as awaiting approval
+ * (phase "awaiting-approval": deployer_approve starts it).  A digest that
+ * does not match the store's release fails the deployment, saying so.
+ * Returns the deployment id (> 0), or -errno with a sentence in err (and
+ * an audit row): -ENOENT unknown or unmanaged service, -EINVAL an invalid
+ * version or digest, -EBUSY a deploy of it is in flight, -EALREADY it
+ * already runs VERSION. */
+int64_t deployer_deploy(struct deployer *d, const struct deploy_request *req, char *err, size_t errlen);
+/* A person's decision on deployment ID, awaiting approval (approval.c):
+ * approve starts it as a deploy does; with approval.distinct, WHO must not
+ * be who asked (-EPERM).  Reject ends it "rejected" with REASON (may be
+ * NULL).  Both audited, refusals too.  Returns ID, or -errno with a sentence
+ * in err: -ENOENT no such deployment, -EALREADY it does not await approval,
+ * -EPERM approval.distinct, or what starting it was refused for (-EBUSY a
+ * deploy in flight, -EALREADY the version already runs: it still awaits). */
+int64_t deployer_approve(struct deployer *d, int64_t id, uid_t who, char *err, size_t errlen);
+int64_t deployer_reject(struct deployer *d, int64_t id, uid_t who, const char *reason, char *err, size_t errlen);
+
+/* Promotions (promotion.c; docs/internals/promotion.md).  At start, before
+ * the loop runs: load this state's proof key (STATE_DIR/proof.key, created
+ * if missing); a key others can read is refused (logged; proofs are then
+ * refused, saying why). */
+void deployer_load_signer(struct deployer *d, const char *state_dir);
+/* A signed proof of what runs here of SERVICE (proof.h: its version and
+ * digest, whether every instance is healthy, since when it has been live
+ * after its analysis, 0 if not yet), as JSON into *ret.  Returns 0, or
  * -errno with a sentence in err: -ENOENT unknown or unmanaged service,
- * -EBUSY a deploy of it is in flight, -EALREADY it already runs VERSION. */
-int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, uid_t who, char *err,
-			size_t errlen);
+ * -ESRCH nothing of it runs, -EACCES no proof key. */
+int deployer_proof(struct deployer *d, const char *service, json_t **ret, char *err, size_t errlen);
+/* What a promotion asks (deployer_promote). */
+struct promote_request {
+	const char *service;
+	const char *from;             /* the environment the proof must come from */
+	const json_t *proof;          /* as deployer_proof gave it there (borrowed) */
+	const char *local_key;        /* the source state's public key, read on this machine by the CLI
+				       * (trusted as promotion.trust is); NULL: none */
+	uid_t who;
+};
+/* Deploy exactly the digest req->proof proves in req->from: the signature
+ * verifies, its key is trusted, it is of this service, from that
+ * environment (and promotion.from), healthy, through its analysis, and
+ * live there for at least promotion.soak; then deployer_deploy() by
+ * digest (approval as for any deploy).  Returns the deployment id, or
+ * -errno with a sentence in err (and an audit row): -EINVAL not a proof or
+ * not the one asked for, -EBADMSG tampered, -EPERM an untrusted key or
+ * environment, -EAGAIN not proven enough (unhealthy, not through its
+ * analysis, soak not reached: the sentence says how long is left). */
+int64_t deployer_promote(struct deployer *d, const struct promote_request *req, char *err, size_t errlen);
 /* Back to the previous version: instant while it is warm, else a deploy of
  * it (start, health, switch; no watch).  Same returns as deployer_deploy,
  * and -ESRCH when there is no previous version.  Refusals are audited too. */

@@ -25,26 +25,15 @@ struct begin_job {
 	struct secret_load secrets;        /* the service's secrets, read before anything starts */
 	struct state_release rel;
 	int rc;
-	char err[800];
+	char err[1024];
 };
 
-static void begin_work(void *data)
+/* The release of dep, looked up on the worker into j: an error sentence in
+ * j->err when there is none, or it is not the digest asked for. */
+static void begin_release(struct begin_job *j)
 {
-	struct begin_job *j = data;
 	struct deployment *dep = j->dep;
 
-	const char *from = dep->from_version[0] ? dep->from_version : NULL;
-	const char *strategy = dep->plan.strategy;
-
-	/* recorded first, under the id the CLI was given: a deploy refused for
-	 * a missing release is in the history too */
-	state_service_ensure(dep->d->st, dep->service);
-	record_crash_point(dep->d, false, STATE_DEPLOYMENT_STARTING, dep->version);
-	if (state_deployment_begin_as(dep->d->st, dep->id, dep->service, from, dep->version, strategy, dep->first,
-				      &dep->db->id) == -EEXIST)
-		state_deployment_begin(dep->d->st, dep->service, from, dep->version, strategy, dep->first,
-				       &dep->db->id);
-	record_crash_point(dep->d, true, STATE_DEPLOYMENT_STARTING, dep->version);
 	j->rc = state_release_get(dep->d->st, dep->service, dep->version, &j->rel);
 	if (j->rc == -ENOENT && dep->is_rollback) /* it served: its release was in the store then */
 		snprintf(j->err, sizeof(j->err),
@@ -56,13 +45,56 @@ static void begin_work(void *data)
 			 j->rc == -ENOENT ? "no release %s %s in the store (add it with `cutover release add %s %s PATH`)"
 					  : "cannot read the release %s %s: %s",
 			 dep->service, dep->version, dep->service, j->rc == -ENOENT ? dep->version : strerror(-j->rc));
-	if (j->rc >= 0) {
+	else if (dep->digest[0] && strcmp(dep->digest, j->rel.digest)) {
+		/* same version, other bytes: rebuilt, never what was asked for */
+		snprintf(j->err, sizeof(j->err),
+			 "the release store holds %s %s as sha256:%.12s..., not sha256:%.12s... as asked: %s was "
+			 "rebuilt with other content under the same version; deploy the very same artifact "
+			 "(or give the new one a new version)",
+			 dep->service, dep->version, j->rel.digest, dep->digest, dep->version);
+		j->rc = -EBADMSG;
+	}
+}
+
+static void begin_work(void *data)
+{
+	struct begin_job *j = data;
+	struct deployment *dep = j->dep;
+	const char *from = dep->from_version[0] ? dep->from_version : NULL;
+	const char *digest = dep->digest[0] ? dep->digest : NULL;
+
+	/* the release first (a read): its digest is recorded with the row */
+	begin_release(j);
+	if (j->rc == 0)
+		digest = j->rel.digest;
+	if (j->rc == 0) {
 		secret_load_run(&j->secrets);
 		if (j->secrets.rc < 0) {
 			j->rc = j->secrets.rc;
 			snprintf(j->err, sizeof(j->err), "%s", j->secrets.err);
 		}
 	}
+	/* recorded under the id the CLI was given: a deploy refused for a
+	 * missing release is in the history too */
+	state_service_ensure(dep->d->st, dep->service);
+	record_crash_point(dep->d, false, STATE_DEPLOYMENT_STARTING, dep->version);
+	if (dep->awaited) {
+		/* approved: its row, awaiting until now, starts */
+		if (state_deployment_start(dep->d->st, dep->db->id, from, dep->plan.strategy, digest, dep->first) < 0)
+			log_error("state: cannot record the start of deployment %lld (%s)", (long long)dep->id,
+				  state_errmsg(dep->d->st));
+	} else {
+		struct state_deployment_new n = { .want_id = dep->id, .service = dep->service, .from_version = from,
+						  .to_version = dep->version, .strategy = dep->plan.strategy,
+						  .state = STATE_DEPLOYMENT_STARTING, .detail = dep->first,
+						  .digest = digest, .requested_uid = -1,
+						  .promoted_from = dep->promoted_from[0] ? dep->promoted_from : NULL };
+		if (state_deployment_insert(dep->d->st, &n, &dep->db->id) == -EEXIST) {
+			n.want_id = 0;
+			state_deployment_insert(dep->d->st, &n, &dep->db->id);
+		}
+	}
+	record_crash_point(dep->d, true, STATE_DEPLOYMENT_STARTING, dep->version);
 }
 
 static void begin_done(void *data)
@@ -72,6 +104,8 @@ static void begin_done(void *data)
 	const struct config_service *cs = deployer_config(dep->d, dep->service);
 
 	dep->pending_db = false;
+	if (j->rc == 0 && !dep->digest[0])
+		snprintf(dep->digest, sizeof(dep->digest), "%s", j->rel.digest);
 	if (dep->phase >= PH_DONE)
 		goto out; /* finished meanwhile (a warm rollback needs no new process) */
 	if (dep->d->shutting_down) {
@@ -112,15 +146,54 @@ static void deployments_trim(struct deployer *d)
 	}
 }
 
-int64_t deployer_deploy(struct deployer *d, const char *service, const char *version, uid_t who, char *err,
-			size_t errlen)
+/* A digest as the API may give it: 64 lower-case hex digits, or the same
+ * after "sha256:".  Returns the 64 digits, or NULL. */
+static const char *digest_hex(const char *digest)
 {
-	struct dep_ask ask = { .service = service, .version = version, .who = who };
-	int64_t id = dep_create(d, &ask, err, errlen);
+	if (!strncmp(digest, "sha256:", 7))
+		digest += 7;
+	if (strlen(digest) != STATE_DIGEST_HEX)
+		return NULL;
+	for (const char *p = digest; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return NULL;
+	return digest;
+}
 
+int64_t deployer_deploy(struct deployer *d, const struct deploy_request *req, char *err, size_t errlen)
+{
+	struct dep_ask ask = { .service = req->service, .version = req->version, .who = req->who, .why = req->why,
+			       .promoted_from = req->promoted_from };
+	int64_t id;
+
+	if (req->digest && !(ask.digest = digest_hex(req->digest))) {
+		snprintf(err, errlen, "digest: expected 64 lower-case hex digits (SHA-256, as `cutover releases` shows), "
+			 "got '%.80s'", req->digest);
+		id = -EINVAL;
+	} else if (d->p->cfg->approval.required) {
+		id = approval_request(d, &ask, err, errlen);
+	} else {
+		id = dep_create(d, &ask, err, errlen);
+	}
 	if (id < 0)
-		record_audit(d, who, "deploy", service, version, "refused", err);
+		record_audit(d, req->who, req->promoted_from ? "promote" : "deploy", req->service, req->version,
+			     "refused", err);
 	return id;
+}
+
+const char *dep_action(const struct deployment *dep)
+{
+	return dep->is_rollback ? "rollback" : dep->is_restart ? "restart" : dep->promoted_from[0] ? "promote" : "deploy";
+}
+
+struct deployment *dep_find(struct deployer *d, int64_t id)
+{
+	for (struct list_head *pos = d->deployments.next; pos != &d->deployments; pos = pos->next) {
+		struct deployment *dep = container_of(pos, struct deployment, node);
+		if (dep->id == id)
+			return dep;
+	}
+	return NULL;
 }
 
 const char *dep_kind(const struct deployment *dep)
@@ -140,11 +213,10 @@ void dep_lineage_apply(struct deployment *dep, enum state_deployment_state to)
 	state_lineage_apply(&dep->m->lineage, &row);
 }
 
-/* Refuse ask (the service's state does not allow it): -errno with a
- * sentence in err, or 0. */
-static int dep_refuse(struct deployer *d, const struct dep_ask *ask, const struct config_service *cs,
-		      struct managed **ret_m, char *err, size_t errlen)
+int dep_refuse(struct deployer *d, const struct dep_ask *ask, bool awaiting, struct managed **ret_m, char *err,
+	       size_t errlen)
 {
+	const struct config_service *cs = deployer_config(d, ask->service);
 	struct managed *m;
 
 	if (!cs) {
@@ -163,7 +235,7 @@ static int dep_refuse(struct deployer *d, const struct dep_ask *ask, const struc
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (m->dep) {
+	if (m->dep && !awaiting) {
 		snprintf(err, errlen, "a deploy of %s to %s is in progress (deployment %lld)", ask->service,
 			 m->dep->version, (long long)m->dep->id);
 		return -EBUSY;
@@ -176,74 +248,108 @@ static int dep_refuse(struct deployer *d, const struct dep_ask *ask, const struc
 	return 0;
 }
 
-int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, size_t errlen)
+struct deployment *dep_new(struct deployer *d, const struct dep_ask *ask)
 {
-	const struct config_service *cs = deployer_config(d, ask->service);
-	const char *from = ask->from;
+	struct deployment *dep = calloc(1, sizeof(*dep));
+
+	if (!dep || !(dep->events = json_array()) || !(dep->db = dbref_new())) {
+		dep_free(dep);
+		return NULL;
+	}
+	dep->d = d;
+	dep->is_rollback = ask->is_rollback; /* read by the worker: set before queueing */
+	dep->is_restart = ask->is_restart;
+	dep->who = ask->who;
+	snprintf(dep->service, sizeof(dep->service), "%s", ask->service);
+	snprintf(dep->version, sizeof(dep->version), "%s", ask->version);
+	snprintf(dep->why, sizeof(dep->why), "%s", ask->why ? ask->why : "");
+	snprintf(dep->digest, sizeof(dep->digest), "%s", ask->digest ? ask->digest : "");
+	snprintf(dep->promoted_from, sizeof(dep->promoted_from), "%s", ask->promoted_from ? ask->promoted_from : "");
+	if (ask->from)
+		snprintf(dep->from_version, sizeof(dep->from_version), "%s", ask->from);
+	dep->started_at = deploy_wall_ms();
+	dep->t_start_ms = time_now_ms();
+	return dep;
+}
+
+void dep_free(struct deployment *dep)
+{
+	if (!dep)
+		return;
+	json_decref(dep->events);
+	dbref_put(dep->db);
+	watch_free(dep->watch);
+	free(dep);
+}
+
+void dep_list(struct deployment *dep)
+{
+	struct deployer *d = dep->d;
+
+	if (dep->id)
+		return;
+	dep->id = ++d->next_id;
+	list_add_tail(&d->deployments, &dep->node);
+	d->ndeployments++;
+	deployments_trim(d); /* (dep itself is not finished: it stays) */
+}
+
+int dep_start(struct deployment *dep, const char *approved, char *err, size_t errlen)
+{
+	struct deployer *d = dep->d;
+	const struct config_service *cs = deployer_config(d, dep->service);
+	struct dep_ask ask = { .service = dep->service, .version = dep->version, .is_rollback = dep->is_rollback,
+			       .is_restart = dep->is_restart };
+	char from[STATE_VERSION_MAX + 1];
 	struct managed *m = NULL;
-	struct deployment *dep;
 	struct begin_job *j;
 	struct plan plan;
-	int r = dep_refuse(d, ask, cs, &m, err, errlen);
+	int r = dep_refuse(d, &ask, false, &m, err, errlen);
 
 	if (r < 0)
 		return r;
-	if (!from)
-		from = m->live ? m->live->version : "";
-	if (ask->is_restart && cs->deploy.strategy != CONFIG_STRATEGY_ROLLING &&
+	/* an explicit from (a restart, a rollback by cutover) stays; else the
+	 * version live now (an approved request: not the one when it was asked) */
+	snprintf(from, sizeof(from), "%s", dep->from_version[0] && !dep->awaited ? dep->from_version
+					   : m->live			    ? m->live->version
+									    : "");
+	if (dep->is_restart && cs->deploy.strategy != CONFIG_STRATEGY_ROLLING &&
 	    cs->deploy.strategy != CONFIG_STRATEGY_BLUE_GREEN) {
 		/* a canary of a version against itself is slow; recreate leaves a gap */
 		struct config_service bg = *cs;
 		bg.deploy.strategy = CONFIG_STRATEGY_BLUE_GREEN;
-		r = plan_build(&bg, m->live->version, ask->version, false, &plan, err, errlen);
+		r = plan_build(&bg, m->live->version, dep->version, false, &plan, err, errlen);
 	} else {
-		r = plan_build(cs, m->live ? m->live->version : NULL, ask->version, ask->is_rollback, &plan, err,
+		r = plan_build(cs, m->live ? m->live->version : NULL, dep->version, dep->is_rollback, &plan, err,
 			       errlen);
 	}
 	if (r < 0)
 		return -EINVAL;
-	dep = calloc(1, sizeof(*dep));
 	j = calloc(1, sizeof(*j));
-	if (!dep || !j || !(dep->events = json_array()) || !(dep->db = dbref_new()) || watch_begin(dep, cs) < 0 ||
-	    secret_load_prepare(&j->secrets, d->p->cfg, cs) < 0) {
-		if (dep) {
-			json_decref(dep->events);
-			dbref_put(dep->db);
-			watch_free(dep->watch);
-		}
-		free(dep);
+	if (!j || watch_begin(dep, cs) < 0 || secret_load_prepare(&j->secrets, d->p->cfg, cs) < 0) {
 		free(j);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	dep->d = d;
 	dep->m = m;
-	dep->is_rollback = ask->is_rollback; /* read by the worker: set before queueing */
-	dep->is_restart = ask->is_restart;
-	dep->who = ask->who;
-	dep->id = ++d->next_id;
-	snprintf(dep->service, sizeof(dep->service), "%s", ask->service);
-	snprintf(dep->version, sizeof(dep->version), "%s", ask->version);
-	snprintf(dep->from_version, sizeof(dep->from_version), "%s", from);
 	dep->plan = plan; /* read by the worker (the strategy): set before queueing */
-	if (ask->why)
-		snprintf(dep->first, sizeof(dep->first), "%s", ask->why);
-	else if (ask->is_rollback && *from)
+	snprintf(dep->from_version, sizeof(dep->from_version), "%s", from);
+	if (dep->why[0])
+		snprintf(dep->first, sizeof(dep->first), "%s", dep->why);
+	else if (dep->is_rollback && *from)
 		snprintf(dep->first, sizeof(dep->first), "back from %s", from);
-	else if (ask->is_rollback)
-		snprintf(dep->first, sizeof(dep->first), "back to %s: nothing runs", ask->version);
-	else if (!strcmp(from, ask->version))
+	else if (dep->is_rollback)
+		snprintf(dep->first, sizeof(dep->first), "back to %s: nothing runs", dep->version);
+	else if (!strcmp(from, dep->version))
 		snprintf(dep->first, sizeof(dep->first), "restart of %s", from);
 	else
 		snprintf(dep->first, sizeof(dep->first), "%s", *from ? from : "first version");
-	dep->t_start_ms = time_now_ms();
-	dep->started_at = deploy_wall_ms();
 	dep->phase = PH_STARTING;
 	dep->pending_db = true;
-	list_add_tail(&d->deployments, &dep->node);
-	d->ndeployments++;
-	deployments_trim(d);
+	dep_list(dep);
 	m->dep = dep;
+	if (approved)
+		dep_event_as(dep, "approved", approved);
 	dep_event(dep, dep->first);
 	j->dep = dep;
 	if (worker_submit(d->w, begin_work, begin_done, j) < 0) {
@@ -251,6 +357,23 @@ int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, siz
 		free(j);
 		dep->pending_db = false;
 		dep_finish(dep, PH_FAILED, "out of memory");
+	}
+	return 0;
+}
+
+int64_t dep_create(struct deployer *d, const struct dep_ask *ask, char *err, size_t errlen)
+{
+	struct deployment *dep = dep_new(d, ask);
+	int r;
+
+	if (!dep) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = dep_start(dep, NULL, err, errlen);
+	if (r < 0) {
+		dep_free(dep);
+		return r;
 	}
 	return dep->id;
 }

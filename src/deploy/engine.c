@@ -173,7 +173,13 @@ void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
 	json_t *result_event = dep_event_build(dep, phase_names[dep->phase], dep->reason[0] ? dep->reason : NULL);
 	enum state_deployment_state to = result == PH_DONE	     ? STATE_DEPLOYMENT_DONE
 					 : result == PH_ROLLED_BACK ? STATE_DEPLOYMENT_ROLLED_BACK
+					 : result == PH_REJECTED    ? STATE_DEPLOYMENT_REJECTED
+					 : result == PH_EXPIRED	    ? STATE_DEPLOYMENT_EXPIRED
 								    : STATE_DEPLOYMENT_FAILED;
+	/* known-good from now on: what a proof of the live version says
+	 * (promotion.c); the same rule as state_deployment_last_done() */
+	if (result == PH_DONE && m->live && !strcmp(m->live->version, dep->version))
+		m->live->live_since = deploy_wall_ms();
 	/* the result, the routing it left (after a rollback) and the audit
 	 * row: one transaction, so a crash cannot keep one without the others */
 	record_result(dep, to, dep->reason[0] ? dep->reason : NULL, dep->routed_back, result_event);

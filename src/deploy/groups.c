@@ -35,6 +35,19 @@ struct group *group_new(struct managed *m, const char *version, const char *rele
 	return g;
 }
 
+const char *group_digest(const struct group *g)
+{
+	const char *slash = g ? strrchr(g->release_dir, '/') : NULL;
+	const char *name = slash ? slash + 1 : "";
+
+	if (strlen(name) != STATE_DIGEST_HEX)
+		return "";
+	for (const char *p = name; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return "";
+	return name;
+}
+
 int group_add(struct group *g, struct slot *s)
 {
 	if (g->n == DEPLOY_INSTANCES_MAX)

@@ -367,7 +367,7 @@ void record_result(struct deployment *dep, enum state_deployment_state to, const
 		j->announce = announce;
 		j->d = dep->d;
 	}
-	if (j && !(j->next = audit_job(dep->who, dep->is_restart ? "restart" : dep->is_rollback ? "rollback" : "deploy", dep->service, dep->version,
+	if (j && !(j->next = audit_job(dep->who, dep_action(dep), dep->service, dep->version,
 				       state_deployment_state_name(to), why))) {
 		job_done(j);
 		j = NULL;

@@ -146,6 +146,8 @@ static int recover_read(struct state *st, const struct config_service *cs, struc
 	 * that moved traffic (failed and aborted ones did not) */
 	for (size_t i = 0; i < r->ndeps; i++) {
 		const struct state_deployment *dep = &r->deps[i];
+		if (dep->state == STATE_DEPLOYMENT_AWAITING_APPROVAL)
+			continue; /* never started: it waits again (approval_recover) */
 		if (!dep->finished_at) {
 			if (!r->inflight)
 				r->inflight = dep;
@@ -327,7 +329,8 @@ static void recover_abort(struct state *st, const struct config_service *cs, con
 	char reason[600], target[160];
 
 	for (size_t i = 0; i < r->ndeps; i++) {
-		if (r->deps[i].finished_at || &r->deps[i] == inflight)
+		if (r->deps[i].finished_at || &r->deps[i] == inflight ||
+		    r->deps[i].state == STATE_DEPLOYMENT_AWAITING_APPROVAL)
 			continue;
 		if (state_deployment_finish(st, r->deps[i].id, STATE_DEPLOYMENT_ABORTED,
 					    "the daemon restarted; a later deployment superseded it") == 0)
@@ -350,6 +353,19 @@ static void recover_abort(struct state *st, const struct config_service *cs, con
 		 reason);
 }
 
+/* Since when the version that serves has been known-good: the last
+ * deployment that finished done, if it is this version's (what a proof of
+ * it says: promotion.c; engine.c's dep_finish keeps it up to date). */
+static void recover_live_since(struct state *st, struct managed *m)
+{
+	struct state_deployment last = { 0 };
+
+	if (m->live && state_deployment_last_done(st, m->name, &last) == 0 &&
+	    !strcmp(last.to_version, m->live->version))
+		m->live->live_since = last.finished_at;
+	state_deployment_clear(&last);
+}
+
 /* One managed service after a restart: see deployer_recover() and
  * docs/internals/deploy.md (After kill -9 of the daemon).  Returns 0 or
  * -ENOMEM. */
@@ -369,6 +385,7 @@ static int recover_service(struct deployer *d, const struct config_service *cs, 
 			  cs->name, state_errmsg(d->st));
 	recover_decide(d->st, cs, m, &r);
 	recover_adopt(d, cs, m, &r, rc);
+	recover_live_since(d->st, m);
 	recover_abort(d->st, cs, m, &r, rc);
 	if (r.keep && !m->live) /* started by deployer_recover() once every service is recovered */
 		snprintf(m->restart_version, sizeof(m->restart_version), "%s", r.keep);
@@ -411,6 +428,9 @@ int deployer_recover(struct deployer *d)
 		if (cs->run && recover_service(d, cs, &rc) < 0)
 			return -ENOMEM;
 	}
+	/* the requests that await approval wait again (SQLite read first, then
+	 * an overdue one expires through the worker) */
+	approval_recover(d);
 	/* only now: a deploy queues work on the state thread, which must not
 	 * use the database while this thread still does */
 	for (struct list_head *pos = d->services.next; pos != &d->services; pos = pos->next) {

@@ -90,6 +90,31 @@ static json_t *plan_json(const struct plan *plan)
 			 plan->keep_old_warm);
 }
 
+/* A request's approval: who asked, until when it waits (or waited). */
+static json_t *approval_json(const struct deployment *dep)
+{
+	return json_pack("{s:s, s:I, s:b}", "requested_by", dep->requested_by, "expires_at_ms",
+			 (json_int_t)dep->expires_at, "awaiting", dep->phase == PH_AWAITING);
+}
+
+/* The requests of m's service that await approval, oldest first. */
+static json_t *awaiting_json(struct deployer *d, const struct managed *m)
+{
+	json_t *arr = json_array();
+
+	for (struct list_head *pos = d->deployments.next; pos != &d->deployments; pos = pos->next) {
+		struct deployment *dep = container_of(pos, struct deployment, node);
+		if (dep->phase != PH_AWAITING || strcmp(dep->service, m->name))
+			continue;
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:o, s:I}", "id", (json_int_t)dep->id, "version",
+						     dep->version, "requested_by", dep->requested_by, "promoted_from",
+						     dep->promoted_from[0] ? json_string(dep->promoted_from)
+									   : json_null(),
+						     "expires_at_ms", (json_int_t)dep->expires_at));
+	}
+	return arr;
+}
+
 json_t *deployer_deployment_json(struct deployer *d, int64_t id)
 {
 	struct list_head *pos;
@@ -110,6 +135,11 @@ json_t *deployer_deployment_json(struct deployer *d, int64_t id)
 			json_object_set_new(j, "strategy", json_string(dep->plan.strategy));
 			json_object_set_new(j, "plan", plan_json(&dep->plan));
 			json_object_set_new(j, "step", json_integer((json_int_t)dep->step));
+			json_object_set_new(j, "digest", dep->digest[0] ? json_string(dep->digest) : json_null());
+			json_object_set_new(j, "promoted_from",
+					    dep->promoted_from[0] ? json_string(dep->promoted_from) : json_null());
+			if (dep->awaited)
+				json_object_set_new(j, "approval", approval_json(dep));
 		}
 		return j;
 	}
@@ -143,6 +173,8 @@ json_t *deployer_status_json(struct deployer *d)
 					   : json_null(),
 				       "rollback_to",
 				       state_lineage_rollback_target(&m->lineage, m->live ? m->live->version : NULL)));
+		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "awaiting_approval",
+				    awaiting_json(d, m));
 	}
 	return arr;
 }
