@@ -23,8 +23,11 @@ static const struct verb {
 	{ "restart", cli_restart, "new instances of the live version, without a failed request (new secrets)" },
 	{ "pause", cli_pause, "hold a deploy in flight at its step" },
 	{ "resume", cli_resume, "go on with a paused deploy" },
-	{ "promote", cli_promote, "skip a deploy's remaining steps: the new version takes all the traffic" },
+	{ "promote", cli_promote, "skip a deploy's remaining steps; with --from --to: promote a release" },
 	{ "abort", cli_abort, "abort a deploy in flight: all traffic back on the stable version" },
+	{ "approve", cli_approve, "start a deploy or promotion that awaits approval" },
+	{ "reject", cli_reject, "end a deploy or promotion that awaits approval, unstarted" },
+	{ "export-proof", cli_export_proof, "the signed record of what runs of a service, for a promotion" },
 	{ "history", cli_history, "past deployments with their phases and results" },
 	{ "audit", cli_audit, "who did what and when (deploys, rollbacks, releases)" },
 	{ "logs", cli_logs, "what a service's instances wrote (-f to follow)" },
@@ -59,11 +62,11 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cutover VERB [options]   (cutover VERB --help for more)\n\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (verbs[i].help)
-			fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+			fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nevery verb takes --env ENV (else $CUTOVER_ENV): cutover.yml with cutover.ENV.yml merged onto it\n"
 		   "every verb takes --json: its output, and its errors, as JSON on stdout\n"
 		   "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable or\n"
-		   "shutting down\n");
+		   "shutting down, 4 awaiting approval (deploy, promote)\n");
 }
 
 int main(int argc, char **argv)

@@ -4,14 +4,16 @@
  *
  * Exit codes (documented in the README):
  *   0 ok; 1 operation failed; 2 usage or configuration error; 3 daemon unreachable
- *   (or shutting down: it refuses what would be cut off).
+ *   (or shutting down: it refuses what would be cut off); 4 the deploy or
+ *   promotion awaits approval (approval: required; `cutover approve ID`).
  */
 #pragma once
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_AWAITING = 4 };
 
 int cli_daemon(int argc, char **argv);
 int cli_proxy(int argc, char **argv);
@@ -36,6 +38,12 @@ int cli_shutdown(int argc, char **argv);
 int cli_upgrade(int argc, char **argv);
 int cli_log_relay(int argc, char **argv); /* hidden: the supervisor's log relay */
 int cli_secrets(int argc, char **argv);
+int cli_export_proof(int argc, char **argv);
+int cli_approve(int argc, char **argv);
+int cli_reject(int argc, char **argv);
+/* `cutover promote SERVICE --from ENV --to ENV` (promote.c); cli_promote
+ * (control.c) hands over to it when --from, --to or --proof is given. */
+int cli_promote_env(int argc, char **argv);
 
 /* The shared options a verb takes besides --json and --help (which every
  * verb takes). */
@@ -143,6 +151,27 @@ int cli_call(const struct cli *c, const char *socket, const char *method, const 
  * daemon cannot be reached or is shutting down (503), else EXIT_FAILED
  * with the daemon's "error". */
 int cli_post_accepted(const struct cli *c, const char *socket, const char *path, const char *body, json_t **ret);
+
+/* How a deploy (deploy, rollback, promote) is followed (deploy.c). */
+struct cli_follow {
+	uint64_t timeout_ms;          /* --timeout: give up following after it (default 10m) */
+	const char *timeout_text;     /* ... as given */
+	bool wait;                    /* --wait: one that awaits approval is followed until decided */
+};
+#define CLI_FOLLOW_DEFAULTS { .timeout_ms = 600 * 1000, .timeout_text = "10m" }
+/* The follow options a verb passes on: 't' (--timeout DURATION) and 'w'
+ * (--wait).  Returns -1 when taken, else an exit code after cli_fail(). */
+int cli_follow_option(const struct cli *c, int opt, const char *arg, struct cli_follow *f);
+/* POST BODY to PATH at SOCK (/v1/deploy, /v1/rollback, /v1/promote) and
+ * follow the deployment it starts, printing its phases (--json: the final
+ * deployment object).  One awaiting approval is announced ("deployment N
+ * awaits approval: cutover approve N ...") and, without --wait, left
+ * waiting: EXIT_AWAITING.  Returns the exit code: 0 done (a rollback also
+ * when it rolled back what it followed), 1 failed, rolled back, rejected or
+ * expired, 2 the daemon refused the request as wrong (400, 404), 3
+ * unreachable, 4 awaiting approval. */
+int cli_follow_deploy(const struct cli *c, const struct cli_follow *opts, bool rollback, const char *sock,
+		      const char *path, const char *body);
 
 /* One event of a deployment (as the API gives it) as a line without its
  * newline: elapsed time, phase and detail ("   0.26s  healthy  ..."). */

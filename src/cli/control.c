@@ -27,7 +27,9 @@ static const struct control_verb verbs[] = {
 	  "Skip the remaining steps of the deploy in flight: the new version takes all\n"
 	  "the traffic now (a rolling deploy replaces its remaining instances without\n"
 	  "the holds between batches).  It is still watched, and the old version stays\n"
-	  "warm for an instant `cutover rollback`.\n" },
+	  "warm for an instant `cutover rollback`.\n"
+	  "(With --from ENV --to ENV it promotes a release from one environment to the\n"
+	  "next: `cutover promote --from x --to y --help`.)\n" },
 	{ "abort",
 	  "usage: cutover abort SERVICE [--socket PATH | --config FILE] [--json]\n"
 	  "Abort the deploy in flight: all traffic goes back to the stable version at\n"
@@ -99,6 +101,11 @@ int cli_resume(int argc, char **argv)
 
 int cli_promote(int argc, char **argv)
 {
+	/* `promote SERVICE --from A --to B`: the same artifact from one
+	 * environment to the next (promote.c), told apart by its options */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strncmp(argv[i], "--from", 6) || !strncmp(argv[i], "--to", 4) || !strncmp(argv[i], "--proof", 7))
+			return cli_promote_env(argc, argv);
 	return run(argc, argv, &verbs[2]);
 }
 

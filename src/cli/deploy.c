@@ -1,5 +1,6 @@
-/* deploy.c - `cutover deploy SERVICE VERSION`, `cutover rollback SERVICE`
- * and `cutover restart SERVICE`.
+/* deploy.c - `cutover deploy SERVICE VERSION`, `cutover rollback SERVICE` and
+ * `cutover restart SERVICE`, and following a deployment (cli_follow_deploy),
+ * which `cutover promote --from --to` shares.
  *
  * Both ask the daemon to start the operation, then follow it: every phase is
  * printed as it happens, with the time since the start.  Piped, these are
@@ -10,7 +11,8 @@
  * NO_COLOR is set).  --json prints the final deployment object instead, with
  * "ok" and "exit_code" (and "error" when it failed).  Exit status: 0 done,
  * 1 failed or rolled back, 2 usage (also: unknown service or invalid
- * version), 3 daemon unreachable.
+ * version), 3 daemon unreachable, 4 awaiting approval (approval: required;
+ * --wait follows it until a person decides).
  */
 #include <jansson.h>
 #include <stdbool.h>
@@ -23,7 +25,6 @@
 #include "base/util.h"
 #include "cli/cli.h"
 
-#define DEFAULT_TIMEOUT_MS (600 * 1000)
 #define POLL_MS 100              /* without an event stream: how often to ask; on a terminal: the live line's tick */
 
 /* One deploy or rollback being followed. */
@@ -32,6 +33,7 @@ struct follow {
 	bool rollback;
 	uint64_t timeout_ms;          /* --timeout */
 	const char *timeout_text;     /* as given, for messages */
+	bool wait;                    /* --wait: through an approval */
 	bool tty;                     /* stdout is a terminal: live line */
 	bool color;                   /* ... and NO_COLOR is not set */
 	bool live;                    /* a live line is on screen, to be overwritten */
@@ -161,6 +163,39 @@ static bool wait_for_change(struct follow *f, struct admin_stream *es, int64_t i
 static int cli_follow_post(struct follow *f, const char *sock, const char *verb, const char *body, json_t **ret_dep,
 			   int64_t *ret_id);
 
+/* A deployment that awaits approval is announced, with the command that
+ * approves it; without --wait it is left waiting (--json: the deployment
+ * with "awaiting_approval" and exit code 4).  Returns true when the caller
+ * stops there. */
+static bool awaits_approval(struct follow *f, json_t *dep, int64_t id)
+{
+	const struct cli *c = f->c;
+	const char *phase = json_string_value(json_object_get(dep, "phase"));
+	char how[300] = "";
+
+	if (!phase || strcmp(phase, "awaiting-approval"))
+		return false;
+	if (c->env)
+		snprintf(how, sizeof(how), " --env %s", c->env);
+	else if (c->socket)
+		snprintf(how, sizeof(how), " --socket %s", c->socket);
+	else if (c->config)
+		snprintf(how, sizeof(how), " --config %s", c->config);
+	if (c->json && !f->wait) {
+		json_object_set_new(dep, "ok", json_false());
+		json_object_set_new(dep, "awaiting_approval", json_true());
+		json_object_set_new(dep, "exit_code", json_integer(EXIT_AWAITING));
+		cli_print_json(json_incref(dep));
+		return true;
+	}
+	if (!c->json) {
+		printf("deployment %lld awaits approval: cutover approve %lld%s%s\n", (long long)id, (long long)id, how,
+		       f->wait ? " (waiting for it: --wait)" : "");
+		fflush(stdout);
+	}
+	return !f->wait;
+}
+
 /* Start the operation (POST VERB with BODY on SOCK) and follow it to its
  * end.  Returns the exit code. */
 static int follow(struct follow *f, const char *sock, const char *verb, const char *body)
@@ -177,7 +212,10 @@ static int follow(struct follow *f, const char *sock, const char *verb, const ch
 	if (admin_client_stream_open(sock, &es, err, sizeof(err)) < 0)
 		es.fd = -1;
 	rc = cli_follow_post(f, sock, verb, body, &dep, &id);
+	if (rc == 0 && awaits_approval(f, dep, id))
+		rc = EXIT_AWAITING;
 	if (rc) {
+		json_decref(dep);
 		admin_client_stream_close(&es);
 		return rc;
 	}
@@ -261,11 +299,14 @@ static int cli_follow_post(struct follow *f, const char *sock, const char *verb,
 	return 0;
 }
 
-static int deploy_option(struct cli *c, int opt, const char *arg)
+int cli_follow_option(const struct cli *c, int opt, const char *arg, struct cli_follow *f)
 {
-	struct follow *f = c->data;
 	uint64_t ms;
 
+	if (opt == 'w') {
+		f->wait = true;
+		return -1;
+	}
 	if (opt != 't')
 		return EXIT_USAGE;
 	if (parse_duration_ms(arg, &ms) < 0 || ms == 0)
@@ -275,6 +316,40 @@ static int deploy_option(struct cli *c, int opt, const char *arg)
 	f->timeout_ms = ms;
 	f->timeout_text = arg;
 	return -1;
+}
+
+int cli_follow_deploy(const struct cli *c, const struct cli_follow *opts, bool rollback, const char *sock,
+		      const char *path, const char *body)
+{
+	struct follow f = {
+		.c = c,
+		.rollback = rollback,
+		.timeout_ms = opts->timeout_ms,
+		.timeout_text = opts->timeout_text,
+		.wait = opts->wait,
+	};
+
+	f.tty = !c->json && isatty(STDOUT_FILENO);
+	f.color = f.tty && !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
+	return follow(&f, sock, path, body);
+}
+
+/* The options of deploy and rollback: those of following, and deploy's
+ * --digest. */
+struct deploy_options {
+	struct cli_follow follow;
+	const char *digest;
+};
+
+static int deploy_option(struct cli *c, int opt, const char *arg)
+{
+	struct deploy_options *o = c->data;
+
+	if (opt == 'D') {
+		o->digest = arg;
+		return -1;
+	}
+	return cli_follow_option(c, opt, arg, &o->follow);
 }
 
 #define FINDING_THE_DAEMON                                                                                     \
@@ -299,13 +374,11 @@ static int run(int argc, char **argv, bool rollback, bool restart)
 {
 	static const struct option opts[] = {
 		{ "timeout", required_argument, NULL, 't' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "digest", required_argument, NULL, 'D' },
 		{ 0 },
 	};
-	struct follow f = {
-		.rollback = rollback,
-		.timeout_ms = DEFAULT_TIMEOUT_MS,
-		.timeout_text = "10m",
-	};
+	struct deploy_options o = { .follow = CLI_FOLLOW_DEFAULTS };
 	struct cli c = {
 		.verb = restart ? "restart" : rollback ? "rollback" : "deploy",
 		.help = restart ? RESTART_HELP : rollback ? "usage: cutover rollback SERVICE [--socket PATH | --config FILE] [--timeout DURATION]\n"
@@ -313,45 +386,53 @@ static int run(int argc, char **argv, bool rollback, bool restart)
 				   "Back to the version that served before the live one: instant while it is\n"
 				   "still warm, else started from the release store.  Again: one version further\n"
 				   "back (versions that failed or were rolled back never count).\n" FINDING_THE_DAEMON
-				 : "usage: cutover deploy SERVICE VERSION [--socket PATH | --config FILE]\n"
-				   "                      [--timeout DURATION] [--json]\n"
+				 : "usage: cutover deploy SERVICE VERSION [--digest SHA256] [--socket PATH | --config FILE]\n"
+				   "                      [--timeout DURATION] [--wait] [--json]\n"
 				   "Ship VERSION with the service's strategy: blue-green (start it beside the\n"
 				   "running one, health-check it, switch all new requests atomically), canary\n"
 				   "(its share of new requests in steps), rolling (instances replaced in batches)\n"
 				   "or recreate.  Analysed all along against the stable version; rolled back by\n"
 				   "itself when it misbehaves.  While it runs: cutover status, pause, resume,\n"
 				   "promote, abort.\n"
-				   FINDING_THE_DAEMON,
+				   "--digest SHA256: the release in the store must be exactly this one (else the\n"
+				   "deployment fails, saying the version was rebuilt).\n"
+				   "Where approval is required (approval: in the configuration), the deploy waits\n"
+				   "for `cutover approve ID` and this exits 4 at once, saying so; --wait follows\n"
+				   "it through the approval instead (up to --timeout).\n"
+				   FINDING_THE_DAEMON
+				   "4 awaiting approval.\n",
 		.flags = CLI_CONFIG | CLI_SOCKET,
 		.synopsis = rollback || restart ? "SERVICE" : "SERVICE VERSION",
 		.min_args = rollback || restart ? 1 : 2,
 		.max_args = rollback || restart ? 1 : 2,
 		.options = opts,
-		.shortopts = "t:",
+		.shortopts = "t:w",
 		.option = deploy_option,
-		.data = &f,
+		.data = &o,
 	};
 	char *sock = NULL, *body = NULL;
 	json_t *req;
 	int rc;
 
-	f.c = &c;
 	rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
 		return rc;
-	f.tty = !c.json && isatty(STDOUT_FILENO);
-	f.color = f.tty && !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
+	if (rollback && o.digest)
+		return cli_fail(&c, EXIT_USAGE, NULL, "--digest: a rollback goes back to a version that served");
 	rc = cli_socket_path(&c, &sock);
 	if (rc)
 		return rc;
 	req = rollback || restart ? json_pack("{s:s}", "service", c.args[0])
 		       : json_pack("{s:s, s:s}", "service", c.args[0], "version", c.args[1]);
+	if (req && o.digest)
+		json_object_set_new(req, "digest", json_string(o.digest));
 	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	if (!body)
 		rc = cli_fail(&c, EXIT_FAILED, NULL, "out of memory");
 	else
-		rc = follow(&f, sock, restart ? "/v1/restart" : rollback ? "/v1/rollback" : "/v1/deploy", body);
+		rc = cli_follow_deploy(&c, &o.follow, rollback, sock,
+				       restart ? "/v1/restart" : rollback ? "/v1/rollback" : "/v1/deploy", body);
 	free(body);
 	free(sock);
 	return rc;

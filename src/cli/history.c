@@ -30,7 +30,8 @@ static void print_history(json_t *rows, bool events)
 		       (long long)json_integer_value(json_object_get(row, "id")),
 		       json_string_value(json_object_get(row, "service")), from ? from : "-",
 		       json_string_value(json_object_get(row, "to_version")),
-		       json_string_value(json_object_get(row, "kind")),
+		       json_is_string(json_object_get(row, "promoted_from")) ? "promote"
+									     : json_string_value(json_object_get(row, "kind")),
 		       json_string_value(json_object_get(row, "state")),
 		       json_is_integer(dur) ? (double)json_integer_value(dur) / 1000.0 : 0.0, started,
 		       reason ? reason : "");
@@ -120,7 +121,8 @@ static int run(int argc, char **argv, bool audit)
 				"every phase transition.  KIND: deploy, rollback, or restart (cutover started the\n"
 				"version again: FROM and TO are the same).  RESULT: done (a rollback too, once\n"
 				"traffic is back), rolled-back (a deploy whose new version was rolled back),\n"
-				"failed (traffic never moved), aborted (the daemon restarted during it).\n"
+				"failed (traffic never moved), aborted (the daemon restarted during it),\n"
+				"awaiting-approval, rejected, expired (approval: nobody approved it in time).\n"
 				FINDING_THE_STATE,
 		.flags = CLI_CONFIG | CLI_STATE_DIR,
 		.synopsis = "[SERVICE]",

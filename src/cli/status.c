@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "state/state.h"
 #include "admin/client.h"
 
 static void print_duration(json_int_t s)
@@ -121,6 +122,24 @@ static void print_progress(json_t *p)
 		       json_string_value(json_object_get(v, "condition")));
 }
 
+/* The requests that await approval (approval: required). */
+static void print_awaiting(json_t *list)
+{
+	size_t i;
+	json_t *a;
+
+	json_array_foreach(list, i, a) {
+		const char *from = json_string_value(json_object_get(a, "promoted_from"));
+		double left = (double)(json_integer_value(json_object_get(a, "expires_at_ms")) - state_now_ms()) / 1000.0;
+		printf("  awaiting approval: deployment %lld to %s%s%s, requested by %s, expires in %.0fs: "
+		       "cutover approve %lld (or reject)\n",
+		       (long long)json_integer_value(json_object_get(a, "id")),
+		       json_string_value(json_object_get(a, "version")), from ? ", promoted from " : "", from ? from : "",
+		       json_string_value(json_object_get(a, "requested_by")), left > 0 ? left : 0,
+		       (long long)json_integer_value(json_object_get(a, "id")));
+	}
+}
+
 static void print_managed(json_t *svc, json_t *m, const char *routes)
 {
 	json_t *dep = json_object_get(m, "deploying");
@@ -136,6 +155,7 @@ static void print_managed(json_t *svc, json_t *m, const char *routes)
 		       (long long)json_integer_value(json_object_get(dep, "id")));
 		print_progress(json_object_get(dep, "progress"));
 	}
+	print_awaiting(json_object_get(m, "awaiting_approval"));
 	if (!json_is_object(json_object_get(m, "live")) && !json_is_object(json_object_get(m, "green"))) {
 		printf("  nothing deployed yet: cutover deploy %s VERSION\n\n",
 		       json_string_value(json_object_get(svc, "name")));
