@@ -186,10 +186,12 @@ int64_t approval_request(struct deployer *d, const struct dep_ask *ask, char *er
 	return dep->id;
 }
 
-/* The deployment ID awaiting approval, or NULL with the sentence and errno. */
-static struct deployment *awaiting(struct deployer *d, int64_t id, int *r, char *err, size_t errlen)
+/* The deployment ID awaiting approval, or NULL with the sentence and errno
+ * (*found: the deployment, also when it does not await: the audit names it). */
+static struct deployment *awaiting(struct deployer *d, int64_t id, struct deployment **found, int *r, char *err,
+				   size_t errlen)
 {
-	struct deployment *dep = dep_find(d, id);
+	struct deployment *dep = *found = dep_find(d, id);
 
 	if (!dep) {
 		snprintf(err, errlen, "no deployment %lld awaits approval here (the daemon keeps the last %d; "
@@ -208,11 +210,11 @@ static struct deployment *awaiting(struct deployer *d, int64_t id, int *r, char 
 
 int64_t deployer_approve(struct deployer *d, int64_t id, uid_t who, char *err, size_t errlen)
 {
-	struct deployment *dep;
+	struct deployment *dep, *found;
 	char by[48], approved[200], why[600];
 	int r = 0;
 
-	dep = awaiting(d, id, &r, err, errlen);
+	dep = awaiting(d, id, &found, &r, err, errlen);
 	if (dep && d->p->cfg->approval.distinct && who == dep->who) {
 		snprintf(err, errlen, "%s asked for deployment %lld: approval.distinct wants another person to approve "
 			 "it (or `cutover reject %lld` to withdraw it)", dep->requested_by, (long long)id, (long long)id);
@@ -221,14 +223,15 @@ int64_t deployer_approve(struct deployer *d, int64_t id, uid_t who, char *err, s
 	if (dep && r == 0) {
 		deploy_who_text(who, by, sizeof(by));
 		snprintf(approved, sizeof(approved), "approved %s after %s (requested by %s)", by,
-			 DURATION_TEXT((uint64_t)((deploy_wall_ms() - dep->started_at) / 1000 * 1000)), dep->requested_by);
+			 DEPLOY_SPAN(deploy_wall_ms() - dep->started_at, false), dep->requested_by);
 		r = dep_start(dep, approved, why, sizeof(why));
 		if (r < 0) /* it still waits: say why it cannot start now */
 			snprintf(err, errlen, "deployment %lld cannot start now: %s; it still awaits approval", (long long)id,
 				 why);
 	}
 	if (r < 0) {
-		record_audit(d, who, "approve", dep ? dep->service : "-", dep ? dep->version : NULL, "refused", err);
+		record_audit(d, who, "approve", found ? found->service : "-", found ? found->version : NULL, "refused",
+			     err);
 		return r;
 	}
 	loop_timer_cancel(d->p->loop, &dep->timer); /* (dep_start armed no timer of its own yet) */
@@ -239,13 +242,14 @@ int64_t deployer_approve(struct deployer *d, int64_t id, uid_t who, char *err, s
 
 int64_t deployer_reject(struct deployer *d, int64_t id, uid_t who, const char *reason, char *err, size_t errlen)
 {
-	struct deployment *dep;
+	struct deployment *dep, *found;
 	char by[48];
 	int r = 0;
 
-	dep = awaiting(d, id, &r, err, errlen);
+	dep = awaiting(d, id, &found, &r, err, errlen);
 	if (!dep) {
-		record_audit(d, who, "reject", "-", NULL, "refused", err);
+		record_audit(d, who, "reject", found ? found->service : "-", found ? found->version : NULL, "refused",
+			     err);
 		return r;
 	}
 	deploy_who_text(who, by, sizeof(by));

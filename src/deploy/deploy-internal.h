@@ -257,6 +257,10 @@ void slot_secrets_remove(const struct deployer *d, const char *id);
 /* --- deploy.c: helpers --- */
 /* The wall clock, Unix ms. */
 int64_t deploy_wall_ms(void);
+/* A span of ms for people: "3m12s", "1h05m", "12s" (whole seconds, rounded
+ * up with up, else down), into buf; returns buf. */
+const char *deploy_span(int64_t ms, bool up, char *buf, size_t len);
+#define DEPLOY_SPAN(ms, up) deploy_span((ms), (up), (char[32]){ 0 }, 32)
 /* The configuration of service NAME (borrowed from the proxy's current
  * configuration), or NULL. */
 const struct config_service *deployer_config(struct deployer *d, const char *name);

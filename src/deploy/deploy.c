@@ -34,6 +34,19 @@ const char *const phase_names[] = { [PH_AWAITING] = "awaiting-approval", [PH_STA
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
 
+const char *deploy_span(int64_t ms, bool up, char *buf, size_t len)
+{
+	int64_t s = ms <= 0 ? 0 : up ? (ms + 999) / 1000 : ms / 1000;
+
+	if (s >= 3600)
+		snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else if (s >= 60)
+		snprintf(buf, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(buf, len, "%llds", (long long)s);
+	return buf;
+}
+
 int64_t deploy_wall_ms(void)
 {
 	struct timespec ts;

@@ -36,21 +36,6 @@ void deployer_load_signer(struct deployer *d, const char *state_dir)
 	log_info("proof key %s (%s/proof.pub)", proof_signer_key(d->signer), state_dir);
 }
 
-/* ms as "3m12s", "1h05m", "12s" (seconds rounded up with up, else down). */
-static const char *span_text(int64_t ms, bool up, char *buf, size_t len)
-{
-	int64_t s = ms <= 0 ? 0 : up ? (ms + 999) / 1000 : ms / 1000;
-
-	if (s >= 3600)
-		snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-	else if (s >= 60)
-		snprintf(buf, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-	else
-		snprintf(buf, len, "%llds", (long long)s);
-	return buf;
-}
-#define SPAN(ms, up) span_text((ms), (up), (char[32]){ 0 }, 32)
-
 /* The environment's name as people read it: "staging", or a phrase for a
  * daemon run without --env. */
 static const char *env_text(const char *env)
@@ -161,7 +146,7 @@ static int promotion_check(struct deployer *d, const struct promote_request *req
 	ran = p->exported_at - p->live_since;
 	if (ran < (int64_t)rule->soak_ms) {
 		snprintf(err, errlen, "%s (sha256:%.12s...) has run %s in %s; soak is %s: %s left", p->version, p->digest,
-			 SPAN(ran, false), p->env, DURATION_TEXT(rule->soak_ms), SPAN((int64_t)rule->soak_ms - ran, true));
+			 DEPLOY_SPAN(ran, false), p->env, DURATION_TEXT(rule->soak_ms), DEPLOY_SPAN((int64_t)rule->soak_ms - ran, true));
 		return -EAGAIN;
 	}
 	return 0;
@@ -179,7 +164,7 @@ int64_t deployer_promote(struct deployer *d, const struct promote_request *req, 
 	}
 	state_format_time(p.live_since, since, sizeof(since));
 	snprintf(why, sizeof(why), "promotion from %s: sha256:%.12s..., live there since %s (%s when proven)", p.env,
-		 p.digest, since, SPAN(p.exported_at - p.live_since, false));
+		 p.digest, since, DEPLOY_SPAN(p.exported_at - p.live_since, false));
 	struct deploy_request dr = { .service = req->service, .version = p.version, .digest = p.digest,
 				     .promoted_from = p.env, .why = why, .who = req->who };
 	return deployer_deploy(d, &dr, err, errlen);

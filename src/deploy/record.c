@@ -53,7 +53,7 @@ struct job {
 	enum job_kind kind;
 	struct deployment *dep;            /* for the db id (resolved on the worker: begin came first) */
 	enum state_deployment_state to;
-	char service[STATE_SERVICE_MAX + STATE_VERSION_MAX + 2], version[STATE_VERSION_MAX + 1], action[32], result[16];
+	char service[STATE_SERVICE_MAX + STATE_VERSION_MAX + 2], version[STATE_VERSION_MAX + 1], action[32], result[24];
 	char *detail;
 	struct dbref *dep_db;              /* phase jobs: the deployment's row (reference held) */
 	struct dbref *ref;                 /* instance jobs (reference held) */
