@@ -169,7 +169,7 @@ json_t *deployer_status_json(struct deployer *d)
 						       dep->version, "phase", phase_names[dep->phase], "elapsed_ms",
 						       (json_int_t)(time_now_ms() - dep->t_start_ms), "strategy",
 						       dep->plan.strategy, "progress", watch_json(dep))
-					   : json_null(),
+				     : json_null(),
 				       "rollback_to",
 				       state_lineage_rollback_target(&m->lineage, m->live ? m->live->version : NULL));
 		if (svc)
