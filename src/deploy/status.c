@@ -160,18 +160,18 @@ json_t *deployer_status_json(struct deployer *d)
 		group_json(m->live, "live", all);
 		group_json(m->prev, "warm", all);
 		group_json(green, "green", all);
-		json_t *svc = json_pack("{s:s, s:s?, s:i, s:o, s:o, s:o, s:o, s:o, s:s?}", "name", m->name, "strategy",
-				       cs ? plan_strategy_name(cs->deploy.strategy) : NULL, "instances_per_version",
-				       cs && cs->instances ? (int)cs->instances : 1, "live", group_first_json(m->live, "live"),
-				       "previous", group_first_json(m->prev, "warm"), "green", group_first_json(green, "green"),
-				       "instances", all, "deploying",
-				       dep ? json_pack("{s:I, s:s, s:s, s:I, s:s, s:o}", "id", (json_int_t)dep->id, "version",
-						       dep->version, "phase", phase_names[dep->phase], "elapsed_ms",
-						       (json_int_t)(time_now_ms() - dep->t_start_ms), "strategy",
-						       dep->plan.strategy, "progress", watch_json(dep))
-				     : json_null(),
-				       "rollback_to",
-				       state_lineage_rollback_target(&m->lineage, m->live ? m->live->version : NULL));
+		json_t *svc = json_pack(
+			"{s:s, s:s?, s:i, s:o, s:o, s:o, s:o, s:o, s:s?}", "name", m->name, "strategy",
+			cs ? plan_strategy_name(cs->deploy.strategy) : NULL, "instances_per_version",
+			cs && cs->instances ? (int)cs->instances : 1, "live", group_first_json(m->live, "live"), "previous",
+			group_first_json(m->prev, "warm"), "green", group_first_json(green, "green"), "instances", all,
+			"deploying",
+			dep ? json_pack("{s:I, s:s, s:s, s:I, s:s, s:o}", "id", (json_int_t)dep->id, "version", dep->version,
+					"phase", phase_names[dep->phase], "elapsed_ms",
+					(json_int_t)(time_now_ms() - dep->t_start_ms), "strategy", dep->plan.strategy,
+					"progress", watch_json(dep))
+			    : json_null(),
+			"rollback_to", state_lineage_rollback_target(&m->lineage, m->live ? m->live->version : NULL));
 		if (svc)
 			json_object_set_new(svc, "awaiting_approval", awaiting_json(d, m));
 		json_array_append_new(arr, svc);
