@@ -254,6 +254,34 @@ static void show_cohorts_secrets(struct show *S, json_t *root, const struct conf
 	}
 }
 
+/* approval: and promotion: (promotion.c), what an environment's overlay
+ * usually sets. */
+static void show_approval_promotion(struct show *S, json_t *root, const struct config *cfg, const struct ynode *tree)
+{
+	const struct config_approval *a = &cfg->approval;
+	const struct config_promotion *p = &cfg->promotion;
+	const struct ynode *n = at(tree, "approval"), *trust;
+	/* the short form `approval: required` is where all three come from */
+	bool short_form = n && n->kind == YNODE_SCALAR;
+	json_t *map = add(S, root, "approval", json_object()), *list;
+
+	if (map) {
+		leaf(S, map, "required", text(a->required ? "true" : "false"), short_form ? n : at(n, "required"));
+		leaf(S, map, "timeout", duration(a->timeout_ms), short_form ? NULL : at(n, "timeout"));
+		leaf(S, map, "distinct", text(a->distinct ? "true" : "false"), short_form ? NULL : at(n, "distinct"));
+	}
+	n = at(tree, "promotion");
+	map = add(S, root, "promotion", json_object());
+	if (!map)
+		return;
+	leaf(S, map, "from", text(p->from), at(n, "from"));
+	leaf(S, map, "soak", duration(p->soak_ms), at(n, "soak"));
+	trust = at(n, "trust");
+	list = add(S, map, "trust", json_array());
+	for (size_t i = 0; list && i < p->ntrust; i++)
+		leaf(S, list, NULL, json_string(p->trust[i]), item(trust, i));
+}
+
 /* ---- services ----------------------------------------------------------- */
 
 /* Where services.NAME.deploy.KEY was written: the service's own deploy:
@@ -497,6 +525,7 @@ json_t *config_show_json(const struct config *cfg, const struct ynode *tree)
 	show_timeouts_limits(&S, root, cfg, tree);
 	show_log_startup(&S, root, cfg, tree);
 	show_cohorts_secrets(&S, root, cfg, tree);
+	show_approval_promotion(&S, root, cfg, tree);
 	show_services(&S, root, cfg, tree);
 out:
 	free(overlay);

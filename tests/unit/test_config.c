@@ -348,6 +348,7 @@ static void test_startup_settings(void **state UNUSED)
 /* approval: and promotion: (src/config/promotion.c): the defaults, the
  * short form, the mapping, and an overlay that requires approval in one
  * environment only. */
+static json_t *json_path(json_t *doc, const char *path);
 #define TRUST_KEY "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
 static void test_approval_and_promotion(void **state UNUSED)
 {
@@ -357,6 +358,8 @@ static void test_approval_and_promotion(void **state UNUSED)
 	struct config_source sources[] = { { NAME, base, strlen(base) }, { "cutover.prod.yml", prod, strlen(prod) } };
 	struct config_error err;
 	struct config *cfg = load_ok(base);
+	struct ynode *tree = NULL;
+	json_t *doc;
 
 	assert_false(cfg->approval.required);
 	assert_int_equal(cfg->approval.timeout_ms, 3600 * 1000);
@@ -378,7 +381,7 @@ static void test_approval_and_promotion(void **state UNUSED)
 	config_free(cfg);
 
 	cfg = NULL;
-	if (config_load_sources(sources, ARRAY_SIZE(sources), &cfg, &err) < 0)
+	if (config_load_sources_tree(sources, ARRAY_SIZE(sources), &cfg, &tree, &err) < 0)
 		fail_msg("%s", err.message);
 	assert_true(cfg->approval.required);
 	assert_int_equal(cfg->approval.timeout_ms, 30 * 60 * 1000);
@@ -387,6 +390,16 @@ static void test_approval_and_promotion(void **state UNUSED)
 	assert_int_equal(cfg->promotion.soak_ms, 10 * 60 * 1000);
 	assert_int_equal(cfg->promotion.ntrust, 1);
 	assert_string_equal(cfg->promotion.trust[0], TRUST_KEY);
+	/* config show: each value and the overlay line it came from */
+	doc = config_show_json(cfg, tree);
+	assert_string_equal(json_string_value(json_path(doc, "config.approval.required.value")), "true");
+	assert_string_equal(json_string_value(json_path(doc, "config.approval.timeout.value")), "30m");
+	assert_string_equal(json_string_value(json_path(doc, "config.approval.timeout.origin.file")), "cutover.prod.yml");
+	assert_int_equal(json_integer_value(json_path(doc, "config.promotion.soak.origin.line")), 4);
+	assert_string_equal(json_string_value(json_path(doc, "config.promotion.trust[0].value")), TRUST_KEY);
+	assert_int_equal(json_integer_value(json_path(doc, "config.promotion.trust[0].origin.line")), 5);
+	json_decref(doc);
+	ynode_free(tree);
 	config_free(cfg);
 }
 
