@@ -32,8 +32,11 @@
  * is in the store); back on the loop, a request for a release the store
  * does not hold ends at once. */
 struct awaiting_job {
-	struct deployment *dep;
-	char digest[STATE_DIGEST_HEX + 1];
+	struct deployment *dep;            /* its service, version, id, who, expiry and origin do not change */
+	/* what an approval may change on the loop meanwhile, copied */
+	char from[STATE_VERSION_MAX + 1], strategy[STATE_STRATEGY_MAX + 1], first[200];
+	char want[STATE_DIGEST_HEX + 1];   /* the digest asked for ("": any) */
+	char digest[STATE_DIGEST_HEX + 1]; /* the store's */
 	int rc;                            /* of the release's lookup */
 	char err[1024];
 };
@@ -46,11 +49,11 @@ static void awaiting_work(void *data)
 	struct state_release rel = { 0 };
 
 	j->rc = state_release_get(st, dep->service, dep->version, &rel);
-	if (j->rc == 0 && dep->digest[0] && strcmp(dep->digest, rel.digest)) {
+	if (j->rc == 0 && j->want[0] && strcmp(j->want, rel.digest)) {
 		snprintf(j->err, sizeof(j->err),
 			 "the release store holds %s %s as sha256:%.12s..., not sha256:%.12s... as asked: %s was "
 			 "rebuilt with other content under the same version",
-			 dep->service, dep->version, rel.digest, dep->digest, dep->version);
+			 dep->service, dep->version, rel.digest, j->want, dep->version);
 		j->rc = -EBADMSG;
 	} else if (j->rc == -ENOENT) {
 		snprintf(j->err, sizeof(j->err), "no release %s %s in the store (add it with `cutover release add %s %s "
@@ -60,9 +63,9 @@ static void awaiting_work(void *data)
 			 strerror(-j->rc));
 	}
 	struct state_deployment_new n = {
-		.want_id = dep->id, .service = dep->service, .from_version = dep->from_version,
-		.to_version = dep->version, .strategy = dep->plan.strategy, .state = STATE_DEPLOYMENT_AWAITING_APPROVAL,
-		.detail = dep->first, .digest = dep->digest[0] ? dep->digest : j->rc == 0 ? rel.digest : NULL,
+		.want_id = dep->id, .service = dep->service, .from_version = j->from,
+		.to_version = dep->version, .strategy = j->strategy, .state = STATE_DEPLOYMENT_AWAITING_APPROVAL,
+		.detail = j->first, .digest = j->want[0] ? j->want : j->rc == 0 ? rel.digest : NULL,
 		.requested_uid = dep->who == DEPLOY_BY_DAEMON ? -1 : (int64_t)dep->who, .expires_at = dep->expires_at,
 		.promoted_from = dep->promoted_from[0] ? dep->promoted_from : NULL,
 	};
@@ -79,11 +82,16 @@ static void awaiting_done(void *data)
 	struct awaiting_job *j = data;
 	struct deployment *dep = j->dep;
 
-	dep->pending_db = false;
+	dep->pending_request = false;
+	/* approved meanwhile: its begin job may be reading dep on the worker
+	 * now, and says the same of the release (and fails it) */
+	if (dep->phase != PH_AWAITING) {
+		free(j);
+		return;
+	}
 	if (j->rc == 0 && !dep->digest[0])
 		snprintf(dep->digest, sizeof(dep->digest), "%s", j->digest);
-	/* (approved meanwhile: its begin job says the same and fails it) */
-	if (j->rc < 0 && dep->phase == PH_AWAITING) {
+	if (j->rc < 0) {
 		loop_timer_cancel(dep->d->p->loop, &dep->timer);
 		dep_finish(dep, PH_FAILED, "%s", j->err);
 	}
@@ -167,15 +175,19 @@ int64_t approval_request(struct deployer *d, const struct dep_ask *ask, char *er
 	who_name(ask->who, dep->requested_by, sizeof(dep->requested_by));
 	snprintf(dep->first, sizeof(dep->first), "%s", dep->why[0] ? dep->why : *dep->from_version ? dep->from_version
 												    : "first version");
-	dep->pending_db = true;
+	dep->pending_request = true;
 	dep_list(dep);
 	arm_expiry(dep);
 	awaiting_detail(dep, NULL, detail, sizeof(detail));
 	dep_event(dep, detail);
 	j->dep = dep;
+	snprintf(j->from, sizeof(j->from), "%s", dep->from_version);
+	snprintf(j->strategy, sizeof(j->strategy), "%s", dep->plan.strategy);
+	snprintf(j->first, sizeof(j->first), "%s", dep->first);
+	snprintf(j->want, sizeof(j->want), "%s", dep->digest);
 	if (worker_submit(d->w, awaiting_work, awaiting_done, j) < 0) {
 		free(j);
-		dep->pending_db = false;
+		dep->pending_request = false;
 		loop_timer_cancel(d->p->loop, &dep->timer);
 		dep_finish(dep, PH_FAILED, "out of memory");
 		return dep->id;

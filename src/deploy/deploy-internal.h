@@ -172,6 +172,7 @@ struct deployment {
 	struct group *routed_back;         /* set by rollback_now: dep_finish records the routing with the result */
 	uid_t who;                         /* asked by this user (DEPLOY_BY_DAEMON: cutover itself) */
 	bool pending_db;                   /* the begin job has not come back yet */
+	bool pending_request;              /* approval.c: the job recording the request has not come back yet */
 };
 
 struct managed {

@@ -136,7 +136,7 @@ static void deployments_trim(struct deployer *d)
 	for (pos = d->deployments.next, tmp = pos->next; pos != &d->deployments && d->ndeployments > DEPLOYMENTS_KEPT;
 	     pos = tmp, tmp = pos->next) {
 		struct deployment *dep = container_of(pos, struct deployment, node);
-		if (dep->phase < PH_DONE || dep->pending_db)
+		if (dep->phase < PH_DONE || dep->pending_db || dep->pending_request)
 			continue;
 		list_del(&dep->node);
 		json_decref(dep->events);
