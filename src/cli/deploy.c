@@ -359,7 +359,7 @@ static int deploy_option(struct cli *c, int opt, const char *arg)
 	"is seconds; default 10m); the operation itself goes on in the daemon.\n"                              \
 	"On a terminal the phase in progress is a live line; piped, plain lines.\n"                            \
 	"Exit codes: 0 done, 1 failed or rolled back, 2 usage error (also an unknown\n"                        \
-	"service or an invalid version), 3 daemon unreachable or shutting down.\n"
+	"service or an invalid version), 3 daemon unreachable or shutting down"
 
 #define RESTART_HELP                                                                                           \
 	"usage: cutover restart SERVICE [--socket PATH | --config FILE] [--timeout DURATION]\n"               \
@@ -385,7 +385,7 @@ static int run(int argc, char **argv, bool rollback, bool restart)
 				   "                        [--json]\n"
 				   "Back to the version that served before the live one: instant while it is\n"
 				   "still warm, else started from the release store.  Again: one version further\n"
-				   "back (versions that failed or were rolled back never count).\n" FINDING_THE_DAEMON
+				   "back (versions that failed or were rolled back never count).\n" FINDING_THE_DAEMON ".\n"
 				 : "usage: cutover deploy SERVICE VERSION [--digest SHA256] [--socket PATH | --config FILE]\n"
 				   "                      [--timeout DURATION] [--wait] [--json]\n"
 				   "Ship VERSION with the service's strategy: blue-green (start it beside the\n"
@@ -399,7 +399,7 @@ static int run(int argc, char **argv, bool rollback, bool restart)
 				   "Where approval is required (approval: in the configuration), the deploy waits\n"
 				   "for `cutover approve ID` and this exits 4 at once, saying so; --wait follows\n"
 				   "it through the approval instead (up to --timeout).\n"
-				   FINDING_THE_DAEMON
+				   FINDING_THE_DAEMON ",\n"
 				   "4 awaiting approval.\n",
 		.flags = CLI_CONFIG | CLI_SOCKET,
 		.synopsis = rollback || restart ? "SERVICE" : "SERVICE VERSION",
