@@ -20,11 +20,12 @@
 #define DEFAULT_SOCKET DEFAULT_STATE_DIR "/admin.sock"
 #define LOCAL_CONFIG "cutover.yml"
 #define MAX_OPTIONS 24
+#define CLI_OPT_ENV 0x1000 /* --env: long only (no verb's short option can take its value) */
 
 static const struct option json_help[] = {
 	{ "json", no_argument, NULL, 'j' },
 	{ "help", no_argument, NULL, 'h' },
-	{ "env", required_argument, NULL, 'e' },
+	{ "env", required_argument, NULL, CLI_OPT_ENV },
 };
 static const struct {
 	unsigned flag;
@@ -86,7 +87,7 @@ static bool known_option(const struct option *opts, int val)
 int cli_parse(struct cli *c, int argc, char **argv)
 {
 	struct option opts[MAX_OPTIONS + 1] = { 0 };
-	char shortopts[3 * MAX_OPTIONS] = ":jhe:";
+	char shortopts[3 * MAX_OPTIONS] = ":jh";
 	const char *env;
 	size_t n = 0;
 	int o;
@@ -119,7 +120,7 @@ int cli_parse(struct cli *c, int argc, char **argv)
 
 		if (o == 'j') {
 			c->json = true;
-		} else if (o == 'e') {
+		} else if (o == CLI_OPT_ENV) {
 			if (!config_env_name_valid(optarg))
 				return cli_fail(c, EXIT_USAGE, NULL,
 						"--env: invalid environment name '%s' (expected [a-z0-9][a-z0-9_-]*, "
