@@ -80,6 +80,10 @@ struct cli {
 	int nargs;
 };
 
+/* The user running the CLI, as audit rows name them: the login name, else
+ * "uid N". */
+void cli_actor_name(char *out, size_t outlen);
+
 /* Parse argv (argv[0] is the verb): options may come anywhere, "--" ends
  * them.  --json is honoured wherever it is, also by the errors of options
  * before it.  Returns -1 to go on, or the exit code to return at once

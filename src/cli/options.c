@@ -5,6 +5,7 @@
  * order of precedence for every verb, see cli.h).
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,16 @@ int cli_parse(struct cli *c, int argc, char **argv)
 		c->env = env;
 	}
 	return cli_check_args(c);
+}
+
+void cli_actor_name(char *out, size_t outlen)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	if (pw && pw->pw_name)
+		snprintf(out, outlen, "%s", pw->pw_name);
+	else
+		snprintf(out, outlen, "uid %u", (unsigned)getuid());
 }
 
 int cli_check_args(const struct cli *c)

@@ -76,13 +76,9 @@ static int load_env(struct promotion *pr, const char *path, const char *env, str
 static void audit(struct promotion *pr, struct state *st, const char *action, const char *result,
 		  const char *detail)
 {
-	struct passwd *pw = getpwuid(getuid());
 	char actor[96], target[200];
 
-	if (pw && pw->pw_name)
-		snprintf(actor, sizeof(actor), "%s", pw->pw_name);
-	else
-		snprintf(actor, sizeof(actor), "uid %u", (unsigned)getuid());
+	cli_actor_name(actor, sizeof(actor));
 	snprintf(target, sizeof(target), "%s@%s", pr->service, pr->p.version);
 	struct state_audit_entry e = { .actor = actor, .actor_uid = (unsigned)getuid(), .action = action,
 				       .target = target, .result = result, .detail = detail };

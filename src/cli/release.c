@@ -102,16 +102,6 @@ static int open_state(const struct cli *c, bool create, struct state **st, char 
 	return 0;
 }
 
-static void actor_name(char *out, size_t outlen)
-{
-	struct passwd *pw = getpwuid(getuid());
-
-	if (pw && pw->pw_name)
-		snprintf(out, outlen, "%s", pw->pw_name);
-	else
-		snprintf(out, outlen, "uid %u", (unsigned)getuid());
-}
-
 /* Write the audit row of this action.  Returns 0, or EXIT_FAILED after
  * telling the user (the action itself is done). */
 static int audit(const struct cli *c, struct state *st, const char *action, const char *target, json_t *args,
@@ -124,7 +114,7 @@ static int audit(const struct cli *c, struct state *st, const char *action, cons
 	};
 	int r;
 
-	actor_name(actor, sizeof(actor));
+	cli_actor_name(actor, sizeof(actor));
 	r = state_audit_add(st, &e, NULL);
 	json_decref(args);
 	if (r < 0) {

@@ -199,17 +199,6 @@ static int save_secrets(struct session *S)
 	return 0;
 }
 
-/* The user, as the audit and CHANGED_BY name them. */
-static void actor_name(char *out, size_t outlen)
-{
-	struct passwd *pw = getpwuid(getuid());
-
-	if (pw && pw->pw_name)
-		snprintf(out, outlen, "%s", pw->pw_name);
-	else
-		snprintf(out, outlen, "uid %u", (unsigned)getuid());
-}
-
 /* Write the audit row (args consumed; never a value in it).  Returns 0,
  * or EXIT_FAILED after telling the user (the change itself is done). */
 static int audit(struct session *S, const char *action, json_t *args, const char *detail)
@@ -221,7 +210,7 @@ static int audit(struct session *S, const char *action, json_t *args, const char
 	};
 	int r;
 
-	actor_name(actor, sizeof(actor));
+	cli_actor_name(actor, sizeof(actor));
 	r = state_audit_add(S->st, &e, NULL);
 	json_decref(args);
 	if (r < 0)
@@ -418,7 +407,7 @@ static int secrets_set_run(struct session *S)
 	if ((rc = lock_file(S)) || (rc = load_recipients(S, true)) ||
 	    (secrets_file_exists(S) && !S->id.key && (rc = load_identity(S))) || (rc = load_secrets(S, true)))
 		goto out;
-	actor_name(actor, sizeof(actor));
+	cli_actor_name(actor, sizeof(actor));
 	snprintf(by, sizeof(by), "%.32s", actor);
 	for (char *p = by; *p; p++)
 		if (*p <= ' ' || *p > '~')
