@@ -364,7 +364,8 @@ def test_a_missing_secret_fails_the_deploy_before_anything_starts():
         with open(os.path.join(e.dir, "cutover.prod.yml"), "a") as f:
             f.write("services:\n  leaky:\n    secrets: [DB_PASSWORD, STRIPE_KEY]\n")
         e.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
+        poll_until(lambda: "configuration reloaded" in open(os.path.join(e.dir, "error.log")).read(),
+                   timeout=10, what="the reload")
         before = len(cutover_processes(e))
         r = e.cli("deploy", "leaky", "1.0.0")
         eq(r.returncode, 1, f"deploy without STRIPE_KEY: {r.stdout}{r.stderr}")
