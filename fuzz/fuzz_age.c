@@ -65,10 +65,30 @@ static void decrypt(const uint8_t *file, size_t len)
 
 /* No field of the input that may be a value (any but a valid name) is in
  * the message.  Fields of 24 bytes or more: the messages' own words are
- * shorter. */
-static void check_not_quoted(const uint8_t *text, size_t len, const char *err)
+ * shorter.  The one name a message may quote ("line N: NAME: ..." or
+ * "line N: NAME comes after ...") is taken out first: a value field that
+ * happens to hold the same text as that name is not a leak. */
+static void check_not_quoted(const uint8_t *text, size_t len, const char *error)
 {
-	const char *p = (const char *)text, *end = p + len;
+	const char *p = (const char *)text, *end = p + len, *err = error;
+	char msg[512], *quoted;
+	size_t k;
+
+	snprintf(msg, sizeof(msg), "%s", error);
+	quoted = strstr(msg, ": ");
+	if (!strncmp(msg, "line ", 5) && quoted) {
+		quoted += 2;
+		k = strcspn(quoted, ": ");
+		if (k <= SECRET_NAME_MAX) {
+			char c = quoted[k];
+
+			quoted[k] = 0;
+			if (secret_name_valid(quoted))
+				memset(quoted, '.', k);
+			quoted[k] = c;
+		}
+	}
+	err = msg;
 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p)), *line_end = nl ? nl : end;
