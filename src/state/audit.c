@@ -21,8 +21,8 @@ int state_audit_add(struct state *st, const struct state_audit_entry *e, int64_t
 			return -ENOMEM;
 	}
 	r = state_prepare(st,
-			  "INSERT INTO audit (at, actor, actor_uid, action, target, args, result, detail)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			  "INSERT INTO audit (at, actor, actor_uid, action, target, args, result, detail, env, release_id)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 			  &stmt);
 	if (r < 0)
 		goto out;
@@ -34,6 +34,11 @@ int state_audit_add(struct state *st, const struct state_audit_entry *e, int64_t
 	state_bind_text(stmt, 6, args);
 	sqlite3_bind_text(stmt, 7, e->result, -1, SQLITE_STATIC);
 	state_bind_text(stmt, 8, e->detail);
+	state_bind_text(stmt, 9, e->env && *e->env ? e->env : NULL);
+	if (e->release_id > 0)
+		sqlite3_bind_int64(stmt, 10, e->release_id);
+	else
+		sqlite3_bind_null(stmt, 10);
 	r = state_step_done(st, stmt);
 	if (r == 0 && ret_id)
 		*ret_id = sqlite3_last_insert_rowid(st->db);

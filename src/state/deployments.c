@@ -148,8 +148,8 @@ int state_deployment_insert(struct state *st, const struct state_deployment_new 
 		goto out;
 	r = state_prepare(st,
 			  "INSERT INTO deployments (id, service, from_version, to_version, strategy, state, started_at,"
-			  "                         digest, requested_uid, expires_at, promoted_from)"
-			  " VALUES (?6, ?1, ?2, ?3, ?4, ?7, ?5, ?8, ?9, ?10, ?11)",
+			  "                         digest, requested_uid, expires_at, promoted_from, release_id)"
+			  " VALUES (?6, ?1, ?2, ?3, ?4, ?7, ?5, ?8, ?9, ?10, ?11, ?12)",
 			  &stmt);
 	if (r < 0)
 		goto out;
@@ -173,6 +173,10 @@ int state_deployment_insert(struct state *st, const struct state_deployment_new 
 	else
 		sqlite3_bind_null(stmt, 10);
 	state_bind_text(stmt, 11, n->promoted_from && *n->promoted_from ? n->promoted_from : NULL);
+	if (n->release_id > 0)
+		sqlite3_bind_int64(stmt, 12, n->release_id);
+	else
+		sqlite3_bind_null(stmt, 12);
 	r = state_step_done(st, stmt);
 	if (r < 0)
 		goto out;

@@ -21,7 +21,7 @@
 
 /* The schema version this build writes (PRAGMA user_version).  A database
  * with a higher number was written by a newer cutover and is refused. */
-#define STATE_SCHEMA_VERSION 3
+#define STATE_SCHEMA_VERSION 4
 
 struct state;                         /* one SQLite connection; opaque */
 
@@ -112,6 +112,7 @@ struct state_deployment_new {
 	int64_t requested_uid;        /* -1: not recorded */
 	int64_t expires_at;           /* 0: none */
 	const char *promoted_from;    /* NULL: not a promotion */
+	int64_t release_id;           /* the release run it belongs to, 0: none */
 };
 
 /* deployment_events: one phase transition of a deployment. */
@@ -134,6 +135,8 @@ struct state_audit_entry {
 	const void *args;             /* json_t * (borrowed; may be NULL); never secrets */
 	const char *result;           /* "ok", "failed", "refused", ... */
 	const char *detail;           /* may be NULL */
+	const char *env;              /* the environment (config env), NULL: none */
+	int64_t release_id;           /* the release run it belongs to, 0: none */
 };
 
 /* The versions of one service that served, in the order they took over
@@ -154,4 +157,31 @@ struct state_routing {
 	int64_t *instance_ids;        /* owned */
 	size_t ninstance_ids;
 	int64_t updated_at;
+};
+
+/* release_runs: one run of a release file (state/releases.c).  Its report
+ * is a JSON document (docs/internals/releases.md) the daemon rewrites
+ * whole at every step. */
+enum state_release_run_state {
+	STATE_RELEASE_AWAITING_APPROVAL = 0,
+	STATE_RELEASE_RUNNING,
+	STATE_RELEASE_ROLLING_BACK,
+	STATE_RELEASE_SUCCEEDED,      /* every step done */
+	STATE_RELEASE_DEGRADED,       /* done, but a service marked critical: false failed */
+	STATE_RELEASE_ROLLED_BACK,    /* something failed (or an abort): every change undone */
+	STATE_RELEASE_FAILED,         /* failed and not wholly undone (an undo failed, or past a point of no return) */
+	STATE_RELEASE_REJECTED,
+	STATE_RELEASE_EXPIRED,
+	STATE_RELEASE__COUNT
+};
+
+struct state_release_run {
+	int64_t want_id;              /* > 0: this id; 0: the next */
+	const char *name;
+	const char *env;              /* NULL: none */
+	enum state_release_run_state state;
+	const char *started_by;       /* user name */
+	int64_t started_uid;
+	int64_t started_at;           /* 0: now */
+	const char *report;           /* JSON text */
 };

@@ -150,6 +150,27 @@ static const char *const migrations[] = {
 	"ALTER TABLE deployments_v3 RENAME TO deployments;"
 	"CREATE INDEX deployments_service ON deployments(service, id);"
 	"CREATE INDEX deployments_in_flight ON deployments(id) WHERE finished_at IS NULL;",
+	/* 3 -> 4: multi-service releases (state/releases.c): one row per run
+	 * of a release file, its whole report a JSON document rewritten at each
+	 * step; deployments and audit rows say which release they belong to
+	 * (and the audit its environment), for `history` and `audit` filters. */
+	"CREATE TABLE release_runs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  env TEXT,"
+	"  state TEXT NOT NULL CHECK (state IN ('awaiting-approval', 'running', 'rolling-back', 'succeeded',"
+	"                                       'degraded', 'rolled-back', 'failed', 'rejected', 'expired')),"
+	"  started_by TEXT NOT NULL,"
+	"  started_uid INTEGER NOT NULL,"
+	"  started_at INTEGER NOT NULL,"
+	"  finished_at INTEGER,"
+	"  report TEXT NOT NULL CHECK (json_valid(report))"
+	");"
+	"CREATE INDEX release_runs_in_flight ON release_runs(id) WHERE finished_at IS NULL;"
+	"ALTER TABLE deployments ADD COLUMN release_id INTEGER;"
+	"ALTER TABLE audit ADD COLUMN env TEXT;"
+	"ALTER TABLE audit ADD COLUMN release_id INTEGER;"
+	"CREATE INDEX audit_release ON audit(release_id, id) WHERE release_id IS NOT NULL;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,

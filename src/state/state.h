@@ -260,3 +260,30 @@ int state_routing_get(struct state *st, const char *service, struct state_routin
 int state_routing_list(struct state *st, struct state_routing **ret_items, size_t *ret_n);
 void state_routing_clear(struct state_routing *r);
 void state_routing_array_free(struct state_routing *items, size_t n);
+
+/* ---- release runs (releases.c) ------------------------------------------ */
+
+/* Names <-> enums: "awaiting-approval", "running", "rolled-back", ... */
+const char *state_release_run_state_name(enum state_release_run_state s);
+int state_release_run_state_parse(const char *name);        /* enum, or -EINVAL */
+bool state_release_run_state_terminal(enum state_release_run_state s);
+/* Insert a run (its report a JSON text).  Sets *ret_id (may be NULL).
+ * -EEXIST if want_id is taken, -EINVAL a missing name, user or report. */
+int state_release_run_begin(struct state *st, const struct state_release_run *run, int64_t *ret_id);
+/* Its state, finished_at (0: not finished) and whole report.  -ENOENT. */
+int state_release_run_update(struct state *st, int64_t id, enum state_release_run_state s, int64_t finished_at,
+			     const char *report);
+/* Run ID as {id, name, env, state, started_by, started_uid, started_at,
+ * finished_at, report}.  -ENOENT if there is none. */
+int state_release_run_get(struct state *st, int64_t id, json_t **ret);
+/* Runs, newest first, as above (report only with f->with_report).  f may be NULL. */
+struct state_release_run_filter {
+	const char *env;              /* NULL: every environment */
+	int64_t since_ms, until_ms;   /* started in [since, until); 0: open */
+	bool in_flight;               /* only those not finished */
+	bool with_report;
+	size_t limit;                 /* 0: all */
+};
+int state_release_run_list(struct state *st, const struct state_release_run_filter *f, json_t **ret);
+/* The id the next run would get (max + 1). */
+int state_release_run_next_id(struct state *st, int64_t *ret);

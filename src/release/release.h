@@ -1,0 +1,60 @@
+/* release.h - multi-service releases (docs/internals/releases.md).
+ *
+ * file.c reads a release file; plan.c checks it against the configuration
+ * and the release store and orders it in dependency groups (the CLI does
+ * this for `release plan` and before `release run`, with nothing changed);
+ * run.c is the daemon's runner: gates, groups deployed in parallel with a
+ * concurrency limit, command steps, and on a failure every change undone
+ * in reverse order; its record is a JSON report in SQLite.
+ */
+#pragma once
+#include <jansson.h>
+#include <sys/types.h>
+#include "config/config-t.h"
+#include "release/release-t.h"
+#include "state/state.h"
+
+/* ---- the release file (file.c) ------------------------------------------- */
+
+/* Read release file PATH whole.  Returns 0 with *ret (free with
+ * release_file_free), or -errno with "FILE:LINE:COLUMN: FIELD: reason" in
+ * err.  Checks the shape only (names, semver, digests, commands,
+ * thresholds); the plan checks the rest. */
+int release_file_load(const char *path, struct release_file **ret, char *err, size_t errlen);
+struct release_file *release_file_free(struct release_file *f);
+
+/* ---- the plan (plan.c) ----------------------------------------------------- */
+
+/* What the plan needs to know of the release store and of what runs: the
+ * digest the store holds for SERVICE@VERSION (0, -ENOENT: not in the
+ * store) and the version live now (0, -ENOENT: none). */
+struct release_lookup {
+	void *data;
+	int (*digest)(void *data, const char *service, const char *version, char digest[65]);
+	int (*live)(void *data, const char *service, char version[64]);
+};
+/* Check f against cfg and lk, before anything changes: every service is a
+ * managed service of cfg; every artifact is in the store with its digest
+ * (the expected one when the file gives it); every dependency is known (an
+ * item, or a configured service not in the release, which must be live);
+ * no cycle (refused with its path, "order -> payment -> order"); every
+ * gate's `after` names an item.  Dependencies: the item's depends_on and
+ * services.NAME.depends_on of cfg.  Takes f (freed on failure too).
+ * Returns 0 with *ret, or -errno with every problem found, one per line,
+ * in err ("FILE:LINE: ..."). */
+int release_plan_make(struct release_file *f, const struct config *cfg, const struct release_lookup *lk,
+		      struct release_plan **ret, char *err, size_t errlen);
+struct release_plan *release_plan_free(struct release_plan *p);
+/* The plan as JSON: {name, file, dir, concurrency, groups: [[{kind, name,
+ * version, from_version, digest, critical, depends_on, run, undo,
+ * point_of_no_return, timeout_ms}]], gates: [{...}]} - what `release plan
+ * --json` prints and what `release run` sends to the daemon. */
+json_t *release_plan_json(const struct release_plan *p);
+/* Rebuild a plan from that JSON (the daemon's side of POST /v1/releases):
+ * the shape is checked again, never trusted.  Returns 0 or -EINVAL with a
+ * sentence in err. */
+int release_plan_from_json(const json_t *j, struct release_plan **ret, char *err, size_t errlen);
+/* The dependency graph in Graphviz dot (`release plan --dot`), malloc'd. */
+char *release_plan_dot(const struct release_plan *p);
+/* The plan for a terminal (`release plan`), malloc'd. */
+char *release_plan_text(const struct release_plan *p);
