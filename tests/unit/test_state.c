@@ -171,7 +171,7 @@ static void test_newer_schema_refused(void **state)
 	assert_ptr_equal(st, (struct state *)0x1); /* untouched */
 	assert_non_null(strstr(err, "state.db"));
 	assert_non_null(strstr(err, "schema version 99 is newer"));
-	assert_non_null(strstr(err, "(3)"));
+	assert_non_null(strstr(err, "(4)"));
 	/* back to a version we know: opens again */
 	{
 		sqlite3 *db;
@@ -179,7 +179,13 @@ static void test_newer_schema_refused(void **state)
 
 		snprintf(path, sizeof(path), "%s/state.db", f->dir);
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db,
+					      "DROP INDEX audit_release; ALTER TABLE audit DROP COLUMN env;"
+					      "ALTER TABLE audit DROP COLUMN release_id; DROP TABLE release_runs;"
+					      "ALTER TABLE deployments DROP COLUMN release_id",
+					      NULL, NULL, NULL),
+				 SQLITE_OK);
 		sqlite3_close(db);
 	}
 	f->st = open_ok(f->dir);
@@ -802,7 +808,13 @@ static void test_migration_keeps_deployments(void **state)
 
 	assert_int_equal(state_deployment_begin(f->st, "shop", "1.0.0", "1.1.0", "blue-green", "first", &id), 0);
 	assert_int_equal(state_deployment_transition(f->st, id, STATE_DEPLOYMENT_HEALTH_CHECKING, NULL), 0);
-	assert_int_equal(sqlite3_exec(f->st->db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	/* back to what schema 1 had: 3 -> 4 added a table and audit columns */
+	assert_int_equal(sqlite3_exec(f->st->db,
+				      "DROP INDEX audit_release; ALTER TABLE audit DROP COLUMN env;"
+				      "ALTER TABLE audit DROP COLUMN release_id; DROP TABLE release_runs;"
+				      "PRAGMA user_version = 1",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
 	f->st = state_close(f->st);
 	f->st = open_ok(f->dir);
 	assert_int_equal(state_schema_version(f->st), STATE_SCHEMA_VERSION);
