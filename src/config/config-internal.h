@@ -200,6 +200,10 @@ extern const char *const log_level_words[4];  /* enum log_level */
 const char *stop_signal_name(int signo);
 /* promotion.c: approval: and promotion: */
 keyword_load_fn load_approval, load_promotion;
+/* release.c: release:, services.NAME.depends_on and .changelog; the check
+ * that every dependency names a service (services: the node of services:). */
+keyword_load_fn load_release, service_depends_on, service_changelog;
+int finish_depends_on(struct loader *L, const struct ynode *services);
 /* service.c: the services: mapping. */
 int load_services(struct loader *L, const struct ynode *n);
 /* command.c */

@@ -173,6 +173,10 @@ struct config_service {
 	size_t nroute_classes;
 	struct config_service_secret *secrets; /* what its instances receive, at most CONFIG_SERVICE_SECRETS_MAX */
 	size_t nsecrets;
+	/* releases (issue 12) */
+	char **depends_on;            /* services it needs deployed first in a release (names of services) */
+	size_t ndepends_on;
+	char *changelog;              /* its changelog, relative to a release's directory; default CHANGELOG.md */
 	int line;                     /* where it was declared (for messages) */
 };
 
@@ -232,6 +236,13 @@ struct config_secrets {
 				       * /dev/shm/cutover-UID */
 };
 
+/* How multi-service releases run (release:). */
+struct config_release {
+	uint32_t concurrency;         /* default 4: services of one group deployed at once (1..64) */
+	char *notes_template;         /* Markdown release notes template (absolute path); NULL: the built-in one */
+	uint64_t gate_timeout_ms;     /* default 10m: a gate or command step without its own timeout */
+};
+
 /* Who must approve a deploy or a promotion before it starts (approval:;
  * an environment's overlay usually sets it: required only in prod). */
 struct config_approval {
@@ -280,6 +291,7 @@ struct config {
 	struct config_cohorts cohorts;
 	struct config_secrets secrets;
 	struct config_approval approval;
+	struct config_release release; /* release: */
 	struct config_promotion promotion;
 	char *state_dir;              /* default "/var/lib/cutover"; releases, SQLite state, instance logs */
 	char *admin_socket;           /* default STATE_DIR/admin.sock (mode 0600) */

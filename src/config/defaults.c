@@ -55,6 +55,8 @@ int config_service_defaults(struct config_service *svc)
 	config_deploy_defaults(&svc->deploy);
 	if (!svc->health.path && !(svc->health.path = strdup("/health")))
 		return -ENOMEM;
+	if (!svc->changelog && !(svc->changelog = strdup("CHANGELOG.md")))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -80,6 +82,8 @@ int config_defaults(struct config *cfg)
 		.retry_after_ms = 5 * 1000,
 	};
 	cfg->approval = (struct config_approval){ .required = false, .timeout_ms = 3600 * 1000, .distinct = false };
+	cfg->release.concurrency = 4;
+	cfg->release.gate_timeout_ms = 10 * 60 * 1000;
 	cfg->cohorts.max_age_ms = 30ull * 24 * 3600 * 1000;
 	if ((!cfg->cohorts.cookie && !(cfg->cohorts.cookie = strdup("cutover_cohort"))) ||
 	    (!cfg->cohorts.override_cookie && !(cfg->cohorts.override_cookie = strdup("cutover_version"))) ||
@@ -142,6 +146,10 @@ static void service_release(struct config_service *svc)
 		free(svc->secrets[k].target);
 	}
 	free(svc->secrets);
+	for (size_t k = 0; k < svc->ndepends_on; k++)
+		free(svc->depends_on[k]);
+	free(svc->depends_on);
+	free(svc->changelog);
 }
 
 /* Also safe on a partly filled config, as long as each count covers only
@@ -179,6 +187,7 @@ struct config *config_free(struct config *cfg)
 	free(cfg->secrets.identity);
 	free(cfg->secrets.runtime_dir);
 	free(cfg->promotion.from);
+	free(cfg->release.notes_template);
 	free(cfg->state_dir);
 	free(cfg->admin_socket);
 	free(cfg->path);

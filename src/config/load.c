@@ -49,7 +49,7 @@ static int root_admin_socket(struct loader *L, const struct ynode *n, void *obj,
 enum root_key {
 	ROOT_LISTEN, ROOT_ADMIN, ROOT_TIMEOUTS, ROOT_LIMITS, ROOT_LOG, ROOT_SERVICES, ROOT_STATE_DIR,
 	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_COHORTS, ROOT_VARIABLES, ROOT_SECRETS, ROOT_APPROVAL,
-	ROOT_PROMOTION, ROOT_NKEYS,
+	ROOT_PROMOTION, ROOT_RELEASE, ROOT_NKEYS,
 };
 
 static const struct keyword root_keywords[ROOT_NKEYS] = {
@@ -68,6 +68,7 @@ static const struct keyword root_keywords[ROOT_NKEYS] = {
 	[ROOT_SECRETS] = { "secrets", load_secrets, 0, 0, 0, 0 },
 	[ROOT_APPROVAL] = { "approval", load_approval, 0, 0, 0, 0 },     /* promotion.c */
 	[ROOT_PROMOTION] = { "promotion", load_promotion, 0, 0, 0, 0 },
+	[ROOT_RELEASE] = { "release", load_release, 0, 0, 0, 0 },      /* release.c */
 };
 
 static const struct section root_section = SECTION("a mapping", false, root_keywords);
@@ -129,6 +130,8 @@ static int load_root(struct loader *L, const struct ynode *root)
 		saved = field_push_key(L, "services");
 		r = load_services(L, given[ROOT_SERVICES]);
 		field_pop(L, saved);
+		if (r >= 0)
+			r = finish_depends_on(L, given[ROOT_SERVICES]);
 		if (r < 0)
 			return r;
 	}

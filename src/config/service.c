@@ -570,7 +570,8 @@ static int service_route_classes(struct loader *L, const struct ynode *n, void *
 enum service_key {
 	SERVICE_TARGETS, SERVICE_ROUTES, SERVICE_RUN, SERVICE_BUILD, SERVICE_WORKDIR, SERVICE_ENV,
 	SERVICE_HEALTH, SERVICE_STOP_SIGNAL, SERVICE_STOP_GRACE, SERVICE_LIMITS, SERVICE_DEPLOY,
-	SERVICE_INSTANCES, SERVICE_ROUTE_CLASSES, SERVICE_SECRETS, SERVICE_NKEYS,
+	SERVICE_INSTANCES, SERVICE_ROUTE_CLASSES, SERVICE_SECRETS, SERVICE_DEPENDS_ON, SERVICE_CHANGELOG,
+	SERVICE_NKEYS,
 };
 
 #define MANAGED(name, load, offset, min, max, flags) \
@@ -595,6 +596,8 @@ static const struct keyword service_keywords[SERVICE_NKEYS] = {
 				      INSTANCES_MAX, KEYWORD_U32),
 	[SERVICE_ROUTE_CLASSES] = MANAGED(route_classes, service_route_classes, 0, 0, 0, 0),
 	[SERVICE_SECRETS] = MANAGED(secrets, load_service_secrets, 0, 0, 0, 0),   /* after env: (no clash) */
+	[SERVICE_DEPENDS_ON] = MANAGED(depends_on, service_depends_on, 0, 0, 0, 0), /* release.c */
+	[SERVICE_CHANGELOG] = MANAGED(changelog, service_changelog, 0, 0, 0, 0),
 };
 
 static const struct section service_section =

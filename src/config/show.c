@@ -282,6 +282,19 @@ static void show_approval_promotion(struct show *S, json_t *root, const struct c
 		leaf(S, list, NULL, json_string(p->trust[i]), item(trust, i));
 }
 
+/* release: (release.c), how multi-service releases run. */
+static void show_release(struct show *S, json_t *root, const struct config *cfg, const struct ynode *tree)
+{
+	const struct ynode *n = at(tree, "release");
+	json_t *map = add(S, root, "release", json_object());
+
+	if (!map)
+		return;
+	leaf(S, map, "concurrency", json_integer(cfg->release.concurrency), at(n, "concurrency"));
+	leaf(S, map, "notes_template", text(cfg->release.notes_template), at(n, "notes_template"));
+	leaf(S, map, "gate_timeout", duration(cfg->release.gate_timeout_ms), at(n, "gate_timeout"));
+}
+
 /* ---- services ----------------------------------------------------------- */
 
 /* Where services.NAME.deploy.KEY was written: the service's own deploy:
@@ -439,6 +452,10 @@ static void show_managed(struct show *S, json_t *m, const struct config_service 
 	show_proc_limits(S, m, &svc->limits, at(n, "limits"));
 	show_deploy(S, m, &svc->deploy, n ? ynode_map_get(n, "deploy") : NULL, top_deploy);
 	show_service_lists(S, m, svc, n);
+	map = add(S, m, "depends_on", json_array());
+	for (size_t i = 0; map && i < svc->ndepends_on; i++)
+		leaf(S, map, NULL, text(svc->depends_on[i]), item(at(n, "depends_on"), i));
+	leaf(S, m, "changelog", text(svc->changelog), at(n, "changelog"));
 }
 
 static void show_targets(struct show *S, json_t *m, const struct config_service *svc, const struct ynode *n)
@@ -526,6 +543,7 @@ json_t *config_show_json(const struct config *cfg, const struct ynode *tree)
 	show_log_startup(&S, root, cfg, tree);
 	show_cohorts_secrets(&S, root, cfg, tree);
 	show_approval_promotion(&S, root, cfg, tree);
+	show_release(&S, root, cfg, tree);
 	show_services(&S, root, cfg, tree);
 out:
 	free(overlay);
