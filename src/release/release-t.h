@@ -32,7 +32,7 @@ struct release_item {
 	char *run;                    /* shell command, run in the release file's directory */
 	char *undo;                   /* NULL: nothing to undo (a rollback says so) */
 	bool point_of_no_return;      /* once it ran, the steps before it are not undone */
-	uint64_t timeout_ms;          /* default 10 min, for run and undo each */
+	uint64_t timeout_ms;          /* for run and undo each; 0 in the file: release.gate_timeout (10 min) */
 	/* both */
 	bool critical;                /* default true; false: its failure is reported, not rolled back */
 	char **depends_on;            /* names of items, or of configured services not in the release */
@@ -72,7 +72,7 @@ struct release_gate {
 	char *after;                  /* GATE_AFTER_GROUP: an item's name */
 	char *run;                    /* shell command (not for metric gates) */
 	char *file;                   /* junit / coverage: its path, relative to the release file's directory */
-	uint64_t timeout_ms;          /* default 10 min */
+	uint64_t timeout_ms;          /* 0 in the file: release.gate_timeout of cutover.yml (10 min) */
 	/* thresholds; what a read does not produce is refused by the loader */
 	int expect_exit;              /* exit: the status that passes (default 0) */
 	uint64_t min_tests;           /* summary, junit: at least this many tests ran (default 1) */
@@ -111,6 +111,7 @@ struct release_plan {
 	size_t ngroups;
 	char (*digests)[65];          /* per item: the digest the store holds (services), "" for commands */
 	char (*from_versions)[64];    /* per item: the version live now (services; "" none or unknown) */
+	char (*strategies)[16];       /* per item: the service's deploy strategy ("" for commands) */
 	uint32_t concurrency;         /* resolved */
 };
 

@@ -54,6 +54,8 @@ json_t *release_plan_json(const struct release_plan *p);
  * the shape is checked again, never trusted.  Returns 0 or -EINVAL with a
  * sentence in err. */
 int release_plan_from_json(const json_t *j, struct release_plan **ret, char *err, size_t errlen);
+/* A gate as the plan's JSON holds it. */
+json_t *release_gate_json(const struct release_gate *g);
 /* The dependency graph in Graphviz dot (`release plan --dot`), malloc'd. */
 char *release_plan_dot(const struct release_plan *p);
 /* The plan for a terminal (`release plan`), malloc'd. */
