@@ -45,6 +45,17 @@ int cli_reject(int argc, char **argv);
  * (control.c) hands over to it when --from, --to or --proof is given. */
 int cli_promote_env(int argc, char **argv);
 
+/* `cutover release ACTION`: the release store's actions (add, prune,
+ * verify: release.c), multi-service releases (plan, run, abort, approve,
+ * reject: release-run.c) and their reports (list, show, notes:
+ * release-report.c).  The first argument of argv[1..] that is not an
+ * option or an option's value (NULL if none). */
+const char *cli_first_argument(int argc, char **argv);
+bool cli_release_is_orchestration(const char *action);
+int cli_release_orchestrate(int argc, char **argv, const char *action);
+bool cli_release_is_report(const char *action);
+int cli_release_report(int argc, char **argv, const char *action);
+
 /* The shared options a verb takes besides --json and --help (which every
  * verb takes). */
 enum {

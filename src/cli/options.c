@@ -343,3 +343,25 @@ void cli_event_line(json_t *e, char *out, size_t outlen)
 	else
 		snprintf(out, outlen, "%7.2fs  %s", at, phase ? phase : "?");
 }
+
+const char *cli_first_argument(int argc, char **argv)
+{
+	/* the options of any verb that take a separate value */
+	static const char *const with_value[] = {
+		"-c", "--config", "-d", "--state-dir", "-s", "--socket", "--env", "--keep", "-n", "--limit",
+		"--since", "--until", "--service", "--release", "--template", "-o", "--output", "--reason",
+	};
+
+	for (int i = 1; i < argc; i++) {
+		bool takes = false;
+
+		if (!strcmp(argv[i], "--"))
+			return i + 1 < argc ? argv[i + 1] : NULL;
+		if (argv[i][0] != '-' || !argv[i][1])
+			return argv[i];
+		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]) && !takes; k++)
+			takes = !strcmp(argv[i], with_value[k]);
+		i += takes;
+	}
+	return NULL;
+}

@@ -697,8 +697,15 @@ int cli_release(int argc, char **argv)
 		.data = &o,
 	};
 	char verb[32];
+	const char *action = cli_first_argument(argc, argv);
 	int rc;
 
+	/* multi-service releases (release-run.c) and their reports
+	 * (release-report.c) parse their own options */
+	if (action && cli_release_is_orchestration(action))
+		return cli_release_orchestrate(argc, argv, action);
+	if (action && cli_release_is_report(action))
+		return cli_release_report(argc, argv, action);
 	/* options may come before the action too: the action is the first
 	 * argument left */
 	rc = cli_parse(&c, argc, argv);

@@ -467,6 +467,14 @@ static void gates_at(FILE *fp, const struct release_plan *p, enum release_gate_w
 	}
 }
 
+static bool any_gate(const struct release_plan *p, enum release_gate_when when)
+{
+	for (size_t i = 0; i < p->file->ngates; i++)
+		if (p->file->gates[i].when == when)
+			return true;
+	return false;
+}
+
 char *release_plan_text(const struct release_plan *p)
 {
 	const struct release_file *f = p->file;
@@ -481,6 +489,8 @@ char *release_plan_text(const struct release_plan *p)
 	fprintf(fp, "release %s: %zu service%s, %zu command step%s, %zu group%s, at most %u deploys at once\n", f->name,
 		nservices, nservices == 1 ? "" : "s", f->nitems - nservices, f->nitems - nservices == 1 ? "" : "s",
 		p->ngroups, p->ngroups == 1 ? "" : "s", p->concurrency);
+	if (any_gate(p, GATE_BEFORE))
+		fprintf(fp, "  before\n");
 	gates_at(fp, p, GATE_BEFORE, 0);
 	for (size_t g = 0; g < p->ngroups; g++) {
 		fprintf(fp, "  group %zu\n", g + 1);
@@ -502,6 +512,8 @@ char *release_plan_text(const struct release_plan *p)
 		if (g + 1 < p->ngroups)
 			gates_at(fp, p, GATE_BETWEEN, g);
 	}
+	if (any_gate(p, GATE_AFTER))
+		fprintf(fp, "  after\n");
 	gates_at(fp, p, GATE_AFTER, 0);
 	if (fclose(fp) != 0) {
 		free(out);

@@ -169,6 +169,34 @@ out:
 	return r;
 }
 
+/* Each item's depends_on becomes the items of the release it needs first,
+ * in file order, whichever file named them (what the JSON, the graph and
+ * the runner show); dependencies outside the release are left out. */
+static int resolve_dependencies(struct release_file *f, const struct graph *g)
+{
+	for (size_t i = 0; i < f->nitems; i++) {
+		struct release_item *it = &f->items[i];
+		char **deps = calloc(f->nitems, sizeof(*deps));
+		size_t n = 0;
+
+		if (!deps)
+			return -ENOMEM;
+		for (size_t j = 0; j < f->nitems; j++)
+			if (needs(g, i, j) && !(deps[n++] = strdup(f->items[j].name))) {
+				while (n--)
+					free(deps[n]);
+				free(deps);
+				return -ENOMEM;
+			}
+		for (size_t k = 0; k < it->ndeps; k++)
+			free(it->depends_on[k]);
+		free(it->depends_on);
+		it->depends_on = deps;
+		it->ndeps = n;
+	}
+	return 0;
+}
+
 /* ---- checks of the items and gates ----------------------------------------------- */
 
 static void check_service(struct problems *P, struct release_plan *plan, const struct config *cfg,
@@ -275,6 +303,8 @@ int release_plan_make(struct release_file *f, const struct config *cfg, const st
 		goto out;
 	}
 	r = make_groups(plan, &g);
+	if (r >= 0)
+		r = resolve_dependencies(f, &g);
 out:
 	free(g.edge);
 	free(color);
