@@ -143,6 +143,7 @@ struct deployment {
 	char why[200];                     /* what the request said it is (a promotion); "": nothing */
 	char digest[STATE_DIGEST_HEX + 1]; /* the release asked for ("": the store's), then the one run */
 	char promoted_from[STATE_ENV_MAX + 1]; /* a promotion: the environment of its proof */
+	int64_t release_id;                /* the release run it is part of (0: none) */
 	bool awaited;                      /* its row was recorded awaiting approval: starting updates it */
 	int64_t expires_at;                /* awaiting approval: then it expires (Unix ms) */
 	char requested_by[48];             /* awaiting approval: "alice" (who asked) */
@@ -389,6 +390,7 @@ struct dep_ask {
 	uid_t who;                         /* DEPLOY_BY_DAEMON: cutover itself */
 	const char *digest;                /* the release must have this digest (NULL: any) */
 	const char *promoted_from;         /* a promotion: the environment proven in (NULL: none) */
+	int64_t release_id;                /* part of this release run (0: none) */
 };
 /* A new deployment as ask says (borrowed): its id, or -errno with a
  * sentence in err. */

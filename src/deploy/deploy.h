@@ -64,6 +64,8 @@ struct deploy_request {
 	const char *promoted_from;    /* a promotion (deployer_promote): the environment proven in */
 	const char *why;              /* the detail of its first event; NULL: the version it replaces */
 	uid_t who;
+	int64_t release_id;           /* > 0: a deploy of this release run, recorded with it; approval.required
+				       * does not hold it (the release was approved as a whole) */
 };
 /* Start a deploy of req->service to req->version, or, when the environment
  * requires approval (approval.required), record it as awaiting approval
@@ -144,5 +146,15 @@ json_t *deployer_deployment_json(struct deployer *d, int64_t id);
  * per service) in the Prometheus text format, HELP and TYPE lines
  * included.  Returns a malloc'd string (its length in *len) or NULL. */
 char *deployer_metrics(struct deployer *d, size_t *len);
+/* What runs of SERVICE now (for the release runner): the live version
+ * ("" none), the previous one kept warm ("" none), the deployment in
+ * flight (0: none), and whether every live instance is healthy. */
+struct deployer_versions {
+	char live[STATE_VERSION_MAX + 1], previous[STATE_VERSION_MAX + 1];
+	int64_t in_flight;
+	bool healthy;
+};
+/* Returns 0, or -ENOENT for a service the deployer does not manage. */
+int deployer_versions(struct deployer *d, const char *service, struct deployer_versions *ret);
 /* Managed services: versions live / previous / in flight, instances, health. */
 json_t *deployer_status_json(struct deployer *d);

@@ -88,7 +88,8 @@ static void begin_work(void *data)
 						  .to_version = dep->version, .strategy = dep->plan.strategy,
 						  .state = STATE_DEPLOYMENT_STARTING, .detail = dep->first,
 						  .digest = digest, .requested_uid = -1,
-						  .promoted_from = dep->promoted_from[0] ? dep->promoted_from : NULL };
+						  .promoted_from = dep->promoted_from[0] ? dep->promoted_from : NULL,
+						  .release_id = dep->release_id };
 		if (state_deployment_insert(dep->d->st, &n, &dep->db->id) == -EEXIST) {
 			n.want_id = 0;
 			state_deployment_insert(dep->d->st, &n, &dep->db->id);
@@ -163,14 +164,15 @@ static const char *digest_hex(const char *digest)
 int64_t deployer_deploy(struct deployer *d, const struct deploy_request *req, char *err, size_t errlen)
 {
 	struct dep_ask ask = { .service = req->service, .version = req->version, .who = req->who, .why = req->why,
-			       .promoted_from = req->promoted_from };
+			       .promoted_from = req->promoted_from, .release_id = req->release_id };
 	int64_t id;
 
 	if (req->digest && !(ask.digest = digest_hex(req->digest))) {
 		snprintf(err, errlen, "digest: expected 64 lower-case hex digits (SHA-256, as `cutover releases` shows), "
 			 "got '%.80s'", req->digest);
 		id = -EINVAL;
-	} else if (d->p->cfg->approval.required) {
+	} else if (d->p->cfg->approval.required && req->release_id <= 0) {
+		/* (the deploys of a release: the release was approved as a whole) */
 		id = approval_request(d, &ask, err, errlen);
 	} else {
 		id = dep_create(d, &ask, err, errlen);
@@ -265,6 +267,7 @@ struct deployment *dep_new(struct deployer *d, const struct dep_ask *ask)
 	snprintf(dep->why, sizeof(dep->why), "%s", ask->why ? ask->why : "");
 	snprintf(dep->digest, sizeof(dep->digest), "%s", ask->digest ? ask->digest : "");
 	snprintf(dep->promoted_from, sizeof(dep->promoted_from), "%s", ask->promoted_from ? ask->promoted_from : "");
+	dep->release_id = ask->release_id;
 	if (ask->from)
 		snprintf(dep->from_version, sizeof(dep->from_version), "%s", ask->from);
 	dep->started_at = deploy_wall_ms();

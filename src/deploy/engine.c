@@ -58,6 +58,8 @@ static json_t *dep_event_build(struct deployment *dep, const char *label, const 
 				    dep->from_version[0] ? json_string(dep->from_version) : json_null());
 		json_object_set_new(out, "kind", json_string(dep_kind(dep)));
 		json_object_set_new(out, "strategy", json_string(dep->plan.strategy));
+		if (dep->release_id > 0)
+			json_object_set_new(out, "release_id", json_integer(dep->release_id));
 		if (dep->phase >= PH_DONE) {
 			json_object_set_new(out, "result", json_string(phase_names[dep->phase]));
 			json_object_set_new(out, "reason", json_string(dep->reason));

@@ -2,6 +2,7 @@
  * with its phases (deployer_deployment_json) and the managed services with
  * their instances (deployer_status_json).  Read-only; on the loop thread.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,4 +235,22 @@ char *deployer_metrics(struct deployer *d, size_t *len)
 		return NULL;
 	}
 	return text;
+}
+
+int deployer_versions(struct deployer *d, const char *service, struct deployer_versions *ret)
+{
+	struct managed *m = managed_get(d, service, false);
+
+	memset(ret, 0, sizeof(*ret));
+	if (!m)
+		return -ENOENT;
+	if (m->live)
+		snprintf(ret->live, sizeof(ret->live), "%s", m->live->version);
+	if (m->prev && m->prev != m->live)
+		snprintf(ret->previous, sizeof(ret->previous), "%s", m->prev->version);
+	ret->in_flight = m->dep ? m->dep->id : 0;
+	ret->healthy = m->live && m->live->n > 0;
+	for (size_t i = 0; m->live && i < m->live->n; i++)
+		ret->healthy &= m->live->slots[i] && m->live->slots[i]->health == HEALTH_HEALTHY;
+	return 0;
 }

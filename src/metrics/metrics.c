@@ -469,3 +469,21 @@ void metrics_local_response(struct metrics *m, int status)
 	m->local_responses[status]++;
 }
 
+
+void metrics_version_counts(const struct metrics *m, const char *service, const char *version,
+			    struct metrics_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < m->nupstreams; i++) {
+		const struct metrics_upstream *u = m->upstreams[i];
+
+		if (!strcmp(u->service, service) && (!version || (u->version && !strcmp(u->version, version))))
+			metrics_counts_add(out, &u->counts);
+	}
+	for (uint32_t i = 0; i < m->nversions; i++) {
+		const struct metrics_version *v = m->versions[i];
+
+		if (!strcmp(v->service, service) && (!version || !strcmp(v->version, version)))
+			metrics_counts_add(out, &v->gone);
+	}
+}

@@ -73,6 +73,13 @@ uint64_t metrics_counts_responses(const struct metrics_counts *c);
 int metrics_counts_quantile(const struct metrics_counts *c, unsigned permille, uint64_t *lower_us,
 			    uint64_t *upper_us);
 
+/* Everything counted for SERVICE at VERSION (NULL: every version and
+ * unmanaged target of it) so far, over its instances, swept ones
+ * included while the version has one left: *out is set (not added to).
+ * For a window, take two and metrics_counts_window() them. */
+void metrics_version_counts(const struct metrics *m, const char *service, const char *version,
+			    struct metrics_counts *out);
+
 /* Count a response the proxy produced itself (status 100..599). */
 void metrics_local_response(struct metrics *m, int status);
 
