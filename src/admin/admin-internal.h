@@ -40,3 +40,22 @@ void admin_conn_flush(struct admin_conn *c);
 /* Turn c into an event stream: the head, a hello event, then every event
  * admin_event() publishes (events.c). */
 void admin_stream_start(struct admin_conn *c);
+
+/* ---- the API's shared answers (api.c) ------------------------------------ */
+
+struct admin_reply;
+struct api_call;
+struct json_t;
+/* Answer STATUS with obj (consumed) as the body. */
+void api_reply_json(struct admin_reply *out, int status, struct json_t *obj);
+/* Answer STATUS with {"error": MESSAGE}. */
+void api_reply_error(struct admin_reply *out, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* False (answered 503 or 409) when no deploy can start now. */
+bool api_deploys_now(struct admin *a, const char *what, struct admin_reply *out);
+/* The body as a JSON object, or NULL with a 400 answer set. */
+struct json_t *api_body_object(const struct api_call *call, struct admin_reply *out);
+
+/* api-releases.c: /v1/releases */
+typedef void api_handler_fn(struct admin *a, const struct api_call *call, struct admin_reply *out);
+api_handler_fn api_release_run, api_releases, api_release, api_release_abort, api_release_approve,
+	api_release_reject;

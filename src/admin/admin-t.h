@@ -11,6 +11,7 @@
 
 struct proxy;
 struct deployer;
+struct release_runner;
 struct admin;
 struct inherited;
 struct json_t;
@@ -43,6 +44,7 @@ struct admin {
 	const struct config *cfg;          /* the daemon's current configuration (borrowed) */
 	struct proxy *proxy;               /* what /metrics, /healthz and the API read (borrowed) */
 	struct deployer *deployer;         /* NULL for `cutover proxy`: the API then refuses deploys */
+	struct release_runner *releases;   /* multi-service releases; NULL like deployer */
 	struct admin_hooks hooks;
 	const char *refusing;              /* non-NULL: why deploys, rollbacks and upgrades are refused now
 					    * ("shutting down"): answered 503 */

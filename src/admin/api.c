@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "admin/admin-t.h"
+#include "admin/admin-internal.h"
 #include "admin/api.h"
 #include "deploy/deploy.h"
 #include "base/util.h"
@@ -19,7 +20,7 @@
 #include "proxy/proxy.h"
 
 
-static void reply_json(struct admin_reply *out, int status, json_t *obj)
+void api_reply_json(struct admin_reply *out, int status, json_t *obj)
 {
 	out->status = status;
 	out->body = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
@@ -30,9 +31,7 @@ static void reply_json(struct admin_reply *out, int status, json_t *obj)
 	}
 }
 
-static void reply_error(struct admin_reply *out, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void reply_error(struct admin_reply *out, int status, const char *fmt, ...)
+void api_reply_error(struct admin_reply *out, int status, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -40,7 +39,7 @@ static void reply_error(struct admin_reply *out, int status, const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	reply_json(out, status, json_pack("{s:s}", "error", msg));
+	api_reply_json(out, status, json_pack("{s:s}", "error", msg));
 }
 
 static json_t *target_json(const struct target_slot *slot)
@@ -105,7 +104,7 @@ static void api_status(struct admin *a, const struct api_call *call, struct admi
 
 	for (size_t i = 0; i < p->routes->nservices; i++)
 		json_array_append_new(services, service_json(p->routes, i));
-	reply_json(out, 200,
+	api_reply_json(out, 200,
 		   json_pack("{s:s, s:i, s:I, s:s?, s:s?, s:s?, s:b, s:I, s:I, s:o, s:o}", "version", CUTOVER_VERSION,
 			     "pid", (int)getpid(), "uptime_s", (json_int_t)(now - (time_t)p->metrics.start_time_unix),
 			     "config", a->cfg->path, "env", a->cfg->env, "overlay", a->cfg->overlay, "draining",
@@ -128,13 +127,13 @@ static void api_set_targets(struct admin *a, const struct api_call *call, struct
 	size_t n = 0, i;
 
 	if (!s) {
-		reply_error(out, 404, "unknown service '%s'", name);
+		api_reply_error(out, 404, "unknown service '%s'", name);
 		return;
 	}
 	if (s->managed) {
 		/* its targets are the instances of its versions: a hand change
 		 * would be undone by the next deploy, or undo a deploy in flight */
-		reply_error(out, 409,
+		api_reply_error(out, 409,
 			    "service '%s' is managed by the deployer (it has run: in the configuration): its targets are "
 			    "the instances of its versions; use cutover deploy or cutover rollback",
 			    name);
@@ -142,18 +141,18 @@ static void api_set_targets(struct admin *a, const struct api_call *call, struct
 	}
 	root = json_loadb(body, body_len, 0, &jerr);
 	if (!root) {
-		reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		api_reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 		return;
 	}
 	list = json_object_get(root, "targets");
 	if (!json_is_array(list) || json_array_size(list) == 0) {
-		reply_error(out, 400, "targets: expected a non-empty array of {\"address\", \"weight\"}");
+		api_reply_error(out, 400, "targets: expected a non-empty array of {\"address\", \"weight\"}");
 		goto out;
 	}
 	n = json_array_size(list);
 	targets = calloc(n, sizeof(*targets));
 	if (!targets) {
-		reply_error(out, 500, "out of memory");
+		api_reply_error(out, 500, "out of memory");
 		goto out;
 	}
 	/* validate everything first: nothing is applied unless all is valid */
@@ -162,16 +161,16 @@ static void api_set_targets(struct admin *a, const struct api_call *call, struct
 		json_int_t weight = w ? (json_is_integer(w) ? json_integer_value(w) : -1) : 1;
 		if (!json_is_string(addr) ||
 		    parse_sockaddr(json_string_value(addr), &targets[i].addr.sa, &targets[i].addr.salen) < 0) {
-			reply_error(out, 400, "targets[%zu].address: expected \"IP:PORT\" or \"[IPv6]:PORT\"", i);
+			api_reply_error(out, 400, "targets[%zu].address: expected \"IP:PORT\" or \"[IPv6]:PORT\"", i);
 			goto out;
 		}
 		if (weight < 1 || weight > 1000) {
-			reply_error(out, 400, "targets[%zu].weight: must be an integer 1..1000", i);
+			api_reply_error(out, 400, "targets[%zu].weight: must be an integer 1..1000", i);
 			goto out;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (!strcmp(targets[j].addr.text, json_string_value(addr))) {
-				reply_error(out, 400, "targets[%zu].address: %s is listed twice", i, json_string_value(addr));
+				api_reply_error(out, 400, "targets[%zu].address: %s is listed twice", i, json_string_value(addr));
 				goto out;
 			}
 		}
@@ -181,12 +180,12 @@ static void api_set_targets(struct admin *a, const struct api_call *call, struct
 	group.targets = targets;
 	group.ntargets = n;
 	if (proxy_set_groups(p, name, &group, 1) < 0) {
-		reply_error(out, 500, "out of memory: targets unchanged");
+		api_reply_error(out, 500, "out of memory: targets unchanged");
 		goto out;
 	}
 	for (i = 0; i < p->routes->nservices; i++)
 		if (!strcmp(p->routes->services[i]->name, name))
-			reply_json(out, 200, service_json(p->routes, i));
+			api_reply_json(out, 200, service_json(p->routes, i));
 out:
 	free(targets);
 	json_decref(root);
@@ -194,29 +193,29 @@ out:
 
 /* Whether the daemon takes a deploy-like request now; else the answer is
  * set (503 while it shuts down, 409 for `cutover proxy`). */
-static bool deploys_now(struct admin *a, const char *what, struct admin_reply *out)
+bool api_deploys_now(struct admin *a, const char *what, struct admin_reply *out)
 {
 	if (a->refusing) {
-		reply_error(out, 503, "%s: no %s starts now", a->refusing, what);
+		api_reply_error(out, 503, "%s: no %s starts now", a->refusing, what);
 		return false;
 	}
 	if (!a->deployer) {
-		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
+		api_reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
 		return false;
 	}
 	return true;
 }
 
 /* The body as a JSON object, or NULL with a 400 answer set. */
-static json_t *body_object(const struct api_call *call, struct admin_reply *out)
+json_t *api_body_object(const struct api_call *call, struct admin_reply *out)
 {
 	json_error_t jerr;
 	json_t *root = call->body_len ? json_loadb(call->body, call->body_len, 0, &jerr) : json_object();
 
 	if (!root)
-		reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		api_reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 	else if (!json_is_object(root)) {
-		reply_error(out, 400, "body: expected a JSON object");
+		api_reply_error(out, 400, "body: expected a JSON object");
 		json_decref(root);
 		root = NULL;
 	}
@@ -233,14 +232,14 @@ static void api_deploy_or_rollback(struct admin *a, uid_t who, bool rollback, co
 	char err[1024];
 	int64_t id;
 
-	if (!deploys_now(a, rollback ? "rollback" : "deploy", out) || !(root = body_object(call, out)))
+	if (!api_deploys_now(a, rollback ? "rollback" : "deploy", out) || !(root = api_body_object(call, out)))
 		return;
 	service = json_string_value(json_object_get(root, "service"));
 	if (!rollback)
 		version = json_string_value(json_object_get(root, "version"));
 	digest = json_object_get(root, "digest");
 	if (!service || (!rollback && !version) || (digest && !json_is_string(digest)) || (rollback && digest)) {
-		reply_error(out, 400, rollback ? "body: expected {\"service\": NAME}"
+		api_reply_error(out, 400, rollback ? "body: expected {\"service\": NAME}"
 					       : "body: expected {\"service\": NAME, \"version\": VERSION, "
 						 "\"digest\": SHA256 (optional)}");
 		json_decref(root);
@@ -256,9 +255,9 @@ static void api_deploy_or_rollback(struct admin *a, uid_t who, bool rollback, co
 	if (id < 0)
 		/* 404 unknown service, 400 a bad version: the request is wrong;
 		 * 409 (busy, already there, nothing to go back to): the state is */
-		reply_error(out, id == -ENOENT ? 404 : id == -EINVAL ? 400 : 409, "%s", err);
+		api_reply_error(out, id == -ENOENT ? 404 : id == -EINVAL ? 400 : 409, "%s", err);
 	else
-		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
+		api_reply_json(out, 202, deployer_deployment_json(a->deployer, id));
 	json_decref(root);
 }
 
@@ -281,21 +280,21 @@ static void api_restart(struct admin *a, const struct api_call *call, struct adm
 	int64_t id;
 
 	if (a->refusing) {
-		reply_error(out, 503, "%s: no restart starts now", a->refusing);
+		api_reply_error(out, 503, "%s: no restart starts now", a->refusing);
 		return;
 	}
 	if (!a->deployer) {
-		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
+		api_reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
 		return;
 	}
 	root = json_loadb(call->body, call->body_len, 0, NULL);
 	service = json_string_value(json_object_get(root, "service"));
 	if (!service) {
-		reply_error(out, 400, "body: expected {\"service\": NAME}");
+		api_reply_error(out, 400, "body: expected {\"service\": NAME}");
 	} else if ((id = deployer_restart(a->deployer, service, call->peer_uid, err, sizeof(err))) < 0) {
-		reply_error(out, id == -ENOENT ? 404 : 409, "%s", err);
+		api_reply_error(out, id == -ENOENT ? 404 : 409, "%s", err);
 	} else {
-		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
+		api_reply_json(out, 202, deployer_deployment_json(a->deployer, id));
 	}
 	json_decref(root);
 }
@@ -309,18 +308,18 @@ static void api_control(struct admin *a, const struct api_call *call, enum deplo
 	int64_t id;
 
 	if (a->refusing && what != DEPLOY_ABORT) {
-		reply_error(out, 503, "%s: no %s now", a->refusing, deploy_control_name(what));
+		api_reply_error(out, 503, "%s: no %s now", a->refusing, deploy_control_name(what));
 		return;
 	}
 	if (!a->deployer) {
-		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
+		api_reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
 		return;
 	}
 	id = deployer_control(a->deployer, call->param, what, call->peer_uid, err, sizeof(err));
 	if (id < 0)
-		reply_error(out, id == -ENOENT ? 404 : 409, "%s", err);
+		api_reply_error(out, id == -ENOENT ? 404 : 409, "%s", err);
 	else
-		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
+		api_reply_json(out, 202, deployer_deployment_json(a->deployer, id));
 }
 
 static void api_pause(struct admin *a, const struct api_call *call, struct admin_reply *out)
@@ -350,14 +349,14 @@ static void api_deployment(struct admin *a, const struct api_call *call, struct 
 	json_t *j = NULL;
 
 	if (*end || id <= 0) {
-		reply_error(out, 404, "no such deployment: '%s' (ids are positive integers)", call->param);
+		api_reply_error(out, 404, "no such deployment: '%s' (ids are positive integers)", call->param);
 		return;
 	}
 	j = a->deployer ? deployer_deployment_json(a->deployer, id) : NULL;
 	if (j)
-		reply_json(out, 200, j);
+		api_reply_json(out, 200, j);
 	else
-		reply_error(out, 404, "no such deployment: %lld (the daemon keeps the last 64)", id);
+		api_reply_error(out, 404, "no such deployment: %lld (the daemon keeps the last 64)", id);
 }
 
 /* POST /v1/promote {"service", "from", "proof", "local_key"?}: deploy the
@@ -369,7 +368,7 @@ static void api_promote_env(struct admin *a, const struct api_call *call, struct
 	char err[1024];
 	int64_t id;
 
-	if (!deploys_now(a, "promotion", out) || !(root = body_object(call, out)))
+	if (!api_deploys_now(a, "promotion", out) || !(root = api_body_object(call, out)))
 		return;
 	req.service = json_string_value(json_object_get(root, "service"));
 	req.from = json_string_value(json_object_get(root, "from"));
@@ -377,16 +376,16 @@ static void api_promote_env(struct admin *a, const struct api_call *call, struct
 	key = json_object_get(root, "local_key");
 	req.local_key = json_string_value(key);
 	if (!req.service || !req.from || !json_is_object(req.proof) || (key && !json_is_string(key))) {
-		reply_error(out, 400, "body: expected {\"service\": NAME, \"from\": ENV, \"proof\": {...} (as "
+		api_reply_error(out, 400, "body: expected {\"service\": NAME, \"from\": ENV, \"proof\": {...} (as "
 				      "cutover export-proof writes it), \"local_key\": KEY (optional)}");
 		json_decref(root);
 		return;
 	}
 	id = deployer_promote(a->deployer, &req, err, sizeof(err));
 	if (id < 0)
-		reply_error(out, id == -ENOENT ? 404 : id == -EINVAL ? 400 : id == -EPERM ? 403 : 409, "%s", err);
+		api_reply_error(out, id == -ENOENT ? 404 : id == -EINVAL ? 400 : id == -EPERM ? 403 : 409, "%s", err);
 	else
-		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
+		api_reply_json(out, 202, deployer_deployment_json(a->deployer, id));
 	json_decref(root);
 }
 
@@ -398,14 +397,14 @@ static void api_proof(struct admin *a, const struct api_call *call, struct admin
 	int r;
 
 	if (!a->deployer) {
-		reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
+		api_reply_error(out, 409, "this process does not deploy (it is `cutover proxy`, not `cutover daemon`)");
 		return;
 	}
 	r = deployer_proof(a->deployer, call->param, &proof, err, sizeof(err));
 	if (r < 0)
-		reply_error(out, r == -ENOENT ? 404 : 409, "%s", err);
+		api_reply_error(out, r == -ENOENT ? 404 : 409, "%s", err);
 	else
-		reply_json(out, 200, proof);
+		api_reply_json(out, 200, proof);
 }
 
 /* POST /v1/deployments/ID/approve {} and .../reject {"reason"?}: a person's
@@ -418,23 +417,23 @@ static void api_decide(struct admin *a, const struct api_call *call, bool approv
 	int64_t r;
 
 	if (*end || id <= 0) {
-		reply_error(out, 404, "no such deployment: '%s' (ids are positive integers)", call->param);
+		api_reply_error(out, 404, "no such deployment: '%s' (ids are positive integers)", call->param);
 		return;
 	}
-	if (!deploys_now(a, approve ? "approved deploy" : "decision", out) || !(root = body_object(call, out)))
+	if (!api_deploys_now(a, approve ? "approved deploy" : "decision", out) || !(root = api_body_object(call, out)))
 		return;
 	reason = json_object_get(root, "reason");
 	if (reason && (approve || !json_is_string(reason))) {
-		reply_error(out, 400, approve ? "body: expected {}" : "body: expected {\"reason\": TEXT (optional)}");
+		api_reply_error(out, 400, approve ? "body: expected {}" : "body: expected {\"reason\": TEXT (optional)}");
 		json_decref(root);
 		return;
 	}
 	r = approve ? deployer_approve(a->deployer, id, call->peer_uid, err, sizeof(err))
 		    : deployer_reject(a->deployer, id, call->peer_uid, json_string_value(reason), err, sizeof(err));
 	if (r < 0)
-		reply_error(out, r == -ENOENT ? 404 : r == -EPERM ? 403 : 409, "%s", err);
+		api_reply_error(out, r == -ENOENT ? 404 : r == -EPERM ? 403 : 409, "%s", err);
 	else
-		reply_json(out, 202, deployer_deployment_json(a->deployer, id));
+		api_reply_json(out, 202, deployer_deployment_json(a->deployer, id));
 	json_decref(root);
 }
 
@@ -458,21 +457,21 @@ static void api_shutdown(struct admin *a, const struct api_call *call, struct ad
 	char err[512];
 
 	if (!root) {
-		reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		api_reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 		return;
 	}
 	stop = json_object_get(root, "stop_services");
 	if (stop && !json_is_boolean(stop)) {
-		reply_error(out, 400, "body: stop_services must be true or false");
+		api_reply_error(out, 400, "body: stop_services must be true or false");
 		json_decref(root);
 		return;
 	}
 	if (!a->hooks.shutdown) {
-		reply_error(out, 409, "this process cannot be shut down through the API");
+		api_reply_error(out, 409, "this process cannot be shut down through the API");
 	} else if (a->hooks.shutdown(a->hooks.data, json_is_true(stop), call->peer_uid, err, sizeof(err)) < 0) {
-		reply_error(out, 409, "%s", err);
+		api_reply_error(out, 409, "%s", err);
 	} else {
-		reply_json(out, 202, json_pack("{s:s, s:b, s:i}", "shutdown", "draining", "stop_services",
+		api_reply_json(out, 202, json_pack("{s:s, s:b, s:i}", "shutdown", "draining", "stop_services",
 					       json_is_true(stop), "pid", (int)getpid()));
 	}
 	json_decref(root);
@@ -488,20 +487,20 @@ static void api_upgrade(struct admin *a, const struct api_call *call, struct adm
 	char err[512];
 
 	if (!root) {
-		reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		api_reply_error(out, 400, "body: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 		return;
 	}
 	binary = json_object_get(root, "binary");
 	if (binary && !json_is_string(binary)) {
-		reply_error(out, 400, "body: binary must be a path (a string)");
+		api_reply_error(out, 400, "body: binary must be a path (a string)");
 	} else if (a->refusing) {
-		reply_error(out, 503, "%s: no upgrade starts now", a->refusing);
+		api_reply_error(out, 503, "%s: no upgrade starts now", a->refusing);
 	} else if (!a->hooks.upgrade) {
-		reply_error(out, 409, "this process cannot be upgraded in place");
+		api_reply_error(out, 409, "this process cannot be upgraded in place");
 	} else if (a->hooks.upgrade(a->hooks.data, json_string_value(binary), call->peer_uid, err, sizeof(err)) < 0) {
-		reply_error(out, 409, "%s", err);
+		api_reply_error(out, 409, "%s", err);
 	} else {
-		reply_json(out, 202, a->hooks.upgrade_status(a->hooks.data));
+		api_reply_json(out, 202, a->hooks.upgrade_status(a->hooks.data));
 	}
 	json_decref(root);
 }
@@ -510,7 +509,7 @@ static void api_upgrade_status(struct admin *a, const struct api_call *call, str
 {
 	json_t *j = a->hooks.upgrade_status ? a->hooks.upgrade_status(a->hooks.data) : NULL;
 
-	reply_json(out, 200, j ? j : json_pack("{s:s}", "state", "none"));
+	api_reply_json(out, 200, j ? j : json_pack("{s:s}", "state", "none"));
 }
 
 /* GET /v1/events: admin.c turns the connection into a stream. */
@@ -545,6 +544,12 @@ static const struct api_route {
 	{ "GET", "/v1/services/{}/proof", api_proof },
 	{ "POST", "/v1/shutdown", api_shutdown },
 	{ "POST", "/v1/upgrade", api_upgrade },
+	{ "POST", "/v1/releases", api_release_run },       /* api-releases.c */
+	{ "GET", "/v1/releases", api_releases },
+	{ "GET", "/v1/releases/{}", api_release },
+	{ "POST", "/v1/releases/{}/abort", api_release_abort },
+	{ "POST", "/v1/releases/{}/approve", api_release_approve },
+	{ "POST", "/v1/releases/{}/reject", api_release_reject },
 	{ "GET", "/v1/upgrade", api_upgrade_status },
 };
 
@@ -598,8 +603,8 @@ void admin_api_handle(struct admin *a, const struct api_call *request, struct ad
 		return;
 	}
 	if (allowed)
-		reply_error(out, 405, "%s %.*s: use %s", call.method, (int)len, call.path, allowed);
+		api_reply_error(out, 405, "%s %.*s: use %s", call.method, (int)len, call.path, allowed);
 	else
-		reply_error(out, 404, "no such endpoint: %.*s (try GET /v1/status; docs/api.md lists them all)",
+		api_reply_error(out, 404, "no such endpoint: %.*s (try GET /v1/status; docs/api.md lists them all)",
 			    (int)len, call.path);
 }

@@ -166,9 +166,21 @@ static int get_release(struct cli *c, const char *sock, long long id, json_t **r
 		return rc;
 	*ret = status == 200 ? json_loads(body, 0, NULL) : NULL;
 	free(body);
-	if (!*ret)
-		return cli_fail(c, EXIT_FAILED, NULL, "the daemon has no release %lld (HTTP %d)", id, status);
-	return 0;
+	if (*ret)
+		return 0;
+	if (status == 404) {
+		/* finished: the daemon keeps only active runs, the state all */
+		struct state *st = NULL;
+
+		rc = cli_open_state(c, true, &st, NULL);
+		if (rc)
+			return rc;
+		rc = state_release_run_get(st, id, ret);
+		state_close(st);
+		if (rc == 0)
+			return 0;
+	}
+	return cli_fail(c, EXIT_FAILED, NULL, "no release %lld (HTTP %d)", id, status);
 }
 
 static void print_time(int64_t at_ms)
@@ -373,7 +385,7 @@ int cli_release_orchestrate(int argc, char **argv, const char *action)
 	struct cli c = {
 		.verb = verb,
 		.help = orchestrate_help,
-		.flags = CLI_CONFIG | CLI_SOCKET,
+		.flags = CLI_CONFIG | CLI_SOCKET | CLI_STATE_DIR,
 		.synopsis = !strcmp(action, "plan") || !strcmp(action, "run") ? "FILE" : "ID",
 		.min_args = 2,
 		.max_args = 2,

@@ -14,6 +14,7 @@ struct state;
 struct worker;
 struct supervisor;
 struct deployer;
+struct release_runner;
 
 enum upgrade_state { UPGRADE_NONE, UPGRADE_RUNNING, UPGRADE_DONE, UPGRADE_FAILED };
 
@@ -55,6 +56,7 @@ struct daemon {
 	struct worker *worker;             /* the state thread */
 	struct supervisor *sup;            /* service instances */
 	struct deployer *deployer;         /* deploys, rollbacks, recovery */
+	struct release_runner *releases;   /* multi-service releases (src/release) */
 	struct loop_io signal_io;          /* SIGTERM, SIGINT, SIGHUP, SIGUSR2 */
 	struct loop_timer hold_timer;      /* startup.unready queue: check the services starting */
 	uint64_t hold_until_ms;            /* ... at most until then */

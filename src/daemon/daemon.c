@@ -32,6 +32,7 @@
 #include "daemon/daemon.h"
 #include "daemon/daemon-internal.h"
 #include "deploy/deploy.h"
+#include "release/release.h"
 #include "loop/inherit.h"
 #include "loop/loop.h"
 #include "loop/worker.h"
@@ -83,6 +84,10 @@ void deploy_side_stop(struct daemon *d, bool stop_instances)
 		deployer_stop_all(d->deployer);
 	worker_stop(d->worker);
 	d->worker = NULL;
+	/* after the worker: its last completions may still name a release */
+	release_runner_free(d->releases);
+	d->releases = NULL;
+	d->admin.releases = NULL;
 	deployer_free(d->deployer);
 	d->deployer = NULL;
 	d->admin.deployer = NULL;
@@ -90,10 +95,23 @@ void deploy_side_stop(struct daemon *d, bool stop_instances)
 	d->state = state_close(d->state);
 }
 
-/* The deployer's events go to the admin API's event streams. */
+/* The deployer's events go to the admin API's event streams and to the
+ * release runner (a release waits for its deploys); the runner's own to
+ * the streams. */
 static void daemon_event(void *data, const char *kind, json_t *event)
 {
-	admin_event(data, kind, event);
+	struct daemon *d = data;
+
+	admin_event(&d->admin, kind, event);
+	if (d->releases && !strcmp(kind, "deployment"))
+		release_runner_deployment_event(d->releases, event);
+}
+
+static void daemon_release_event(void *data, json_t *event)
+{
+	struct daemon *d = data;
+
+	admin_event(&d->admin, "release", event);
 }
 
 /* The state, its worker, the supervisor and the deployer; then recovery,
@@ -126,7 +144,17 @@ int deploy_side_start(struct daemon *d)
 	 * created now, before the loop runs */
 	deployer_load_signer(d->deployer, d->cfg->state_dir);
 	d->admin.deployer = d->deployer;
-	deployer_observe(d->deployer, daemon_event, &d->admin);
+	deployer_observe(d->deployer, daemon_event, d);
+	/* releases after the deploys: a release cut short is rolled back from
+	 * where recovery left each service */
+	rc = release_runner_new(&d->proxy, d->sup, d->deployer, d->worker, d->state, &d->releases);
+	if (rc < 0)
+		goto fail;
+	rc = release_runner_recover(d->releases);
+	if (rc < 0)
+		goto fail;
+	release_runner_observe(d->releases, daemon_release_event, d);
+	d->admin.releases = d->releases;
 	return 0;
 fail:
 	log_error("cannot start the deploy engine: %s", strerror(-rc));

@@ -60,3 +60,51 @@ json_t *release_gate_json(const struct release_gate *g);
 char *release_plan_dot(const struct release_plan *p);
 /* The plan for a terminal (`release plan`), malloc'd. */
 char *release_plan_text(const struct release_plan *p);
+
+/* ---- the runner (run.c; the daemon's) --------------------------------------- */
+
+struct release_runner;
+struct proxy;
+struct supervisor;
+struct deployer;
+struct worker;
+
+/* kind "release": {id, name, env, phase (started, step, succeeded,
+ * degraded, rolling-back, rolled-back, failed, awaiting-approval,
+ * rejected, expired), detail, at_ms, and for a step service, version,
+ * from_version, step}.  Borrowed: fn takes its own reference to keep it. */
+typedef void (*release_event_fn)(void *data, json_t *event);
+
+/* Returns 0 or -errno.  st is used on the worker (and by recover). */
+int release_runner_new(struct proxy *p, struct supervisor *sup, struct deployer *d, struct worker *w,
+		       struct state *st, struct release_runner **ret);
+/* At start, after deployer_recover() and before the loop runs (SQLite
+ * directly): the next id; every run not finished is taken back: one
+ * awaiting approval waits again, a running one is rolled back (the rule
+ * of docs/internals/releases.md) once the loop runs.  Returns 0 or -errno. */
+int release_runner_recover(struct release_runner *rr);
+void release_runner_observe(struct release_runner *rr, release_event_fn fn, void *data);
+/* Every "deployment" event of the deployer (the daemon forwards them). */
+void release_runner_deployment_event(struct release_runner *rr, const json_t *event);
+/* Start a run of PLAN (the JSON of release_plan_json, checked again) asked
+ * by WHO; awaiting approval when the configuration requires it.  Returns
+ * the run's id, or -errno with a sentence in err: -EINVAL a bad plan,
+ * -EBUSY a service of it is in another active run or deploying. */
+int64_t release_runner_start(struct release_runner *rr, const json_t *plan, uid_t who, char *err, size_t errlen);
+/* Abort run ID (roll it back; one awaiting approval is withdrawn),
+ * approve it, or reject it.  Audited.  Returns ID or -errno with a
+ * sentence in err: -ENOENT not an active run, -EALREADY nothing to do,
+ * -EPERM approval.distinct. */
+int64_t release_runner_abort(struct release_runner *rr, int64_t id, uid_t who, const char *reason, char *err,
+			     size_t errlen);
+int64_t release_runner_approve(struct release_runner *rr, int64_t id, uid_t who, char *err, size_t errlen);
+int64_t release_runner_reject(struct release_runner *rr, int64_t id, uid_t who, const char *reason, char *err,
+			      size_t errlen);
+/* An active run as {id, name, env, state, started_by, started_at,
+ * finished_at, report}, or NULL when ID is not active (finished: read
+ * the state). */
+json_t *release_runner_get(struct release_runner *rr, int64_t id);
+/* The active runs, in short, for status. */
+json_t *release_runner_status(struct release_runner *rr);
+/* Stop the processes of active runs (shutdown) and free. */
+void release_runner_free(struct release_runner *rr);

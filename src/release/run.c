@@ -1,0 +1,803 @@
+/* run.c - the daemon's release runner: runs of release files, their
+ * records, approvals, aborts and recovery (docs/internals/releases.md).
+ *
+ * Everything runs on the loop thread.  A run's report is rebuilt as JSON
+ * at every step and written whole to release_runs through the state
+ * worker (jobs run in order, so the row always holds the latest report);
+ * SQLite is never touched on the loop.  The steps themselves are in
+ * run-steps.c, the gates and the traffic counts in run-gates.c.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "base/log.h"
+#include "base/util.h"
+#include "deploy/deploy.h"
+#include "loop/loop.h"
+#include "loop/worker.h"
+#include "proxy/proxy-t.h"
+#include "release/gate.h"
+#include "release/release-internal.h"
+#include "secrets/redact.h"
+#include "state/state.h"
+#include "supervisor/supervisor.h"
+
+static const char *const step_state_names[STEP__COUNT] = {
+	[STEP_PENDING] = "pending",	      [STEP_RUNNING] = "running",	 [STEP_DONE] = "done",
+	[STEP_FAILED] = "failed",	      [STEP_SKIPPED] = "skipped",	 [STEP_ROLLING_BACK] = "rolling-back",
+	[STEP_ROLLED_BACK] = "rolled-back", [STEP_UNDONE] = "undone",	 [STEP_KEPT] = "kept",
+	[STEP_UNDO_FAILED] = "undo-failed",
+};
+
+const char *step_state_name(enum step_state s)
+{
+	return (unsigned)s < STEP__COUNT ? step_state_names[s] : "unknown";
+}
+
+const struct config *run_config(const struct run *run)
+{
+	return run->rr->p->cfg;
+}
+
+static int64_t wall_ms(void)
+{
+	return state_now_ms();
+}
+
+/* ---- the record ---------------------------------------------------------------- */
+
+static json_t *str_or_null(const char *s)
+{
+	return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *report_json(const struct run *run)
+{
+	const struct release_file *f = run->plan->file;
+	json_t *steps = json_array(), *o;
+
+	for (size_t k = 0; steps && k < f->nitems; k++)
+		json_array_append_new(steps, step_json(run, &run->steps[run->plan->order[k]]));
+	o = json_pack("{sI ss so ss ss so so so sI so sI si}", "id", (json_int_t)run->id, "name", f->name, "env",
+		      str_or_null(run->env), "file", f->path, "dir", f->dir, "state",
+		      json_string(state_release_run_state_name(run->state)), "reason", str_or_null(run->reason),
+		      "started_by", json_string(run->started_by), "started_uid", (json_int_t)run->who, "approved_by",
+		      str_or_null(run->approved_by), "requested_at", (json_int_t)run->requested_at, "concurrency",
+		      (int)run->plan->concurrency);
+	if (!o) {
+		json_decref(steps);
+		return NULL;
+	}
+	json_object_set_new(o, "approved_uid", run->approved_by[0] ? json_integer(run->approved_uid) : json_null());
+	json_object_set_new(o, "started_at", run->started_at ? json_integer(run->started_at) : json_null());
+	json_object_set_new(o, "finished_at", run->finished_at ? json_integer(run->finished_at) : json_null());
+	json_object_set_new(o, "duration_ms",
+			    run->started_at ? json_integer((run->finished_at ? run->finished_at : wall_ms()) -
+							   run->started_at)
+					    : json_null());
+	json_object_set_new(o, "expires_at", run->expires_at ? json_integer(run->expires_at) : json_null());
+	json_object_set_new(o, "plan", release_plan_json(run->plan));
+	json_object_set_new(o, "gates", json_deep_copy(run->gates));
+	json_object_set_new(o, "steps", steps ? steps : json_array());
+	json_object_set_new(o, "rollbacks", json_deep_copy(run->rollbacks));
+	json_object_set_new(o, "traffic", traffic_json(run));
+	json_object_set_new(o, "timeline", json_deep_copy(run->timeline));
+	return o;
+}
+
+/* A write of the run's row, on the worker. */
+struct persist_job {
+	struct release_runner *rr;
+	struct state_release_run row;
+	bool first;
+	int64_t id, finished_at;
+	char *report;
+	char name[RELEASE_NAME_MAX + 1], env[64], user[64];
+	char resolved[64];            /* the user's name, looked up here (NSS may block) */
+};
+
+static void persist_work(void *data)
+{
+	struct persist_job *j = data;
+	struct state *st = j->rr->st;
+	struct passwd *pw = getpwuid((uid_t)j->row.started_uid);
+	int r;
+
+	if (pw)
+		snprintf(j->resolved, sizeof(j->resolved), "%s", pw->pw_name);
+	if (j->first) {
+		j->row.name = j->name;
+		j->row.env = j->env[0] ? j->env : NULL;
+		j->row.started_by = pw ? j->resolved : j->user;
+		j->row.report = j->report;
+		j->row.want_id = j->id;
+		r = state_release_run_begin(st, &j->row, NULL);
+	} else {
+		r = state_release_run_update(st, j->id, j->row.state, j->finished_at, j->report);
+	}
+	if (r < 0)
+		log_error("state: cannot record release %lld: %s", (long long)j->id, state_errmsg(st));
+}
+
+static void persist_done(void *data)
+{
+	struct persist_job *j = data;
+
+	/* the name for the next writes and the reports */
+	for (struct list_head *pos = j->rr->runs.next; j->resolved[0] && pos != &j->rr->runs; pos = pos->next) {
+		struct run *run = container_of(pos, struct run, node);
+
+		if (run->id == j->id && !strncmp(run->started_by, "uid ", 4))
+			snprintf(run->started_by, sizeof(run->started_by), "%s", j->resolved);
+	}
+	free(j->report);
+	free(j);
+}
+
+/* Write the run's row: the first time an insert, then updates. */
+static void persist(struct run *run, bool first)
+{
+	struct persist_job *j = calloc(1, sizeof(*j));
+	json_t *report = report_json(run);
+
+	if (!j || !report || !(j->report = json_dumps(report, JSON_COMPACT))) {
+		log_error("release %lld: out of memory writing its record", (long long)run->id);
+		json_decref(report);
+		free(j);
+		return;
+	}
+	json_decref(report);
+	j->rr = run->rr;
+	j->id = run->id;
+	j->first = first;
+	j->row.state = run->state;
+	j->row.started_uid = run->who;
+	j->row.started_at = run->requested_at;
+	j->finished_at = run->finished_at;
+	snprintf(j->name, sizeof(j->name), "%s", run->plan->file->name);
+	snprintf(j->env, sizeof(j->env), "%s", run->env);
+	snprintf(j->user, sizeof(j->user), "%s", run->started_by);
+	if (worker_submit(run->rr->w, persist_work, persist_done, j) < 0) {
+		free(j->report);
+		free(j);
+	}
+}
+
+void run_persist(struct run *run)
+{
+	persist(run, false);
+}
+
+/* An audit row, on the worker. */
+struct audit_job {
+	struct release_runner *rr;
+	uid_t who;
+	int64_t release_id;
+	char action[32], target[96], result[16], env[64], detail[512];
+};
+
+static void audit_work(void *data)
+{
+	struct audit_job *j = data;
+	struct passwd *pw = getpwuid(j->who);
+	char actor[96];
+	struct state_audit_entry e = { .actor = actor, .actor_uid = (unsigned)j->who, .action = j->action,
+				       .target = j->target, .result = j->result, .detail = j->detail[0] ? j->detail : NULL,
+				       .env = j->env[0] ? j->env : NULL, .release_id = j->release_id };
+
+	if (j->who == DEPLOY_BY_DAEMON)
+		snprintf(actor, sizeof(actor), "cutover (automatic)");
+	else if (pw)
+		snprintf(actor, sizeof(actor), "%s", pw->pw_name);
+	else
+		snprintf(actor, sizeof(actor), "uid %u", (unsigned)j->who);
+	if (state_audit_add(j->rr->st, &e, NULL) < 0)
+		log_error("state: cannot write an audit row: %s", state_errmsg(j->rr->st));
+}
+
+static void audit_done(void *data)
+{
+	free(data);
+}
+
+static void run_audit(struct run *run, uid_t who, const char *action, const char *result, const char *detail)
+{
+	struct audit_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return;
+	j->rr = run->rr;
+	j->who = who;
+	j->release_id = run->id;
+	snprintf(j->action, sizeof(j->action), "%s", action);
+	snprintf(j->target, sizeof(j->target), "release %lld (%s)", (long long)run->id, run->plan->file->name);
+	snprintf(j->result, sizeof(j->result), "%s", result);
+	snprintf(j->env, sizeof(j->env), "%s", run->env);
+	snprintf(j->detail, sizeof(j->detail), "%s", detail ? detail : "");
+	if (worker_submit(run->rr->w, audit_work, audit_done, j) < 0)
+		free(j);
+}
+
+/* ---- events and the timeline ------------------------------------------------------------ */
+
+void run_log(struct run *run, const char *fmt, ...)
+{
+	char raw[768], *tofree = NULL;
+	const char *text;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	text = redact_global_str(raw, &tofree);
+	json_array_append_new(run->timeline, json_pack("{sI ss}", "at", (json_int_t)wall_ms(), "text", text));
+	log_info("release %lld (%s): %s", (long long)run->id, run->plan->file->name, text);
+	free(tofree);
+}
+
+void run_emit(struct run *run, const char *phase, const char *detail, const struct step *s)
+{
+	json_t *ev;
+
+	if (!run->rr->on_event)
+		return;
+	ev = json_pack("{sI ss so ss ss* sI}", "id", (json_int_t)run->id, "name", run->plan->file->name, "env",
+		       str_or_null(run->env), "phase", phase, "detail", detail, "at_ms", (json_int_t)wall_ms());
+	if (ev && s) {
+		const struct release_item *it = &run->plan->file->items[s->item];
+
+		json_object_set_new(ev, "step", json_string(it->name));
+		json_object_set_new(ev, "step_state", json_string(step_state_name(s->state)));
+		if (it->kind == RELEASE_SERVICE) {
+			json_object_set_new(ev, "service", json_string(it->name));
+			json_object_set_new(ev, "version", json_string(it->version));
+			json_object_set_new(ev, "from_version", str_or_null(run->plan->from_versions[s->item]));
+		}
+	}
+	if (ev)
+		run->rr->on_event(run->rr->event_data, ev);
+	json_decref(ev);
+}
+
+/* ---- files and commands ------------------------------------------------------------------ */
+
+char *run_log_path(struct run *run, const char *name)
+{
+	char dir[4096], *path = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/releases/%lld", run_config(run)->state_dir, (long long)run->id);
+	if (make_dirs(dir, 0700) < 0)
+		return NULL;
+	if (asprintf(&path, "%s/%s.log", dir, name) < 0)
+		return NULL;
+	return path;
+}
+
+char **run_command_env(struct run *run)
+{
+	static char env[6][320];
+	static char *envp[7];
+	const char *home = getenv("HOME"), *lang = getenv("LANG"), *path = getenv("PATH");
+
+	snprintf(env[0], sizeof(env[0]), "PATH=%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	snprintf(env[1], sizeof(env[1]), "HOME=%s", home ? home : "/");
+	snprintf(env[2], sizeof(env[2]), "LANG=%s", lang ? lang : "C.UTF-8");
+	snprintf(env[3], sizeof(env[3]), "CUTOVER_ENV=%s", run->env);
+	snprintf(env[4], sizeof(env[4]), "CUTOVER_RELEASE_ID=%lld", (long long)run->id);
+	snprintf(env[5], sizeof(env[5]), "CUTOVER_RELEASE=%s", run->plan->file->name);
+	for (int i = 0; i < 6; i++)
+		envp[i] = env[i];
+	envp[6] = NULL;
+	return envp;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static void run_free(struct run *run)
+{
+	struct loop *loop = run->rr->p->loop;
+
+	gates_stop(run);
+	steps_stop(run);
+	loop_timer_cancel(loop, &run->tick);
+	loop_timer_cancel(loop, &run->gate_timer);
+	for (size_t i = 0; run->steps && i < run->plan->file->nitems; i++) {
+		loop_timer_cancel(loop, &run->steps[i].timer);
+		json_decref(run->steps[i].phases);
+	}
+	free(run->steps);
+	free(run->started);
+	free(run->traffic);
+	json_decref(run->gates);
+	json_decref(run->rollbacks);
+	json_decref(run->timeline);
+	release_plan_free(run->plan);
+	free(run);
+}
+
+/* Freed once the loop is out of the callbacks that may still hold it. */
+static void reap_tick(struct loop *loop, struct loop_timer *t)
+{
+	struct run *run = container_of(t, struct run, tick);
+
+	(void)loop;
+	run_free(run);
+}
+
+void run_finish(struct run *run, enum state_release_run_state s, const char *reason)
+{
+	static const char *const phase[] = {
+		[STATE_RELEASE_SUCCEEDED] = "succeeded", [STATE_RELEASE_DEGRADED] = "degraded",
+		[STATE_RELEASE_ROLLED_BACK] = "rolled-back", [STATE_RELEASE_FAILED] = "failed",
+		[STATE_RELEASE_REJECTED] = "rejected", [STATE_RELEASE_EXPIRED] = "expired",
+	};
+
+	if (state_release_run_state_terminal(run->state))
+		return;
+	traffic_sample(run);
+	run->state = s;
+	run->phase = PHASE_END;
+	run->finished_at = wall_ms();
+	if (reason && !run->reason[0])
+		snprintf(run->reason, sizeof(run->reason), "%s", reason);
+	for (size_t i = 0; i < run->plan->file->nitems; i++)
+		if (run->steps[i].state == STEP_PENDING)
+			run->steps[i].state = STEP_SKIPPED;
+	run_log(run, "release %s%s%s", state_release_run_state_name(s), run->reason[0] ? ": " : "", run->reason);
+	run_persist(run);
+	run_audit(run, DEPLOY_BY_DAEMON, "release.end", state_release_run_state_name(s), run->reason);
+	run_emit(run, (unsigned)s < sizeof(phase) / sizeof(phase[0]) && phase[s] ? phase[s] : "failed", run->reason,
+		 NULL);
+	list_del(&run->node);
+	loop_timer_cancel(run->rr->p->loop, &run->tick);
+	loop_timer_set(run->rr->p->loop, &run->tick, run->rr->p->loop->now_ms, reap_tick);
+}
+
+/* Traffic every second while running; nothing else on the tick. */
+static void sample_tick(struct loop *loop, struct loop_timer *t)
+{
+	struct run *run = container_of(t, struct run, tick);
+
+	traffic_sample(run);
+	loop_timer_set(loop, t, loop->now_ms + 1000, sample_tick);
+}
+
+static void start_running(struct run *run)
+{
+	run->state = STATE_RELEASE_RUNNING;
+	run->phase = PHASE_BEFORE;
+	run->started_at = wall_ms();
+	run->expires_at = 0;
+	traffic_sample(run);
+	run_log(run, "started: %zu groups, at most %u deploys at once", run->plan->ngroups, run->plan->concurrency);
+	run_emit(run, "started", NULL, NULL);
+	loop_timer_cancel(run->rr->p->loop, &run->tick);
+	loop_timer_set(run->rr->p->loop, &run->tick, run->rr->p->loop->now_ms + 1000, sample_tick);
+	run_advance(run);
+}
+
+static void expire_tick(struct loop *loop, struct loop_timer *t)
+{
+	struct run *run = container_of(t, struct run, tick);
+
+	(void)loop;
+	run_audit(run, DEPLOY_BY_DAEMON, "release.expire", "ok", NULL);
+	run_finish(run, STATE_RELEASE_EXPIRED, "nobody approved it in time");
+}
+
+static struct run *run_new(struct release_runner *rr, struct release_plan *plan)
+{
+	struct run *run = calloc(1, sizeof(*run));
+	size_t n = plan->file->nitems;
+
+	if (!run)
+		return NULL;
+	run->rr = rr;
+	run->plan = plan;
+	run->gate = SIZE_MAX;
+	run->steps = calloc(n, sizeof(*run->steps));
+	run->started = calloc(n, sizeof(*run->started));
+	run->gates = json_array();
+	run->rollbacks = json_array();
+	run->timeline = json_array();
+	if (!run->steps || !run->started || !run->gates || !run->rollbacks || !run->timeline) {
+		run->plan = NULL;
+		run_free(run);
+		return NULL;
+	}
+	for (size_t g = 0; g < plan->ngroups; g++)
+		for (size_t k = plan->group_start[g]; k < plan->group_start[g + 1]; k++) {
+			struct step *s = &run->steps[plan->order[k]];
+
+			s->run = run;
+			s->item = plan->order[k];
+			s->group = g;
+			s->phases = json_array();
+		}
+	return run;
+}
+
+static struct run *find_run(struct release_runner *rr, int64_t id)
+{
+	for (struct list_head *pos = rr->runs.next; pos != &rr->runs; pos = pos->next) {
+		struct run *run = container_of(pos, struct run, node);
+
+		if (run->id == id)
+			return run;
+	}
+	return NULL;
+}
+
+/* A service of plan in another active run, or deploying now: its name. */
+static const char *busy_service(struct release_runner *rr, const struct release_plan *plan)
+{
+	for (size_t i = 0; i < plan->file->nitems; i++) {
+		const struct release_item *it = &plan->file->items[i];
+		struct deployer_versions v;
+
+		if (it->kind != RELEASE_SERVICE)
+			continue;
+		if (deployer_versions(rr->d, it->name, &v) == 0 && v.in_flight)
+			return it->name;
+		for (struct list_head *pos = rr->runs.next; pos != &rr->runs; pos = pos->next) {
+			const struct run *other = container_of(pos, struct run, node);
+
+			for (size_t j = 0; j < other->plan->file->nitems; j++)
+				if (!strcmp(other->plan->file->items[j].name, it->name))
+					return it->name;
+		}
+	}
+	return NULL;
+}
+
+static bool managed_service(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nservices; i++)
+		if (!strcmp(cfg->services[i].name, name))
+			return cfg->services[i].run != NULL;
+	return false;
+}
+
+int64_t release_runner_start(struct release_runner *rr, const json_t *plan_json, uid_t who, char *err,
+			     size_t errlen)
+{
+	const struct config *cfg = rr->p->cfg;
+	struct release_plan *plan = NULL;
+	const char *busy;
+	struct run *run;
+
+	if (release_plan_from_json(plan_json, &plan, err, errlen) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < plan->file->nitems; i++) {
+		const struct release_item *it = &plan->file->items[i];
+
+		if (it->kind == RELEASE_SERVICE && !managed_service(cfg, it->name)) {
+			snprintf(err, errlen, "%s is not a service this daemon runs%s%s", it->name,
+				 cfg->env ? " in " : "", cfg->env ? cfg->env : "");
+			release_plan_free(plan);
+			return -EINVAL;
+		}
+	}
+	if ((busy = busy_service(rr, plan))) {
+		snprintf(err, errlen, "%s is being deployed or is part of another release that runs now", busy);
+		release_plan_free(plan);
+		return -EBUSY;
+	}
+	run = run_new(rr, plan);
+	if (!run) {
+		release_plan_free(plan);
+		return -ENOMEM;
+	}
+	run->id = rr->next_id++;
+	run->who = who;
+	snprintf(run->started_by, sizeof(run->started_by), "uid %u", (unsigned)who);
+	snprintf(run->env, sizeof(run->env), "%s", cfg->env ? cfg->env : "");
+	run->requested_at = wall_ms();
+	list_add_tail(&rr->runs, &run->node);
+	run_audit(run, who, "release.run", "ok", NULL);
+	if (cfg->approval.required) {
+		run->state = STATE_RELEASE_AWAITING_APPROVAL;
+		run->expires_at = run->requested_at + (int64_t)cfg->approval.timeout_ms;
+		run_log(run, "awaits approval: cutover release approve %lld%s%s", (long long)run->id,
+			run->env[0] ? " --env " : "", run->env);
+		persist(run, true);
+		run_emit(run, "awaiting-approval", NULL, NULL);
+		loop_timer_set(rr->p->loop, &run->tick, rr->p->loop->now_ms + cfg->approval.timeout_ms, expire_tick);
+		return run->id;
+	}
+	run->state = STATE_RELEASE_RUNNING;
+	persist(run, true);
+	start_running(run);
+	return run->id;
+}
+
+int64_t release_runner_abort(struct release_runner *rr, int64_t id, uid_t who, const char *reason, char *err,
+			     size_t errlen)
+{
+	struct run *run = find_run(rr, id);
+	char why[300];
+
+	if (!run) {
+		snprintf(err, errlen, "release %lld is not running (cutover release list)", (long long)id);
+		return -ENOENT;
+	}
+	if (run->state == STATE_RELEASE_AWAITING_APPROVAL)
+		return release_runner_reject(rr, id, who, reason ? reason : "withdrawn (abort)", err, errlen);
+	if (run->state == STATE_RELEASE_ROLLING_BACK) {
+		snprintf(err, errlen, "release %lld is already rolling back", (long long)id);
+		run_audit(run, who, "release.abort", "refused", err);
+		return -EALREADY;
+	}
+	snprintf(why, sizeof(why), "aborted by uid %u%s%s", (unsigned)who, reason ? ": " : "", reason ? reason : "");
+	run_audit(run, who, "release.abort", "ok", reason);
+	run_rollback(run, "%s", why);
+	return id;
+}
+
+int64_t release_runner_approve(struct release_runner *rr, int64_t id, uid_t who, char *err, size_t errlen)
+{
+	struct run *run = find_run(rr, id);
+
+	if (!run || run->state != STATE_RELEASE_AWAITING_APPROVAL) {
+		snprintf(err, errlen, "release %lld does not await approval", (long long)id);
+		return run ? -EALREADY : -ENOENT;
+	}
+	if (rr->p->cfg->approval.distinct && who == run->who) {
+		snprintf(err, errlen, "approval.distinct: who asked for release %lld cannot approve it", (long long)id);
+		run_audit(run, who, "release.approve", "refused", err);
+		return -EPERM;
+	}
+	run->approved_uid = who;
+	{
+		struct passwd *pw = getpwuid(who); /* one lookup, by hand, rarely */
+
+		if (pw)
+			snprintf(run->approved_by, sizeof(run->approved_by), "%s", pw->pw_name);
+		else
+			snprintf(run->approved_by, sizeof(run->approved_by), "uid %u", (unsigned)who);
+	}
+	run_audit(run, who, "release.approve", "ok", NULL);
+	run_log(run, "approved by %s", run->approved_by);
+	loop_timer_cancel(rr->p->loop, &run->tick);
+	start_running(run);
+	return id;
+}
+
+int64_t release_runner_reject(struct release_runner *rr, int64_t id, uid_t who, const char *reason, char *err,
+			      size_t errlen)
+{
+	struct run *run = find_run(rr, id);
+	char why[300];
+
+	if (!run || run->state != STATE_RELEASE_AWAITING_APPROVAL) {
+		snprintf(err, errlen, "release %lld does not await approval", (long long)id);
+		return run ? -EALREADY : -ENOENT;
+	}
+	run_audit(run, who, "release.reject", "ok", reason);
+	snprintf(why, sizeof(why), "rejected by uid %u%s%s", (unsigned)who, reason ? ": " : "", reason ? reason : "");
+	run_finish(run, STATE_RELEASE_REJECTED, why);
+	return id;
+}
+
+json_t *release_runner_get(struct release_runner *rr, int64_t id)
+{
+	struct run *run = find_run(rr, id);
+	json_t *o;
+
+	if (!run)
+		return NULL;
+	o = json_pack("{sI ss so ss ss sI so}", "id", (json_int_t)run->id, "name", run->plan->file->name, "env",
+		      str_or_null(run->env), "state", state_release_run_state_name(run->state), "started_by",
+		      run->started_by, "started_at", (json_int_t)run->requested_at, "report", report_json(run));
+	return o;
+}
+
+json_t *release_runner_status(struct release_runner *rr)
+{
+	json_t *arr = json_array();
+
+	for (struct list_head *pos = rr->runs.next; arr && pos != &rr->runs; pos = pos->next) {
+		const struct run *run = container_of(pos, struct run, node);
+
+		json_array_append_new(arr, json_pack("{sI ss ss si si}", "id", (json_int_t)run->id, "name",
+						     run->plan->file->name, "state",
+						     state_release_run_state_name(run->state), "group",
+						     (int)run->group + 1, "groups", (int)run->plan->ngroups));
+	}
+	return arr;
+}
+
+void release_runner_deployment_event(struct release_runner *rr, const json_t *event)
+{
+	json_int_t rid = json_integer_value(json_object_get(event, "release_id"));
+	json_int_t id = json_integer_value(json_object_get(event, "id"));
+
+	for (struct list_head *pos = rr->runs.next; pos != &rr->runs;) {
+		struct run *run = container_of(pos, struct run, node);
+
+		pos = pos->next;      /* the run may finish (and leave the list) below */
+		if (rid == run->id || id > 0)
+			steps_deployment_event(run, event);
+	}
+}
+
+void release_runner_observe(struct release_runner *rr, release_event_fn fn, void *data)
+{
+	rr->on_event = fn;
+	rr->event_data = data;
+}
+
+/* ---- start and recovery ------------------------------------------------------------------ */
+
+int release_runner_new(struct proxy *p, struct supervisor *sup, struct deployer *d, struct worker *w,
+		       struct state *st, struct release_runner **ret)
+{
+	struct release_runner *rr = calloc(1, sizeof(*rr));
+
+	if (!rr)
+		return -ENOMEM;
+	rr->p = p;
+	rr->sup = sup;
+	rr->d = d;
+	rr->w = w;
+	rr->st = st;
+	rr->next_id = 1;
+	list_init(&rr->runs);
+	*ret = rr;
+	return 0;
+}
+
+/* The steps' states as the report had them. */
+static void restore_steps(struct run *run, const json_t *report)
+{
+	const json_t *steps = json_object_get(report, "steps"), *s;
+	size_t k;
+
+	json_array_foreach(steps, k, s) {
+		const char *name = json_string_value(json_object_get(s, "name"));
+		const char *state = json_string_value(json_object_get(s, "state"));
+
+		for (size_t i = 0; name && state && i < run->plan->file->nitems; i++) {
+			struct step *st = &run->steps[i];
+
+			if (strcmp(run->plan->file->items[i].name, name))
+				continue;
+			for (int v = 0; v < STEP__COUNT; v++)
+				if (!strcmp(step_state_names[v], state))
+					st->state = (enum step_state)v;
+			st->changed = json_is_true(json_object_get(s, "changed")) || st->state == STEP_RUNNING ||
+				      st->state == STEP_DONE;
+			st->deployment_id = json_integer_value(json_object_get(s, "deployment_id"));
+			st->started_at = json_integer_value(json_object_get(s, "started_at"));
+			st->finished_at = json_integer_value(json_object_get(s, "finished_at"));
+			if (json_is_array(json_object_get(s, "phases"))) {
+				json_decref(st->phases);
+				st->phases = json_deep_copy(json_object_get(s, "phases"));
+			}
+			if (st->changed)
+				run->started[run->nstarted++] = i;
+		}
+	}
+}
+
+/* A run found unfinished: back in memory as its report says. */
+static int recover_one(struct release_runner *rr, const json_t *row)
+{
+	const json_t *report = json_object_get(row, "report");
+	struct release_plan *plan = NULL;
+	struct run *run;
+	char err[256];
+	const char *s;
+
+	if (release_plan_from_json(json_object_get(report, "plan"), &plan, err, sizeof(err)) < 0) {
+		log_error("release %lld: its record cannot be read back (%s): left as it is",
+			  (long long)json_integer_value(json_object_get(row, "id")), err);
+		return 0;
+	}
+	run = run_new(rr, plan);
+	if (!run) {
+		release_plan_free(plan);
+		return -ENOMEM;
+	}
+	run->recovered = true;
+	run->id = json_integer_value(json_object_get(row, "id"));
+	run->who = (uid_t)json_integer_value(json_object_get(row, "started_uid"));
+	snprintf(run->started_by, sizeof(run->started_by), "%s",
+		 (s = json_string_value(json_object_get(row, "started_by"))) ? s : "?");
+	snprintf(run->env, sizeof(run->env), "%s", (s = json_string_value(json_object_get(row, "env"))) ? s : "");
+	run->requested_at = json_integer_value(json_object_get(row, "started_at"));
+	run->started_at = json_integer_value(json_object_get(report, "started_at"));
+	run->expires_at = json_integer_value(json_object_get(report, "expires_at"));
+	if ((s = json_string_value(json_object_get(report, "approved_by"))))
+		snprintf(run->approved_by, sizeof(run->approved_by), "%s", s);
+	run->approved_uid = (uid_t)json_integer_value(json_object_get(report, "approved_uid"));
+	json_decref(run->gates);
+	json_decref(run->timeline);
+	json_decref(run->rollbacks);
+	run->gates = json_is_array(json_object_get(report, "gates")) ? json_deep_copy(json_object_get(report, "gates"))
+								    : json_array();
+	run->timeline = json_is_array(json_object_get(report, "timeline"))
+				? json_deep_copy(json_object_get(report, "timeline"))
+				: json_array();
+	run->rollbacks = json_is_array(json_object_get(report, "rollbacks"))
+				 ? json_deep_copy(json_object_get(report, "rollbacks"))
+				 : json_array();
+	restore_steps(run, report);
+	run->state = state_release_run_state_parse(json_string_value(json_object_get(row, "state"))) ==
+			     STATE_RELEASE_AWAITING_APPROVAL
+			     ? STATE_RELEASE_AWAITING_APPROVAL
+			     : STATE_RELEASE_RUNNING;
+	list_add_tail(&rr->runs, &run->node);
+	if (rr->next_id <= run->id)
+		rr->next_id = run->id + 1;
+	return 0;
+}
+
+/* Once the loop runs: recovered runs wait again, or roll back. */
+static void kick(struct loop *loop, struct loop_timer *t)
+{
+	struct release_runner *rr = container_of(t, struct release_runner, kick);
+
+	for (struct list_head *pos = rr->runs.next; pos != &rr->runs;) {
+		struct run *run = container_of(pos, struct run, node);
+
+		pos = pos->next;
+		if (!run->recovered)
+			continue;
+		run->recovered = false;
+		if (run->state == STATE_RELEASE_AWAITING_APPROVAL) {
+			int64_t left = run->expires_at - wall_ms();
+
+			run_log(run, "still awaits approval after the daemon restarted");
+			loop_timer_set(loop, &run->tick, loop->now_ms + (left > 0 ? (uint64_t)left : 0), expire_tick);
+			continue;
+		}
+		run_log(run, "the daemon stopped during the release: rolling it back (docs/internals/releases.md)");
+		loop_timer_set(loop, &run->tick, loop->now_ms + 1000, sample_tick);
+		run_rollback(run, "the daemon stopped during the release");
+	}
+}
+
+int release_runner_recover(struct release_runner *rr)
+{
+	struct state_release_run_filter f = { .in_flight = true, .with_report = true };
+	json_t *rows = NULL, *row;
+	int64_t next = 1;
+	size_t i;
+	int r;
+
+	r = state_release_run_next_id(rr->st, &next);
+	if (r < 0)
+		return r;
+	rr->next_id = next;
+	r = state_release_run_list(rr->st, &f, &rows);
+	if (r < 0)
+		return r;
+	json_array_foreach(rows, i, row) {
+		r = recover_one(rr, row);
+		if (r < 0)
+			break;
+	}
+	json_decref(rows);
+	if (!list_empty(&rr->runs))
+		loop_timer_set(rr->p->loop, &rr->kick, rr->p->loop->now_ms, kick);
+	return r < 0 ? r : 0;
+}
+
+void release_runner_free(struct release_runner *rr)
+{
+	if (!rr)
+		return;
+	loop_timer_cancel(rr->p->loop, &rr->kick);
+	while (!list_empty(&rr->runs)) {
+		struct run *run = container_of(rr->runs.next, struct run, node);
+
+		list_del(&run->node);
+		run_free(run);
+	}
+	free(rr);
+}
