@@ -435,6 +435,7 @@ static void undo_service(struct step *s)
 		step_end(s, STEP_ROLLED_BACK);
 		if (!s->reason[0])
 			snprintf(s->reason, sizeof(s->reason), "already back on %s", from);
+		run_log(run, "%s is back on %s (%s)", it->name, from, s->reason);
 		return;
 	}
 	if (!strcmp(v.previous, from)) {
