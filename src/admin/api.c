@@ -15,6 +15,7 @@
 #include "admin/admin-internal.h"
 #include "admin/api.h"
 #include "deploy/deploy.h"
+#include "release/release.h"
 #include "base/util.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
@@ -105,13 +106,14 @@ static void api_status(struct admin *a, const struct api_call *call, struct admi
 	for (size_t i = 0; i < p->routes->nservices; i++)
 		json_array_append_new(services, service_json(p->routes, i));
 	api_reply_json(out, 200,
-		   json_pack("{s:s, s:i, s:I, s:s?, s:s?, s:s?, s:b, s:I, s:I, s:o, s:o}", "version", CUTOVER_VERSION,
+		   json_pack("{s:s, s:i, s:I, s:s?, s:s?, s:s?, s:b, s:I, s:I, s:o, s:o, s:o}", "version", CUTOVER_VERSION,
 			     "pid", (int)getpid(), "uptime_s", (json_int_t)(now - (time_t)p->metrics.start_time_unix),
 			     "config", a->cfg->path, "env", a->cfg->env, "overlay", a->cfg->overlay, "draining",
 			     p->draining, "client_connections",
 			     (json_int_t)p->metrics.client_connections, "requests_in_flight",
 			     (json_int_t)p->metrics.in_flight, "services", services, "managed",
-			     a->deployer ? deployer_status_json(a->deployer) : json_array()));
+			     a->deployer ? deployer_status_json(a->deployer) : json_array(), "releases",
+			     a->releases ? release_runner_status(a->releases) : json_array()));
 }
 
 static void api_set_targets(struct admin *a, const struct api_call *call, struct admin_reply *out)
