@@ -36,6 +36,7 @@
 #include "base/log.h"
 #include "daemon/daemon-internal.h"
 #include "deploy/deploy.h"
+#include "release/release.h"
 #include "loop/inherit.h"
 #include "loop/loop.h"
 #include "proxy/proxy.h"
@@ -287,7 +288,8 @@ int upgrade_start(struct daemon *d, const char *binary, uid_t who, char *err, si
 		snprintf(err, errlen, "cannot run %s: %s", binary, strerror(errno));
 		return rc;
 	}
-	if (d->deployer && deployer_busy(d->deployer, err, errlen)) {
+	if ((d->deployer && deployer_busy(d->deployer, err, errlen)) ||
+	    (d->releases && release_runner_busy(d->releases, err, errlen))) {
 		size_t l = strlen(err);
 		snprintf(err + l, errlen - l, " is in progress: upgrade once it has ended");
 		return -EBUSY;

@@ -104,6 +104,9 @@ int64_t release_runner_reject(struct release_runner *rr, int64_t id, uid_t who, 
  * finished_at, report}, or NULL when ID is not active (finished: read
  * the state). */
 json_t *release_runner_get(struct release_runner *rr, int64_t id);
+/* A run in flight (not one awaiting approval), as "release 3 (spring)"
+ * into what[len]: true, or false when none is. */
+bool release_runner_busy(struct release_runner *rr, char *what, size_t len);
 /* The active runs, in short, for status. */
 json_t *release_runner_status(struct release_runner *rr);
 /* Stop the processes of active runs (shutdown) and free. */

@@ -611,6 +611,20 @@ json_t *release_runner_status(struct release_runner *rr)
 	return arr;
 }
 
+bool release_runner_busy(struct release_runner *rr, char *what, size_t len)
+{
+	for (struct list_head *pos = rr->runs.next; pos != &rr->runs; pos = pos->next) {
+		const struct run *run = container_of(pos, struct run, node);
+
+		if (run->state == STATE_RELEASE_AWAITING_APPROVAL)
+			continue;
+		if (what)
+			snprintf(what, len, "release %lld (%s)", (long long)run->id, run->plan->file->name);
+		return true;
+	}
+	return false;
+}
+
 void release_runner_deployment_event(struct release_runner *rr, const json_t *event)
 {
 	json_int_t rid = json_integer_value(json_object_get(event, "release_id"));
