@@ -235,7 +235,7 @@ static bool group_advance(struct run *run)
 {
 	const struct release_plan *p = run->plan;
 	size_t g = run->group, running = 0;
-	bool all_ended = true;
+	bool all_ended = true, started = false;
 
 	for (size_t k = p->group_start[g]; k < p->group_start[g + 1]; k++)
 		running += run->steps[p->order[k]].state == STEP_RUNNING;
@@ -248,7 +248,10 @@ static bool group_advance(struct run *run)
 		if (run->state != STATE_RELEASE_RUNNING)
 			return false;
 		running += s->state == STEP_RUNNING;
+		started = true;
 	}
+	if (started)          /* on record before a crash could lose it: recovery undoes them */
+		run_persist(run);
 	for (size_t k = p->group_start[g]; k < p->group_start[g + 1]; k++)
 		all_ended &= run->steps[p->order[k]].state != STEP_PENDING &&
 			     run->steps[p->order[k]].state != STEP_RUNNING;

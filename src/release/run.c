@@ -751,6 +751,28 @@ static int recover_one(struct release_runner *rr, const json_t *row)
 	return 0;
 }
 
+/* A service the record does not show as changed but that runs the
+ * release's version (its deploy ended after the last record): changed. */
+static void adopt_changes(struct run *run)
+{
+	const struct release_plan *p = run->plan;
+
+	for (size_t k = 0; k < p->file->nitems; k++) {
+		size_t i = p->order[k];
+		struct step *s = &run->steps[i];
+		const struct release_item *it = &p->file->items[i];
+		struct deployer_versions v;
+
+		if (s->changed || it->kind != RELEASE_SERVICE || !strcmp(p->from_versions[i], it->version) ||
+		    deployer_versions(run->rr->d, it->name, &v) < 0 || strcmp(v.live, it->version))
+			continue;
+		s->changed = true;
+		s->state = STEP_DONE;
+		run->started[run->nstarted++] = i;
+		run_log(run, "%s runs %s, which its record had not caught up with", it->name, it->version);
+	}
+}
+
 /* Once the loop runs: recovered runs wait again, or roll back. */
 static void kick(struct loop *loop, struct loop_timer *t)
 {
@@ -770,6 +792,7 @@ static void kick(struct loop *loop, struct loop_timer *t)
 			loop_timer_set(loop, &run->tick, loop->now_ms + (left > 0 ? (uint64_t)left : 0), expire_tick);
 			continue;
 		}
+		adopt_changes(run);
 		run_log(run, "the daemon stopped during the release: rolling it back (docs/internals/releases.md)");
 		loop_timer_set(loop, &run->tick, loop->now_ms + 1000, sample_tick);
 		run_rollback(run, "the daemon stopped during the release");
