@@ -685,6 +685,13 @@ static void restore_steps(struct run *run, const json_t *report)
 					st->state = (enum step_state)v;
 			st->changed = json_is_true(json_object_get(s, "changed")) || st->state == STEP_RUNNING ||
 				      st->state == STEP_DONE;
+			/* what was in flight died with the daemon (its deploy was
+			 * aborted by the deployer's recovery, its command killed):
+			 * the rollback walk judges it again */
+			if (st->state == STEP_RUNNING || st->state == STEP_ROLLING_BACK) {
+				st->state = STEP_FAILED;
+				snprintf(st->reason, sizeof(st->reason), "cut short: the daemon stopped");
+			}
 			st->deployment_id = json_integer_value(json_object_get(s, "deployment_id"));
 			st->started_at = json_integer_value(json_object_get(s, "started_at"));
 			st->finished_at = json_integer_value(json_object_get(s, "finished_at"));
