@@ -222,9 +222,17 @@ static void print_status(json_t *st)
 		       env);
 	else if (config)
 		printf("config %s\n", config);
-	printf("client connections %lld, requests in flight %lld\n\n",
+	printf("client connections %lld, requests in flight %lld\n",
 	       (long long)json_integer_value(json_object_get(st, "client_connections")),
 	       (long long)json_integer_value(json_object_get(st, "requests_in_flight")));
+	json_array_foreach(json_object_get(st, "releases"), i, svc)
+		printf("release %lld (%s): %s, group %lld of %lld  (cutover release show %lld)\n",
+		       (long long)json_integer_value(json_object_get(svc, "id")),
+		       json_string_value(json_object_get(svc, "name")), json_string_value(json_object_get(svc, "state")),
+		       (long long)json_integer_value(json_object_get(svc, "group")),
+		       (long long)json_integer_value(json_object_get(svc, "groups")),
+		       (long long)json_integer_value(json_object_get(svc, "id")));
+	putchar('\n');
 	json_array_foreach(json_object_get(st, "services"), i, svc) {
 		char routes[256];
 		json_t *m = managed_entry(st, json_string_value(json_object_get(svc, "name")));
