@@ -14,7 +14,14 @@
 #include <stdint.h>
 #include "release/release-t.h"
 
-/* Test counts as a report states them. */
+/* The most of a JUnit XML or coverage file a gate reads: a larger file
+ * fails the gate.  A summary gate reads the last GATE_OUTPUT_TAIL bytes of
+ * its command's output (the totals are at the end). */
+#define GATE_FILE_MAX (64u << 20)
+#define GATE_OUTPUT_TAIL (1u << 20)
+
+/* Test counts as a report states them; passed = tests - failed - errors -
+ * skipped. */
 struct gate_tests {
 	uint64_t tests;               /* every test case, skipped ones included */
 	uint64_t failed;              /* failures (assertions) */
@@ -32,13 +39,16 @@ struct gate_coverage {
 /* The last line of text holding "N passed, M failed" (as this project's
  * own suite and many runners print it; "N passed" alone, pytest's
  * "N passed, M failed, K skipped in 1.2s" and "N failed, M passed" are read
- * too).  Returns 0 with *ret (tests = passed + failed + skipped), or
+ * too; "N error(s)", "N skipped", "N xfailed" (skipped), "N xpassed"
+ * (passed) and cargo's "N ignored" (skipped) on the same line count).
+ * Returns 0 with *ret (tests = passed + failed + errors + skipped), or
  * -ENOENT when no such line is there, with a sentence in err. */
 int gate_read_summary(const char *text, size_t len, struct gate_tests *ret, char *err, size_t errlen);
 /* A JUnit XML report (<testsuites> or <testsuite> at the root; cmocka's,
  * pytest's, Maven Surefire's): counted from its <testcase> elements and
  * their <failure>, <error> and <skipped> children.  Returns 0 with *ret,
- * or -EINVAL (not XML, not JUnit, no test case) with a sentence in err. */
+ * or -EINVAL (not XML, not JUnit, a DOCTYPE, no test case, larger than
+ * GATE_FILE_MAX) or -ENOMEM, with a sentence in err. */
 int gate_read_junit(const char *xml, size_t len, struct gate_tests *ret, char *err, size_t errlen);
 /* gcovr's JSON summary (`gcovr --json-summary`): line_covered/line_total,
  * branch_*, function_*.  Returns 0 or -EINVAL with a sentence in err. */
