@@ -75,6 +75,10 @@ void gate_judge_metric(const struct release_gate *g, struct gate_result *r);
  * metric: {...}}; the parts that were not read are left out.  NULL when
  * out of memory. */
 json_t *gate_result_json(const struct release_gate *g, const struct gate_result *r);
+/* Makes s printable and valid UTF-8 in place: control characters and bytes
+ * that do not form a UTF-8 sequence (what a reader quoted from a file, a
+ * sentence cut at its size) become '?'.  The judges do it to r->reason. */
+void gate_text_clean(char *s);
 /* "exit", "summary", "junit", "coverage", "metric"; "before", "between",
  * "after-group", "after"; "lines", "branches", "functions"; "error_rate",
  * "p50", "p99". */

@@ -529,119 +529,121 @@ struct judge_case {
 			.min_pass_rate_bp = 10000, __VA_ARGS__ }
 #define RAN(code) { .ran = true, .exit_code = (code) }
 
+static const struct judge_case judge_cases[] = {
+	{ "exit 0", G(GATE_READ_EXIT), NULL, NO_FILE, RAN(0), true, EXACT("exit status 0, as expected") },
+	{ "exit 1", G(GATE_READ_EXIT), NULL, NO_FILE, RAN(1), false, EXACT("exit status 1, expected 0") },
+	{ "exit 3 expected", G(GATE_READ_EXIT, .expect_exit = 3), NULL, NO_FILE, RAN(3), true,
+	  EXACT("exit status 3, as expected") },
+	{ "timed out", G(GATE_READ_EXIT, .timeout_ms = 600000), NULL, NO_FILE,
+	  { .ran = true, .exit_code = -1, .signal = 9, .timed_out = true }, false,
+	  EXACT("the command timed out after 10m: the gate fails") },
+	{ "timed out, the timeout resolved by the runner", G(GATE_READ_EXIT), NULL, NO_FILE,
+	  { .ran = true, .exit_code = -1, .signal = 9, .timed_out = true, .started_ms = 1000, .finished_ms = 31000 },
+	  false, EXACT("the command timed out after 30s: the gate fails") },
+	{ "killed", G(GATE_READ_EXIT), NULL, NO_FILE, { .ran = true, .exit_code = -1, .signal = 9 }, false,
+	  EXACT("the command was killed by SIGKILL: the gate fails") },
+	{ "killed after printing a passing summary", G(GATE_READ_SUMMARY), "5 passed, 0 failed\n", OUTPUT,
+	  { .ran = true, .exit_code = -1, .signal = 15 }, false, EXACT("the command was killed by SIGTERM: the gate fails") },
+	{ "not started: the runner's reason stays", G(GATE_READ_EXIT), NULL, NO_FILE,
+	  { .ran = false, .reason = "cannot run sh: No such file or directory" }, false,
+	  EXACT("cannot run sh: No such file or directory") },
+	{ "not started, no reason", G(GATE_READ_EXIT), NULL, NO_FILE, { .ran = false }, false,
+	  EXACT("the command did not run: the gate fails") },
+	{ "summary passes", G(GATE_READ_SUMMARY), "build ok\n41 passed, 0 failed\n", OUTPUT, RAN(0), true,
+	  EXACT("41 passed, 0 failed (41 tests, pass rate 100.00% >= 100.00%)") },
+	{ "summary with a failure", G(GATE_READ_SUMMARY), "40 passed, 1 failed\n", OUTPUT, RAN(1), false,
+	  EXACT("40 passed, 1 failed (41 tests, pass rate 97.56% < 100.00%; 1 failed > 0 allowed); "
+	  "the command exited with status 1") },
+	{ "summary: a failure allowed, exit 1 reported", G(GATE_READ_SUMMARY, .max_failed = 1,
+							    .min_pass_rate_bp = 9500),
+	  "=== 40 passed, 1 failed, 2 skipped in 3.1s ===\n", OUTPUT, RAN(1), true,
+	  EXACT("40 passed, 1 failed, 2 skipped (43 tests, 41 ran, pass rate 97.56% >= 95.00%); "
+	  "the command exited with status 1") },
+	{ "summary: errors", G(GATE_READ_SUMMARY), "1 passed, 2 errors\n", OUTPUT, RAN(1), false,
+	  EXACT("1 passed, 0 failed, 2 errors (3 tests, pass rate 33.33% < 100.00%; 2 failed or errored > 0 allowed); "
+	  "the command exited with status 1") },
+	{ "summary: the rate is rounded down", G(GATE_READ_SUMMARY, .max_failed = 1), "99999 passed, 1 failed\n",
+	  OUTPUT, RAN(0), false, EXACT("99999 passed, 1 failed (100000 tests, pass rate 99.99% < 100.00%)") },
+	{ "summary: all skipped", G(GATE_READ_SUMMARY), "3 passed, 0 failed, 3 skipped", OUTPUT, RAN(0), true,
+	  EXACT("3 passed, 0 failed, 3 skipped (6 tests, 3 ran, pass rate 100.00% >= 100.00%)") },
+	{ "summary: nothing ran", G(GATE_READ_SUMMARY), "0 passed, 0 failed, 3 skipped", OUTPUT, RAN(0), false,
+	  EXACT("0 passed, 0 failed, 3 skipped (3 tests, none ran: no pass rate to judge; 0 ran < 1 required)") },
+	{ "summary: nothing ran, nothing required",
+	  G(GATE_READ_SUMMARY, .min_tests = 0, .min_pass_rate_bp = 0), "0 passed, 0 failed", OUTPUT, RAN(0),
+	  true, EXACT("0 passed, 0 failed (0 tests, none ran: no pass rate)") },
+	{ "summary: too few tests", G(GATE_READ_SUMMARY, .min_tests = 10), "5 passed, 0 failed", OUTPUT, RAN(0),
+	  false, EXACT("5 passed, 0 failed (5 tests, pass rate 100.00% >= 100.00%; 5 ran < 10 required)") },
+	{ "summary: no line", G(GATE_READ_SUMMARY), "Segmentation fault\n", OUTPUT, RAN(139), false,
+	  EXACT("the command's output cannot be read: no \"N passed, N failed\" line in it: the gate fails "
+	  "(a result is never assumed); the command exited with status 139") },
+	{ "summary: empty output", G(GATE_READ_SUMMARY), "", OUTPUT, RAN(0), false,
+	  EXACT("the command's output cannot be read: it is empty: the gate fails (a result is never assumed)") },
+	{ "summary: output not kept", G(GATE_READ_SUMMARY), NULL, NO_FILE, RAN(0), false,
+	  EXACT("the command's output was not kept: the gate fails (a result is never assumed)") },
+	{ "junit passes", G(GATE_READ_JUNIT, .file = "build/junit.xml"),
+	  "<testsuite><testcase/><testcase/></testsuite>", GATE_FILE, RAN(0), true,
+	  EXACT("2 passed, 0 failed (2 tests, pass rate 100.00% >= 100.00%)") },
+	{ "junit: pytest exits 1, one failure allowed",
+	  G(GATE_READ_JUNIT, .file = "build/junit.xml", .max_failed = 1, .min_pass_rate_bp = 5000),
+	  "<testsuite><testcase/><testcase><failure/></testcase><testcase><skipped/></testcase></testsuite>",
+	  GATE_FILE, RAN(1), true,
+	  EXACT("1 passed, 1 failed, 1 skipped (3 tests, 2 ran, pass rate 50.00% >= 50.00%); "
+	  "the command exited with status 1") },
+	{ "junit: no file", G(GATE_READ_JUNIT, .file = "build/junit.xml"), NULL, NO_FILE, RAN(2), false,
+	  EXACT("no JUnit XML at build/junit.xml: No such file or directory: the gate fails (a result is never assumed); "
+	  "the command exited with status 2") },
+	{ "junit: not XML", G(GATE_READ_JUNIT, .file = "build/junit.xml"), "<testsuite><testcase>",
+	  GATE_FILE, RAN(0), false, PREFIX("the JUnit XML at build/junit.xml cannot be read: not well-formed XML: line 1: ") },
+	{ "junit: a traceback", G(GATE_READ_JUNIT, .file = "build/junit.xml"), "Traceback (most recent call last):",
+	  GATE_FILE, RAN(1), false, EXACT("the JUnit XML at build/junit.xml cannot be read: not XML: it does not start "
+					  "with '<': the gate fails (a result is never assumed); the command exited "
+					  "with status 1") },
+	{ "junit: no file named", G(GATE_READ_JUNIT), NULL, NO_FILE, RAN(0), false,
+	  EXACT("the gate names no file to read: the gate fails (a result is never assumed)") },
+	{ "junit: a directory", G(GATE_READ_JUNIT, .file = "build"), NULL, NO_FILE, RAN(0), false,
+	  EXACT("the JUnit XML at build cannot be read: not a regular file: the gate fails (a result is never assumed)") },
+	{ "coverage: gcovr, lines below", G(GATE_READ_COVERAGE, .file = "build/coverage.json", .min_coverage_bp = 8500),
+	  "{\"line_covered\": 130, \"line_total\": 160, \"branch_covered\": 0, \"branch_total\": 0}", GATE_FILE,
+	  RAN(0), false, EXACT("line coverage 81.25% (130/160) < 85.00%") },
+	{ "coverage: gcovr, lines at", G(GATE_READ_COVERAGE, .file = "build/coverage.json", .min_coverage_bp = 8125),
+	  "\xef\xbb\xbf\n {\"line_covered\": 130, \"line_total\": 160}", GATE_FILE, RAN(0), true,
+	  EXACT("line coverage 81.25% (130/160) >= 81.25%") },
+	{ "coverage: gcovr, no branches", G(GATE_READ_COVERAGE, .file = "build/coverage.json",
+					     .coverage = COVERAGE_BRANCHES),
+	  "{\"line_covered\": 130, \"line_total\": 160, \"branch_covered\": 0, \"branch_total\": 0}", GATE_FILE,
+	  RAN(0), false,
+	  EXACT("build/coverage.json reports no branches, so its branch coverage cannot be judged: the gate fails "
+	  "(a result is never assumed)") },
+	{ "coverage: lcov, functions", G(GATE_READ_COVERAGE, .file = "build/cov.info", .coverage = COVERAGE_FUNCTIONS,
+					 .min_coverage_bp = 6000),
+	  "SF:a.c\nFNF:3\nFNH:2\nend_of_record\n", GATE_FILE, RAN(0), true,
+	  EXACT("function coverage 66.66% (2/3) >= 60.00%") },
+	{ "coverage: lcov, branches, exit 1", G(GATE_READ_COVERAGE, .file = "build/cov.info",
+						.coverage = COVERAGE_BRANCHES, .min_coverage_bp = 5000),
+	  "SF:a.c\nBRDA:1,0,0,1\nBRDA:1,0,1,0\nBRDA:2,0,0,-\nend_of_record\n", GATE_FILE, RAN(1), false,
+	  EXACT("branch coverage 33.33% (1/3) < 50.00%; the command exited with status 1") },
+	{ "coverage: not a report", G(GATE_READ_COVERAGE, .file = "build/cov.info"), "<html>\n", GATE_FILE, RAN(0),
+	  false,
+	  EXACT("the lcov tracefile at build/cov.info cannot be read: line 1: not lcov tracefile data (KEY:VALUE or "
+	  "end_of_record): the gate fails (a result is never assumed)") },
+	{ "coverage: broken JSON", G(GATE_READ_COVERAGE, .file = "build/cov.json"), "{\"line_covered\": ", GATE_FILE,
+	  RAN(0), false,
+	  PREFIX("the gcovr JSON summary at build/cov.json cannot be read: not JSON: line 1: ") },
+	{ "coverage: empty", G(GATE_READ_COVERAGE, .file = "build/cov.info"), "", GATE_FILE, RAN(0), false,
+	  EXACT("the lcov tracefile at build/cov.info cannot be read: no record (SF: ... end_of_record) in it: not an lcov "
+	  "tracefile: the gate fails (a result is never assumed)") },
+	{ "a metric gate is not a command", G(GATE_READ_METRIC), NULL, NO_FILE, RAN(0), false,
+	  EXACT("a metric gate is not judged by its command: the gate fails") },
+};
+#pragma GCC diagnostic pop
+
 static void test_judge_command_table(void **state)
 {
-	static const struct judge_case cases[] = {
-		{ "exit 0", G(GATE_READ_EXIT), NULL, NO_FILE, RAN(0), true, EXACT("exit status 0, as expected") },
-		{ "exit 1", G(GATE_READ_EXIT), NULL, NO_FILE, RAN(1), false, EXACT("exit status 1, expected 0") },
-		{ "exit 3 expected", G(GATE_READ_EXIT, .expect_exit = 3), NULL, NO_FILE, RAN(3), true,
-		  EXACT("exit status 3, as expected") },
-		{ "timed out", G(GATE_READ_EXIT, .timeout_ms = 600000), NULL, NO_FILE,
-		  { .ran = true, .exit_code = -1, .signal = 9, .timed_out = true }, false,
-		  EXACT("the command timed out after 10m: the gate fails") },
-		{ "timed out, the timeout resolved by the runner", G(GATE_READ_EXIT), NULL, NO_FILE,
-		  { .ran = true, .exit_code = -1, .signal = 9, .timed_out = true, .started_ms = 1000, .finished_ms = 31000 },
-		  false, EXACT("the command timed out after 30s: the gate fails") },
-		{ "killed", G(GATE_READ_EXIT), NULL, NO_FILE, { .ran = true, .exit_code = -1, .signal = 9 }, false,
-		  EXACT("the command was killed by SIGKILL: the gate fails") },
-		{ "killed after printing a passing summary", G(GATE_READ_SUMMARY), "5 passed, 0 failed\n", OUTPUT,
-		  { .ran = true, .exit_code = -1, .signal = 15 }, false, EXACT("the command was killed by SIGTERM: the gate fails") },
-		{ "not started: the runner's reason stays", G(GATE_READ_EXIT), NULL, NO_FILE,
-		  { .ran = false, .reason = "cannot run sh: No such file or directory" }, false,
-		  EXACT("cannot run sh: No such file or directory") },
-		{ "not started, no reason", G(GATE_READ_EXIT), NULL, NO_FILE, { .ran = false }, false,
-		  EXACT("the command did not run: the gate fails") },
-		{ "summary passes", G(GATE_READ_SUMMARY), "build ok\n41 passed, 0 failed\n", OUTPUT, RAN(0), true,
-		  EXACT("41 passed, 0 failed (41 tests, pass rate 100.00% >= 100.00%)") },
-		{ "summary with a failure", G(GATE_READ_SUMMARY), "40 passed, 1 failed\n", OUTPUT, RAN(1), false,
-		  EXACT("40 passed, 1 failed (41 tests, pass rate 97.56% < 100.00%; 1 failed > 0 allowed); "
-		  "the command exited with status 1") },
-		{ "summary: a failure allowed, exit 1 reported", G(GATE_READ_SUMMARY, .max_failed = 1,
-								    .min_pass_rate_bp = 9500),
-		  "=== 40 passed, 1 failed, 2 skipped in 3.1s ===\n", OUTPUT, RAN(1), true,
-		  EXACT("40 passed, 1 failed, 2 skipped (43 tests, 41 ran, pass rate 97.56% >= 95.00%); "
-		  "the command exited with status 1") },
-		{ "summary: errors", G(GATE_READ_SUMMARY), "1 passed, 2 errors\n", OUTPUT, RAN(1), false,
-		  EXACT("1 passed, 0 failed, 2 errors (3 tests, pass rate 33.33% < 100.00%; 2 failed or errored > 0 allowed); "
-		  "the command exited with status 1") },
-		{ "summary: the rate is rounded down", G(GATE_READ_SUMMARY, .max_failed = 1), "99999 passed, 1 failed\n",
-		  OUTPUT, RAN(0), false, EXACT("99999 passed, 1 failed (100000 tests, pass rate 99.99% < 100.00%)") },
-		{ "summary: all skipped", G(GATE_READ_SUMMARY), "3 passed, 0 failed, 3 skipped", OUTPUT, RAN(0), true,
-		  EXACT("3 passed, 0 failed, 3 skipped (6 tests, 3 ran, pass rate 100.00% >= 100.00%)") },
-		{ "summary: nothing ran", G(GATE_READ_SUMMARY), "0 passed, 0 failed, 3 skipped", OUTPUT, RAN(0), false,
-		  EXACT("0 passed, 0 failed, 3 skipped (3 tests, none ran: no pass rate to judge; 0 ran < 1 required)") },
-		{ "summary: nothing ran, nothing required",
-		  G(GATE_READ_SUMMARY, .min_tests = 0, .min_pass_rate_bp = 0), "0 passed, 0 failed", OUTPUT, RAN(0),
-		  true, EXACT("0 passed, 0 failed (0 tests, none ran: no pass rate)") },
-		{ "summary: too few tests", G(GATE_READ_SUMMARY, .min_tests = 10), "5 passed, 0 failed", OUTPUT, RAN(0),
-		  false, EXACT("5 passed, 0 failed (5 tests, pass rate 100.00% >= 100.00%; 5 ran < 10 required)") },
-		{ "summary: no line", G(GATE_READ_SUMMARY), "Segmentation fault\n", OUTPUT, RAN(139), false,
-		  EXACT("the command's output cannot be read: no \"N passed, N failed\" line in it: the gate fails "
-		  "(a result is never assumed); the command exited with status 139") },
-		{ "summary: empty output", G(GATE_READ_SUMMARY), "", OUTPUT, RAN(0), false,
-		  EXACT("the command's output cannot be read: it is empty: the gate fails (a result is never assumed)") },
-		{ "summary: output not kept", G(GATE_READ_SUMMARY), NULL, NO_FILE, RAN(0), false,
-		  EXACT("the command's output was not kept: the gate fails (a result is never assumed)") },
-		{ "junit passes", G(GATE_READ_JUNIT, .file = "build/junit.xml"),
-		  "<testsuite><testcase/><testcase/></testsuite>", GATE_FILE, RAN(0), true,
-		  EXACT("2 passed, 0 failed (2 tests, pass rate 100.00% >= 100.00%)") },
-		{ "junit: pytest exits 1, one failure allowed",
-		  G(GATE_READ_JUNIT, .file = "build/junit.xml", .max_failed = 1, .min_pass_rate_bp = 5000),
-		  "<testsuite><testcase/><testcase><failure/></testcase><testcase><skipped/></testcase></testsuite>",
-		  GATE_FILE, RAN(1), true,
-		  EXACT("1 passed, 1 failed, 1 skipped (3 tests, 2 ran, pass rate 50.00% >= 50.00%); "
-		  "the command exited with status 1") },
-		{ "junit: no file", G(GATE_READ_JUNIT, .file = "build/junit.xml"), NULL, NO_FILE, RAN(2), false,
-		  EXACT("no JUnit XML at build/junit.xml: No such file or directory: the gate fails (a result is never assumed); "
-		  "the command exited with status 2") },
-		{ "junit: not XML", G(GATE_READ_JUNIT, .file = "build/junit.xml"), "<testsuite><testcase>",
-		  GATE_FILE, RAN(0), false, PREFIX("the JUnit XML at build/junit.xml cannot be read: not well-formed XML: line 1: ") },
-		{ "junit: a traceback", G(GATE_READ_JUNIT, .file = "build/junit.xml"), "Traceback (most recent call last):",
-		  GATE_FILE, RAN(1), false, EXACT("the JUnit XML at build/junit.xml cannot be read: not XML: it does not start "
-						  "with '<': the gate fails (a result is never assumed); the command exited "
-						  "with status 1") },
-		{ "junit: no file named", G(GATE_READ_JUNIT), NULL, NO_FILE, RAN(0), false,
-		  EXACT("the gate names no file to read: the gate fails (a result is never assumed)") },
-		{ "junit: a directory", G(GATE_READ_JUNIT, .file = "build"), NULL, NO_FILE, RAN(0), false,
-		  EXACT("the JUnit XML at build cannot be read: not a regular file: the gate fails (a result is never assumed)") },
-		{ "coverage: gcovr, lines below", G(GATE_READ_COVERAGE, .file = "build/coverage.json", .min_coverage_bp = 8500),
-		  "{\"line_covered\": 130, \"line_total\": 160, \"branch_covered\": 0, \"branch_total\": 0}", GATE_FILE,
-		  RAN(0), false, EXACT("line coverage 81.25% (130/160) < 85.00%") },
-		{ "coverage: gcovr, lines at", G(GATE_READ_COVERAGE, .file = "build/coverage.json", .min_coverage_bp = 8125),
-		  "\xef\xbb\xbf\n {\"line_covered\": 130, \"line_total\": 160}", GATE_FILE, RAN(0), true,
-		  EXACT("line coverage 81.25% (130/160) >= 81.25%") },
-		{ "coverage: gcovr, no branches", G(GATE_READ_COVERAGE, .file = "build/coverage.json",
-						     .coverage = COVERAGE_BRANCHES),
-		  "{\"line_covered\": 130, \"line_total\": 160, \"branch_covered\": 0, \"branch_total\": 0}", GATE_FILE,
-		  RAN(0), false,
-		  EXACT("build/coverage.json reports no branches, so its branch coverage cannot be judged: the gate fails "
-		  "(a result is never assumed)") },
-		{ "coverage: lcov, functions", G(GATE_READ_COVERAGE, .file = "build/cov.info", .coverage = COVERAGE_FUNCTIONS,
-						 .min_coverage_bp = 6000),
-		  "SF:a.c\nFNF:3\nFNH:2\nend_of_record\n", GATE_FILE, RAN(0), true,
-		  EXACT("function coverage 66.66% (2/3) >= 60.00%") },
-		{ "coverage: lcov, branches, exit 1", G(GATE_READ_COVERAGE, .file = "build/cov.info",
-							.coverage = COVERAGE_BRANCHES, .min_coverage_bp = 5000),
-		  "SF:a.c\nBRDA:1,0,0,1\nBRDA:1,0,1,0\nBRDA:2,0,0,-\nend_of_record\n", GATE_FILE, RAN(1), false,
-		  EXACT("branch coverage 33.33% (1/3) < 50.00%; the command exited with status 1") },
-		{ "coverage: not a report", G(GATE_READ_COVERAGE, .file = "build/cov.info"), "<html>\n", GATE_FILE, RAN(0),
-		  false,
-		  EXACT("the lcov tracefile at build/cov.info cannot be read: line 1: not lcov tracefile data (KEY:VALUE or "
-		  "end_of_record): the gate fails (a result is never assumed)") },
-		{ "coverage: broken JSON", G(GATE_READ_COVERAGE, .file = "build/cov.json"), "{\"line_covered\": ", GATE_FILE,
-		  RAN(0), false,
-		  PREFIX("the gcovr JSON summary at build/cov.json cannot be read: not JSON: line 1: ") },
-		{ "coverage: empty", G(GATE_READ_COVERAGE, .file = "build/cov.info"), "", GATE_FILE, RAN(0), false,
-		  EXACT("the lcov tracefile at build/cov.info cannot be read: no record (SF: ... end_of_record) in it: not an lcov "
-		  "tracefile: the gate fails (a result is never assumed)") },
-		{ "a metric gate is not a command", G(GATE_READ_METRIC), NULL, NO_FILE, RAN(0), false,
-		  EXACT("a metric gate is not judged by its command: the gate fails") },
-	};
 	char *dir = tmpdir_make();
 
 	(void)state;
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		const struct judge_case *c = &cases[i];
+	for (size_t i = 0; i < ARRAY_SIZE(judge_cases); i++) {
+		const struct judge_case *c = &judge_cases[i];
 		struct gate_result r = c->r;
 		char out[600], sub[600];
 
@@ -665,7 +667,6 @@ static void test_judge_command_table(void **state)
 	}
 	tmpdir_remove(dir);
 }
-#pragma GCC diagnostic pop
 
 /* The figures the judge fills, beside the sentence. */
 static void test_judge_figures(void **state)
@@ -918,6 +919,33 @@ static void test_result_json(void **state)
 	/* and the judges clean it in place */
 	gate_judge_command(&g, NULL, NULL, &r);
 	assert_string_equal(r.reason, "cannot run ???[31m caf\xc3\xa9");
+}
+
+static void test_text_clean(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "plain text, 100%", "plain text, 100%" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "tab\tnew\nline\x7f", "tab?new?line?" },
+		{ "\x1b[31mred", "?[31mred" },
+		{ "overlong \xc0\xaf", "overlong ??" },
+		{ "surrogate \xed\xa0\x80", "surrogate ???" },
+		{ "beyond U+10FFFF \xf4\x90\x80\x80", "beyond U+10FFFF ????" },
+		{ "overlong 3 \xe0\x80\xaf", "overlong 3 ???" },
+		{ "cut \xe2\x82", "cut ??" },
+		{ "lone \x80 continuation", "lone ? continuation" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char buf[128];
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		gate_text_clean(buf);
+		if (strcmp(buf, cases[i].out))
+			fail_msg("case %zu: \"%s\", want \"%s\"", i, buf, cases[i].out);
+	}
 }
 
 static void test_names(void **state)
@@ -1182,6 +1210,7 @@ int main(void)
 		cmocka_unit_test(test_judge_files),
 		cmocka_unit_test(test_judge_metric_table),
 		cmocka_unit_test(test_result_json),
+		cmocka_unit_test(test_text_clean),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_samples),
 		cmocka_unit_test(test_live_cmocka),
