@@ -92,10 +92,13 @@ static char *join_path(const char *dir, const char *file)
 }
 
 /* Reads the regular file at path: all of it (-EFBIG when it holds more than
- * max bytes) or, with tail, its last max bytes.  Returns 0 with *ret (a
- * malloc'd copy with a NUL after it, the caller frees), *ret_len and
- * *ret_mtime_ms; or -errno (-EINVAL: not a regular file), outputs untouched. */
-static int read_file(const char *path, size_t max, bool tail, char **ret, size_t *ret_len, int64_t *ret_mtime_ms)
+ * max bytes) or, with tail, its last max bytes, less the piece of a line
+ * they start with (when the file is longer: *ret_cut).  Returns 0 with
+ * *ret (a malloc'd copy with a NUL after it, the caller frees), *ret_len,
+ * *ret_mtime_ms and *ret_cut; or -errno (-EINVAL: not a regular file),
+ * outputs untouched. */
+static int read_file(const char *path, size_t max, bool tail, char **ret, size_t *ret_len, int64_t *ret_mtime_ms,
+		     bool *ret_cut)
 {
 	struct stat st;
 	size_t want, got = 0;
@@ -139,8 +142,17 @@ static int read_file(const char *path, size_t max, bool tail, char **ret, size_t
 		got += (size_t)n;
 	}
 	buf[got] = '\0';
+	if (offset > 0) {
+		/* the tail starts inside a line: "12 passed" cut to "2 passed"
+		 * must not be read, so the first line goes */
+		char *nl = memchr(buf, '\n', got);
+		size_t drop = nl ? (size_t)(nl - buf) + 1 : got;
+		memmove(buf, buf + drop, got - drop + 1);
+		got -= drop;
+	}
 	*ret = buf;
 	*ret_len = got;
+	*ret_cut = offset > 0;
 	*ret_mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 	buf = NULL;
 	r = 0;
@@ -248,6 +260,7 @@ static void judge_file(const struct release_gate *g, const char *dir, struct gat
 	struct gate_tests t;
 	int64_t mtime_ms = 0;
 	size_t len = 0;
+	bool cut;
 	int rc;
 
 	if (!g->file || !g->file[0]) {
@@ -259,7 +272,7 @@ static void judge_file(const struct release_gate *g, const char *dir, struct gat
 		say(r, "out of memory reading %s: the gate fails", g->file);
 		return;
 	}
-	rc = read_file(path, GATE_FILE_MAX, false, &text, &len, &mtime_ms);
+	rc = read_file(path, GATE_FILE_MAX, false, &text, &len, &mtime_ms, &cut);
 	if (rc == -ENOENT) {
 		say(r, "no %s at %s: %s: the gate fails (a result is never assumed)", kind, g->file, strerror(ENOENT));
 		goto out;
@@ -309,19 +322,23 @@ static void judge_summary(const struct release_gate *g, const char *output_path,
 	struct gate_tests t;
 	int64_t mtime_ms;
 	size_t len;
+	bool cut;
 	int rc;
 
 	if (!output_path) {
 		say(r, "the command's output was not kept: the gate fails (a result is never assumed)");
 		return;
 	}
-	rc = read_file(output_path, GATE_OUTPUT_TAIL, true, &text, &len, &mtime_ms);
+	rc = read_file(output_path, GATE_OUTPUT_TAIL, true, &text, &len, &mtime_ms, &cut);
 	if (rc < 0) {
 		say(r, "the command's output cannot be read: %s: the gate fails (a result is never assumed)",
 		    read_error(rc));
 		return;
 	}
-	if (gate_read_summary(text, len, &t, err, sizeof(err)) < 0)
+	if (cut && len == 0)
+		say(r, "the command's output cannot be read: its last %u MiB hold no whole line: the gate fails "
+		    "(a result is never assumed)", GATE_OUTPUT_TAIL >> 20);
+	else if (gate_read_summary(text, len, &t, err, sizeof(err)) < 0)
 		say(r, "the command's output cannot be read: %s: the gate fails (a result is never assumed)", err);
 	else
 		judge_tests(g, &t, r);

@@ -734,8 +734,24 @@ static void test_judge_files(void **state)
 	r = (struct gate_result)RAN(0);
 	gate_judge_command(&g, dir, out, &r);
 	assert_false(r.passed);
+	assert_string_equal(r.reason, "the command's output cannot be read: its last 1 MiB hold no whole line: "
+				      "the gate fails (a result is never assumed)");
+	/* the tail starting inside "12 passed, 0 failed": the piece is not read as "2 passed" */
+	memset(text, 'x', big);
+	memcpy(text, "12 passed, 0 failed\n", 20);
+	for (size_t i = 100; i < GATE_OUTPUT_TAIL; i += 100)
+		text[i] = '\n';
+	write_file(dir, "out", text, GATE_OUTPUT_TAIL + 1);
+	r = (struct gate_result)RAN(0);
+	gate_judge_command(&g, dir, out, &r);
+	assert_false(r.passed);
 	assert_string_equal(r.reason, "the command's output cannot be read: no \"N passed, N failed\" line in it: "
 				      "the gate fails (a result is never assumed)");
+	/* and the whole file, one byte shorter, is read from its start */
+	write_file(dir, "out", text, GATE_OUTPUT_TAIL);
+	r = (struct gate_result)RAN(0);
+	gate_judge_command(&g, dir, out, &r);
+	assert_string_equal(r.reason, "12 passed, 0 failed (12 tests, pass rate 100.00% >= 100.00%)");
 	free(text);
 
 	/* a JUnit file from before the command started */
