@@ -8,23 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/util.h"
+#include "release/gate.h"
 #include "release/release.h"
 #include "store/store.h"
 
-static const char *const read_names[] = { "exit", "summary", "junit", "coverage", "metric" };
-static const char *const when_names[] = { "before", "between", "after-group", "after" };
-static const char *const coverage_names[] = { "lines", "branches", "functions" };
-static const char *const metric_names[] = { "error_rate", "p50", "p99" };
-
-#define NAME_OF(table, v) ((unsigned)(v) < sizeof(table) / sizeof((table)[0]) ? (table)[v] : "?")
-
-static int name_index(const char *const *table, size_t n, const char *s)
+/* The enum value whose name (gate.h's *_name functions) is s, or -1. */
+static int name_index(const char *(*name)(int), int n, const char *s)
 {
-	for (size_t i = 0; s && i < n; i++)
-		if (!strcmp(table[i], s))
-			return (int)i;
+	for (int i = 0; s && i < n; i++)
+		if (!strcmp(name(i), s))
+			return i;
 	return -1;
 }
+
+static const char *read_name(int v) { return gate_read_name((enum release_gate_read)v); }
+static const char *when_name(int v) { return gate_when_name((enum release_gate_when)v); }
+static const char *coverage_name(int v) { return gate_coverage_name((enum release_coverage_kind)v); }
+static const char *metric_name(int v) { return gate_metric_name((enum release_metric)v); }
 
 /* ---- JSON out ------------------------------------------------------------------ */
 
@@ -62,8 +62,8 @@ static json_t *item_json(const struct release_plan *p, size_t i, size_t group)
 
 json_t *release_gate_json(const struct release_gate *g)
 {
-	json_t *o = json_pack("{ss ss ss sI sI}", "name", g->name, "read", NAME_OF(read_names, g->read), "when",
-			      NAME_OF(when_names, g->when), "timeout_ms", (json_int_t)g->timeout_ms, "line",
+	json_t *o = json_pack("{ss ss ss sI sI}", "name", g->name, "read", gate_read_name(g->read), "when",
+			      gate_when_name(g->when), "timeout_ms", (json_int_t)g->timeout_ms, "line",
 			      (json_int_t)g->line);
 
 	if (!o)
@@ -85,13 +85,13 @@ json_t *release_gate_json(const struct release_gate *g)
 		json_object_set_new(o, "min_pass_rate_bp", json_integer(g->min_pass_rate_bp));
 		break;
 	case GATE_READ_COVERAGE:
-		json_object_set_new(o, "coverage", json_string(NAME_OF(coverage_names, g->coverage)));
+		json_object_set_new(o, "coverage", json_string(gate_coverage_name(g->coverage)));
 		json_object_set_new(o, "min_coverage_bp", json_integer(g->min_coverage_bp));
 		break;
 	case GATE_READ_METRIC:
 		json_object_set_new(o, "service", json_string(g->service));
 		json_object_set_new(o, "version", str_or_null(g->version));
-		json_object_set_new(o, "metric", json_string(NAME_OF(metric_names, g->metric)));
+		json_object_set_new(o, "metric", json_string(gate_metric_name(g->metric)));
 		json_object_set_new(o, "during_canary", json_boolean(g->during_canary));
 		json_object_set_new(o, "window_ms", json_integer((json_int_t)g->window_ms));
 		json_object_set_new(o, "max_value", json_integer((json_int_t)g->max_value));
@@ -212,7 +212,7 @@ static int item_from_json(const json_t *o, struct release_plan *p, size_t i)
 
 static int gate_from_json(const json_t *o, struct release_gate *g)
 {
-	int read = name_index(read_names, 5, get_str(o, "read")), when = name_index(when_names, 4, get_str(o, "when"));
+	int read = name_index(read_name, 5, get_str(o, "read")), when = name_index(when_name, 4, get_str(o, "when"));
 	uint64_t u = 0;
 	int r;
 
@@ -253,9 +253,9 @@ static int gate_from_json(const json_t *o, struct release_gate *g)
 		r = get_uint(o, "min_coverage_bp", 10000, &u);
 	g->min_coverage_bp = (uint32_t)u;
 	if (r >= 0 && json_object_get(o, "coverage"))
-		r = (g->coverage = name_index(coverage_names, 3, get_str(o, "coverage"))) < 0 ? -EINVAL : 0;
+		r = (g->coverage = name_index(coverage_name, 3, get_str(o, "coverage"))) < 0 ? -EINVAL : 0;
 	if (r >= 0 && json_object_get(o, "metric"))
-		r = (g->metric = name_index(metric_names, 3, get_str(o, "metric"))) < 0 ? -EINVAL : 0;
+		r = (g->metric = name_index(metric_name, 3, get_str(o, "metric"))) < 0 ? -EINVAL : 0;
 	g->during_canary = json_is_true(json_object_get(o, "during_canary"));
 	if (r >= 0)
 		r = get_uint(o, "window_ms", 24ull * 3600 * 1000, &g->window_ms);
@@ -426,11 +426,11 @@ static void gate_line(FILE *fp, const struct release_gate *g)
 			(unsigned long long)g->max_failed, g->min_pass_rate_bp / 100, g->min_pass_rate_bp % 100);
 		break;
 	case GATE_READ_COVERAGE:
-		fprintf(fp, "%s coverage in %s of `%s` >= %u.%02u%%", NAME_OF(coverage_names, g->coverage), g->file, g->run,
+		fprintf(fp, "%s coverage in %s of `%s` >= %u.%02u%%", gate_coverage_name(g->coverage), g->file, g->run,
 			g->min_coverage_bp / 100, g->min_coverage_bp % 100);
 		break;
 	case GATE_READ_METRIC:
-		fprintf(fp, "%s of %s%s%s ", NAME_OF(metric_names, g->metric), g->service, g->version ? " " : "",
+		fprintf(fp, "%s of %s%s%s ", gate_metric_name(g->metric), g->service, g->version ? " " : "",
 			g->version ? g->version : "");
 		if (g->during_canary)
 			fprintf(fp, "during its canary");

@@ -89,6 +89,7 @@ struct run {
 	struct metrics_counts gate_before; /* metric gates: the counts at the window's start */
 	struct loop_timer gate_timer;
 	bool gate_timed_out;
+	bool gate_judging;            /* its output is being read on the worker */
 	json_t *gates;                /* results, in the order they ran */
 	json_t *rollbacks;
 	json_t *timeline;

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "deploy/deploy.h"
 #include "loop/loop.h"
+#include "loop/worker.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy-t.h"
 #include "release/gate.h"
@@ -87,12 +88,59 @@ static enum release_gate_when gate_point(const struct run *run)
 	return run->phase == PHASE_BEFORE ? GATE_BEFORE : run->phase == PHASE_AFTER ? GATE_AFTER : GATE_AFTER_GROUP;
 }
 
+/* Reading what a gate's command left may mean megabytes of output or
+ * XML: done on the state worker, never on the loop.  The job owns copies
+ * of what it reads; its end finds the run by id (an abort may have ended
+ * it meanwhile: then the verdict is dropped). */
+struct judge_job {
+	struct release_runner *rr;
+	int64_t run_id;
+	struct release_gate g;        /* strings copied */
+	char *dir, *log_path;
+	struct gate_result r;
+};
+
+static void judge_job_free(struct judge_job *j)
+{
+	free(j->g.name);
+	free(j->g.run);
+	free(j->g.file);
+	free(j->dir);
+	free(j->log_path);
+	free(j);
+}
+
+static void judge_work(void *data)
+{
+	struct judge_job *j = data;
+
+	gate_judge_command(&j->g, j->dir, j->log_path ? j->log_path : "/dev/null", &j->r);
+}
+
+static void judge_done(void *data)
+{
+	struct judge_job *j = data;
+	struct run *run = NULL;
+
+	for (struct list_head *pos = j->rr->runs.next; pos != &j->rr->runs; pos = pos->next)
+		if (container_of(pos, struct run, node)->id == j->run_id)
+			run = container_of(pos, struct run, node);
+	if (run && run->gate_judging) {
+		run->gate_judging = false;
+		run->gate_result = j->r;
+		if (run->state == STATE_RELEASE_RUNNING)
+			gate_end(run, gate_point(run));
+	}
+	judge_job_free(j);
+}
+
 static void gate_exit(struct sup_instance *inst, const struct sup_exit *e, void *data)
 {
 	struct run *run = data;
 	const struct release_gate *g = &run->plan->file->gates[run->gate];
 	struct gate_result *r = &run->gate_result;
-	char name[96], *log_path;
+	struct judge_job *j;
+	char name[96];
 
 	loop_timer_cancel(run->rr->p->loop, &run->gate_timer);
 	run->gate_proc = NULL;
@@ -102,18 +150,38 @@ static void gate_exit(struct sup_instance *inst, const struct sup_exit *e, void 
 	r->exit_code = e->known && !e->signal ? e->code : -1;
 	r->signal = e->signal;
 	r->timed_out = run->gate_timed_out;
-	snprintf(name, sizeof(name), "gate-%s", g->name);
-	log_path = run_log_path(run, name);
+	if (run->state != STATE_RELEASE_RUNNING)
+		return;
 	if (e->spawn_error) {
 		r->passed = false;
 		snprintf(r->reason, sizeof(r->reason), "`%s` could not run (%s: %s)", g->run,
 			 e->spawn_stage ? e->spawn_stage : "spawn", strerror(e->spawn_error));
-	} else {
-		gate_judge_command(g, run->plan->file->dir, log_path ? log_path : "/dev/null", r);
-	}
-	free(log_path);
-	if (run->state == STATE_RELEASE_RUNNING)
 		gate_end(run, gate_point(run));
+		return;
+	}
+	snprintf(name, sizeof(name), "gate-%s", g->name);
+	j = calloc(1, sizeof(*j));
+	if (j) {
+		j->rr = run->rr;
+		j->run_id = run->id;
+		j->g = *g;
+		j->g.after = j->g.service = j->g.version = NULL;
+		j->g.name = strdup(g->name);
+		j->g.run = g->run ? strdup(g->run) : NULL;
+		j->g.file = g->file ? strdup(g->file) : NULL;
+		j->dir = strdup(run->plan->file->dir);
+		j->log_path = run_log_path(run, name);
+		j->r = *r;
+	}
+	if (!j || !j->g.name || !j->dir || worker_submit(run->rr->w, judge_work, judge_done, j) < 0) {
+		if (j)
+			judge_job_free(j);
+		r->passed = false;
+		snprintf(r->reason, sizeof(r->reason), "out of memory: the gate's output could not be read");
+		gate_end(run, gate_point(run));
+		return;
+	}
+	run->gate_judging = true;
 }
 
 static void gate_stopped(struct sup_instance *inst, const struct sup_exit *e, void *data)
@@ -228,8 +296,8 @@ bool gates_run(struct run *run, enum release_gate_when when)
 {
 	const struct release_file *f = run->plan->file;
 
-	if (run->gate != SIZE_MAX && (run->gate_proc || run->gate_timer.deadline_ms))
-		return false; /* one is running */
+	if (run->gate != SIZE_MAX && (run->gate_proc || run->gate_timer.deadline_ms || run->gate_judging))
+		return false; /* one is running, or being judged */
 	for (size_t i = run->next_gate; i < f->ngates; i++) {
 		const struct release_gate *g = &f->gates[i];
 		char point[32];
@@ -261,6 +329,7 @@ bool gates_run(struct run *run, enum release_gate_when when)
 
 void gates_stop(struct run *run)
 {
+	run->gate_judging = false;    /* a verdict still coming is dropped */
 	loop_timer_cancel(run->rr->p->loop, &run->gate_timer);
 	if (run->gate_proc) {
 		/* a gate is not undone: signal it and forget it */

@@ -71,6 +71,7 @@ static struct analysis_rules default_rules(void)
 		.confidence_bp = svc.deploy.confidence_bp,
 	};
 	free(svc.health.path);
+	free(svc.changelog);
 	return r;
 }
 
