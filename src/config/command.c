@@ -23,7 +23,7 @@ static const struct variable {
 	unsigned bit;
 } variables[] = {
 	{ "PORT", VAR_PORT }, { "VERSION", VAR_VERSION }, { "SERVICE", VAR_SERVICE },
-	{ "RELEASE_DIR", VAR_RELEASE_DIR }, { "URL", VAR_URL },
+	{ "RELEASE_DIR", VAR_RELEASE_DIR }, { "URL", VAR_URL }, { "ENV", VAR_ENV },
 };
 
 bool env_name_valid_len(const char *s, size_t len)
@@ -128,8 +128,13 @@ static int fail_variable(struct loader *L, const struct ynode *n, const char *na
 	if (i < ARRAY_SIZE(variables) && !(allowed & ~VAR_USER))
 		return fail(L, n, "${%s} is not known here: only the variables: of the configuration are substituted "
 			    "in this field", variables[i].name);
+	if (i < ARRAY_SIZE(variables) && (allowed & VAR_ENV))
+		return fail(L, n, "${%s} is not known in a pipeline stage: cutover substitutes only ${ENV} (the "
+			    "environment's name) and the variables: of the configuration there", variables[i].name);
 	if (i < ARRAY_SIZE(variables) && variables[i].bit == VAR_URL)
 		return fail(L, n, "${URL} is only known in deploy.smoke (the address of the new instance)");
+	if (i < ARRAY_SIZE(variables) && variables[i].bit == VAR_ENV)
+		return fail(L, n, "${ENV} is only known in the stages of pipeline: (the environment's name, --env)");
 	if (i < ARRAY_SIZE(variables) && variables[i].bit == VAR_PORT)
 		return fail(L, n, "${PORT} is not known here: the build runs once per release, before any "
 			    "instance has a port");
@@ -235,7 +240,8 @@ static int load_variable(struct loader *L, const struct ynode *key, const struct
 	for (i = 0; i < ARRAY_SIZE(variables); i++)
 		if (!strcmp(key->value, variables[i].name))
 			return fail(L, key, "${%s} is cutover's own variable (it substitutes ${PORT}, ${VERSION}, "
-				    "${SERVICE}, ${RELEASE_DIR} and ${URL} itself): choose another name", key->value);
+				    "${SERVICE}, ${RELEASE_DIR}, ${URL} and, in pipeline stages, ${ENV} itself): choose another "
+				    "name", key->value);
 	r = expect_value(L, value, "a value (write \"\" for an empty one)");
 	if (r < 0)
 		return r;

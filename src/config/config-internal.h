@@ -14,6 +14,7 @@
  *   deploy.c    services.NAME.deploy and the top-level deploy: defaults
  *   secrets.c   the top-level secrets: and services.NAME.secrets
  *   promotion.c approval: and promotion:
+ *   pipeline.c  pipeline: (the stages of `cutover pipeline run`)
  *   scalars.c   integers, sizes, durations, words, addresses, paths
  *   defaults.c  defaults, config_free
  *   walk.c      messages, field paths, node shapes, keyword tables
@@ -204,6 +205,12 @@ keyword_load_fn load_approval, load_promotion;
  * that every dependency names a service (services: the node of services:). */
 keyword_load_fn load_release, service_depends_on, service_changelog;
 int finish_depends_on(struct loader *L, const struct ynode *services);
+/* pipeline.c: pipeline: (read before services:), then the services its
+ * stages name checked against services: (n: the pipeline: node, may be
+ * NULL); pipeline_release() frees what the loader filled. */
+keyword_load_fn load_pipeline;
+int finish_pipeline(struct loader *L, const struct ynode *n);
+void pipeline_release(struct config_pipeline *p);
 /* service.c: the services: mapping. */
 int load_services(struct loader *L, const struct ynode *n);
 /* command.c */
@@ -213,7 +220,7 @@ enum {
 	VAR_SERVICE = 1u << 2,
 	VAR_RELEASE_DIR = 1u << 3,
 	VAR_URL = 1u << 4,            /* deploy.smoke only */
-	VAR_USER = 1u << 5,           /* the configuration's variables: (not in build) */
+	VAR_USER = 1u << 5,           /* the configuration's variables: (not in build) */	VAR_ENV = 1u << 6,            /* the environment's name: pipeline run: and env: only */
 };
 #define VARS_INSTANCE (VAR_PORT | VAR_VERSION | VAR_SERVICE | VAR_RELEASE_DIR | VAR_USER)
 #define VARS_BUILD (VAR_VERSION | VAR_SERVICE | VAR_RELEASE_DIR)

@@ -264,6 +264,45 @@ struct config_promotion {
 	size_t ntrust;
 };
 
+/* The pipeline (pipeline:, docs/pipeline.md): stages that `cutover
+ * pipeline run` runs one after the other, stopping at the first failure.
+ * A stage either runs a shell command (run:) or one of cutover's own verbs
+ * (deploy:, promote:, release:), which the pipeline runs as a child
+ * process of the same binary. */
+#define CONFIG_PIPELINE_STAGES_MAX 64  /* the exit code of a failed stage is 10 + its number */
+enum config_stage_kind {
+	CONFIG_STAGE_RUN = 0,         /* run: a shell command */
+	CONFIG_STAGE_DEPLOY,          /* deploy: {service, version, env, wait}: cutover deploy */
+	CONFIG_STAGE_PROMOTE,         /* promote: {service, from, to, wait}: cutover promote --from --to */
+	CONFIG_STAGE_RELEASE,         /* release: FILE or {file, env}: cutover release run */
+};
+enum config_stage_when {
+	CONFIG_STAGE_ON_SUCCESS = 0,  /* only while every stage before it succeeded (default) */
+	CONFIG_STAGE_ALWAYS,          /* also after a failure (a cleanup, a report) */
+};
+struct config_stage {
+	char *name;                   /* [a-z0-9][a-z0-9_-]{0,62}, unique in the pipeline */
+	enum config_stage_kind kind;
+	char *run;                    /* RUN: the command (variables: substituted; ${ENV} when it runs) */
+	bool uses_env;                /* RUN: the command or an env value holds ${ENV} */
+	char *service;                /* DEPLOY, PROMOTE */
+	char *version;                /* DEPLOY */
+	char *file;                   /* RELEASE: the release file (absolute once loaded from disk) */
+	char *from;                   /* PROMOTE: the environment promoted from */
+	char *target_env;             /* DEPLOY, RELEASE: env:; PROMOTE: to:.  NULL: the pipeline's --env */
+	bool wait;                    /* DEPLOY, PROMOTE: follow it through an approval (else the pipeline
+				       * stops there, exit 4) */
+	uint64_t timeout_ms;          /* default 30m: then the stage's processes are killed */
+	enum config_stage_when when;
+	struct config_env *env;       /* variables added to the stage's environment */
+	size_t nenv;
+	int line;                     /* where it was declared (for messages) */
+};
+struct config_pipeline {
+	struct config_stage *stages;  /* in the order written */
+	size_t nstages;               /* 0: no pipeline: section */
+};
+
 struct config_log {
 	char *access;                 /* path, "-" for stdout, NULL for off */
 	enum config_log_format access_format;
@@ -293,6 +332,7 @@ struct config {
 	struct config_approval approval;
 	struct config_release release; /* release: */
 	struct config_promotion promotion;
+	struct config_pipeline pipeline;   /* pipeline: (src/config/pipeline.c) */
 	char *state_dir;              /* default "/var/lib/cutover"; releases, SQLite state, instance logs */
 	char *admin_socket;           /* default STATE_DIR/admin.sock (mode 0600) */
 };

@@ -188,6 +188,7 @@ struct config *config_free(struct config *cfg)
 	free(cfg->secrets.runtime_dir);
 	free(cfg->promotion.from);
 	free(cfg->release.notes_template);
+	pipeline_release(&cfg->pipeline);
 	free(cfg->state_dir);
 	free(cfg->admin_socket);
 	free(cfg->path);

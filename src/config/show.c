@@ -295,6 +295,49 @@ static void show_release(struct show *S, json_t *root, const struct config *cfg,
 	leaf(S, map, "gate_timeout", duration(cfg->release.gate_timeout_ms), at(n, "gate_timeout"));
 }
 
+/* pipeline: (pipeline.c), each stage with the arguments of its verb;
+ * nothing when there is no pipeline. */
+static void show_pipeline(struct show *S, json_t *root, const struct config *cfg, const struct ynode *tree)
+{
+	static const char *const verbs[] = { "run", "deploy", "promote", "release" };
+	const struct ynode *n = at(tree, "pipeline");
+	json_t *list = cfg->pipeline.nstages ? add(S, root, "pipeline", json_array()) : NULL;
+
+	for (size_t i = 0; list && i < cfg->pipeline.nstages; i++) {
+		const struct config_stage *st = &cfg->pipeline.stages[i];
+		const struct ynode *it = item(n, i), *v = at(it, verbs[st->kind]), *env = at(it, "env");
+		bool verb_map = v && v->kind == YNODE_MAP;
+		json_t *m = add(S, list, NULL, json_object()), *a, *vars;
+
+		if (!m)
+			continue;
+		leaf(S, m, "name", text(st->name), at(it, "name"));
+		if (st->kind == CONFIG_STAGE_RUN) {
+			leaf(S, m, "run", text(st->run), v);
+		} else if ((a = add(S, m, verbs[st->kind], json_object()))) {
+			if (st->service)
+				leaf(S, a, "service", text(st->service), at(v, "service"));
+			if (st->kind == CONFIG_STAGE_DEPLOY)
+				leaf(S, a, "version", text(st->version), at(v, "version"));
+			if (st->kind == CONFIG_STAGE_PROMOTE)
+				leaf(S, a, "from", text(st->from), at(v, "from"));
+			if (st->kind == CONFIG_STAGE_RELEASE)
+				leaf(S, a, "file", text(st->file), verb_map ? at(v, "file") : v);
+			if (st->kind == CONFIG_STAGE_PROMOTE)
+				leaf(S, a, "to", text(st->target_env), at(v, "to"));
+			else
+				leaf(S, a, "env", text(st->target_env), verb_map ? at(v, "env") : NULL);
+			if (st->kind != CONFIG_STAGE_RELEASE)
+				leaf(S, a, "wait", text(st->wait ? "true" : "false"), at(v, "wait"));
+		}
+		leaf(S, m, "timeout", duration(st->timeout_ms), at(it, "timeout"));
+		leaf(S, m, "when", text(st->when == CONFIG_STAGE_ALWAYS ? "always" : "success"), at(it, "when"));
+		vars = add(S, m, "env", json_object());
+		for (size_t j = 0; vars && j < st->nenv; j++)
+			leaf(S, vars, st->env[j].name, text(st->env[j].value), at(env, st->env[j].name));
+	}
+}
+
 /* ---- services ----------------------------------------------------------- */
 
 /* Where services.NAME.deploy.KEY was written: the service's own deploy:
@@ -545,6 +588,7 @@ json_t *config_show_json(const struct config *cfg, const struct ynode *tree)
 	show_approval_promotion(&S, root, cfg, tree);
 	show_release(&S, root, cfg, tree);
 	show_services(&S, root, cfg, tree);
+	show_pipeline(&S, root, cfg, tree);
 out:
 	free(overlay);
 	add(&S, doc, "files", files);
