@@ -31,6 +31,7 @@ static const struct verb {
 	{ "history", cli_history, "past deployments with their phases and results" },
 	{ "audit", cli_audit, "who did what and when (deploys, rollbacks, releases)" },
 	{ "logs", cli_logs, "what a service's instances wrote (-f to follow)" },
+	{ "pipeline", cli_pipeline, "run the stages of pipeline: in cutover.yml (build, test, deploy, promote...)" },
 	{ "release", cli_release, "add, prune or verify a release in the store" },
 	{ "releases", cli_releases, "list the releases of a service" },
 	{ "secrets", cli_secrets, "an environment's encrypted secrets (keygen, set, list, rm, recipients, rotate)" },
@@ -66,7 +67,7 @@ static void usage(FILE *f)
 	fprintf(f, "\nevery verb takes --env ENV (else $CUTOVER_ENV): cutover.yml with cutover.ENV.yml merged onto it\n"
 		   "every verb takes --json: its output, and its errors, as JSON on stdout\n"
 		   "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable or\n"
-		   "shutting down, 4 awaiting approval (deploy, promote)\n");
+		   "shutting down, 4 awaiting approval (deploy, promote, pipeline); pipeline: 10+N stage N failed\n");
 }
 
 int main(int argc, char **argv)

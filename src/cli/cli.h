@@ -41,6 +41,7 @@ int cli_secrets(int argc, char **argv);
 int cli_export_proof(int argc, char **argv);
 int cli_approve(int argc, char **argv);
 int cli_reject(int argc, char **argv);
+int cli_pipeline(int argc, char **argv);
 /* `cutover promote SERVICE --from ENV --to ENV` (promote.c); cli_promote
  * (control.c) hands over to it when --from, --to or --proof is given. */
 int cli_promote_env(int argc, char **argv);

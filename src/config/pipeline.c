@@ -210,7 +210,7 @@ static int stage_env(struct loader *L, const struct ynode *n, struct config_stag
 			r = fail(L, key, "variable names must match [A-Za-z_][A-Za-z0-9_]* (at most %d characters), got %s",
 				 ENV_NAME_MAX, QUOTED(key->value));
 		else if (!strcmp(key->value, "CUTOVER") || !strcmp(key->value, "CUTOVER_ENV") ||
-			 !strcmp(key->value, "CUTOVER_CONFIG"))
+			 !strcmp(key->value, "CUTOVER_CONFIG") || !strcmp(key->value, "CUTOVER_STAGE"))
 			r = fail(L, key, "%s is set by the pipeline itself (docs/pipeline.md)", key->value);
 		else
 			r = expect_value(L, value, "a value (write \"\" for an empty one)");
