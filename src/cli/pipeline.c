@@ -212,6 +212,7 @@ static int prepare(struct run *R)
 	if (n < 0)
 		return cli_fail(R->c, EXIT_FAILED, NULL, "cannot find this binary (/proc/self/exe): %s", strerror(errno));
 	R->self[n] = 0;
+	R->width = (int)strlen("stage"); /* the summary's heading */
 	for (size_t i = 0; i < R->cfg->pipeline.nstages; i++) {
 		int len = (int)strlen(R->cfg->pipeline.stages[i].name);
 
