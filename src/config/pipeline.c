@@ -166,7 +166,7 @@ static int load_verb(struct loader *L, const struct ynode *n, struct config_stag
 	}
 	if (r >= 0 && kind == CONFIG_STAGE_PROMOTE && st->target_env && !strcmp(st->target_env, st->from)) {
 		saved = field_push_key(L, "to");
-		r = fail(L, values[VERB_TO], "must differ from from: (%s)", st->from);
+		r = fail(L, values[VERB_TO], "must differ from from: (both %s)", st->from);
 		field_pop(L, saved);
 	}
 	return r;
@@ -274,7 +274,7 @@ static int stage_action(struct loader *L, const struct ynode *n, const struct yn
 			continue;
 		if (found >= 0) {
 			size_t saved = field_push_key(L, stage_keywords[k].key);
-			int r = fail(L, keys[k], "a stage does one thing: %s: (line %d) and %s: are both given", 
+			int r = fail(L, keys[k], "a stage does one thing: %s: (line %d) and %s: are both given",
 				     stage_keywords[found].key, keys[found]->line, stage_keywords[k].key);
 
 			field_pop(L, saved);
