@@ -21,7 +21,7 @@ enum stage_status {
 	STATUS_FAILED,
 	STATUS_TIMED_OUT,
 	STATUS_INTERRUPTED,
-	STATUS_AWAITING,              /* a deploy or promote awaits approval */
+	STATUS_AWAITING,              /* a deploy, promote or release awaits approval */
 	STATUS_SKIPPED,               /* after a failure (when: success) */
 	STATUS_NCODES,
 };

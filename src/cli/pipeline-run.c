@@ -162,7 +162,8 @@ void pipeline_stage_summary(const struct run *R, const struct config_stage *st, 
 		snprintf(buf, size, "cutover promote %s --from %s --to %s%s", st->service, st->from, env ? env : "?",
 			 st->wait ? " --wait" : "");
 	} else {
-		snprintf(buf, size, "cutover release run %s%s%s", st->file, env ? " --env " : "", env ? env : "");
+		snprintf(buf, size, "cutover release run %s%s%s%s", st->file, env ? " --env " : "", env ? env : "",
+			 st->wait ? " --wait" : "");
 	}
 }
 
@@ -423,8 +424,7 @@ static void judge(const struct run *R, const struct config_stage *st, const stru
 	} else if (res->exit_code == 0) {
 		res->status = STATUS_OK;
 		fprintf(R->out, "✓ %s %s\n", st->name, d);
-	} else if (res->exit_code == EXIT_AWAITING && !st->wait &&
-		   (st->kind == CONFIG_STAGE_DEPLOY || st->kind == CONFIG_STAGE_PROMOTE)) {
+	} else if (res->exit_code == EXIT_AWAITING && !st->wait && st->kind != CONFIG_STAGE_RUN) {
 		res->status = STATUS_AWAITING;
 		fprintf(R->out, "⏸ %s awaits approval after %s: approve it as shown above (the deploy then starts "
 			"in the daemon); the pipeline stops here (wait: true in the stage waits instead)\n", st->name, d);

@@ -3,8 +3,8 @@
  * other, their output streamed as it comes (the processes: pipeline-run.c).
  *
  * The first stage that fails stops the pipeline: the stages after it are
- * skipped, except those with `when: always`.  A deploy or promote that
- * awaits approval (exit 4 of those verbs) stops it too, with exit 4, unless
+ * skipped, except those with `when: always`.  A deploy, promote or release
+ * that awaits approval (exit 4 of those verbs) stops it too, with exit 4, unless
  * the stage says wait: true.  A table of the stages ends the run (--json:
  * the same as one object on stdout, the stages' output on stderr).
  *
@@ -259,8 +259,9 @@ static const char pipeline_help[] =
 	"      {ok, exit_code, failed_stage, stages: [...]} to stdout.\n"
 	"list  the stages, numbered as the exit codes count them.\n"
 	"\n"
-	"A deploy or promote that awaits approval stops the pipeline (exit 4) unless the\n"
-	"stage has wait: true (then it waits for the decision, up to its timeout).\n"
+	"A deploy, promote or release that awaits approval stops the pipeline (exit 4)\n"
+	"unless the stage has wait: true (then it waits for the decision, up to its\n"
+	"timeout).\n"
 	"Exit codes: 0 every stage succeeded, 1 the pipeline could not run, 2 usage or\n"
 	"configuration error, 4 a stage awaits approval, 10+N stage N failed (11: the\n"
 	"first stage; also when it timed out or could not start), 130 interrupted\n"

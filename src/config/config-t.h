@@ -274,7 +274,7 @@ enum config_stage_kind {
 	CONFIG_STAGE_RUN = 0,         /* run: a shell command */
 	CONFIG_STAGE_DEPLOY,          /* deploy: {service, version, env, wait}: cutover deploy */
 	CONFIG_STAGE_PROMOTE,         /* promote: {service, from, to, wait}: cutover promote --from --to */
-	CONFIG_STAGE_RELEASE,         /* release: FILE or {file, env}: cutover release run */
+	CONFIG_STAGE_RELEASE,         /* release: FILE or {file, env, wait}: cutover release run */
 };
 enum config_stage_when {
 	CONFIG_STAGE_ON_SUCCESS = 0,  /* only while every stage before it succeeded (default) */
@@ -290,8 +290,8 @@ struct config_stage {
 	char *file;                   /* RELEASE: the release file (absolute once loaded from disk) */
 	char *from;                   /* PROMOTE: the environment promoted from */
 	char *target_env;             /* DEPLOY, RELEASE: env:; PROMOTE: to:.  NULL: the pipeline's --env */
-	bool wait;                    /* DEPLOY, PROMOTE: follow it through an approval (else the pipeline
-				       * stops there, exit 4) */
+	bool wait;                    /* DEPLOY, PROMOTE, RELEASE: follow it through an approval (else the
+				       * pipeline stops there, exit 4) */
 	uint64_t timeout_ms;          /* default 30m: then the stage's processes are killed */
 	enum config_stage_when when;
 	struct config_env *env;       /* variables added to the stage's environment */

@@ -5,7 +5,7 @@
  * exactly one of four actions: run (a shell command, run in the directory
  * of cutover.yml), or one of cutover's own verbs with its arguments: deploy
  * {service, version, env, wait}, promote {service, from, to, wait} and
- * release FILE (or {file, env}).  Besides: timeout (default 30m), env (the
+ * release FILE (or {file, env, wait}).  Besides: timeout (default 30m), env (the
  * variables added to the stage's environment) and when (success, the
  * default, or always: also after a failure).
  *
@@ -135,8 +135,8 @@ static const struct verb {
 				  1u << VERB_SERVICE | 1u << VERB_VERSION, "a mapping {service, version, env, wait}" },
 	[CONFIG_STAGE_PROMOTE] = { "promote", 1u << VERB_SERVICE | 1u << VERB_FROM | 1u << VERB_TO | 1u << VERB_WAIT,
 				   1u << VERB_SERVICE | 1u << VERB_FROM, "a mapping {service, from, to, wait}" },
-	[CONFIG_STAGE_RELEASE] = { "release", 1u << VERB_FILE | 1u << VERB_ENV, 1u << VERB_FILE,
-				   "a release file, or a mapping {file, env}" },
+	[CONFIG_STAGE_RELEASE] = { "release", 1u << VERB_FILE | 1u << VERB_ENV | 1u << VERB_WAIT, 1u << VERB_FILE,
+				   "a release file, or a mapping {file, env, wait}" },
 };
 
 /* The mapping n of verb kind (deploy:, promote:, release:) into st. */

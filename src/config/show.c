@@ -327,8 +327,7 @@ static void show_pipeline(struct show *S, json_t *root, const struct config *cfg
 				leaf(S, a, "to", text(st->target_env), at(v, "to"));
 			else
 				leaf(S, a, "env", text(st->target_env), verb_map ? at(v, "env") : NULL);
-			if (st->kind != CONFIG_STAGE_RELEASE)
-				leaf(S, a, "wait", text(st->wait ? "true" : "false"), at(v, "wait"));
+			leaf(S, a, "wait", text(st->wait ? "true" : "false"), verb_map ? at(v, "wait") : NULL);
 		}
 		leaf(S, m, "timeout", duration(st->timeout_ms), at(it, "timeout"));
 		leaf(S, m, "when", text(st->when == CONFIG_STAGE_ALWAYS ? "always" : "success"), at(it, "when"));

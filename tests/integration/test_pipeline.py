@@ -371,6 +371,8 @@ def test_list_dry_run_and_selection():
     timeout: 90s
   - name: promote
     promote: {service: shop, from: staging}
+  - name: spring
+    release: {file: releases/spring.yml, env: staging, wait: true}
 """
     with synthetic(stages, {"prod": "", "staging": ""}) as d:
         r = pipeline(d, "list", "--env", "prod")
@@ -385,11 +387,12 @@ def test_list_dry_run_and_selection():
         check(f" deploy shop 2.0.0 --env prod --config {cfg} --timeout 90s --wait" in r.stdout, r.stdout)
         check(f" promote shop --from staging --to prod --env prod --config {cfg} --timeout 1800s" in r.stdout,
               r.stdout)
+        check(f" release run {d}/releases/spring.yml --env staging --config {cfg} --wait\n" in r.stdout, r.stdout)
         r = pipeline(d, "run", "--env", "prod", "--dry-run", "--only", "build")
         check("/bin/sh -ec 'echo build prod'" in r.stdout, r.stdout)
         r = pipeline(d, "run", "--only", "nope")
         eq(r.returncode, 2, r.stdout)
-        check("--only: no stage 'nope' (the stages: build, ship, promote)" in r.stderr, r.stderr)
+        check("--only: no stage 'nope' (the stages: build, ship, promote, spring)" in r.stderr, r.stderr)
         r = pipeline(d, "run", "--only", "build")
         eq(r.returncode, 2, r.stdout)
         check("stage build uses ${ENV}: give --env ENV" in r.stderr, r.stderr)

@@ -70,7 +70,7 @@ static void test_stages(void **state UNUSED)
 				  "    release: releases/spring.yml\n"
 				  "    when: always\n"
 				  "  - name: autumn_2\n"
-				  "    release: {file: /srv/autumn.yml, env: prod}\n");
+				  "    release: {file: /srv/autumn.yml, env: prod, wait: true}\n");
 	const struct config_stage *st = cfg->pipeline.stages;
 
 	assert_int_equal(cfg->pipeline.nstages, 5);
@@ -106,6 +106,8 @@ static void test_stages(void **state UNUSED)
 	assert_int_equal(st[3].when, CONFIG_STAGE_ALWAYS);
 	assert_string_equal(st[4].file, "/srv/autumn.yml");
 	assert_string_equal(st[4].target_env, "prod");
+	assert_false(st[3].wait);
+	assert_true(st[4].wait);
 	config_free(cfg);
 }
 
