@@ -181,6 +181,25 @@ static bool env_overridden(const char *entry, const struct config_stage *st)
 	return false;
 }
 
+/* Append "NAME=VALUE" to envp at *n.  Returns false when out of memory
+ * (envp unchanged). */
+static bool add_variable(char **envp, size_t *n, const char *name, const char *value)
+{
+	char *entry;
+
+	if (asprintf(&entry, "%s=%s", name, value) < 0)
+		return false;
+	envp[(*n)++] = entry;
+	return true;
+}
+
+static void free_strings(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* The environment of stage st: ours without what the stage sets, then
  * CUTOVER..., then the stage's env: (${ENV} substituted).  Returns a
  * malloc'd NULL-terminated array whose strings are malloc'd too (free with
@@ -201,32 +220,18 @@ static char **stage_envp(const struct run *R, const struct config_stage *st)
 	for (i = 0; ok && i < count; i++)
 		if (!env_overridden(environ[i], st))
 			ok = (envp[n++] = strdup(environ[i])) != NULL;
-	ok = ok && asprintf(&envp[n++], "CUTOVER=%s", R->self) >= 0;
-	ok = ok && asprintf(&envp[n++], "CUTOVER_CONFIG=%s", R->config_path) >= 0;
-	ok = ok && asprintf(&envp[n++], "CUTOVER_STAGE=%s", st->name) >= 0;
-	if (ok && env)
-		ok = asprintf(&envp[n++], "CUTOVER_ENV=%s", env) >= 0;
+	ok = ok && add_variable(envp, &n, "CUTOVER", R->self) && add_variable(envp, &n, "CUTOVER_CONFIG", R->config_path) &&
+	     add_variable(envp, &n, "CUTOVER_STAGE", st->name) && (!env || add_variable(envp, &n, "CUTOVER_ENV", env));
 	for (i = 0; ok && i < st->nenv; i++) {
 		value = substitute_vars(st->env[i].value, names, vals, 1);
-		ok = value && asprintf(&envp[n++], "%s=%s", st->env[i].name, value) >= 0;
+		ok = value && add_variable(envp, &n, st->env[i].name, value);
 		free(value);
 	}
 	if (!ok) {
-		/* a failed asprintf leaves its pointer undefined */
-		envp[n ? n - 1 : 0] = NULL;
-		for (i = 0; envp[i]; i++)
-			free(envp[i]);
-		free(envp);
+		free_strings(envp); /* the entries so far, up to the first NULL */
 		return NULL;
 	}
 	return envp;
-}
-
-static void free_strings(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* In the child: become the leader of a new process group, take /dev/null
@@ -426,8 +431,8 @@ static void judge(const struct run *R, const struct config_stage *st, const stru
 		fprintf(R->out, "✓ %s %s\n", st->name, d);
 	} else if (res->exit_code == EXIT_AWAITING && !st->wait && st->kind != CONFIG_STAGE_RUN) {
 		res->status = STATUS_AWAITING;
-		fprintf(R->out, "⏸ %s awaits approval after %s: approve it as shown above (the deploy then starts "
-			"in the daemon); the pipeline stops here (wait: true in the stage waits instead)\n", st->name, d);
+		fprintf(R->out, "⏸ %s awaits approval after %s: approve it as shown above (it then starts in the "
+			"daemon); the pipeline stops here (wait: true in the stage waits instead)\n", st->name, d);
 	} else {
 		res->status = STATUS_FAILED;
 		if (res->signo)
@@ -486,8 +491,8 @@ int pipeline_run_stages(struct run *R)
 
 		if (!res->selected)
 			continue;
-		if (interrupted || (stop_signal && !interrupted)) {
-			interrupted = stop_signal;
+		if (interrupted || stop_signal) {
+			interrupted = interrupted ? interrupted : stop_signal;
 			continue; /* not run */
 		}
 		if (stopped && p->stages[i].when != CONFIG_STAGE_ALWAYS) {
