@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include "admin/admin-internal.h"
+#include "base/util.h"
 #include "admin/admin.h"
 #include "admin/api.h"
 #include "base/buf.h"
@@ -302,9 +303,9 @@ static int unix_listen(const char *path)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = 0;
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			err = -errno;
-			log_error("cannot create the directory of the admin socket %s: %s", dir, strerror(errno));
+		err = make_dirs(dir, 0700);   /* its parents too (a state_dir under a new directory) */
+		if (err < 0) {
+			log_error("cannot create the directory of the admin socket %s: %s", dir, strerror(-err));
 			return err;
 		}
 	}
