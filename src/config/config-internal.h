@@ -15,6 +15,7 @@
  *   secrets.c   the top-level secrets: and services.NAME.secrets
  *   promotion.c approval: and promotion:
  *   pipeline.c  pipeline: (the stages of `cutover pipeline run`)
+ *   notify.c    notifications: (webhooks)
  *   scalars.c   integers, sizes, durations, words, addresses, paths
  *   defaults.c  defaults, config_free
  *   walk.c      messages, field paths, node shapes, keyword tables
@@ -211,6 +212,8 @@ int finish_depends_on(struct loader *L, const struct ynode *services);
 keyword_load_fn load_pipeline;
 int finish_pipeline(struct loader *L, const struct ynode *n);
 void pipeline_release(struct config_pipeline *p);
+/* notify.c: notifications: */
+keyword_load_fn load_notifications;
 /* service.c: the services: mapping. */
 int load_services(struct loader *L, const struct ynode *n);
 /* command.c */

@@ -303,6 +303,41 @@ struct config_pipeline {
 	size_t nstages;               /* 0: no pipeline: section */
 };
 
+/* Webhooks the daemon sends on release and deploy events (notifications:;
+ * docs/config.md, docs/internals/notify.md). */
+#define CONFIG_WEBHOOKS_MAX 16
+#define CONFIG_WEBHOOK_URL_MAX 2048
+#define CONFIG_WEBHOOK_NAME_MAX 32
+enum config_notify_event {
+	CONFIG_NOTIFY_STARTED = 0,    /* a deploy or a release started */
+	CONFIG_NOTIFY_STEP,           /* traffic switched (a canary step, a batch), a release's step */
+	CONFIG_NOTIFY_SUCCEEDED,
+	CONFIG_NOTIFY_ROLLED_BACK,
+	CONFIG_NOTIFY_FAILED,         /* failed, rejected or expired */
+	CONFIG_NOTIFY_APPROVAL_NEEDED,
+	CONFIG_NOTIFY_NEVENTS,
+};
+enum config_webhook_format {
+	CONFIG_WEBHOOK_SLACK = 0,     /* {"text", "blocks"}: a Slack incoming webhook's payload */
+	CONFIG_WEBHOOK_JSON,          /* the event as the event stream has it, in an envelope */
+};
+struct config_webhook {
+	char *name;                   /* its label in metrics and logs; default its index ("0", "1", ...) */
+	char *url;                    /* http:// or https://; NULL when url_secret names it */
+	char *url_secret;             /* the secret (secrets file) holding the URL; NULL when url is given */
+	uint32_t events;              /* 1u << enum config_notify_event; default all */
+	enum config_webhook_format format; /* default slack */
+	uint64_t timeout_ms;          /* default 5s: one attempt, connect included */
+	uint32_t retries;             /* default 5: attempts after the first one */
+	uint64_t backoff_ms;          /* default 1s: delay before the first retry, doubled for each next */
+	uint32_t queue;               /* default 100: notifications waiting at most; the oldest is dropped */
+	int line;                     /* where it was declared (for messages) */
+};
+struct config_notifications {
+	struct config_webhook *webhooks;
+	size_t nwebhooks;
+};
+
 struct config_log {
 	char *access;                 /* path, "-" for stdout, NULL for off */
 	enum config_log_format access_format;
@@ -333,6 +368,7 @@ struct config {
 	struct config_release release; /* release: */
 	struct config_promotion promotion;
 	struct config_pipeline pipeline;   /* pipeline: (src/config/pipeline.c) */
+	struct config_notifications notifications; /* notifications: */
 	char *state_dir;              /* default "/var/lib/cutover"; releases, SQLite state, instance logs */
 	char *admin_socket;           /* default STATE_DIR/admin.sock (mode 0600) */
 };

@@ -66,5 +66,17 @@ int config_defaults(struct config *cfg);
  * deploy settings; limits stay 0 = not set).  Allocates health.path when NULL, keeps
  * every other string.  Returns 0 or -ENOMEM. */
 int config_service_defaults(struct config_service *svc);
+/* The names of enum config_notify_event as notifications: writes them
+ * ("started", "step", "succeeded", "rolled-back", "failed",
+ * "approval-needed"), and of enum config_webhook_format ("slack", "json"). */
+extern const char *const config_notify_event_names[CONFIG_NOTIFY_NEVENTS];
+extern const char *const config_webhook_format_names[2];
+/* Is url a webhook's URL: http:// or https://, a host, printable ASCII
+ * without spaces, at most CONFIG_WEBHOOK_URL_MAX characters?  Returns NULL
+ * with what may be shown of it ("https://hooks.slack.com": scheme and
+ * host[:port], never the path or user:password@) in origin[len] (origin
+ * may be NULL), or the reason it is not ("must be an http:// or https://
+ * URL"); the reason never quotes the URL. */
+const char *config_webhook_url_check(const char *url, char *origin, size_t len);
 /* Returns NULL. Accepts NULL. */
 struct config *config_free(struct config *cfg);

@@ -189,6 +189,12 @@ struct config *config_free(struct config *cfg)
 	free(cfg->promotion.from);
 	free(cfg->release.notes_template);
 	pipeline_release(&cfg->pipeline);
+	for (i = 0; i < cfg->notifications.nwebhooks; i++) {
+		free(cfg->notifications.webhooks[i].name);
+		free(cfg->notifications.webhooks[i].url);
+		free(cfg->notifications.webhooks[i].url_secret);
+	}
+	free(cfg->notifications.webhooks);
 	free(cfg->state_dir);
 	free(cfg->admin_socket);
 	free(cfg->path);

@@ -49,7 +49,7 @@ static int root_admin_socket(struct loader *L, const struct ynode *n, void *obj,
 enum root_key {
 	ROOT_LISTEN, ROOT_ADMIN, ROOT_TIMEOUTS, ROOT_LIMITS, ROOT_LOG, ROOT_SERVICES, ROOT_STATE_DIR,
 	ROOT_ADMIN_SOCKET, ROOT_DEPLOY, ROOT_STARTUP, ROOT_COHORTS, ROOT_VARIABLES, ROOT_SECRETS, ROOT_APPROVAL,
-	ROOT_PROMOTION, ROOT_RELEASE, ROOT_PIPELINE, ROOT_NKEYS,
+	ROOT_PROMOTION, ROOT_RELEASE, ROOT_PIPELINE, ROOT_NOTIFICATIONS, ROOT_NKEYS,
 };
 
 static const struct keyword root_keywords[ROOT_NKEYS] = {
@@ -70,6 +70,7 @@ static const struct keyword root_keywords[ROOT_NKEYS] = {
 	[ROOT_PROMOTION] = { "promotion", load_promotion, 0, 0, 0, 0 },
 	[ROOT_RELEASE] = { "release", load_release, 0, 0, 0, 0 },      /* release.c */
 	[ROOT_PIPELINE] = { "pipeline", load_pipeline, 0, 0, 0, 0 },      /* pipeline.c */
+	[ROOT_NOTIFICATIONS] = { "notifications", load_notifications, 0, 0, 0, 0 }, /* notify.c */
 };
 
 static const struct section root_section = SECTION("a mapping", false, root_keywords);

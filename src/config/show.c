@@ -337,6 +337,45 @@ static void show_pipeline(struct show *S, json_t *root, const struct config *cfg
 	}
 }
 
+/* The item of list n whose value is word (where an event was written). */
+static const struct ynode *item_valued(const struct ynode *n, const char *word)
+{
+	for (size_t i = 0; n && n->kind == YNODE_LIST && i < n->nitems; i++)
+		if (n->items[i]->kind == YNODE_SCALAR && !strcmp(n->items[i]->value, word))
+			return n->items[i];
+	return NULL;
+}
+
+/* notifications: (notify.c), the webhooks. */
+static void show_notifications(struct show *S, json_t *root, const struct config *cfg, const struct ynode *tree)
+{
+	const struct ynode *list = at(at(tree, "notifications"), "webhooks");
+	json_t *map = add(S, root, "notifications", json_object()), *hooks, *events;
+
+	hooks = map ? add(S, map, "webhooks", json_array()) : NULL;
+	for (size_t i = 0; hooks && i < cfg->notifications.nwebhooks; i++) {
+		const struct config_webhook *w = &cfg->notifications.webhooks[i];
+		const struct ynode *n = item(list, i), *ev = at(n, "events");
+		json_t *h = add(S, hooks, NULL, json_object());
+
+		if (!h)
+			return;
+		leaf(S, h, "name", text(w->name), at(n, "name"));
+		leaf(S, h, "url", text(w->url), at(n, "url"));
+		leaf(S, h, "url_secret", text(w->url_secret), at(n, "url_secret"));
+		events = add(S, h, "events", json_array());
+		for (size_t k = 0; events && k < CONFIG_NOTIFY_NEVENTS; k++)
+			if (w->events & (1u << k))
+				leaf(S, events, NULL, json_string(config_notify_event_names[k]),
+				     item_valued(ev, config_notify_event_names[k]));
+		leaf(S, h, "format", text(config_webhook_format_names[w->format]), at(n, "format"));
+		leaf(S, h, "timeout", duration(w->timeout_ms), at(n, "timeout"));
+		leaf(S, h, "retries", json_integer(w->retries), at(n, "retries"));
+		leaf(S, h, "backoff", duration(w->backoff_ms), at(n, "backoff"));
+		leaf(S, h, "queue", json_integer(w->queue), at(n, "queue"));
+	}
+}
+
 /* ---- services ----------------------------------------------------------- */
 
 /* Where services.NAME.deploy.KEY was written: the service's own deploy:
@@ -586,6 +625,7 @@ json_t *config_show_json(const struct config *cfg, const struct ynode *tree)
 	show_cohorts_secrets(&S, root, cfg, tree);
 	show_approval_promotion(&S, root, cfg, tree);
 	show_release(&S, root, cfg, tree);
+	show_notifications(&S, root, cfg, tree);
 	show_services(&S, root, cfg, tree);
 	show_pipeline(&S, root, cfg, tree);
 out:
