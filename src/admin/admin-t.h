@@ -12,6 +12,7 @@
 struct proxy;
 struct deployer;
 struct release_runner;
+struct notifier;
 struct admin;
 struct inherited;
 struct json_t;
@@ -45,6 +46,7 @@ struct admin {
 	struct proxy *proxy;               /* what /metrics, /healthz and the API read (borrowed) */
 	struct deployer *deployer;         /* NULL for `cutover proxy`: the API then refuses deploys */
 	struct release_runner *releases;   /* multi-service releases; NULL like deployer */
+	struct notifier *notifier;         /* the webhooks, for /metrics (NULL: none) */
 	struct admin_hooks hooks;
 	const char *refusing;              /* non-NULL: why deploys, rollbacks and upgrades are refused now
 					    * ("shutting down"): answered 503 */

@@ -25,6 +25,7 @@
 #include "loop/inherit.h"
 #include "loop/loop.h"
 #include "metrics/metrics.h"
+#include "notify/notify.h"
 #include "secrets/redact.h"
 #include "proxy/proxy-t.h"
 
@@ -185,6 +186,16 @@ static void admin_handle(struct admin_conn *a)
 			if (all) {
 				memcpy(all + len, more, dlen + 1);
 				len += dlen;
+				text = all;
+			}
+			free(more);
+		}
+		if (text && a->admin->notifier) { /* then the webhooks' */
+			size_t nlen = 0;
+			char *more = notifier_metrics(a->admin->notifier, &nlen), *all = more ? realloc(text, len + nlen + 1) : NULL;
+			if (all) {
+				memcpy(all + len, more, nlen + 1);
+				len += nlen;
 				text = all;
 			}
 			free(more);

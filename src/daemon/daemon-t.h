@@ -15,6 +15,7 @@ struct worker;
 struct supervisor;
 struct deployer;
 struct release_runner;
+struct notifier;
 
 enum upgrade_state { UPGRADE_NONE, UPGRADE_RUNNING, UPGRADE_DONE, UPGRADE_FAILED };
 
@@ -57,6 +58,7 @@ struct daemon {
 	struct supervisor *sup;            /* service instances */
 	struct deployer *deployer;         /* deploys, rollbacks, recovery */
 	struct release_runner *releases;   /* multi-service releases (src/release) */
+	struct notifier *notifier;         /* webhooks on deploy and release events (NULL: libcurl failed) */
 	struct loop_io signal_io;          /* SIGTERM, SIGINT, SIGHUP, SIGUSR2 */
 	struct loop_timer hold_timer;      /* startup.unready queue: check the services starting */
 	uint64_t hold_until_ms;            /* ... at most until then */

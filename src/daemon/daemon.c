@@ -36,6 +36,7 @@
 #include "loop/inherit.h"
 #include "loop/loop.h"
 #include "loop/worker.h"
+#include "notify/notify.h"
 #include "proxy/proxy.h"
 #include "secrets/redact.h"
 #include "state/state.h"
@@ -95,9 +96,9 @@ void deploy_side_stop(struct daemon *d, bool stop_instances)
 	d->state = state_close(d->state);
 }
 
-/* The deployer's events go to the admin API's event streams and to the
- * release runner (a release waits for its deploys); the runner's own to
- * the streams. */
+/* The deployer's events go to the admin API's event streams, to the
+ * release runner (a release waits for its deploys) and to the webhooks;
+ * the runner's own to the streams and the webhooks. */
 static void daemon_event(void *data, const char *kind, json_t *event)
 {
 	struct daemon *d = data;
@@ -105,6 +106,7 @@ static void daemon_event(void *data, const char *kind, json_t *event)
 	admin_event(&d->admin, kind, event);
 	if (d->releases && !strcmp(kind, "deployment"))
 		release_runner_deployment_event(d->releases, event);
+	notifier_event(d->notifier, kind, event);
 }
 
 static void daemon_release_event(void *data, json_t *event)
@@ -112,6 +114,7 @@ static void daemon_release_event(void *data, json_t *event)
 	struct daemon *d = data;
 
 	admin_event(&d->admin, "release", event);
+	notifier_event(d->notifier, "release", event);
 }
 
 /* The state, its worker, the supervisor and the deployer; then recovery,
@@ -204,6 +207,7 @@ static void daemon_reload(struct daemon *d)
 	/* from here on the new configuration is in force: the admin listeners
 	 * follow it as far as they can (a failure is logged, the old ones stay) */
 	admin_apply(&d->admin, cfg);
+	notifier_configure(d->notifier, cfg);
 	config_free(d->cfg);
 	d->cfg = cfg;
 	log_open(cfg->log.error);
@@ -464,6 +468,12 @@ int daemon_run(struct config *cfg, char **argv)
 		log_error("cannot start the proxy: %s", strerror(-rc));
 		goto out_loop;
 	}
+	/* the webhooks, before the deploy side whose events they carry; the
+	 * daemon runs without them if libcurl cannot start */
+	rc = notifier_new(&d->loop, cfg, &d->notifier);
+	if (rc < 0)
+		log_error("cannot start the webhooks (notifications:): %s; none will be sent", strerror(-rc));
+	d->admin.notifier = d->notifier;
 	if (config_has_managed(cfg)) {
 		rc = deploy_side_start(d);
 		if (rc < 0)
@@ -485,8 +495,12 @@ int daemon_run(struct config *cfg, char **argv)
 	/* the instances keep running for the next daemon to adopt, unless
 	 * `cutover shutdown --stop-services` asked otherwise */
 	deploy_side_stop(d, d->stop_services);
+	/* what the webhooks still have to send: at most 2 s more */
+	notifier_drain(d->notifier, 2000);
 	loop_settle(d);
 out_proxy:
+	d->admin.notifier = NULL;
+	d->notifier = notifier_free(d->notifier);
 	proxy_release(&d->proxy);
 out_loop:
 	inherited_release(&d->inherited);

@@ -28,7 +28,9 @@ int notifier_new(struct loop *loop, const struct config *cfg, struct notifier **
  * apply from the next attempt.  A url_secret is read from the
  * environment's secrets file with the server's identity (file I/O, as the
  * reload's own): a webhook whose secret cannot be read is left out and
- * logged.  Never fails (out of memory leaves a webhook out, logged). */
+ * logged.  Never fails (out of memory leaves a webhook out, logged).
+ * n may be NULL (nothing happens), as for notifier_event and
+ * notifier_drain: a daemon whose libcurl could not start has none. */
 void notifier_configure(struct notifier *n, const struct config *cfg);
 /* An event the daemon publishes (kind "deployment" or "release"; others
  * are ignored), borrowed.  When it is one of the six notifications, each
