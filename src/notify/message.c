@@ -60,7 +60,7 @@ int notify_classify(const char *kind, const json_t *event)
 	if (!kind || !json_is_object(event))
 		return -1;
 	if (!strcmp(kind, "deployment")) {
-		if (json_object_get(event, "result"))
+		if (json_is_string(json_object_get(event, "result")))
 			return word_index(str(event, "result"), results, result_events, ARRAY_SIZE(results));
 		return word_index(str(event, "phase"), phases, phase_events, ARRAY_SIZE(phases));
 	}
