@@ -20,10 +20,12 @@
  * invalid_payload, 403, 404 no_service): retrying would not help.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "base/list.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -111,6 +113,9 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 	ns = calloc(1, sizeof(*ns));
 	if (!ns)
 		return -1;
+	/* not for a new binary of `cutover upgrade`, whose exec keeps the rest
+	 * (transfer sockets are opened so already: open_socket) */
+	fcntl(s, F_SETFD, FD_CLOEXEC);
 	ns->n = n;
 	if (loop_add(n->loop, &ns->io, s, events, sock_event) < 0) {
 		free(ns);
@@ -195,6 +200,12 @@ void transfer_release(struct notifier *n)
 }
 
 /* ---- attempts ------------------------------------------------------------------ */
+
+/* libcurl's sockets are close-on-exec, as every descriptor of the daemon. */
+static curl_socket_t open_socket(void *data, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
 {
@@ -302,6 +313,7 @@ static int attempt_setup(struct webhook *w, const struct notice *nt)
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, w) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, w->error) != CURLE_OK;

@@ -16,6 +16,8 @@ examples/shop and real HTTP receivers on 127.0.0.1 in this process.
 * A webhook's URL kept in the encrypted secrets file (url_secret:) is
   used and never logged; a secret value in an event's detail (a
   rejection's reason) reaches the receiver as [redacted:NAME].
+* A reload (SIGHUP) adds a webhook (config show names its origin) and
+  removes it.
 """
 import contextlib
 import http.server
@@ -342,3 +344,32 @@ def test_url_secret_and_a_secret_in_a_detail_is_redacted():
             eq(c.metric("cutover_webhook_deliveries_total", webhook="0", result="ok"), 2, "deliveries")
             check(token not in c.metrics(), "the secret URL is not in /metrics")
             eq(c.terminate(), 0, "daemon exit status")
+
+
+def test_a_reload_adds_and_removes_webhooks():
+    with Receiver() as rx:
+        hooks = webhooks_yaml({"url": rx.url(), "events": ["succeeded"], "name": "team"})
+        with cutover(yaml_text=FAST) as c:
+            add_releases(c, "1.0.0", "1.1.0")
+            deploy(c, "1.0.0")
+            eq(c.metric("cutover_webhook_queue_depth"), 0, "no webhook yet")
+            check("# TYPE cutover_webhook_deliveries_total counter" in c.metrics(), "the families are there")
+            text = open(c.cfg_path).read().replace("services:", hooks + "services:")
+            c.reload(text)
+            wait_until(lambda: "configuration reloaded" in c.logs(), timeout=10, what="the reload")
+            r = subprocess.run([BIN, "config", "show", "--config", c.cfg_path], capture_output=True, text=True,
+                               timeout=30)
+            eq(r.returncode, 0, f"config show: {r.stderr}")
+            check("notifications:\n  webhooks:\n    - name: team" in r.stdout and "# default" in r.stdout, r.stdout)
+            deploy(c, "1.1.0")
+            wait_until(lambda: len(rx.posts) == 1, timeout=10, what="the notification after the reload")
+            check(rx.bodies()[0]["text"].startswith(":white_check_mark: deploy 2 of shop to 1.1.0 succeeded"),
+                  rx.bodies()[0])
+            eq(c.metric("cutover_webhook_deliveries_total", webhook="team", result="ok"), 1, "delivered")
+            c.reload(text.replace(hooks, ""))
+            wait_until(lambda: c.logs().count("configuration reloaded") == 2, timeout=10, what="the second reload")
+            check('webhook="team"' not in c.metrics(), "a removed webhook leaves the exposition")
+            deploy(c, "1.0.0")
+            time.sleep(0.5)
+            eq(len(rx.posts), 1, "nothing more after its removal")
+            eq(c.shutdown_all(), 0, "daemon exit status")

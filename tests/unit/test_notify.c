@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -734,6 +735,10 @@ static void test_drain_gives_up_in_time(void **state UNUSED)
 	for (int id = 1; id <= 3; id++)
 		event(n, "starting", NULL, id, NULL);
 	run_until(&loop, &(struct until){ .n = n, .srv = &srv, .requests = 1 }, 3000);
+	/* the connection waiting for an answer: watched, and close-on-exec */
+	assert_false(list_empty(&n->socks));
+	for (struct list_head *p = n->socks.next; p != &n->socks; p = p->next)
+		assert_true(fcntl(container_of(p, struct notify_sock, node)->io.fd, F_GETFD) & FD_CLOEXEC);
 	t0 = time_now_ms();
 	notifier_drain(n, 300);
 	assert_true(time_now_ms() - t0 >= 290);
