@@ -6,9 +6,12 @@
  * a result: "starting" is a deploy that started, "switched" a step (a
  * canary step, a batch, the switch of a blue-green), "awaiting-approval"
  * an approval needed, and the results done, rolled-back (aborted too),
- * failed, rejected and expired end it.  A release's events (the release
- * runner's) carry a phase that is already a notification's name, and
- * "rolling-back", which is told as a step.
+ * failed, rejected and expired end it; one that is part of a release
+ * (release_id) is not told on its own, the release's events say it.  A
+ * release's events (the release runner's) carry a phase: started, step and
+ * rolling-back (told as steps), succeeded and degraded (succeeded, a part
+ * that is not critical failed), rolled-back, failed, rejected and expired
+ * (failed), awaiting-approval.
  *
  * Slack's format is {"text", "blocks"}: text is what a notification shows
  * (and what a client without blocks prints), blocks a section with the
@@ -51,15 +54,20 @@ int notify_classify(const char *kind, const json_t *event)
 					     CONFIG_NOTIFY_FAILED, CONFIG_NOTIFY_FAILED };
 	static const char *const phases[] = { "starting", "switched", "awaiting-approval" };
 	static const int phase_events[] = { CONFIG_NOTIFY_STARTED, CONFIG_NOTIFY_STEP, CONFIG_NOTIFY_APPROVAL_NEEDED };
-	static const char *const release_phases[] = { "started", "step", "rolling-back", "succeeded", "rolled-back",
-						      "failed", "awaiting-approval" };
+	static const char *const release_phases[] = { "started", "step", "rolling-back", "succeeded", "degraded",
+						      "rolled-back", "failed", "rejected", "expired",
+						      "awaiting-approval" };
 	static const int release_events[] = { CONFIG_NOTIFY_STARTED, CONFIG_NOTIFY_STEP, CONFIG_NOTIFY_STEP,
-					      CONFIG_NOTIFY_SUCCEEDED, CONFIG_NOTIFY_ROLLED_BACK, CONFIG_NOTIFY_FAILED,
+					      CONFIG_NOTIFY_SUCCEEDED, CONFIG_NOTIFY_SUCCEEDED, CONFIG_NOTIFY_ROLLED_BACK,
+					      CONFIG_NOTIFY_FAILED, CONFIG_NOTIFY_FAILED, CONFIG_NOTIFY_FAILED,
 					      CONFIG_NOTIFY_APPROVAL_NEEDED };
 
 	if (!kind || !json_is_object(event))
 		return -1;
 	if (!strcmp(kind, "deployment")) {
+		/* a deploy of a release is told by the release's own events */
+		if (json_integer_value(json_object_get(event, "release_id")) > 0)
+			return -1;
 		if (json_is_string(json_object_get(event, "result")))
 			return word_index(str(event, "result"), results, result_events, ARRAY_SIZE(results));
 		return word_index(str(event, "phase"), phases, phase_events, ARRAY_SIZE(phases));
@@ -172,45 +180,58 @@ static void deployment_words(int what, const json_t *ev, const char *env, struct
 	}
 }
 
+/* What a release's step is about: "payment 2.0.0" (a service), "step
+ * migrate" (a command step), then ": STATE" (done, failed, rolled-back...). */
+static void release_step_words(const json_t *ev, char *out, size_t len)
+{
+	const char *service = str(ev, "service"), *version = str(ev, "version"), *step = str(ev, "step");
+	const char *state = str(ev, "step_state");
+
+	if (service)
+		snprintf(out, len, "%s%s%s", service, version ? " " : "", version ? version : "");
+	else if (step)
+		snprintf(out, len, "step %s", step);
+	else
+		out[0] = 0;
+	if (state)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", out[0] ? ": " : "", state);
+}
+
 static void release_words(int what, const json_t *ev, const char *env, struct words *w)
 {
-	const char *name = str(ev, "name"), *phase = str(ev, "phase"), *service = str(ev, "service");
-	json_t *id = json_object_get(ev, "id"), *step = json_object_get(ev, "step");
-	char subject[160], stepw[160] = "";
+	const char *name = str(ev, "name"), *phase = str(ev, "phase") ? str(ev, "phase") : "";
+	json_t *id = json_object_get(ev, "id");
+	char subject[160], step[200];
 
 	if (json_is_integer(id))
 		snprintf(subject, sizeof(subject), "release %lld%s%s%s", (long long)json_integer_value(id),
 			 name ? " (" : "", name ? name : "", name ? ")" : "");
 	else
 		snprintf(subject, sizeof(subject), "release %s", name ? name : "?");
-	if (json_is_string(step))
-		snprintf(stepw, sizeof(stepw), "%s", json_string_value(step));
-	else if (json_is_integer(step))
-		snprintf(stepw, sizeof(stepw), "step %lld", (long long)json_integer_value(step));
-	if (service)
-		snprintf(stepw + strlen(stepw), sizeof(stepw) - strlen(stepw), "%s%s%s%s", stepw[0] ? ": " : "",
-			 service, str(ev, "version") ? " " : "", str(ev, "version") ? str(ev, "version") : "");
+	release_step_words(ev, step, sizeof(step));
 	w->detail = str(ev, "detail");
 	switch (what) {
 	case CONFIG_NOTIFY_STARTED:
 		snprintf(w->headline, sizeof(w->headline), "%s started", subject);
 		break;
 	case CONFIG_NOTIFY_STEP:
-		if (phase && !strcmp(phase, "rolling-back"))
-			snprintf(w->headline, sizeof(w->headline), "%s is rolling back%s%s", subject,
-				 stepw[0] ? ": " : "", stepw);
+		if (!strcmp(phase, "rolling-back"))
+			snprintf(w->headline, sizeof(w->headline), "%s is rolling back%s%s", subject, step[0] ? ": " : "",
+				 step);
 		else
-			snprintf(w->headline, sizeof(w->headline), "%s%s%s", subject, stepw[0] ? ": " : "",
-				 stepw[0] ? stepw : " moved on");
+			snprintf(w->headline, sizeof(w->headline), "%s: %s", subject, step[0] ? step : "a step");
 		break;
 	case CONFIG_NOTIFY_APPROVAL_NEEDED:
-		snprintf(w->headline, sizeof(w->headline), "%s awaits approval%s%s", subject, stepw[0] ? ": " : "",
-			 stepw);
+		snprintf(w->headline, sizeof(w->headline), "%s awaits approval", subject);
 		break;
 	default:
 		snprintf(w->headline, sizeof(w->headline), "%s %s", subject,
-			 what == CONFIG_NOTIFY_SUCCEEDED ? "succeeded" : what == CONFIG_NOTIFY_ROLLED_BACK ? "rolled back"
-												: "failed");
+			 !strcmp(phase, "degraded")	? "succeeded, degraded (a part that is not critical failed)"
+			 : what == CONFIG_NOTIFY_SUCCEEDED   ? "succeeded"
+			 : what == CONFIG_NOTIFY_ROLLED_BACK ? "rolled back"
+			 : !strcmp(phase, "rejected")	? "was rejected"
+			 : !strcmp(phase, "expired")	? "expired (nobody approved it in time)"
+							: "failed");
 	}
 	if (env)
 		add_context(w, env);

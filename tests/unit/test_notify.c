@@ -63,13 +63,19 @@ static const struct classify_case classify_cases[] = {
 	{ "deployment", "{\"phase\": \"starting\", \"result\": \"unknown\"}", -1 },
 	{ "deployment", "{\"phase\": \"starting\", \"result\": null}", CONFIG_NOTIFY_STARTED },
 	{ "deployment", "{}", -1 },
+	{ "deployment", "{\"phase\": \"starting\", \"release_id\": 4}", -1 }, /* told by the release */
+	{ "deployment", "{\"result\": \"done\", \"release_id\": 4}", -1 },
+	{ "deployment", "{\"phase\": \"starting\", \"release_id\": null}", CONFIG_NOTIFY_STARTED },
 	{ "deployment", "[]", -1 },
 	{ "release", "{\"phase\": \"started\"}", CONFIG_NOTIFY_STARTED },
 	{ "release", "{\"phase\": \"step\"}", CONFIG_NOTIFY_STEP },
 	{ "release", "{\"phase\": \"rolling-back\"}", CONFIG_NOTIFY_STEP },
 	{ "release", "{\"phase\": \"succeeded\"}", CONFIG_NOTIFY_SUCCEEDED },
+	{ "release", "{\"phase\": \"degraded\"}", CONFIG_NOTIFY_SUCCEEDED },
 	{ "release", "{\"phase\": \"rolled-back\"}", CONFIG_NOTIFY_ROLLED_BACK },
 	{ "release", "{\"phase\": \"failed\"}", CONFIG_NOTIFY_FAILED },
+	{ "release", "{\"phase\": \"rejected\"}", CONFIG_NOTIFY_FAILED },
+	{ "release", "{\"phase\": \"expired\"}", CONFIG_NOTIFY_FAILED },
 	{ "release", "{\"phase\": \"awaiting-approval\"}", CONFIG_NOTIFY_APPROVAL_NEEDED },
 	{ "release", "{\"phase\": \"gate\"}", -1 },
 	{ "instance", "{\"state\": \"crashed\", \"phase\": \"starting\"}", -1 },
@@ -127,13 +133,22 @@ static const struct body_case body_cases[] = {
 	  "\"kind\": \"restart\", \"phase\": \"starting\"}", NULL, ":rocket: restart 4 of shop 1.1.0 started", "from 1.1.0" },
 	{ "release", "{\"id\": 7, \"name\": \"spring\", \"env\": \"prod\", \"phase\": \"started\"}", "staging",
 	  ":rocket: release 7 (spring) started", "prod" },
-	{ "release", "{\"id\": 7, \"name\": \"spring\", \"phase\": \"step\", \"step\": \"group 2 of 4\", "
-	  "\"service\": \"payment\", \"version\": \"2.0.0\", \"detail\": \"healthy\"}", NULL,
-	  ":arrow_forward: release 7 (spring): group 2 of 4: payment 2.0.0: healthy", NULL },
-	{ "release", "{\"id\": 7, \"phase\": \"step\", \"step\": 3}", NULL, ":arrow_forward: release 7: step 3", NULL },
-	{ "release", "{\"id\": 7, \"name\": \"spring\", \"phase\": \"rolling-back\", \"service\": \"order\", "
-	  "\"detail\": \"analysis abort of order\"}", NULL,
-	  ":arrow_forward: release 7 (spring) is rolling back: order: analysis abort of order", NULL },
+	{ "release", "{\"id\": 7, \"name\": \"spring\", \"phase\": \"step\", \"step\": \"payment\", "
+	  "\"step_state\": \"running\", \"service\": \"payment\", \"version\": \"2.0.0\", \"from_version\": null, "
+	  "\"detail\": \"started\"}", NULL, ":arrow_forward: release 7 (spring): payment 2.0.0: running: started", NULL },
+	{ "release", "{\"id\": 7, \"name\": \"spring\", \"phase\": \"step\", \"step\": \"cdn\", "
+	  "\"step_state\": \"undone\", \"detail\": \"exit 0\"}", NULL,
+	  ":arrow_forward: release 7 (spring): step cdn: undone: exit 0", NULL },
+	{ "release", "{\"id\": 7, \"phase\": \"step\"}", NULL, ":arrow_forward: release 7: a step", NULL },
+	{ "release", "{\"id\": 7, \"name\": \"spring\", \"phase\": \"rolling-back\", "
+	  "\"detail\": \"order failed: analysis abort\"}", NULL,
+	  ":arrow_forward: release 7 (spring) is rolling back: order failed: analysis abort", NULL },
+	{ "release", "{\"id\": 7, \"name\": \"spring\", \"phase\": \"degraded\", \"detail\": \"analytics failed\"}",
+	  NULL, ":white_check_mark: release 7 (spring) succeeded, degraded (a part that is not critical failed): "
+	  "analytics failed", NULL },
+	{ "release", "{\"id\": 7, \"phase\": \"rejected\"}", NULL, ":x: release 7 was rejected", NULL },
+	{ "release", "{\"id\": 7, \"phase\": \"expired\"}", NULL, ":x: release 7 expired (nobody approved it in time)",
+	  NULL },
 	{ "release", "{\"id\": 7, \"name\": \"spring\", \"phase\": \"rolled-back\", \"detail\": \"6 services back\"}",
 	  "prod", ":leftwards_arrow_with_hook: release 7 (spring) rolled back: 6 services back", "prod" },
 	{ "release", "{\"id\": 7, \"phase\": \"succeeded\"}", NULL, ":white_check_mark: release 7 succeeded", NULL },
