@@ -169,28 +169,37 @@ static int read_secrets(const struct config *cfg, struct secrets **ret, char *er
 	return rc;
 }
 
-/* cw's URL, malloc'd (from the secrets file for url_secret: *secrets is
- * read the first time), or NULL (logged). */
-static char *webhook_url(const struct config *cfg, const struct config_webhook *cw, struct secrets **secrets,
-			 int *secrets_rc)
+/* The secrets file, read once per configure, the first time a webhook
+ * names a secret. */
+struct secret_source {
+	struct secrets *secrets;
+	bool read;
+	int rc;
+	char err[400];
+};
+
+/* cw's URL, malloc'd (from the secrets file for url_secret), or NULL
+ * (logged). */
+static char *webhook_url(const struct config *cfg, const struct config_webhook *cw, struct secret_source *src)
 {
 	const struct secret *s;
-	char err[400], *url;
+	char *url;
 
 	if (cw->url) {
 		if (!(url = strdup(cw->url)))
 			log_error("webhook %s: out of memory: it sends nothing", cw->name);
 		return url;
 	}
-	if (!*secrets && *secrets_rc == 0) {
-		*secrets_rc = read_secrets(cfg, secrets, err, sizeof(err));
-		if (*secrets_rc < 0)
-			log_error("webhook %s: its URL (secret %s) cannot be read: %s; it sends nothing until a reload "
-				  "that can read it", cw->name, cw->url_secret, err);
+	if (!src->read) {
+		src->read = true;
+		src->rc = read_secrets(cfg, &src->secrets, src->err, sizeof(src->err));
 	}
-	if (*secrets_rc < 0)
+	if (src->rc < 0) {
+		log_error("webhook %s: its URL (secret %s) cannot be read: %s; it sends nothing until a reload that "
+			  "can read it", cw->name, cw->url_secret, src->err);
 		return NULL;
-	s = secrets_find(*secrets, cw->url_secret);
+	}
+	s = secrets_find(src->secrets, cw->url_secret);
 	if (!s) {
 		log_error("webhook %s: secret %s is missing from %s: it sends nothing until a reload that has it "
 			  "(`cutover secrets set %s%s%s`)", cw->name, cw->url_secret, cfg->secrets.file, cw->url_secret,
@@ -225,9 +234,9 @@ static struct webhook *take_same(struct webhook **old, size_t nold, const char *
 /* One webhook of the new configuration: the old one with the same URL, or
  * a new one.  NULL: left out (logged). */
 static struct webhook *configure_one(struct notifier *n, const struct config *cfg, const struct config_webhook *cw,
-				     struct secrets **secrets, int *secrets_rc)
+				     struct secret_source *src)
 {
-	char origin[NOTIFY_ORIGIN_MAX], *url = webhook_url(cfg, cw, secrets, secrets_rc);
+	char origin[NOTIFY_ORIGIN_MAX], *url = webhook_url(cfg, cw, src);
 	const char *why;
 	struct webhook *w;
 
@@ -260,8 +269,7 @@ void notifier_configure(struct notifier *n, const struct config *cfg)
 {
 	const struct config_notifications *nc = &cfg->notifications;
 	struct webhook **next = nc->nwebhooks ? calloc(nc->nwebhooks, sizeof(*next)) : NULL;
-	struct secrets *secrets = NULL;
-	int secrets_rc = 0;
+	struct secret_source src = { .secrets = NULL };
 	size_t count = 0;
 	char *env = cfg->env ? strdup(cfg->env) : NULL;
 
@@ -277,12 +285,12 @@ void notifier_configure(struct notifier *n, const struct config *cfg)
 		return;
 	}
 	for (size_t i = 0; i < nc->nwebhooks; i++) {
-		struct webhook *w = configure_one(n, cfg, &nc->webhooks[i], &secrets, &secrets_rc);
+		struct webhook *w = configure_one(n, cfg, &nc->webhooks[i], &src);
 
 		if (w)
 			next[count++] = w;
 	}
-	secrets_free(secrets);
+	secrets_free(src.secrets);
 	for (size_t i = 0; i < n->nhooks; i++) {
 		struct webhook *w = n->hooks[i];
 
