@@ -97,6 +97,7 @@ struct run {
 	size_t ntraffic;
 	struct loop_timer tick;       /* traffic samples; approval expiry */
 	bool recovered;               /* found unfinished after a restart */
+	char *command_env[7];         /* run_command_env(), NULL-terminated */
 };
 
 struct release_runner {
@@ -121,7 +122,9 @@ void run_finish(struct run *run, enum state_release_run_state s, const char *rea
 const struct config *run_config(const struct run *run);
 /* STATE_DIR/releases/ID/NAME.log (made); NULL on failure. */
 char *run_log_path(struct run *run, const char *name);
-/* The environment of a gate's or step's command (NULL-terminated, static storage per run). */
+/* The environment of a gate's or step's command (NULL-terminated): the
+ * daemon's PATH, HOME and LANG and the release's id, name and environment,
+ * built at the first call, owned by the run; NULL when out of memory. */
 char **run_command_env(struct run *run);
 const char *step_state_name(enum step_state s);
 

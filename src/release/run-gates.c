@@ -217,6 +217,10 @@ static int command_gate_start(struct run *run, const struct release_gate *g)
 	spec.id = id;
 	spec.command = g->run;
 	spec.env = run_command_env(run);
+	if (!spec.env) {
+		free(log_path);
+		return -ENOMEM;
+	}
 	spec.cwd = run->plan->file->dir;
 	spec.log_path = log_path;
 	spec.restart.max_restarts = 0;

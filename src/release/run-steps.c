@@ -104,6 +104,10 @@ static int command_start(struct step *s, bool undo)
 	spec.id = id;
 	spec.command = undo ? it->undo : it->run;
 	spec.env = run_command_env(run);
+	if (!spec.env) {
+		free(log_path);
+		return -ENOMEM;
+	}
 	spec.cwd = run->plan->file->dir;
 	spec.log_path = log_path;
 	spec.restart.max_restarts = 0;

@@ -277,22 +277,44 @@ char *run_log_path(struct run *run, const char *name)
 	return path;
 }
 
+static void command_env_free(struct run *run)
+{
+	for (int i = 0; i < 6; i++) {
+		free(run->command_env[i]);
+		run->command_env[i] = NULL;
+	}
+}
+
+/* A "NAME=value" string, or NULL when out of memory. */
+static char *env_entry(const char *name, const char *value)
+{
+	char *e = NULL;
+
+	return asprintf(&e, "%s=%s", name, value) < 0 ? NULL : e;
+}
+
 char **run_command_env(struct run *run)
 {
-	static char env[6][320];
-	static char *envp[7];
 	const char *home = getenv("HOME"), *lang = getenv("LANG"), *path = getenv("PATH");
+	char id[24];
 
-	snprintf(env[0], sizeof(env[0]), "PATH=%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	snprintf(env[1], sizeof(env[1]), "HOME=%s", home ? home : "/");
-	snprintf(env[2], sizeof(env[2]), "LANG=%s", lang ? lang : "C.UTF-8");
-	snprintf(env[3], sizeof(env[3]), "CUTOVER_ENV=%s", run->env);
-	snprintf(env[4], sizeof(env[4]), "CUTOVER_RELEASE_ID=%lld", (long long)run->id);
-	snprintf(env[5], sizeof(env[5]), "CUTOVER_RELEASE=%s", run->plan->file->name);
+	if (run->command_env[0])
+		return run->command_env;
+	/* whole values, however long: a PATH cut short finds no `rm` */
+	snprintf(id, sizeof(id), "%lld", (long long)run->id);
+	run->command_env[0] = env_entry("PATH", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	run->command_env[1] = env_entry("HOME", home ? home : "/");
+	run->command_env[2] = env_entry("LANG", lang ? lang : "C.UTF-8");
+	run->command_env[3] = env_entry("CUTOVER_ENV", run->env);
+	run->command_env[4] = env_entry("CUTOVER_RELEASE_ID", id);
+	run->command_env[5] = env_entry("CUTOVER_RELEASE", run->plan->file->name);
+	run->command_env[6] = NULL;
 	for (int i = 0; i < 6; i++)
-		envp[i] = env[i];
-	envp[6] = NULL;
-	return envp;
+		if (!run->command_env[i]) {
+			command_env_free(run);
+			return NULL;
+		}
+	return run->command_env;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -312,6 +334,7 @@ static void run_free(struct run *run)
 	free(run->steps);
 	free(run->started);
 	free(run->traffic);
+	command_env_free(run);
 	json_decref(run->gates);
 	json_decref(run->rollbacks);
 	json_decref(run->timeline);
