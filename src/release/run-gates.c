@@ -405,7 +405,7 @@ void traffic_sample(struct run *run)
 json_t *traffic_json(const struct run *run)
 {
 	json_t *services = json_object();
-	uint64_t all = 0, all_failed = 0;
+	uint64_t all = 0, all_failed = 0, all_shielded = 0;
 
 	for (size_t i = 0; services && i < run->ntraffic; i++) {
 		const struct traffic *t = &run->traffic[i];
@@ -417,13 +417,16 @@ json_t *traffic_json(const struct run *run)
 		failed = errors + t->total.connect_failures;
 		all += requests;
 		all_failed += failed;
+		all_shielded += t->total.shielded;
 		if (!svc) {
 			svc = json_object();
 			json_object_set_new(services, t->service, svc);
 		}
-		json_object_set_new(svc, t->version, json_pack("{sI sI}", "requests", (json_int_t)requests, "failed",
-							       (json_int_t)failed));
+		/* retried_on_stable: failures of a canary its clients never saw */
+		json_object_set_new(svc, t->version, json_pack("{sI sI sI}", "requests", (json_int_t)requests, "failed",
+							       (json_int_t)failed, "retried_on_stable",
+							       (json_int_t)t->total.shielded));
 	}
-	return json_pack("{sI sI so}", "requests", (json_int_t)all, "failed", (json_int_t)all_failed, "services",
-			 services ? services : json_object());
+	return json_pack("{sI sI sI so}", "requests", (json_int_t)all, "failed", (json_int_t)all_failed,
+			 "retried_on_stable", (json_int_t)all_shielded, "services", services ? services : json_object());
 }
