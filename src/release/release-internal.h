@@ -17,6 +17,7 @@
 struct deployer;
 struct supervisor;
 struct sup_instance;
+struct sup_callbacks;
 struct worker;
 struct proxy;
 
@@ -122,10 +123,15 @@ void run_finish(struct run *run, enum state_release_run_state s, const char *rea
 const struct config *run_config(const struct run *run);
 /* STATE_DIR/releases/ID/NAME.log (made); NULL on failure. */
 char *run_log_path(struct run *run, const char *name);
-/* The environment of a gate's or step's command (NULL-terminated): the
- * daemon's PATH, HOME and LANG and the release's id, name and environment,
- * built at the first call, owned by the run; NULL when out of memory. */
-char **run_command_env(struct run *run);
+/* Start COMMAND of a gate or step (NAME: "gate-unit", "cdn", "cdn.undo")
+ * as a one-shot process in the release file's directory, with a small
+ * environment (the daemon's PATH, HOME and LANG, CUTOVER_RELEASE,
+ * CUTOVER_RELEASE_ID, CUTOVER_ENV), its output in
+ * STATE_DIR/releases/ID/NAME.log (emptied first) with every secret value
+ * hidden.  cb and data as sup_instance_start().  Returns 0 with *ret, or
+ * -errno. */
+int run_command_start(struct run *run, const char *name, const char *command, const struct sup_callbacks *cb,
+		      void *data, struct sup_instance **ret);
 const char *step_state_name(enum step_state s);
 
 /* run-steps.c */

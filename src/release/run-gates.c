@@ -13,11 +13,9 @@
  * The traffic is sampled every second: per service of the release and per
  * version seen, what its counters gained since the last sample.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "base/log.h"
 #include "deploy/deploy.h"
 #include "loop/loop.h"
@@ -202,32 +200,12 @@ static void gate_timeout(struct loop *loop, struct loop_timer *t)
 static int command_gate_start(struct run *run, const struct release_gate *g)
 {
 	struct sup_callbacks cb = { .on_give_up = gate_exit };
-	struct sup_spec spec;
-	char id[96], name[96], *log_path;
+	char name[96];
 	int r;
 
 	snprintf(name, sizeof(name), "gate-%s", g->name);
-	snprintf(id, sizeof(id), "release-%lld-%.40s", (long long)run->id, name);
-	log_path = run_log_path(run, name);
-	if (!log_path)
-		return -ENOMEM;
-	if (truncate(log_path, 0) < 0 && errno != ENOENT) /* a gate run between every group: each read alone */
-		log_warn("cannot empty %s: %s", log_path, strerror(errno));
-	sup_spec_init(&spec);
-	spec.id = id;
-	spec.command = g->run;
-	spec.env = run_command_env(run);
-	if (!spec.env) {
-		free(log_path);
-		return -ENOMEM;
-	}
-	spec.cwd = run->plan->file->dir;
-	spec.log_path = log_path;
-	spec.restart.max_restarts = 0;
-	spec.die_with_daemon = true;
 	run->gate_timed_out = false;
-	r = sup_instance_start(run->rr->sup, &spec, &cb, run, &run->gate_proc);
-	free(log_path);
+	r = run_command_start(run, name, g->run, &cb, run, &run->gate_proc);
 	if (r < 0)
 		return r;
 	loop_timer_set(run->rr->p->loop, &run->gate_timer, run->rr->p->loop->now_ms + g->timeout_ms, gate_timeout);

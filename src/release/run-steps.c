@@ -91,31 +91,13 @@ static int command_start(struct step *s, bool undo)
 	struct run *run = s->run;
 	const struct release_item *it = item_of(s);
 	struct sup_callbacks cb = { .on_give_up = command_exit };
-	struct sup_spec spec;
-	char id[96], name[96], *log_path;
+	char name[96];
 	int r;
 
 	snprintf(name, sizeof(name), "%s%s", it->name, undo ? ".undo" : "");
-	snprintf(id, sizeof(id), "release-%lld-%.40s", (long long)run->id, name);
-	log_path = run_log_path(run, name);
-	if (!log_path)
-		return -ENOMEM;
-	sup_spec_init(&spec);
-	spec.id = id;
-	spec.command = undo ? it->undo : it->run;
-	spec.env = run_command_env(run);
-	if (!spec.env) {
-		free(log_path);
-		return -ENOMEM;
-	}
-	spec.cwd = run->plan->file->dir;
-	spec.log_path = log_path;
-	spec.restart.max_restarts = 0;
-	spec.die_with_daemon = true;  /* nothing would adopt it after a crash */
 	s->undoing = undo;
 	s->timed_out = false;
-	r = sup_instance_start(run->rr->sup, &spec, &cb, s, &s->proc);
-	free(log_path);
+	r = run_command_start(run, name, undo ? it->undo : it->run, &cb, s, &s->proc);
 	if (r < 0)
 		return r;
 	loop_timer_set(run->rr->p->loop, &s->timer, run->rr->p->loop->now_ms + it->timeout_ms, command_timeout);

@@ -293,7 +293,10 @@ static char *env_entry(const char *name, const char *value)
 	return asprintf(&e, "%s=%s", name, value) < 0 ? NULL : e;
 }
 
-char **run_command_env(struct run *run)
+/* The environment of a gate's or step's command (NULL-terminated): the
+ * daemon's PATH, HOME and LANG and the release's id, name and environment,
+ * built at the first call, owned by the run; NULL when out of memory. */
+static char **run_command_env(struct run *run)
 {
 	const char *home = getenv("HOME"), *lang = getenv("LANG"), *path = getenv("PATH");
 	char id[24];
@@ -315,6 +318,39 @@ char **run_command_env(struct run *run)
 			return NULL;
 		}
 	return run->command_env;
+}
+
+int run_command_start(struct run *run, const char *name, const char *command, const struct sup_callbacks *cb,
+		      void *data, struct sup_instance **ret)
+{
+	struct sup_spec spec;
+	struct redactor *hide = NULL;
+	char id[96], *log_path = run_log_path(run, name);
+	int r;
+
+	if (!log_path)
+		return -ENOMEM;
+	/* each start reads alone (a gate runs between every group) */
+	if (truncate(log_path, 0) < 0 && errno != ENOENT)
+		log_warn("cannot empty %s: %s", log_path, strerror(errno));
+	r = redact_global_copy(&hide);
+	snprintf(id, sizeof(id), "release-%lld-%.40s", (long long)run->id, name);
+	sup_spec_init(&spec);
+	spec.id = id;
+	spec.command = command;
+	spec.env = run_command_env(run);
+	spec.cwd = run->plan->file->dir;
+	spec.log_path = log_path;
+	spec.redact = hide;           /* the secrets' values hidden from the log (a relay) */
+	spec.restart.max_restarts = 0;
+	spec.die_with_daemon = true;  /* nothing would adopt it after a crash */
+	if (r >= 0 && !spec.env)
+		r = -ENOMEM;
+	if (r >= 0)
+		r = sup_instance_start(run->rr->sup, &spec, cb, data, ret);
+	redactor_free(hide);
+	free(log_path);
+	return r < 0 ? r : 0;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
