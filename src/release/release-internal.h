@@ -62,6 +62,13 @@ struct traffic {
 	struct metrics_counts last;   /* the counters at the last sample */
 };
 
+/* A metric gate's service: one version's counts (version "": the targets
+ * of a service cutover does not run). */
+struct gate_snapshot {
+	char version[STATE_VERSION_MAX + 1];
+	struct metrics_counts counts;
+};
+
 enum run_phase { PHASE_BEFORE = 0, PHASE_GROUP, PHASE_AFTER_GROUP, PHASE_AFTER, PHASE_ROLLBACK, PHASE_END };
 
 struct run {
@@ -87,7 +94,8 @@ struct run {
 	struct sup_instance *gate_proc;
 	size_t gate;
 	struct gate_result gate_result;
-	struct metrics_counts gate_before; /* metric gates: the counts at the window's start */
+	struct gate_snapshot *gate_before; /* metric gates: each version's counts at the window's start */
+	size_t ngate_before;
 	struct loop_timer gate_timer;
 	bool gate_timed_out;
 	bool gate_judging;            /* its output is being read on the worker */

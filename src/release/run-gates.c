@@ -6,13 +6,15 @@
  * process in the release file's directory, its output in
  * STATE_DIR/releases/ID/gate-NAME.log, then gate_judge_command() reads
  * what it left.  A metric gate reads the proxy's own counters: over a
- * window from the gate's start (two snapshots), or, `during: canary`,
- * what the version answered during this release.  A failed gate rolls
- * the release back; every result goes to the report with its figures.
+ * window from the gate's start (two snapshots, per version), or,
+ * `during: canary`, what the version answered during this release.  A
+ * failed gate rolls the release back; every result goes to the report
+ * with its figures.
  *
  * The traffic is sampled every second: per service of the release and per
  * version seen, what its counters gained since the last sample.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,16 +238,90 @@ static void measure(const struct release_gate *g, const struct metrics_counts *c
 	r->value = (double)upper / 1000.0;
 }
 
+/* Add counts c of version (NULL: "") to the snapshot *list of *n entries.
+ * Returns 0 or -ENOMEM (the list unchanged). */
+static int snapshot_add(struct gate_snapshot **list, size_t *n, const char *version, const struct metrics_counts *c)
+{
+	struct gate_snapshot *e = NULL, *grown;
+
+	version = version ? version : "";
+	for (size_t k = 0; k < *n && !e; k++)
+		if (!strcmp((*list)[k].version, version))
+			e = &(*list)[k];
+	if (!e) {
+		grown = realloc(*list, (*n + 1) * sizeof(**list));
+		if (!grown)
+			return -ENOMEM;
+		*list = grown;
+		e = &grown[(*n)++];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->version, sizeof(e->version), "%s", version);
+	}
+	metrics_counts_add(&e->counts, c);
+	return 0;
+}
+
+/* The counts of service now, per version: its instances' and those its
+ * swept instances left.  Per version, because a version's counts leave
+ * with its last instance: the service's sum goes backwards then, and a
+ * window over the sum would lose (or, saturated, zero) what others
+ * answered.  Returns 0 with *ret (malloc'd, *n entries; may be NULL), or
+ * -ENOMEM. */
+static int snapshot_versions(const struct metrics *m, const char *service, struct gate_snapshot **ret, size_t *n)
+{
+	struct gate_snapshot *list = NULL;
+	size_t count = 0;
+	int r = 0;
+
+	for (uint32_t i = 0; r >= 0 && i < m->nupstreams; i++)
+		if (!strcmp(m->upstreams[i]->service, service))
+			r = snapshot_add(&list, &count, m->upstreams[i]->version, &m->upstreams[i]->counts);
+	for (uint32_t i = 0; r >= 0 && i < m->nversions; i++)
+		if (!strcmp(m->versions[i]->service, service))
+			r = snapshot_add(&list, &count, m->versions[i]->version, &m->versions[i]->gone);
+	if (r < 0) {
+		free(list);
+		return r;
+	}
+	*ret = list;
+	*n = count;
+	return 0;
+}
+
 static void metric_window_end(struct loop *loop, struct loop_timer *t)
 {
 	struct run *run = container_of(t, struct run, gate_timer);
 	const struct release_gate *g = &run->plan->file->gates[run->gate];
-	struct metrics_counts now, window;
+	struct gate_snapshot *now = NULL;
+	struct metrics_counts window = { 0 }, gained;
+	size_t n = 0;
 
 	(void)loop;
-	metrics_version_counts(&run->rr->p->metrics, g->service, g->version, &now);
-	metrics_counts_window(&window, &now, &run->gate_before);
-	measure(g, &window, &run->gate_result);
+	if (snapshot_versions(&run->rr->p->metrics, g->service, &now, &n) < 0) {
+		snprintf(run->gate_result.reason, sizeof(run->gate_result.reason), "out of memory reading the counters");
+		n = 0;
+	}
+	/* what each version gained; one gone since the start adds nothing */
+	for (size_t k = 0; k < n; k++) {
+		const struct gate_snapshot *before = NULL;
+
+		if (g->version && strcmp(now[k].version, g->version))
+			continue;
+		for (size_t b = 0; b < run->ngate_before && !before; b++)
+			if (!strcmp(run->gate_before[b].version, now[k].version))
+				before = &run->gate_before[b];
+		if (before)
+			metrics_counts_window(&gained, &now[k].counts, &before->counts);
+		else
+			gained = now[k].counts;
+		metrics_counts_add(&window, &gained);
+	}
+	free(now);
+	free(run->gate_before);
+	run->gate_before = NULL;
+	run->ngate_before = 0;
+	if (!run->gate_result.reason[0])
+		measure(g, &window, &run->gate_result);
 	run->gate_result.finished_ms = state_now_ms();
 	gate_judge_metric(g, &run->gate_result);
 	gate_end(run, gate_point(run));
@@ -257,7 +333,15 @@ static bool metric_gate_start(struct run *run, const struct release_gate *g)
 	struct gate_result *r = &run->gate_result;
 
 	if (!g->during_canary) {
-		metrics_version_counts(&run->rr->p->metrics, g->service, g->version, &run->gate_before);
+		free(run->gate_before);
+		run->gate_before = NULL;
+		run->ngate_before = 0;
+		if (snapshot_versions(&run->rr->p->metrics, g->service, &run->gate_before, &run->ngate_before) < 0) {
+			snprintf(r->reason, sizeof(r->reason), "out of memory reading the counters");
+			r->finished_ms = state_now_ms();
+			gate_judge_metric(g, r);
+			return true;
+		}
 		loop_timer_set(run->rr->p->loop, &run->gate_timer, run->rr->p->loop->now_ms + g->window_ms,
 			       metric_window_end);
 		return false;
@@ -313,6 +397,9 @@ void gates_stop(struct run *run)
 {
 	run->gate_judging = false;    /* a verdict still coming is dropped */
 	loop_timer_cancel(run->rr->p->loop, &run->gate_timer);
+	free(run->gate_before);
+	run->gate_before = NULL;
+	run->ngate_before = 0;
 	if (run->gate_proc) {
 		/* a gate is not undone: signal it and forget it */
 		sup_instance_stop(run->gate_proc, NULL);
