@@ -208,8 +208,10 @@ static void print_timeline(const json_t *report, size_t *shown)
 	fflush(stdout);
 }
 
-/* Follow release ID until it ends (or awaits approval, unless wait). */
-static int follow(struct cli *c, const char *sock, long long id, bool wait)
+/* Follow release ID until it ends (or awaits approval, unless wait).
+ * Returns EXIT_OK when it ended as wanted: succeeded or degraded, or for
+ * an abort rolled back. */
+static int follow(struct cli *c, const char *sock, long long id, bool wait, bool abort)
 {
 	json_t *run = NULL, *report;
 	size_t shown = 0;
@@ -241,7 +243,8 @@ static int follow(struct cli *c, const char *sock, long long id, bool wait)
 		       json_string_value(json_object_get(report, "reason")) ? json_string_value(json_object_get(report,
 													 "reason"))
 										 : "");
-	rc = !strcmp(state, "succeeded") || !strcmp(state, "degraded") ? EXIT_OK
+	rc = abort ? (!strcmp(state, "rolled-back") ? EXIT_OK : EXIT_FAILED)
+	     : !strcmp(state, "succeeded") || !strcmp(state, "degraded") ? EXIT_OK
 	     : !strcmp(state, "awaiting-approval")			  ? EXIT_AWAITING
 									  : EXIT_FAILED;
 	json_decref(run);
@@ -292,7 +295,7 @@ static int release_start(struct cli *c, struct run_options *o)
 		rc = EXIT_OK;
 		goto out;
 	}
-	rc = follow(c, sock, id, o->wait);
+	rc = follow(c, sock, id, o->wait, false);
 out:
 	json_decref(answer);
 	free(answer_text);
@@ -331,7 +334,7 @@ static int release_decide(struct cli *c, struct run_options *o, const char *acti
 	}
 	if (strcmp(action, "reject") && !c->json) {
 		printf("release %lld: %s\n", id, !strcmp(action, "abort") ? "rolling back" : "approved, starting");
-		rc = follow(c, sock, id, true);
+		rc = follow(c, sock, id, true, !strcmp(action, "abort"));
 		goto out;
 	}
 	if (c->json)

@@ -309,6 +309,19 @@ static int groups_from_json(const json_t *groups, struct release_plan *p, char *
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(f->items[i].name, f->items[j].name))
 				return snprintf(err, errlen, "%s appears twice in the plan", f->items[i].name), -EINVAL;
+	/* the order is checked, not trusted: what an item needs is in an earlier group */
+	for (size_t g2 = 0; g2 < p->ngroups; g2++)
+		for (size_t i = p->group_start[g2]; i < p->group_start[g2 + 1]; i++)
+			for (size_t d = 0; d < f->items[i].ndeps; d++) {
+				size_t j = 0;
+
+				while (j < p->group_start[g2] && strcmp(f->items[j].name, f->items[i].depends_on[d]))
+					j++;
+				if (j == p->group_start[g2])
+					return snprintf(err, errlen, "%s needs %s, which is not in an earlier group",
+							f->items[i].name, f->items[i].depends_on[d]),
+					       -EINVAL;
+			}
 	return 0;
 }
 

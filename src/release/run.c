@@ -574,11 +574,25 @@ int64_t release_runner_start(struct release_runner *rr, const json_t *plan_json,
 	return run->id;
 }
 
+/* The login name of WHO, else "uid N", into buf.  A lookup on the loop,
+ * but only for a person's decision (abort, approve, reject): rare, and
+ * local users come from /etc/passwd. */
+static const char *user_name(uid_t who, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(who);
+
+	if (pw)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "uid %u", (unsigned)who);
+	return buf;
+}
+
 int64_t release_runner_abort(struct release_runner *rr, int64_t id, uid_t who, const char *reason, char *err,
 			     size_t errlen)
 {
 	struct run *run = find_run(rr, id);
-	char why[300];
+	char why[300], name[64];
 
 	if (!run) {
 		snprintf(err, errlen, "release %lld is not running (cutover release list)", (long long)id);
@@ -591,7 +605,8 @@ int64_t release_runner_abort(struct release_runner *rr, int64_t id, uid_t who, c
 		run_audit(run, who, "release.abort", "refused", err);
 		return -EALREADY;
 	}
-	snprintf(why, sizeof(why), "aborted by uid %u%s%s", (unsigned)who, reason ? ": " : "", reason ? reason : "");
+	snprintf(why, sizeof(why), "aborted by %s%s%s", user_name(who, name, sizeof(name)), reason ? ": " : "",
+		 reason ? reason : "");
 	run_audit(run, who, "release.abort", "ok", reason);
 	run_rollback(run, "%s", why);
 	return id;
@@ -611,14 +626,7 @@ int64_t release_runner_approve(struct release_runner *rr, int64_t id, uid_t who,
 		return -EPERM;
 	}
 	run->approved_uid = who;
-	{
-		struct passwd *pw = getpwuid(who); /* one lookup, by hand, rarely */
-
-		if (pw)
-			snprintf(run->approved_by, sizeof(run->approved_by), "%s", pw->pw_name);
-		else
-			snprintf(run->approved_by, sizeof(run->approved_by), "uid %u", (unsigned)who);
-	}
+	user_name(who, run->approved_by, sizeof(run->approved_by));
 	run_audit(run, who, "release.approve", "ok", NULL);
 	run_log(run, "approved by %s", run->approved_by);
 	loop_timer_cancel(rr->p->loop, &run->tick);
@@ -630,14 +638,15 @@ int64_t release_runner_reject(struct release_runner *rr, int64_t id, uid_t who, 
 			      size_t errlen)
 {
 	struct run *run = find_run(rr, id);
-	char why[300];
+	char why[300], name[64];
 
 	if (!run || run->state != STATE_RELEASE_AWAITING_APPROVAL) {
 		snprintf(err, errlen, "release %lld does not await approval", (long long)id);
 		return run ? -EALREADY : -ENOENT;
 	}
 	run_audit(run, who, "release.reject", "ok", reason);
-	snprintf(why, sizeof(why), "rejected by uid %u%s%s", (unsigned)who, reason ? ": " : "", reason ? reason : "");
+	snprintf(why, sizeof(why), "rejected by %s%s%s", user_name(who, name, sizeof(name)), reason ? ": " : "",
+		 reason ? reason : "");
 	run_finish(run, STATE_RELEASE_REJECTED, why);
 	return id;
 }
@@ -744,6 +753,8 @@ static void restore_steps(struct run *run, const json_t *report)
 					st->state = (enum step_state)v;
 			st->changed = json_is_true(json_object_get(s, "changed")) || st->state == STEP_RUNNING ||
 				      st->state == STEP_DONE;
+			if (json_string_value(json_object_get(s, "reason")))
+				snprintf(st->reason, sizeof(st->reason), "%s", json_string_value(json_object_get(s, "reason")));
 			/* what was in flight died with the daemon (its deploy was
 			 * aborted by the deployer's recovery, its command killed):
 			 * the rollback walk judges it again */
@@ -752,6 +763,7 @@ static void restore_steps(struct run *run, const json_t *report)
 				snprintf(st->reason, sizeof(st->reason), "cut short: the daemon stopped");
 			}
 			st->deployment_id = json_integer_value(json_object_get(s, "deployment_id"));
+			st->rollback_id = json_integer_value(json_object_get(s, "rollback_deployment_id"));
 			st->started_at = json_integer_value(json_object_get(s, "started_at"));
 			st->finished_at = json_integer_value(json_object_get(s, "finished_at"));
 			if (json_is_array(json_object_get(s, "phases"))) {
@@ -807,6 +819,8 @@ static int recover_one(struct release_runner *rr, const json_t *row)
 				 ? json_deep_copy(json_object_get(report, "rollbacks"))
 				 : json_array();
 	restore_steps(run, report);
+	if (json_string_value(json_object_get(report, "reason")))
+		snprintf(run->reason, sizeof(run->reason), "%s", json_string_value(json_object_get(report, "reason")));
 	run->state = state_release_run_state_parse(json_string_value(json_object_get(row, "state"))) ==
 			     STATE_RELEASE_AWAITING_APPROVAL
 			     ? STATE_RELEASE_AWAITING_APPROVAL
@@ -861,7 +875,15 @@ static void kick(struct loop *loop, struct loop_timer *t)
 		adopt_changes(run);
 		run_log(run, "the daemon stopped during the release: rolling it back (docs/internals/releases.md)");
 		loop_timer_set(loop, &run->tick, loop->now_ms + 1000, sample_tick);
-		run_rollback(run, "the daemon stopped during the release");
+		if (run->reason[0]) {
+			char was[sizeof(run->reason)];
+
+			/* it was rolling back already: its cause stays first */
+			snprintf(was, sizeof(was), "%s", run->reason);
+			run_rollback(run, "%s; the daemon stopped while it rolled back", was);
+		} else {
+			run_rollback(run, "the daemon stopped during the release");
+		}
 	}
 }
 
