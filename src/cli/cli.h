@@ -92,6 +92,18 @@ struct cli {
 	int nargs;
 };
 
+/* A time argument (--since, --until; when.c), as Unix ms into *ret:
+ * "now"; a time ago, "30s", "90m", "2h", "3d", "1w" or a sum "1d12h"
+ * (NOW_MS minus it); or an ISO date or time, UTC unless it says otherwise:
+ * "2026-12-05" (its midnight), "2026-12-05T10:00", "2026-12-05 10:00:30",
+ * "2026-12-05T10:00:30.250Z", "2026-12-05T10:00+01:00".  Returns 0, or
+ * -EINVAL (ret untouched).  Pure. */
+int cli_parse_time(const char *s, int64_t now_ms, int64_t *ret);
+/* The same against the wall clock, for OPTION ("--since") of a verb:
+ * returns -1 when *ret is set, else EXIT_USAGE after cli_fail() (the
+ * forms accepted named). */
+int cli_time_option(const struct cli *c, const char *option, const char *arg, int64_t *ret);
+
 /* The user running the CLI, as audit rows name them: the login name, else
  * "uid N". */
 void cli_actor_name(char *out, size_t outlen);

@@ -55,22 +55,35 @@ static json_t *column_json_text(sqlite3_stmt *stmt, int i)
 	return s ? json_string(s) : json_null();
 }
 
-int state_audit_list(struct state *st, const char *target, size_t limit, json_t **ret)
+static json_t *column_json_int(sqlite3_stmt *stmt, int i)
 {
+	return sqlite3_column_type(stmt, i) == SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(stmt, i));
+}
+
+int state_audit_list(struct state *st, const struct state_log_filter *f, json_t **ret)
+{
+	static const struct state_log_filter all = { 0 };
 	sqlite3_stmt *stmt = NULL;
 	json_t *array = NULL, *row, *args;
 	const char *text;
 	int r, rc;
 
+	f = f ? f : &all;
 	r = state_prepare(st,
-			  "SELECT id, at, actor, actor_uid, action, target, args, result, detail FROM audit"
-			  " WHERE ?1 IS NULL OR target = ?1 OR substr(target, 1, length(?1) + 1) = ?1 || '@'"
-			  " ORDER BY id DESC LIMIT ?2",
+			  "SELECT id, at, actor, actor_uid, action, target, args, result, detail, env, release_id FROM audit"
+			  " WHERE (?1 IS NULL OR target = ?1 OR substr(target, 1, length(?1) + 1) = ?1 || '@')"
+			  "   AND (?2 IS NULL OR env = ?2) AND (?3 = 0 OR release_id = ?3)"
+			  "   AND (?4 = 0 OR at >= ?4) AND (?5 = 0 OR at < ?5)"
+			  " ORDER BY id DESC LIMIT ?6",
 			  &stmt);
 	if (r < 0)
 		return r;
-	state_bind_text(stmt, 1, target);
-	sqlite3_bind_int64(stmt, 2, limit && limit <= INT64_MAX ? (int64_t)limit : -1);
+	state_bind_text(stmt, 1, f->service);
+	state_bind_text(stmt, 2, f->env && *f->env ? f->env : NULL);
+	sqlite3_bind_int64(stmt, 3, f->release_id > 0 ? f->release_id : 0);
+	sqlite3_bind_int64(stmt, 4, f->since_ms > 0 ? f->since_ms : 0);
+	sqlite3_bind_int64(stmt, 5, f->until_ms > 0 ? f->until_ms : 0);
+	sqlite3_bind_int64(stmt, 6, f->limit && f->limit <= INT64_MAX ? (int64_t)f->limit : -1);
 	array = json_array();
 	if (!array) {
 		r = -ENOMEM;
@@ -79,12 +92,13 @@ int state_audit_list(struct state *st, const char *target, size_t limit, json_t 
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		text = (const char *)sqlite3_column_text(stmt, 6);
 		args = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-		row = json_pack("{sI sI so sI so so so so so}", "id", (json_int_t)sqlite3_column_int64(stmt, 0),
+		row = json_pack("{sI sI so sI so so so so so so so}", "id", (json_int_t)sqlite3_column_int64(stmt, 0),
 				"at", (json_int_t)sqlite3_column_int64(stmt, 1), "actor", column_json_text(stmt, 2),
 				"actor_uid", (json_int_t)sqlite3_column_int64(stmt, 3),
 				"action", column_json_text(stmt, 4), "target", column_json_text(stmt, 5),
 				"args", args ? args : json_null(), "result", column_json_text(stmt, 7),
-				"detail", column_json_text(stmt, 8));
+				"detail", column_json_text(stmt, 8), "env", column_json_text(stmt, 9),
+				"release_id", column_json_int(stmt, 10));
 		if (!row || json_array_append_new(array, row) < 0) {
 			r = -ENOMEM;
 			goto out;

@@ -2,7 +2,7 @@
  * deployment and one deployment_events row per phase transition, written
  * together in one transaction so that the row's state and its last event
  * never disagree, even across a kill -9.  Also `cutover history`, which
- * reads both back as JSON. */
+ * reads both back as JSON (with the release run each was part of). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,14 +483,72 @@ static json_t *history_entry(struct state *st, const struct state_deployment *d,
 	return entry;
 }
 
-int state_history(struct state *st, const char *service, size_t limit, json_t **ret)
+/* The release run deployment ID was part of, and that run's environment,
+ * as members release_id and env of entry (null: none). */
+static int history_release(struct state *st, int64_t id, json_t *entry)
 {
+	sqlite3_stmt *stmt = NULL;
+	const char *env;
+	json_t *release = json_null(), *where = json_null();
+	int r, rc;
+
+	r = state_prepare(st, "SELECT d.release_id, r.env FROM deployments d"
+			      " LEFT JOIN release_runs r ON r.id = d.release_id WHERE d.id = ?1", &stmt);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(stmt, 1, id);
+	if ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+			release = json_integer(sqlite3_column_int64(stmt, 0));
+		if ((env = (const char *)sqlite3_column_text(stmt, 1)))
+			where = json_string(env);
+	} else if (rc != SQLITE_DONE) {
+		r = state_sql_error(st, sqlite3_extended_errcode(st->db));
+	}
+	sqlite3_finalize(stmt);
+	if (r < 0) {
+		json_decref(release);
+		json_decref(where);
+		return r;
+	}
+	/* (json_object_set_new takes the value, also when it fails) */
+	r = json_object_set_new(entry, "release_id", release);
+	return json_object_set_new(entry, "env", where) < 0 || r < 0 ? -ENOMEM : 0;
+}
+
+/* The deployments F selects, newest first. */
+static int history_rows(struct state *st, const struct state_log_filter *f, struct state_deployment **ret_items,
+			size_t *ret_n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	r = state_prepare(st, "SELECT " DEPLOYMENT_COLUMNS " FROM deployments"
+			      " WHERE (?1 IS NULL OR service = ?1) AND (?2 = 0 OR release_id = ?2)"
+			      "   AND (?3 = 0 OR started_at >= ?3) AND (?4 = 0 OR started_at < ?4)"
+			      "   AND (?5 IS NULL OR release_id IS NULL"
+			      "        OR release_id NOT IN (SELECT id FROM release_runs WHERE env IS NOT ?5))"
+			      " ORDER BY id DESC LIMIT ?6", &stmt);
+	if (r < 0)
+		return r;
+	state_bind_text(stmt, 1, f->service);
+	sqlite3_bind_int64(stmt, 2, f->release_id > 0 ? f->release_id : 0);
+	sqlite3_bind_int64(stmt, 3, f->since_ms > 0 ? f->since_ms : 0);
+	sqlite3_bind_int64(stmt, 4, f->until_ms > 0 ? f->until_ms : 0);
+	state_bind_text(stmt, 5, f->env && *f->env ? f->env : NULL);
+	sqlite3_bind_int64(stmt, 6, f->limit && f->limit <= INT64_MAX ? (int64_t)f->limit : -1);
+	return state_rows(st, stmt, &deployment_row, ret_items, ret_n);
+}
+
+int state_history(struct state *st, const struct state_log_filter *f, json_t **ret)
+{
+	static const struct state_log_filter all = { 0 };
 	struct state_deployment *items = NULL;
 	size_t n = 0;
 	json_t *array = NULL, *entry;
 	int r;
 
-	r = state_deployment_list(st, service, limit, &items, &n);
+	r = history_rows(st, f ? f : &all, &items, &n);
 	if (r < 0)
 		return r;
 	array = json_array();
@@ -500,6 +558,10 @@ int state_history(struct state *st, const char *service, size_t limit, json_t **
 	}
 	for (size_t i = 0; i < n; i++) {
 		entry = history_entry(st, &items[i], &r);
+		if (entry && (r = history_release(st, items[i].id, entry)) < 0) {
+			json_decref(entry);
+			goto out;
+		}
 		if (!entry || json_array_append_new(array, entry) < 0) {
 			r = r < 0 ? r : -ENOMEM;
 			goto out;

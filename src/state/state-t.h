@@ -139,6 +139,16 @@ struct state_audit_entry {
 	int64_t release_id;           /* the release run it belongs to, 0: none */
 };
 
+/* Which rows `cutover history` and `cutover audit` read (state_history,
+ * state_audit_list).  Every field narrows; NULL or 0: not at all. */
+struct state_log_filter {
+	const char *service;          /* deployments of SERVICE; audit rows whose target is SERVICE or SERVICE@... */
+	const char *env;              /* audit rows written in environment ENV; deployments: see state_history() */
+	int64_t release_id;           /* rows of this release run */
+	int64_t since_ms, until_ms;   /* at (audit) or started_at (deployments) in [since, until) */
+	size_t limit;                 /* at most this many, the newest */
+};
+
 /* The versions of one service that served, in the order they took over
  * (oldest first), as its finished deployments tell (state_lineage_*): what
  * `cutover rollback` steps back through.  At most STATE_LINEAGE_MAX; the

@@ -226,26 +226,29 @@ void state_lineage_explain(const struct state_lineage *l, const char *service, c
  * (untouched on failure).  Reads only. */
 int state_lineage_read(struct state *st, const char *service, struct state_lineage *ret);
 
-/* For `cutover history [SERVICE]`: a new JSON array (caller owns it) of the
- * deployments of SERVICE (NULL: all), newest first, at most LIMIT (0: no
- * limit), each an object {id, service, from_version (null if none),
- * to_version, kind (state_deployment_kind), strategy, state, reason,
- * started_at, finished_at (Unix ms or null), duration_ms, digest (the
- * release's, or null), promoted_from (null but for a promotion), expires_at
- * (only while awaiting approval), events: [{at, from_state, to_state,
- * detail}]}. */
-int state_history(struct state *st, const char *service, size_t limit, json_t **ret);
+/* For `cutover history`: a new JSON array (caller owns it) of the
+ * deployments F selects (NULL: all), newest first, each an object {id,
+ * service, from_version (null if none), to_version, kind
+ * (state_deployment_kind), strategy, state, reason, started_at,
+ * finished_at (Unix ms or null), duration_ms, digest (the release's, or
+ * null), promoted_from (null but for a promotion), release_id (the release
+ * run it was part of, or null), env (that release run's environment, or
+ * null), expires_at (only while awaiting approval), events: [{at,
+ * from_state, to_state, detail}]}.  A deployments row records no
+ * environment of its own (a state directory is one environment's): F->env
+ * leaves out only the deployments of release runs of another environment. */
+int state_history(struct state *st, const struct state_log_filter *f, json_t **ret);
 
 /* ---- audit -------------------------------------------------------------- */
 
 /* Append one audit row (at = now).  args is serialized compactly; the
  * caller must never put secrets in it.  Sets *ret_id (may be NULL). */
 int state_audit_add(struct state *st, const struct state_audit_entry *e, int64_t *ret_id);
-/* A new JSON array, newest first, of at most LIMIT (0: no limit) audit rows
- * whose target is TARGET or starts with "TARGET@" (NULL: all), each
- * {id, at, actor, actor_uid, action, target, args (JSON value or null),
- * result, detail}. */
-int state_audit_list(struct state *st, const char *target, size_t limit, json_t **ret);
+/* A new JSON array (caller owns it), newest first, of the audit rows F
+ * selects (NULL: all), each {id, at, actor, actor_uid, action, target, args
+ * (JSON value or null), result, detail, env (null: none), release_id (null:
+ * none)}. */
+int state_audit_list(struct state *st, const struct state_log_filter *f, json_t **ret);
 
 /* ---- routing ------------------------------------------------------------ */
 

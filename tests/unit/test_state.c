@@ -518,7 +518,7 @@ static void test_history(void **state)
 	assert_int_equal(state_deployment_finish(f->st, id2, STATE_DEPLOYMENT_ROLLED_BACK, "error rate 12% > 5%"), 0);
 	assert_int_equal(state_deployment_begin(f->st, "cart", NULL, "3.0.0", "blue-green", NULL, NULL), 0);
 
-	assert_int_equal(state_history(f->st, "shop", 0, &h), 0);
+	assert_int_equal(state_history(f->st, &(struct state_log_filter){ .service = "shop" }, &h), 0);
 	assert_int_equal(json_array_size(h), 2);
 	e = json_array_get(h, 0);
 	assert_int_equal(json_integer_value(json_object_get(e, "id")), id2);
@@ -534,7 +534,7 @@ static void test_history(void **state)
 	assert_true(json_is_null(json_object_get(e, "from_version")));
 	json_decref(h);
 
-	assert_int_equal(state_history(f->st, NULL, 2, &h), 0);
+	assert_int_equal(state_history(f->st, &(struct state_log_filter){ .limit = 2 }, &h), 0);
 	assert_int_equal(json_array_size(h), 2);
 	e = json_array_get(h, 0);
 	assert_string_equal(json_string_value(json_object_get(e, "service")), "cart");
@@ -702,7 +702,7 @@ static void test_lineage_read_and_kinds(void **state)
 	assert_int_equal(items[1].state, STATE_DEPLOYMENT_ROLLED_BACK); /* a deploy rolled back stays so */
 	state_deployment_array_free(items, n);
 
-	assert_int_equal(state_history(f->st, "shop", 0, &h), 0);
+	assert_int_equal(state_history(f->st, &(struct state_log_filter){ .service = "shop" }, &h), 0);
 	static const char *const kinds[] = { "deploy", "deploy", "rollback", "deploy", "restart", "deploy", "deploy" };
 	static const char *const states[] = { "starting", "rolled-back", "done", "done", "done", "done", "done" };
 	for (size_t i = 0; i < 7; i++) {
@@ -742,7 +742,7 @@ static void test_audit(void **state)
 	e.actor = "";
 	assert_int_equal(state_audit_add(f->st, &e, NULL), -EINVAL);
 
-	assert_int_equal(state_audit_list(f->st, "shop", 0, &list), 0);
+	assert_int_equal(state_audit_list(f->st, &(struct state_log_filter){ .service = "shop" }, &list), 0);
 	assert_int_equal(json_array_size(list), 2);
 	row = json_array_get(list, 0); /* newest first */
 	assert_string_equal(json_string_value(json_object_get(row, "action")), "release.prune");
@@ -756,10 +756,121 @@ static void test_audit(void **state)
 	assert_true(json_integer_value(json_object_get(row, "at")) > 0);
 	json_decref(list);
 
-	assert_int_equal(state_audit_list(f->st, NULL, 2, &list), 0);
+	assert_int_equal(state_audit_list(f->st, &(struct state_log_filter){ .limit = 2 }, &list), 0);
 	assert_int_equal(json_array_size(list), 2);
 	json_decref(list);
 	json_decref(args);
+}
+
+/* The ids of ROWS (a JSON array of objects with "id"), newest first, as
+ * "3 2 1" into out. */
+static void ids_of(json_t *rows, char *out, size_t len)
+{
+	json_t *row;
+	size_t i, used = 0;
+
+	out[0] = 0;
+	json_array_foreach(rows, i, row)
+		used += (size_t)snprintf(out + used, len - used, "%s%lld", i ? " " : "",
+					 (long long)json_integer_value(json_object_get(row, "id")));
+}
+
+/* state_history and state_audit_list narrowed by service, environment,
+ * release run and time (struct state_log_filter): a table of filters and
+ * the rows each selects. */
+static void test_log_filters(void **state)
+{
+	struct fixture *f = *state;
+	struct state_release_run run = { .name = "spring", .env = "staging", .started_by = "alice", .report = "{}" };
+	struct state_deployment_new n = { .service = "shop", .to_version = "1.0.0", .strategy = "blue-green",
+					  .state = STATE_DEPLOYMENT_STARTING, .requested_uid = -1 };
+	struct state_audit_entry e = { .actor = "alice", .action = "deploy", .target = "shop@1.0.0", .result = "ok" };
+	int64_t r1, r2, id;
+	/* deployments 1: shop (no release), 2: shop in release 1 (staging),
+	 * 3: shop in release 2 (prod), 4: cart (no release); audit rows 1:
+	 * shop in staging, 2: shop in prod, release 2, 3: cart without an
+	 * environment, 4: cart in prod.  Row N happened at N hours. */
+	static const struct {
+		struct state_log_filter f;
+		const char *history, *audit;
+	} cases[] = {
+		{ { 0 }, "4 3 2 1", "4 3 2 1" },
+		{ { .service = "shop" }, "3 2 1", "2 1" },
+		{ { .service = "cart" }, "4", "4 3" },
+		{ { .env = "staging" }, "4 2 1", "1" },
+		{ { .env = "prod" }, "4 3 1", "4 2" },
+		{ { .env = "qa" }, "4 1", "" },
+		{ { .release_id = 1 }, "2", "" },
+		{ { .release_id = 2 }, "3", "2" },
+		{ { .release_id = 2, .env = "staging" }, "", "" },
+		{ { .since_ms = 2 * 3600000 }, "4 3 2", "4 3 2" },
+		{ { .until_ms = 2 * 3600000 }, "1", "1" },
+		{ { .since_ms = 2 * 3600000, .until_ms = 4 * 3600000 }, "3 2", "3 2" },
+		{ { .since_ms = 2 * 3600000, .service = "shop", .env = "prod" }, "3", "2" },
+		{ { .limit = 2 }, "4 3", "4 3" },
+	};
+	int failures = 0;
+
+	assert_int_equal(state_release_run_begin(f->st, &run, &r1), 0);
+	run.env = "prod";
+	assert_int_equal(state_release_run_begin(f->st, &run, &r2), 0);
+	assert_int_equal(state_deployment_insert(f->st, &n, &id), 0);
+	n.release_id = r1;
+	assert_int_equal(state_deployment_insert(f->st, &n, &id), 0);
+	n.release_id = r2;
+	assert_int_equal(state_deployment_insert(f->st, &n, &id), 0);
+	n.release_id = 0;
+	n.service = "cart";
+	assert_int_equal(state_deployment_insert(f->st, &n, &id), 0);
+	e.env = "staging";
+	assert_int_equal(state_audit_add(f->st, &e, NULL), 0);
+	e.env = "prod";
+	e.release_id = r2;
+	assert_int_equal(state_audit_add(f->st, &e, NULL), 0);
+	e.env = NULL;
+	e.release_id = 0;
+	e.target = "cart@2.0.0";
+	assert_int_equal(state_audit_add(f->st, &e, NULL), 0);
+	e.env = "prod";
+	e.target = "cart";
+	assert_int_equal(state_audit_add(f->st, &e, NULL), 0);
+	assert_int_equal(sqlite3_exec(f->st->db, "UPDATE deployments SET started_at = id * 3600000;"
+						 "UPDATE audit SET at = id * 3600000;", NULL, NULL, NULL), SQLITE_OK);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *h = NULL, *a = NULL;
+		char got_h[64], got_a[64];
+
+		assert_int_equal(state_history(f->st, &cases[i].f, &h), 0);
+		assert_int_equal(state_audit_list(f->st, &cases[i].f, &a), 0);
+		ids_of(h, got_h, sizeof(got_h));
+		ids_of(a, got_a, sizeof(got_a));
+		if (strcmp(got_h, cases[i].history) || strcmp(got_a, cases[i].audit)) {
+			print_error("filter %zu: history \"%s\" (want \"%s\"), audit \"%s\" (want \"%s\")\n", i, got_h,
+				    cases[i].history, got_a, cases[i].audit);
+			failures++;
+		}
+		json_decref(h);
+		json_decref(a);
+	}
+	assert_int_equal(failures, 0);
+
+	/* the release run and its environment in the rows */
+	json_t *h = NULL, *a = NULL;
+	assert_int_equal(state_history(f->st, &(struct state_log_filter){ .release_id = r2 }, &h), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(h, 0), "release_id")), r2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 0), "env")), "prod");
+	json_decref(h);
+	assert_int_equal(state_history(f->st, &(struct state_log_filter){ .service = "cart" }, &h), 0);
+	assert_true(json_is_null(json_object_get(json_array_get(h, 0), "release_id")));
+	assert_true(json_is_null(json_object_get(json_array_get(h, 0), "env")));
+	json_decref(h);
+	assert_int_equal(state_audit_list(f->st, NULL, &a), 0);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 2), "env")), "prod");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 2), "release_id")), r2);
+	assert_true(json_is_null(json_object_get(json_array_get(a, 1), "env")));
+	assert_true(json_is_null(json_object_get(json_array_get(a, 1), "release_id")));
+	json_decref(a);
 }
 
 static void test_routing(void **state)
@@ -904,7 +1015,7 @@ static void test_awaiting_approval_rows(void **state)
 	assert_string_equal(d.digest, DIGEST_B);
 	state_deployment_clear(&d);
 
-	assert_int_equal(state_history(f->st, "shop", 0, &hist), 0);
+	assert_int_equal(state_history(f->st, &(struct state_log_filter){ .service = "shop" }, &hist), 0);
 	assert_int_equal(json_array_size(hist), 3);
 	row = json_array_get(hist, 0); /* newest first */
 	assert_string_equal(json_string_value(json_object_get(row, "state")), "expired");
@@ -1145,6 +1256,7 @@ int main(void)
 		cmocka_unit_test(test_lineage_bounded),
 		cmocka_unit_test_setup_teardown(test_lineage_read_and_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_keeps_deployments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_awaiting_approval_rows, setup, teardown),
