@@ -81,7 +81,7 @@ static void audit(struct promotion *pr, struct state *st, const char *action, co
 	cli_actor_name(actor, sizeof(actor));
 	snprintf(target, sizeof(target), "%s@%s", pr->service, pr->p.version);
 	struct state_audit_entry e = { .actor = actor, .actor_uid = (unsigned)getuid(), .action = action,
-				       .target = target, .result = result, .detail = detail };
+				       .target = target, .result = result, .detail = detail, .env = pr->to->env };
 	if (state_audit_add(st, &e, NULL) < 0)
 		fprintf(stderr, "cutover promote: the audit log could not be written: %s\n", state_errmsg(st));
 }

@@ -110,7 +110,7 @@ static int audit(const struct cli *c, struct state *st, const char *action, cons
 	char actor[256];
 	struct state_audit_entry e = {
 		.actor = actor, .actor_uid = (unsigned)getuid(), .action = action, .target = target,
-		.args = args, .result = result, .detail = detail,
+		.args = args, .result = result, .detail = detail, .env = c->env,
 	};
 	int r;
 

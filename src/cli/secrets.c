@@ -206,7 +206,7 @@ static int audit(struct session *S, const char *action, json_t *args, const char
 	char actor[256];
 	struct state_audit_entry e = {
 		.actor = actor, .actor_uid = (unsigned)getuid(), .action = action, .target = S->cfg->env,
-		.args = args, .result = "ok", .detail = detail,
+		.args = args, .result = "ok", .detail = detail, .env = S->cfg->env,
 	};
 	int r;
 

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "deploy/deploy-internal.h"
 #include "loop/worker.h"
+#include "proxy/proxy-t.h"
 #include "state/state.h"
 #include "supervisor/supervisor.h"
 
@@ -54,6 +55,7 @@ struct job {
 	struct deployment *dep;            /* for the db id (resolved on the worker: begin came first) */
 	enum state_deployment_state to;
 	char service[STATE_SERVICE_MAX + STATE_VERSION_MAX + 2], version[STATE_VERSION_MAX + 1], action[32], result[24];
+	char env[STATE_ENV_MAX + 1];       /* audit: the daemon's environment ("": none), copied on the loop */
 	char *detail;
 	struct dbref *dep_db;              /* phase jobs: the deployment's row (reference held) */
 	struct dbref *ref;                 /* instance jobs (reference held) */
@@ -162,7 +164,8 @@ static int job_run(struct job *j)
 					       .action = j->action,
 					       .target = j->service,
 					       .result = j->result,
-					       .detail = j->detail };
+					       .detail = j->detail,
+					       .env = j->env };
 		r = state_audit_add(st, &e, NULL);
 		break;
 	}
@@ -225,8 +228,12 @@ static void job_submit(struct deployer *d, struct job *j)
 		log_error("state: out of memory; the deployment record may be incomplete");
 		return;
 	}
-	for (struct job *k = j; k; k = k->next)
+	for (struct job *k = j; k; k = k->next) {
 		k->d = d;
+		/* (the configuration is the loop's: read here, not on the worker) */
+		if (k->kind == JOB_AUDIT && d->p && d->p->cfg && d->p->cfg->env)
+			snprintf(k->env, sizeof(k->env), "%s", d->p->cfg->env);
+	}
 	if (worker_submit(d->w, job_work, job_done, j) < 0) {
 		log_error("state: cannot queue a write (out of memory); the deployment record may be incomplete");
 		job_done(j);

@@ -347,7 +347,8 @@ static void recover_abort(struct state *st, const struct config_service *cs, con
 				       .action = "deploy",
 				       .target = target,
 				       .result = "aborted",
-				       .detail = reason };
+				       .detail = reason,
+				       .env = m->d->p->cfg->env };
 	state_audit_add(st, &e, NULL);
 	log_warn("deployment %lld of %s to %s aborted: %s", (long long)inflight->id, cs->name, inflight->to_version,
 		 reason);
