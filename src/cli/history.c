@@ -21,26 +21,25 @@ static void print_history(json_t *rows, bool events)
 		printf("no deployments recorded\n");
 		return;
 	}
-	printf("%-5s %-12s %-10s %-10s %-8s %-12s %9s  %-24s %-7s %s\n", "ID", "SERVICE", "FROM", "TO", "KIND",
-	       "RESULT", "DURATION", "STARTED", "RELEASE", "REASON");
+	printf("%-5s %-12s %-10s %-10s %-8s %-12s %-7s %9s  %-24s %s\n", "ID", "SERVICE", "FROM", "TO", "KIND",
+	       "RESULT", "RELEASE", "DURATION", "STARTED", "REASON");
 	json_array_foreach(rows, i, row) {
-		char started[32] = "-";
+		char started[32] = "-", release[24] = "-";
 		json_t *dur = json_object_get(row, "duration_ms");
 		const char *from = json_string_value(json_object_get(row, "from_version"));
 		const char *reason = json_string_value(json_object_get(row, "reason"));
 		state_format_time(json_integer_value(json_object_get(row, "started_at")), started, sizeof(started));
-		char release[24] = "-";
 		if (json_is_integer(json_object_get(row, "release_id")))
 			snprintf(release, sizeof(release), "%lld",
 				 (long long)json_integer_value(json_object_get(row, "release_id")));
-		printf("%-5lld %-12s %-10s %-10s %-8s %-12s %8.1fs  %-24s %-7s %s\n",
+		printf("%-5lld %-12s %-10s %-10s %-8s %-12s %-7s %8.1fs  %-24s %s\n",
 		       (long long)json_integer_value(json_object_get(row, "id")),
 		       json_string_value(json_object_get(row, "service")), from ? from : "-",
 		       json_string_value(json_object_get(row, "to_version")),
 		       json_is_string(json_object_get(row, "promoted_from")) ? "promote"
 									     : json_string_value(json_object_get(row, "kind")),
-		       json_string_value(json_object_get(row, "state")),
-		       json_is_integer(dur) ? (double)json_integer_value(dur) / 1000.0 : 0.0, started, release,
+		       json_string_value(json_object_get(row, "state")), release,
+		       json_is_integer(dur) ? (double)json_integer_value(dur) / 1000.0 : 0.0, started,
 		       reason ? reason : "");
 		if (!events)
 			continue;
@@ -63,7 +62,7 @@ static void print_audit(json_t *rows)
 		printf("nothing recorded\n");
 		return;
 	}
-	printf("%-24s %-20s %-10s %-7s %-14s %-20s %-12s %s\n", "AT", "WHO", "ENV", "RELEASE", "ACTION", "TARGET",
+	printf("%-24s %-20s %-10s %-7s %-22s %-20s %-12s %s\n", "AT", "WHO", "ENV", "RELEASE", "ACTION", "TARGET",
 	       "RESULT", "DETAIL");
 	json_array_foreach(rows, i, row) {
 		char at[32], release[24] = "-";
@@ -74,7 +73,7 @@ static void print_audit(json_t *rows)
 		if (json_is_integer(json_object_get(row, "release_id")))
 			snprintf(release, sizeof(release), "%lld",
 				 (long long)json_integer_value(json_object_get(row, "release_id")));
-		printf("%-24s %-20s %-10s %-7s %-14s %-20s %-12s %s\n", at,
+		printf("%-24s %-20s %-10s %-7s %-22s %-20s %-12s %s\n", at,
 		       json_string_value(json_object_get(row, "actor")), env ? env : "-", release,
 		       json_string_value(json_object_get(row, "action")), target ? target : "-",
 		       json_string_value(json_object_get(row, "result")), detail ? detail : "");
