@@ -293,12 +293,12 @@ static json_t *text_of(json_t *obj, const char *key)
 	return json_is_string(v) || json_is_number(v) || json_is_boolean(v) ? json_copy(v) : json_string("");
 }
 
-static json_t *duration_of(json_t *obj, const char *key)
+/* How long OBJ took as text, "" if not known. */
+static json_t *duration_of(json_t *obj)
 {
-	json_t *v = json_object_get(obj, key);
 	char buf[32];
 
-	return json_is_integer(v) ? json_string(report_duration(json_integer_value(v), buf, sizeof(buf))) : json_string("");
+	return json_string(report_elapsed_text(obj, "", buf, sizeof(buf)));
 }
 
 static json_t *time_of(json_t *obj, const char *key)
@@ -336,7 +336,7 @@ static json_t *service_entry(json_t *report, json_t *s, const char *changelog, c
 			 text_of(s, "version"), "from_version", text_of(s, "from_version"), "new", !from || !*from,
 			 "digest", text_of(s, "digest"), "strategy", text_of(s, "strategy"), "state", text_of(s, "state"),
 			 "group", text_of(s, "group"), "critical", !json_is_false(json_object_get(s, "critical")),
-			 "duration", duration_of(s, "duration_ms"), "reason", text_of(s, "reason"), "requests", requests,
+			 "duration", duration_of(s), "reason", text_of(s, "reason"), "requests", requests,
 			 "failed", failed, "changelog", changelog ? changelog : "", "changelog_file",
 			 changelog && file ? file : "");
 }
@@ -345,7 +345,7 @@ static json_t *command_entry(json_t *s)
 {
 	return json_pack("{so so so so so so so}", "name", text_of(s, "name"), "state", text_of(s, "state"), "group",
 			 text_of(s, "group"), "exit_code", text_of(s, "exit_code"), "undo_exit_code",
-			 text_of(s, "undo_exit_code"), "duration", duration_of(s, "duration_ms"), "reason",
+			 text_of(s, "undo_exit_code"), "duration", duration_of(s), "reason",
 			 text_of(s, "reason"));
 }
 
@@ -358,7 +358,7 @@ static json_t *gate_entry(json_t *g)
 	return json_pack("{so so so sb ss so ss so so}", "name", text_of(g, "name"), "point", text_of(g, "point"),
 			 "read", text_of(g, "read"), "passed", json_is_true(passed), "verdict",
 			 json_is_true(passed) ? "passed" : json_is_false(passed) ? "FAILED" : "pending", "reason",
-			 text_of(g, "reason"), "figures", figures, "duration", duration_of(g, "duration_ms"),
+			 text_of(g, "reason"), "figures", figures, "duration", duration_of(g),
 			 "exit_code", text_of(g, "exit_code"));
 }
 
@@ -384,7 +384,7 @@ json_t *notes_data(json_t *run, const char *const *changelogs, const char *const
 		      text_of(r, "name"), "env", text_of(r, "env"), "state", text_of(r, "state"), "reason",
 		      text_of(r, "reason"), "file", text_of(r, "file"), "started_by", text_of(r, "started_by"),
 		      "approved_by", text_of(r, "approved_by"), "started_at", time_of(r, "started_at"), "finished_at",
-		      time_of(r, "finished_at"), "duration", duration_of(r, "duration_ms"), "requests",
+		      time_of(r, "finished_at"), "duration", duration_of(r), "requests",
 		      json_is_object(traffic) ? text_of(traffic, "requests") : json_string(""), "failed",
 		      json_is_object(traffic) ? text_of(traffic, "failed") : json_string(""), "services", "commands",
 		      "gates", "rollbacks");

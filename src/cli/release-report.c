@@ -106,6 +106,24 @@ const char *report_duration(int64_t ms, char *out, size_t len)
 	return out;
 }
 
+int64_t report_elapsed(json_t *obj)
+{
+	json_t *d = json_object_get(obj, "duration_ms");
+	int64_t start = json_integer_value(json_object_get(obj, "started_at"));
+	int64_t end = json_integer_value(json_object_get(obj, "finished_at"));
+
+	if (json_is_integer(d))
+		return json_integer_value(d);
+	return start > 0 && end >= start ? end - start : -1;
+}
+
+const char *report_elapsed_text(json_t *obj, const char *unknown, char *out, size_t len)
+{
+	int64_t ms = report_elapsed(obj);
+
+	return ms < 0 ? unknown : report_duration(ms, out, len);
+}
+
 const char *report_text(json_t *obj, const char *key, char *buf, size_t len)
 {
 	json_t *v = json_object_get(obj, key);
@@ -315,7 +333,7 @@ static void print_header(json_t *r)
 	if (approved)
 		printf("  approved   by %s (uid %lld)\n", approved, (long long)integer(r, "approved_uid"));
 	if (integer(r, "finished_at"))
-		printf("  finished   %s after %s\n", finished, report_duration(integer(r, "duration_ms"), dur, sizeof(dur)));
+		printf("  finished   %s after %s\n", finished, report_elapsed_text(r, "?", dur, sizeof(dur)));
 	else
 		printf("  finished   not yet\n");
 	if (reason)
@@ -341,7 +359,7 @@ static void print_gates(json_t *r)
 		printf("  %-7s %-20s %-8s %-9s %8s  %s\n",
 		       json_is_true(passed) ? "PASSED" : json_is_false(passed) ? "FAILED" : "PENDING",
 		       string(g, "name", "?"), string(g, "point", "-"), string(g, "read", "-"),
-		       json_object_get(g, "duration_ms") ? report_duration(integer(g, "duration_ms"), dur, sizeof(dur)) : "-",
+		       report_elapsed_text(g, "-", dur, sizeof(dur)),
 		       string(g, "reason", ""));
 		if (figures[0])
 			printf("          %s\n", figures);
@@ -396,8 +414,7 @@ static void print_steps(json_t *r)
 		step_version(s, version, sizeof(version));
 		printf("  %-5lld %-16s %-8s %-26s %-13s %9s  %s\n", (long long)integer(s, "group"), string(s, "name", "?"),
 		       string(s, "kind", "?"), version, string(s, "state", "?"),
-		       json_is_integer(json_object_get(s, "duration_ms"))
-			       ? report_duration(integer(s, "duration_ms"), dur, sizeof(dur)) : "-",
+		       report_elapsed_text(s, "-", dur, sizeof(dur)),
 		       string(s, "reason", ""));
 		print_phases(s);
 	}
@@ -503,7 +520,7 @@ static void md_header(json_t *r)
 	snprintf(who, sizeof(who), "%s by %s", started, string(r, "started_by", "?"));
 	ROW("Started", who);
 	ROW("Approved by", string(r, "approved_by", "-"));
-	snprintf(who, sizeof(who), "%s (%s)", finished, report_duration(integer(r, "duration_ms"), dur, sizeof(dur)));
+	snprintf(who, sizeof(who), "%s (%s)", finished, report_elapsed_text(r, "?", dur, sizeof(dur)));
 	ROW("Finished", integer(r, "finished_at") ? who : "not yet");
 	if (json_is_object(t))
 		snprintf(traffic, sizeof(traffic), "%lld (%lld failed)", (long long)integer(t, "requests"),
@@ -531,7 +548,7 @@ static void md_gates(json_t *r)
 		ROW(string(g, "name", "?"), string(g, "point", "-"), string(g, "read", "-"),
 		    json_is_true(passed) ? "passed" : json_is_false(passed) ? "**failed**" : "pending",
 		    string(g, "reason", ""), figures,
-		    json_object_get(g, "duration_ms") ? report_duration(integer(g, "duration_ms"), dur, sizeof(dur)) : "");
+		    report_elapsed_text(g, "", dur, sizeof(dur)));
 	}
 }
 
@@ -553,8 +570,7 @@ static void md_steps(json_t *r)
 		step_version(s, version, sizeof(version));
 		ROW(report_text(s, "group", group, sizeof(group)), string(s, "name", "?"), string(s, "kind", "?"), version,
 		    string(s, "state", "?"),
-		    json_is_integer(json_object_get(s, "duration_ms")) ? report_duration(integer(s, "duration_ms"), dur,
-											 sizeof(dur)) : "",
+		    report_elapsed_text(s, "", dur, sizeof(dur)),
 		    string(s, "reason", ""));
 	}
 	json_array_foreach(steps, i, s) {

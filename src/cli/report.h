@@ -25,6 +25,11 @@ struct report_options {
 /* A duration for people: "850ms", "12.3s", "4m05s", "2h07m".  Returns
  * out. */
 const char *report_duration(int64_t ms, char *out, size_t len);
+/* How long OBJ (the report, a gate, a step) took: its duration_ms, else
+ * finished_at - started_at when both are set; -1 if not known (yet). */
+int64_t report_elapsed(json_t *obj);
+/* The same as text (report_duration), or UNKNOWN.  Returns out or UNKNOWN. */
+const char *report_elapsed_text(json_t *obj, const char *unknown, char *out, size_t len);
 /* A member of a report object as text: a string as is, a number in
  * decimal, anything else (null, missing) "". */
 const char *report_text(json_t *obj, const char *key, char *buf, size_t len);

@@ -83,6 +83,10 @@ SPRING = {
         {"name": "coverage", "point": "before", "passed": False, "reason": "lines 71.4% < 80.0%",
          "read": "coverage", "exit_code": 0, "started_at": 0, "finished_at": 0, "duration_ms": 1200,
          "coverage": {"covered": 714, "total": 1000, "percent": 71.4}},
+        # as the runner writes a gate today: no duration_ms nor figures object, its times
+        {"name": "smoke", "read": "exit", "passed": True, "reason": "exit status 0", "exit_code": 0,
+         "started_at": ms("2026-12-01T09:00:21"), "finished_at": ms("2026-12-01T09:00:23") + 500,
+         "point": "after order"},
     ],
     "steps": [
         {"name": "auth", "kind": "service", "group": 1, "version": "1.1.0", "from_version": "1.0.0",
@@ -282,6 +286,7 @@ def test_show_terminal_json_markdown():
         check("tests: tests 41, passed 41, failed 0, errors 0, skipped 0" in text, text)
         check(re.search(r"FAILED\s+coverage\s+before\s+coverage\s+1\.2s\s+lines 71\.4% < 80\.0%", text), text)
         check("coverage: covered 714, total 1000, percent 71.4" in text, text)
+        check(re.search(r"PASSED\s+smoke\s+after order\s+exit\s+2\.5s\s+exit status 0\n", text), text)
         check(re.search(r"1\s+auth\s+service\s+1\.0\.0 -> 1\.1\.0\s+rolled-back\s+12\.0s", text), text)
         check(re.search(r"1\s+payment\s+service\s+none -> 2\.1\.0\s+rolled-back", text), text)
         check(re.search(r"2\s+order\s+service\s+1\.9\.0 -> 2\.0\.0\s+failed\s+40\.0s\s+error rate 12\.50%", text),
@@ -337,6 +342,7 @@ def test_notes_default_template_and_changelogs():
                      "- **unit** (before, summary): passed: 41 passed, 0 failed (at least 1 test) "
                      "[tests: tests 41, passed 41, failed 0, errors 0, skipped 0]",
                      "- **coverage** (before, coverage): FAILED: lines 71.4% < 80.0%",
+                     "- **smoke** (after order, exit): passed: exit status 0\n",
                      "## Rollbacks", "- auth (service): ok: instant rollback to 1.0.0 (deployment 20)",
                      "## Changelogs",
                      # auth: only the section of 1.1.0, the version released
@@ -384,6 +390,7 @@ def test_notes_custom_templates():
                 "* order 1.9.0 -> 2.0.0\n"
                 "gate unit: passed\n"
                 "gate coverage: FAILED\n"
+                "gate smoke: passed\n"
                 "Started by alice, approved by bob.\n")
         eq(sb.ok("release", "notes", "2"), want, "notes from release.notes_template")
 
