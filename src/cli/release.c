@@ -60,6 +60,9 @@ static const char release_help[] =
 	"        rollback target).\n"
 	"verify  recompute the digest of a stored release and compare it with the record.\n"
 	"\n"
+	"Multi-service releases: cutover release plan|run|abort|approve|reject, and their\n"
+	"reports: cutover release list|show|notes (each with --help; docs/releases.md).\n"
+	"\n"
 	FINDING_THE_STATE
 	"add creates it if needed; prune and verify fail (exit 1) if DIR holds no state.db.\n"
 	"--config FILE may replace --state-dir everywhere.\n"
