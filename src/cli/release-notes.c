@@ -43,7 +43,7 @@ static const struct tpl_field command_fields[] = {
 	{ NULL, NULL },
 };
 static const struct tpl_field gate_fields[] = {
-	V("name"), V("point"), V("read"), V("passed"), V("verdict"), V("reason"), V("figures"),
+	V("name"), V("point"), V("read"), V("passed"), V("verdict"), V("reason"), V("figures"), V("threshold"),
 	V("duration"), V("exit_code"), { NULL, NULL },
 };
 static const struct tpl_field rollback_fields[] = {
@@ -352,13 +352,14 @@ static json_t *command_entry(json_t *s)
 static json_t *gate_entry(json_t *g)
 {
 	json_t *passed = json_object_get(g, "passed");
-	char figures[512];
+	char figures[512], threshold[512];
 
 	report_gate_figures(g, figures, sizeof(figures));
-	return json_pack("{so so so sb ss so ss so so}", "name", text_of(g, "name"), "point", text_of(g, "point"),
+	report_gate_threshold(g, threshold, sizeof(threshold));
+	return json_pack("{so so so sb ss so ss ss so so}", "name", text_of(g, "name"), "point", text_of(g, "point"),
 			 "read", text_of(g, "read"), "passed", json_is_true(passed), "verdict",
 			 json_is_true(passed) ? "passed" : json_is_false(passed) ? "FAILED" : "pending", "reason",
-			 text_of(g, "reason"), "figures", figures, "duration", duration_of(g),
+			 text_of(g, "reason"), "figures", figures, "threshold", threshold, "duration", duration_of(g),
 			 "exit_code", text_of(g, "exit_code"));
 }
 

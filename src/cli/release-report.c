@@ -158,24 +158,42 @@ static void append(char *out, size_t len, size_t *used, const char *fmt, ...)
 		*used = *used + (size_t)n < len ? *used + (size_t)n : len - 1;
 }
 
+/* The members of OBJ as "k v, k v" after PREFIX, appended to out. */
+static void members(json_t *obj, const char *prefix, char *out, size_t len, size_t *used)
+{
+	const char *sep = prefix, *k;
+	json_t *x;
+
+	json_object_foreach(obj, k, x) {
+		char buf[64];
+		if (json_is_object(x) || json_is_array(x))
+			continue;
+		append(out, len, used, "%s%s %s", sep, k, report_text(obj, k, buf, sizeof(buf)));
+		sep = ", ";
+	}
+}
+
 void report_gate_figures(json_t *gate, char *out, size_t len)
 {
-	const char *key, *k;
-	json_t *v, *x;
+	const char *key;
+	json_t *v;
 	size_t used = 0;
 
 	out[0] = 0;
 	json_object_foreach(gate, key, v) {
-		const char *sep = ":";
-		if (!json_is_object(v))
+		if (!json_is_object(v) || !strcmp(key, "threshold"))
 			continue;
-		append(out, len, &used, "%s%s", used ? "; " : "", key);
-		json_object_foreach(v, k, x) {
-			char buf[64];
-			append(out, len, &used, "%s %s %s", sep, k, report_text(v, k, buf, sizeof(buf)));
-			sep = ",";
-		}
+		append(out, len, &used, "%s%s:", used ? "; " : "", key);
+		members(v, " ", out, len, &used);
 	}
+}
+
+void report_gate_threshold(json_t *gate, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = 0;
+	members(json_object_get(gate, "threshold"), "", out, len, &used);
 }
 
 int report_load(const struct cli *c, const char *id_text, struct state **ret_st, json_t **ret_run)
@@ -363,6 +381,9 @@ static void print_gates(json_t *r)
 		       string(g, "reason", ""));
 		if (figures[0])
 			printf("          %s\n", figures);
+		report_gate_threshold(g, figures, sizeof(figures));
+		if (figures[0])
+			printf("          threshold: %s\n", figures);
 	}
 }
 
@@ -538,16 +559,17 @@ static void md_gates(json_t *r)
 		puts("No gates.");
 		return;
 	}
-	ROW("Gate", "When", "Read", "Verdict", "Result", "Figures", "Duration");
-	puts("|---|---|---|---|---|---|---|");
+	ROW("Gate", "When", "Read", "Verdict", "Reason", "Figures", "Threshold", "Duration");
+	puts("|---|---|---|---|---|---|---|---|");
 	json_array_foreach(json_object_get(r, "gates"), i, g) {
-		char figures[512], dur[32];
+		char figures[512], threshold[512], dur[32];
 		json_t *passed = json_object_get(g, "passed");
 
 		report_gate_figures(g, figures, sizeof(figures));
+		report_gate_threshold(g, threshold, sizeof(threshold));
 		ROW(string(g, "name", "?"), string(g, "point", "-"), string(g, "read", "-"),
 		    json_is_true(passed) ? "passed" : json_is_false(passed) ? "**failed**" : "pending",
-		    string(g, "reason", ""), figures,
+		    string(g, "reason", ""), figures, threshold,
 		    report_elapsed_text(g, "", dur, sizeof(dur)));
 	}
 }

@@ -33,10 +33,12 @@ const char *report_elapsed_text(json_t *obj, const char *unknown, char *out, siz
 /* A member of a report object as text: a string as is, a number in
  * decimal, anything else (null, missing) "". */
 const char *report_text(json_t *obj, const char *key, char *buf, size_t len);
-/* The figures of a gate of the report: its object members ("tests",
- * "coverage", "metric", ...) as "tests 41, passed 41, failed 0" (joined by
- * "; "), "" if it has none. */
+/* The figures of a gate of the report: its object members but
+ * "threshold" ("tests", "coverage", "metric") as "tests: tests 41, passed
+ * 41, failed 0" (joined by "; "), "" if it has none. */
 void report_gate_figures(json_t *gate, char *out, size_t len);
+/* Its threshold object as "min_tests 1, max_failed 0", "" if none. */
+void report_gate_threshold(json_t *gate, char *out, size_t len);
 
 /* Run ID_TEXT of the state as cli_open_state() finds it: *ret_run is the
  * row as state_release_run_get() gives it (its "report" the stored

@@ -76,14 +76,20 @@ SPRING = {
     "concurrency": 4,
     "plan": {"groups": [["auth", "payment"], ["order"], ["cdn"]]},
     "gates": [
-        {"name": "unit", "point": "before", "passed": True, "reason": "41 passed, 0 failed (at least 1 test)",
-         "read": "summary", "exit_code": 0, "started_at": ms("2026-12-01T09:00:00"),
+        {"name": "unit", "read": "summary", "when": "before", "command": "make test",
+         "threshold": {"min_tests": 1, "max_failed": 0, "min_pass_rate_percent": 100.0},
+         "passed": True, "reason": "41 passed, 0 failed (at least 1 test)",
+         "exit_code": 0, "signal": 0, "timed_out": False, "started_at": ms("2026-12-01T09:00:00"),
          "finished_at": ms("2026-12-01T09:00:00") + 800, "duration_ms": 800,
-         "tests": {"tests": 41, "passed": 41, "failed": 0, "errors": 0, "skipped": 0}},
-        {"name": "coverage", "point": "before", "passed": False, "reason": "lines 71.4% < 80.0%",
-         "read": "coverage", "exit_code": 0, "started_at": 0, "finished_at": 0, "duration_ms": 1200,
-         "coverage": {"covered": 714, "total": 1000, "percent": 71.4}},
-        # as the runner writes a gate today: no duration_ms nor figures object, its times
+         "tests": {"tests": 41, "passed": 41, "failed": 0, "errors": 0, "skipped": 0, "pass_rate_percent": 100.0},
+         "point": "before"},
+        {"name": "coverage", "read": "coverage", "when": "before", "command": "gcovr --json-summary",
+         "file": "coverage.json", "threshold": {"coverage": "lines", "min_coverage_percent": 80.0},
+         "passed": False, "reason": "lines 71.4% < 80.0%", "exit_code": 0, "signal": 0, "timed_out": False,
+         "started_at": ms("2026-12-01T09:00:01"), "finished_at": ms("2026-12-01T09:00:02") + 200,
+         "duration_ms": 1200, "coverage": {"kind": "lines", "covered": 714, "total": 1000, "percent": 71.4},
+         "point": "before"},
+        # an older shape: no duration_ms, no figures, no threshold; its times
         {"name": "smoke", "read": "exit", "passed": True, "reason": "exit status 0", "exit_code": 0,
          "started_at": ms("2026-12-01T09:00:21"), "finished_at": ms("2026-12-01T09:00:23") + 500,
          "point": "after order"},
@@ -283,9 +289,11 @@ def test_show_terminal_json_markdown():
                      "traffic    24110 requests, 0 failed"]:
             check(want in text, f"{want!r} in the header:\n{text}")
         check(re.search(r"PASSED\s+unit\s+before\s+summary\s+800ms\s+41 passed, 0 failed", text), text)
-        check("tests: tests 41, passed 41, failed 0, errors 0, skipped 0" in text, text)
+        check("tests: tests 41, passed 41, failed 0, errors 0, skipped 0, pass_rate_percent 100\n" in text, text)
+        check("threshold: min_tests 1, max_failed 0, min_pass_rate_percent 100\n" in text, text)
         check(re.search(r"FAILED\s+coverage\s+before\s+coverage\s+1\.2s\s+lines 71\.4% < 80\.0%", text), text)
-        check("coverage: covered 714, total 1000, percent 71.4" in text, text)
+        check("coverage: kind lines, covered 714, total 1000, percent 71.4\n" in text, text)
+        check("threshold: coverage lines, min_coverage_percent 80\n" in text, text)
         check(re.search(r"PASSED\s+smoke\s+after order\s+exit\s+2\.5s\s+exit status 0\n", text), text)
         check(re.search(r"1\s+auth\s+service\s+1\.0\.0 -> 1\.1\.0\s+rolled-back\s+12\.0s", text), text)
         check(re.search(r"1\s+payment\s+service\s+none -> 2\.1\.0\s+rolled-back", text), text)
@@ -305,7 +313,8 @@ def test_show_terminal_json_markdown():
         for want in ["| State | **rolled-back** |", "| Approved by | bob |",
                      "| Finished | 2026-12-01T09:01:30.000Z (1m30s) |", "| Requests | 24110 (0 failed) |",
                      "## Gates", "| unit | before | summary | passed | 41 passed, 0 failed (at least 1 test) |",
-                     "| coverage | before | coverage | **failed** | lines 71.4% < 80.0% |",
+                     "| coverage | before | coverage | **failed** | lines 71.4% < 80.0% | coverage: kind lines, "
+                     "covered 714, total 1000, percent 71.4 | coverage lines, min_coverage_percent 80 | 1.2s |",
                      "| 1 | auth | service | 1.0.0 -> 1.1.0 | rolled-back | 12.0s | - |",
                      "### auth", "| health-checking | 2026-12-01T09:00:03.000Z | 10.0s | GET /health |",
                      "| done | 2026-12-01T09:00:13.000Z | 0ms | a\\|b |",  # a "|" escaped in a cell
@@ -340,7 +349,7 @@ def test_notes_default_template_and_changelogs():
                      "- **cdn**: skipped",
                      "During the release the proxy served 24110 requests, 0 of them failed.",
                      "- **unit** (before, summary): passed: 41 passed, 0 failed (at least 1 test) "
-                     "[tests: tests 41, passed 41, failed 0, errors 0, skipped 0]",
+                     "[tests: tests 41, passed 41, failed 0, errors 0, skipped 0, pass_rate_percent 100]",
                      "- **coverage** (before, coverage): FAILED: lines 71.4% < 80.0%",
                      "- **smoke** (after order, exit): passed: exit status 0\n",
                      "## Rollbacks", "- auth (service): ok: instant rollback to 1.0.0 (deployment 20)",
