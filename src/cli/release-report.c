@@ -387,6 +387,18 @@ static void print_gates(json_t *r)
 	}
 }
 
+/* A phase's name, "rollback: NAME" for a phase of the step's rollback
+ * deployment. */
+static const char *phase_name(json_t *ph, char *out, size_t len)
+{
+	const char *name = string(ph, "phase", "?");
+
+	if (!json_is_true(json_object_get(ph, "rollback")))
+		return name;
+	snprintf(out, len, "rollback: %s", name);
+	return out;
+}
+
 /* A step's phases: each with its offset from the step's start and how long
  * it lasted (to the next phase, or to the step's end). */
 static void print_phases(json_t *step)
@@ -398,10 +410,10 @@ static void print_phases(json_t *step)
 	json_array_foreach(phases, i, ph) {
 		int64_t at = integer(ph, "at"), until = i + 1 < json_array_size(phases)
 								 ? integer(json_array_get(phases, i + 1), "at") : end;
-		char off[32], dur[32];
+		char off[32], dur[32], name[80];
 
 		snprintf(off, sizeof(off), "+%s", start && at >= start ? report_duration(at - start, dur, sizeof(dur)) : "?");
-		printf("        %-9s %-18s %-9s %s\n", off, string(ph, "phase", "?"),
+		printf("        %-9s %-28s %-9s %s\n", off, phase_name(ph, name, sizeof(name)),
 		       until && until >= at ? report_duration(until - at, dur, sizeof(dur)) : "", string(ph, "detail", ""));
 	}
 }
@@ -610,7 +622,8 @@ static void md_steps(json_t *r)
 								  : integer(s, "finished_at");
 			char when[32], dur[32];
 			state_format_time(at, when, sizeof(when));
-			ROW(string(ph, "phase", "?"), when, until && until >= at ? report_duration(until - at, dur, sizeof(dur)) : "",
+			char name[80];
+			ROW(phase_name(ph, name, sizeof(name)), when, until && until >= at ? report_duration(until - at, dur, sizeof(dur)) : "",
 			    string(ph, "detail", ""));
 		}
 	}

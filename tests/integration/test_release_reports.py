@@ -102,7 +102,9 @@ SPRING = {
          "reason": None,
          "phases": [{"phase": "starting", "at": ms("2026-12-01T09:00:01"), "detail": "2 instances"},
                     {"phase": "health-checking", "at": ms("2026-12-01T09:00:03"), "detail": "GET /health"},
-                    {"phase": "done", "at": ms("2026-12-01T09:00:13"), "detail": "a|b"}]},
+                    {"phase": "done", "at": ms("2026-12-01T09:00:13"), "detail": "a|b"},
+                    {"phase": "switched", "at": ms("2026-12-01T09:01:20"), "detail": "back on 1.0.0",
+                     "rollback": True}]},
         {"name": "payment", "kind": "service", "group": 1, "version": "2.1.0", "from_version": None,
          "digest": "9d47", "strategy": "canary", "critical": False, "state": "rolled-back",
          "started_at": ms("2026-12-01T09:00:01"), "finished_at": ms("2026-12-01T09:00:20"), "duration_ms": 19000,
@@ -303,6 +305,7 @@ def test_show_terminal_json_markdown():
         # phases: offset from the step's start, how long each lasted
         check(re.search(r"\+0ms\s+starting\s+2\.0s\s+2 instances", text), text)
         check(re.search(r"\+2\.0s\s+health-checking\s+10\.0s\s+GET /health", text), text)
+        check(re.search(r"\+1m19s\s+rollback: switched\s+back on 1\.0\.0", text), text)
         check(re.search(r"auth\s+1\.1\.0\s+110\s+0", text) and re.search(r"order\s+1\.9\.0\s+12000\s+0", text), text)
         rb = text.split("rollbacks (in the order they ran)\n")[1]
         check(rb.index("payment") < rb.index("instant rollback to 1.0.0 (deployment 20)"), rb)
@@ -317,7 +320,8 @@ def test_show_terminal_json_markdown():
                      "covered 714, total 1000, percent 71.4 | coverage lines, min_coverage_percent 80 | 1.2s |",
                      "| 1 | auth | service | 1.0.0 -> 1.1.0 | rolled-back | 12.0s | - |",
                      "### auth", "| health-checking | 2026-12-01T09:00:03.000Z | 10.0s | GET /health |",
-                     "| done | 2026-12-01T09:00:13.000Z | 0ms | a\\|b |",  # a "|" escaped in a cell
+                     "| done | 2026-12-01T09:00:13.000Z | 1m07s | a\\|b |",  # a "|" escaped in a cell
+                     "| rollback: switched | 2026-12-01T09:01:20.000Z | - | back on 1.0.0 |",
                      "## Traffic", "| auth | 1.0.0 | 12000 | 0 |",
                      "## Rollbacks", "| auth | service | ok | instant rollback to 1.0.0 (deployment 20) |",
                      "## Timeline", "gate unit passed: 41 passed, 0 failed"]:
