@@ -56,6 +56,7 @@ struct job {
 	enum state_deployment_state to;
 	char service[STATE_SERVICE_MAX + STATE_VERSION_MAX + 2], version[STATE_VERSION_MAX + 1], action[32], result[24];
 	char env[STATE_ENV_MAX + 1];       /* audit: the daemon's environment ("": none), copied on the loop */
+	int64_t release_id;                /* audit: the release run of the deployment (0: none) */
 	char *detail;
 	struct dbref *dep_db;              /* phase jobs: the deployment's row (reference held) */
 	struct dbref *ref;                 /* instance jobs (reference held) */
@@ -165,7 +166,8 @@ static int job_run(struct job *j)
 					       .target = j->service,
 					       .result = j->result,
 					       .detail = j->detail,
-					       .env = j->env };
+					       .env = j->env,
+					       .release_id = j->release_id };
 		r = state_audit_add(st, &e, NULL);
 		break;
 	}
@@ -379,6 +381,8 @@ void record_result(struct deployment *dep, enum state_deployment_state to, const
 		job_done(j);
 		j = NULL;
 	}
+	if (j)
+		j->next->release_id = dep->release_id; /* a deploy of a release: its row names the run */
 	job_submit(dep->d, j);
 }
 
