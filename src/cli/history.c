@@ -163,8 +163,7 @@ static int run(int argc, char **argv, bool audit)
 				"failed (traffic never moved), aborted (the daemon restarted during it),\n"
 				"awaiting-approval, rejected, expired (approval: nobody approved it in time).\n"
 				"RELEASE: the release run it was part of.  --env ENV (or $CUTOVER_ENV): ENV's state\n"
-				"(through its configuration), without the deployments of release runs of another\n"
-				"environment (a deployment outside a release records no environment of its own).\n"
+				"(through its configuration), and only the deployments made in ENV.\n"
 				FILTERS FINDING_THE_STATE,
 		.flags = CLI_CONFIG | CLI_STATE_DIR,
 		.synopsis = "[SERVICE]",

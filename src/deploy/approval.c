@@ -68,6 +68,7 @@ static void awaiting_work(void *data)
 		.detail = j->first, .digest = j->want[0] ? j->want : j->rc == 0 ? rel.digest : NULL,
 		.requested_uid = dep->who == DEPLOY_BY_DAEMON ? -1 : (int64_t)dep->who, .expires_at = dep->expires_at,
 		.promoted_from = dep->promoted_from[0] ? dep->promoted_from : NULL,
+		.env = dep->env[0] ? dep->env : NULL,
 	};
 	if (j->rc == 0)
 		snprintf(j->digest, sizeof(j->digest), "%s", rel.digest);

@@ -144,6 +144,7 @@ struct deployment {
 	char digest[STATE_DIGEST_HEX + 1]; /* the release asked for ("": the store's), then the one run */
 	char promoted_from[STATE_ENV_MAX + 1]; /* a promotion: the environment of its proof */
 	int64_t release_id;                /* the release run it is part of (0: none) */
+	char env[STATE_ENV_MAX + 1];       /* the environment of the daemon (""): recorded with it */
 	bool awaited;                      /* its row was recorded awaiting approval: starting updates it */
 	int64_t expires_at;                /* awaiting approval: then it expires (Unix ms) */
 	char requested_by[48];             /* awaiting approval: "alice" (who asked) */

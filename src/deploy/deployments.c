@@ -89,7 +89,8 @@ static void begin_work(void *data)
 						  .state = STATE_DEPLOYMENT_STARTING, .detail = dep->first,
 						  .digest = digest, .requested_uid = -1,
 						  .promoted_from = dep->promoted_from[0] ? dep->promoted_from : NULL,
-						  .release_id = dep->release_id };
+						  .release_id = dep->release_id,
+						  .env = dep->env[0] ? dep->env : NULL };
 		if (state_deployment_insert(dep->d->st, &n, &dep->db->id) == -EEXIST) {
 			n.want_id = 0;
 			state_deployment_insert(dep->d->st, &n, &dep->db->id);
@@ -268,6 +269,8 @@ struct deployment *dep_new(struct deployer *d, const struct dep_ask *ask)
 	snprintf(dep->digest, sizeof(dep->digest), "%s", ask->digest ? ask->digest : "");
 	snprintf(dep->promoted_from, sizeof(dep->promoted_from), "%s", ask->promoted_from ? ask->promoted_from : "");
 	dep->release_id = ask->release_id;
+	/* taken on the loop: the worker that records it must not read a configuration a reload swaps */
+	snprintf(dep->env, sizeof(dep->env), "%s", d->p->cfg->env ? d->p->cfg->env : "");
 	if (ask->from)
 		snprintf(dep->from_version, sizeof(dep->from_version), "%s", ask->from);
 	dep->started_at = deploy_wall_ms();

@@ -148,8 +148,8 @@ int state_deployment_insert(struct state *st, const struct state_deployment_new 
 		goto out;
 	r = state_prepare(st,
 			  "INSERT INTO deployments (id, service, from_version, to_version, strategy, state, started_at,"
-			  "                         digest, requested_uid, expires_at, promoted_from, release_id)"
-			  " VALUES (?6, ?1, ?2, ?3, ?4, ?7, ?5, ?8, ?9, ?10, ?11, ?12)",
+			  "                         digest, requested_uid, expires_at, promoted_from, release_id, env)"
+			  " VALUES (?6, ?1, ?2, ?3, ?4, ?7, ?5, ?8, ?9, ?10, ?11, ?12, ?13)",
 			  &stmt);
 	if (r < 0)
 		goto out;
@@ -177,6 +177,7 @@ int state_deployment_insert(struct state *st, const struct state_deployment_new 
 		sqlite3_bind_int64(stmt, 12, n->release_id);
 	else
 		sqlite3_bind_null(stmt, 12);
+	state_bind_text(stmt, 13, n->env && *n->env ? n->env : NULL);
 	r = state_step_done(st, stmt);
 	if (r < 0)
 		goto out;
@@ -492,7 +493,7 @@ static int history_release(struct state *st, int64_t id, json_t *entry)
 	json_t *release = json_null(), *where = json_null();
 	int r, rc;
 
-	r = state_prepare(st, "SELECT d.release_id, r.env FROM deployments d"
+	r = state_prepare(st, "SELECT d.release_id, coalesce(d.env, r.env) FROM deployments d"
 			      " LEFT JOIN release_runs r ON r.id = d.release_id WHERE d.id = ?1", &stmt);
 	if (r < 0)
 		return r;
@@ -526,8 +527,8 @@ static int history_rows(struct state *st, const struct state_log_filter *f, stru
 	r = state_prepare(st, "SELECT " DEPLOYMENT_COLUMNS " FROM deployments"
 			      " WHERE (?1 IS NULL OR service = ?1) AND (?2 = 0 OR release_id = ?2)"
 			      "   AND (?3 = 0 OR started_at >= ?3) AND (?4 = 0 OR started_at < ?4)"
-			      "   AND (?5 IS NULL OR release_id IS NULL"
-			      "        OR release_id NOT IN (SELECT id FROM release_runs WHERE env IS NOT ?5))"
+			      "   AND (?5 IS NULL OR env = ?5"
+			      "        OR (env IS NULL AND release_id IN (SELECT id FROM release_runs WHERE env = ?5)))"
 			      " ORDER BY id DESC LIMIT ?6", &stmt);
 	if (r < 0)
 		return r;

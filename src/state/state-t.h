@@ -113,6 +113,7 @@ struct state_deployment_new {
 	int64_t expires_at;           /* 0: none */
 	const char *promoted_from;    /* NULL: not a promotion */
 	int64_t release_id;           /* the release run it belongs to, 0: none */
+	const char *env;              /* the environment of the daemon that made it (NULL: none) */
 };
 
 /* deployment_events: one phase transition of a deployment. */

@@ -153,7 +153,7 @@ static const char *const migrations[] = {
 	/* 3 -> 4: multi-service releases (state/releases.c): one row per run
 	 * of a release file, its whole report a JSON document rewritten at each
 	 * step; deployments and audit rows say which release they belong to
-	 * (and the audit its environment), for `history` and `audit` filters. */
+	 * and in which environment they were made, for `history` and `audit` filters. */
 	"CREATE TABLE release_runs ("
 	"  id INTEGER PRIMARY KEY,"
 	"  name TEXT NOT NULL,"
@@ -168,6 +168,7 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX release_runs_in_flight ON release_runs(id) WHERE finished_at IS NULL;"
 	"ALTER TABLE deployments ADD COLUMN release_id INTEGER;"
+	"ALTER TABLE deployments ADD COLUMN env TEXT;"
 	"ALTER TABLE audit ADD COLUMN env TEXT;"
 	"ALTER TABLE audit ADD COLUMN release_id INTEGER;"
 	"CREATE INDEX audit_release ON audit(release_id, id) WHERE release_id IS NOT NULL;",

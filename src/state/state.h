@@ -232,11 +232,10 @@ int state_lineage_read(struct state *st, const char *service, struct state_linea
  * (state_deployment_kind), strategy, state, reason, started_at,
  * finished_at (Unix ms or null), duration_ms, digest (the release's, or
  * null), promoted_from (null but for a promotion), release_id (the release
- * run it was part of, or null), env (that release run's environment, or
- * null), expires_at (only while awaiting approval), events: [{at,
- * from_state, to_state, detail}]}.  A deployments row records no
- * environment of its own (a state directory is one environment's): F->env
- * leaves out only the deployments of release runs of another environment. */
+ * run it was part of, or null), env (the environment of the daemon that
+ * made it; else its release run's; or null), expires_at (only while
+ * awaiting approval), events: [{at, from_state, to_state, detail}]}.
+ * F->env keeps the deployments made in that environment. */
 int state_history(struct state *st, const struct state_log_filter *f, json_t **ret);
 
 /* ---- audit -------------------------------------------------------------- */

@@ -474,23 +474,27 @@ def test_audit_and_history_filters():
         sb.insert_run(small_run(2, "spring", "prod", "succeeded", ms("2026-12-01T09:00:00"),
                                 ms("2026-12-01T09:01:00")))
         db = sb.db()
-        for did, service, started, release in [(1, "auth", "2026-10-01T00:00:00", None),
-                                               (2, "auth", "2026-11-01T10:00:01", 1),
-                                               (3, "payment", "2026-11-01T10:00:02", 1),
-                                               (4, "auth", "2026-12-01T09:00:01", 2)]:
+        # (the env column as the daemon writes it: its environment; deployment 3 is recorded without one,
+        # as part of a release run, which gives it the run's)
+        for did, service, started, release, env in [(1, "auth", "2026-10-01T00:00:00", None, "prod"),
+                                                    (2, "auth", "2026-11-01T10:00:01", 1, "staging"),
+                                                    (3, "payment", "2026-11-01T10:00:02", 1, None),
+                                                    (4, "auth", "2026-12-01T09:00:01", 2, "prod"),
+                                                    (5, "auth", "2026-12-02T00:00:00", None, None)]:
             db.execute("INSERT INTO deployments (id, service, from_version, to_version, strategy, state,"
-                       " started_at, finished_at, release_id) VALUES (?, ?, NULL, '1.0.0', 'blue-green', 'done',"
-                       " ?, ?, ?)", (did, service, ms(started), ms(started) + 1000, release))
+                       " started_at, finished_at, release_id, env) VALUES (?, ?, NULL, '1.0.0', 'blue-green',"
+                       " 'done', ?, ?, ?, ?)", (did, service, ms(started), ms(started) + 1000, release, env))
         db.commit()
         db.close()
 
         def hist(*args):
             return [(h["id"], h["release_id"], h["env"]) for h in json.loads(sb.ok("history", "--json", *args))]
-        eq(hist(), [(4, 2, "prod"), (3, 1, "staging"), (2, 1, "staging"), (1, None, None)], "every deployment")
+        eq(hist(), [(5, None, None), (4, 2, "prod"), (3, 1, "staging"), (2, 1, "staging"), (1, None, "prod")],
+           "every deployment")
         eq(hist("--release", "1"), [(3, 1, "staging"), (2, 1, "staging")], "--release 1")
-        eq(hist("--env", "prod"), [(4, 2, "prod"), (1, None, None)],
-           "--env prod: not the deployments of staging's release runs")
-        eq(hist("--service", "auth", "--env", "staging"), [(2, 1, "staging"), (1, None, None)], "--service, --env")
+        eq(hist("--env", "prod"), [(4, 2, "prod"), (1, None, "prod")],
+           "--env prod: what was deployed in prod (not staging's, not one without an environment)")
+        eq(hist("--service", "auth", "--env", "staging"), [(2, 1, "staging")], "--service, --env")
         eq(hist("--since", "2026-11-01", "--until", "2026-12-01"), [(3, 1, "staging"), (2, 1, "staging")],
            "--since, --until")
         table = sb.ok("history", "--release", "2")
