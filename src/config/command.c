@@ -298,3 +298,47 @@ int load_command(struct loader *L, const struct ynode *n, unsigned allowed, char
 		return r;
 	return expand_variables(L, n, COMMAND_MAX, dst);
 }
+
+int load_env_map(struct loader *L, const struct ynode *n, unsigned vars, const char *(*reserved)(const char *name),
+		 struct config_env **ret, size_t *ret_n, unsigned *ret_seen)
+{
+	struct config_env *env;
+	size_t i, count;
+	int r = expect_map(L, n, true, "a mapping of variable names to values");
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	count = ynode_map_size(n);
+	if (count > ENV_MAX)
+		return fail(L, n, "at most %d variables, got %zu", ENV_MAX, count);
+	if (!count)
+		return 0;
+	env = *ret = calloc(count, sizeof(*env));
+	if (!env)
+		return fail_oom(L);
+	*ret_n = count;
+	for (i = 0; r >= 0 && i < count; i++) {
+		const struct ynode *key = ynode_map_key(n, i), *value = ynode_map_value(n, i);
+		size_t saved = field_push_key(L, key->value);
+		const char *why = NULL;
+
+		if (!env_name_valid_len(key->value, strlen(key->value)))
+			r = fail(L, key, "variable names must match [A-Za-z_][A-Za-z0-9_]*, got %s", QUOTED(key->value));
+		else if (strlen(key->value) > ENV_NAME_MAX)
+			r = fail(L, key, "variable names must be at most %d characters", ENV_NAME_MAX);
+		else if (reserved && (why = reserved(key->value)))
+			r = fail(L, key, "%s %s", key->value, why);
+		else
+			r = expect_value(L, value, "a value (write \"\" for an empty one)");
+		if (r >= 0 && strlen(value->value) > ENV_VALUE_MAX)
+			r = fail(L, value, "must be at most %d characters, got %zu", ENV_VALUE_MAX, strlen(value->value));
+		if (r >= 0)
+			r = check_variables(L, value, vars, false, ret_seen);
+		if (r >= 0)
+			r = set_string(L, &env[i].name, key->value);
+		if (r >= 0)
+			r = expand_variables(L, value, ENV_VALUE_MAX, &env[i].value);
+		field_pop(L, saved);
+	}
+	return r;
+}

@@ -191,6 +191,16 @@ char *path_join(const char *const *parts, size_t nparts);
  * absolute when L->absolute).  *dst (freed first) owns the result. */
 int load_path(struct loader *L, const struct ynode *n, const char *expected, char **dst);
 
+/* A mapping of environment variables (services.NAME.env, a pipeline
+ * stage's env:) into *ret / *ret_n: names [A-Za-z_][A-Za-z0-9_]* of at
+ * most ENV_NAME_MAX, none that reserved() refuses (it returns the reason
+ * that follows the name, "is reserved: ..."; NULL: fine; reserved may be NULL), values with the ${VARIABLES} of vars
+ * (seen ones or'ed into *ret_seen, may be NULL) and the variables:
+ * substituted.  Returns 0 or -EINVAL / -ENOMEM (what was read stays in
+ * *ret for config_free). (command.c) */
+int load_env_map(struct loader *L, const struct ynode *n, unsigned vars, const char *(*reserved)(const char *name),
+		 struct config_env **ret, size_t *ret_n, unsigned *ret_seen);
+
 /* ---- sections ---------------------------------------------------------- */
 
 /* sections.c: the top-level sections of the proxy. */

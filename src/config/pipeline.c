@@ -184,47 +184,20 @@ static int stage_run(struct loader *L, const struct ynode *n, struct config_stag
 	return r;
 }
 
+static const char *stage_env_reserved(const char *name)
+{
+	return !strcmp(name, "CUTOVER") || !strcmp(name, "CUTOVER_ENV") || !strcmp(name, "CUTOVER_CONFIG") ||
+			       !strcmp(name, "CUTOVER_STAGE")
+		       ? "is set by the pipeline itself (docs/pipeline.md)"
+		       : NULL;
+}
+
 static int stage_env(struct loader *L, const struct ynode *n, struct config_stage *st)
 {
-	size_t i, count;
-	unsigned seen;
-	int r = expect_map(L, n, true, "a mapping of variable names to values");
+	unsigned seen = 0;
+	int r = load_env_map(L, n, VAR_USER | VAR_ENV, stage_env_reserved, &st->env, &st->nenv, &seen);
 
-	if (r != 0)
-		return r < 0 ? r : 0;
-	count = ynode_map_size(n);
-	if (count > ENV_MAX)
-		return fail(L, n, "at most %d variables, got %zu", ENV_MAX, count);
-	if (!count)
-		return 0;
-	st->env = calloc(count, sizeof(*st->env));
-	if (!st->env)
-		return fail_oom(L);
-	st->nenv = count;
-	for (i = 0; r >= 0 && i < count; i++) {
-		const struct ynode *key = ynode_map_key(n, i), *value = ynode_map_value(n, i);
-		size_t saved = field_push_key(L, key->value);
-
-		seen = 0;
-		if (!env_name_valid_len(key->value, strlen(key->value)) || strlen(key->value) > ENV_NAME_MAX)
-			r = fail(L, key, "variable names must match [A-Za-z_][A-Za-z0-9_]* (at most %d characters), got %s",
-				 ENV_NAME_MAX, QUOTED(key->value));
-		else if (!strcmp(key->value, "CUTOVER") || !strcmp(key->value, "CUTOVER_ENV") ||
-			 !strcmp(key->value, "CUTOVER_CONFIG") || !strcmp(key->value, "CUTOVER_STAGE"))
-			r = fail(L, key, "%s is set by the pipeline itself (docs/pipeline.md)", key->value);
-		else
-			r = expect_value(L, value, "a value (write \"\" for an empty one)");
-		if (r >= 0 && strlen(value->value) > ENV_VALUE_MAX)
-			r = fail(L, value, "must be at most %d characters, got %zu", ENV_VALUE_MAX, strlen(value->value));
-		if (r >= 0)
-			r = check_variables(L, value, VAR_USER | VAR_ENV, false, &seen);
-		if (r >= 0)
-			r = set_string(L, &st->env[i].name, key->value);
-		if (r >= 0)
-			r = expand_variables(L, value, ENV_VALUE_MAX, &st->env[i].value);
-		st->uses_env |= (seen & VAR_ENV) != 0;
-		field_pop(L, saved);
-	}
+	st->uses_env |= (seen & VAR_ENV) != 0;
 	return r;
 }
 

@@ -239,49 +239,18 @@ static int load_routes(struct loader *L, const struct ynode *n, size_t service)
 
 /* ---- env, health, limits ------------------------------------------------ */
 
+static const char *service_env_reserved(const char *name)
+{
+	return strcmp(name, "PORT") ? NULL
+				    : "is reserved: cutover sets it to the port it chose for the instance (to pass "
+				      "it under another name as well, write e.g. APP_PORT: ${PORT})";
+}
+
 static int service_env(struct loader *L, const struct ynode *n, void *obj, const struct keyword *kw)
 {
 	struct config_service *svc = obj;
-	size_t i, count;
-	int r = expect_map(L, n, true, "a mapping of variable names to values");
 
-	if (r != 0)
-		return r < 0 ? r : 0;
-	count = ynode_map_size(n);
-	if (count > ENV_MAX)
-		return fail(L, n, "at most %d variables, got %zu", ENV_MAX, count);
-	if (!count)
-		return 0;
-	svc->env = calloc(count, sizeof(*svc->env));
-	if (!svc->env)
-		return fail_oom(L);
-	svc->nenv = count;
-	for (i = 0; i < count; i++) {
-		const struct ynode *key = ynode_map_key(n, i), *value = ynode_map_value(n, i);
-		size_t saved = field_push_key(L, key->value);
-
-		if (!env_name_valid_len(key->value, strlen(key->value)))
-			r = fail(L, key, "variable names must match [A-Za-z_][A-Za-z0-9_]*, got %s", QUOTED(key->value));
-		else if (strlen(key->value) > ENV_NAME_MAX)
-			r = fail(L, key, "variable names must be at most %d characters", ENV_NAME_MAX);
-		else if (!strcmp(key->value, "PORT"))
-			r = fail(L, key, "PORT is reserved: cutover sets it to the port it chose for the instance "
-				 "(to pass it under another name as well, write e.g. APP_PORT: ${PORT})");
-		else
-			r = expect_value(L, value, "a value (write \"\" for an empty one)");
-		if (r >= 0 && strlen(value->value) > ENV_VALUE_MAX)
-			r = fail(L, value, "must be at most %d characters, got %zu", ENV_VALUE_MAX, strlen(value->value));
-		if (r >= 0)
-			r = check_variables(L, value, VARS_INSTANCE, false, NULL);
-		if (r >= 0)
-			r = set_string(L, &svc->env[i].name, key->value);
-		if (r >= 0)
-			r = expand_variables(L, value, ENV_VALUE_MAX, &svc->env[i].value);
-		field_pop(L, saved);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return load_env_map(L, n, VARS_INSTANCE, service_env_reserved, &svc->env, &svc->nenv, NULL);
 }
 
 /* Host header of a health check: a host name or address, optionally with
