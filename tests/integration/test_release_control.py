@@ -90,7 +90,15 @@ def history_state(shop, dep_id):
 
 
 def audit(shop, rid):
-    return [tuple(r) for r in shop.db("SELECT actor, action, result FROM audit WHERE release_id = ? ORDER BY id", rid)]
+    """The release's own audit rows (its deploys' rows carry its id too: deploy_audit)."""
+    return [tuple(r) for r in shop.db("SELECT actor, action, result FROM audit WHERE release_id = ?"
+                                      " AND action LIKE 'release.%' ORDER BY id", rid)]
+
+
+def deploy_audit(shop, rid):
+    """The results of the release's deploys, as audited (any order: they run in parallel)."""
+    return sorted(tuple(r) for r in shop.db("SELECT actor, action, result FROM audit WHERE release_id = ?"
+                                            " AND action NOT LIKE 'release.%'", rid))
 
 
 def check_audit(shop, rid, expected):
@@ -134,6 +142,9 @@ def test_abort_rolls_a_running_release_back():
         shop.all_served({s: "1.0.0" for s in services})
         check_audit(shop, 2, [(ME, "release.run", "ok"), (ME, "release.abort", "ok"),
                             ("cutover (automatic)", "release.end", "rolled-back")])
+        # auth and inventory were done, payment aborted in flight: each deploy's result in the audit
+        eq(deploy_audit(shop, 2), [(ME, "deploy", "done"), (ME, "deploy", "done"), (ME, "deploy", "failed")],
+           "release 2's deploys in the audit")
         r = shop.cli("release", "abort", "2")
         eq((r.returncode, r.stderr), (1, "cutover release abort: release 2 is not running (cutover release list)\n"),
            "a second abort")
