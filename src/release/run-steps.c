@@ -321,6 +321,9 @@ void steps_deployment_event(struct run *run, const json_t *ev)
 
 		if (s->deployment_id != id && !rollback)
 			continue;
+		/* counted at every phase: a canary aborted within a second is
+		 * gone (with its counters) before the next periodic sample */
+		traffic_sample(run);
 		json_array_append_new(s->phases, json_pack("{ss sI ss* sb}", "phase",
 							   json_string_value(json_object_get(ev, "phase")) ?: "?",
 							   "at", (json_int_t)wall_ms(), "detail", detail, "rollback",
