@@ -53,6 +53,7 @@ struct step {
 	bool timed_out;
 	int exit_code, undo_exit_code;
 	struct loop_timer timer;      /* its timeout */
+	unsigned missed;              /* ticks its deploy has been finished without its result event */
 };
 
 /* The requests one version of a service answered during the run. */
@@ -147,6 +148,7 @@ void run_advance(struct run *run);
 void run_rollback(struct run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void steps_deployment_event(struct run *run, const json_t *event);
 void steps_stop(struct run *run);
+void steps_poll(struct run *run);
 json_t *step_json(const struct run *run, const struct step *s);
 
 /* run-gates.c: the gates of the current point, one after the other; true

@@ -330,6 +330,9 @@ void steps_deployment_event(struct run *run, const json_t *ev)
 							   rollback));
 		if (!result)
 			return;
+		/* a result once: the real event after the poll's (steps_poll) is dropped */
+		if (rollback ? s->state != STEP_ROLLING_BACK : s->state != STEP_RUNNING)
+			return;
 		if (rollback) {
 			bool ok = !strcmp(result, "done");
 			char text[640];
@@ -523,6 +526,40 @@ static void rollback_advance(struct run *run)
 				  run->steps[i].state == STEP_KEPT;
 	}
 	run_finish(run, failed || past_no_return ? STATE_RELEASE_FAILED : STATE_RELEASE_ROLLED_BACK, NULL);
+}
+
+/* A safety net: a deploy of a step that has finished for two ticks
+ * without its result event reaching the runner is taken as the deployer
+ * tells it now (its record keeps the last 64). */
+void steps_poll(struct run *run)
+{
+	for (size_t i = 0; i < run->plan->file->nitems; i++) {
+		struct step *s = &run->steps[i];
+		int64_t id = s->state == STEP_RUNNING ? s->deployment_id : s->state == STEP_ROLLING_BACK ? s->rollback_id : 0;
+		json_t *dep, *ev;
+
+		if (id <= 0 || run->plan->file->items[i].kind != RELEASE_SERVICE)
+			continue;
+		dep = deployer_deployment_json(run->rr->d, id);
+		if (!dep || !json_is_true(json_object_get(dep, "finished"))) {
+			s->missed = 0;
+			json_decref(dep);
+			continue;
+		}
+		if (++s->missed < 2) {
+			json_decref(dep);
+			continue;
+		}
+		log_warn("release %lld: deployment %lld of %s finished without its result reaching the release: read "
+			 "from the deployer", (long long)run->id, (long long)id, run->plan->file->items[i].name);
+		ev = json_pack("{sI ss sO? sO?}", "id", (json_int_t)id, "phase", "result", "result",
+			       json_object_get(dep, "phase"), "reason", json_object_get(dep, "reason"));
+		json_decref(dep);
+		if (ev)
+			steps_deployment_event(run, ev);
+		json_decref(ev);
+		return;       /* the run may have moved on (or ended): one at a time */
+	}
 }
 
 void steps_stop(struct run *run)

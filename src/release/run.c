@@ -423,6 +423,7 @@ static void sample_tick(struct loop *loop, struct loop_timer *t)
 
 	traffic_sample(run);
 	loop_timer_set(loop, t, loop->now_ms + 1000, sample_tick);
+	steps_poll(run);      /* last: it may end the run */
 }
 
 static void start_running(struct run *run)
