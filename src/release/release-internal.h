@@ -124,6 +124,12 @@ struct release_runner {
 };
 
 /* run.c */
+struct run *run_new(struct release_runner *rr, struct release_plan *plan);
+/* The run's tick: traffic sampled every second (and the steps polled). */
+void run_sample_tick(struct loop *loop, struct loop_timer *t);
+/* The tick of a run awaiting approval: its timeout. */
+void run_expire_tick(struct loop *loop, struct loop_timer *t);
+int step_state_parse(const char *name);         /* enum step_state, or -1 */
 void run_log(struct run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void run_emit(struct run *run, const char *phase, const char *detail, const struct step *s);
 void run_persist(struct run *run);
