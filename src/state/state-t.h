@@ -21,7 +21,7 @@
 
 /* The schema version this build writes (PRAGMA user_version).  A database
  * with a higher number was written by a newer cutover and is refused. */
-#define STATE_SCHEMA_VERSION 4
+#define STATE_SCHEMA_VERSION 5
 
 struct state;                         /* one SQLite connection; opaque */
 

@@ -172,6 +172,24 @@ static const char *const migrations[] = {
 	"ALTER TABLE audit ADD COLUMN env TEXT;"
 	"ALTER TABLE audit ADD COLUMN release_id INTEGER;"
 	"CREATE INDEX audit_release ON audit(release_id, id) WHERE release_id IS NOT NULL;",
+	/* 4 -> 5: observability and operations.  maintenance: the services an
+	 * operator answers with 503 (`cutover maintenance on`), kept across
+	 * restarts; traffic_minutes: what the proxy answered per service and
+	 * minute, the uptime figures of the status page (24 h and 7 d). */
+	"CREATE TABLE maintenance ("
+	"  service TEXT PRIMARY KEY,"
+	"  since INTEGER NOT NULL,"
+	"  started_by TEXT NOT NULL,"
+	"  page TEXT,"
+	"  retry_after INTEGER NOT NULL DEFAULT 300"
+	");"
+	"CREATE TABLE traffic_minutes ("
+	"  service TEXT NOT NULL,"
+	"  minute INTEGER NOT NULL,"
+	"  requests INTEGER NOT NULL,"
+	"  failed INTEGER NOT NULL,"
+	"  PRIMARY KEY (service, minute)"
+	") WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,

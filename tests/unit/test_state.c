@@ -171,7 +171,7 @@ static void test_newer_schema_refused(void **state)
 	assert_ptr_equal(st, (struct state *)0x1); /* untouched */
 	assert_non_null(strstr(err, "state.db"));
 	assert_non_null(strstr(err, "schema version 99 is newer"));
-	assert_non_null(strstr(err, "(4)"));
+	assert_non_null(strstr(err, "(5)"));
 	/* back to a version we know: opens again */
 	{
 		sqlite3 *db;
@@ -181,6 +181,7 @@ static void test_newer_schema_refused(void **state)
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
 		assert_int_equal(sqlite3_exec(db,
+					      "DROP TABLE maintenance; DROP TABLE traffic_minutes;"
 					      "DROP INDEX audit_release; ALTER TABLE audit DROP COLUMN env;"
 					      "ALTER TABLE audit DROP COLUMN release_id; DROP TABLE release_runs;"
 					      "ALTER TABLE deployments DROP COLUMN release_id; ALTER TABLE deployments DROP COLUMN env",
@@ -924,8 +925,10 @@ static void test_migration_keeps_deployments(void **state)
 
 	assert_int_equal(state_deployment_begin(f->st, "shop", "1.0.0", "1.1.0", "blue-green", "first", &id), 0);
 	assert_int_equal(state_deployment_transition(f->st, id, STATE_DEPLOYMENT_HEALTH_CHECKING, NULL), 0);
-	/* back to what schema 1 had: 3 -> 4 added a table and audit columns */
+	/* back to what schema 1 had: 3 -> 4 added a table and audit columns,
+	 * 4 -> 5 two tables */
 	assert_int_equal(sqlite3_exec(f->st->db,
+				      "DROP TABLE maintenance; DROP TABLE traffic_minutes;"
 				      "DROP INDEX audit_release; ALTER TABLE audit DROP COLUMN env;"
 				      "ALTER TABLE audit DROP COLUMN release_id; DROP TABLE release_runs;"
 				      "PRAGMA user_version = 1",
