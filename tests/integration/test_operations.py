@@ -432,14 +432,15 @@ def test_disk_full():
             deploy("1.0.0")
             blob = os.path.join(c.dir, "old-artifact")
             n = 0
-            while True:  # old releases, 1 MiB each, until the disk refuses one
-                n += 1
-                with open(blob, "wb") as f:
-                    f.write(os.urandom(1 << 20))
-                r = add(f"0.{n}.0", blob)
-                if r.returncode != 0:
-                    break
-                check(n < 20, "the 6 MiB disk never filled")
+            for size in (1 << 20, 128 << 10):  # old releases until the disk refuses one, then smaller ones
+                while True:
+                    n += 1
+                    with open(blob, "wb") as f:
+                        f.write(os.urandom(size))
+                    r = add(f"0.{n}.0", blob)
+                    if r.returncode != 0:
+                        break
+                    check(n < 60, "the 6 MiB disk never filled")
             r = add("1.1.0", shop_binary("1.1.0"))
             check(r.returncode != 0, "a release added to a full disk must fail")
             print(f"    full after {n - 1} old releases: {(r.stdout + r.stderr).strip()[:120]}")
@@ -452,5 +453,8 @@ def test_disk_full():
             eq(here("shutdown", "--stop-services").returncode, 0, "shutdown")
             c.proc.wait(15)
     finally:
+        for pid in pids_under(mnt):  # instances run from the release store on the tmpfs
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
         subprocess.run(["umount", mnt])
         os.rmdir(mnt)
