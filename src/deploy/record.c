@@ -11,7 +11,6 @@
  * dbref).
  */
 #include <errno.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,17 +148,11 @@ static int job_run(struct job *j)
 	case JOB_AUDIT: {
 		/* who asked: the user at the other end of the admin socket (kernel
 		 * credentials), or cutover itself (automatic rollback, recovery).
-		 * getpwuid may block on NSS: here, never on the loop. */
+		 * The name lookup may block on NSS: here, never on the loop. */
 		bool daemon = j->who == DEPLOY_BY_DAEMON;
 		uid_t uid = daemon ? getuid() : j->who;
-		struct passwd *pw = getpwuid(uid);
 		char actor[96];
-		if (daemon)
-			snprintf(actor, sizeof(actor), "cutover (automatic)");
-		else if (pw)
-			snprintf(actor, sizeof(actor), "%s", pw->pw_name);
-		else
-			snprintf(actor, sizeof(actor), "uid %u", (unsigned)uid);
+		state_actor_name((unsigned)uid, daemon, actor, sizeof(actor));
 		struct state_audit_entry e = { .actor = actor,
 					       .actor_uid = (unsigned)uid,
 					       .action = j->action,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "base/util.h"
 #include "release/gate.h"
+#include "release/release-internal.h"
 #include "release/release.h"
 #include "store/store.h"
 
@@ -28,7 +29,8 @@ static const char *metric_name(int v) { return gate_metric_name((enum release_me
 
 /* ---- JSON out ------------------------------------------------------------------ */
 
-static json_t *str_or_null(const char *s)
+/* A JSON string, or null for NULL or "" (release-internal.h). */
+json_t *release_json_string(const char *s)
 {
 	return s && *s ? json_string(s) : json_null();
 }
@@ -47,13 +49,13 @@ static json_t *item_json(const struct release_plan *p, size_t i, size_t group)
 		return NULL;
 	if (it->kind == RELEASE_SERVICE) {
 		json_object_set_new(o, "version", json_string(it->version));
-		json_object_set_new(o, "digest", str_or_null(p->digests[i]));
-		json_object_set_new(o, "expected_digest", str_or_null(it->digest));
-		json_object_set_new(o, "from_version", str_or_null(p->from_versions[i]));
-		json_object_set_new(o, "strategy", str_or_null(p->strategies[i]));
+		json_object_set_new(o, "digest", release_json_string(p->digests[i]));
+		json_object_set_new(o, "expected_digest", release_json_string(it->digest));
+		json_object_set_new(o, "from_version", release_json_string(p->from_versions[i]));
+		json_object_set_new(o, "strategy", release_json_string(p->strategies[i]));
 	} else {
 		json_object_set_new(o, "run", json_string(it->run));
-		json_object_set_new(o, "undo", str_or_null(it->undo));
+		json_object_set_new(o, "undo", release_json_string(it->undo));
 		json_object_set_new(o, "point_of_no_return", json_boolean(it->point_of_no_return));
 		json_object_set_new(o, "timeout_ms", json_integer((json_int_t)it->timeout_ms));
 	}
@@ -90,7 +92,7 @@ json_t *release_gate_json(const struct release_gate *g)
 		break;
 	case GATE_READ_METRIC:
 		json_object_set_new(o, "service", json_string(g->service));
-		json_object_set_new(o, "version", str_or_null(g->version));
+		json_object_set_new(o, "version", release_json_string(g->version));
 		json_object_set_new(o, "metric", json_string(gate_metric_name(g->metric)));
 		json_object_set_new(o, "during_canary", json_boolean(g->during_canary));
 		json_object_set_new(o, "window_ms", json_integer((json_int_t)g->window_ms));

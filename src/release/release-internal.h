@@ -163,3 +163,6 @@ bool gates_run(struct run *run, enum release_gate_when when);
 void gates_stop(struct run *run);
 void traffic_sample(struct run *run);
 json_t *traffic_json(const struct run *run);
+
+/* plan-io.c: a new JSON string of S, or JSON null when S is NULL or "". */
+json_t *release_json_string(const char *s);

@@ -31,15 +31,10 @@ static const struct release_item *item_of(const struct step *s)
 	return &s->run->plan->file->items[s->item];
 }
 
-static int64_t wall_ms(void)
-{
-	return state_now_ms();
-}
-
 static void step_end(struct step *s, enum step_state state)
 {
 	s->state = state;
-	s->finished_at = wall_ms();
+	s->finished_at = state_now_ms();
 }
 
 /* A step failed: the release rolls back, unless it is not critical. */
@@ -137,7 +132,7 @@ static void command_exit(struct sup_instance *inst, const struct sup_exit *e, vo
 		step_end(s, ok ? STEP_UNDONE : STEP_UNDO_FAILED);
 		json_array_append_new(run->rollbacks,
 				      json_pack("{ss ss sI ss ss}", "name", it->name, "kind", "command", "at",
-						(json_int_t)wall_ms(), "result", ok ? "ok" : "failed", "detail", how));
+						(json_int_t)state_now_ms(), "result", ok ? "ok" : "failed", "detail", how));
 		run_log(run, "%s undone: `%s` %s", it->name, it->undo, ok ? "succeeded" : how);
 		if (!ok)
 			snprintf(s->reason, sizeof(s->reason), "its undo %s", how);
@@ -201,7 +196,7 @@ static void step_start(struct step *s)
 	int r;
 
 	s->state = STEP_RUNNING;
-	s->started_at = wall_ms();
+	s->started_at = state_now_ms();
 	run->started[run->nstarted++] = s->item;
 	run_emit(run, "step", "started", s);
 	if (it->kind == RELEASE_SERVICE) {
@@ -326,7 +321,7 @@ void steps_deployment_event(struct run *run, const json_t *ev)
 		traffic_sample(run);
 		json_array_append_new(s->phases, json_pack("{ss sI ss* sb}", "phase",
 							   json_string_value(json_object_get(ev, "phase")) ?: "?",
-							   "at", (json_int_t)wall_ms(), "detail", detail, "rollback",
+							   "at", (json_int_t)state_now_ms(), "detail", detail, "rollback",
 							   rollback));
 		if (!result)
 			return;
@@ -344,7 +339,7 @@ void steps_deployment_event(struct run *run, const json_t *ev)
 				snprintf(s->reason, sizeof(s->reason), "its rollback ended %s: %s", result, reason ? reason : "");
 			json_array_append_new(run->rollbacks,
 					      json_pack("{ss ss sI ss ss}", "name", it->name, "kind", "service", "at",
-							(json_int_t)wall_ms(), "result", ok ? "ok" : "failed", "detail",
+							(json_int_t)state_now_ms(), "result", ok ? "ok" : "failed", "detail",
 							text));
 			run_log(run, "%s rolled back: %s", it->name, text);
 			run_emit(run, "step", text, s);
@@ -366,7 +361,7 @@ void steps_deployment_event(struct run *run, const json_t *ev)
 			snprintf(s->reason, sizeof(s->reason), "its deploy ended %s: %s", result, reason ? reason : "");
 			json_array_append_new(run->rollbacks,
 					      json_pack("{ss ss sI ss ss}", "name", it->name, "kind", "service", "at",
-							(json_int_t)wall_ms(), "result", "ok", "detail", s->reason));
+							(json_int_t)state_now_ms(), "result", "ok", "detail", s->reason));
 			run_log(run, "%s: %s", it->name, s->reason);
 		}
 		run_advance(run);
@@ -445,7 +440,7 @@ static void undo_service(struct step *s)
 		step_end(s, STEP_UNDO_FAILED);
 		snprintf(s->reason, sizeof(s->reason), "cannot go back to %s: %.400s", from, err);
 		json_array_append_new(run->rollbacks, json_pack("{ss ss sI ss ss}", "name", it->name, "kind", "service", "at",
-								(json_int_t)wall_ms(), "result", "failed", "detail",
+								(json_int_t)state_now_ms(), "result", "failed", "detail",
 								s->reason));
 		run_log(run, "%s: %s", it->name, s->reason);
 		return;

@@ -8,7 +8,6 @@
  * run-steps.c, the gates and the traffic counts in run-gates.c.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,17 +50,7 @@ const struct config *run_config(const struct run *run)
 	return run->rr->p->cfg;
 }
 
-static int64_t wall_ms(void)
-{
-	return state_now_ms();
-}
-
 /* ---- the record ---------------------------------------------------------------- */
-
-static json_t *str_or_null(const char *s)
-{
-	return s && *s ? json_string(s) : json_null();
-}
 
 static json_t *report_json(const struct run *run)
 {
@@ -71,10 +60,10 @@ static json_t *report_json(const struct run *run)
 	for (size_t k = 0; steps && k < f->nitems; k++)
 		json_array_append_new(steps, step_json(run, &run->steps[run->plan->order[k]]));
 	o = json_pack("{sI ss so ss ss so so so sI so sI si}", "id", (json_int_t)run->id, "name", f->name, "env",
-		      str_or_null(run->env), "file", f->path, "dir", f->dir, "state",
-		      json_string(state_release_run_state_name(run->state)), "reason", str_or_null(run->reason),
+		      release_json_string(run->env), "file", f->path, "dir", f->dir, "state",
+		      json_string(state_release_run_state_name(run->state)), "reason", release_json_string(run->reason),
 		      "started_by", json_string(run->started_by), "started_uid", (json_int_t)run->who, "approved_by",
-		      str_or_null(run->approved_by), "requested_at", (json_int_t)run->requested_at, "concurrency",
+		      release_json_string(run->approved_by), "requested_at", (json_int_t)run->requested_at, "concurrency",
 		      (int)run->plan->concurrency);
 	if (!o) {
 		json_decref(steps);
@@ -84,7 +73,7 @@ static json_t *report_json(const struct run *run)
 	json_object_set_new(o, "started_at", run->started_at ? json_integer(run->started_at) : json_null());
 	json_object_set_new(o, "finished_at", run->finished_at ? json_integer(run->finished_at) : json_null());
 	json_object_set_new(o, "duration_ms",
-			    run->started_at ? json_integer((run->finished_at ? run->finished_at : wall_ms()) -
+			    run->started_at ? json_integer((run->finished_at ? run->finished_at : state_now_ms()) -
 							   run->started_at)
 					    : json_null());
 	json_object_set_new(o, "expires_at", run->expires_at ? json_integer(run->expires_at) : json_null());
@@ -112,15 +101,13 @@ static void persist_work(void *data)
 {
 	struct persist_job *j = data;
 	struct state *st = j->rr->st;
-	struct passwd *pw = getpwuid((uid_t)j->row.started_uid);
 	int r;
 
-	if (pw)
-		snprintf(j->resolved, sizeof(j->resolved), "%s", pw->pw_name);
+	state_actor_name((unsigned)j->row.started_uid, false, j->resolved, sizeof(j->resolved));
 	if (j->first) {
 		j->row.name = j->name;
 		j->row.env = j->env[0] ? j->env : NULL;
-		j->row.started_by = pw ? j->resolved : j->user;
+		j->row.started_by = strncmp(j->resolved, "uid ", 4) ? j->resolved : j->user;
 		j->row.report = j->report;
 		j->row.want_id = j->id;
 		r = state_release_run_begin(st, &j->row, NULL);
@@ -191,18 +178,12 @@ struct audit_job {
 static void audit_work(void *data)
 {
 	struct audit_job *j = data;
-	struct passwd *pw = getpwuid(j->who);
 	char actor[96];
 	struct state_audit_entry e = { .actor = actor, .actor_uid = (unsigned)j->who, .action = j->action,
 				       .target = j->target, .result = j->result, .detail = j->detail[0] ? j->detail : NULL,
 				       .env = j->env[0] ? j->env : NULL, .release_id = j->release_id };
 
-	if (j->who == DEPLOY_BY_DAEMON)
-		snprintf(actor, sizeof(actor), "cutover (automatic)");
-	else if (pw)
-		snprintf(actor, sizeof(actor), "%s", pw->pw_name);
-	else
-		snprintf(actor, sizeof(actor), "uid %u", (unsigned)j->who);
+	state_actor_name((unsigned)j->who, j->who == DEPLOY_BY_DAEMON, actor, sizeof(actor));
 	if (state_audit_add(j->rr->st, &e, NULL) < 0)
 		log_error("state: cannot write an audit row: %s", state_errmsg(j->rr->st));
 }
@@ -242,7 +223,7 @@ void run_log(struct run *run, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	text = redact_global_str(raw, &tofree);
-	json_array_append_new(run->timeline, json_pack("{sI ss}", "at", (json_int_t)wall_ms(), "text", text));
+	json_array_append_new(run->timeline, json_pack("{sI ss}", "at", (json_int_t)state_now_ms(), "text", text));
 	log_info("release %lld (%s): %s", (long long)run->id, run->plan->file->name, text);
 	free(tofree);
 }
@@ -254,7 +235,7 @@ void run_emit(struct run *run, const char *phase, const char *detail, const stru
 	if (!run->rr->on_event)
 		return;
 	ev = json_pack("{sI ss so ss ss* sI}", "id", (json_int_t)run->id, "name", run->plan->file->name, "env",
-		       str_or_null(run->env), "phase", phase, "detail", detail, "at_ms", (json_int_t)wall_ms());
+		       release_json_string(run->env), "phase", phase, "detail", detail, "at_ms", (json_int_t)state_now_ms());
 	if (ev && s) {
 		const struct release_item *it = &run->plan->file->items[s->item];
 
@@ -263,7 +244,7 @@ void run_emit(struct run *run, const char *phase, const char *detail, const stru
 		if (it->kind == RELEASE_SERVICE) {
 			json_object_set_new(ev, "service", json_string(it->name));
 			json_object_set_new(ev, "version", json_string(it->version));
-			json_object_set_new(ev, "from_version", str_or_null(run->plan->from_versions[s->item]));
+			json_object_set_new(ev, "from_version", release_json_string(run->plan->from_versions[s->item]));
 		}
 	}
 	if (ev)
@@ -408,7 +389,7 @@ void run_finish(struct run *run, enum state_release_run_state s, const char *rea
 	traffic_sample(run);
 	run->state = s;
 	run->phase = PHASE_END;
-	run->finished_at = wall_ms();
+	run->finished_at = state_now_ms();
 	if (reason && !run->reason[0])
 		snprintf(run->reason, sizeof(run->reason), "%s", reason);
 	for (size_t i = 0; i < run->plan->file->nitems; i++)
@@ -438,7 +419,7 @@ static void start_running(struct run *run)
 {
 	run->state = STATE_RELEASE_RUNNING;
 	run->phase = PHASE_BEFORE;
-	run->started_at = wall_ms();
+	run->started_at = state_now_ms();
 	run->expires_at = 0;
 	traffic_sample(run);
 	run_log(run, "started: %zu groups, at most %u deploys at once", run->plan->ngroups, run->plan->concurrency);
@@ -564,7 +545,7 @@ int64_t release_runner_start(struct release_runner *rr, const json_t *plan_json,
 	run->who = who;
 	snprintf(run->started_by, sizeof(run->started_by), "uid %u", (unsigned)who);
 	snprintf(run->env, sizeof(run->env), "%s", cfg->env ? cfg->env : "");
-	run->requested_at = wall_ms();
+	run->requested_at = state_now_ms();
 	list_add_tail(&rr->runs, &run->node);
 	run_audit(run, who, "release.run", "ok", NULL);
 	if (cfg->approval.required) {
@@ -588,12 +569,7 @@ int64_t release_runner_start(struct release_runner *rr, const json_t *plan_json,
  * local users come from /etc/passwd. */
 static const char *user_name(uid_t who, char *buf, size_t len)
 {
-	struct passwd *pw = getpwuid(who);
-
-	if (pw)
-		snprintf(buf, len, "%s", pw->pw_name);
-	else
-		snprintf(buf, len, "uid %u", (unsigned)who);
+	state_actor_name((unsigned)who, false, buf, len);
 	return buf;
 }
 
@@ -668,7 +644,7 @@ json_t *release_runner_get(struct release_runner *rr, int64_t id)
 	if (!run)
 		return NULL;
 	o = json_pack("{sI ss so ss ss sI so}", "id", (json_int_t)run->id, "name", run->plan->file->name, "env",
-		      str_or_null(run->env), "state", state_release_run_state_name(run->state), "started_by",
+		      release_json_string(run->env), "state", state_release_run_state_name(run->state), "started_by",
 		      run->started_by, "started_at", (json_int_t)run->requested_at, "report", report_json(run));
 	return o;
 }

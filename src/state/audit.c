@@ -2,6 +2,8 @@
  * Append-only; arguments are stored as compact JSON and must never hold a
  * secret (the caller builds them from names and versions only). */
 #include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -114,4 +116,17 @@ out:
 	}
 	*ret = array;
 	return 0;
+}
+
+void state_actor_name(unsigned uid, bool automatic, char *out, size_t len)
+{
+	struct passwd pw, *found = NULL;
+	char buf[1024];
+
+	if (automatic)
+		snprintf(out, len, "cutover (automatic)");
+	else if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &found) == 0 && found)
+		snprintf(out, len, "%s", found->pw_name);
+	else
+		snprintf(out, len, "uid %u", uid);
 }

@@ -243,6 +243,11 @@ int state_history(struct state *st, const struct state_log_filter *f, json_t **r
 /* Append one audit row (at = now).  args is serialized compactly; the
  * caller must never put secrets in it.  Sets *ret_id (may be NULL). */
 int state_audit_add(struct state *st, const struct state_audit_entry *e, int64_t *ret_id);
+/* The actor of an audit row for user UID: "cutover (automatic)" when
+ * AUTOMATIC (the daemon acting by itself), else the login name, else
+ * "uid N".  Looks the name up through NSS (getpwuid_r), which may block:
+ * call it off the event loop, or only for a person's rare decision. */
+void state_actor_name(unsigned uid, bool automatic, char *out, size_t len);
 /* A new JSON array (caller owns it), newest first, of the audit rows F
  * selects (NULL: all), each {id, at, actor, actor_uid, action, target, args
  * (JSON value or null), result, detail, env (null: none), release_id (null:
