@@ -27,17 +27,6 @@ static int run(int argc, char **argv, bool approve)
 	const char *reason = NULL;
 	struct cli c = {
 		.verb = approve ? "approve" : "reject",
-		.help = approve ? "usage: cutover approve DEPLOYMENT [--env ENV] [--socket PATH | --config FILE] [--json]\n"
-				  "Approve a deploy or promotion that awaits approval (cutover deploy said\n"
-				  "\"deployment N awaits approval\"; cutover status lists them): it starts now.\n"
-				  "With approval.distinct, who asked cannot approve it.  Exit codes: 0 started,\n"
-				  "1 refused (not awaiting, the same person, a deploy of the service in\n"
-				  "flight: it then still waits), 2 usage error, 3 daemon unreachable.\n"
-				: "usage: cutover reject DEPLOYMENT [--reason TEXT] [--env ENV] [--socket PATH | --config FILE]\n"
-				  "                       [--json]\n"
-				  "Reject a deploy or promotion that awaits approval: it ends `rejected` and\n"
-				  "never starts.  Who asked may withdraw their own request this way.\n"
-				  "Exit codes: 0 rejected, 1 refused, 2 usage error, 3 daemon unreachable.\n",
 		.flags = CLI_CONFIG | CLI_SOCKET,
 		.synopsis = "DEPLOYMENT",
 		.min_args = 1,

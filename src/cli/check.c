@@ -9,11 +9,6 @@ int cli_check(int argc, char **argv)
 {
 	struct cli c = {
 		.verb = "check",
-		.help = "usage: cutover check [--config FILE] [--env ENV] [--json]\n"
-			"Validate FILE (default ./cutover.yml), with the overlay cutover.ENV.yml of --env\n"
-			"ENV (else $CUTOVER_ENV) merged onto it; exit 0 if valid, 2 if not.  --json prints\n"
-			"{\"ok\": true, \"file\", \"env\", \"overlay\", \"listeners\", \"services\", \"routes\"},\n"
-			"or the error with its file, line, column, field and reason.\n",
 		.flags = CLI_CONFIG,
 	};
 	struct config *cfg = NULL;

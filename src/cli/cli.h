@@ -2,7 +2,7 @@
  * verbs share (options.c): option parsing, errors as text or JSON, and
  * where the state and the daemon's socket are.
  *
- * Exit codes (documented in the README):
+ * Exit codes (documented in docs/cli.md):
  *   0 ok; 1 operation failed; 2 usage or configuration error; 3 daemon unreachable
  *   (or shutting down: it refuses what would be cut off); 4 the deploy or
  *   promotion awaits approval (approval: required; `cutover approve ID`).
@@ -42,9 +42,28 @@ int cli_export_proof(int argc, char **argv);
 int cli_approve(int argc, char **argv);
 int cli_reject(int argc, char **argv);
 int cli_pipeline(int argc, char **argv);
+int cli_help(int argc, char **argv);        /* help.c */
 /* `cutover promote SERVICE --from ENV --to ENV` (promote.c); cli_promote
  * (control.c) hands over to it when --from, --to or --proof is given. */
 int cli_promote_env(int argc, char **argv);
+
+/* The verbs main() dispatches (verbs.c), in the order `cutover help` lists
+ * them.  Each one that is not hidden, and each of its actions, has a
+ * section in docs/cli.md (help.h; tests/unit/test_help.c checks both
+ * ways). */
+struct cli_verb {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *const *actions;   /* the first arguments it takes as actions, NULL-terminated;
+				       * NULL: none */
+	bool hidden;                  /* not for people: no help, not listed (log-relay) */
+};
+extern const struct cli_verb cli_verbs[];
+extern const size_t cli_nverbs;
+/* The verb called NAME (hidden ones too), or NULL.  Pure. */
+const struct cli_verb *cli_verb_find(const char *name);
+/* Is ACTION one of V's actions?  Pure. */
+bool cli_verb_has_action(const struct cli_verb *v, const char *action);
 
 /* `cutover release ACTION`: the release store's actions (add, prune,
  * verify: release.c), multi-service releases (plan, run, abort, approve,
@@ -68,8 +87,8 @@ enum {
 /* One run of a verb.  The verb fills the first block, cli_parse() the
  * second. */
 struct cli {
-	const char *verb;             /* "deploy", "release add": prefix of messages */
-	const char *help;             /* --help prints it on stdout */
+	const char *verb;             /* "deploy", "release add": prefix of messages, and the
+				       * section of docs/cli.md that --help prints (help.h) */
 	unsigned flags;               /* CLI_CONFIG | CLI_SOCKET | CLI_STATE_DIR */
 	bool error_log;               /* daemon, proxy: with --json stderr is the error log in JSON
 				       * lines, so failures are logged there, not printed */
@@ -112,8 +131,14 @@ void cli_actor_name(char *out, size_t outlen);
  * them.  --json is honoured wherever it is, also by the errors of options
  * before it.  Returns -1 to go on, or the exit code to return at once
  * (--help printed: EXIT_OK; a bad option or argument count: EXIT_USAGE,
- * message printed). */
+ * message printed).  --help prints the help of c->verb, or of its action
+ * when the first argument is one (`cutover release add --help`). */
 int cli_parse(struct cli *c, int argc, char **argv);
+/* The first argument of argv[1..] that is neither an option nor an
+ * option's value, as getopt_long() would parse argv with OPTS (may be
+ * NULL; {0}-terminated; unique prefixes of long names count) and
+ * SHORTOPTS (getopt syntax; may be NULL), or NULL if none.  Pure. */
+const char *cli_first_operand(int argc, char **argv, const struct option *opts, const char *shortopts);
 /* Check c->nargs against min_args and max_args (cli_parse() does).
  * Returns -1 if it fits, else EXIT_USAGE after cli_fail(). */
 int cli_check_args(const struct cli *c);

@@ -9,20 +9,10 @@
 #include "config/config.h"
 #include "config/show.h"
 
-static const char config_help[] =
-	"usage: cutover config show [--env ENV] [--config FILE] [--json]\n"
-	"Print the effective configuration: FILE (default ./cutover.yml) with the overlay\n"
-	"cutover.ENV.yml of --env ENV (else $CUTOVER_ENV) merged onto it, every setting\n"
-	"included, each followed by the file and line it came from, or \"default\".\n"
-	"--json: {\"env\", \"files\", \"config\"}, each value a leaf {\"value\", \"origin\"}, the\n"
-	"origin {\"file\", \"line\", \"column\"} or \"default\" (docs/config.md).\n"
-	"Exit codes: 0 ok, 2 usage or configuration error (the message names FILE:LINE).\n";
-
 int cli_config(int argc, char **argv)
 {
 	struct cli c = {
 		.verb = "config",
-		.help = config_help,
 		.flags = CLI_CONFIG,
 		.synopsis = "an action (show)",
 		.min_args = 1,

@@ -8,40 +8,15 @@
 #include "cli/cli.h"
 
 struct control_verb {
-	const char *verb;
-	const char *help;
+	const char *verb; /* also the last part of the API's path */
 };
 
-static const struct control_verb verbs[] = {
-	{ "pause",
-	  "usage: cutover pause SERVICE [--socket PATH | --config FILE] [--json]\n"
-	  "Hold the deploy in flight of SERVICE at its step: the weights stay as they are\n"
-	  "and the analysis goes on (a failing new version is still aborted).\n"
-	  "`cutover resume SERVICE` goes on.\n" },
-	{ "resume",
-	  "usage: cutover resume SERVICE [--socket PATH | --config FILE] [--json]\n"
-	  "Go on with a paused deploy.  A step paused because its verdict stayed\n"
-	  "inconclusive (too few requests) is accepted: on to the next step.\n" },
-	{ "promote",
-	  "usage: cutover promote SERVICE [--socket PATH | --config FILE] [--json]\n"
-	  "Skip the remaining steps of the deploy in flight: the new version takes all\n"
-	  "the traffic now (a rolling deploy replaces its remaining instances without\n"
-	  "the holds between batches).  It is still watched, and the old version stays\n"
-	  "warm for an instant `cutover rollback`.\n"
-	  "(With --from ENV --to ENV it promotes a release from one environment to the\n"
-	  "next: `cutover promote --from x --to y --help`.)\n" },
-	{ "abort",
-	  "usage: cutover abort SERVICE [--socket PATH | --config FILE] [--json]\n"
-	  "Abort the deploy in flight: all traffic goes back to the stable version at\n"
-	  "once and the new version's instances stop (a rolling deploy starts the old\n"
-	  "instances again first, keeping its minimum of healthy instances).\n" },
-};
+static const struct control_verb verbs[] = { { "pause" }, { "resume" }, { "promote" }, { "abort" } };
 
 static int run(int argc, char **argv, const struct control_verb *v)
 {
 	struct cli c = {
 		.verb = v->verb,
-		.help = v->help,
 		.flags = CLI_CONFIG | CLI_SOCKET,
 		.synopsis = "SERVICE",
 		.min_args = 1,

@@ -26,13 +26,6 @@ int cli_daemon(int argc, char **argv)
 {
 	struct cli c = {
 		.verb = "daemon",
-		.help = "usage: cutover daemon [--config FILE] [--json]\n"
-			"Run the proxy from FILE (default ./cutover.yml).\n"
-			"SIGHUP reloads FILE atomically; SIGTERM drains in-flight requests and exits 0, leaving\n"
-			"the service instances running for the next daemon (cutover shutdown --stop-services\n"
-			"stops them too); SIGUSR2 upgrades in place (see cutover upgrade).\n"
-			"--json: the error log is JSON lines {\"ts\", \"level\", \"msg\"} instead of logfmt, and\n"
-			"a failure to start is one JSON object on stdout {\"error\", \"exit_code\", ...}.\n",
 		.flags = CLI_CONFIG,
 		.error_log = true,
 	};

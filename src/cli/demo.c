@@ -592,12 +592,6 @@ int cli_demo(int argc, char **argv)
 	struct demo_options o = { 0 };
 	struct cli c = {
 		.verb = "demo",
-		.help = "usage: cutover demo [--json] [--keep] [--shop-dir DIR]\n"
-			"Run the shop demo: deploy 1.0.0, ship 1.1.0 under load with zero failed requests,\n"
-			"ship the faulty 1.2.0 and watch the daemon roll it back.  --keep leaves it running.\n"
-			"--shop-dir: where shop-1.0.0, shop-1.1.0 and shop-1.2.0 are (default: examples/shop\n"
-			"next to this binary).  --json: one JSON object, the summary or the error.\n"
-			"Exit codes: 0 ok, 1 failed, 2 usage error.\n",
 		.options = opts,
 		.shortopts = "ks:",
 		.option = demo_option,

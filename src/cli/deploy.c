@@ -352,23 +352,6 @@ static int deploy_option(struct cli *c, int opt, const char *arg)
 	return cli_follow_option(c, opt, arg, &o->follow);
 }
 
-#define FINDING_THE_DAEMON                                                                                     \
-	"The daemon: --socket, else admin_socket of --config FILE, else $CUTOVER_SOCKET,\n"                    \
-	"else admin_socket of ./cutover.yml if it exists, else /var/lib/cutover/admin.sock.\n"                 \
-	"--timeout DURATION: give up following after DURATION (30s, 10m, 1h; a bare number\n"                 \
-	"is seconds; default 10m); the operation itself goes on in the daemon.\n"                              \
-	"On a terminal the phase in progress is a live line; piped, plain lines.\n"                            \
-	"Exit codes: 0 done, 1 failed or rolled back, 2 usage error (also an unknown\n"                        \
-	"service or an invalid version), 3 daemon unreachable or shutting down"
-
-#define RESTART_HELP                                                                                           \
-	"usage: cutover restart SERVICE [--socket PATH | --config FILE] [--timeout DURATION]\n"               \
-	"                       [--json]\n"                                                                   \
-	"New instances of the live version replace the running ones without a failed\n"                      \
-	"request (rolling when the service is, else blue-green): they read the\n"                            \
-	"secrets and variables as they are now.  Analysed like a deploy: new instances\n"                    \
-	"that misbehave are rolled back to the old ones, still warm.\n" FINDING_THE_DAEMON
-
 /* deploy, rollback or restart (restart: as rollback, one argument). */
 static int run(int argc, char **argv, bool rollback, bool restart)
 {
@@ -381,26 +364,6 @@ static int run(int argc, char **argv, bool rollback, bool restart)
 	struct deploy_options o = { .follow = CLI_FOLLOW_DEFAULTS };
 	struct cli c = {
 		.verb = restart ? "restart" : rollback ? "rollback" : "deploy",
-		.help = restart ? RESTART_HELP : rollback ? "usage: cutover rollback SERVICE [--socket PATH | --config FILE] [--timeout DURATION]\n"
-				   "                        [--json]\n"
-				   "Back to the version that served before the live one: instant while it is\n"
-				   "still warm, else started from the release store.  Again: one version further\n"
-				   "back (versions that failed or were rolled back never count).\n" FINDING_THE_DAEMON ".\n"
-				 : "usage: cutover deploy SERVICE VERSION [--digest SHA256] [--socket PATH | --config FILE]\n"
-				   "                      [--timeout DURATION] [--wait] [--json]\n"
-				   "Ship VERSION with the service's strategy: blue-green (start it beside the\n"
-				   "running one, health-check it, switch all new requests atomically), canary\n"
-				   "(its share of new requests in steps), rolling (instances replaced in batches)\n"
-				   "or recreate.  Analysed all along against the stable version; rolled back by\n"
-				   "itself when it misbehaves.  While it runs: cutover status, pause, resume,\n"
-				   "promote, abort.\n"
-				   "--digest SHA256: the release in the store must be exactly this one (else the\n"
-				   "deployment fails, saying the version was rebuilt).\n"
-				   "Where approval is required (approval: in the configuration), the deploy waits\n"
-				   "for `cutover approve ID` and this exits 4 at once, saying so; --wait follows\n"
-				   "it through the approval instead (up to --timeout).\n"
-				   FINDING_THE_DAEMON ",\n"
-				   "4 awaiting approval.\n",
 		.flags = CLI_CONFIG | CLI_SOCKET,
 		.synopsis = rollback || restart ? "SERVICE" : "SERVICE VERSION",
 		.min_args = rollback || restart ? 1 : 2,

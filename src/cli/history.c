@@ -119,17 +119,6 @@ static int history_option(struct cli *c, int opt, const char *arg)
 	return EXIT_USAGE;
 }
 
-#define FILTERS                                                                                                \
-	"Filters: SERVICE or --service SERVICE; --release ID: of that release run (cutover\n"                    \
-	"release list); --since / --until WHEN: from / before WHEN, an ISO date or time in UTC\n"                \
-	"(2026-12-05, 2026-12-05T10:00, ...Z, +01:00) or a time ago (30m, 2h, 3d, 1w).\n"
-
-#define FINDING_THE_STATE                                                                                      \
-	"The state: --state-dir DIR, else state_dir of --config FILE, else $CUTOVER_STATE_DIR,\n"              \
-	"else state_dir of ./cutover.yml if it exists, else /var/lib/cutover.  Nothing is\n"                   \
-	"created: exit 1 if DIR holds no state.db, or if SERVICE was never recorded.\n"                          \
-	"Exit codes: 0 ok, 1 failed, 2 usage or configuration error.\n"
-
 /* `cutover history` and `cutover audit`: the same options, one query. */
 static int run(int argc, char **argv, bool audit)
 {
@@ -145,26 +134,6 @@ static int run(int argc, char **argv, bool audit)
 	struct history_options o = { .limit = audit ? 50 : 20 };
 	struct cli c = {
 		.verb = audit ? "audit" : "history",
-		.help = audit ? "usage: cutover audit [SERVICE] [--env ENV] [--service SERVICE] [--release ID]\n"
-				"                     [--since WHEN] [--until WHEN] [--limit N]\n"
-				"                     [--state-dir DIR | --config FILE] [--json]\n"
-				"Who did what and when, with the result, newest first: deploys, rollbacks\n"
-				"(by hand or automatic), refusals, releases added and pruned, secrets changed.\n"
-				"--env ENV (or $CUTOVER_ENV): only what was done in environment ENV (and ENV's\n"
-				"state, through its configuration, unless --state-dir says otherwise).\n"
-				FILTERS FINDING_THE_STATE
-			      : "usage: cutover history [SERVICE] [--env ENV] [--service SERVICE] [--release ID]\n"
-				"                       [--since WHEN] [--until WHEN] [--limit N] [--events]\n"
-				"                       [--state-dir DIR | --config FILE] [--json]\n"
-				"Deployments, newest first, with their result, duration and reason; --events adds\n"
-				"every phase transition.  KIND: deploy, rollback, or restart (cutover started the\n"
-				"version again: FROM and TO are the same).  RESULT: done (a rollback too, once\n"
-				"traffic is back), rolled-back (a deploy whose new version was rolled back),\n"
-				"failed (traffic never moved), aborted (the daemon restarted during it),\n"
-				"awaiting-approval, rejected, expired (approval: nobody approved it in time).\n"
-				"RELEASE: the release run it was part of.  --env ENV (or $CUTOVER_ENV): ENV's state\n"
-				"(through its configuration), and only the deployments made in ENV.\n"
-				FILTERS FINDING_THE_STATE,
 		.flags = CLI_CONFIG | CLI_STATE_DIR,
 		.synopsis = "[SERVICE]",
 		.max_args = 1,

@@ -183,15 +183,6 @@ int cli_logs(int argc, char **argv)
 	struct logs_options lo = { .lines = 50 };
 	struct cli c = {
 		.verb = "logs",
-		.help = "usage: cutover logs SERVICE [VERSION] [-f] [-n LINES] [--state-dir DIR | --config FILE]\n"
-			"                    [--json]\n"
-			"The last lines an instance of SERVICE wrote (the newest version's unless VERSION\n"
-			"is given); -f keeps printing as it writes.  --json: one JSON object per line,\n"
-			"{\"service\", \"version\", \"line\"} (with -f too).\n"
-			"The state: --state-dir DIR, else state_dir of --config FILE, else $CUTOVER_STATE_DIR,\n"
-			"else state_dir of ./cutover.yml if it exists, else /var/lib/cutover.  Nothing is\n"
-			"created: exit 1 if DIR holds no state.db or there is no such log.\n"
-			"Exit codes: 0 ok, 1 failed, 2 usage or configuration error.\n",
 		.flags = CLI_CONFIG | CLI_STATE_DIR,
 		.synopsis = "SERVICE [VERSION]",
 		.min_args = 1,

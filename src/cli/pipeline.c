@@ -236,37 +236,6 @@ static int pipeline_option(struct cli *c, int opt, const char *arg)
 	return -1;
 }
 
-static const char pipeline_help[] =
-	"usage: cutover pipeline run [--env ENV] [--config FILE] [--from STAGE | --only STAGE]\n"
-	"                            [--dry-run] [--json]\n"
-	"       cutover pipeline list [--env ENV] [--config FILE] [--json]\n"
-	"\n"
-	"run   the stages of pipeline: in cutover.yml (--config FILE; with --env ENV, or\n"
-	"      $CUTOVER_ENV, cutover.ENV.yml merged onto it), one after the other, in the\n"
-	"      directory of cutover.yml.  Each stage's output is streamed as it comes,\n"
-	"      each line after the stage's name; each stage ends with its time\n"
-	"      (\"✓ build 2.3s\", \"✗ test failed (exit 1) after 0.8s\"), and a table of the\n"
-	"      stages ends the run.  The first failure stops the pipeline: the stages after\n"
-	"      it are skipped, except those with `when: always`.\n"
-	"      run: is `/bin/sh -ec COMMAND`, ${ENV} being the environment's name;\n"
-	"      deploy:, promote: and release: run `cutover deploy`, `cutover promote\n"
-	"      --from --to` and `cutover release run` in the stage's env: (promote: its to:),\n"
-	"      else in the pipeline's --env.  Every stage gets $CUTOVER (this binary),\n"
-	"      $CUTOVER_CONFIG, $CUTOVER_STAGE and $CUTOVER_ENV.  A stage is stopped (its\n"
-	"      whole process group) at its timeout: (default 30m), and on Ctrl-C.\n"
-	"      --from STAGE: start there; --only STAGE: that stage alone; --dry-run: print\n"
-	"      what each stage would run.  --json: the output goes to stderr and a summary\n"
-	"      {ok, exit_code, failed_stage, stages: [...]} to stdout.\n"
-	"list  the stages, numbered as the exit codes count them.\n"
-	"\n"
-	"A deploy, promote or release that awaits approval stops the pipeline (exit 4)\n"
-	"unless the stage has wait: true (then it waits for the decision, up to its\n"
-	"timeout).\n"
-	"Exit codes: 0 every stage succeeded, 1 the pipeline could not run, 2 usage or\n"
-	"configuration error, 4 a stage awaits approval, 10+N stage N failed (11: the\n"
-	"first stage; also when it timed out or could not start), 130 interrupted\n"
-	"(SIGINT), 143 stopped (SIGTERM).  docs/pipeline.md has the details.\n";
-
 int cli_pipeline(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -278,7 +247,6 @@ int cli_pipeline(int argc, char **argv)
 	struct pipeline_options o = { 0 };
 	struct cli c = {
 		.verb = "pipeline",
-		.help = pipeline_help,
 		.flags = CLI_CONFIG,
 		.synopsis = "run or list",
 		.min_args = 1,

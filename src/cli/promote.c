@@ -257,21 +257,6 @@ int cli_promote_env(int argc, char **argv)
 	struct promote_options o = { .follow = CLI_FOLLOW_DEFAULTS };
 	struct cli c = {
 		.verb = "promote",
-		.help = "usage: cutover promote SERVICE --from ENV --to ENV [--proof FILE] [--config FILE]\n"
-			"                       [--timeout DURATION] [--wait] [--json]\n"
-			"Deploy to ENV --to exactly the release (its digest) that is live, healthy and\n"
-			"through its analysis in --from, for at least the soak time --to asks\n"
-			"(promotion: {from, soak, trust} in its overlay).  Never a rebuild: a version\n"
-			"whose content in --to's store differs from the proven digest is refused.\n"
-			"Both environments come from cutover.yml (or --config FILE) and their overlays\n"
-			"cutover.ENV.yml.  On one machine the proof is asked of --from's daemon, and a\n"
-			"release --to's store lacks is copied from --from's store.  Across machines:\n"
-			"--proof FILE from `cutover export-proof SERVICE --env FROM -o FILE` there; the\n"
-			"release must already be in --to's store, and the key that signed the proof in\n"
-			"its promotion.trust.\n"
-			"--wait, --timeout: as for cutover deploy (approval, following).\n"
-			"Exit codes: 0 done, 1 refused, failed or rolled back, 2 usage error, 3 daemon\n"
-			"unreachable, 4 awaiting approval.\n",
 		.flags = CLI_CONFIG,
 		.synopsis = "SERVICE",
 		.min_args = 1,

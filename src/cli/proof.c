@@ -64,16 +64,6 @@ int cli_export_proof(int argc, char **argv)
 	const char *file = NULL;
 	struct cli c = {
 		.verb = "export-proof",
-		.help = "usage: cutover export-proof SERVICE [-o FILE] [--env ENV] [--socket PATH | --config FILE]\n"
-			"                            [--json]\n"
-			"The daemon's signed record of what runs of SERVICE: its version, the digest of\n"
-			"its release, whether every instance is healthy, since when it has been live\n"
-			"after its analysis, when this was exported, and the state's public key\n"
-			"(STATE_DIR/proof.pub), Ed25519-signed.  On stdout, or into FILE with -o.\n"
-			"For `cutover promote SERVICE --from ENV --to OTHER --proof FILE` on another\n"
-			"machine, whose promotion.trust lists that key.\n"
-			"Exit codes: 0 exported, 1 nothing to prove (or no proof key), 2 usage error,\n"
-			"3 daemon unreachable.\n",
 		.flags = CLI_CONFIG | CLI_SOCKET,
 		.synopsis = "SERVICE",
 		.min_args = 1,

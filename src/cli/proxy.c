@@ -102,11 +102,6 @@ int cli_proxy(int argc, char **argv)
 	struct proxy_options o = { .cfg = calloc(1, sizeof(*o.cfg)), .targets = calloc((size_t)argc, sizeof(char *)) };
 	struct cli c = {
 		.verb = "proxy",
-		.help = "usage: cutover proxy --listen ADDR --target ADDR [--target ADDR ...] [--admin ADDR]\n"
-			"                     [--access-log FILE|-] [--admin-socket PATH] [--json]\n"
-			"Proxy every request on ADDR to the targets (round-robin); --admin serves /metrics.\n"
-			"--json: the error log is JSON lines {\"ts\", \"level\", \"msg\"} instead of logfmt, and\n"
-			"a failure to start is one JSON object on stdout {\"error\", \"exit_code\", ...}.\n",
 		.error_log = true,
 		.options = opts,
 		.shortopts = "l:t:a:L:S:",

@@ -20,34 +20,6 @@
 #include "cli/report.h"
 #include "state/state.h"
 
-static const char report_help[] =
-	"usage: cutover release list [--env ENV] [--since WHEN] [--until WHEN] [--limit N] [--json]\n"
-	"       cutover release show ID [--json | --markdown]\n"
-	"       cutover release notes ID [--template FILE] [-o FILE]\n"
-	"       (each also [--config FILE | --state-dir DIR])\n"
-	"\n"
-	"list    the release runs, newest first: id, name, environment, state, when it\n"
-	"        started, how long it took, who started it, its services and the requests\n"
-	"        (and failures) the proxy served during it.  --env ENV: only those of ENV;\n"
-	"        --since / --until WHEN: started from / before WHEN, an ISO date or time\n"
-	"        in UTC (2026-12-05, 2026-12-05T10:00, ...Z, +01:00) or a time ago (30m, 2h,\n"
-	"        3d, 1w); --limit N (default 20).\n"
-	"show    one run: gates with their figures and verdicts, each step with its\n"
-	"        phases, durations and states, traffic per service and version, rollbacks\n"
-	"        with their reasons, who started and approved it.  --json: the stored\n"
-	"        report as it is; --markdown: the same as a Markdown document.\n"
-	"notes   Markdown release notes of a run, rendered from a template: --template\n"
-	"        FILE, else release.notes_template of cutover.yml, else the built-in one\n"
-	"        (docs/releases.md).  With each service's changelog (services.NAME.changelog,\n"
-	"        default CHANGELOG.md, in the new version's release directory): only the\n"
-	"        section of that version when its headings allow it.  -o FILE writes them\n"
-	"        there instead of standard output.\n"
-	"\n"
-	"The state: --state-dir DIR, else state_dir of --config FILE (with --env, of its\n"
-	"overlay), else $CUTOVER_STATE_DIR, else ./cutover.yml's, else /var/lib/cutover.\n"
-	"Nothing is created.\n"
-	"Exit codes: 0 ok, 1 failed (no state, no such run), 2 usage or template error.\n";
-
 /* Which options were given, to refuse those of another action. */
 enum { GIVEN_LIST = 1, GIVEN_SHOW = 2, GIVEN_NOTES = 4 };
 
@@ -717,7 +689,6 @@ int cli_release_report(int argc, char **argv, const char *action)
 	char verb[32];
 	struct cli c = {
 		.verb = verb,
-		.help = report_help,
 		.flags = CLI_CONFIG | CLI_STATE_DIR,
 		.min_args = 1,
 		.max_args = -1,

@@ -351,23 +351,6 @@ out:
 
 /* ---- the verb --------------------------------------------------------------------------- */
 
-static const char orchestrate_help[] =
-	"usage: cutover release plan FILE [--dot] [--env ENV] [--config FILE] [--json]\n"
-	"       cutover release run FILE [--detach | --wait] [--env ENV] [--config FILE] [--json]\n"
-	"       cutover release abort ID [--reason TEXT] [--env ENV] [--socket PATH | --config FILE]\n"
-	"       cutover release approve ID | reject ID [--reason TEXT] [--env ENV] [--socket PATH | --config FILE]\n"
-	"\n"
-	"A release file moves several services (and command steps) together, in\n"
-	"dependency order, after quality gates; on any failure everything it changed\n"
-	"is undone in reverse order (docs/releases.md).\n"
-	"  plan   check it all (artifacts and digests, semver, dependencies, cycles)\n"
-	"         and print the groups; nothing changes. --json: the plan; --dot: the graph.\n"
-	"  run    plan, then have the daemon run it; follow it to the end (--detach: do\n"
-	"         not; --wait: also through an approval).\n"
-	"  abort  roll back a running release.\n"
-	"Exit codes: 0 valid / succeeded, 1 failed or rolled back, 2 usage or an invalid\n"
-	"release, 3 daemon unreachable, 4 awaiting approval.\n";
-
 bool cli_release_is_orchestration(const char *action)
 {
 	return !strcmp(action, "plan") || !strcmp(action, "run") || !strcmp(action, "abort") ||
@@ -387,7 +370,6 @@ int cli_release_orchestrate(int argc, char **argv, const char *action)
 	char verb[32];
 	struct cli c = {
 		.verb = verb,
-		.help = orchestrate_help,
 		.flags = CLI_CONFIG | CLI_SOCKET | CLI_STATE_DIR,
 		.synopsis = !strcmp(action, "plan") || !strcmp(action, "run") ? "FILE" : "ID",
 		.min_args = 2,

@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "cli/cli.h"
+#include "cli/help.h"
 #include "base/util.h"
 #include "config/config.h"
 #include "config/config-t.h"
@@ -40,41 +41,6 @@ struct release_options {
 	bool keep_set;                /* --keep (only for `release prune`) */
 	unsigned long keep;
 };
-
-#define FINDING_THE_STATE                                                                                      \
-	"The state directory is --state-dir DIR, else state_dir of --config FILE, else\n"                        \
-	"$CUTOVER_STATE_DIR, else state_dir of ./cutover.yml if it exists, else /var/lib/cutover.\n"
-
-static const char release_help[] =
-	"usage: cutover release add SERVICE VERSION PATH [--state-dir DIR | --config FILE] [--json]\n"
-	"       cutover release prune SERVICE --keep N [--state-dir DIR | --config FILE] [--json]\n"
-	"       cutover release verify SERVICE VERSION [--state-dir DIR | --config FILE] [--json]\n"
-	"\n"
-	"add     copy PATH (a file or a directory) into the read-only, content-addressed\n"
-	"        store DIR/releases/SERVICE/SHA256 and record it as SERVICE VERSION.\n"
-	"        VERSION is a semantic version (1.4.0, 2.0.0-rc.1+build.7). Adding the same\n"
-	"        content again is fine; other content under an existing version is refused.\n"
-	"prune   delete the oldest releases of SERVICE beyond the N newest, never one in\n"
-	"        use: the version traffic goes to, versions with live instances, those of a\n"
-	"        deployment in flight, and the previous version of the last deployment (the\n"
-	"        rollback target).\n"
-	"verify  recompute the digest of a stored release and compare it with the record.\n"
-	"\n"
-	"Multi-service releases: cutover release plan|run|abort|approve|reject, and their\n"
-	"reports: cutover release list|show|notes (each with --help; docs/releases.md).\n"
-	"\n"
-	FINDING_THE_STATE
-	"add creates it if needed; prune and verify fail (exit 1) if DIR holds no state.db.\n"
-	"--config FILE may replace --state-dir everywhere.\n"
-	"Exit codes: 0 ok, 1 failed, 2 usage or validation error.\n";
-
-static const char releases_help[] =
-	"usage: cutover releases SERVICE [--state-dir DIR | --config FILE] [--json]\n"
-	"List the releases of SERVICE, oldest first: version, digest, size, when it was\n"
-	"added and where it is stored.\n"
-	FINDING_THE_STATE
-	"Nothing is created: exit 1 if DIR holds no state.db, or if SERVICE was never recorded.\n"
-	"Exit codes: 0 ok, 1 failed, 2 usage or validation error.\n";
 
 static int release_option(struct cli *c, int opt, const char *arg)
 {
@@ -692,7 +658,6 @@ int cli_release(int argc, char **argv)
 	struct release_options o = { 0 };
 	struct cli c = {
 		.verb = "release",
-		.help = release_help,
 		.flags = CLI_CONFIG | CLI_STATE_DIR,
 		.max_args = -1,
 		.options = opts,
@@ -715,8 +680,10 @@ int cli_release(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (!c.nargs) {
-		if (!c.json)
-			fputs(release_help, stderr);
+		const struct cli_help *h = cli_help_find("release");
+
+		if (h && !c.json)
+			fputs(h->text, stderr);
 		return cli_fail(&c, EXIT_USAGE, NULL, "expected an action: add, prune or verify (see --help)");
 	}
 	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
@@ -746,7 +713,6 @@ int cli_releases(int argc, char **argv)
 	struct release_options o = { 0 };
 	struct cli c = {
 		.verb = "releases",
-		.help = releases_help,
 		.flags = CLI_CONFIG | CLI_STATE_DIR,
 		.synopsis = "SERVICE",
 		.min_args = 1,

@@ -36,35 +36,6 @@
 #include "secrets/secrets.h"
 #include "state/state.h"
 
-static const char secrets_help[] =
-	"usage: cutover secrets keygen [FILE]\n"
-	"       cutover secrets set NAME            (the value on standard input, or asked without echo)\n"
-	"       cutover secrets list\n"
-	"       cutover secrets rm NAME\n"
-	"       cutover secrets recipients [list | add age1... | rm age1...]\n"
-	"       cutover secrets rotate\n"
-	"options: [--env ENV] [--config FILE] [--identity FILE] [--state-dir DIR] [--json]\n"
-	"\n"
-	"The secrets of an environment live in one age file (secrets.age, or\n"
-	"secrets.ENV.age with --env ENV, next to cutover.yml; secrets.file in the\n"
-	"configuration), encrypted to every key of its recipients file (one age1...\n"
-	"per line: the team's and each server's).  Debian's `age -d -i KEY` reads it.\n"
-	"\n"
-	"keygen      write a new identity (AGE-SECRET-KEY-1..., mode 0600) to FILE, else\n"
-	"            to secrets.identity (STATE_DIR/identity.key); print its public key\n"
-	"set NAME    set a secret: the value is all of standard input (one trailing\n"
-	"            newline dropped), or typed twice on the terminal; at least 4 bytes\n"
-	"list        the names, when each changed and by whom (never the values)\n"
-	"rm NAME     remove a secret\n"
-	"recipients  list the recipients; add or rm one (the file is encrypted again\n"
-	"            to the new set)\n"
-	"rotate      encrypt the file again with a new file key\n"
-	"\n"
-	"The verbs that decrypt use --identity FILE, else $CUTOVER_IDENTITY, else\n"
-	"secrets.identity; it must not be readable by group or others.  Each change\n"
-	"is audited (cutover audit) with the secret's name, never its value.\n"
-	"Exit codes: 0 ok, 1 failed, 2 usage or configuration error.\n";
-
 struct secrets_options {
 	const char *identity;         /* --identity FILE */
 };
@@ -706,7 +677,6 @@ int cli_secrets(int argc, char **argv)
 	struct secrets_options o = { 0 };
 	struct cli c = {
 		.verb = "secrets",
-		.help = secrets_help,
 		.flags = CLI_CONFIG | CLI_STATE_DIR,
 		.max_args = -1,
 		.options = opts,

@@ -78,14 +78,6 @@ int cli_shutdown(int argc, char **argv)
 	struct shutdown_opts o = { 0 };
 	struct cli c = {
 		.verb = "shutdown",
-		.help = "usage: cutover shutdown [--stop-services] [--no-wait] [--socket PATH | --config FILE] [--json]\n"
-			"Stop the daemon: it refuses new deploys, drains in-flight requests and exits.\n"
-			"The service instances keep running and the next daemon adopts them (as after\n"
-			"SIGTERM), so restarting cutover never stops the shop.\n"
-			"--stop-services: stop every service instance first (the machine goes down).\n"
-			"--no-wait: return once the daemon has accepted; else wait until it has exited.\n"
-			"Exit codes: 0 stopped, 1 refused or still running after the drain timeout,\n"
-			"2 usage or configuration error, 3 daemon unreachable.\n",
 		.flags = CLI_CONFIG | CLI_SOCKET,
 		.options = opts,
 		.option = shutdown_option,

@@ -257,15 +257,6 @@ int cli_status(int argc, char **argv)
 {
 	struct cli c = {
 		.verb = "status",
-		.help = "usage: cutover status [--socket PATH | --config FILE] [--env ENV] [--json]\n"
-			"Show the services the daemon serves and their routes; for each managed service\n"
-			"its versions (live, warm previous, green of a deploy in flight) with pid,\n"
-			"health, restarts, share of new requests and counters; for the others, targets.\n"
-			"The daemon: --socket, else admin_socket of --config FILE, else $CUTOVER_SOCKET,\n"
-			"else admin_socket of ./cutover.yml if it exists, else /var/lib/cutover/admin.sock;\n"
-			"with --env ENV (or $CUTOVER_ENV), admin_socket of that environment's configuration.\n"
-			"The first lines name the configuration and environment the daemon runs.\n"
-			"Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 daemon unreachable.\n",
 		.flags = CLI_CONFIG | CLI_SOCKET,
 	};
 	char *path = NULL, *body = NULL;

@@ -84,15 +84,6 @@ int cli_upgrade(int argc, char **argv)
 	struct upgrade_opts o = { .timeout_ms = 120 * 1000 };
 	struct cli c = {
 		.verb = "upgrade",
-		.help = "usage: cutover upgrade [--binary PATH] [--timeout DURATION] [--socket PATH | --config FILE] [--json]\n"
-			"Replace the running daemon with PATH (default: the daemon's own binary file, as\n"
-			"installed now) without refusing a connection: the new daemon receives the\n"
-			"listening sockets, re-adopts the service instances and puts traffic where it was;\n"
-			"only then does the old one stop accepting, drain and exit.  If the new binary\n"
-			"exits or is not ready within timeouts.upgrade, the old daemon keeps serving\n"
-			"and this says why.  SIGUSR2 to the daemon does the same with its own binary.\n"
-			"Exit codes: 0 upgraded, 1 refused or failed, 2 usage or configuration error,\n"
-			"3 daemon unreachable or shutting down.\n",
 		.flags = CLI_CONFIG | CLI_SOCKET,
 		.options = opts,
 		.shortopts = "b:t:",
