@@ -207,7 +207,8 @@ def test_usage_and_validation_errors():
 
 def test_help():
     for argv, want in ((["release", "--help"], "cutover release add SERVICE VERSION PATH"),
-                       (["release", "add", "--help"], "cutover release prune SERVICE --keep N"),
+                       (["release", "--help"], "cutover release prune SERVICE --keep N"),
+                       (["release", "add", "--help"], "usage: cutover release add SERVICE VERSION PATH"),
                        (["releases", "--help"], "usage: cutover releases SERVICE")):
         r = run_cli(*argv)
         eq(r.returncode, 0, f"exit status of {' '.join(argv)}")
