@@ -85,10 +85,11 @@ static json_t *overview_json(void)
 
 	for (size_t i = 0; verbs && i < cli_nverbs; i++) {
 		const struct cli_help *h = cli_help_find(cli_verbs[i].name);
-		json_t *actions = json_array();
+		json_t *actions;
 
 		if (cli_verbs[i].hidden)
 			continue;
+		actions = json_array();
 		for (const char *const *a = cli_verbs[i].actions; a && *a; a++)
 			json_array_append_new(actions, json_string(*a));
 		json_array_append_new(verbs, json_pack("{ss ss so}", "name", cli_verbs[i].name, "summary",
