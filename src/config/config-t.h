@@ -143,6 +143,16 @@ enum config_secret_as {
 				       * $CUTOVER_SECRETS_DIR, removed when the instance stops */
 };
 
+/* services.NAME.alerts: the limits the shipped Prometheus alert rules
+ * (contrib/prometheus) compare a service's traffic with, exposed in
+ * /metrics as cutover_alert_max_error_rate and
+ * cutover_alert_max_p99_seconds.  Any service, managed or not. */
+#define CONFIG_ALERT_RATE_OFF UINT32_MAX
+struct config_alerts {
+	uint32_t max_error_rate_permille; /* default 50 (5 %): 5xx / requests; CONFIG_ALERT_RATE_OFF: off */
+	uint64_t max_p99_ms;          /* default 1000 (1 s); 0: off */
+};
+
 /* A secret a service needs: "NAME" (an environment variable NAME), or
  * {name: NAME, env: VAR} or {name: NAME, file: FILE}. */
 #define CONFIG_SERVICE_SECRETS_MAX 64
@@ -177,6 +187,7 @@ struct config_service {
 	char **depends_on;            /* services it needs deployed first in a release (names of services) */
 	size_t ndepends_on;
 	char *changelog;              /* its changelog, relative to a release's directory; default CHANGELOG.md */
+	struct config_alerts alerts;  /* alerts: (any service) */
 	int line;                     /* where it was declared (for messages) */
 };
 

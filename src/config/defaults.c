@@ -52,6 +52,8 @@ int config_service_defaults(struct config_service *svc)
 	svc->stop_signal = SIGTERM;
 	svc->stop_grace_ms = 10 * 1000;
 	svc->instances = 1;
+	svc->alerts.max_error_rate_permille = 50;
+	svc->alerts.max_p99_ms = 1000;
 	config_deploy_defaults(&svc->deploy);
 	if (!svc->health.path && !(svc->health.path = strdup("/health")))
 		return -ENOMEM;

@@ -2,12 +2,12 @@
  * for a service that cutover runs, its commands, environment, health check,
  * stop settings, instance count, resource limits, deploy settings, the
  * route classes its deploys judge apart and the secrets it receives
- * (secrets.c).
+ * (secrets.c); for any service, the limits of its alerts.
  *
  * A service either sits at fixed targets or is run by cutover (run:).  The
  * keys of a service are collected first (an unknown key fails at once),
  * then read in a fixed order: run, targets, the keys only a managed service
- * may have (in table order), routes.  Routes of all services go to one array
+ * may have (in table order), alerts, routes.  Routes of all services go to one array
  * in declaration order; the same host and path may not be declared twice.
  */
 #include <ctype.h>
@@ -534,20 +534,52 @@ static int service_route_classes(struct loader *L, const struct ynode *n, void *
 	return 0;
 }
 
+/* ---- alerts ------------------------------------------------------------ */
+
+/* A percentage, or off (CONFIG_ALERT_RATE_OFF). */
+static int alert_rate(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
+{
+	uint32_t *rate = &((struct config_alerts *)obj)->max_error_rate_permille;
+
+	if (value->kind == YNODE_SCALAR && !strcmp(value->value, "off")) {
+		*rate = CONFIG_ALERT_RATE_OFF;
+		return 0;
+	}
+	return load_rate(L, value, rate);
+}
+
+/* A duration, or off (0). */
+static int alert_p99(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
+{
+	if (value->kind == YNODE_SCALAR && !strcmp(value->value, "off")) {
+		((struct config_alerts *)obj)->max_p99_ms = 0;
+		return 0;
+	}
+	return keyword_duration(L, value, obj, kw);
+}
+
+static const struct keyword alert_keywords[] = {
+	{ "max_error_rate", alert_rate, 0, 0, 0, 0 },
+	{ "max_p99", alert_p99, offsetof(struct config_alerts, max_p99_ms), 1, 3600 * 1000, 0 },
+};
+
+static const struct section alert_section = SECTION("a mapping with max_error_rate: and max_p99:", true, alert_keywords);
+
 /* ---- services ---------------------------------------------------------- */
 
 enum service_key {
 	SERVICE_TARGETS, SERVICE_ROUTES, SERVICE_RUN, SERVICE_BUILD, SERVICE_WORKDIR, SERVICE_ENV,
 	SERVICE_HEALTH, SERVICE_STOP_SIGNAL, SERVICE_STOP_GRACE, SERVICE_LIMITS, SERVICE_DEPLOY,
 	SERVICE_INSTANCES, SERVICE_ROUTE_CLASSES, SERVICE_SECRETS, SERVICE_DEPENDS_ON, SERVICE_CHANGELOG,
-	SERVICE_NKEYS,
+	SERVICE_ALERTS, SERVICE_NKEYS,
 };
 
 #define MANAGED(name, load, offset, min, max, flags) \
 	{ #name, (load), (offset), (min), (max), KEYWORD_MANAGED | (flags) }
 
-/* targets, routes and run are read by load_service() itself; the keys
- * after them only apply to a managed service, read in this order. */
+/* targets, routes, run and alerts are read by load_service() itself; the
+ * keys between run and alerts only apply to a managed service, read in
+ * this order. */
 static const struct keyword service_keywords[SERVICE_NKEYS] = {
 	[SERVICE_TARGETS] = { "targets", NULL, 0, 0, 0, 0 },
 	[SERVICE_ROUTES] = { "routes", NULL, 0, 0, 0, 0 },
@@ -567,6 +599,7 @@ static const struct keyword service_keywords[SERVICE_NKEYS] = {
 	[SERVICE_SECRETS] = MANAGED(secrets, load_service_secrets, 0, 0, 0, 0),   /* after env: (no clash) */
 	[SERVICE_DEPENDS_ON] = MANAGED(depends_on, service_depends_on, 0, 0, 0, 0), /* release.c */
 	[SERVICE_CHANGELOG] = MANAGED(changelog, service_changelog, 0, 0, 0, 0),
+	[SERVICE_ALERTS] = { "alerts", NULL, 0, 0, 0, 0 },
 };
 
 static const struct section service_section =
@@ -658,6 +691,13 @@ static int load_service(struct loader *L, const struct ynode *key, const struct 
 			return r;
 	}
 
+	if (values[SERVICE_ALERTS]) {
+		saved = field_push_key(L, "alerts");
+		r = section_load(L, values[SERVICE_ALERTS], &alert_section, &svc->alerts, NULL);
+		field_pop(L, saved);
+		if (r < 0)
+			return r;
+	}
 	if (!values[SERVICE_ROUTES])
 		return 0;
 	saved = field_push_key(L, "routes");

@@ -555,6 +555,19 @@ static void show_targets(struct show *S, json_t *m, const struct config_service 
 	}
 }
 
+/* services.NAME.alerts (any service). */
+static void show_alerts(struct show *S, json_t *svc_json, const struct config_alerts *a, const struct ynode *n)
+{
+	json_t *m = add(S, svc_json, "alerts", json_object());
+
+	if (!m)
+		return;
+	leaf(S, m, "max_error_rate",
+	     a->max_error_rate_permille == CONFIG_ALERT_RATE_OFF ? json_string("off") : rate(a->max_error_rate_permille),
+	     at(n, "max_error_rate"));
+	leaf(S, m, "max_p99", duration_or_off(a->max_p99_ms), at(n, "max_p99"));
+}
+
 /* The routes of service `index` (contiguous in cfg->routes, in the order
  * written). */
 static void show_routes(struct show *S, json_t *m, const struct config *cfg, size_t index, const struct ynode *n)
@@ -594,6 +607,7 @@ static void show_services(struct show *S, json_t *root, const struct config *cfg
 			show_managed(S, m, svc, n, top_deploy);
 		else
 			show_targets(S, m, svc, at(n, "targets"));
+		show_alerts(S, m, &svc->alerts, at(n, "alerts"));
 		show_routes(S, m, cfg, i, at(n, "routes"));
 	}
 }

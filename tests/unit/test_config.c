@@ -717,6 +717,47 @@ static void test_managed_values(void **state UNUSED)
 
 /* Without an explicit timeout, the health check timeout is half the
  * interval, at most 2s. */
+#define AT_TARGETS "listen: 127.0.0.1:8080\nservices:\n  shop:\n    targets: [127.0.0.1:9001]\n"
+
+/* services.NAME.alerts, on a service at targets and on a managed one:
+ * the defaults (5 %, 1 s), values, off, and an empty mapping. */
+static void test_alerts(void **state UNUSED)
+{
+	static const struct {
+		const char *text;          /* the service's alerts: lines ("": none) */
+		uint32_t permille;
+		uint64_t p99_ms;
+	} cases[] = {
+		{ "", 50, 1000 },
+		{ "    alerts:\n", 50, 1000 },
+		{ "    alerts: {}\n", 50, 1000 },
+		{ "    alerts:\n      max_error_rate: 1%\n", 10, 1000 },
+		{ "    alerts:\n      max_error_rate: 0.5%\n      max_p99: 250ms\n", 5, 250 },
+		{ "    alerts:\n      max_error_rate: 0%\n", 0, 1000 },
+		{ "    alerts:\n      max_p99: 2s\n", 50, 2000 },
+		{ "    alerts: {max_error_rate: off, max_p99: off}\n", CONFIG_ALERT_RATE_OFF, 0 },
+		{ "    alerts:\n      max_p99: 1h\n", 50, 3600 * 1000 },
+	};
+	char text[1024];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		for (int managed = 0; managed < 2; managed++) {
+			struct config *cfg;
+
+			snprintf(text, sizeof(text), "%s%s", managed ? MANAGED : AT_TARGETS, cases[i].text);
+			cfg = load_ok(text);
+			if (cfg->services[0].alerts.max_error_rate_permille != cases[i].permille ||
+			    cfg->services[0].alerts.max_p99_ms != cases[i].p99_ms)
+				fail_msg("%s alerts %s: got %u permille, %llu ms; want %u, %llu",
+					 managed ? "managed" : "at targets", cases[i].text,
+					 cfg->services[0].alerts.max_error_rate_permille,
+					 (unsigned long long)cfg->services[0].alerts.max_p99_ms, cases[i].permille,
+					 (unsigned long long)cases[i].p99_ms);
+			config_free(cfg);
+		}
+	}
+}
+
 static void test_health_timeout_follows_interval(void **state UNUSED)
 {
 	static const struct {
@@ -1186,6 +1227,18 @@ static const struct invalid_case invalid_cases[] = {
 	  6, 23, "services.shop.deploy.max_error_rate", "got \"-1%\"" },
 	{ "error rate as a fraction", MANAGED "    deploy:\n      max_error_rate: .5%\n",
 	  6, 23, "services.shop.deploy.max_error_rate", "got \".5%\"" },
+	{ "alerts rate above 100", HEAD SHOP "    alerts:\n      max_error_rate: 101%\n",
+	  6, 23, "services.shop.alerts.max_error_rate", "must be a percentage 0..100 with at most one decimal" },
+	{ "alerts p99 not a duration", HEAD SHOP "    alerts:\n      max_p99: slow\n",
+	  6, 16, "services.shop.alerts.max_p99", "must be a duration" },
+	{ "alerts p99 zero", HEAD SHOP "    alerts:\n      max_p99: 0s\n",
+	  6, 16, "services.shop.alerts.max_p99", "must be between 1ms and 1h, got \"0s\"" },
+	{ "alerts p99 above an hour", HEAD SHOP "    alerts:\n      max_p99: 2h\n",
+	  6, 16, "services.shop.alerts.max_p99", "must be between 1ms and 1h" },
+	{ "alerts key typo", HEAD SHOP "    alerts:\n      max_p90: 1s\n",
+	  6, 7, "services.shop.alerts.max_p90", "did you mean \"max_p99\"?" },
+	{ "alerts not a mapping", HEAD SHOP "    alerts: 5%\n",
+	  5, 13, "services.shop.alerts", "must be a mapping with max_error_rate: and max_p99:" },
 	{ "max_p99 not a duration", MANAGED "    deploy:\n      max_p99: fast\n",
 	  6, 16, "services.shop.deploy.max_p99", "must be a duration" },
 	{ "deploy timeout zero", MANAGED "    deploy:\n      timeout: 0s\n",
@@ -2009,7 +2062,10 @@ static void test_variables(void **state UNUSED)
 	"    targets:\n"                                             /* 25 */ \
 	"      - 127.0.0.1:9001\n"                                   /* 26 */ \
 	"      - address: 127.0.0.1:9002\n"                          /* 27 */ \
-	"        weight: 3\n"                                        /* 28 */
+	"        weight: 3\n"                                        /* 28 */ \
+	"    alerts:\n"                                              /* 29 */ \
+	"      max_error_rate: 0.5%\n"                               /* 30 */ \
+	"      max_p99: 2s\n"                                        /* 31 */
 #define SHOW_OVERLAY \
 	"listen: [127.0.0.1:9090, 127.0.0.1:9091]\n"                 /*  1 */ \
 	"variables:\n"                                               /*  2 */ \
@@ -2110,6 +2166,10 @@ static const struct show_case show_cases[] = {
 	{ "services.api.targets[0].address", "127.0.0.1:9001", NAME, 26 },
 	{ "services.api.targets[0].weight", "1", NULL, 0 },
 	{ "services.api.targets[1].weight", "3", NAME, 28 },
+	{ "services.api.alerts.max_error_rate", "0.5%", NAME, 30 },
+	{ "services.api.alerts.max_p99", "2s", NAME, 31 },
+	{ "services.shop.alerts.max_error_rate", "5%", NULL, 0 },
+	{ "services.shop.alerts.max_p99", "1s", NULL, 0 },
 };
 
 /* Every value of the table where it must be, with its value and origin;
@@ -2172,6 +2232,7 @@ static void test_show_text(void **state UNUSED)
 	assert_non_null(strstr(out, "    targets:\n      - address: 127.0.0.1:9001 "));
 	assert_non_null(strstr(out, "        weight: 3 "));
 	assert_non_null(strstr(out, "    route_classes: []\n"));
+	assert_non_null(strstr(out, "    alerts:\n      max_error_rate: 0.5% "));
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (line == out || !(hash = strstr(line, "  # ")))
 			continue;
@@ -2401,6 +2462,7 @@ int main(void)
 		cmocka_unit_test(test_managed_defaults),
 		cmocka_unit_test(test_managed_values),
 		cmocka_unit_test(test_health_timeout_follows_interval),
+		cmocka_unit_test(test_alerts),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_relative_paths_file),
 		cmocka_unit_test(test_load_file),
