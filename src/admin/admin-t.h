@@ -30,6 +30,10 @@ struct admin_hooks {
 	int (*upgrade)(void *data, const char *binary, uid_t who, char *err, size_t errlen);
 	/* GET /v1/upgrade: the last upgrade this daemon started or came from. */
 	struct json_t *(*upgrade_status)(void *data);
+	/* GET /metrics: the daemon's own families (its host, its configuration),
+	 * written after the others: malloc'd text and its length in *len, or
+	 * NULL (then left out). */
+	char *(*metrics)(void *data, size_t *len);
 };
 
 struct admin_listener {

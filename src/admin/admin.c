@@ -200,6 +200,17 @@ static void admin_handle(struct admin_conn *a)
 			}
 			free(more);
 		}
+		if (text && a->admin->hooks.metrics) { /* then the daemon's own (disks, build, alert limits) */
+			size_t hlen = 0;
+			char *more = a->admin->hooks.metrics(a->admin->hooks.data, &hlen);
+			char *all = more ? realloc(text, len + hlen + 1) : NULL;
+			if (all) {
+				memcpy(all + len, more, hlen + 1);
+				len += hlen;
+				text = all;
+			}
+			free(more);
+		}
 		if (text)
 			admin_respond(a, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 		else

@@ -563,7 +563,8 @@ static const struct keyword alert_keywords[] = {
 	{ "max_p99", alert_p99, offsetof(struct config_alerts, max_p99_ms), 1, 3600 * 1000, 0 },
 };
 
-static const struct section alert_section = SECTION("a mapping with max_error_rate: and max_p99:", true, alert_keywords);
+static const struct section alert_section =
+	SECTION("a mapping with max_error_rate: and max_p99:", true, alert_keywords);
 
 /* ---- services ---------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* daemon-internal.h - what the files of src/daemon/ share: daemon.c (the
  * parts, start-up, signals, shutdown), upgrade.c (handing the sockets to a
- * new binary) and systemd.c (notify, watchdog, socket activation). */
+ * new binary), systemd.c (notify, watchdog, socket activation) and
+ * exposition.c (its own families of /metrics). */
 #pragma once
 #include <jansson.h>
 #include "daemon/daemon-t.h"
@@ -15,6 +16,11 @@ void deploy_side_stop(struct daemon *d, bool stop_instances);
 /* Drain and exit (SIGTERM, POST /v1/shutdown). */
 void daemon_shutdown(struct daemon *d, bool stop_services, const char *why);
 bool daemon_has_managed(const struct daemon *d);
+
+/* --- exposition.c --- */
+/* The admin hook `metrics` (data: the daemon): its own families of
+ * /metrics, measured now.  Malloc'd text and its length, or NULL. */
+char *daemon_metrics(void *data, size_t *len);
 
 /* --- upgrade.c --- */
 /* POST /v1/upgrade and SIGUSR2: start binary (NULL: d->self) with this

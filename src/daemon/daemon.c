@@ -456,7 +456,7 @@ int daemon_run(struct config *cfg, char **argv)
 	 * socket activation systemd keeps the socket and gives it to the next
 	 * daemon, which clients then reach only through that path */
 	d->admin.keep_socket_file = inherited_has_unix(&d->inherited, cfg->admin_socket);
-	d->admin.hooks = (struct admin_hooks){ d, hook_shutdown, hook_upgrade, hook_upgrade_status };
+	d->admin.hooks = (struct admin_hooks){ d, hook_shutdown, hook_upgrade, hook_upgrade_status, daemon_metrics };
 	rc = admin_apply(&d->admin, cfg);
 	d->admin.inherited = NULL;
 	if (rc < 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "base/log.h"
+#include "base/util.h"
 #include "deploy/deploy-internal.h"
 #include "loop/loop.h"
 #include "proxy/proxy-t.h"
@@ -82,6 +83,7 @@ static int64_t resume_it(struct deployment *dep, uid_t who, char *err, size_t er
 	dep->paused = false;
 	dep->paused_inconclusive = false;
 	dep->pause_reason[0] = 0;
+	dep->phase_since_ms = time_now_ms(); /* the time it stayed paused is not time stuck */
 	snprintf(detail, sizeof(detail), "resumed %s%s", by,
 		 accept ? ": the inconclusive step is accepted, on to the next" : "");
 	dep_event_as(dep, "resumed", detail);
@@ -127,6 +129,7 @@ static int64_t abort_it(struct deployment *dep, uid_t who)
 
 	snprintf(why, sizeof(why), "aborted ");
 	deploy_who_text(who, why + strlen(why), sizeof(why) - strlen(why));
+	dep->aborted_by_person = who != DEPLOY_BY_DAEMON;
 	if (dep->phase == PH_WATCH || (dep->plan.rolling && dep->green && dep->green->weight))
 		engine_abort(dep, why);
 	else

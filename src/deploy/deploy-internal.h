@@ -47,6 +47,15 @@ enum phase { PH_AWAITING, PH_STARTING, PH_STOPPING, PH_HEALTH, PH_SMOKE, PH_WATC
 /* The names of enum phase, as the API and the history show them. */
 extern const char *const phase_names[];
 
+/* What cutover_deploys_total counts a finished deployment as (its result
+ * label: deploy_result_names): the results of enum phase, and a deployment
+ * in flight when the daemon stopped, which the next one finishes. */
+enum deploy_result { RESULT_DONE, RESULT_ROLLED_BACK, RESULT_FAILED, RESULT_ABORTED, RESULT_REJECTED,
+		     RESULT_EXPIRED, RESULT_COUNT };
+extern const char *const deploy_result_names[RESULT_COUNT];
+/* What made a rollback (cutover_rollbacks_total's trigger label). */
+enum rollback_trigger { TRIGGER_AUTOMATIC, TRIGGER_MANUAL, TRIGGER_COUNT };
+
 struct managed;
 struct group;
 
@@ -161,6 +170,7 @@ struct deployment {
 	int64_t started_at;                /* wall clock, Unix ms */
 	struct loop_timer timer;           /* deploy timeout, then the hold (watch ticks) */
 	uint64_t hold_started_ms, hold_until_ms;
+	uint64_t phase_since_ms;           /* monotonic: its phase (or step) began, or it resumed (for /metrics) */
 	struct group *watched;             /* the version judged during the hold */
 	struct watch *watch;               /* the analysis' snapshots, while in flight (owned) */
 	bool extending;                    /* its hold is over, its verdict inconclusive: up to max_extension more */
@@ -169,6 +179,7 @@ struct deployment {
 	char pause_reason[ANALYSIS_REASON_MAX + 256];
 	bool promoted;                     /* `cutover promote`: the remaining steps are skipped */
 	bool aborting;                     /* rolling: aborted, the old instances starting again first */
+	bool aborted_by_person;            /* `cutover abort` by a person (not a release): a manual rollback */
 	char abort_why[320];               /* ... why */
 	uint64_t ready_at_ms;              /* rolling: the step's new instances take traffic from then (min_ready) */
 	struct group *routed_back;         /* set by rollback_now: dep_finish records the routing with the result */
@@ -191,6 +202,11 @@ struct managed {
 	struct baseline_snap ring[BASELINE_RING]; /* the live version's recent counts (watch.c) */
 	size_t ring_next;
 	uint64_t verdicts[3];              /* analysis decisions by enum analysis_result (for /metrics) */
+	/* for /metrics, over every version since the daemon started */
+	uint64_t restarts;                 /* instances restarted by the supervisor after a crash */
+	uint64_t deploys[RESULT_COUNT];    /* finished deployments, by result */
+	uint64_t rollbacks[TRIGGER_COUNT]; /* traffic put back on a previous version, by trigger */
+	struct metrics_span_histogram durations; /* deployments that ran, from start to result */
 };
 
 #define DEPLOY_SECRETS_KEPT 8 /* secrets files read before, still hidden by the redactor */

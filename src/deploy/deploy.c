@@ -30,6 +30,10 @@ const char *const phase_names[] = { [PH_AWAITING] = "awaiting-approval", [PH_STA
 				    [PH_DONE] = "done",		 [PH_ROLLED_BACK] = "rolled-back",
 				    [PH_FAILED] = "failed",		 [PH_REJECTED] = "rejected",
 				    [PH_EXPIRED] = "expired" };
+const char *const deploy_result_names[RESULT_COUNT] = {
+	[RESULT_DONE] = "done",		  [RESULT_ROLLED_BACK] = "rolled-back", [RESULT_FAILED] = "failed",
+	[RESULT_ABORTED] = "aborted", [RESULT_REJECTED] = "rejected",	      [RESULT_EXPIRED] = "expired",
+};
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */

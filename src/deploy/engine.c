@@ -78,6 +78,7 @@ void dep_event_as(struct deployment *dep, const char *label, const char *detail)
 
 void dep_event(struct deployment *dep, const char *detail)
 {
+	dep->phase_since_ms = time_now_ms(); /* a new phase, or a new step of it */
 	dep_event_as(dep, phase_names[dep->phase], detail);
 }
 
@@ -118,6 +119,32 @@ static void restart_old(struct deployment *dep)
 		 dep->from_version, dep->plan.strategy);
 	if (dep_create(dep->d, &ask, err, sizeof(err)) < 0)
 		log_error("%s: cannot start %s again: %s", dep->service, dep->from_version, err);
+}
+
+/* The counters of /metrics for dep, finishing as result: its result, its
+ * duration if it ran, and a rollback if traffic went back (a deploy rolled
+ * back; a rollback done): a person's (`cutover rollback`, `cutover abort`)
+ * or cutover's own (the analysis, a crash, a release going back). */
+static void count_result(struct deployment *dep, enum phase result)
+{
+	static const enum deploy_result results[] = { [PH_DONE] = RESULT_DONE, [PH_ROLLED_BACK] = RESULT_ROLLED_BACK,
+						      [PH_FAILED] = RESULT_FAILED, [PH_REJECTED] = RESULT_REJECTED,
+						      [PH_EXPIRED] = RESULT_EXPIRED };
+	struct managed *m = dep->m;
+	bool manual;
+
+	if (result < PH_DONE || result > PH_EXPIRED)
+		return;
+	m->deploys[results[result]]++;
+	if (result != PH_REJECTED && result != PH_EXPIRED && dep->t_start_ms)
+		metrics_span_observe(&m->durations, dep->t_end_ms - dep->t_start_ms);
+	if (result == PH_ROLLED_BACK)
+		manual = dep->aborted_by_person;
+	else if (result == PH_DONE && dep->is_rollback)
+		manual = dep->who != DEPLOY_BY_DAEMON;
+	else
+		return;
+	m->rollbacks[manual ? TRIGGER_MANUAL : TRIGGER_AUTOMATIC]++;
 }
 
 void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
@@ -178,6 +205,7 @@ void dep_finish(struct deployment *dep, enum phase result, const char *fmt, ...)
 					 : result == PH_REJECTED    ? STATE_DEPLOYMENT_REJECTED
 					 : result == PH_EXPIRED	    ? STATE_DEPLOYMENT_EXPIRED
 								    : STATE_DEPLOYMENT_FAILED;
+	count_result(dep, result);
 	/* known-good from now on: what a proof of the live version says
 	 * (promotion.c); the same rule as state_deployment_last_done() */
 	if (result == PH_DONE && m->live && !strcmp(m->live->version, dep->version))
@@ -232,8 +260,10 @@ bool rollback_now(struct managed *m, const char *why)
 	for (size_t i = 0; i < back->n; i++)
 		record_instance_state(m->d, back->slots[i]->ref, STATE_INSTANCE_HEALTHY);
 	log_warn("rolled %s back to %s in %.3f ms: %s", m->name, back->version, rollback_ms, why);
-	if (!dep)
+	if (!dep) {
+		m->rollbacks[TRIGGER_AUTOMATIC]++; /* a crash-looping live version (no deployment counts it) */
 		record_routing(m->d, back, DEPLOY_BY_DAEMON, "rollback", bad ? bad->version : NULL, "done", why);
+	}
 	if (dep) {
 		/* a rollback deployment is done; a deploy is rolled back */
 		dep->routed_back = back;

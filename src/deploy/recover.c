@@ -322,7 +322,7 @@ static void abort_reason(const struct managed *m, const struct service_record *r
 /* Finish the deployments left unfinished: the one in flight as aborted,
  * with its reason and an audit row by cutover (recovery); older ones (their
  * service was unmanaged meanwhile) as superseded. */
-static void recover_abort(struct state *st, const struct config_service *cs, const struct managed *m,
+static void recover_abort(struct state *st, const struct config_service *cs, struct managed *m,
 			  const struct service_record *r, struct recovery *rc)
 {
 	const struct state_deployment *inflight = r->inflight;
@@ -339,8 +339,10 @@ static void recover_abort(struct state *st, const struct config_service *cs, con
 	if (!inflight)
 		return;
 	abort_reason(m, r, reason, sizeof(reason));
-	if (state_deployment_finish(st, inflight->id, STATE_DEPLOYMENT_ABORTED, reason) == 0)
+	if (state_deployment_finish(st, inflight->id, STATE_DEPLOYMENT_ABORTED, reason) == 0) {
 		rc->aborted++;
+		m->deploys[RESULT_ABORTED]++; /* this daemon's count: the one that found it unfinished */
+	}
 	snprintf(target, sizeof(target), "%s@%s", cs->name, inflight->to_version);
 	struct state_audit_entry e = { .actor = "cutover (recovery)",
 				       .actor_uid = (unsigned)getuid(),

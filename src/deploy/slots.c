@@ -185,6 +185,7 @@ static void slot_on_restart(struct sup_instance *inst, void *data)
 	struct slot *s = data;
 
 	s->crashed = false;
+	s->m->restarts++;
 	record_instance(s->m->d, s, false); /* new pid and start time, for adoption */
 	slot_emit(s, "restarted", NULL);
 }

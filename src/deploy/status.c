@@ -1,6 +1,7 @@
 /* status.c - what the admin API shows of the deploy engine: a deployment
  * with its phases (deployer_deployment_json) and the managed services with
- * their instances (deployer_status_json).  Read-only; on the loop thread.
+ * their instances (deployer_status_json), and the deploy engine's families
+ * of /metrics (deployer_metrics).  Read-only; on the loop thread.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -180,55 +181,127 @@ json_t *deployer_status_json(struct deployer *d)
 	return arr;
 }
 
-/* The deploy series of family k (deployer_metrics) for one service. */
-static void metrics_service(FILE *f, struct managed *m, size_t k)
+/* The families of deployer_metrics, in the order they are written. */
+enum family { F_STEP, F_STEPS, F_PAUSED, F_WEIGHT, F_VERDICTS, F_HEALTHY, F_RESTARTS, F_DEPLOYS, F_ROLLBACKS,
+	      F_DURATION, F_PHASE, F_COUNT };
+
+static const char *const families[F_COUNT][3] = {
+	[F_STEP] = { "deploy_step", "gauge", "The step of the deploy in flight, from 1 (0: none)." },
+	[F_STEPS] = { "deploy_steps", "gauge", "How many steps the deploy in flight has (0: none)." },
+	[F_PAUSED] = { "deploy_paused", "gauge", "1 while the deploy in flight is paused." },
+	[F_WEIGHT] = { "version_weight_percent", "gauge",
+		       "Share of new requests set for each running version, in percent." },
+	[F_VERDICTS] = { "analysis_verdicts_total", "counter",
+			 "Decisions of the analysis (end of a step, a failure), by result." },
+	[F_HEALTHY] = { "instance_healthy", "gauge",
+			"1 while an instance passes its health check, 0 otherwise (starting, failing, crashed)." },
+	[F_RESTARTS] = { "instance_restarts_total", "counter",
+			 "Instances of the service restarted after a crash, every version." },
+	[F_DEPLOYS] = { "deploys_total", "counter", "Deployments finished, by result." },
+	[F_ROLLBACKS] = { "rollbacks_total", "counter",
+			  "Traffic put back on a previous version, by trigger (automatic: cutover; manual: a person)." },
+	[F_DURATION] = { "deploy_duration_seconds", "histogram",
+			 "Time from a deployment's start to its result (those that ran)." },
+	[F_PHASE] = { "deploy_phase_seconds", "gauge",
+		      "Seconds the deploy in flight has been in its phase (or step), since it began or resumed." },
+};
+
+static const char *const trigger_names[TRIGGER_COUNT] = {
+	[TRIGGER_AUTOMATIC] = "automatic",
+	[TRIGGER_MANUAL] = "manual",
+};
+
+/* The series of the instances of m's versions: their weights and health. */
+static void metrics_versions(FILE *f, struct managed *m, enum family k)
 {
 	struct deployment *dep = m->dep;
 	struct group *groups[3] = { m->live, m->prev != m->live ? m->prev : NULL, dep ? dep->green : NULL };
 
+	for (size_t i = 0; i < 3; i++) {
+		struct group *g = groups[i];
+		if (!g || !g->n)
+			continue;
+		if (k == F_WEIGHT) {
+			fprintf(f, "cutover_version_weight_percent{service=\"%s\",version=\"%s\"} %u\n", m->name,
+				g->version, g->weight);
+			continue;
+		}
+		for (size_t j = 0; j < g->n; j++)
+			fprintf(f, "cutover_instance_healthy{service=\"%s\",version=\"%s\",instance=\"%s\"} %d\n", m->name,
+				g->version, g->slots[j]->addr, g->slots[j]->health == HEALTH_HEALTHY);
+	}
+}
+
+/* The deploy series of family k (deployer_metrics) for one service.
+ * Names and versions need no escaping: the configuration and the store
+ * allow neither quotes nor backslashes in them. */
+static void metrics_service(FILE *f, struct managed *m, enum family k)
+{
+	struct deployment *dep = m->dep;
+	char labels[96];
+
 	switch (k) {
-	case 0:
+	case F_STEP:
 		fprintf(f, "cutover_deploy_step{service=\"%s\"} %zu\n", m->name, dep ? dep->step + 1 : 0);
 		break;
-	case 1:
+	case F_STEPS:
 		fprintf(f, "cutover_deploy_steps{service=\"%s\"} %zu\n", m->name, dep ? dep->plan.nsteps : 0);
 		break;
-	case 2:
+	case F_PAUSED:
 		fprintf(f, "cutover_deploy_paused{service=\"%s\"} %d\n", m->name, dep && dep->paused ? 1 : 0);
 		break;
-	case 3:
-		for (size_t i = 0; i < 3; i++)
-			if (groups[i] && groups[i]->n)
-				fprintf(f, "cutover_version_weight_percent{service=\"%s\",version=\"%s\"} %u\n", m->name,
-					groups[i]->version, groups[i]->weight);
+	case F_WEIGHT:
+	case F_HEALTHY:
+		metrics_versions(f, m, k);
 		break;
-	default:
+	case F_VERDICTS:
 		for (int r = ANALYSIS_PASS; r <= ANALYSIS_INCONCLUSIVE; r++)
 			fprintf(f, "cutover_analysis_verdicts_total{service=\"%s\",result=\"%s\"} %llu\n", m->name,
 				analysis_result_name((enum analysis_result)r), (unsigned long long)m->verdicts[r]);
+		break;
+	case F_RESTARTS:
+		fprintf(f, "cutover_instance_restarts_total{service=\"%s\"} %llu\n", m->name,
+			(unsigned long long)m->restarts);
+		break;
+	case F_DEPLOYS:
+		for (int r = 0; r < RESULT_COUNT; r++)
+			fprintf(f, "cutover_deploys_total{service=\"%s\",result=\"%s\"} %llu\n", m->name,
+				deploy_result_names[r], (unsigned long long)m->deploys[r]);
+		break;
+	case F_ROLLBACKS:
+		for (int t = 0; t < TRIGGER_COUNT; t++)
+			fprintf(f, "cutover_rollbacks_total{service=\"%s\",trigger=\"%s\"} %llu\n", m->name,
+				trigger_names[t], (unsigned long long)m->rollbacks[t]);
+		break;
+	case F_DURATION:
+		snprintf(labels, sizeof(labels), "service=\"%s\"", m->name);
+		metrics_span_write(f, "cutover_deploy_duration_seconds", labels, &m->durations);
+		break;
+	case F_PHASE:
+		if (dep && dep->phase < PH_DONE) {
+			uint64_t now = time_now_ms(), since = dep->phase_since_ms ? dep->phase_since_ms : dep->t_start_ms;
+			fprintf(f, "cutover_deploy_phase_seconds{service=\"%s\",phase=\"%s\"} %.3f\n", m->name,
+				phase_names[dep->phase], now > since ? (double)(now - since) / 1000.0 : 0.0);
+		}
+		break;
+	default:
+		break;
 	}
 }
 
 char *deployer_metrics(struct deployer *d, size_t *len)
 {
-	static const char *const families[][3] = {
-		{ "deploy_step", "gauge", "The step of the deploy in flight, from 1 (0: none)." },
-		{ "deploy_steps", "gauge", "How many steps the deploy in flight has (0: none)." },
-		{ "deploy_paused", "gauge", "1 while the deploy in flight is paused." },
-		{ "version_weight_percent", "gauge", "Share of new requests set for each running version, in percent." },
-		{ "analysis_verdicts_total", "counter", "Decisions of the analysis (end of a step, a failure), by result." },
-	};
 	char *text = NULL;
 	FILE *f = open_memstream(&text, len);
 
 	if (!f)
 		return NULL;
 	/* the samples of a family together, after its HELP and TYPE */
-	for (size_t k = 0; k < sizeof(families) / sizeof(families[0]); k++) {
+	for (int k = 0; k < F_COUNT; k++) {
 		fprintf(f, "# HELP cutover_%s %s\n# TYPE cutover_%s %s\n", families[k][0], families[k][2], families[k][0],
 			families[k][1]);
 		for (struct list_head *pos = d->services.next; pos != &d->services; pos = pos->next)
-			metrics_service(f, container_of(pos, struct managed, node), k);
+			metrics_service(f, container_of(pos, struct managed, node), (enum family)k);
 	}
 	if (fclose(f) != 0) {
 		free(text);

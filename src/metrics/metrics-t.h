@@ -18,6 +18,16 @@
 #define METRICS_FINE_SUB 16
 #define METRICS_FINE_BUCKETS (METRICS_FINE_SUB + 32 * METRICS_FINE_SUB)
 
+/* Spans of minutes rather than milliseconds (a deploy, from its start to
+ * its result), in seconds: 5 10 30 60 120 300 600 1200 1800 3600, +Inf. */
+#define METRICS_SPAN_BUCKETS 10
+
+struct metrics_span_histogram {
+	uint64_t buckets[METRICS_SPAN_BUCKETS + 1];    /* non-cumulative; last is +Inf */
+	uint64_t count;
+	uint64_t sum_ms;                               /* sum of observations, milliseconds */
+};
+
 /* Method label values, in this order: GET HEAD POST PUT DELETE PATCH OPTIONS OTHER. */
 #define METRICS_METHODS 8
 /* Status class label values: 1xx 2xx 3xx 4xx 5xx. */
@@ -109,4 +119,28 @@ struct metrics {
 	uint64_t config_reloads;                        /* successful */
 	uint64_t config_reload_failures;
 	uint64_t start_time_unix;                       /* process start, seconds */
+};
+
+/* What the daemon tells of its host and its configuration at a scrape
+ * (metrics_host_render): filled by the daemon then, every pointer
+ * borrowed for the call. */
+struct metrics_disk {
+	const char *dir;                                /* the dir label: "state", "store" */
+	uint64_t free_bytes;                            /* available to the daemon (statvfs f_bavail) */
+	uint64_t size_bytes;
+};
+
+struct metrics_alert_limits {
+	const char *service;
+	uint32_t max_error_rate_permille;               /* UINT32_MAX: off (no series) */
+	uint64_t max_p99_ms;                            /* 0: off (no series) */
+};
+
+struct metrics_host {
+	const char *version;                            /* cutover_build_info{version} */
+	const struct metrics_disk *disks;               /* those that could be measured */
+	size_t ndisks;
+	int identity_readable;                          /* 1, 0; -1: no secrets configured (no series) */
+	const struct metrics_alert_limits *limits;
+	size_t nlimits;
 };

@@ -1,6 +1,7 @@
 /* metrics.h - counters and histograms, Prometheus text exposition. */
 #pragma once
 #include <stddef.h>
+#include <stdio.h>
 #include "metrics/metrics-t.h"
 #include "http/parser-t.h"
 
@@ -88,3 +89,18 @@ void metrics_local_response(struct metrics *m, int status);
  * malloc'd NUL-terminated string (caller frees) and its length in *len, or
  * NULL on allocation failure. */
 char *metrics_render(const struct metrics *m, size_t *len);
+
+/* Count one span of ms milliseconds into h. */
+void metrics_span_observe(struct metrics_span_histogram *h, uint64_t ms);
+/* Write h as the series NAME_bucket{LABELS,le="..."} (cumulative, up to
+ * le="+Inf"), NAME_sum{LABELS} (seconds) and NAME_count{LABELS} to f;
+ * labels is the text between the braces (e.g. service="shop", escaped by
+ * the caller; "" for none).  Returns 0, or -EIO when f failed. */
+int metrics_span_write(FILE *f, const char *name, const char *labels, const struct metrics_span_histogram *h);
+
+/* The daemon's own families (build, disks, secrets identity, alert limits
+ * of the services) in the text format, each with its HELP and TYPE lines
+ * also when it has no series.  Returns a malloc'd NUL-terminated string
+ * (caller frees) and its length in *len (len may be NULL), or NULL on
+ * allocation failure. */
+char *metrics_host_render(const struct metrics_host *h, size_t *len);

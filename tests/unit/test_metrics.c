@@ -957,6 +957,147 @@ static void test_retried_on_stable(void **state)
 	metrics_release(&m);
 }
 
+/* Spans: each bucket's bound is inclusive (5 s is in le="5"), beyond
+ * the last bound is +Inf; the buckets are written cumulative, the sum in
+ * seconds to the millisecond. */
+static void test_span_histogram(void **state)
+{
+	static const struct {
+		uint64_t ms;
+		unsigned bucket;
+	} cases[] = {
+		{ 0, 0 },          { 4999, 0 },       { 5000, 0 },       { 5001, 1 },    { 10000, 1 },
+		{ 10001, 2 },      { 59999, 3 },      { 60000, 3 },      { 300000, 5 },  { 1800000, 8 },
+		{ 1800001, 9 },    { 3600000, 9 },    { 3600001, 10 },   { UINT64_MAX / 2, 10 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct metrics_span_histogram h = { 0 };
+		metrics_span_observe(&h, cases[i].ms);
+		for (unsigned b = 0; b <= METRICS_SPAN_BUCKETS; b++)
+			if (h.buckets[b] != (b == cases[i].bucket))
+				fail_msg("%" PRIu64 " ms: bucket %u holds %" PRIu64 ", want it in bucket %u", cases[i].ms, b,
+					 h.buckets[b], cases[i].bucket);
+		assert_int_equal(h.count, 1);
+		assert_int_equal(h.sum_ms, cases[i].ms);
+	}
+
+	struct metrics_span_histogram h = { 0 };
+	metrics_span_observe(&h, 1500);
+	metrics_span_observe(&h, 61000);
+	metrics_span_observe(&h, 7200000);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(metrics_span_write(f, "cutover_deploy_duration_seconds", "service=\"shop\"", &h), 0);
+	assert_int_equal(metrics_span_write(f, "x", "", &(struct metrics_span_histogram){ 0 }), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(text,
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"5\"} 1\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"10\"} 1\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"30\"} 1\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"60\"} 1\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"120\"} 2\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"300\"} 2\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"600\"} 2\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"1200\"} 2\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"1800\"} 2\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"3600\"} 2\n"
+			    "cutover_deploy_duration_seconds_bucket{service=\"shop\",le=\"+Inf\"} 3\n"
+			    "cutover_deploy_duration_seconds_sum{service=\"shop\"} 7262.5\n"
+			    "cutover_deploy_duration_seconds_count{service=\"shop\"} 3\n"
+			    "x_bucket{le=\"5\"} 0\n"
+			    "x_bucket{le=\"10\"} 0\n"
+			    "x_bucket{le=\"30\"} 0\n"
+			    "x_bucket{le=\"60\"} 0\n"
+			    "x_bucket{le=\"120\"} 0\n"
+			    "x_bucket{le=\"300\"} 0\n"
+			    "x_bucket{le=\"600\"} 0\n"
+			    "x_bucket{le=\"1200\"} 0\n"
+			    "x_bucket{le=\"1800\"} 0\n"
+			    "x_bucket{le=\"3600\"} 0\n"
+			    "x_bucket{le=\"+Inf\"} 0\n"
+			    "x_sum{} 0\n"
+			    "x_count{} 0\n");
+	free(text);
+}
+
+static const struct metrics_disk host_disks[] = {
+	{ "state", 123456789, 987654321 },
+	{ "store", 0, 1ull << 40 },
+};
+static const struct metrics_alert_limits host_limits[] = {
+	{ "shop", 50, 1000 },
+	{ "api", 5, 250 },
+	{ "quiet", UINT32_MAX, 0 },        /* both off: no series */
+	{ "strict", 0, 3600000 },
+	{ "we\"ird\\", 1000, 1 },
+};
+
+/* The daemon's families, exactly: every HELP and TYPE even without series,
+ * ratios and seconds as exact decimals, an off limit left out, the secrets
+ * gauge only when secrets are configured. */
+static void test_host_render(void **state)
+{
+	struct metrics_host h = { .version = "1.2.3", .disks = host_disks, .ndisks = 2, .identity_readable = 1,
+				  .limits = host_limits, .nlimits = 5 };
+	size_t len = 0;
+	char *text = metrics_host_render(&h, &len);
+	(void)state;
+
+	assert_non_null(text);
+	assert_int_equal(len, strlen(text));
+	assert_string_equal(text,
+		"# HELP cutover_build_info Always 1; the version of the cutover binary that runs, in its label.\n"
+		"# TYPE cutover_build_info gauge\n"
+		"cutover_build_info{version=\"1.2.3\"} 1\n"
+		"# HELP cutover_disk_free_bytes Bytes free for the daemon on the file system of the state directory "
+		"(dir=\"state\") and of the release store (dir=\"store\").\n"
+		"# TYPE cutover_disk_free_bytes gauge\n"
+		"cutover_disk_free_bytes{dir=\"state\"} 123456789\n"
+		"cutover_disk_free_bytes{dir=\"store\"} 0\n"
+		"# HELP cutover_disk_size_bytes Size of the same file systems, in bytes.\n"
+		"# TYPE cutover_disk_size_bytes gauge\n"
+		"cutover_disk_size_bytes{dir=\"state\"} 987654321\n"
+		"cutover_disk_size_bytes{dir=\"store\"} 1099511627776\n"
+		"# HELP cutover_secrets_identity_readable 1 when the daemon can read its secrets identity (a key, mode "
+		"0600), 0 when it cannot; only when secrets are configured.\n"
+		"# TYPE cutover_secrets_identity_readable gauge\n"
+		"cutover_secrets_identity_readable 1\n"
+		"# HELP cutover_alert_max_error_rate The error rate above which a service's alert fires "
+		"(services.NAME.alerts.max_error_rate), as a ratio.\n"
+		"# TYPE cutover_alert_max_error_rate gauge\n"
+		"cutover_alert_max_error_rate{service=\"shop\"} 0.05\n"
+		"cutover_alert_max_error_rate{service=\"api\"} 0.005\n"
+		"cutover_alert_max_error_rate{service=\"strict\"} 0\n"
+		"cutover_alert_max_error_rate{service=\"we\\\"ird\\\\\"} 1\n"
+		"# HELP cutover_alert_max_p99_seconds The p99 latency above which a service's alert fires "
+		"(services.NAME.alerts.max_p99), in seconds.\n"
+		"# TYPE cutover_alert_max_p99_seconds gauge\n"
+		"cutover_alert_max_p99_seconds{service=\"shop\"} 1\n"
+		"cutover_alert_max_p99_seconds{service=\"api\"} 0.25\n"
+		"cutover_alert_max_p99_seconds{service=\"strict\"} 3600\n"
+		"cutover_alert_max_p99_seconds{service=\"we\\\"ird\\\\\"} 0.001\n");
+	free(text);
+
+	/* nothing measured, no secrets, no service: the families alone */
+	h = (struct metrics_host){ .version = NULL, .identity_readable = -1 };
+	text = metrics_host_render(&h, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "cutover_build_info{version=\"unknown\"} 1\n"));
+	assert_null(strstr(text, "\ncutover_secrets_identity_readable "));
+	assert_null(strstr(text, "cutover_disk_free_bytes{"));
+	assert_null(strstr(text, "cutover_alert_max_error_rate{"));
+	assert_non_null(strstr(text, "# TYPE cutover_alert_max_p99_seconds gauge\n"));
+	free(text);
+
+	h.identity_readable = 0;
+	text = metrics_host_render(&h, &len);
+	assert_non_null(strstr(text, "\ncutover_secrets_identity_readable 0\n"));
+	free(text);
+}
+
 static void test_promtool(void **state)
 {
 	(void)state;
@@ -987,9 +1128,23 @@ static void test_promtool(void **state)
 	metrics_local_response(&m, 431);
 	m.config_reload_failures = 2;
 
-	size_t len;
-	char *text = metrics_render(&m, &len);
-	assert_non_null(text);
+	/* the registry's families, then the daemon's and a span histogram, as /metrics has them */
+	struct metrics_host host = { .version = "0.1.0", .disks = host_disks, .ndisks = 2, .identity_readable = 0,
+				     .limits = host_limits, .nlimits = 5 };
+	struct metrics_span_histogram span = { 0 };
+	char *base = metrics_render(&m, NULL), *more = metrics_host_render(&host, NULL), *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_true(base && more && f);
+	metrics_span_observe(&span, 42000);
+	fputs(base, f);
+	fputs(more, f);
+	fputs("# HELP cutover_deploy_duration_seconds Spans.\n# TYPE cutover_deploy_duration_seconds histogram\n", f);
+	assert_int_equal(metrics_span_write(f, "cutover_deploy_duration_seconds", "service=\"shop\"", &span), 0);
+	assert_int_equal(fclose(f), 0);
+	free(base);
+	free(more);
 
 	char path[] = "/tmp/test_metrics_XXXXXX";
 	int fd = mkstemp(path);
@@ -1033,6 +1188,8 @@ int main(void)
 		cmocka_unit_test(test_version_series),
 		cmocka_unit_test(test_route_classes),
 		cmocka_unit_test(test_retried_on_stable),
+		cmocka_unit_test(test_span_histogram),
+		cmocka_unit_test(test_host_render),
 		cmocka_unit_test(test_promtool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
