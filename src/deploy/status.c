@@ -211,7 +211,9 @@ static const char *const trigger_names[TRIGGER_COUNT] = {
 	[TRIGGER_MANUAL] = "manual",
 };
 
-/* The series of the instances of m's versions: their weights and health. */
+/* The series of the instances of m's versions: their weights and health.
+ * An instance is named by its address in the label `target`, as in the
+ * upstream families (`instance` is Prometheus' own: the scraped daemon). */
 static void metrics_versions(FILE *f, struct managed *m, enum family k)
 {
 	struct deployment *dep = m->dep;
@@ -227,7 +229,7 @@ static void metrics_versions(FILE *f, struct managed *m, enum family k)
 			continue;
 		}
 		for (size_t j = 0; j < g->n; j++)
-			fprintf(f, "cutover_instance_healthy{service=\"%s\",version=\"%s\",instance=\"%s\"} %d\n", m->name,
+			fprintf(f, "cutover_instance_healthy{service=\"%s\",version=\"%s\",target=\"%s\"} %d\n", m->name,
 				g->version, g->slots[j]->addr, g->slots[j]->health == HEALTH_HEALTHY);
 	}
 }
