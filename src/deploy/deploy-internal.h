@@ -13,7 +13,7 @@
  *   slots.c        instances: start or adopt, health, crash, stop, drain, retire
  *   record.c       recording to the state: fire-and-forget jobs on the state worker
  *   recover.c      deployer_recover(): after a restart of the daemon
- *   status.c       deployments and services as JSON
+ *   status.c       deployments and services as JSON; the families of /metrics
  *
  * Everything here runs on the loop thread, except the jobs of record.c
  * (and the begin job of deployments.c), which run on the state worker.
