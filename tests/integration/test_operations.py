@@ -458,3 +458,20 @@ def test_disk_full():
         time.sleep(0.2)
         subprocess.run(["umount", mnt])
         os.rmdir(mnt)
+
+
+def test_every_alert_has_its_section():
+    """Each alert of contrib/prometheus/cutover-rules.yml has a section in the
+    guide, at the anchor its runbook_url names, and each alert section of
+    the guide is an alert of the rules."""
+    import yaml
+    rules = yaml.safe_load(open(os.path.join(HERE, "..", "..", "contrib", "prometheus", "cutover-rules.yml")))
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    check(len(alerts) >= 9, f"alerts in the rules: {sorted(alerts)}")
+    text = open(GUIDE).read()
+    anchors = re.findall(r'<a id="(alert-[a-z0-9]+)"></a>\n### (\w+)', text)
+    eq(sorted(name for _, name in anchors), sorted(alerts), "the alert sections of the guide")
+    for anchor, name in anchors:
+        eq(anchor, "alert-" + name.lower(), f"the anchor of {name}")
+        eq(alerts[name]["annotations"]["runbook_url"], "docs/operations.md#" + anchor, f"runbook_url of {name}")
+        check(f"### {name} ({alerts[name]['labels']['severity']})" in text, f"{name}'s severity in its heading")
