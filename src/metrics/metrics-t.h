@@ -98,6 +98,17 @@ struct metrics_service {
 	uint64_t shielded;
 };
 
+/* What the clients of one service saw, for its uptime (the status page):
+ * every request routed to it, and of those the ones answered 5xx, by the
+ * service or by the proxy for it (a failed connect that no retry saved, no
+ * instance, a timeout).  One outcome per request, whatever the retries.
+ * Kept for the process's life: they only grow. */
+struct metrics_outcomes {
+	char *service;
+	uint64_t requests;
+	uint64_t failed;
+};
+
 /* Responses the proxy produced itself without a service (400, 404, 408,
  * 414, 431, 503 when draining...), by status code. */
 #define METRICS_LOCAL_STATUS_MAX 600
@@ -112,6 +123,9 @@ struct metrics {
 	struct metrics_service *services;               /* swept upstreams' totals, by service */
 	uint32_t nservices;
 	uint32_t capservices;
+	struct metrics_outcomes **outcomes;             /* by service, each allocated once (stable pointers) */
+	uint32_t noutcomes;
+	uint32_t capoutcomes;
 	int64_t in_flight;                              /* requests accepted and not finished */
 	int64_t client_connections;                     /* open client connections */
 	uint64_t client_connections_total;              /* accepted since start */

@@ -79,6 +79,11 @@ void metrics_release(struct metrics *m)
 	for (uint32_t i = 0; i < m->nservices; i++)
 		free(m->services[i].service);
 	free(m->services);
+	for (uint32_t i = 0; i < m->noutcomes; i++) {
+		free(m->outcomes[i]->service);
+		free(m->outcomes[i]);
+	}
+	free(m->outcomes);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -460,6 +465,30 @@ unsigned metrics_sweep(struct metrics *m, bool (*in_use)(const struct metrics_up
 		m->versions[i] = m->versions[--m->nversions];
 	}
 	return gone;
+}
+
+struct metrics_outcomes *metrics_outcomes_get(struct metrics *m, const char *service)
+{
+	struct metrics_outcomes *o;
+
+	for (uint32_t i = 0; i < m->noutcomes; i++)
+		if (!strcmp(m->outcomes[i]->service, service))
+			return m->outcomes[i];
+	if (m->noutcomes == m->capoutcomes) {
+		uint32_t cap = m->capoutcomes ? m->capoutcomes * 2 : 8;
+		struct metrics_outcomes **n = realloc(m->outcomes, (size_t)cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		m->outcomes = n;
+		m->capoutcomes = cap;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->service = strdup(service))) {
+		free(o);
+		return NULL;
+	}
+	m->outcomes[m->noutcomes++] = o;
+	return o;
 }
 
 void metrics_local_response(struct metrics *m, int status)

@@ -81,6 +81,21 @@ int metrics_counts_quantile(const struct metrics_counts *c, unsigned permille, u
 void metrics_version_counts(const struct metrics *m, const char *service, const char *version,
 			    struct metrics_counts *out);
 
+/* The outcomes of SERVICE (metrics-t.h), created at zero the first time.
+ * The pointer stays valid until metrics_release().  NULL when out of
+ * memory. */
+struct metrics_outcomes *metrics_outcomes_get(struct metrics *m, const char *service);
+/* Count one request's final answer (STATUS; 0: none was sent, counted as
+ * 502 like an upstream's).  o may be NULL (nothing counted). */
+static inline void metrics_outcomes_observe(struct metrics_outcomes *o, int status)
+{
+	if (!o)
+		return;
+	o->requests++;
+	if (!status || status >= 500)
+		o->failed++;
+}
+
 /* Count a response the proxy produced itself (status 100..599). */
 void metrics_local_response(struct metrics *m, int status);
 

@@ -658,6 +658,9 @@ void exchange_finish(struct exchange *ex)
 		p->metrics.in_flight--;
 		if (ex->target && !ex->local)
 			exchange_observe(ex, ex->target, ex->status ? ex->status : 502, now);
+		/* one outcome per request routed to a service, retries or not */
+		if (ex->service)
+			metrics_outcomes_observe(ex->service->outcomes, ex->status);
 	}
 	if (p->accesslog && (ex->head_done || ex->status))
 		accesslog_write(p->accesslog, ex, now);

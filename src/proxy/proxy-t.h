@@ -85,6 +85,7 @@ struct route_service {
 	int total_weight;                  /* of its groups */
 	uint32_t ngroups;
 	struct route_group *groups;
+	struct metrics_outcomes *outcomes; /* what its clients saw (uptime): in the proxy's registry */
 };
 
 /* The routing table: the router (Host + path -> service index) and the

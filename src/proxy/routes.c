@@ -190,7 +190,8 @@ static struct route_service *service_build(struct proxy *p, const char *name, bo
 	s->managed = managed;
 	s->name = strdup(name);
 	s->groups = calloc(n ? n : 1, sizeof(*s->groups));
-	if (!s->name || !s->groups)
+	s->outcomes = metrics_outcomes_get(&p->metrics, name);
+	if (!s->name || !s->groups || !s->outcomes)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		s->ngroups++;

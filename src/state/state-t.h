@@ -196,3 +196,12 @@ struct state_release_run {
 	int64_t started_at;           /* 0: now */
 	const char *report;           /* JSON text */
 };
+
+/* traffic_minutes: what the proxy answered for one service in one minute
+ * (state/traffic.c), the uptime figures of the status page. */
+struct state_traffic_minute {
+	const char *service;
+	int64_t minute;               /* Unix minute: Unix seconds / 60 */
+	uint64_t requests;            /* requests routed to the service */
+	uint64_t failed;              /* of those, answered 5xx (by it, or by the proxy for it) */
+};

@@ -294,3 +294,17 @@ struct state_release_run_filter {
 int state_release_run_list(struct state *st, const struct state_release_run_filter *f, json_t **ret);
 /* The id the next run would get (max + 1). */
 int state_release_run_next_id(struct state *st, int64_t *ret);
+
+/* ---- traffic per service and minute (traffic.c) -------------------------- */
+
+/* Add ROWS[0..n) to the minutes stored (a minute already stored for the
+ * same service is added to: two daemons, one after the other, counted
+ * parts of it) and delete every minute before KEEP_FROM (Unix minute; 0:
+ * delete nothing), in one transaction.  -EINVAL for a row without a
+ * service or with more failed than requests (nothing written). */
+int state_traffic_add(struct state *st, const struct state_traffic_minute *rows, size_t n, int64_t keep_from);
+/* The sums of SERVICE's minutes in [FROM, TO] (Unix minutes) into
+ * *ret_requests and *ret_failed (0 and 0 when none is stored).  Reads
+ * only. */
+int state_traffic_sum(struct state *st, const char *service, int64_t from, int64_t to, uint64_t *ret_requests,
+		      uint64_t *ret_failed);
