@@ -26,10 +26,13 @@ struct admin_conn {
 	bool answered;                     /* the answer is queued: read nothing more */
 	bool stream;                       /* GET /v1/events: stays open, events are pushed */
 	bool api;                          /* came in on the Unix socket */
+	bool head_only;                    /* HEAD: the answer's head, no body */
+	bool waiting;                      /* a job on the state worker will answer it: not freed before */
 	uid_t peer_uid;                    /* its user (SO_PEERCRED): who deploys, for the audit */
 };
 
-/* Close now (freed by admin_reap at the end of the iteration). */
+/* Close now (freed by admin_reap at the end of the iteration, or once the
+ * worker's job that answers it is done). */
 void admin_conn_close(struct admin_conn *c);
 /* Append to what c sends.  Returns 0, -ENOMEM, or -ENOBUFS when a stream
  * would hold more than ADMIN_STREAM_MAX unsent bytes. */
@@ -37,9 +40,61 @@ int admin_conn_queue(struct admin_conn *c, const char *data, size_t len);
 /* Send what the socket takes now; the rest goes on EPOLLOUT.  A finished
  * answer (not a stream) closes the connection. */
 void admin_conn_flush(struct admin_conn *c);
+/* How admin_conn_respond() sends a body. */
+enum {
+	ADMIN_REPLY_STATIC = 1u << 0,      /* an embedded file: Cache-Control: no-cache (revalidate with its
+					    * ETag) instead of no-store, and no redaction (none can hold a secret) */
+};
+/* Queue the answer STATUS with body[0..len) (not sent for HEAD) of type
+ * CTYPE and the extra head lines HEADERS (each ending in CRLF; NULL:
+ * none).  Unless ADMIN_REPLY_STATIC, secret values in the body are hidden.
+ * The connection closes once it is sent. */
+void admin_conn_respond(struct admin_conn *c, int status, const char *ctype, const char *headers, const char *body,
+			size_t len, unsigned flags);
+/* The same with the JSON of obj (consumed), as the API answers. */
+void admin_conn_respond_json(struct admin_conn *c, int status, struct json_t *obj);
 /* Turn c into an event stream: the head, a hello event, then every event
  * admin_event() publishes (events.c). */
 void admin_stream_start(struct admin_conn *c);
+
+/* ---- the status page: its data (status.c), its files and token (web.c) --- */
+
+/* Start sampling the history and the minutes (admin_init). */
+void admin_status_start(struct admin *a);
+/* Stop sampling and free what was sampled (admin_close). */
+void admin_status_release(struct admin *a);
+/* GET /v1/history, /v1/uptime and /v1/deployments (PATH, PATH_LEN without
+ * the query; QUERY NUL-terminated, "" for none): answered (now, or by a
+ * job on the state worker) and true; false when PATH is none of them. */
+bool admin_status_route(struct admin_conn *c, const char *path, size_t path_len, const char *query);
+
+/* One embedded file of web/ (the table is made by scripts/embed-web.py). */
+struct admin_web_file {
+	const char *name;                  /* its path under web/: "index.html", "app.js" */
+	const char *content_type;
+	const unsigned char *bytes;
+	size_t length;
+	const char *etag;                  /* a hash of the bytes, quoted */
+};
+extern const struct admin_web_file admin_web_files[];
+extern const size_t admin_web_nfiles;
+
+struct http_request;
+/* Whether the request REQ (in BASE) may be answered on the TCP listener:
+ * no token is set, it is /healthz, or it carries the token (Authorization:
+ * Bearer, or the cookie that GET /?token=TOKEN sets).  Otherwise the answer
+ * is queued (401; 303 to / with the cookie for a right GET /?token=) and
+ * false. */
+bool admin_web_allowed(struct admin_conn *c, const char *base, const struct http_request *req, const char *path,
+		       size_t path_len, const char *query);
+/* GET / and GET /static/NAME: answered (the file, 304, or 404) and true;
+ * false when PATH is neither. */
+bool admin_web_route(struct admin_conn *c, const char *base, const struct http_request *req, const char *path,
+		     size_t path_len);
+/* The value of query parameter NAME in QUERY (NUL-terminated, without the
+ * '?'), %XX decoded, into out (size bytes, NUL-terminated).  True when it
+ * is there and fits, and decodes to no NUL byte. */
+bool admin_query_param(const char *query, const char *name, char *out, size_t size);
 
 /* ---- the API's shared answers (api.c) ------------------------------------ */
 

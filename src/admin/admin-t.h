@@ -1,6 +1,6 @@
-/* admin-t.h - types of the admin listeners (admin.h): a TCP address on
- * loopback for /metrics and /healthz, and the Unix socket of the JSON API
- * that the CLI talks to. */
+/* admin-t.h - types of the admin listeners (admin.h): a TCP address
+ * (loopback, or any with admin_token) for the status page, /metrics and
+ * /healthz, and the Unix socket of the JSON API that the CLI talks to. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -8,6 +8,7 @@
 #include "base/list-t.h"
 #include "config/config-t.h"
 #include "loop/loop-t.h"
+#include "metrics/history-t.h"
 
 struct proxy;
 struct deployer;
@@ -16,6 +17,8 @@ struct notifier;
 struct admin;
 struct inherited;
 struct json_t;
+struct worker;
+struct state;
 
 /* What the API asks of the daemon above it (admin knows nothing of it):
  * set by the daemon, each may be NULL (the endpoint then answers 409). */
@@ -62,4 +65,15 @@ struct admin {
 	struct list_head streams;          /* the conns that are event streams (GET /v1/events) */
 	struct loop_timer keepalive;       /* a comment line on the streams now and then */
 	uint64_t event_seq;                /* events published so far: the next one's id - 1 */
+	/* the status page (status.c) */
+	struct worker *worker;             /* the state thread (borrowed; NULL: no state, nothing stored) */
+	struct state *state;               /* used on the worker thread only (borrowed) */
+	struct metrics_history history;    /* 15 minutes of points per version */
+	struct metrics_uptime uptime;      /* each service's minute, until the worker stores it */
+	struct loop_timer status_timer;    /* samples both every METRICS_HISTORY_INTERVAL_MS */
+	bool flush_failed;                 /* the last minutes could not be stored (said once in the log) */
+	/* admin_token (web.c): the TCP listener wants it on every request but /healthz */
+	bool token_set;
+	unsigned char token_hash[32];      /* BLAKE2b-256 of the token (the token itself is not kept) */
+	char token_cookie[65];             /* the cookie's value: a hash keyed by the token, in hex */
 };

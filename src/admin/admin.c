@@ -92,26 +92,171 @@ void admin_conn_flush(struct admin_conn *a)
 /* Every answer of the admin listeners (status, deployments, /metrics, the
  * API's errors) goes out here, with secret values hidden
  * (secrets/redact.h): whatever put one in the text (an instance's reply
- * quoted in a reason, a version string), nobody reads it here. */
-static void admin_respond(struct admin_conn *a, int status, const char *ctype, const char *body, size_t len)
+ * quoted in a reason, a version string), nobody reads it here.  Only the
+ * embedded files of the status page skip that (ADMIN_REPLY_STATIC). */
+void admin_conn_respond(struct admin_conn *a, int status, const char *ctype, const char *headers, const char *body,
+			size_t len, unsigned flags)
 {
-	char head[256], *hidden = NULL;
+	char head[1024], *hidden = NULL;
 	size_t hlen;
 	int n;
 
-	if (redact_global_text(body, len, &hidden, &hlen) == 1) {
+	if (!(flags & ADMIN_REPLY_STATIC) && redact_global_text(body, len, &hidden, &hlen) == 1) {
 		body = hidden;
 		len = hlen;
 	}
 	n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-			 "Connection: close\r\n\r\n",
-			 status, http_status_reason(status), ctype, len);
-
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: %s\r\n"
+		     "X-Content-Type-Options: nosniff\r\n%sConnection: close\r\n\r\n",
+		     status, http_status_reason(status), ctype, len,
+		     flags & ADMIN_REPLY_STATIC ? "no-cache" : "no-store", headers ? headers : "");
 	a->answered = true;
-	if (admin_conn_queue(a, head, (size_t)n) < 0 || admin_conn_queue(a, body, len) < 0)
+	if (n < 0 || (size_t)n >= sizeof(head) || admin_conn_queue(a, head, (size_t)n) < 0 ||
+	    (!a->head_only && status != 304 && admin_conn_queue(a, body, len) < 0))
 		admin_conn_close(a);
 	free(hidden);
+}
+
+void admin_conn_respond_json(struct admin_conn *a, int status, json_t *obj)
+{
+	struct admin_reply reply;
+	size_t n;
+
+	api_reply_json(&reply, status, obj);
+	n = strlen(reply.body);
+	reply.body[n] = '\n'; /* replaces the NUL: the length is explicit */
+	admin_conn_respond(a, reply.status, "application/json", NULL, reply.body, n + 1, 0);
+	free(reply.body);
+}
+
+static void admin_respond(struct admin_conn *a, int status, const char *ctype, const char *body, size_t len)
+{
+	admin_conn_respond(a, status, ctype, NULL, body, len, 0);
+}
+
+/* Append MORE (MLEN bytes, NUL-terminated; freed here) to *text (*len
+ * bytes): *text stays as it was if MORE is NULL or the memory runs out. */
+static void metrics_append(char **text, size_t *len, char *more, size_t mlen)
+{
+	char *all = more ? realloc(*text, *len + mlen + 1) : NULL;
+
+	if (all) {
+		memcpy(all + *len, more, mlen + 1);
+		*len += mlen;
+		*text = all;
+	}
+	free(more);
+}
+
+/* GET /metrics: the proxy's series, then the deploy engine's, the
+ * webhooks', and the daemon's own (disks, build, alert limits). */
+static void admin_metrics(struct admin_conn *a)
+{
+	struct admin *adm = a->admin;
+	size_t len, more_len = 0;
+	char *text = metrics_render(&adm->proxy->metrics, &len), *more;
+
+	if (text && adm->deployer) {
+		more = deployer_metrics(adm->deployer, &more_len);
+		metrics_append(&text, &len, more, more_len);
+	}
+	if (text && adm->notifier) {
+		more = notifier_metrics(adm->notifier, &more_len);
+		metrics_append(&text, &len, more, more_len);
+	}
+	if (text && adm->hooks.metrics) {
+		more = adm->hooks.metrics(adm->hooks.data, &more_len);
+		metrics_append(&text, &len, more, more_len);
+	}
+	if (text)
+		admin_respond(a, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	else
+		admin_respond(a, 500, "text/plain", "out of memory\n", 14);
+	free(text);
+}
+
+/* A request for the JSON API (api.c) as METHOD: every request on the Unix
+ * socket that is not answered here, and GET /v1/status and /v1/events on
+ * the TCP listener. */
+static void admin_api_call(struct admin_conn *a, const char *method, const char *base, const struct http_request *req,
+			   int head_len)
+{
+	struct admin_reply reply;
+	struct api_call call = {
+		.peer_uid = a->peer_uid,
+		.method = method,
+		.path = base + req->target.off,
+		.path_len = req->target.len,
+		.body = base + head_len,
+		.body_len = (size_t)req->content_length,
+	};
+
+	admin_api_handle(a->admin, &call, &reply);
+	if (reply.stream && a->head_only) {
+		admin_respond(a, 200, "text/event-stream", "", 0);
+	} else if (reply.stream) {
+		a->answered = true;
+		admin_stream_start(a);
+	} else if (reply.body) {
+		size_t n = strlen(reply.body);
+		reply.body[n] = '\n'; /* replaces the NUL: the length is explicit */
+		admin_respond(a, reply.status, "application/json", reply.body, n + 1);
+	} else {
+		admin_conn_close(a);
+	}
+	free(reply.body);
+}
+
+/* Answer a complete request: the TCP listener is read-only (GET and
+ * HEAD) and may want the token; the Unix socket is the whole API. */
+static void admin_route(struct admin_conn *a, const char *base, const struct http_request *req, int head_len)
+{
+	const char *path = base + req->target.off, *mark = memchr(path, '?', req->target.len);
+	size_t plen = mark ? (size_t)(mark - path) : req->target.len;
+	bool get = req->method_id == HTTP_METHOD_GET || req->method_id == HTTP_METHOD_HEAD;
+	char method[16], query[2048];
+	size_t mlen = req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
+	size_t qlen = mark ? req->target.len - plen - 1 : 0;
+
+	memcpy(method, base + req->method.off, mlen);
+	method[mlen] = 0;
+	if (qlen >= sizeof(query))
+		qlen = sizeof(query) - 1; /* cannot happen: targets are at most 2048 bytes */
+	memcpy(query, mark ? mark + 1 : "", qlen);
+	query[qlen] = 0;
+	a->head_only = req->method_id == HTTP_METHOD_HEAD;
+#define PATH_IS(lit) (plen == sizeof(lit) - 1 && !memcmp(path, lit, plen))
+	if (!a->api && !admin_web_allowed(a, base, req, path, plen, query))
+		return;
+	if (!a->api && !get) {
+		/* changes go through the Unix socket only: whoever reaches this
+		 * address may look, never act */
+		static const char msg[] = "read-only: this address answers GET and HEAD; changes go through the "
+					  "admin socket (the cutover CLI)\n";
+		admin_conn_respond(a, 405, "text/plain", "Allow: GET, HEAD\r\n", msg, sizeof(msg) - 1, 0);
+	} else if (PATH_IS("/metrics") || PATH_IS("/healthz")) {
+		if (!get)
+			admin_respond(a, 405, "text/plain", "only GET\n", 9);
+		else if (PATH_IS("/metrics"))
+			admin_metrics(a);
+		else if (a->admin->proxy->draining)
+			admin_respond(a, 503, "text/plain", "draining\n", 9);
+		else
+			admin_respond(a, 200, "text/plain", "ok\n", 3);
+	} else if (get && admin_status_route(a, path, plen, query)) {
+		/* answered, now or by the state worker */
+	} else if (a->api) {
+		admin_api_call(a, method, base, req, head_len);
+	} else if (admin_web_route(a, base, req, path, plen)) {
+		/* a file of the status page */
+	} else if (PATH_IS("/v1/status") || PATH_IS("/v1/events")) {
+		admin_api_call(a, "GET", base, req, head_len);
+	} else {
+		static const char msg[] = "not found: this address serves /, /static/*, /v1/status, /v1/events, "
+					  "/v1/history, /v1/uptime, /v1/deployments, /metrics and /healthz\n";
+		admin_respond(a, 404, "text/plain", msg, sizeof(msg) - 1);
+	}
+#undef PATH_IS
 }
 
 static void admin_handle(struct admin_conn *a)
@@ -141,88 +286,12 @@ static void admin_handle(struct admin_conn *a)
 		free(req);
 		return; /* the body is still arriving (bounded by the buffer) */
 	}
-	if (rc > 0 && a->api && !http_slice_eq(base, req->target, "/metrics") &&
-	    !http_slice_eq(base, req->target, "/healthz")) {
-		struct admin_reply reply;
-		char method[16];
-		size_t mlen = req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
-		memcpy(method, base + req->method.off, mlen);
-		method[mlen] = 0;
-		struct api_call call = {
-			.peer_uid = a->peer_uid,
-			.method = method,
-			.path = base + req->target.off,
-			.path_len = req->target.len,
-			.body = base + rc,
-			.body_len = (size_t)req->content_length,
-		};
-		admin_api_handle(a->admin, &call, &reply);
-		if (reply.stream) {
-			a->answered = true;
-			admin_stream_start(a);
-		} else if (reply.body) {
-			size_t n = strlen(reply.body);
-			reply.body[n] = '\n'; /* replaces the NUL: the length is explicit */
-			admin_respond(a, reply.status, "application/json", reply.body, n + 1);
-		} else {
-			admin_conn_close(a);
-		}
-		free(reply.body);
-		free(req);
-		return;
-	}
 	if (rc < 0) {
 		char msg[160];
 		int n = snprintf(msg, sizeof(msg), "%s\n", err.reason);
 		admin_respond(a, err.status, "text/plain", msg, (size_t)n);
-	} else if (req->method_id != HTTP_METHOD_GET && req->method_id != HTTP_METHOD_HEAD) {
-		admin_respond(a, 405, "text/plain", "only GET\n", 9);
-	} else if (http_slice_eq(base, req->target, "/metrics")) {
-		size_t len;
-		char *text = metrics_render(&a->admin->proxy->metrics, &len);
-		if (text && a->admin->deployer) { /* the deploy engine's series after the proxy's */
-			size_t dlen = 0;
-			char *more = deployer_metrics(a->admin->deployer, &dlen), *all = more ? realloc(text, len + dlen + 1) : NULL;
-			if (all) {
-				memcpy(all + len, more, dlen + 1);
-				len += dlen;
-				text = all;
-			}
-			free(more);
-		}
-		if (text && a->admin->notifier) { /* then the webhooks' */
-			size_t nlen = 0;
-			char *more = notifier_metrics(a->admin->notifier, &nlen), *all = more ? realloc(text, len + nlen + 1) : NULL;
-			if (all) {
-				memcpy(all + len, more, nlen + 1);
-				len += nlen;
-				text = all;
-			}
-			free(more);
-		}
-		if (text && a->admin->hooks.metrics) { /* then the daemon's own (disks, build, alert limits) */
-			size_t hlen = 0;
-			char *more = a->admin->hooks.metrics(a->admin->hooks.data, &hlen);
-			char *all = more ? realloc(text, len + hlen + 1) : NULL;
-			if (all) {
-				memcpy(all + len, more, hlen + 1);
-				len += hlen;
-				text = all;
-			}
-			free(more);
-		}
-		if (text)
-			admin_respond(a, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-		else
-			admin_respond(a, 500, "text/plain", "out of memory\n", 14);
-		free(text);
-	} else if (http_slice_eq(base, req->target, "/healthz")) {
-		if (a->admin->proxy->draining)
-			admin_respond(a, 503, "text/plain", "draining\n", 9);
-		else
-			admin_respond(a, 200, "text/plain", "ok\n", 3);
 	} else {
-		admin_respond(a, 404, "text/plain", "not found: try /metrics or /healthz\n", 36);
+		admin_route(a, base, req, rc);
 	}
 	free(req);
 }
@@ -429,7 +498,8 @@ got:
 	listener_close(a, l);
 	l->text = strdup(want->text);
 	loop_add(a->loop, &l->io, fd, EPOLLIN | EPOLLET, admin_on_accept);
-	log_info("admin listening on %s (/metrics, /healthz)", want->text);
+	log_info("admin listening on %s (status page, /metrics, /healthz; read-only%s)", want->text,
+		 a->token_set ? ", admin_token required" : "");
 	return 0;
 }
 
@@ -446,6 +516,7 @@ void admin_init(struct admin *a, struct loop *loop, struct proxy *proxy, struct 
 	a->unix_api.api = true;
 	list_init(&a->conns);
 	list_init(&a->streams);
+	admin_status_start(a);
 }
 
 int admin_apply(struct admin *a, const struct config *cfg)
@@ -467,7 +538,7 @@ void admin_reap(struct admin *a)
 
 	list_for_each_safe(pos, tmp, &a->conns) {
 		struct admin_conn *c = container_of(pos, struct admin_conn, node);
-		if (!c->closed)
+		if (!c->closed || c->waiting)
 			continue;
 		list_del(&c->node);
 		buf_release(&c->in);
@@ -490,6 +561,7 @@ void admin_close(struct admin *a)
 		admin_conn_close(container_of(pos, struct admin_conn, node));
 	admin_reap(a);
 	loop_timer_cancel(a->loop, &a->keepalive);
+	admin_status_release(a);
 	listener_close(a, &a->tcp);
 	listener_close(a, &a->unix_api);
 }

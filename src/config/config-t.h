@@ -362,7 +362,10 @@ struct config {
 	char *overlay;                /* that overlay's path, or NULL */
 	struct config_addr *listen;   /* proxy listeners, >= 1 */
 	size_t nlisten;
-	struct config_addr admin;     /* admin listener (loopback only); text NULL if none */
+	struct config_addr admin;     /* admin listener; text NULL if none.  Not on loopback: it needs the
+				       * secret admin_token (config_admin_token) */
+	char admin_file[256];         /* where admin: is written, for messages (file, line, column) */
+	int admin_line, admin_column;
 	struct config_service *services;
 	size_t nservices;
 	struct config_route *routes;  /* in declaration order */

@@ -80,3 +80,18 @@ extern const char *const config_webhook_format_names[2];
 const char *config_webhook_url_check(const char *url, char *origin, size_t len);
 /* Returns NULL. Accepts NULL. */
 struct config *config_free(struct config *cfg);
+/* The admin token of cfg: the secret admin_token of its secrets file, read
+ * with the identity IDENTITY (NULL: cfg's secrets.identity).  An admin
+ * address that is not loopback needs one: then a secrets file, identity or
+ * secret that cannot be read is an error naming the admin address.  On
+ * loopback (or without admin) the token is optional: a secrets file that
+ * is missing is none, one that cannot be read is none too, with why in
+ * err->message (a warning; err->message is "" otherwise).  A token that is
+ * not CONFIG_ADMIN_TOKEN_MIN..MAX visible ASCII characters is an error
+ * either way.  Returns 0 with *ret (sodium_malloc'd NUL-terminated copy,
+ * free with sodium_free; NULL: no token) and *ret_len, or -errno with err
+ * filled (*ret untouched).  Reads files: not for the proxy's hot path. */
+#define CONFIG_ADMIN_TOKEN_MIN 16
+#define CONFIG_ADMIN_TOKEN_MAX 512
+int config_admin_token(const struct config *cfg, const char *identity, char **ret, size_t *ret_len,
+		       struct config_error *err);

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -83,8 +84,12 @@ void deploy_side_stop(struct daemon *d, bool stop_instances)
 		return;
 	if (d->deployer && stop_instances)
 		deployer_stop_all(d->deployer);
+	/* the uptime's minute in progress, stored before the worker stops */
+	admin_status_flush(&d->admin);
 	worker_stop(d->worker);
 	d->worker = NULL;
+	d->admin.worker = NULL;
+	d->admin.state = NULL;
 	/* after the worker: its last completions may still name a release */
 	release_runner_free(d->releases);
 	d->releases = NULL;
@@ -158,10 +163,29 @@ int deploy_side_start(struct daemon *d)
 		goto fail;
 	release_runner_observe(d->releases, daemon_release_event, d);
 	d->admin.releases = d->releases;
+	/* the status page's uptime minutes and deploy history */
+	d->admin.worker = d->worker;
+	d->admin.state = d->state;
 	return 0;
 fail:
 	log_error("cannot start the deploy engine: %s", strerror(-rc));
 	deploy_side_stop(d, false);
+	return rc;
+}
+
+/* The admin token cfg asks for (config_admin_token), read from the
+ * secrets file now: *token (sodium_malloc'd, NULL: none) and *len.
+ * Returns 0 or -errno (logged: an admin address open to the network
+ * without a token). */
+static int admin_token_read(const struct config *cfg, char **token, size_t *len)
+{
+	struct config_error err;
+	int rc = config_admin_token(cfg, NULL, token, len, &err);
+
+	if (rc < 0)
+		log_error("%s", err.message);
+	else if (err.message[0])
+		log_warn("%s", err.message);
 	return rc;
 }
 
@@ -171,7 +195,8 @@ static void daemon_reload(struct daemon *d)
 	struct config *cfg = NULL;
 	struct config_error err;
 	const char *why = NULL;
-	char what[600];
+	char what[600], *token = NULL;
+	size_t token_len = 0;
 	int rc;
 
 	if (!d->cfg->path) {
@@ -200,12 +225,17 @@ static void daemon_reload(struct daemon *d)
 		log_error("reload failed, keeping the running configuration: %s", why);
 		goto fail;
 	}
+	if (admin_token_read(cfg, &token, &token_len) < 0) {
+		log_error("reload failed, keeping the running configuration (see above)");
+		goto fail;
+	}
 	if (proxy_apply(&d->proxy, cfg) < 0) {
 		log_error("reload failed, keeping the running configuration (see above)");
 		goto fail;
 	}
 	/* from here on the new configuration is in force: the admin listeners
 	 * follow it as far as they can (a failure is logged, the old ones stay) */
+	admin_set_token(&d->admin, token, token_len);
 	admin_apply(&d->admin, cfg);
 	notifier_configure(d->notifier, cfg);
 	config_free(d->cfg);
@@ -216,8 +246,10 @@ static void daemon_reload(struct daemon *d)
 	log_info("configuration reloaded from %s: %zu services, %zu routes",
 		 config_describe(cfg, what, sizeof(what)), cfg->nservices, cfg->nroutes);
 	systemd_notify(d, "READY=1\nSTATUS=serving (configuration reloaded)");
+	sodium_free(token);
 	return;
 fail:
+	sodium_free(token);
 	config_free(cfg);
 	d->proxy.metrics.config_reload_failures++;
 	systemd_notify(d, "READY=1\nSTATUS=serving (the last reload failed: see the error log)");
@@ -409,7 +441,8 @@ static void read_self(struct daemon *d)
 int daemon_run(struct config *cfg, char **argv)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
-	char what[600];
+	char what[600], *token = NULL;
+	size_t token_len = 0;
 	int rc;
 
 	if (!d) {
@@ -457,6 +490,12 @@ int daemon_run(struct config *cfg, char **argv)
 	 * daemon, which clients then reach only through that path */
 	d->admin.keep_socket_file = inherited_has_unix(&d->inherited, cfg->admin_socket);
 	d->admin.hooks = (struct admin_hooks){ d, hook_shutdown, hook_upgrade, hook_upgrade_status, daemon_metrics };
+	/* a non-loopback admin address without admin_token stops here */
+	rc = admin_token_read(cfg, &token, &token_len);
+	if (rc < 0)
+		goto out_loop;
+	admin_set_token(&d->admin, token, token_len);
+	sodium_free(token);
 	rc = admin_apply(&d->admin, cfg);
 	d->admin.inherited = NULL;
 	if (rc < 0)
