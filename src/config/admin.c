@@ -46,16 +46,16 @@ static bool token_valid(const uint8_t *v, size_t len)
 	return true;
 }
 
-/* The environment's secrets.  Returns 0 with *ret, -ENOENT when there is
- * no secrets file, or -errno with why in why. */
+/* The environment's secrets.  Returns 0 with *ret (NULL when there is no
+ * secrets file), or -errno with why in why. */
 static int read_secrets(const struct config *cfg, const char *identity, struct secrets **ret, char *why, size_t len)
 {
 	struct age_identity id = { 0 };
 	int rc;
 
 	if (!cfg->secrets.file || access(cfg->secrets.file, F_OK) < 0) {
-		snprintf(why, len, "there is no secrets file (%s)", cfg->secrets.file ? cfg->secrets.file : "none set");
-		return -ENOENT;
+		*ret = NULL;
+		return 0;
 	}
 	identity = identity ? identity : cfg->secrets.identity;
 	if (!identity) {
@@ -77,6 +77,7 @@ int config_admin_token(const struct config *cfg, const char *identity, char **re
 	struct secrets *s = NULL;
 	const struct secret *tok;
 	char why[400], *copy;
+	bool unreadable;
 	int rc;
 
 	memset(err, 0, sizeof(*err));
@@ -86,6 +87,11 @@ int config_admin_token(const struct config *cfg, const char *identity, char **re
 		return 0;
 	}
 	rc = read_secrets(cfg, identity, &s, why, sizeof(why));
+	unreadable = rc < 0;
+	if (rc == 0 && !s) {
+		snprintf(why, sizeof(why), "there is no secrets file (%s)", cfg->secrets.file ? cfg->secrets.file : "none");
+		rc = -ENOENT;
+	}
 	if (rc < 0 && open_to_network) {
 		admin_error(cfg, err, "%s is not a loopback address, so it needs the secret " TOKEN_NAME
 			    " (every request but /healthz must carry it), and %s; set one with `cutover secrets set "
@@ -94,7 +100,7 @@ int config_admin_token(const struct config *cfg, const char *identity, char **re
 	}
 	if (rc < 0) {
 		/* loopback: a token is optional */
-		if (rc != -ENOENT)
+		if (unreadable)
 			snprintf(err->message, sizeof(err->message), "the secret " TOKEN_NAME " cannot be read (%s): the "
 				 "admin address %s takes requests without a token", why, cfg->admin.text);
 		*ret = NULL;

@@ -22,8 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "base/util.h"
 #include "config/config.h"
+#include "secrets/secrets.h"
 
 #define NAME "cutover.yml"
 #define HEAD "listen: 127.0.0.1:8080\n"                                             /* line 1 */
@@ -291,6 +294,106 @@ static const struct invalid_case invalid_cases[] = {
 	  6, 7, "services.shop.secrets", "at most 64 secrets, got 65" },
 };
 
+/* ---- admin_token (config/admin.c) ------------------------------------------- */
+
+/* A secrets file at DIR/secrets.age holding admin_token = TOKEN (NULL: only
+ * another secret), encrypted to the identity DIR/id.key (made once). */
+static void write_secrets(const char *dir, const char *token)
+{
+	char id_path[256], path[256], err[512];
+	struct age_recipient pub;
+	struct secrets *s = NULL;
+
+	snprintf(id_path, sizeof(id_path), "%s/id.key", dir);
+	snprintf(path, sizeof(path), "%s/secrets.age", dir);
+	if (access(id_path, F_OK) < 0 && age_identity_write_new(id_path, &pub, err, sizeof(err)) < 0)
+		fail_msg("keygen: %s", err);
+	if (access(id_path, F_OK) == 0) {
+		struct age_identity id = { 0 };
+		assert_int_equal(age_identity_read(id_path, &id, err, sizeof(err)), 0);
+		memcpy(pub.key, id.public_key, sizeof(pub.key));
+		age_identity_release(&id);
+	}
+	unlink(path);
+	assert_int_equal(secrets_read(path, NULL, true, &s, err, sizeof(err)), 0);
+	assert_int_equal(secrets_set(s, "db_password", (const uint8_t *)"hunter22", 8, "test"), 0);
+	if (token)
+		assert_int_equal(secrets_set(s, "admin_token", (const uint8_t *)token, strlen(token), "test"), 0);
+	if (secrets_write(path, s, &pub, 1, err, sizeof(err)) < 0)
+		fail_msg("secrets_write: %s", err);
+	secrets_free(s);
+}
+
+static void test_admin_token(void **state UNUSED)
+{
+	static const char good[] = "0123456789abcdef0123456789abcdef";
+	static const struct {
+		const char *name;
+		const char *admin;         /* the admin: line (NULL: none) */
+		int secrets;               /* 0: no file, 1: without admin_token, 2: with TOKEN */
+		const char *token;
+		bool no_identity;
+		int rc;                    /* what config_admin_token returns */
+		bool got;                  /* a token comes back */
+		const char *message;       /* in err.message ("" : empty) */
+	} cases[] = {
+		{ "no admin address", NULL, 2, good, false, 0, false, "" },
+		{ "loopback, no secrets", "127.0.0.1:9180", 0, NULL, false, 0, false, "" },
+		{ "loopback, no token", "127.0.0.1:9180", 1, NULL, false, 0, false, "" },
+		{ "loopback with a token: required", "127.0.0.9:9180", 2, good, false, 0, true, "" },
+		{ "loopback, unreadable: a warning", "\"[::1]:9180\"", 2, good, true, 0, false, "cannot be read" },
+		{ "network, no secrets", "10.1.2.3:9180", 0, NULL, false, -ENOENT, false, "not a loopback address" },
+		{ "network, no token", "0.0.0.0:9180", 1, NULL, false, -ENOKEY, false, "has none" },
+		{ "network, unreadable", "10.1.2.3:9180", 2, good, true, -ENOENT, false, "not a loopback address" },
+		{ "network, token", "10.1.2.3:9180", 2, good, false, 0, true, "" },
+		{ "token too short", "10.1.2.3:9180", 2, "0123456789abcde", false, -EINVAL, false, "16 to 512" },
+		{ "token with a space", "127.0.0.1:9180", 2, "0123456789 abcdef", false, -EINVAL, false, "visible" },
+		{ "token with a %", "10.1.2.3:9180", 2, "0123456789%abcdef", false, -EINVAL, false, "visible" },
+	};
+	char dir[] = "/tmp/cutover-admintoken-XXXXXX", text[512], path[300];
+
+	assert_non_null(mkdtemp(dir));
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct config_error err;
+		struct config *cfg;
+		char *token = (char *)"untouched";
+		size_t len = 0;
+		int r;
+
+		snprintf(path, sizeof(path), "%s/secrets.age", dir);
+		unlink(path);
+		if (cases[i].secrets)
+			write_secrets(dir, cases[i].secrets == 2 ? cases[i].token : NULL);
+		snprintf(text, sizeof(text), "%s%s%s%ssecrets:\n  file: %s/secrets.age\n  identity: %s/%s\n", SHOP,
+			 cases[i].admin ? "admin: " : "", cases[i].admin ? cases[i].admin : "", cases[i].admin ? "\n" : "",
+			 dir, dir, cases[i].no_identity ? "missing.key" : "id.key");
+		cfg = load_named(NAME, text);
+		r = config_admin_token(cfg, NULL, &token, &len, &err);
+		if (r != cases[i].rc || (r == 0 && (token != NULL) != cases[i].got) ||
+		    !strstr(err.message, cases[i].message) || (!cases[i].message[0] && err.message[0]))
+			fail_msg("case \"%s\": returned %d (want %d), token %s, message \"%s\"", cases[i].name, r,
+				 cases[i].rc, r == 0 && token ? "set" : "none", err.message);
+		if (r < 0) {
+			/* it names the admin address where it is written */
+			assert_int_equal(err.line, 5);
+			assert_string_equal(err.field, "admin");
+			assert_string_equal(token, "untouched");
+		} else if (token) {
+			assert_int_equal(len, strlen(cases[i].token));
+			assert_string_equal(token, cases[i].token);
+			sodium_free(token);
+		}
+		/* never the token itself in a message */
+		assert_null(strstr(err.message, "0123456789"));
+		config_free(cfg);
+	}
+	snprintf(path, sizeof(path), "%s/secrets.age", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/id.key", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_invalid(void **state)
 {
 	const struct invalid_case *c = *state;
@@ -318,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_explicit),
 		cmocka_unit_test(test_environments),
 		cmocka_unit_test(test_service_secrets),
+		cmocka_unit_test(test_admin_token),
 	};
 	struct CMUnitTest invalid[ARRAY_SIZE(invalid_cases)];
 	int failed;
