@@ -83,7 +83,7 @@ void admin_conn_flush(struct admin_conn *a)
 			return;
 		admin_conn_close(a);
 	}
-	if (!a->closed && !a->stream && a->answered && a->out_off == a->out_len) {
+	if (!a->closed && !a->stream && !a->waiting && a->answered && a->out_off == a->out_len) {
 		shutdown(a->io.fd, SHUT_WR);
 		admin_conn_close(a);
 	}
