@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "admin/admin-internal.h"
 #include "admin/admin.h"
 #include "base/list.h"
@@ -47,14 +46,6 @@ static const struct {
 	int64_t minutes;
 } windows[] = { { "24h", 24 * 60 }, { "7d", 7 * 24 * 60 } };
 #define NWINDOWS (sizeof(windows) / sizeof(windows[0]))
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- storing the minutes ---------------------------------------------------- */
 
@@ -117,16 +108,18 @@ static void flush_rows(struct admin *a, struct metrics_minute *rows, size_t n, i
 void admin_status_flush(struct admin *a)
 {
 	struct metrics_minute *rows = NULL;
+	int64_t minute = state_now_ms() / MINUTE_MS;
 	ssize_t n;
 
 	if (!a->worker)
 		return;
-	n = metrics_uptime_sample(&a->uptime, &a->proxy->metrics, (wall_ms() - 1) / MINUTE_MS, &rows);
+	/* the minutes over, then the one in progress */
+	n = metrics_uptime_sample(&a->uptime, &a->proxy->metrics, minute, &rows);
 	if (n > 0)
-		flush_rows(a, rows, (size_t)n, (wall_ms() - 1) / MINUTE_MS);
+		flush_rows(a, rows, (size_t)n, minute);
 	n = metrics_uptime_take(&a->uptime, &rows);
 	if (n > 0)
-		flush_rows(a, rows, (size_t)n, (wall_ms() - 1) / MINUTE_MS);
+		flush_rows(a, rows, (size_t)n, minute);
 }
 
 /* ---- the timer ---------------------------------------------------------------- */
@@ -135,7 +128,7 @@ void admin_status_flush(struct admin *a)
  * after AFTER (Unix ms). */
 static uint64_t next_tick(int64_t after)
 {
-	int64_t target = (after / METRICS_HISTORY_INTERVAL_MS + 1) * METRICS_HISTORY_INTERVAL_MS, now = wall_ms();
+	int64_t target = (after / METRICS_HISTORY_INTERVAL_MS + 1) * METRICS_HISTORY_INTERVAL_MS, now = state_now_ms();
 
 	return time_now_ms() + (uint64_t)(target > now ? target - now : 0);
 }
@@ -143,7 +136,7 @@ static uint64_t next_tick(int64_t after)
 static void status_tick(struct loop *loop, struct loop_timer *t)
 {
 	struct admin *a = container_of(t, struct admin, status_timer);
-	int64_t now = wall_ms(), at = (now + METRICS_HISTORY_INTERVAL_MS / 2) / METRICS_HISTORY_INTERVAL_MS *
+	int64_t now = state_now_ms(), at = (now + METRICS_HISTORY_INTERVAL_MS / 2) / METRICS_HISTORY_INTERVAL_MS *
 				       METRICS_HISTORY_INTERVAL_MS;
 	/* the interval that ends at AT belongs to the minute it lies in */
 	int64_t minute = (at - 1) / MINUTE_MS;
@@ -163,7 +156,7 @@ void admin_status_start(struct admin *a)
 {
 	metrics_history_init(&a->history);
 	metrics_uptime_init(&a->uptime);
-	loop_timer_set(a->loop, &a->status_timer, next_tick(wall_ms()), status_tick);
+	loop_timer_set(a->loop, &a->status_timer, next_tick(state_now_ms()), status_tick);
 }
 
 void admin_status_release(struct admin *a)
@@ -279,7 +272,7 @@ static void history_answer(struct admin_conn *c, const char *query)
 							s->version, "points", points));
 	}
 	admin_conn_respond_json(c, 200, json_pack("{s:i, s:I, s:o, s:o}", "interval_s",
-						  METRICS_HISTORY_INTERVAL_MS / 1000, "now", (json_int_t)wall_ms(),
+						  METRICS_HISTORY_INTERVAL_MS / 1000, "now", (json_int_t)state_now_ms(),
 						  "series", series, "split", split_json(c->admin)));
 }
 
@@ -393,7 +386,7 @@ static void uptime_answer(struct admin_conn *c)
 		admin_conn_respond_json(c, 500, json_pack("{s:s}", "error", "out of memory"));
 		return;
 	}
-	j->minute = wall_ms() / MINUTE_MS;
+	j->minute = state_now_ms() / MINUTE_MS;
 	for (size_t i = 0; i < n; i++) {
 		struct uptime_service *s = &j->services[j->n];
 		const struct metrics_outcomes *o = rt->services[i]->outcomes;
