@@ -162,8 +162,8 @@ int cli_parse(struct cli *c, int argc, char **argv)
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			c->json = true;
-	if (c->error_log)
-		log_set_format(c->json ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT);
+	if (c->error_log && c->json) /* the command line's choice: log.error_format does not change it */
+		log_set_format(LOG_FORMAT_JSON);
 	for (size_t i = 0; i < sizeof(json_help) / sizeof(json_help[0]); i++)
 		opts[n++] = json_help[i];
 	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
