@@ -351,8 +351,9 @@ struct config_notifications {
 
 struct config_log {
 	char *access;                 /* path, "-" for stdout, NULL for off */
-	enum config_log_format access_format;
+	enum config_log_format access_format; /* log.format */
 	char *error;                  /* path, NULL/"-" for stderr */
+	enum config_log_format error_format;  /* log.error_format (the command line's --json wins) */
 	int level;                    /* enum log_level */
 };
 

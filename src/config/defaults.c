@@ -100,6 +100,7 @@ int config_defaults(struct config *cfg)
 		.max_retries = 2,
 	};
 	cfg->log.access_format = CONFIG_LOG_LOGFMT;
+	cfg->log.error_format = CONFIG_LOG_LOGFMT;
 	cfg->log.level = LOG_LEVEL_INFO;
 	if (!cfg->state_dir && !(cfg->state_dir = strdup(CONFIG_STATE_DIR_DEFAULT)))
 		return -ENOMEM;

@@ -184,13 +184,14 @@ static int log_file(struct loader *L, const struct ynode *value, void *obj, cons
 	return set_string(L, (char **)(void *)((char *)obj + kw->offset), value->value);
 }
 
+/* format (the access log's) or error_format (the error log's) */
 static int log_format(struct loader *L, const struct ynode *value, void *obj, const struct keyword *kw)
 {
 	size_t index;
 	int r = load_word(L, value, log_format_words, ARRAY_SIZE(log_format_words), "logfmt or json", &index);
 
 	if (r >= 0)
-		((struct config_log *)obj)->access_format = (enum config_log_format)index;
+		*(enum config_log_format *)(void *)((char *)obj + kw->offset) = (enum config_log_format)index;
 	return r;
 }
 
@@ -206,8 +207,9 @@ static int log_level(struct loader *L, const struct ynode *value, void *obj, con
 
 static const struct keyword log_keywords[] = {
 	{ "access", log_file, offsetof(struct config_log, access), 0, 0, 0 },
-	{ "format", log_format, 0, 0, 0, 0 },
+	{ "format", log_format, offsetof(struct config_log, access_format), 0, 0, 0 },
 	{ "error", log_file, offsetof(struct config_log, error), 0, 0, 0 },
+	{ "error_format", log_format, offsetof(struct config_log, error_format), 0, 0, 0 },
 	{ "level", log_level, 0, 0, 0, 0 },
 };
 

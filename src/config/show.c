@@ -212,6 +212,7 @@ static void show_log_startup(struct show *S, json_t *root, const struct config *
 		leaf(S, map, "access", text(cfg->log.access ? cfg->log.access : "off"), at(n, "access"));
 		leaf(S, map, "format", text(log_format_words[cfg->log.access_format]), at(n, "format"));
 		leaf(S, map, "error", text(cfg->log.error ? cfg->log.error : "-"), at(n, "error"));
+		leaf(S, map, "error_format", text(log_format_words[cfg->log.error_format]), at(n, "error_format"));
 		leaf(S, map, "level", text(log_level_words[cfg->log.level]), at(n, "level"));
 	}
 	n = at(tree, "startup");

@@ -242,6 +242,7 @@ static void daemon_reload(struct daemon *d)
 	d->cfg = cfg;
 	log_open(cfg->log.error);
 	log_set_level(cfg->log.level);
+	log_config_format(cfg->log.error_format == CONFIG_LOG_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT);
 	d->proxy.metrics.config_reloads++;
 	log_info("configuration reloaded from %s: %zu services, %zu routes",
 		 config_describe(cfg, what, sizeof(what)), cfg->nservices, cfg->nroutes);
@@ -456,12 +457,15 @@ int daemon_run(struct config *cfg, char **argv)
 	read_self(d);
 	log_open(cfg->log.error);
 	log_set_level(cfg->log.level);
+	log_config_format(cfg->log.error_format == CONFIG_LOG_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT);
 	/* secret values hidden in the error log too (the deployer reads them) */
 	log_set_filter(redact_global_str);
 	/* which environment this daemon serves: two may run side by side */
 	if (cfg->path)
-		log_info("configuration %s: %zu services, %zu routes", config_describe(cfg, what, sizeof(what)),
-			 cfg->nservices, cfg->nroutes);
+		log_fields(LOG_LEVEL_INFO,
+			   LOG_FIELDS(LOG_STR("cutover_version", CUTOVER_VERSION), LOG_INT("pid", getpid())),
+			   "configuration %s: %zu services, %zu routes", config_describe(cfg, what, sizeof(what)),
+			   cfg->nservices, cfg->nroutes);
 	rc = loop_init(&d->loop);
 	if (rc < 0) {
 		log_error("cannot create the event loop: %s", strerror(-rc));
