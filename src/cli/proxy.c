@@ -40,6 +40,12 @@ static int proxy_option(struct cli *c, int opt, const char *arg)
 	case 'a':
 		o->admin = arg;
 		return -1;
+	case 'F':
+		if (strcmp(arg, "logfmt") && strcmp(arg, "json"))
+			return cli_fail(c, EXIT_USAGE, NULL, "--access-log-format: expected logfmt or json, got '%s'",
+					arg);
+		o->cfg->log.access_format = strcmp(arg, "json") ? CONFIG_LOG_LOGFMT : CONFIG_LOG_JSON;
+		return -1;
 	case 'L':
 	case 'S':
 		free(*field);
@@ -96,6 +102,7 @@ int cli_proxy(int argc, char **argv)
 		{ "target", required_argument, NULL, 't' },
 		{ "admin", required_argument, NULL, 'a' },
 		{ "access-log", required_argument, NULL, 'L' },
+		{ "access-log-format", required_argument, NULL, 'F' },
 		{ "admin-socket", required_argument, NULL, 'S' },
 		{ 0 },
 	};
@@ -104,7 +111,7 @@ int cli_proxy(int argc, char **argv)
 		.verb = "proxy",
 		.error_log = true,
 		.options = opts,
-		.shortopts = "l:t:a:L:S:",
+		.shortopts = "l:t:a:L:S:F:",
 		.option = proxy_option,
 		.data = &o,
 	};

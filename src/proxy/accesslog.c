@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/escape.h"
 #include "base/util.h"
 #include "config/config-t.h"
 #include "proxy/proxy.h"
@@ -18,7 +19,7 @@
 #include "proxy/proxy-internal.h"
 
 #define ACCESSLOG_BUF (64 * 1024)
-#define ACCESSLOG_LINE_MAX 2048
+#define ACCESSLOG_LINE_MAX 4096
 
 struct accesslog {
 	int fd;
@@ -76,27 +77,53 @@ struct accesslog *accesslog_close(struct accesslog *al)
 	return NULL;
 }
 
-/* Copy s as a quoted string value: JSON escapes (also valid logfmt). */
-static size_t put_quoted(char *out, size_t cap, const char *s)
-{
-	size_t n = 0;
+/* A line being written: at most cap bytes, the newline included. */
+struct line {
+	char *b;
+	size_t n, cap;
+};
 
-	if (cap < 3)
-		return 0;
-	out[n++] = '"';
-	for (; *s && n + 7 < cap; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)ch;
-		} else if (ch < 0x20 || ch == 0x7f) {
-			n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
-		} else {
-			out[n++] = (char)ch;
-		}
-	}
-	out[n++] = '"';
-	return n;
+static void put(struct line *l, const char *s, size_t len)
+{
+	if (len > l->cap - 1 - l->n)
+		len = l->cap - 1 - l->n;
+	memcpy(l->b + l->n, s, len);
+	l->n += len;
+}
+
+static void put_str(struct line *l, const char *s) { put(l, s, strlen(s)); }
+
+/* s as a quoted string, its escaping at most max bytes (whole characters):
+ * JSON's escapes, valid in logfmt too (docs/logs.md). */
+static void put_quoted(struct line *l, const char *s, size_t max)
+{
+	size_t room = l->cap - 1 - l->n;
+
+	if (room < 2)
+		return;
+	if (max > room - 2)
+		max = room - 2;
+	l->b[l->n++] = '"';
+	l->n += escape_json(l->b + l->n, max, s, strlen(s), NULL);
+	l->b[l->n++] = '"';
+}
+
+/* A value that is usually a bare word (an id, a name, an address): bare
+ * in logfmt when it can be, else quoted; always quoted in JSON. */
+static void put_word(struct line *l, const char *s, bool json)
+{
+	if (!json && escape_logfmt_bare(s, strlen(s)))
+		put_str(l, s);
+	else
+		put_quoted(l, s, 6 * PROXY_REQUEST_ID_MAX);
+}
+
+/* The key before a value: `"key":` after a comma, or ` key=`. */
+static void put_key(struct line *l, const char *key, bool json)
+{
+	put_str(l, json ? ",\"" : " ");
+	put_str(l, key);
+	put_str(l, json ? "\":" : "=");
 }
 
 /* A request could carry a secret value (a client that knows one, a
@@ -118,47 +145,67 @@ static size_t hide_secrets(char *line, size_t len, size_t cap)
 	return hlen;
 }
 
+/* The fields, in this order, are documented in docs/logs.md: a change is
+ * a change of a format that others parse. */
 void accesslog_write(struct accesslog *al, const struct exchange *ex, uint64_t now_ns)
 {
-	char line[ACCESSLOG_LINE_MAX], method[48], path[300], host[160], err[160];
-	struct timespec ts;
+	char buf[ACCESSLOG_LINE_MAX], ts[64], num[32];
+	struct line l = { .b = buf, .cap = sizeof(buf) };
+	struct timespec now;
 	struct tm tm;
-	int n;
 	bool json = al->format == CONFIG_LOG_JSON;
-	const char *service = ex->service ? ex->service->name : "-";
-	const char *target = ex->target ? ex->target->addr_text : "-";
-	double ms = (double)(now_ns - ex->start_ns) / 1e6;
+	const char *version = exchange_version(ex);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	method[put_quoted(method, sizeof(method), ex->method_text)] = 0;
-	path[put_quoted(path, sizeof(path), ex->path)] = 0;
-	host[put_quoted(host, sizeof(host), ex->host)] = 0;
-	err[put_quoted(err, sizeof(err), ex->error ? ex->error : "")] = 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	put_str(&l, json ? "{\"ts\":\"" : "ts=");
+	put_str(&l, ts);
 	if (json)
-		n = snprintf(line, sizeof(line),
-			     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"request_id\":\"%s\",\"client\":\"%s\","
-			     "\"method\":%s,\"host\":%s,\"path\":%s,\"status\":%d,\"service\":\"%s\",\"target\":\"%s\","
-			     "\"duration_ms\":%.3f,\"bytes_out\":%llu,\"retries\":%u,%s\"error\":%s}\n",
-			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			     ts.tv_nsec / 1000000, ex->request_id, ex->client->peer, method, host, path, ex->status,
-			     service, target, ms, (unsigned long long)ex->resp_bytes, ex->retries,
-			     ex->shielded ? "\"retried_on_stable\":true," : "", err);
-	else
-		n = snprintf(line, sizeof(line),
-			     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ request_id=%s client=%s method=%s host=%s path=%s "
-			     "status=%d service=%s target=%s duration_ms=%.3f bytes_out=%llu retries=%u%s%s%s\n",
-			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			     ts.tv_nsec / 1000000, ex->request_id, ex->client->peer, method, host, path, ex->status,
-			     service, target, ms, (unsigned long long)ex->resp_bytes, ex->retries,
-			     ex->shielded ? " retried_on_stable=true" : "", ex->error ? " error=" : "", ex->error ? err : "");
-	if (n <= 0)
-		return;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	n = (int)hide_secrets(line, (size_t)n, sizeof(line));
-	if (al->len + (size_t)n > sizeof(al->buf))
+		put_str(&l, "\"");
+	put_key(&l, "request_id", json);
+	put_word(&l, ex->request_id, json);
+	put_key(&l, "client", json);
+	put_word(&l, ex->client->peer, json);
+	put_key(&l, "method", json);
+	put_quoted(&l, ex->method_text, 64);
+	put_key(&l, "host", json);
+	put_quoted(&l, ex->host, 512);
+	put_key(&l, "path", json);
+	put_quoted(&l, ex->path, 1024);
+	put_key(&l, "status", json);
+	snprintf(num, sizeof(num), "%d", ex->status);
+	put_str(&l, num);
+	put_key(&l, "service", json);
+	put_word(&l, ex->service ? ex->service->name : "-", json);
+	put_key(&l, "version", json);
+	put_word(&l, version ? version : "-", json);
+	put_key(&l, "target", json);
+	put_word(&l, ex->target ? ex->target->addr_text : "-", json);
+	put_key(&l, "duration_ms", json);
+	snprintf(num, sizeof(num), "%.3f", (double)(now_ns - ex->start_ns) / 1e6);
+	put_str(&l, num);
+	put_key(&l, "bytes_out", json);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)ex->resp_bytes);
+	put_str(&l, num);
+	put_key(&l, "retries", json);
+	snprintf(num, sizeof(num), "%u", ex->retries);
+	put_str(&l, num);
+	if (ex->shielded) {
+		put_key(&l, "retried_on_stable", json);
+		put_str(&l, "true");
+	}
+	if (json || ex->error) {
+		put_key(&l, "error", json);
+		put_quoted(&l, ex->error ? ex->error : "", 256);
+	}
+	put_str(&l, json ? "}\n" : "\n");
+	if (l.b[l.n - 1] != '\n') /* cut: the line still ends (the cap keeps a byte for it) */
+		l.b[l.n++] = '\n';
+	l.n = hide_secrets(buf, l.n, sizeof(buf));
+	if (al->len + l.n > sizeof(al->buf))
 		accesslog_flush(al);
-	memcpy(al->buf + al->len, line, (size_t)n);
-	al->len += (size_t)n;
+	memcpy(al->buf + al->len, buf, l.n);
+	al->len += l.n;
 }

@@ -11,6 +11,7 @@
  * timers, linger, close) is client.c; both are the hot path.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,10 +110,10 @@ static int serialize_request(struct client *c, struct exchange *ex, const char *
 	rc |= buf_append_str(b, " HTTP/1.1\r\n");
 	if (!r->host.len)
 		rc |= buf_appendf(b, "Host: %s\r\n", ex->service->name);
-	/* a client's X-Request-Id is kept if valid, else replaced by ours */
+	/* the client's X-Request-Id fields are dropped: exactly one goes up,
+	 * the request's id (the client's if it was sane: exchange_begin) */
 	rc |= append_fields(b, base, r->headers, r->nheaders, r->head_len - 2,
-			    HTTP_HDR_HOP | HTTP_HDR_XFF | HTTP_HDR_XF_OTHER |
-				    (ex->request_id_from_client ? 0 : HTTP_HDR_REQUEST_ID));
+			    HTTP_HDR_HOP | HTTP_HDR_XFF | HTTP_HDR_XF_OTHER | HTTP_HDR_REQUEST_ID);
 	if (r->framing == HTTP_FRAMING_CHUNKED)
 		rc |= buf_append_str(b, "Transfer-Encoding: chunked\r\n");
 	if (ex->upgrade) {
@@ -140,16 +141,16 @@ static int serialize_request(struct client *c, struct exchange *ex, const char *
 		rc |= append_slice(b, base, r->host);
 		rc |= buf_append(b, "\r\n", 2);
 	}
-	if (!ex->request_id_from_client) {
-		rc |= buf_append_str(b, "X-Request-Id: ");
-		rc |= buf_append_str(b, ex->request_id);
-		rc |= buf_append(b, "\r\n", 2);
-	}
-	rc |= buf_append(b, "\r\n", 2);
+	rc |= buf_append_str(b, "X-Request-Id: ");
+	rc |= buf_append_str(b, ex->request_id);
+	rc |= buf_append(b, "\r\n\r\n", 4);
 	return rc ? -ENOSPC : 0;
 }
 
-/* Response head for the client.  Returns 0 or -ENOSPC. */
+/* Response head for the client.  A final one carries the request's id in
+ * X-Request-Id (the service's own X-Request-Id fields are dropped: one
+ * id per request, the one in the logs); an interim one goes as it came.
+ * Returns 0 or -ENOSPC. */
 static int serialize_response(struct client *c, struct exchange *ex, const struct http_response *r,
 			      const char *base, bool interim)
 {
@@ -163,7 +164,13 @@ static int serialize_response(struct client *c, struct exchange *ex, const struc
 	rc |= buf_append(b, status_line, sizeof(status_line));
 	rc |= append_slice(b, base, r->reason);
 	rc |= buf_append(b, "\r\n", 2);
-	rc |= append_fields(b, base, r->headers, r->nheaders, r->head_len - 2, HTTP_HDR_HOP);
+	rc |= append_fields(b, base, r->headers, r->nheaders, r->head_len - 2,
+			    HTTP_HDR_HOP | (interim ? 0 : HTTP_HDR_REQUEST_ID));
+	if (!interim) {
+		rc |= buf_append_str(b, "X-Request-Id: ");
+		rc |= buf_append_str(b, ex->request_id);
+		rc |= buf_append(b, "\r\n", 2);
+	}
 	if (r->status == 101) {
 		for (uint32_t i = 0; i < r->nheaders; i++) {
 			if (r->headers[i].flags & HTTP_HDR_UPGRADE) {
@@ -207,6 +214,12 @@ void exchange_local_response(struct exchange *ex, int status, const char *reason
 		ex->upstream = NULL;
 	}
 	ex->error = reason;
+	if ((status == 502 || status == 504) && ex->service) {
+		if (ex->resp_head_done || c->state == CLIENT_TUNNEL)
+			exchange_log(ex, LOG_LEVEL_WARN, 0, "response cut short: %s", reason);
+		else
+			exchange_log(ex, LOG_LEVEL_WARN, status, "answered %d: %s", status, reason);
+	}
 	if (ex->resp_head_done || c->state == CLIENT_TUNNEL) {
 		/* the status line is gone already: truncate */
 		if (!ex->status)
@@ -245,14 +258,16 @@ void exchange_local_response(struct exchange *ex, int status, const char *reason
 /* ------------------------------------------------------------------ */
 /* starting an exchange                                                */
 
+/* A client's X-Request-Id is kept when it is 1..PROXY_REQUEST_ID_MAX
+ * visible ASCII characters other than '"' and '\\' (a UUID, a trace id,
+ * base64...): nothing a log line or a header would have to escape. */
 static bool request_id_valid(const char *v, size_t n)
 {
-	if (n == 0 || n > 32)
+	if (n == 0 || n > PROXY_REQUEST_ID_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		char ch = v[i];
-		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '-' ||
-		      ch == '_' || ch == '.'))
+		unsigned char ch = (unsigned char)v[i];
+		if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
 			return false;
 	}
 	return true;
@@ -272,14 +287,13 @@ void exchange_begin(struct client *c, struct exchange *ex)
 	slice_copy(ex->method_text, sizeof(ex->method_text), base, r->method);
 	slice_copy(ex->path, sizeof(ex->path), base, r->target);
 	slice_copy(ex->host, sizeof(ex->host), base, r->host);
-	for (uint32_t i = 0; i < r->nheaders; i++) {
+	/* the first sane X-Request-Id of the client's, else one of ours */
+	for (uint32_t i = 0; i < r->nheaders && !ex->request_id[0]; i++) {
 		const struct http_header *h = &r->headers[i];
-		if ((h->flags & HTTP_HDR_REQUEST_ID) && request_id_valid(base + h->value.off, h->value.len)) {
+		if ((h->flags & HTTP_HDR_REQUEST_ID) && request_id_valid(base + h->value.off, h->value.len))
 			slice_copy(ex->request_id, sizeof(ex->request_id), base, h->value);
-			ex->request_id_from_client = true;
-		}
 	}
-	if (!ex->request_id_from_client)
+	if (!ex->request_id[0])
 		proxy_request_id(p, ex->request_id);
 	if (!(r->flags & HTTP_MSG_KEEP_ALIVE) || p->draining)
 		c->close_after = true;
@@ -424,8 +438,7 @@ static bool response_head(struct exchange *ex)
 		return u->eof;
 	}
 	if (rc < 0) {
-		log_warn("invalid response from %s for request %s: %s", ex->target->addr_text, ex->request_id,
-			 err.reason);
+		exchange_log(ex, LOG_LEVEL_WARN, 0, "invalid response from upstream: %s", err.reason);
 		exchange_upstream_failed(ex, FAIL_BAD_RESPONSE, 0);
 		return true;
 	}
@@ -504,8 +517,7 @@ static bool response_body(struct exchange *ex)
 	}
 	n = http_body_feed(&ex->resp_body, buf_start(&u->in), len, &doff, &dlen, &err);
 	if (n < 0) {
-		log_warn("invalid response body from %s for request %s: %s", ex->target->addr_text,
-			 ex->request_id, err.reason);
+		exchange_log(ex, LOG_LEVEL_WARN, 0, "invalid response body from upstream: %s", err.reason);
 		exchange_local_response(ex, 502, "invalid response body from upstream");
 		return true;
 	}
@@ -635,6 +647,56 @@ bool exchange_tunnel_step(struct client *c)
 		upstream_set_deadline(u, c->proxy->cfg->timeouts.client_idle);
 	}
 	return progress;
+}
+
+/* ------------------------------------------------------------------ */
+/* the error log                                                       */
+
+const char *exchange_version(const struct exchange *ex)
+{
+	int g;
+
+	if (!ex->service || !ex->target)
+		return NULL;
+	g = route_target_group(ex->service, ex->target);
+	return g >= 0 ? ex->service->groups[g].version : NULL;
+}
+
+void exchange_log(struct exchange *ex, enum log_level level, int status, const char *fmt, ...)
+{
+	struct proxy *p = ex->client->proxy;
+	uint64_t second = p->loop->now_ns / 1000000000u;
+	uint32_t suppressed;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	/* a failing version under load must not turn the error log into a
+	 * second access log, nor cost a write(2) per request */
+	if (second != p->reqlog_second) {
+		p->reqlog_second = second;
+		p->reqlog_lines = 0;
+	}
+	if (p->reqlog_lines >= REQUEST_LOG_PER_SECOND) {
+		p->reqlog_suppressed++;
+		return;
+	}
+	p->reqlog_lines++;
+	suppressed = p->reqlog_suppressed;
+	p->reqlog_suppressed = 0;
+	{
+		const struct log_field fields[] = {
+			LOG_STR("request_id", ex->request_id),
+			LOG_STR("service", ex->service ? ex->service->name : NULL),
+			LOG_STR("version", exchange_version(ex)),
+			LOG_STR("target", ex->target ? ex->target->addr_text : NULL),
+			status > 0 ? LOG_INT("status", status) : LOG_STR("status", NULL),
+			suppressed ? LOG_INT("suppressed", suppressed) : LOG_STR("suppressed", NULL),
+		};
+		va_start(ap, fmt);
+		log_vfields(level, fields, ARRAY_SIZE(fields), fmt, ap);
+		va_end(ap);
+	}
 }
 
 /* ------------------------------------------------------------------ */

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/log.h"
 #include "loop/loop.h"
 #include "proxy/proxy-t.h"
 
@@ -99,6 +100,17 @@ bool exchange_tunnel_step(struct client *c);
 /* Count, log, release the upstream connection (pooled if reusable), clear
  * c->ex and free ex. */
 void exchange_finish(struct exchange *ex);
+/* The version of ex->target in ex->service, or NULL (no target yet, or an
+ * unmanaged service's target). */
+const char *exchange_version(const struct exchange *ex);
+/* A line in the error log about ex's request (a failed attempt, a retry,
+ * a 502 or 504 of the proxy's), with its fields: request_id, service,
+ * version and target when known, status when > 0.  At most
+ * REQUEST_LOG_PER_SECOND such lines a second are written; the next one
+ * written after some were left out says how many ("suppressed"). */
+void exchange_log(struct exchange *ex, enum log_level level, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+#define REQUEST_LOG_PER_SECOND 100
 
 /* --- retry.c: connecting, upstream failures, retries, the shield --- */
 

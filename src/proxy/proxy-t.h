@@ -28,6 +28,9 @@
 
 struct inherited;
 
+/* The longest X-Request-Id kept from a client (docs/logs.md). */
+#define PROXY_REQUEST_ID_MAX 128
+
 struct proxy;
 struct exchange;
 
@@ -226,11 +229,10 @@ struct exchange {
 	bool class_known;                  /* route_class was looked up (in routes) */
 	const char *route_class;           /* its route class's name (in routes->router); NULL: none */
 	bool counted;                      /* counted in metrics.in_flight */
-	bool request_id_from_client;
 	bool header_deadline_set;
 	bool tunnel_client_shut;
 	bool tunnel_done;
-	char request_id[33];
+	char request_id[PROXY_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id if sane, else ours */
 	char method_text[16];
 	char path[256];
 	char host[128];
@@ -272,6 +274,9 @@ struct proxy {
 	uint64_t request_seq;
 	uint32_t id_prefix;
 	char request_id_text[25];          /* the last request id (see proxy_request_id) */
+	uint64_t reqlog_second;            /* lines about requests in the error log (exchange_log): */
+	uint32_t reqlog_lines;             /* ... written in that second of the loop's clock */
+	uint32_t reqlog_suppressed;        /* ... left out since the last one written */
 	bool holding;                      /* proxy_hold(): connections wait in the accept queue */
 	struct inherited *inherited;       /* sockets handed over, taken by address (borrowed; NULL: none) */
 	bool draining;                     /* proxy_drain() ran: not accepting */

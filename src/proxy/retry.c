@@ -129,11 +129,15 @@ static void exchange_shield(struct exchange *ex, enum upstream_failure why, int 
 	/* the canary target is out of the picks that may follow */
 	if (last < ARRAY_SIZE(ex->tried) && !ex->tried[last])
 		ex->tried[last] = target_ref(t);
+	/* logged while ex->target is the canary's: its version and address */
+	exchange_log(ex, LOG_LEVEL_WARN, why == FAIL_SERVER_ERROR ? ex->resp.status : 0,
+		     "the canary failed the request (%s): retrying on stable",
+		     why == FAIL_SERVER_ERROR ? "5xx"
+		     : why == FAIL_CONNECT || why == FAIL_CONNECT_TIMEOUT ? "connect failed"
+									  : "no response");
 	ex->shielded = true;
 	ex->retries++;
 	ex->group = (int8_t)stable;
-	log_debug("request %s failed on canary %s (%s): retrying on stable", ex->request_id, t->addr_text,
-		  why == FAIL_SERVER_ERROR ? "5xx" : "no response");
 	target_unref(ex->target);
 	ex->target = NULL;
 	exchange_connect(ex);
@@ -189,10 +193,14 @@ void exchange_upstream_failed(struct exchange *ex, enum upstream_failure why, in
 		if ((cc = exchange_class_counts(ex, t)))
 			cc->retries++;
 		ex->retries++;
+		/* a refused connect is news; a pooled connection closing under a
+		 * request is the keep-alive race, retried as designed */
+		exchange_log(ex, why == FAIL_CLOSED ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, 0,
+			     why == FAIL_CLOSED ? "upstream closed a pooled connection: %s; retrying"
+						: "upstream connect failed: %s; retrying on another target",
+			     err ? strerror(-err) : "closed");
 		target_unref(ex->target);
 		ex->target = NULL;
-		log_debug("retrying request %s after upstream %s failed: %s", ex->request_id, t->addr_text,
-			  err ? strerror(-err) : "closed");
 		exchange_connect(ex);
 		return;
 	}
