@@ -66,8 +66,12 @@ static json_t *dep_event_build(struct deployment *dep, const char *label, const 
 		}
 	}
 	json_decref(ev);
-	log_info("%s %s %s: %s%s%s", dep->is_rollback ? "rollback of" : "deploy", dep->service, dep->version, label,
-		 detail ? ": " : "", detail ? detail : "");
+	log_fields(LOG_LEVEL_INFO,
+		   LOG_FIELDS(LOG_STR("service", dep->service), LOG_STR("version", dep->version),
+			      LOG_INT("deployment_id", dep->id), LOG_STR("phase", label),
+			      LOG_STR("from_version", dep->from_version[0] ? dep->from_version : NULL)),
+		   "%s %s %s: %s%s%s", dep->is_rollback ? "rollback of" : "deploy", dep->service, dep->version, label,
+		   detail ? ": " : "", detail ? detail : "");
 	return out;
 }
 
@@ -259,7 +263,11 @@ bool rollback_now(struct managed *m, const char *why)
 	loop_timer_cancel(m->d->p->loop, &m->prev_timer);
 	for (size_t i = 0; i < back->n; i++)
 		record_instance_state(m->d, back->slots[i]->ref, STATE_INSTANCE_HEALTHY);
-	log_warn("rolled %s back to %s in %.3f ms: %s", m->name, back->version, rollback_ms, why);
+	log_fields(LOG_LEVEL_WARN,
+		   LOG_FIELDS(LOG_STR("service", m->name), LOG_STR("version", back->version),
+			      LOG_STR("from_version", bad ? bad->version : NULL),
+			      dep ? LOG_INT("deployment_id", dep->id) : LOG_STR("deployment_id", NULL)),
+		   "rolled %s back to %s in %.3f ms: %s", m->name, back->version, rollback_ms, why);
 	if (!dep) {
 		m->rollbacks[TRIGGER_AUTOMATIC]++; /* a crash-looping live version (no deployment counts it) */
 		record_routing(m->d, back, DEPLOY_BY_DAEMON, "rollback", bad ? bad->version : NULL, "done", why);

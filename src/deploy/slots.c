@@ -24,6 +24,13 @@
 #include "proxy/proxy.h"
 #include "supervisor/supervisor.h"
 
+/* The error log's fields of slot s (docs/logs.md) for every message logged
+ * in the enclosing block, down any call chain (a crash that rolls back). */
+#define SLOT_LOG_SCOPE(s)                                                                                     \
+	LOG_SCOPE(LOG_STR("service", (s)->m->name), LOG_STR("version", (s)->version),                     \
+		  LOG_STR("instance", (s)->addr),                                                           \
+		  (s)->inst ? LOG_INT("pid", sup_instance_pid((s)->inst)) : LOG_STR("pid", NULL))
+
 /* Tell the observer of an instance change. */
 void slot_emit(struct slot *s, const char *state, const char *detail)
 {
@@ -87,6 +94,7 @@ static void slot_stopped(struct sup_instance *inst, const struct sup_exit *last,
 {
 	struct slot *s = data;
 	struct deployer *d = s->m->d;
+	SLOT_LOG_SCOPE(s);
 
 	log_info("%s %s on port %u stopped%s", s->m->name, s->version, s->port,
 		 last && last->signal == SIGKILL ? " (killed after the stop grace)" : "");
@@ -118,6 +126,7 @@ static void drain_tick(struct loop *loop, struct loop_timer *t)
 	struct slot *s = container_of(t, struct slot, drain_timer);
 	const struct metrics_upstream *mu = slot_metrics(s->m, s);
 	int64_t busy = mu ? mu->open_connections - mu->idle_connections : 0;
+	SLOT_LOG_SCOPE(s);
 
 	if (busy > 0 && loop->now_ms < s->drain_until_ms) {
 		loop_timer_set(loop, t, loop->now_ms + 50, drain_tick);
@@ -149,6 +158,7 @@ static void slot_crashed(struct slot *s, const struct sup_exit *e, bool gave_up)
 {
 	struct managed *m = s->m;
 	char why[320];
+	SLOT_LOG_SCOPE(s);
 
 	s->crashed = true;
 	record_instance_state(m->d, s->ref, STATE_INSTANCE_CRASHED);
@@ -194,6 +204,7 @@ static void slot_health(struct health_check *hc, enum health_state state, const 
 {
 	struct slot *s = data;
 	struct managed *m = s->m;
+	SLOT_LOG_SCOPE(s);
 
 	s->health = state;
 	slot_emit(s, state == HEALTH_HEALTHY ? "healthy" : "unhealthy", state == HEALTH_HEALTHY ? NULL : reason);
@@ -344,8 +355,11 @@ struct slot *slot_start(struct managed *m, const struct config_service *cs, cons
 		s = NULL; /* freed when reaped */
 		goto out;
 	}
-	log_info("%s %s %s on port %u (pid %d), log %s", adopt ? "adopted" : "started", m->name, version, s->port,
-		 (int)sup_instance_pid(s->inst), log_path);
+	{
+		SLOT_LOG_SCOPE(s);
+		log_info("%s %s %s on port %u (pid %d), log %s", adopt ? "adopted" : "started", m->name, version,
+			 s->port, (int)sup_instance_pid(s->inst), log_path);
+	}
 	goto out;
 fail:
 	slot_free(s);
