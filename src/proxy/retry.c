@@ -195,10 +195,12 @@ void exchange_upstream_failed(struct exchange *ex, enum upstream_failure why, in
 		ex->retries++;
 		/* a refused connect is news; a pooled connection closing under a
 		 * request is the keep-alive race, retried as designed */
-		exchange_log(ex, why == FAIL_CLOSED ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, 0,
-			     why == FAIL_CLOSED ? "upstream closed a pooled connection: %s; retrying"
-						: "upstream connect failed: %s; retrying on another target",
-			     err ? strerror(-err) : "closed");
+		if (why == FAIL_CLOSED)
+			exchange_log(ex, LOG_LEVEL_INFO, 0, "upstream closed a pooled connection%s%s; retrying",
+				     err ? ": " : "", err ? strerror(-err) : "");
+		else
+			exchange_log(ex, LOG_LEVEL_WARN, 0, "upstream connect failed: %s; retrying on another target",
+				     strerror(err ? -err : ECONNREFUSED));
 		target_unref(ex->target);
 		ex->target = NULL;
 		exchange_connect(ex);
