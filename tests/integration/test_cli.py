@@ -231,7 +231,9 @@ def test_daemon_and_proxy_json_log():
             check(len(lines) >= 2, f"{argv[0]} --json: error log lines: {err!r}")
             for l in lines:
                 obj = json.loads(l)
-                eq(sorted(obj), ["level", "msg", "ts"], f"keys of {l!r}")
+                # ts, level, msg, then a line's own fields (docs/logs.md)
+                eq(list(obj)[:3], ["ts", "level", "msg"], f"first keys of {l!r}")
+                check(set(obj) <= {"ts", "level", "msg", "cutover_version", "pid"}, f"keys of {l!r}")
                 check(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", obj["ts"]), f"ts of {l!r}")
             check(any(json.loads(l)["msg"] == "received SIGTERM" for l in lines), f"SIGTERM logged: {err!r}")
         # without --json: logfmt as before
@@ -256,7 +258,10 @@ def test_daemon_and_proxy_json_log():
             r = run("daemon", "--config", cfg2, "--json", timeout=10)
             json_error(r, 1, "daemon --json on a taken port")
             for l in r.stderr.splitlines():
-                eq(sorted(json.loads(l)), ["level", "msg", "ts"], f"stderr is JSON lines: {r.stderr!r}")
+                obj = json.loads(l)
+                check(list(obj)[:3] == ["ts", "level", "msg"] and
+                      set(obj) <= {"ts", "level", "msg", "cutover_version", "pid"},
+                      f"stderr is JSON lines: {r.stderr!r}")
             check(any(f"127.0.0.1:{busy.getsockname()[1]}" in json.loads(l)["msg"] for l in r.stderr.splitlines()),
                   f"the taken address is logged: {r.stderr!r}")
         finally:
