@@ -513,6 +513,7 @@ static int summarize(const struct demo *d)
 				   rolled, "reason", reason ? reason : "", "work_dir", d->dir);
 	int rc = wrong ? EXIT_FAILED : EXIT_OK;
 
+	json_object_set_new(summary, "status_page", json_sprintf("http://127.0.0.1:%u/", d->admin));
 	json_object_set_new(summary, "ok", json_boolean(!wrong));
 	json_object_set_new(summary, "exit_code", json_integer(rc));
 	if (wrong)
@@ -546,6 +547,7 @@ static int run_demo(struct demo *d)
 		return EXIT_FAILED;
 	print_deploy(d->deps[0]);
 
+	say("\n   the status page, live while the demo runs: http://127.0.0.1:%u/\n", d->admin);
 	load_start(d->port);
 	rc = ship_under_load(d);
 	load_stop();
@@ -565,9 +567,10 @@ static int finish(struct demo *d, int rc)
 		d->deps[i] = NULL;
 	}
 	if (d->keep && rc == EXIT_OK && d->daemon_pid > 0) {
-		say("\n   still running (--keep): http://127.0.0.1:%u/   `cutover status --socket %s`\n"
+		say("\n   still running (--keep): the shop http://127.0.0.1:%u/, the status page http://127.0.0.1:%u/,\n"
+		    "   `cutover status --socket %s`\n"
 		    "   stop it (and the shop) with: cutover shutdown --stop-services --socket %s\n",
-		    d->port, d->sock, d->sock);
+		    d->port, d->admin, d->sock, d->sock);
 		return rc;
 	}
 	stop_daemon(d->daemon_pid, d->sock);
