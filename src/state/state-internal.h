@@ -9,7 +9,24 @@ struct state {
 	sqlite3 *db;
 	char errmsg[256];             /* last failure, for state_errmsg() */
 	unsigned depth;               /* state_begin() nesting: > 1 runs in a savepoint */
+	int lock_fd;                  /* STATE_DIR/state.lock, held shared (state_open); -1: none */
 };
+
+/* The lock every connection state_open() makes holds shared for its life,
+ * and `cutover state restore` exclusive (backup.c): "state.lock" in the
+ * state directory. */
+#define STATE_LOCK_NAME "state.lock"
+
+/* Open the SQLite file FILE as it is: no lock, no journal mode, no
+ * migration (for backups, checks and restores, which look at a file that
+ * may not be a cutover state at all).  FLAGS are sqlite3_open_v2()'s.
+ * Extended result codes and the busy timeout are set.  Returns 0 with *ret
+ * (state_close() it), or -errno with a sentence naming FILE in err. */
+int state_open_raw(const char *file, int flags, struct state **ret, char *err, size_t errlen);
+/* What state_open() does once it holds the lock: open FILE (created if
+ * CREATE), WAL, synchronous FULL, the migrations, foreign keys.  Without
+ * the lock: for a file no other process knows of (a restore's copy). */
+int state_open_file(const char *file, bool create, struct state **ret, char *err, size_t errlen);
 
 /* Map a SQLite result code to -errno, remembering SQLite's message:
  * BUSY/LOCKED -> -EBUSY, CONSTRAINT_UNIQUE/PRIMARYKEY -> -EEXIST, other
@@ -62,3 +79,11 @@ int state_rows(struct state *st, sqlite3_stmt *stmt, const struct state_row_kind
 /* The first row of STMT into *(T *)ret: 0, -ENOENT if there is none, or
  * -errno (ret untouched).  Finalizes STMT either way. */
 int state_row(struct state *st, sqlite3_stmt *stmt, const struct state_row_kind *kind, void *ret);
+
+/* The tables of the schema and the version that added each (check.c),
+ * ending with a NULL name: what a check and a backup count. */
+struct state_table {
+	const char *name;
+	int min_schema;
+};
+extern const struct state_table state_tables[];

@@ -205,3 +205,29 @@ struct state_traffic_minute {
 	uint64_t requests;            /* requests routed to the service */
 	uint64_t failed;              /* of those, answered 5xx (by it, or by the proxy for it) */
 };
+
+/* maintenance: a service the proxy answers with 503 until an operator
+ * turns it off (`cutover maintenance on`), state/maintenance.c. */
+#define STATE_MAINTENANCE_PAGE_MAX (64 * 1024) /* bytes of a custom page */
+#define STATE_MAINTENANCE_RETRY_MAX 86400      /* Retry-After, seconds */
+#define STATE_ACTOR_MAX 95                     /* a user name, or "uid N" */
+struct state_maintenance {
+	char service[STATE_SERVICE_MAX + 1];
+	int64_t since;                /* Unix ms: when it was turned on */
+	char started_by[STATE_ACTOR_MAX + 1];
+	char *page;                   /* the HTML answered (owned); NULL: the built-in page */
+	unsigned retry_after;         /* seconds, 1..STATE_MAINTENANCE_RETRY_MAX */
+};
+
+/* What `cutover state backup` saved and `cutover state restore` put back
+ * (state/backup.c): the file, its schema and its rows. */
+#define STATE_TABLES_MAX 16
+struct state_file_info {
+	int schema_version;           /* PRAGMA user_version */
+	uint64_t size_bytes;
+	size_t ntables;
+	struct {
+		const char *name;         /* static */
+		int64_t rows;             /* -1: the table is not in this schema */
+	} tables[STATE_TABLES_MAX];
+};

@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "base/util.h"
 #include "secrets/redact.h"
 #include "state/state-internal.h"
@@ -614,6 +617,68 @@ fail:
 	return r;
 }
 
+int state_open_raw(const char *file, int flags, struct state **ret, char *err, size_t errlen)
+{
+	struct state *st = calloc(1, sizeof(*st));
+	int rc, r;
+
+	if (!st) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -ENOMEM;
+	}
+	st->lock_fd = -1;
+	rc = sqlite3_open_v2(file, &st->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		r = state_sql_error(st, rc);
+		snprintf(err, errlen, "%s: cannot open: %s", file, st->errmsg);
+		state_close(st);
+		return r;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	*ret = st;
+	return 0;
+}
+
+/* How long a connection waits for a restore (which holds the lock
+ * exclusive for the moment of its swap) before it gives up. */
+#define LOCK_WAIT_MS 30000
+
+/* Take DIR/state.lock shared into *ret_fd (close-on-exec: the instances
+ * the daemon starts must not inherit it, or it would outlive the daemon).
+ * Returns 0, or -errno with a sentence in err: -EBUSY when a restore holds
+ * it beyond LOCK_WAIT_MS. */
+static int lock_shared(const char *dir, int *ret_fd, char *err, size_t errlen)
+{
+	char path[4200];
+	int fd, waited = 0, r;
+
+	snprintf(path, sizeof(path), "%s/" STATE_LOCK_NAME, dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	while (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK || waited >= LOCK_WAIT_MS) {
+			r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			snprintf(err, errlen, "%s: %s", path,
+				 r == -EBUSY ? "the state is being restored (cutover state restore holds this lock): "
+					       "try again once it is done"
+					     : strerror(-r));
+			close(fd);
+			return r;
+		}
+		usleep(50 * 1000);
+		waited += 50;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 /* state_open() and state_open_existing(): CREATE says whether a missing
  * directory and database may be created. */
 static int open_db(const char *dir, bool create, struct state **ret, char *err, size_t errlen)
@@ -621,9 +686,8 @@ static int open_db(const char *dir, bool create, struct state **ret, char *err, 
 	char file[4200];
 	char scratch[8];
 	struct state *st = NULL;
-	sqlite3_stmt *stmt = NULL;
 	struct stat sb;
-	int r, rc;
+	int r, lock_fd = -1;
 
 	if (!err || !errlen) {
 		err = scratch;
@@ -654,20 +718,29 @@ static int open_db(const char *dir, bool create, struct state **ret, char *err, 
 		snprintf(err, errlen, "%s: not a regular file", file);
 		return -EINVAL;
 	}
-	st = calloc(1, sizeof(*st));
-	if (!st) {
-		snprintf(err, errlen, "%s: out of memory", file);
-		return -ENOMEM;
+	/* before the file is opened: a restore swaps it under this lock */
+	r = lock_shared(dir, &lock_fd, err, errlen);
+	if (r < 0)
+		return r;
+	r = state_open_file(file, create, &st, err, errlen);
+	if (r < 0) {
+		close(lock_fd);
+		return r;
 	}
-	rc = sqlite3_open_v2(file, &st->db, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), NULL);
-	if (rc != SQLITE_OK) {
-		r = state_sql_error(st, rc);
-		snprintf(err, errlen, "%s: cannot open: %s", file, st->errmsg);
-		goto fail;
-	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	st->lock_fd = lock_fd;
+	*ret = st;
+	return 0;
+}
 
+int state_open_file(const char *file, bool create, struct state **ret, char *err, size_t errlen)
+{
+	struct state *st = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	r = state_open_raw(file, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), &st, err, errlen);
+	if (r < 0)
+		return r;
 	/* WAL: readers never block the writer and a crash of the writer leaves
 	 * the database consistent (the WAL is replayed on the next open). */
 	r = state_prepare(st, "PRAGMA journal_mode = WAL", &stmt);
@@ -709,6 +782,41 @@ fail:
 	return r;
 }
 
+int state_open_check(const char *dir, struct state **ret, char *err, size_t errlen)
+{
+	char file[4200];
+	struct state *st = NULL;
+	struct stat sb;
+	int r, lock_fd = -1;
+
+	if ((size_t)snprintf(file, sizeof(file), "%s/state.db", dir) >= sizeof(file)) {
+		snprintf(err, errlen, "state directory %s: path too long", dir);
+		return -ENAMETOOLONG;
+	}
+	if (stat(file, &sb) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return r;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", file);
+		return -EINVAL;
+	}
+	r = lock_shared(dir, &lock_fd, err, errlen);
+	if (r < 0)
+		return r;
+	/* read-write for the WAL's shared memory, but no write goes through */
+	r = state_open_raw(file, SQLITE_OPEN_READWRITE, &st, err, errlen);
+	if (r < 0) {
+		close(lock_fd);
+		return r;
+	}
+	st->lock_fd = lock_fd;
+	state_exec(st, "PRAGMA query_only = ON");
+	*ret = st;
+	return 0;
+}
+
 int state_open(const char *dir, struct state **ret, char *err, size_t errlen)
 {
 	return open_db(dir, true, ret, err, errlen);
@@ -724,6 +832,9 @@ struct state *state_close(struct state *st)
 	if (!st)
 		return NULL;
 	sqlite3_close_v2(st->db);
+	/* after the connection: the lock covers it to its end */
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
 	free(st);
 	return NULL;
 }

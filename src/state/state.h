@@ -308,3 +308,70 @@ int state_traffic_add(struct state *st, const struct state_traffic_minute *rows,
  * only. */
 int state_traffic_sum(struct state *st, const char *service, int64_t from, int64_t to, uint64_t *ret_requests,
 		      uint64_t *ret_failed);
+
+/* ---- maintenance (maintenance.c) ---------------------------------------- */
+
+/* Record that M->service is in maintenance (insert, or replace the row
+ * with the same service).  -EINVAL: a bad name, a page over
+ * STATE_MAINTENANCE_PAGE_MAX bytes, retry_after outside 1..86400. */
+int state_maintenance_set(struct state *st, const struct state_maintenance *m);
+/* SERVICE is out of maintenance: its row goes.  -ENOENT if it had none. */
+int state_maintenance_delete(struct state *st, const char *service);
+/* Every service in maintenance, by name.  Free with
+ * state_maintenance_array_free(). */
+int state_maintenance_list(struct state *st, struct state_maintenance **ret_items, size_t *ret_n);
+void state_maintenance_clear(struct state_maintenance *m);
+void state_maintenance_array_free(struct state_maintenance *items, size_t n);
+
+/* ---- backup, restore and checks (backup.c, check.c) --------------------- */
+
+/* An online, consistent copy of the state in DIR (SQLite's backup API, in
+ * one read transaction: the daemon writes on meanwhile) into FILE: written
+ * to a temporary file beside FILE, checked (integrity_check), fsynced, then
+ * renamed into place, so FILE is never half-written.  FILE is one
+ * self-contained SQLite database (rollback journal, no -wal beside it).
+ * Without OVERWRITE an existing FILE is refused (-EEXIST, also if it
+ * appears meanwhile).  *ret describes what was saved.  Returns 0 or -errno
+ * with a sentence in err; nothing is left behind on failure. */
+int state_backup(const char *dir, const char *file, bool overwrite, struct state_file_info *ret, char *err,
+		 size_t errlen);
+
+/* Whether FILE can be restored: -EINVAL if it is not a SQLite database,
+ * or one without cutover's tables; -EPROTO if its schema is newer than
+ * this build knows (an older one is accepted: it is migrated when it is
+ * next opened); -EIO if integrity_check or foreign_key_check find a fault.
+ * *ret (may be NULL) describes it.  Reads only. */
+int state_file_inspect(const char *file, struct state_file_info *ret, char *err, size_t errlen);
+
+/* Put FILE back as DIR/state.db, while no process has the state open
+ * (-EBUSY otherwise: every connection holds DIR/state.lock shared, the
+ * restore takes it exclusive and keeps it to the end).  FILE is copied
+ * beside the database, inspected as state_file_inspect() does, an audit
+ * row (action "state-restore", by ACTOR with uid ACTOR_UID, in env ENV)
+ * added to the copy, and the copy renamed over state.db; the previous
+ * state.db (and its -wal, -shm) are kept as state.db.before-restore-STAMP
+ * (STAMP: UTC, e.g. 20261122T044854Z), whose path goes to before (may be
+ * NULL; "" when there was none).  Returns 0 or -errno with a sentence in
+ * err; the state directory is as it was on failure. */
+struct state_restore_request {
+	const char *dir;
+	const char *file;
+	const char *actor;
+	unsigned actor_uid;
+	const char *env;              /* NULL: none */
+};
+int state_restore(const struct state_restore_request *req, struct state_file_info *ret, char *before,
+		  size_t beforelen, char *err, size_t errlen);
+
+/* Open DIR/state.db to look at it without changing it (no migration, no
+ * journal mode change; writes refused): for `cutover state check` beside a
+ * running daemon.  -ENOENT if there is none. */
+int state_open_check(const char *dir, struct state **ret, char *err, size_t errlen);
+
+/* Run SQLite's checks (integrity_check, foreign_key_check) and cutover's
+ * own invariants on ST: a new JSON array (caller owns it) of
+ * {"check": NAME, "ok": bool, "detail": TEXT, "problems": [TEXT, ...]}
+ * (problems: at most 20, "count" says how many there were), in a fixed
+ * order.  A check that cannot run (a table missing, the file unreadable)
+ * is not ok and says why.  Returns 0, or -ENOMEM. */
+int state_check(struct state *st, json_t **ret);
