@@ -115,20 +115,22 @@ ssize_t proxy_write_pair(struct loop_io *io, bool *can_write, const char *head, 
 }
 
 /* Write pending bytes to the client: our own bytes (c->out) first, then the
- * validated response body bytes waiting in the upstream buffer.  Returns
- * true on progress; a dead client is closed. */
+ * validated response body bytes waiting in the upstream buffer, or the
+ * page the proxy answers with (maintenance.c).  Returns true on progress;
+ * a dead client is closed. */
 static bool client_write(struct client *c)
 {
 	struct exchange *ex = c->ex;
 	bool body = ex && ex->upstream && ex->resp_fwd;
+	size_t page = !body && ex ? exchange_page_left(ex) : 0;
 	size_t head_done, body_done;
 	ssize_t n;
 
 	if (!c->can_write || c->state == CLIENT_CLOSED)
 		return false;
 	n = proxy_write_pair(&c->io, &c->can_write, buf_start(&c->out), buf_len(&c->out),
-			     body ? buf_start(&ex->upstream->in) : NULL, body ? ex->resp_fwd : 0,
-			     &head_done, &body_done);
+			     body ? buf_start(&ex->upstream->in) : page ? ex->page->bytes + ex->page_off : NULL,
+			     body ? ex->resp_fwd : page, &head_done, &body_done);
 	if (n == 0)
 		return false;
 	if (n < 0) {
@@ -144,7 +146,9 @@ static bool client_write(struct client *c)
 		return true;
 	}
 	buf_consume(&c->out, head_done);
-	if (body_done) {
+	if (body_done && page) {
+		ex->page_off += body_done;
+	} else if (body_done) {
 		buf_consume(&ex->upstream->in, body_done);
 		ex->resp_fwd -= body_done;
 	}
@@ -159,7 +163,7 @@ static bool exchange_maybe_done(struct client *c)
 	struct exchange *ex = c->ex;
 	bool drain_only;
 
-	if (!ex || !ex->resp_done || ex->resp_fwd || !buf_empty(&c->out))
+	if (!ex || !ex->resp_done || ex->resp_fwd || !buf_empty(&c->out) || exchange_page_left(ex))
 		return false;
 	if (c->state == CLIENT_TUNNEL && !ex->tunnel_done)
 		return false;
@@ -353,7 +357,7 @@ void client_on_timer(struct loop *loop, struct loop_timer *timer)
 	case CLIENT_EXCHANGE:
 		if (ex && !ex->req_done && !ex->resp_head_done) {
 			exchange_local_response(ex, 408, "request body timeout");
-		} else if (ex && (!buf_empty(&c->out) || ex->resp_fwd)) {
+		} else if (ex && (!buf_empty(&c->out) || ex->resp_fwd || exchange_page_left(ex))) {
 			/* the client does not read its response */
 			ex->error = "client write timeout";
 			ex->aborted = true;

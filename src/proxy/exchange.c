@@ -55,6 +55,7 @@ void exchange_free(struct exchange *ex)
 		if (ex->tried[i])
 			target_unref(ex->tried[i]);
 	target_unref(ex->target);
+	proxy_page_unref(ex->page);
 	route_table_unref(ex->routes);
 	proxy_buf_put(p, &ex->uhead);
 	if (p->nfree_exchanges < 64) {
@@ -317,6 +318,16 @@ void exchange_begin(struct client *c, struct exchange *ex)
 		return;
 	}
 	ex->service = ex->routes->services[idx];
+	if (p->nmaintenance) {
+		const struct proxy_maintenance *m = proxy_maintenance_find(p, ex->service->name);
+		if (m) {
+			ex->req_done = r->framing == HTTP_FRAMING_NONE;
+			ex->head_done = true;
+			buf_consume(&c->in, r->head_len);
+			exchange_maintenance_response(ex, m);
+			return;
+		}
+	}
 	/* the version group, while the head (cookies, headers) is readable */
 	rq = (struct route_request){
 		.req = r, .base = base, .cohorts = &p->cfg->cohorts, .deck = &p->deck, .cohort = COHORT_NONE

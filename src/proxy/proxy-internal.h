@@ -32,6 +32,20 @@ void accesslog_write(struct accesslog *al, const struct exchange *ex, uint64_t n
 void accesslog_flush(struct accesslog *al);
 struct accesslog *accesslog_close(struct accesslog *al);
 
+/* --- maintenance.c --- */
+
+/* Answer ex (its head consumed, req_done set as far as it goes) with M's
+ * 503, Retry-After and page (none for HEAD); the page is written from
+ * ex->page by client.c as the client takes it. */
+void exchange_maintenance_response(struct exchange *ex, const struct proxy_maintenance *m);
+/* Drop a reference (NULL is fine).  Returns NULL. */
+struct proxy_page *proxy_page_unref(struct proxy_page *pg);
+/* Bytes of ex's page not written yet. */
+static inline size_t exchange_page_left(const struct exchange *ex)
+{
+	return ex->page ? ex->page->len - ex->page_off : 0;
+}
+
 /* --- client.c: the client connection --- */
 
 /* Close now: abort its exchange (status 499 if none was set), stop the

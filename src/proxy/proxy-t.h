@@ -232,10 +232,35 @@ struct exchange {
 	bool header_deadline_set;
 	bool tunnel_client_shut;
 	bool tunnel_done;
+	bool maintenance;                  /* answered 503 because its service is in maintenance */
+	struct proxy_page *page;           /* the body the proxy answers with (reference held); NULL: none */
+	size_t page_off;                   /* ... bytes of it written */
 	char request_id[PROXY_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id if sane, else ours */
 	char method_text[16];
 	char path[256];
 	char host[128];
+};
+
+/* A body the proxy answers with itself (maintenance.c): refcounted, so a
+ * response still being written keeps its page when maintenance is turned
+ * off or the page replaced. */
+struct proxy_page {
+	unsigned refcount;
+	size_t len;
+	char bytes[];
+};
+
+/* A service in maintenance (`cutover maintenance on`): every request routed
+ * to it is answered 503 with Retry-After and the page, its instances and
+ * their health checks untouched.  Kept by service name, apart from the
+ * routing table: a reload, which builds a new table, does not end it. */
+struct proxy_maintenance {
+	char *service;
+	int64_t since_ms;                  /* Unix ms: when it was turned on */
+	char *by;                          /* who turned it on (a user name) */
+	uint32_t retry_after_s;
+	bool custom_page;                  /* the operator's page, else the built-in one */
+	struct proxy_page *page;           /* reference held */
 };
 
 struct listener {
@@ -267,6 +292,8 @@ struct proxy {
 	size_t buf_size;
 	uint64_t bufs_freed;               /* returned to malloc since the last trim */
 	struct cohort_deck deck;           /* cohorts of new shoppers (cohort.c) */
+	struct proxy_maintenance *maintenance; /* services in maintenance (maintenance.c) */
+	size_t nmaintenance;
 	struct exchange *free_exchanges;   /* recycled exchanges (singly linked via .client) */
 	size_t nfree_exchanges;
 	size_t nclients;

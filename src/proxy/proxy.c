@@ -509,6 +509,7 @@ void proxy_release(struct proxy *p)
 	p->listeners = NULL;
 	p->nlisteners = 0;
 	p->routes = route_table_unref(p->routes);
+	proxy_maintenance_release(p);
 	for (size_t i = 0; i < p->ntargets; i++)
 		target_close_idle(p->targets[i]);
 	list_for_each_safe(pos, tmp, &p->closed_clients)

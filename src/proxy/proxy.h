@@ -6,6 +6,7 @@
  *              one request and its response: exchange.c; its failures and
  *              retries: retry.c)
  * upstream_*   connections to targets and their pools (upstream.c)
+ * proxy_maintenance_*  services answered 503 with a page (maintenance.c)
  */
 #pragma once
 #include <stdbool.h>
@@ -120,3 +121,35 @@ void upstream_close(struct upstream *u);
 void upstream_free(struct upstream *u);
 /* Close every idle connection of t. */
 void target_close_idle(struct target *t);
+
+/* --- maintenance.c --- */
+#define PROXY_PAGE_MAX (64 * 1024)         /* bytes of an operator's maintenance page */
+#define PROXY_RETRY_AFTER_MAX 86400        /* seconds */
+/* What proxy_maintenance_set() copies. */
+struct proxy_maintenance_spec {
+	const char *service;
+	int64_t since_ms;                  /* Unix ms */
+	const char *by;
+	uint32_t retry_after_s;            /* 1..PROXY_RETRY_AFTER_MAX */
+	const char *page;                  /* the HTML to answer, page_len bytes; NULL: the built-in page */
+	size_t page_len;                   /* at most PROXY_PAGE_MAX */
+};
+/* Put spec->service in maintenance, or change its page and Retry-After if
+ * it is already: the next request to it is answered 503 (responses being
+ * written keep the page they started with).  The service need not be in
+ * the routing table (it applies when a reload brings it).  Everything is
+ * copied.  Returns 0, -EINVAL (a bad field) or -ENOMEM (nothing changed). */
+int proxy_maintenance_set(struct proxy *p, const struct proxy_maintenance_spec *spec);
+/* SERVICE is served again from the next request.  Returns whether it was
+ * in maintenance. */
+bool proxy_maintenance_clear(struct proxy *p, const char *service);
+/* SERVICE's maintenance (borrowed: valid until the next set or clear), or
+ * NULL when it is not in maintenance. */
+const struct proxy_maintenance *proxy_maintenance_find(const struct proxy *p, const char *service);
+/* Free the maintenance table (proxy_release does). */
+void proxy_maintenance_release(struct proxy *p);
+/* The proxy's /metrics text: metrics_render() of p->metrics, then
+ * cutover_maintenance{service} (1 or 0) for every service routed.  Returns
+ * a malloc'd NUL-terminated string and its length in *len, or NULL when out
+ * of memory. */
+char *proxy_metrics_render(struct proxy *p, size_t *len);

@@ -695,9 +695,210 @@ static void test_route_class_shielded(void **state)
 	ctx_release(&c);
 }
 
+
+/* --- maintenance ------------------------------------------------------------ */
+
+/* One GET with a response of up to 128 KiB read whole: the raw bytes. */
+struct big_get {
+	int port;
+	int done_fd;
+	char resp[128 * 1024];
+	size_t len;
+};
+
+static void *big_get_main(void *arg)
+{
+	struct big_get *g = arg;
+	static const char req[] = "GET /big HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n";
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				   .sin_port = htons((uint16_t)g->port) };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uint64_t one = 1;
+	int rcv = 4096;
+
+	/* a small receive buffer: the page goes out in several writes */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && write(fd, req, sizeof(req) - 1) > 0) {
+		for (;;) {
+			ssize_t r;
+			usleep(g->len < 20000 ? 2000 : 0); /* read slowly at first */
+			r = read(fd, g->resp + g->len, sizeof(g->resp) - 1 - g->len);
+			if (r <= 0)
+				break;
+			g->len += (size_t)r;
+		}
+	}
+	g->resp[g->len] = 0;
+	close(fd);
+	if (write(g->done_fd, &one, sizeof(one)) != sizeof(one))
+		abort();
+	return NULL;
+}
+
+/* A service in maintenance: every request is answered 503 with
+ * Retry-After and the page by the proxy (none reaches an instance, none
+ * counts against a version), a reload keeps it, the metric says so; off,
+ * the versions answer again. */
+static void test_maintenance(void **state)
+{
+	static const struct request requests[] = {
+		{ "GET", "/", NULL }, { "HEAD", "/", NULL }, { "POST", "/api/cart", "{\"sku\": 3}" }, { "GET", "/x", NULL },
+	};
+	struct proxy_maintenance_spec spec = { .service = "shop", .since_ms = 1000, .by = "alice",
+					       .retry_after_s = 120 };
+	const struct proxy_maintenance *m;
+	struct client_run run;
+	struct config *cfg2;
+	struct config_error err;
+	struct ctx c;
+	char *text, yaml2[512];
+	size_t len;
+
+	(void)state;
+	ctx_start(&c, '2', '2', "");
+	assert_int_equal(proxy_maintenance_set(&c.p, &spec), 0);
+	m = proxy_maintenance_find(&c.p, "shop");
+	assert_non_null(m);
+	assert_false(m->custom_page);
+	assert_non_null(memmem(m->page->bytes, m->page->len, "in about 2 minutes", 18));
+	ctx_run(&c, &run, requests, ARRAY_SIZE(requests));
+	for (size_t i = 0; i < ARRAY_SIZE(requests); i++) {
+		assert_int_equal(run.answers[i].status, 503);
+		assert_string_equal(run.answers[i].backend, "");
+	}
+	assert_int_equal(c.stable.requests + c.canary.requests, 0);
+	assert_int_equal(c.p.metrics.local_responses[503], ARRAY_SIZE(requests));
+	assert_int_equal(count_all(&upstream_of(&c, &c.stable)->counts) + count_all(&upstream_of(&c, &c.canary)->counts),
+			 0);
+	/* on again: the new Retry-After and page, since kept */
+	spec.since_ms = 5000;
+	spec.retry_after_s = 30;
+	spec.page = "<h1>back soon</h1>";
+	spec.page_len = strlen(spec.page);
+	assert_int_equal(proxy_maintenance_set(&c.p, &spec), 0);
+	m = proxy_maintenance_find(&c.p, "shop");
+	assert_int_equal(m->since_ms, 1000);
+	assert_int_equal(m->retry_after_s, 30);
+	assert_true(m->custom_page);
+	assert_int_equal(c.p.nmaintenance, 1);
+	/* refused: no Retry-After, a page too large */
+	spec.retry_after_s = 0;
+	assert_int_equal(proxy_maintenance_set(&c.p, &spec), -EINVAL);
+	spec.retry_after_s = 30;
+	spec.page_len = PROXY_PAGE_MAX + 1;
+	assert_int_equal(proxy_maintenance_set(&c.p, &spec), -EINVAL);
+
+	/* a reload builds a new routing table: still in maintenance */
+	snprintf(yaml2, sizeof(yaml2),
+		 "listen: %s\nservices:\n  shop:\n    run: ./shop --port ${PORT}\n    routes:\n      - path: /\n",
+		 c.listen);
+	assert_int_equal(config_load_string("test.yml", yaml2, strlen(yaml2), &cfg2, &err), 0);
+	assert_int_equal(proxy_apply(&c.p, cfg2), 0);
+	c.cfg = config_free(c.cfg);
+	c.cfg = cfg2;
+	text = proxy_metrics_render(&c.p, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "# TYPE cutover_maintenance gauge\ncutover_maintenance{service=\"shop\"} 1\n"));
+	assert_int_equal(strlen(text), len);
+	free(text);
+	ctx_run(&c, &run, requests, 1);
+	assert_int_equal(run.answers[0].status, 503);
+
+	/* off: the versions answer again */
+	assert_true(proxy_maintenance_clear(&c.p, "shop"));
+	assert_false(proxy_maintenance_clear(&c.p, "shop"));
+	ctx_run(&c, &run, requests, ARRAY_SIZE(requests));
+	for (size_t i = 0; i < ARRAY_SIZE(requests); i++)
+		assert_int_equal(run.answers[i].status, 200);
+	text = proxy_metrics_render(&c.p, &len);
+	assert_non_null(strstr(text, "cutover_maintenance{service=\"shop\"} 0\n"));
+	free(text);
+	proxy_release(&c.p); /* flushes the access log */
+	c.proxy_released = true;
+	/* the reloaded configuration has no access log: the first four only */
+	assert_int_equal(log_lines_with(&c, "service in maintenance"), ARRAY_SIZE(requests));
+	ctx_release(&c);
+}
+
+/* Replaces the page of rp->spec's service once a response has started. */
+struct replacer {
+	struct loop_timer timer;
+	struct proxy *p;
+	struct proxy_maintenance_spec *spec;
+	bool done;
+};
+
+static void replace_page(struct loop *loop, struct loop_timer *t)
+{
+	struct replacer *rp = container_of(t, struct replacer, timer);
+
+	if (rp->p->metrics.local_responses[503] == 0) {
+		loop_timer_set(loop, t, loop->now_ms + 1, replace_page);
+		return;
+	}
+	rp->spec->page = "short";
+	rp->spec->page_len = 5;
+	assert_int_equal(proxy_maintenance_set(rp->p, rp->spec), 0);
+	rp->done = true;
+}
+
+/* A page larger than the connection's buffer goes out whole, as the client
+ * takes it; replacing the page meanwhile does not touch the response being
+ * written. */
+static void test_maintenance_large_page(void **state)
+{
+	struct proxy_maintenance_spec spec = { .service = "shop", .by = "bob", .retry_after_s = 600 };
+	char *page = malloc(PROXY_PAGE_MAX), *body;
+	struct big_get *g = calloc(1, sizeof(*g));
+	pthread_t th;
+	struct ctx c;
+	int efd;
+
+	(void)state;
+	for (size_t i = 0; i < PROXY_PAGE_MAX; i++)
+		page[i] = (char)('a' + i % 26);
+	spec.page = page;
+	spec.page_len = PROXY_PAGE_MAX;
+	ctx_start(&c, '2', '2', "");
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_int_equal(proxy_maintenance_set(&c.p, &spec), 0);
+	g->port = proxy_port(&c);
+	g->done_fd = efd;
+	assert_int_equal(loop_add(&c.loop, &c.done_io, efd, EPOLLIN, done_cb), 0);
+	loop_timer_set(&c.loop, &c.guard.timer, c.loop.now_ms + GUARD_MS, run_guard_cb);
+	assert_int_equal(pthread_create(&th, NULL, big_get_main, g), 0);
+	/* once the response has started, the page is replaced */
+	struct replacer rp = { .p = &c.p, .spec = &spec };
+	spec.page = page;
+	loop_timer_set(&c.loop, &rp.timer, c.loop.now_ms + 1, replace_page);
+	c.loop.stop = false;
+	assert_int_equal(loop_run(&c.loop), 0);
+	assert_false(c.guard.fired);
+	pthread_join(th, NULL);
+	loop_timer_cancel(&c.loop, &c.guard.timer);
+	loop_timer_cancel(&c.loop, &rp.timer);
+	loop_del(&c.loop, &c.done_io);
+	close(efd);
+	assert_true(rp.done);
+	assert_non_null(strstr(g->resp, "HTTP/1.1 503 "));
+	assert_non_null(strstr(g->resp, "\r\nRetry-After: 600\r\n"));
+	assert_non_null(strstr(g->resp, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
+	assert_non_null(strstr(g->resp, "\r\nContent-Length: 65536\r\n"));
+	body = strstr(g->resp, "\r\n\r\n");
+	assert_non_null(body);
+	body += 4;
+	assert_int_equal(g->len - (size_t)(body - g->resp), PROXY_PAGE_MAX);
+	assert_memory_equal(body, page, PROXY_PAGE_MAX);
+	free(page);
+	free(g);
+	ctx_release(&c);
+}
+
 int main(void)
 {
-	struct CMUnitTest tests[ARRAY_SIZE(shield_cases) + 4];
+	struct CMUnitTest tests[ARRAY_SIZE(shield_cases) + 6];
 	size_t n = 0;
 
 	for (size_t i = 0; i < ARRAY_SIZE(shield_cases); i++)
@@ -707,5 +908,7 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_shield_then_refused);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_route_classes);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_route_class_shielded);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_maintenance);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_maintenance_large_page);
 	return _cmocka_run_group_tests("proxy", tests, n, NULL, NULL);
 }
