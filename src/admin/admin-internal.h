@@ -9,7 +9,8 @@
 #include "loop/loop-t.h"
 
 #define ADMIN_IN 8192
-#define ADMIN_API_IN (64 * 1024)         /* API requests carry small JSON bodies */
+#define ADMIN_API_IN (256 * 1024)        /* API requests: small JSON bodies, or a maintenance page
+						  * (64 KiB of text, at most twice that as JSON) */
 #define ADMIN_STREAM_MAX (1024 * 1024)   /* events queued for a stream reader that does not read: then cut */
 #define ADMIN_KEEPALIVE_MS 15000         /* a comment line on idle streams, so readers see a dead daemon */
 
@@ -110,7 +111,14 @@ bool api_deploys_now(struct admin *a, const char *what, struct admin_reply *out)
 /* The body as a JSON object, or NULL with a 400 answer set. */
 struct json_t *api_body_object(const struct api_call *call, struct admin_reply *out);
 
-/* api-releases.c: /v1/releases */
+/* api-maintenance.c: POST /v1/services/NAME/maintenance */
+struct proxy;
 typedef void api_handler_fn(struct admin *a, const struct api_call *call, struct admin_reply *out);
+api_handler_fn api_maintenance;
+/* SERVICE's maintenance as /v1/status shows it: null, or {"since", "by",
+ * "retry_after", "page": bool} (a new reference). */
+struct json_t *api_maintenance_json(const struct proxy *p, const char *service);
+
+/* api-releases.c: /v1/releases */
 api_handler_fn api_release_run, api_releases, api_release, api_release_abort, api_release_approve,
 	api_release_reject;

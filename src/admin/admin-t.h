@@ -11,6 +11,7 @@
 #include "metrics/history-t.h"
 
 struct proxy;
+struct proxy_maintenance;
 struct deployer;
 struct release_runner;
 struct notifier;
@@ -37,6 +38,14 @@ struct admin_hooks {
 	 * written after the others: malloc'd text and its length in *len, or
 	 * NULL (then left out). */
 	char *(*metrics)(void *data, size_t *len);
+	/* POST /v1/services/NAME/maintenance: the proxy's maintenance of
+	 * SERVICE changed (m: as it is now; NULL: off) at the request of WHO:
+	 * record it in the state and the audit log, tell the event streams.
+	 * Returns 0, or -errno with a sentence in err (nothing recorded; the
+	 * API answers 500).  NULL: this process keeps no state (`cutover
+	 * proxy`), the endpoint answers 409. */
+	int (*maintenance)(void *data, const char *service, const struct proxy_maintenance *m, uid_t who, char *err,
+			   size_t errlen);
 };
 
 struct admin_listener {

@@ -25,6 +25,7 @@
 #include "loop/inherit.h"
 #include "loop/loop.h"
 #include "metrics/metrics.h"
+#include "proxy/proxy.h"
 #include "notify/notify.h"
 #include "secrets/redact.h"
 #include "proxy/proxy-t.h"
@@ -154,7 +155,7 @@ static void admin_metrics(struct admin_conn *a)
 {
 	struct admin *adm = a->admin;
 	size_t len, more_len = 0;
-	char *text = metrics_render(&adm->proxy->metrics, &len), *more;
+	char *text = proxy_metrics_render(adm->proxy, &len), *more; /* the proxy's families, maintenance too */
 
 	if (text && adm->deployer) {
 		more = deployer_metrics(adm->deployer, &more_len);

@@ -97,6 +97,19 @@ static json_t *service_json(const struct route_table *rt, size_t idx)
 			 "versions", versions, "targets", targets);
 }
 
+/* "maintenance" in each entry of services (or managed) of /v1/status:
+ * null, or as api_maintenance_json() says. */
+static json_t *with_maintenance(const struct proxy *p, json_t *entries)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(entries, i, e)
+		json_object_set_new(e, "maintenance",
+				    api_maintenance_json(p, json_string_value(json_object_get(e, "name"))));
+	return entries;
+}
+
 static void api_status(struct admin *a, const struct api_call *call, struct admin_reply *out)
 {
 	struct proxy *p = a->proxy;
@@ -105,6 +118,7 @@ static void api_status(struct admin *a, const struct api_call *call, struct admi
 
 	for (size_t i = 0; i < p->routes->nservices; i++)
 		json_array_append_new(services, service_json(p->routes, i));
+	with_maintenance(p, services);
 	api_reply_json(out, 200,
 		   json_pack("{s:s, s:i, s:I, s:s?, s:s?, s:s?, s:b, s:I, s:I, s:o, s:o, s:o}", "version", CUTOVER_VERSION,
 			     "pid", (int)getpid(), "uptime_s", (json_int_t)(now - (time_t)p->metrics.start_time_unix),
@@ -112,7 +126,7 @@ static void api_status(struct admin *a, const struct api_call *call, struct admi
 			     p->draining, "client_connections",
 			     (json_int_t)p->metrics.client_connections, "requests_in_flight",
 			     (json_int_t)p->metrics.in_flight, "services", services, "managed",
-			     a->deployer ? deployer_status_json(a->deployer) : json_array(), "releases",
+			     with_maintenance(p, a->deployer ? deployer_status_json(a->deployer) : json_array()), "releases",
 			     a->releases ? release_runner_status(a->releases) : json_array()));
 }
 
@@ -539,6 +553,7 @@ static const struct api_route {
 	{ "POST", "/v1/services/{}/resume", api_resume },
 	{ "POST", "/v1/services/{}/promote", api_promote },
 	{ "POST", "/v1/services/{}/abort", api_abort },
+	{ "POST", "/v1/services/{}/maintenance", api_maintenance }, /* api-maintenance.c */
 	{ "GET", "/v1/deployments/{}", api_deployment },
 	{ "POST", "/v1/deployments/{}/approve", api_approve },
 	{ "POST", "/v1/deployments/{}/reject", api_reject },

@@ -22,6 +22,20 @@ bool daemon_has_managed(const struct daemon *d);
  * /metrics, measured now.  Malloc'd text and its length, or NULL. */
 char *daemon_metrics(void *data, size_t *len);
 
+/* --- maintenance.c --- */
+struct proxy_maintenance;
+/* The admin API's maintenance hook (admin-t.h): record the change (m NULL:
+ * off) through the state thread, tell the event streams.  Returns 0 or
+ * -errno with err when the write cannot even be queued. */
+int daemon_maintenance_changed(void *data, const char *service, const struct proxy_maintenance *m, uid_t who,
+			       char *err, size_t errlen);
+/* At start, before the loop: put the services the state says are in
+ * maintenance back in it (logged).  Nothing for `cutover proxy`. */
+void daemon_maintenance_load(struct daemon *d);
+/* Finish the writes queued on maintenance's own state thread, if any,
+ * and close its state. */
+void daemon_maintenance_stop(struct daemon *d);
+
 /* --- upgrade.c --- */
 /* POST /v1/upgrade and SIGUSR2: start binary (NULL: d->self) with this
  * daemon's arguments and hand it the listening sockets.  Returns 0 once it

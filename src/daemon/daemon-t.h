@@ -59,6 +59,11 @@ struct daemon {
 	struct deployer *deployer;         /* deploys, rollbacks, recovery */
 	struct release_runner *releases;   /* multi-service releases (src/release) */
 	struct notifier *notifier;         /* webhooks on deploy and release events (NULL: libcurl failed) */
+	/* maintenance mode without a deploy side (static targets only,
+	 * maintenance.c): a state thread of its own, started at the first
+	 * change, and the state it opens on that thread */
+	struct worker *maint_worker;
+	struct state *maint_state;         /* used on maint_worker only */
 	struct loop_io signal_io;          /* SIGTERM, SIGINT, SIGHUP, SIGUSR2 */
 	struct loop_timer hold_timer;      /* startup.unready queue: check the services starting */
 	uint64_t hold_until_ms;            /* ... at most until then */

@@ -493,7 +493,9 @@ int daemon_run(struct config *cfg, char **argv)
 	 * socket activation systemd keeps the socket and gives it to the next
 	 * daemon, which clients then reach only through that path */
 	d->admin.keep_socket_file = inherited_has_unix(&d->inherited, cfg->admin_socket);
-	d->admin.hooks = (struct admin_hooks){ d, hook_shutdown, hook_upgrade, hook_upgrade_status, daemon_metrics };
+	/* maintenance is recorded in the state: not by `cutover proxy`, which has none */
+	d->admin.hooks = (struct admin_hooks){ d, hook_shutdown, hook_upgrade, hook_upgrade_status, daemon_metrics,
+					       cfg->path ? daemon_maintenance_changed : NULL };
 	/* a non-loopback admin address without admin_token stops here */
 	rc = admin_token_read(cfg, &token, &token_len);
 	if (rc < 0)
@@ -522,6 +524,8 @@ int daemon_run(struct config *cfg, char **argv)
 		if (rc < 0)
 			goto out_proxy;
 	}
+	/* the services in maintenance, before the first request is accepted */
+	daemon_maintenance_load(d);
 	d->loop.on_iteration_end = daemon_iteration_end;
 	d->loop.data = d;
 	hold_start(d);
@@ -538,6 +542,7 @@ int daemon_run(struct config *cfg, char **argv)
 	/* the instances keep running for the next daemon to adopt, unless
 	 * `cutover shutdown --stop-services` asked otherwise */
 	deploy_side_stop(d, d->stop_services);
+	daemon_maintenance_stop(d);
 	/* what the webhooks still have to send: at most 2 s more */
 	notifier_drain(d->notifier, 2000);
 	loop_settle(d);
