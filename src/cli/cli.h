@@ -43,6 +43,8 @@ int cli_approve(int argc, char **argv);
 int cli_reject(int argc, char **argv);
 int cli_pipeline(int argc, char **argv);
 int cli_help(int argc, char **argv);        /* help.c */
+int cli_state(int argc, char **argv);
+int cli_maintenance(int argc, char **argv);
 /* `cutover promote SERVICE --from ENV --to ENV` (promote.c); cli_promote
  * (control.c) hands over to it when --from, --to or --proof is given. */
 int cli_promote_env(int argc, char **argv);

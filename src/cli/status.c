@@ -140,6 +140,22 @@ static void print_awaiting(json_t *list)
 	}
 }
 
+/* A service in maintenance: one line under its name (nothing if not). */
+static void print_maintenance(json_t *svc)
+{
+	json_t *m = json_object_get(svc, "maintenance");
+	char since[32];
+
+	if (!json_is_object(m))
+		return;
+	state_format_time(json_integer_value(json_object_get(m, "since")), since, sizeof(since));
+	printf("  MAINTENANCE since %s by %s: answered 503 (Retry-After: %llds) with %s; "
+	       "cutover maintenance off %s\n", since, json_string_value(json_object_get(m, "by")),
+	       (long long)json_integer_value(json_object_get(m, "retry_after")),
+	       json_is_true(json_object_get(m, "page")) ? "its page" : "the built-in page",
+	       json_string_value(json_object_get(svc, "name")));
+}
+
 static void print_managed(json_t *svc, json_t *m, const char *routes)
 {
 	json_t *dep = json_object_get(m, "deploying");
@@ -147,6 +163,7 @@ static void print_managed(json_t *svc, json_t *m, const char *routes)
 
 	printf("%s  (managed; routes: %s)\n", json_string_value(json_object_get(svc, "name")),
 	       routes[0] ? routes : "none");
+	print_maintenance(svc);
 	if (json_is_object(dep)) {
 		printf("  deploying %s (%s): %s for %.1fs (deployment %lld)\n",
 		       json_string_value(json_object_get(dep, "version")), json_string_value(json_object_get(dep, "strategy")),
@@ -189,6 +206,7 @@ static void print_targets(json_t *svc, const char *routes)
 	size_t j;
 
 	printf("%s  (routes: %s)\n", json_string_value(json_object_get(svc, "name")), routes[0] ? routes : "none");
+	print_maintenance(svc);
 	if (!json_array_size(targets)) {
 		printf("  no targets\n\n");
 		return;

@@ -15,6 +15,8 @@ static const char *const release_actions[] = {
 	"add", "prune", "verify", "plan", "run", "abort", "approve", "reject", "list", "show", "notes", NULL,
 };
 static const char *const secrets_actions[] = { "keygen", "set", "list", "rm", "recipients", "rotate", NULL };
+static const char *const maintenance_actions[] = { "on", "off", NULL };
+static const char *const state_actions[] = { "backup", "restore", "check", NULL };
 
 const struct cli_verb cli_verbs[] = {
 	{ "demo", cli_demo, NULL, false },
@@ -30,6 +32,7 @@ const struct cli_verb cli_verbs[] = {
 	{ "resume", cli_resume, NULL, false },
 	{ "promote", cli_promote, NULL, false },
 	{ "abort", cli_abort, NULL, false },
+	{ "maintenance", cli_maintenance, maintenance_actions, false },
 	{ "approve", cli_approve, NULL, false },
 	{ "reject", cli_reject, NULL, false },
 	{ "export-proof", cli_export_proof, NULL, false },
@@ -40,6 +43,7 @@ const struct cli_verb cli_verbs[] = {
 	{ "release", cli_release, release_actions, false },
 	{ "releases", cli_releases, NULL, false },
 	{ "secrets", cli_secrets, secrets_actions, false },
+	{ "state", cli_state, state_actions, false },
 	{ "shutdown", cli_shutdown, NULL, false },
 	{ "upgrade", cli_upgrade, NULL, false },
 	{ "version", cli_version, NULL, false },
