@@ -6,6 +6,8 @@
  * state_open() applies the missing ones, each in its own IMMEDIATE
  * transaction that re-reads user_version under the write lock, so two
  * processes opening a fresh database at once apply each step exactly once.
+ * Every connection state_open() makes holds STATE_DIR/state.lock shared,
+ * so that `cutover state restore` (backup.c) never swaps the file under it.
  * Design notes: docs/internals/state.md.
  */
 #include <errno.h>

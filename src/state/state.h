@@ -25,9 +25,12 @@
 #include "state/state-t.h"
 
 /* Open (creating if needed) DIR/state.db; DIR is created with mode 0700 if
- * missing.  Sets WAL, synchronous=FULL, foreign keys and a 5 s busy timeout,
- * then applies the schema migrations this build knows, each in its own
- * transaction.  A database from a newer schema is refused.  On success *ret
+ * missing.  The connection holds DIR/state.lock shared for its life (a
+ * restore, which takes it exclusive, is refused meanwhile; while one runs,
+ * this waits for it up to 30 s, then -EBUSY).  Sets WAL, synchronous=FULL,
+ * foreign keys and a 5 s busy timeout, then applies the schema migrations
+ * this build knows, each in its own transaction.  A database from a newer
+ * schema is refused.  On success *ret
  * owns the connection (close with state_close()).  On failure returns
  * -errno, leaves *ret untouched and writes a sentence naming the file and
  * the cause to err (if errlen > 0). */

@@ -145,6 +145,14 @@ def test_maintenance_of_a_managed_service():
         all_503(after_restart, page, 120, "after a restart of the daemon")
         eq(live_pids(c), pids, "the instances' pids after the restart (adopted)")
         eq(status_json(c)["managed"][0]["maintenance"]["since"], m["maintenance"]["since"], "since, after the restart")
+        # and so does an upgrade (the new daemon reads it from the state)
+        r = cli(c, "upgrade", "--json", timeout=60)
+        eq(r.returncode, 0, f"upgrade: {r.stdout}{r.stderr}")
+        eq(c.proc.wait(15), 0, "the old daemon's exit status after the upgrade")
+        eq(status_json(c)["pid"], json.loads(r.stdout)["new_pid"], "the daemon that answers after the upgrade")
+        with Clients(c.port, 0.5) as after_upgrade:
+            pass
+        all_503(after_upgrade, page, 120, "after an upgrade")
 
         # a deploy goes on meanwhile; the traffic stays on the page
         r = cli(c, "deploy", "shop", "1.1.0")
