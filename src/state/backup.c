@@ -372,12 +372,9 @@ static int lock_exclusive(const char *dir, int *ret_fd, char *err, size_t errlen
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/" STATE_LOCK_NAME, dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		int r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return r;
-	}
+	fd = state_lock_open(dir, err, errlen);
+	if (fd < 0)
+		return fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		snprintf(err, errlen,

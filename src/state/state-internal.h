@@ -16,6 +16,9 @@ struct state {
  * and `cutover state restore` exclusive (backup.c): "state.lock" in the
  * state directory. */
 #define STATE_LOCK_NAME "state.lock"
+/* Open (create) DIR/state.lock for flock, close-on-exec, owned by DIR's
+ * owner.  Returns the fd, or -errno with a sentence in err. */
+int state_lock_open(const char *dir, char *err, size_t errlen);
 
 /* Open the SQLite file FILE as it is: no lock, no journal mode, no
  * migration (for backups, checks and restores, which look at a file that

@@ -650,18 +650,41 @@ int state_open_raw(const char *file, int flags, struct state **ret, char *err, s
  * the daemon starts must not inherit it, or it would outlive the daemon).
  * Returns 0, or -errno with a sentence in err: -EBUSY when a restore holds
  * it beyond LOCK_WAIT_MS. */
-static int lock_shared(const char *dir, int *ret_fd, char *err, size_t errlen)
+int state_lock_open(const char *dir, char *err, size_t errlen)
 {
 	char path[4200];
-	int fd, waited = 0, r;
+	struct stat sb;
+	int fd, r;
 
 	snprintf(path, sizeof(path), "%s/" STATE_LOCK_NAME, dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* flock needs no write access: read-only, so a file root made is
+	 * still usable by the owner (below), and so is one a reader made */
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return r;
 	}
+	/* made by root (a CLI verb run as root): it belongs to the directory's
+	 * owner, who runs the daemon, as SQLite does with the -wal and -shm */
+	if (geteuid() == 0 && stat(dir, &sb) == 0 && fchown(fd, sb.st_uid, sb.st_gid) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot give it to the owner of %s: %s", path, dir, strerror(errno));
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int lock_shared(const char *dir, int *ret_fd, char *err, size_t errlen)
+{
+	int fd, waited = 0, r;
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/" STATE_LOCK_NAME, dir);
+	fd = state_lock_open(dir, err, errlen);
+	if (fd < 0)
+		return fd;
 	while (flock(fd, LOCK_SH | LOCK_NB) < 0) {
 		if (errno == EINTR)
 			continue;
