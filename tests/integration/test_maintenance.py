@@ -29,13 +29,14 @@ class Clients:
     def __init__(self, port, seconds, clients=3, host="shop.test"):
         self.port, self.seconds, self.host = port, seconds, host
         self.lock, self.responses, self.errors = threading.Lock(), [], []
+        self.stop = threading.Event()  # ends the run before its time
         self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(clients)]
 
     def run(self, i):
         conn, end = None, time.time() + self.seconds
         paths = ["/api/catalog", "/api/catalog/3", "/", "/health"]
         n = 0
-        while time.time() < end:
+        while time.time() < end and not self.stop.is_set():
             n += 1
             try:
                 if conn is None:
@@ -187,13 +188,15 @@ def test_maintenance_under_load_across_on_and_off():
         add_releases(c, "1.0.0")
         eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
         pids = live_pids(c)
-        with Clients(c.port, 4.0, clients=4) as load:
+        with Clients(c.port, 60, clients=4) as load:
             time.sleep(0.8)
             eq(maintenance(c, "on", "shop").returncode, 0, "on")
             time.sleep(1.2)
             eq(maintenance(c, "on", "shop", "--retry-after", "5").returncode, 0, "on again (new Retry-After)")
             time.sleep(0.8)
             eq(maintenance(c, "off", "shop").returncode, 0, "off")
+            time.sleep(0.8)
+            load.stop.set()
         eq(load.errors, [], "connection errors")
         statuses = [r[0] for r in load.responses]
         eq(sorted(set(statuses)), [200, 503], "statuses seen")
