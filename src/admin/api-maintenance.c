@@ -8,13 +8,12 @@
  */
 #include <errno.h>
 #include <jansson.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include "admin/admin-internal.h"
 #include "admin/api.h"
 #include "proxy/proxy.h"
+#include "state/state.h"
 
 json_t *api_maintenance_json(const struct proxy *p, const char *service)
 {
@@ -24,27 +23,6 @@ json_t *api_maintenance_json(const struct proxy *p, const char *service)
 		return json_null();
 	return json_pack("{s:I, s:s, s:I, s:b}", "since", (json_int_t)m->since_ms, "by", m->by, "retry_after",
 			 (json_int_t)m->retry_after_s, "page", m->custom_page);
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* "alice", or "uid 1001" when the user has no name.  (Looked up on the
- * loop: a rare act of a person, as deploy_who_text does.) */
-static void who_name(uid_t who, char *out, size_t len)
-{
-	struct passwd pw, *found = NULL;
-	char buf[1024];
-
-	if (getpwuid_r(who, &pw, buf, sizeof(buf), &found) == 0 && found)
-		snprintf(out, len, "%s", found->pw_name);
-	else
-		snprintf(out, len, "uid %u", (unsigned)who);
 }
 
 /* The body's fields for "on": *page (NULL: the built-in one) and
@@ -114,9 +92,10 @@ void api_maintenance(struct admin *a, const struct api_call *call, struct admin_
 		goto out;
 	}
 	if (json_is_true(on)) {
-		who_name(call->peer_uid, by, sizeof(by));
+		/* a person's rare decision: the name is looked up on the loop */
+		state_actor_name((unsigned)call->peer_uid, false, by, sizeof(by));
 		spec.by = by;
-		spec.since_ms = wall_ms();
+		spec.since_ms = state_now_ms();
 		spec.retry_after_s = retry;
 		spec.page = page;
 		spec.page_len = page_len;

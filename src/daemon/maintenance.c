@@ -12,7 +12,6 @@
  * (creates) the state on that thread, never on the loop.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "admin/admin.h"
@@ -46,15 +45,11 @@ static void job_free(struct maintenance_job *j)
 /* The row and its audit entry, in one transaction. */
 static int record(struct state *st, struct maintenance_job *j)
 {
-	struct passwd *pw = getpwuid(j->who); /* may block on NSS: here, never on the loop */
 	char actor[STATE_ACTOR_MAX + 1];
 	json_t *args = NULL;
 	int r;
 
-	if (pw)
-		snprintf(actor, sizeof(actor), "%s", pw->pw_name);
-	else
-		snprintf(actor, sizeof(actor), "uid %u", (unsigned)j->who);
+	state_actor_name((unsigned)j->who, false, actor, sizeof(actor)); /* NSS may block: here, never on the loop */
 	r = state_tx_begin(st);
 	if (r < 0)
 		return r;
