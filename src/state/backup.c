@@ -94,13 +94,13 @@ static int has_sqlite_magic(const char *file)
 	return n == (ssize_t)sizeof(head) && !memcmp(head, sqlite_magic, sizeof(head));
 }
 
-/* The schema version, the rows of each table it has, and FILE's size. */
-static int describe(struct state *st, const char *file, struct state_file_info *ret)
+/* The schema version and the rows of each table it has (the size is the
+ * caller's to fill). */
+static int describe(struct state *st, struct state_file_info *ret)
 {
 	struct state_file_info info = { 0 };
 	char sql[160];
 	int64_t v = 0, n;
-	struct stat sb;
 	int r;
 
 	r = state_query_int64(st, "PRAGMA user_version", &v);
@@ -122,8 +122,6 @@ static int describe(struct state *st, const char *file, struct state_file_info *
 		info.tables[info.ntables].name = t->name;
 		info.tables[info.ntables++].rows = n;
 	}
-	if (file && stat(file, &sb) == 0)
-		info.size_bytes = (uint64_t)sb.st_size;
 	if (ret)
 		*ret = info;
 	return 0;
@@ -201,7 +199,7 @@ static int inspect_open(struct state *st, const char *name, struct state_file_in
 		snprintf(err, errlen, "%s is damaged: %s", name, r < 0 ? st->errmsg : fault);
 		return -EIO;
 	}
-	r = describe(st, NULL, ret);
+	r = describe(st, ret);
 	if (r < 0)
 		snprintf(err, errlen, "%s: cannot count its rows: %s", name, st->errmsg);
 	return r;
@@ -335,7 +333,7 @@ int state_backup(const char *dir, const char *file, bool overwrite, struct state
 		snprintf(err, errlen, "the copy in %s failed its integrity check: %s", tmp, fault);
 		r = -EIO;
 	} else if (r == 0) {
-		r = describe(copy, NULL, &info);
+		r = describe(copy, &info);
 		if (r < 0)
 			snprintf(err, errlen, "%s: %s", tmp, copy->errmsg);
 	} else if (copy) {
@@ -347,11 +345,12 @@ int state_backup(const char *dir, const char *file, bool overwrite, struct state
 	r = sync_path(tmp, false);
 	if (r == 0)
 		r = put_in_place(tmp, file, overwrite);
-	if (r < 0) {
-		snprintf(err, errlen, r == -EEXIST ? "%s appeared meanwhile: give --force to replace it" : "%s: %s",
-			 file, strerror(-r));
+	if (r == -EEXIST)
+		snprintf(err, errlen, "%s appeared meanwhile: give --force to replace it", file);
+	else if (r < 0)
+		snprintf(err, errlen, "%s: %s", file, strerror(-r));
+	if (r < 0)
 		goto fail;
-	}
 	dir_of(file, where, sizeof(where));
 	sync_path(where, true);
 	if (stat(file, &sb) == 0)
@@ -421,7 +420,7 @@ static int prepare_copy(const struct state_restore_request *req, const char *tmp
 	if (r < 0)
 		snprintf(err, errlen, "%s: cannot record the restore: %s", tmp, st->errmsg);
 	if (r == 0)
-		r = describe(st, NULL, info);
+		r = describe(st, info);
 	state_close(st); /* the last connection: the WAL is checkpointed and removed */
 	return r;
 }
