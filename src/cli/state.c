@@ -78,7 +78,7 @@ static void size_text(uint64_t bytes, char *out, size_t len)
 
 static int run_backup(struct cli *c, const struct state_options *o)
 {
-	struct state_file_info info;
+	struct state_file_info info = { 0 };
 	char err[1024], size[32], *dir = NULL;
 	json_t *missing = json_array();
 	struct stat sb;
@@ -160,9 +160,42 @@ static void lock_holders(const char *dir, char *out, size_t outlen)
 	fclose(locks);
 }
 
+/* What the restore kept of the state it replaced (state/present.c). */
+static json_t *present_json(const struct state_file_info *info)
+{
+	const struct state_present *p = &info->present;
+	json_t *routing = json_array();
+
+	for (size_t i = 0; i < p->nrouting; i++)
+		json_array_append_new(routing, json_pack("{s:s, s:s, s:s?}", "service", p->routing[i].service, "version",
+							 p->routing[i].version, "backup_version",
+							 p->routing[i].backup_version[0] ? p->routing[i].backup_version : NULL));
+	return json_pack("{s:i, s:i, s:o, s:s?}", "releases", p->releases, "instances", p->instances, "routing", routing,
+			 "error", info->present_error[0] ? info->present_error : NULL);
+}
+
+static void print_present(const struct state_file_info *info)
+{
+	const struct state_present *p = &info->present;
+
+	if (info->present_error[0]) {
+		printf("warning: the state replaced could not be read (%s): processes started after the backup are\n"
+		       "not known to it and keep running unadopted; list them with ps and stop them by pid\n",
+		       info->present_error);
+		return;
+	}
+	if (p->releases || p->instances)
+		printf("kept from the state replaced: %d release%s added after the backup, %d running instance%s "
+		       "(adopted at start)\n",
+		       p->releases, p->releases == 1 ? "" : "s", p->instances, p->instances == 1 ? "" : "s");
+	for (size_t i = 0; i < p->nrouting; i++)
+		printf("kept: %s serves %s, as before the restore (the backup had %s)\n", p->routing[i].service,
+		       p->routing[i].version, p->routing[i].backup_version[0] ? p->routing[i].backup_version : "nothing");
+}
+
 static int run_restore(struct cli *c)
 {
-	struct state_file_info info;
+	struct state_file_info info = { 0 };
 	char err[1024], before[4400], holders[512], actor[96], key[4200], *dir = NULL;
 	struct stat sb;
 	int rc, r;
@@ -188,13 +221,14 @@ static int run_restore(struct cli *c)
 	snprintf(key, sizeof(key), "%s/proof.key", dir);
 	bool no_key = lstat(key, &sb) < 0;
 	if (c->json) {
-		cli_print_json(json_pack("{s:b, s:s, s:s, s:s?, s:i, s:o, s:b}", "ok", 1, "file", c->args[0], "state_dir", dir,
-					 "previous", before[0] ? before : NULL, "schema_version", info.schema_version,
-					 "tables", tables_json(&info), "proof_key", !no_key));
+		cli_print_json(json_pack("{s:b, s:s, s:s, s:s?, s:i, s:o, s:b, s:o}", "ok", 1, "file", c->args[0], "state_dir",
+					 dir, "previous", before[0] ? before : NULL, "schema_version", info.schema_version,
+					 "tables", tables_json(&info), "proof_key", !no_key, "kept", present_json(&info)));
 		goto out;
 	}
 	printf("restored %s into %s/state.db (schema %d)\n", c->args[0], dir, info.schema_version);
 	print_tables(&info);
+	print_present(&info);
 	if (before[0])
 		printf("the previous state is kept as %s\n", before);
 	if (no_key)

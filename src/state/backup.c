@@ -297,7 +297,7 @@ int state_backup(const char *dir, const char *file, bool overwrite, struct state
 		 size_t errlen)
 {
 	struct state *src = NULL, *copy = NULL;
-	struct state_file_info info;
+	struct state_file_info info = { 0 };
 	char tmp[4200], where[4096], fault[300];
 	struct stat sb;
 	int r;
@@ -419,8 +419,22 @@ static int prepare_copy(const struct state_restore_request *req, const char *tmp
 	json_decref(args);
 	if (r < 0)
 		snprintf(err, errlen, "%s: cannot record the restore: %s", tmp, st->errmsg);
+	struct state_present present = { 0 };
+	char present_error[sizeof(info->present_error)] = "";
+	if (r == 0) {
+		/* the present of the state replaced, if it can be read */
+		char old_db[4200];
+		snprintf(old_db, sizeof(old_db), "%s/state.db", req->dir);
+		if (state_carry_present(st, old_db, &present, present_error, sizeof(present_error)) < 0 &&
+		    !present_error[0])
+			snprintf(present_error, sizeof(present_error), "unreadable");
+	}
 	if (r == 0)
 		r = describe(st, info);
+	if (r == 0) {
+		info->present = present;
+		memcpy(info->present_error, present_error, sizeof(present_error));
+	}
 	state_close(st); /* the last connection: the WAL is checkpointed and removed */
 	return r;
 }

@@ -222,6 +222,20 @@ struct state_maintenance {
 /* What `cutover state backup` saved and `cutover state restore` put back
  * (state/backup.c): the file, its schema and its rows. */
 #define STATE_TABLES_MAX 16
+/* What a restore kept of the state it replaced (state/present.c). */
+#define STATE_PRESENT_ROUTING_MAX 32
+struct state_present_routing {
+	char service[STATE_SERVICE_MAX + 1];
+	char version[STATE_VERSION_MAX + 1];        /* the version that served, kept */
+	char backup_version[STATE_VERSION_MAX + 1]; /* what the backup routed ("": nothing) */
+};
+struct state_present {
+	int releases;                 /* release rows the backup lacked */
+	int instances;                /* running instances the backup did not know */
+	size_t nrouting;              /* services whose routed version the backup had otherwise */
+	struct state_present_routing routing[STATE_PRESENT_ROUTING_MAX];
+};
+
 struct state_file_info {
 	int schema_version;           /* PRAGMA user_version */
 	uint64_t size_bytes;
@@ -230,4 +244,8 @@ struct state_file_info {
 		const char *name;         /* static */
 		int64_t rows;             /* -1: the table is not in this schema */
 	} tables[STATE_TABLES_MAX];
+	/* a restore: what it kept of the state it replaced; present_error is
+	 * "" unless that state could not be read (then nothing was kept) */
+	struct state_present present;
+	char present_error[256];
 };

@@ -376,8 +376,9 @@ def test_maintenance():
 
 def test_restore_from_a_backup():
     """The daily backup block, a deploy after it, then the guide's restore:
-    the daemon started on the restored state knows the history up to the
-    backup and serves."""
+    the daemon started on the restored state has the history up to the
+    backup, and serves what served before (1.1.0, deployed after the
+    backup), its processes adopted, none left unknown."""
     backups = tempfile.mkdtemp(prefix="cutover-it-backups-")
     try:
         with cutover(yaml_text=YAML) as c:
@@ -401,10 +402,11 @@ def test_restore_from_a_backup():
             check(os.path.exists(f"{c.dir}/state") and any(n.startswith("state.db.before-restore-")
                                                            for n in os.listdir(f"{c.dir}/state")),
                   "the replaced database kept beside it")
+            check("kept: shop serves 1.1.0, as before the restore (the backup had 1.0.0)" in r[1].stdout,
+                  f"the restore says what it kept:\n{r[1].stdout}")
             wait_live_settled(c)
-            print(f"    after the restore: serves {version_served(c.port)}; shop processes {sorted(processes_of(c.dir))}, "
-                  f"known to the daemon {sorted(live_pids(c))}")
-            check(version_served(c.port) in ("1.0.0", "1.1.0"), "the restored daemon serves")
+            eq(version_served(c.port), "1.1.0", "served after the restore: the present, not the backup's 1.0.0")
+            eq(sorted(processes_of(c.dir)), sorted(live_pids(c)), "every shop process adopted by the daemon")
     finally:
         shutil.rmtree(backups, ignore_errors=True)
 
