@@ -148,6 +148,17 @@ json_t *deployer_deployment_json(struct deployer *d, int64_t id)
 	return NULL;
 }
 
+/* What the status page shows of a deploy in flight besides its progress:
+ * the version it replaces and all the steps of its plan (the progress
+ * has only the current one). */
+static void deploying_more(json_t *j, const struct deployment *dep)
+{
+	if (!j)
+		return;
+	json_object_set_new(j, "from_version", dep->from_version[0] ? json_string(dep->from_version) : json_null());
+	json_object_set_new(j, "plan", plan_json(&dep->plan));
+}
+
 json_t *deployer_status_json(struct deployer *d)
 {
 	json_t *arr = json_array();
@@ -176,6 +187,8 @@ json_t *deployer_status_json(struct deployer *d)
 			"rollback_to", state_lineage_rollback_target(&m->lineage, m->live ? m->live->version : NULL));
 		if (svc)
 			json_object_set_new(svc, "awaiting_approval", awaiting_json(d, m));
+		if (svc && dep)
+			deploying_more(json_object_get(svc, "deploying"), dep);
 		json_array_append_new(arr, svc);
 	}
 	return arr;
