@@ -1,0 +1,239 @@
+"""test_status_page.py - the status page in a real browser (issue 13,
+point 1): Debian's headless Chromium (browser.py, WebDriver over plain
+HTTP) against the real daemon serving the shop under load.
+
+* The daemon serves the page and its files on its admin address; they load
+  nothing from anywhere else.
+* During a canary of 1.1.0 at 20 %, the page shows both versions with the
+  weights set (80 / 20) and measured, charts with data points for each
+  version, the deploy in progress with its two steps (the first current)
+  and the analysis' checks with their verdicts.  A screenshot is saved as
+  the test's artifact (its path is printed).
+* After the canary is promoted and a second deploy (1.2.0, which cutover
+  rolls back for its latency, or which ends otherwise) starts, the page
+  shows that deploy and then its end, with the same result and reason as
+  `cutover history`, without reloading: a marker set in the window before
+  is still there, and the browser made one navigation.
+* No environment variable's value reaches the page, and the browser's
+  console has no error.
+* When the daemon stops, the page says so (the banner, the connection line).
+
+A missing chromium or chromedriver fails the test (CI installs them).
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from harness import *
+from shopenv import *
+from faulty import Shoppers, deploy_in_background, deploy_result
+from browser import Browser
+
+ENV_VALUE = "env-value-3f9c1d-must-not-show"
+
+# the shop of examples/shop, a canary of two steps; the first holds long
+# enough for the browser to look at it (the test promotes it)
+CANARY_YAML = YAML.replace("      watch: 3s\n", "      watch: 1s\n      strategy: canary\n      steps: 20% 90s, 100%\n") \
+    .replace("      SHOP_DB: {DIR}/shop.db\n", f"      SHOP_DB: {{DIR}}/shop.db\n      SHOP_NOTE: {ENV_VALUE}\n")
+
+MIX = [("GET", "/api/catalog"), ("GET", "/api/catalog/3"), ("GET", "/"), ("GET", "/api/slow?ms=20")]
+
+# What the page shows, read from its DOM through its data-* hooks.
+SNAPSHOT = r"""
+const q = (s, root) => Array.from((root || document).querySelectorAll(s));
+const svc = document.querySelector('[data-service="shop"].service');
+const deploy = svc && svc.querySelector('.deploy[data-deploy-id]');
+return {
+  marker: window.__statusPageMarker || null,
+  navigations: performance.getEntriesByType('navigation').length,
+  conn: (document.getElementById('conn') || {}).dataset ? document.getElementById('conn').dataset.state : null,
+  banner: document.getElementById('banner').hidden ? null : document.getElementById('banner').innerText,
+  versions: svc ? q('table.versions tr[data-version]', svc).map(r => ({
+      version: r.dataset.version, weight: r.dataset.weight === undefined ? null : Number(r.dataset.weight),
+      measured: r.dataset.measured === undefined ? null : Number(r.dataset.measured),
+      role: r.dataset.role || null, text: r.innerText})) : [],
+  charts: svc ? q('figure[data-chart]', svc).map(f => {
+      const g = f.querySelector('svg[data-points]');
+      return {chart: f.dataset.chart, points: g ? Number(g.dataset.points) : 0,
+              series: Object.fromEntries(q('g.series[data-version]', f).map(s => [s.dataset.version, Number(s.dataset.points)]))};
+  }) : [],
+  deploy: deploy ? {id: Number(deploy.dataset.deployId), phase: deploy.dataset.phase, text: deploy.innerText,
+      steps: q('ol.steps li[data-step]', deploy).map(li => ({step: Number(li.dataset.step), state: li.dataset.state,
+                                                          weight: li.dataset.newWeight === undefined ? null : Number(li.dataset.newWeight),
+                                                          text: li.innerText})),
+      checks: q('table.checks tr[data-check]', deploy).map(r => ({name: r.dataset.check, verdict: r.dataset.state}))} : null,
+  history: q('#history tr.dep[data-deploy-id]').map(r => {
+      const more = document.querySelector(`#history tr[data-phases-of="${r.dataset.deployId}"]`);
+      const reason = more && more.querySelector('[data-reason]');
+      return {id: Number(r.dataset.deployId), state: r.dataset.state, text: r.innerText,
+              reason: reason ? reason.innerText.replace(/^Reason:\s*/, '') : null,
+              phases: more ? q('li[data-phase]', more).map(li => li.dataset.phase) : []};
+  }),
+  feed: q('#events li[data-kind]').map(li => li.innerText),
+  html: document.documentElement.outerHTML,
+};
+"""
+
+
+def artifact_dir():
+    """Where this test leaves its screenshots: $CUTOVER_ARTIFACTS (CI keeps
+    it) or a directory under the system's temporary one; never removed."""
+    d = os.path.join(os.environ.get("CUTOVER_ARTIFACTS") or os.path.join(tempfile.gettempdir(), "cutover-artifacts"),
+                     "test_status_page")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def page_url(c):
+    return f"http://127.0.0.1:{c.admin}/"
+
+
+def check_served(c):
+    """GET / and every /static/ file it names, as a browser would: 200,
+    the right types, no-cache; nothing in them names another origin."""
+    st, h, body = http_get(c.admin, "/", host=f"127.0.0.1:{c.admin}")
+    eq(st, 200, "GET / on the admin address")
+    check(h.get("content-type", "").startswith("text/html"), f"GET / content type: {h.get('content-type')}")
+    html = body.decode()
+    names = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    check(any(n.endswith(".js") for n in names) and any(n.endswith(".css") for n in names),
+          f"the page names its scripts and stylesheet under /static/: {names}")
+    files = {"/": html}
+    for n in names:
+        st, h, body = http_get(c.admin, n, host=f"127.0.0.1:{c.admin}")
+        eq(st, 200, f"GET {n}")
+        want = "text/css" if n.endswith(".css") else "javascript"
+        check(want in h.get("content-type", ""), f"{n}: content type {h.get('content-type')}")
+        check("no-cache" in h.get("cache-control", ""), f"{n}: Cache-Control {h.get('cache-control')}")
+        files[n] = body.decode()
+    for n, text in files.items():
+        # the only absolute URL allowed: the SVG namespace, which is a name, not a fetch
+        urls = [u for u in re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}[^\s\"'`)]*", text, re.I)
+                if not u.startswith("http://www.w3.org/2000/svg")]
+        eq(urls, [], f"{n} names another origin")
+    st, _, _ = http_get(c.admin, "/static/nothing-here.js", host=f"127.0.0.1:{c.admin}")
+    eq(st, 404, "an unknown static file")
+
+
+def snapshot(b):
+    return b.run(SNAPSHOT)
+
+
+def until(b, pred, what, timeout=30):
+    """Poll the page's snapshot until pred(snapshot) is truthy; return the
+    snapshot.  The failure names the last one (without its HTML)."""
+    end, snap = time.time() + timeout, None
+    while True:
+        snap = snapshot(b)
+        try:
+            ok = pred(snap)
+        except (KeyError, IndexError, TypeError):
+            ok = False
+        if ok:
+            return snap
+        if time.time() > end:
+            snap.pop("html", None)
+            raise TestFailure(f"the page never showed {what} in {timeout}s; it shows: {json.dumps(snap)[:3000]}")
+        time.sleep(0.25)
+
+
+def weights(snap):
+    return {v["version"]: v["weight"] for v in snap["versions"]}
+
+
+def chart(snap, key):
+    return [c for c in snap["charts"] if c["chart"] == key][0]
+
+
+def test_status_page_during_a_canary_and_a_second_deploy():
+    with cutover(yaml_text=CANARY_YAML) as c:
+        add_releases(c, "1.0.0", "1.1.0", "1.2.0")
+        eq(cli(c, "deploy", "shop", "1.0.0").returncode, 0, "deploy 1.0.0")
+        check_served(c)
+        shots = artifact_dir()
+        with Shoppers(c.port, MIX, rate=40, clients=4, max_s=240) as load, Browser(c.dir) as b:
+            b.open(page_url(c))
+            snap = until(b, lambda s: weights(s) == {"1.0.0": 100} and s["conn"] == "ok",
+                         "1.0.0 alone at 100 %, connected")
+            # the history fills every 5 s: some points before the canary
+            until(b, lambda s: chart(s, "rps")["series"].get("1.0.0", 0) >= 3, "3 points of 1.0.0's request rate",
+                  timeout=40)
+
+            p = deploy_in_background(c, "1.1.0")
+            try:
+                dep = wait_deploying(c, "switched", timeout=20)
+                snap = until(b, lambda s: weights(s) == {"1.0.0": 80, "1.1.0": 20}, "the weights set at 80 / 20")
+                snap = until(b, lambda s: s["deploy"] and s["deploy"]["id"] == dep["id"] and len(s["deploy"]["steps"]) == 2
+                             and s["deploy"]["steps"][0]["state"] == "current", f"deploy {dep['id']} at its first step")
+                steps = snap["deploy"]["steps"]
+                eq([(x["step"], x["weight"]) for x in steps], [(1, 20), (2, 100)], "the deploy's steps and weights")
+                check("20 % on 1.1.0" in steps[0]["text"] and "Step 1 of 2" in steps[0]["text"],
+                      f"the first step's text: {steps[0]['text']!r}")
+                check("1.0.0 → 1.1.0" in snap["deploy"]["text"], f"the deploy's versions: {snap['deploy']['text'][:200]!r}")
+                snap = until(b, lambda s: s["deploy"]["checks"] and all(x["verdict"] for x in s["deploy"]["checks"]),
+                             "the analysis' checks with their verdicts", timeout=30)
+                # both versions in the charts, with points; the split measured
+                snap = until(b, lambda s: all(chart(s, k)["series"].get("1.1.0", 0) >= 2
+                                              and chart(s, k)["series"].get("1.0.0", 0) >= 3 for k in ("rps", "p99_ms"))
+                             and all(v["measured"] is not None for v in s["versions"]),
+                             "charts with points of both versions and the measured split", timeout=40)
+                for k in ("rps", "error_rate", "p50_ms", "p99_ms"):
+                    check(chart(snap, k)["points"] >= 5, f"chart {k}: {chart(snap, k)}")
+                time.sleep(1)  # the bars and countdown settle
+                shot = b.screenshot(os.path.join(shots, "status-page-canary.png"))
+                print(f"    screenshot: {shot}")
+                print(f"    weights {weights(snap)}, checks {[(x['name'], x['verdict']) for x in snap['deploy']['checks']]}")
+
+                # the same page from here on: a marker it must keep
+                eq(b.run("window.__statusPageMarker = 'first load'; return window.__statusPageMarker"), "first load",
+                   "the window marker")
+                eq(cli(c, "promote", "shop").returncode, 0, "cutover promote shop")
+                rc, done = deploy_result(p, timeout=60)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            eq((rc, done["phase"]), (0, "done"), f"the promoted canary: {done.get('reason')}")
+            snap = until(b, lambda s: s["deploy"] is None and weights(s).get("1.1.0") == 100
+                         and any(h["id"] == dep["id"] and h["state"] == "done" for h in s["history"]),
+                         f"deploy {dep['id']} done, 1.1.0 at 100 %")
+
+            # a second deploy, seen live
+            p2 = deploy_in_background(c, "1.2.0")
+            try:
+                second = wait_until(lambda: (managed(c)["deploying"] or {}).get("id") or
+                                    [h["id"] for h in history(c) if h["to_version"] == "1.2.0"],
+                                    timeout=20, what="the second deploy started")
+                second = second if isinstance(second, int) else second[0]
+                until(b, lambda s: any(h["id"] == second for h in s["history"])
+                      or (s["deploy"] and s["deploy"]["id"] == second), f"deploy {second} on the page")
+                rc2, end2 = deploy_result(p2, timeout=90)
+            finally:
+                if p2.poll() is None:
+                    p2.kill()
+                    p2.wait()
+            row = [h for h in history(c) if h["id"] == second][0]
+            snap = until(b, lambda s: any(h["id"] == second and h["state"] == row["state"] for h in s["history"]),
+                         f"deploy {second} ended {row['state']}")
+            shown = [h for h in snap["history"] if h["id"] == second][0]
+            if row["reason"]:
+                eq(shown["reason"], row["reason"], f"the reason of deploy {second} as cutover history gives it")
+            check(shown["phases"] and shown["phases"][0] == "starting", f"its phases: {shown['phases']}")
+            check(any(f"#{second} shop 1.2.0" in t for t in snap["feed"]), f"its events in the feed: {snap['feed'][:5]}")
+            eq((snap["marker"], snap["navigations"]), ("first load", 1), "the page was not reloaded")
+            check(ENV_VALUE not in snap["html"], "an environment variable's value is on the page")
+            errors = [e for e in b.console() if e.get("level") == "SEVERE"]
+            eq(errors, [], "errors in the browser's console")
+            b.screenshot(os.path.join(shots, "status-page-after.png"))
+            print(f"    deploy {second}: {row['state']} ({(row['reason'] or '')[:90]}); {len(load.seen)} requests under load")
+
+            # the daemon goes away: the page says so
+            eq(c.shutdown_all(), 0, "daemon exit status")
+            snap = until(b, lambda s: s["banner"] and "does not answer" in s["banner"] and s["conn"] == "bad",
+                         "that the daemon does not answer", timeout=20)
+            b.screenshot(os.path.join(shots, "status-page-unreachable.png"))
+        eq(b.left_behind(), [], "browser processes left after the test")
