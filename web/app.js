@@ -8,7 +8,7 @@
  *                    the points newer than the last one (?since=)
  *   /v1/deployments  the deploy history: at start and on deployment events
  *   /v1/uptime       availability 24 h / 7 d: at start, after a deploy
- *                    ends, and every 60 s
+ *                    ends, and every 30 s
  *   /v1/events       Server-Sent Events: the page never reloads itself
  *
  * The views are in render.js; charts in chart.js; formats in format.js.
@@ -19,7 +19,7 @@
 	const C = window.Cutover;
 	const { h, when, whenText, duration } = C.fmt;
 	const R = C.render;
-	const POLL_MS = 5000, UPTIME_MS = 60000, DEBOUNCE_MS = 250, WINDOW_MS = 15 * 60 * 1000;
+	const POLL_MS = 5000, UPTIME_MS = 30000, DEBOUNCE_MS = 250, WINDOW_MS = 15 * 60 * 1000;
 	const FEED_MAX = 30;
 
 	const data = {
@@ -28,6 +28,7 @@
 		since: 0,                   /* t of the newest history point we hold */
 		deployments: [],
 		uptime: new Map(),
+		errors: {},                 /* route -> what went wrong the last time */
 		feed: [],
 		colors: new Map(),
 		open: new Set(),            /* deploy ids whose phases are unfolded */
@@ -64,33 +65,49 @@
 		return r.json();
 	}
 
-	function answered() {
+	/* /v1/status and /v1/history are the heartbeat: polled every 5 s,
+	 * they decide whether the daemon is reachable.  The other routes
+	 * only mark their own section when they fail. */
+	const HEARTBEAT = ["/v1/status", "/v1/history"];
+
+	function answered(route) {
+		delete data.errors[route];
+		if (!HEARTBEAT.includes(route))
+			return;
 		link.lastOk = Date.now();
 		link.failingSince = 0;
 		link.auth = false;
 		link.error = "";
 	}
 
-	function failed(e, what) {
+	function failed(e, route) {
+		const text = e.status ? `HTTP ${e.message}` : "no answer";
 		if (e.status === 401 || e.status === 403)
 			link.auth = true;
-		else if (e.status === 404 && what !== "/v1/status")
-			return;     /* an older daemon without this route: the rest still works */
+		if (!HEARTBEAT.includes(route)) {
+			data.errors[route] = text;
+			return;
+		}
 		if (!link.failingSince)
 			link.failingSince = Date.now();
-		link.error = `${what}: ${e.status ? `HTTP ${e.message}` : "no answer"}`;
+		link.error = `${route}: ${text}`;
 	}
 
 	async function load(path, apply) {
+		const route = path.split("?")[0];
 		try {
 			const j = await get(path);
+			answered(route);
 			apply(j);
-			answered();
 			return true;
 		} catch (e) {
 			if (!(e instanceof HttpError))
 				throw e;
-			failed(e, path.split("?")[0]);
+			failed(e, route);
+			if (route === "/v1/deployments")
+				renderHistory();
+			if (route === "/v1/uptime")
+				renderServices();
 			return false;
 		} finally {
 			connection();
@@ -345,7 +362,11 @@
 			refreshHistory();
 			refreshStatus();
 		}, POLL_MS);
-		setInterval(refreshUptime, UPTIME_MS);
+		setInterval(() => {
+			refreshUptime();
+			if (data.errors["/v1/deployments"])
+				refreshDeployments();
+		}, UPTIME_MS);
 		setInterval(tick, 1000);
 		let resize = 0;
 		window.addEventListener("resize", () => {

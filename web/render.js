@@ -149,6 +149,9 @@
 
 	function uptime(data, name) {
 		const u = data.uptime && data.uptime.get(name);
+		if (data.errors["/v1/uptime"])
+			return h("span", { class: "uptime muted", title: `/v1/uptime: ${data.errors["/v1/uptime"]}` },
+				"uptime: could not be read");
 		if (!u)
 			return h("span", { class: "uptime muted" }, "uptime: –");
 		return h("span", { class: "uptime" }, (u.windows || []).map((w) => {
@@ -403,6 +406,10 @@
 
 	function deployments(data, open) {
 		const list = data.deployments || [];
+		const err = data.errors["/v1/deployments"];
+		if (err)
+			return h("p", { class: "load-error" }, badge("unknown", "not read"),
+				` The deploy history could not be read (/v1/deployments: ${err}); it is read again on the next deploy event, or in 30 s.`);
 		if (!list.length)
 			return h("p", { class: "muted" }, "No deploy recorded yet.");
 		const rows = [];

@@ -75,8 +75,10 @@ def descendants(root):
 
 
 class Browser:
-    def __init__(self, workdir, width=1400, height=1000):
-        self.workdir, self.width, self.height = workdir, width, height
+    def __init__(self, workdir, width=1400, height=1000, args=()):
+        """workdir: where the profile and chromedriver.log go; width x
+        height: the window; args: more Chromium flags."""
+        self.workdir, self.width, self.height, self.extra = workdir, width, height, list(args)
         self.driver = self.session = None
         self.profile = None
         self.tree = []
@@ -96,7 +98,7 @@ class Browser:
                     f"--window-size={self.width},{self.height}", "--force-device-scale-factor=1",
                     "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
                     "--disable-extensions", "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--disable-default-apps", "--lang=en-US", "--hide-scrollbars"]
+                    "--disable-sync", "--disable-default-apps", "--lang=en-US", "--hide-scrollbars"] + self.extra
             caps = {"capabilities": {"alwaysMatch": {
                 "browserName": "chrome", "pageLoadStrategy": "normal",
                 "goog:chromeOptions": {"binary": chromium, "args": args},
