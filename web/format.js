@@ -55,7 +55,7 @@
 	function rate(v, short) {
 		if (v === null || v === undefined)
 			return "–";
-		const s = v === 0 ? "0" : v < 10 ? num(v, 1) : num(v, 0);
+		const s = v === 0 ? "0" : v < 100 ? num(v, 1) : num(v, 0);
 		return short ? s : `${s} req/s`;
 	}
 
@@ -94,10 +94,10 @@
 			return `${Math.round(v)} ms`;
 		const s = v / 1000;
 		if (s < 60)
-			return `${num(s, s < 10 ? 1 : 0)} s`;
+			return `${num(s, 1)} s`;
 		const m = Math.floor(s / 60);
 		if (m < 60)
-			return `${m} min ${String(Math.floor(s % 60)).padStart(2, "0")} s`;
+			return Math.floor(s % 60) ? `${m} min ${String(Math.floor(s % 60)).padStart(2, "0")} s` : `${m} min`;
 		const hr = Math.floor(m / 60);
 		if (hr < 48)
 			return `${hr} h ${String(m % 60).padStart(2, "0")} min`;
@@ -194,6 +194,10 @@
 		approved: ["ok", "✓", "approved"],
 		resumed: ["info", "▶", "resumed"],
 		extended: ["warn", "+", "extended"],
+		aborting: ["warn", "↩", "aborting"],
+		warning: ["warn", "▲", "warning"],
+		draining: ["idle", "◌", "draining"],
+		step: ["info", "◕", "step"],
 	};
 
 	function stateOf(name) {

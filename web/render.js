@@ -424,7 +424,7 @@
 				h("td", {}, change, d.kind && d.kind !== "deploy" ? h("span", { class: "muted" }, ` (${d.kind})`) : null),
 				h("td", {}, d.strategy || "–"),
 				h("td", {}, finished ? badge(d.state) : badge(d.state, `in progress: ${stateOf(d.state)[2]}`)),
-				h("td", {}, when(d.started_at)),
+				h("td", {}, window.Cutover.fmt.clock(d.started_at), h("div", { class: "muted small" }, when(d.started_at, { style: "age" }))),
 				h("td", { class: "num" }, finished ? duration(dur) : h("span", { class: "muted" }, "running"))));
 			rows.push(h("tr", { class: "dep-more", data: { phasesOf: d.id } },
 				h("td", {}), h("td", { colspan: 6 },

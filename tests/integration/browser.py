@@ -150,6 +150,9 @@ class Browser:
                     self.driver.wait()
             self.driver = None
         # what Chromium left (its processes, identified by pid and start time)
+        end = time.time() + 5   # Chromium's processes end once the browser has quit
+        while self.left_behind() and time.time() < end:
+            time.sleep(0.05)
         left = [(pid, start) for pid, start in self.tree if _proc_start(pid) == start]
         if left:
             print(f"    (browser processes left after chromedriver: {[self._cmd(p) for p, _ in left]}; killed)")

@@ -237,3 +237,53 @@ def test_status_page_during_a_canary_and_a_second_deploy():
                          "that the daemon does not answer", timeout=20)
             b.screenshot(os.path.join(shots, "status-page-unreachable.png"))
         eq(b.left_behind(), [], "browser processes left after the test")
+
+
+# ---------------------------------------------------------------- the page's formats, in the browser
+
+# (function, arguments, expected text): what a reader sees for a figure
+FORMATS = [
+    ("duration", [850], "850 ms"), ("duration", [13300], "13.3 s"), ("duration", [125000], "2 min 05 s"),
+    ("duration", [300000], "5 min"), ("duration", [3840000], "1 h 04 min"), ("duration", [183600000], "2 d 3 h"),
+    ("duration", [None], "–"),
+    ("ratio", [0], "0 %"), ("ratio", [0.0012], "0.12 %"), ("ratio", [0.053], "5.3 %"), ("ratio", [1], "100 %"),
+    ("ratio", [None], "–"),
+    ("rate", [0], "0 req/s"), ("rate", [0.2], "0.2 req/s"), ("rate", [12.44], "12.4 req/s"),
+    ("rate", [1204.4], "1,204 req/s"), ("rate", [12.44, True], "12.4"),
+    ("ms", [0.384], "0.38 ms"), ("ms", [0], "0 ms"), ("ms", [12.4], "12 ms"), ("ms", [1250], "1.25 s"),
+    ("percent", [20], "20 %"), ("percent", [19.64], "19.6 %"), ("percent", [None], "–"),
+    ("count", [1234567], "1,234,567"),
+    ("age", [0, 1000], "just now"), ("age", [0, 12500], "12 s ago"), ("age", [0, 240000], "4 min ago"),
+    ("age", [0, 7200000], "2 h ago"), ("age", [0, 259200000], "3 d ago"), ("age", [5000, 0], "in 5 s"),
+]
+
+# every state the daemon names (deployment phases and results, the history's
+# states, instance events and states, health, verdicts, release states)
+STATES = ["awaiting-approval", "starting", "stopping", "health-checking", "smoke-testing", "switched", "switching",
+          "done", "rolled-back", "failed", "aborted", "rejected", "expired", "healthy", "unhealthy", "unknown",
+          "analysis", "promoted", "paused", "resumed", "approved", "extended", "aborting", "warning", "draining",
+          "started", "adopted", "crashed", "restarted", "stopped", "running", "restarting", "pass", "fail",
+          "inconclusive", "not judged", "rolling-back", "succeeded", "degraded", "step"]
+
+
+def test_status_page_formats_and_states():
+    """The page's figures as a reader sees them (units, ages), its value
+    axis ticks, data shown as text never parsed as HTML, and a badge of its
+    own (tone, symbol, words) for every state name the daemon uses."""
+    services = {"api": {"targets": ["127.0.0.1:9"]}}
+    with cutover(services) as c, Browser(c.dir) as b:
+        b.open(page_url(c))
+        b.wait("return !!(window.Cutover && window.Cutover.fmt && document.querySelector('[data-service=\"api\"]'))",
+               what="the page with the service api")
+        got = b.run("return arguments[0].map(([f, a]) => window.Cutover.fmt[f](...a))", [[f, a] for f, a, _ in FORMATS])
+        eq([(f, a, want, g) for (f, a, want), g in zip(FORMATS, got) if g != want],
+           [], "formats that differ (function, arguments, expected, got)")
+        ticks = b.run("return [[0, 4], [37, 4], [0.0123, 4], [950, 4]].map(([m, n]) => window.CutoverChart.valueTicks(m, n))")
+        eq(ticks, [[0, 0.25, 0.5, 0.75, 1], [0, 10, 20, 30, 40], [0, 0.005, 0.01, 0.015], [0, 250, 500, 750, 1000]],
+           "value axis ticks")
+        eq(b.run("return window.Cutover.fmt.h('p', {data: {x: '<i>'}}, '<b>x</b>', null, ['y', 1]).outerHTML"),
+           '<p data-x="<i>">&lt;b&gt;x&lt;/b&gt;y1</p>', "h() builds text nodes, never HTML")
+        unknown = b.run("return arguments[0].filter(s => window.Cutover.fmt.stateOf(s)[1] === '•')", STATES)
+        eq(unknown, [], "states without a badge of their own")
+        text = b.run("return document.querySelector('[data-service=\"api\"]').innerText")
+        check("1 static target, not supervised" in text, f"the unmanaged service says what it is: {text[:300]!r}")
