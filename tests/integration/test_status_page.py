@@ -281,8 +281,9 @@ def test_status_page_formats_and_states():
         ticks = b.run("return [[0, 4], [37, 4], [0.0123, 4], [950, 4]].map(([m, n]) => window.CutoverChart.valueTicks(m, n))")
         eq(ticks, [[0, 0.25, 0.5, 0.75, 1], [0, 10, 20, 30, 40], [0, 0.005, 0.01, 0.015], [0, 250, 500, 750, 1000]],
            "value axis ticks")
-        eq(b.run("return window.Cutover.fmt.h('p', {data: {x: '<i>'}}, '<b>x</b>', null, ['y', 1]).outerHTML"),
-           '<p data-x="<i>">&lt;b&gt;x&lt;/b&gt;y1</p>', "h() builds text nodes, never HTML")
+        eq(b.run("const p = window.Cutover.fmt.h('p', {data: {x: '<i>'}}, '<b>x</b>', null, ['y', 1]);"
+                 "return [p.children.length, p.childNodes.length, p.textContent, p.dataset.x]"),
+           [0, 3, "<b>x</b>y1", "<i>"], "h() builds text nodes, never HTML (elements, nodes, text, data-x)")
         unknown = b.run("return arguments[0].filter(s => window.Cutover.fmt.stateOf(s)[1] === '•')", STATES)
         eq(unknown, [], "states without a badge of their own")
         text = b.run("return document.querySelector('[data-service=\"api\"]').innerText")
