@@ -142,7 +142,8 @@
 			C.skew = hist.now - Date.now();
 			hist.split = j.split || [];
 			for (const s of j.series || []) {
-				const k = `${s.service}\u0000${s.version}`;
+				/* an unmanaged service has one series, of no version */
+				const k = `${s.service}\u0000${s.version ?? ""}`;
 				const pts = hist.series.get(k) || [];
 				for (const p of s.points || [])
 					if (!pts.length || p.t > pts[pts.length - 1].t)

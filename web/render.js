@@ -124,9 +124,13 @@
 			facts.push(["routes", proxy.routes.map((r) => `${r.host || "*"}${r.path || "/"}`).join(", ")]);
 		card.appendChild(h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
 
-		const rows = versionRows(proxy, managed);
-		card.appendChild(versionsTable(data, name, rows, managed));
-		card.appendChild(splitBars(data, name, rows));
+		if (managed) {
+			const rows = versionRows(proxy, managed);
+			card.appendChild(versionsTable(data, name, rows, managed));
+			card.appendChild(splitBars(data, name, rows));
+		} else {
+			card.appendChild(targetsTable(data, name, proxy));
+		}
 		if (managed && managed.awaiting_approval && managed.awaiting_approval.length)
 			card.appendChild(awaiting(managed));
 		if (managed && managed.deploying)
@@ -192,10 +196,28 @@
 			h("tbody", {}, body.length ? body : h("tr", {}, h("td", { colspan: 9, class: "muted" }, "no version runs")))));
 	}
 
+	/* An unmanaged service: its configured targets and the proxy's counts
+	 * (since the daemon started); its figures of the last 5 s. */
+	function targetsTable(data, name, proxy) {
+		const interval = (data.history.interval_s || 5) * 1000;
+		const p = latest(data.history.series.get(`${name}\u0000`), data.history.now || Date.now(), interval);
+		const targets = (proxy && proxy.targets) || [];
+		const total = targets.reduce((a, t) => a + (t.weight || 0), 0) || 1;
+		return h("div", { class: "table-wrap" }, h("table", { class: "targets" },
+			h("caption", {}, "Targets ", h("span", { class: "muted" }, "(counts since the daemon started)"),
+				p ? h("span", { class: "now" }, ` now ${rate(p.rps)}, errors ${ratio(p.error_rate)}, p50 ${ms(p.p50_ms)}, p99 ${ms(p.p99_ms)}`) : null),
+			h("thead", {}, h("tr", {}, ["Target", "Weight", "Requests", "5xx", "Connect failures", "Open connections"]
+				.map((c, i) => h("th", { scope: "col", class: i ? "num" : "" }, c)))),
+			h("tbody", {}, targets.map((t) => h("tr", { data: { target: t.address, weight: Math.round((100 * t.weight) / total) } },
+				h("th", { scope: "row" }, t.address),
+				h("td", { class: "num" }, `${t.weight} (${percent(Math.round((1000 * t.weight) / total) / 10)})`),
+				h("td", { class: "num" }, count(t.requests)),
+				h("td", { class: `num ${t.errors_5xx ? "tone-text-bad" : ""}` }, count(t.errors_5xx)),
+				h("td", { class: `num ${t.connect_failures ? "tone-text-bad" : ""}` }, count(t.connect_failures)),
+				h("td", { class: "num" }, count(t.open_connections)))))));
+	}
+
 	function instances(r, managed) {
-		if (!managed) {
-			return h("span", { class: "inst" }, r.targets.map((t) => h("span", { class: "chip", title: t.address }, t.address)));
-		}
 		if (!r.instances.length)
 			return h("span", { class: "muted" }, "none");
 		return h("span", { class: "inst" }, r.instances.map((i) => {
@@ -373,7 +395,7 @@
 			const [svc, version] = k.split("\u0000");
 			if (svc !== name || !pts.length)
 				continue;
-			series.push({ version, pts });
+			series.push({ version: version || "all requests", pts });
 			first = Math.min(first, pts[0].t);
 		}
 		series.sort((a, b) => slot(data, name, a.version) - slot(data, name, b.version));
