@@ -94,7 +94,7 @@
 			return `${Math.round(v)} ms`;
 		const s = v / 1000;
 		if (s < 60)
-			return `${num(s, 1)} s`;
+			return `${num(s, v % 1000 ? 1 : 0)} s`;
 		const m = Math.floor(s / 60);
 		if (m < 60)
 			return Math.floor(s % 60) ? `${m} min ${String(Math.floor(s % 60)).padStart(2, "0")} s` : `${m} min`;

@@ -243,7 +243,7 @@ def test_status_page_during_a_canary_and_a_second_deploy():
 
 # (function, arguments, expected text): what a reader sees for a figure
 FORMATS = [
-    ("duration", [850], "850 ms"), ("duration", [13300], "13.3 s"), ("duration", [125000], "2 min 05 s"),
+    ("duration", [850], "850 ms"), ("duration", [13300], "13.3 s"), ("duration", [12000], "12 s"), ("duration", [125000], "2 min 05 s"),
     ("duration", [300000], "5 min"), ("duration", [3840000], "1 h 04 min"), ("duration", [183600000], "2 d 3 h"),
     ("duration", [None], "–"),
     ("ratio", [0], "0 %"), ("ratio", [0.0012], "0.12 %"), ("ratio", [0.053], "5.3 %"), ("ratio", [1], "100 %"),
