@@ -288,3 +288,57 @@ def test_status_page_formats_and_states():
         eq(unknown, [], "states without a badge of their own")
         text = b.run("return document.querySelector('[data-service=\"api\"]').innerText")
         check("1 static target, not supervised" in text, f"the unmanaged service says what it is: {text[:300]!r}")
+
+
+# ---------------------------------------------------------------- behind the admin token
+
+def test_status_page_behind_the_admin_token():
+    """With admin_token set (here on loopback, where it is then required):
+    without it the browser gets no page; /?token=TOKEN lets it in once, the
+    address bar keeps no token, the page's cookie is out of its scripts'
+    reach (HttpOnly), and both its fetches and its event stream go through
+    on that cookie."""
+    d = tempfile.mkdtemp(prefix="cutover-page-token-")
+    token = "page-" + os.urandom(16).hex()
+    try:
+        with echo_backend() as backend:
+            y = (f"listen: 127.0.0.1:{{PORT}}\nadmin: 127.0.0.1:{{ADMIN}}\n"
+                 f"secrets:\n  file: {d}/secrets.age\n  identity: {d}/identity.key\n"
+                 f"services:\n  web:\n    targets: [127.0.0.1:{backend.server_address[1]}]\n"
+                 f"    routes:\n      - path: /\n")
+            secrets_with(d, y, {"admin_token": token})
+            with cutover(yaml_text=y) as c, Browser(c.dir) as b:
+                base = page_url(c).rstrip("/")
+                b.open(base + "/")
+                eq(b.run("return [!!window.Cutover, document.querySelector('[data-service]') !== null]"), [False, False],
+                   "the page without the token (its script loaded, a service shown)")
+                b.open(f"{base}/?token={token}")
+                eq(b.url(), base + "/", "the address after the token (no token in it)")
+                until(b, lambda s: s["conn"] == "ok" and any("connected to cutover" in t for t in s["feed"]),
+                      "the page live on its cookie (status read, event stream open)")
+                b.wait("return document.querySelector('[data-service=\"web\"]') !== null", what="the service web")
+                eq(b.run("return document.cookie"), "", "the cookie as the page's scripts see it (HttpOnly)")
+                check(token not in b.run("return document.documentElement.outerHTML"), "the token is on the page")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def secrets_with(d, yaml_text, values):
+    """An identity and the secrets file that yaml_text's secrets: section
+    names (both in d), holding values, made with cutover secrets."""
+    path = os.path.join(d, "secrets-cli.yml")
+    with open(path, "w") as f:
+        f.write(yaml_text.replace("{PORT}", "1").replace("{ADMIN}", "2"))
+    env = {**os.environ, "CUTOVER_IDENTITY": f"{d}/identity.key"}
+
+    def run(*args, stdin=None):
+        r = subprocess.run([BIN, *args, "--config", path], input=stdin, capture_output=True, text=True,
+                           timeout=30, env=env, cwd=d)
+        eq(r.returncode, 0, f"cutover {' '.join(args)}: {r.stderr}")
+        return r.stdout
+    run("secrets", "keygen")
+    pub = subprocess.run(["age-keygen", "-y", f"{d}/identity.key"], capture_output=True, text=True, timeout=10)
+    eq(pub.returncode, 0, f"age-keygen -y: {pub.stderr}")
+    run("secrets", "recipients", "add", pub.stdout.strip())
+    for k, v in values.items():
+        run("secrets", "set", k, stdin=v + "\n")
