@@ -378,11 +378,16 @@
 		return svg;
 	}
 
+	/* An axis tick: round values, no trailing zeros ("2.5", "60"). */
+	const tick = (v) => Number(v.toPrecision(3)).toLocaleString();
+	const tickMs = (v) => (v >= 1000 ? `${tick(v / 1000)} s` : `${tick(v)} ms`);
+
 	const CHARTS = [
-		{ key: "rps", title: "Requests per second", unit: (v, s) => (s ? `${rate(v, true)}/s` : rate(v)), floor: 1 },
-		{ key: "error_rate", title: "Error rate (5xx and failed)", unit: (v) => ratio(v), floor: 0.01 },
-		{ key: "p50_ms", title: "Latency p50", unit: (v) => ms(v), floor: 1 },
-		{ key: "p99_ms", title: "Latency p99", unit: (v) => ms(v), floor: 1 },
+		{ key: "rps", title: "Requests per second", unit: (v, t) => (t ? `${tick(v)}/s` : rate(v)), floor: 1 },
+		{ key: "error_rate", title: "Error rate (5xx and failed)", unit: (v, t) => (t ? `${tick(v * 100)} %` : ratio(v)),
+			floor: 0.01 },
+		{ key: "p50_ms", title: "Latency p50", unit: (v, t) => (t ? tickMs(v) : ms(v)), floor: 1 },
+		{ key: "p99_ms", title: "Latency p99", unit: (v, t) => (t ? tickMs(v) : ms(v)), floor: 1 },
 	];
 
 	/* Fill the .charts box of a service card with its four charts. */
