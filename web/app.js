@@ -234,6 +234,7 @@
 		on("deployment", (d) => (d.result ? ["status", "deployments", "uptime", "history"] : ["status", "deployments"]));
 		on("instance", () => ["status"]);
 		on("release", () => ["status", "deployments"]);
+		on("maintenance", () => ["status"]);
 	}
 
 	function note(kind, d) {

@@ -103,13 +103,15 @@
 		const managed = (st.managed || []).find((m) => m.name === name) || null;
 		const proxy = (st.services || []).find((s) => s.name === name) || null;
 		const [health, healthText] = serviceHealth(managed, proxy);
-		const card = h("section", { class: "card service", data: { service: name, health }, "aria-labelledby": `svc-${name}` });
+		const inMaintenance = !!((managed && managed.maintenance) || (proxy && proxy.maintenance));
+		const card = h("section", { class: "card service", data: { service: name, health, maintenance: inMaintenance ? "on" : null },
+			"aria-labelledby": `svc-${name}` });
 
 		const head = h("div", { class: "card-head" },
 			h("h2", { id: `svc-${name}` }, name),
 			badge(health, health === "unknown" ? healthText : null),
 			health !== "unknown" ? h("span", { class: "muted" }, healthText) : null,
-			maintenance(managed),
+			maintenance(managed && "maintenance" in managed ? managed : proxy),
 			h("span", { class: "spacer" }),
 			uptime(data, name));
 		card.appendChild(head);
@@ -139,10 +141,12 @@
 		return card;
 	}
 
-	function maintenance(managed) {
-		if (!managed || !("maintenance" in managed))
+	/* The service's maintenance (in its managed entry, or in its proxy
+	 * entry for static targets); nothing from a daemon that has none. */
+	function maintenance(entry) {
+		if (!entry || !("maintenance" in entry))
 			return null;
-		const m = managed.maintenance;
+		const m = entry.maintenance;
 		if (!m)
 			return h("span", { class: "muted", data: { maintenance: "off" } }, "maintenance off");
 		const b = badge("maintenance", "MAINTENANCE: answering 503");
@@ -509,6 +513,13 @@
 		}
 		case "instance":
 			return [d.state, `${d.service} ${d.version} :${d.port}${d.pid ? ` (pid ${d.pid})` : ""}${d.detail ? `: ${d.detail}` : ""}`];
+		case "maintenance": {
+			const m = d.maintenance;
+			if (!m)
+				return ["live", `${d.service}: maintenance off, traffic flows again`, "maintenance off"];
+			return ["maintenance", `${d.service}: answering 503 (Retry-After ${m.retry_after} s${m.page ? ", its own page" : ""})` +
+				`${m.by ? `, by ${m.by}` : ""}`, "maintenance on"];
+		}
 		case "release":
 			return [d.phase, `release #${d.id} ${d.name || ""}: ${d.phase}${d.detail ? `: ${d.detail}` : ""}`];
 		default:
@@ -520,9 +531,9 @@
 		if (!data.feed.length)
 			return h("p", { class: "muted" }, "Nothing has happened since this page opened.");
 		return h("ol", { class: "feed" }, data.feed.map((e) => {
-			const [state, text] = feedText(e);
+			const [state, text, words] = feedText(e);
 			return h("li", { data: { kind: e.kind } }, h("span", { class: "feed-at" }, when(e.at, { style: "both" })),
-				state ? badge(state) : h("span", { class: "badge tone-idle" }, e.kind), " ", text);
+				state ? badge(state, words) : h("span", { class: "badge tone-idle" }, e.kind), " ", text);
 		}));
 	}
 

@@ -263,7 +263,7 @@ STATES = ["awaiting-approval", "starting", "stopping", "health-checking", "smoke
           "done", "rolled-back", "failed", "aborted", "rejected", "expired", "healthy", "unhealthy", "unknown",
           "analysis", "promoted", "paused", "resumed", "approved", "extended", "aborting", "warning", "draining",
           "started", "adopted", "crashed", "restarted", "stopped", "running", "restarting", "pass", "fail",
-          "inconclusive", "not judged", "rolling-back", "succeeded", "degraded", "step"]
+          "inconclusive", "not judged", "rolling-back", "succeeded", "degraded", "step", "maintenance", "live", "warm"]
 
 
 def test_status_page_formats_and_states():
