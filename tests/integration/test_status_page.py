@@ -16,7 +16,8 @@ HTTP) against the real daemon serving the shop under load.
   is still there, and the browser made one navigation.
 * No environment variable's value reaches the page, and the browser's
   console has no error.
-* When the daemon stops, the page says so (the banner, the connection line).
+* When the daemon stops, the page says so (the banner, the connection
+  line); when a new one starts, the page is live again by itself.
 
 A missing chromium or chromedriver fails the test (CI installs them).
 """
@@ -52,6 +53,7 @@ return {
   navigations: performance.getEntriesByType('navigation').length,
   conn: (document.getElementById('conn') || {}).dataset ? document.getElementById('conn').dataset.state : null,
   banner: document.getElementById('banner').hidden ? null : document.getElementById('banner').innerText,
+  header: document.getElementById('daemon').innerText,
   versions: svc ? q('table.versions tr[data-version]', svc).map(r => ({
       version: r.dataset.version, weight: r.dataset.weight === undefined ? null : Number(r.dataset.weight),
       measured: r.dataset.measured === undefined ? null : Number(r.dataset.measured),
@@ -236,6 +238,12 @@ def test_status_page_during_a_canary_and_a_second_deploy():
             snap = until(b, lambda s: s["banner"] and "does not answer" in s["banner"] and s["conn"] == "bad",
                          "that the daemon does not answer", timeout=20)
             b.screenshot(os.path.join(shots, "status-page-unreachable.png"))
+            # and back: a new daemon on the same address, the same page carries on
+            restart_daemon(c)
+            snap = until(b, lambda s: s["banner"] is None and s["conn"] == "ok" and f"pid {c.pid}" in s["header"],
+                         f"the new daemon (pid {c.pid}) live again", timeout=30)
+            eq((snap["marker"], snap["navigations"]), ("first load", 1), "the page was not reloaded")
+            eq(c.shutdown_all(), 0, "the second daemon's exit status")
         eq(b.left_behind(), [], "browser processes left after the test")
 
 
