@@ -11,14 +11,16 @@
  *                    ends, and every 30 s
  *   /v1/events       Server-Sent Events: the page never reloads itself
  *
- * The views are in render.js; charts in chart.js; formats in format.js.
+ * The views are in service.js (a service's card and its charts) and
+ * history.js (the deploy history, releases, events); the charts in
+ * chart.js; formats and DOM building in format.js.
  */
 (function () {
 	"use strict";
 
 	const C = window.Cutover;
 	const { h, when, whenText, duration } = C.fmt;
-	const R = C.render;
+	const S = C.service, H = C.history;
 	const POLL_MS = 5000, UPTIME_MS = 30000, DEBOUNCE_MS = 250, WINDOW_MS = 15 * 60 * 1000;
 	const FEED_MAX = 30;
 
@@ -56,7 +58,8 @@
 	async function get(path) {
 		let r;
 		try {
-			r = await fetch(path, { cache: "no-store", credentials: "same-origin", headers: { Accept: "application/json" } });
+			r = await fetch(path, { cache: "no-store", credentials: "same-origin",
+				headers: { Accept: "application/json" } });
 		} catch (e) {
 			throw new HttpError(0, "no answer");
 		}
@@ -231,7 +234,7 @@
 			schedule(...refresh(d));
 		});
 		on("hello", () => ["status", "deployments", "uptime", "history"]);
-		on("deployment", (d) => (d.result ? ["status", "deployments", "uptime", "history"] : ["status", "deployments"]));
+		on("deployment", (d) => ["status", "deployments", ...(d.result ? ["uptime", "history"] : [])]);
 		on("instance", () => ["status"]);
 		on("release", () => ["status", "deployments"]);
 		on("maintenance", () => ["status"]);
@@ -256,7 +259,7 @@
 			st.env ? h("span", { class: "env" }, `environment ${st.env}`) : null,
 			h("span", {}, `pid ${st.pid}`),
 			h("span", {}, `up ${duration(st.uptime_s * 1000)}`),
-			h("span", {}, `${st.client_connections} client connection${st.client_connections === 1 ? "" : "s"}`),
+			h("span", {}, C.fmt.plural(st.client_connections, "client connection")),
 			st.draining ? C.fmt.badge("stopping", "draining: shutting down") : null].filter(Boolean));
 		document.title = `cutover status · ${location.host}`;
 	}
@@ -269,26 +272,27 @@
 		for (const m of data.status.managed || [])
 			if (!names.includes(m.name))
 				names.push(m.name);
-		box.replaceChildren(...(names.length ? names.map((n) => R.service(data, n))
+		box.replaceChildren(...(names.length ? names.map((n) => S.card(data, n))
 			: [h("p", { class: "card muted" }, "This daemon serves no service.")]));
 		renderCharts();
 		const rel = (data.status.releases || []).length;
 		$("releases").hidden = !rel;
 		if (rel)
-			$("releases-body").replaceChildren(R.releases(data));
+			$("releases-body").replaceChildren(H.releases(data));
 		$("main").setAttribute("aria-busy", "false");
 	}
 
 	function renderCharts() {
-		document.querySelectorAll(".charts[data-charts]").forEach((box) => R.charts(data, box, box.dataset.charts));
+		for (const box of document.querySelectorAll(".charts[data-charts]"))
+			S.charts(data, box, box.dataset.charts);
 	}
 
 	function renderHistory() {
-		$("history-body").replaceChildren(R.deployments(data, data.open));
+		$("history-body").replaceChildren(H.deployments(data, data.open));
 	}
 
 	function renderFeed() {
-		$("feed-body").replaceChildren(R.feed(data));
+		$("feed-body").replaceChildren(H.feed(data));
 	}
 
 	/* The connection line and, when the daemon does not answer, the banner. */
@@ -306,27 +310,32 @@
 			text = "live";
 		} else if (link.lastOk) {
 			state = "warn";
-			text = link.events === "connecting" ? "connecting to events…" : "events reconnecting; polling every 5 s";
+			text = link.events === "connecting" ? "connecting to events…"
+				: "events reconnecting; polling every 5 s";
 		} else {
 			state = "idle";
 			text = "connecting…";
 		}
 		c.dataset.state = state;
-		c.replaceChildren(h("span", { class: "sym", "aria-hidden": "true" }, { ok: "●", warn: "▲", bad: "✕", idle: "◌" }[state]),
-			" ", text, link.lastOk ? h("span", { class: "muted" }, " · updated ", h("span", { data: { lastOk: "" } },
-				C.fmt.age(link.lastOk, Date.now()))) : null);
+		const sym = { ok: "●", warn: "▲", bad: "✕", idle: "◌" }[state];
+		const updated = link.lastOk ? h("span", { class: "muted" }, " · updated ",
+			h("span", { data: { lastOk: "" } }, C.fmt.age(link.lastOk, Date.now()))) : null;
+		c.replaceChildren(h("span", { class: "sym", "aria-hidden": "true" }, sym), " ", text, updated);
 		document.body.classList.toggle("stale", !!link.failingSince || link.auth);
 		if (link.auth) {
 			banner.hidden = false;
 			banner.replaceChildren(h("strong", {}, "Not authorised. "),
-				"This admin address needs the admin token: open ", h("code", {}, `${location.origin}/?token=TOKEN`),
+				"This admin address needs the admin token: open ",
+				h("code", {}, `${location.origin}/?token=TOKEN`),
 				" once (the token is the secret named admin_token); the page then keeps a cookie.");
 		} else if (link.failingSince) {
 			banner.hidden = false;
-			banner.replaceChildren(h("span", {}, h("strong", {}, `The daemon at ${location.host} does not answer`),
-				` since ${C.fmt.clock(link.failingSince)} (${link.error}). `,
-				link.lastOk ? ["What you see is from ", C.fmt.clock(link.lastOk), ", ", h("span", { data: { lastOkAge: "" } },
-					C.fmt.age(link.lastOk, Date.now())), ". "] : "Nothing was received yet. ",
+			const from = link.lastOk ? ["What you see is from ", C.fmt.clock(link.lastOk), ", ",
+				h("span", { data: { lastOk: "" } }, C.fmt.age(link.lastOk, Date.now())), ". "]
+				: "Nothing was received yet. ";
+			banner.replaceChildren(h("span", {},
+				h("strong", {}, `The daemon at ${location.host} does not answer`),
+				` since ${C.fmt.clock(link.failingSince)} (${link.error}). `, from,
 				"The page keeps trying every 5 s."));
 		} else {
 			banner.hidden = true;
@@ -340,12 +349,9 @@
 		});
 		document.querySelectorAll("[data-until]").forEach((e) => {
 			const left = Number(e.dataset.until) - Date.now();
-			e.textContent = ` · next decision ${left <= 500 ? "now" : `in ${duration(Math.max(0, left))}`}`;
+			e.textContent = ` · next decision ${left <= 500 ? "now" : `in ${duration(left)}`}`;
 		});
 		document.querySelectorAll("[data-last-ok]").forEach((e) => {
-			e.textContent = C.fmt.age(link.lastOk, Date.now());
-		});
-		document.querySelectorAll("[data-last-ok-age]").forEach((e) => {
 			e.textContent = C.fmt.age(link.lastOk, Date.now());
 		});
 	}

@@ -24,6 +24,9 @@
 	const HEIGHT = 190;
 	const PAD = { left: 64, right: 14, top: 12, bottom: 26 };
 
+	/* Whether v is a figure to draw (null: no figure for that interval). */
+	const figure = (v) => v !== null && v !== undefined && isFinite(v);
+
 	function el(name, attrs, parent) {
 		const e = document.createElementNS(SVG, name);
 		for (const k in attrs)
@@ -77,12 +80,13 @@
 			if (run.length === 1)
 				lone.push(run[0]);
 			else if (run.length > 1)
-				d += run.map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1)).join("");
+				d += run.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)} ${y(p[1]).toFixed(1)}`)
+					.join("");
 			run = [];
 		};
 		let prev = null;
 		for (const p of points) {
-			if (p[1] === null || p[1] === undefined || !isFinite(p[1])) {
+			if (!figure(p[1])) {
 				flush();
 				prev = null;
 				continue;
@@ -96,118 +100,113 @@
 		return { d, lone };
 	}
 
+	/* An SVG <text> in parent holding str (as text, never markup). */
+	function text(parent, attrs, str) {
+		const t = el("text", attrs, parent);
+		t.textContent = str;
+		return t;
+	}
+
 	function draw(fig, spec) {
 		const width = Math.max(260, Math.floor(fig.clientWidth || 480));
 		const [t0, t1] = spec.domain;
 		const gap = 2.5 * (spec.interval_ms || 5000);
-		let max = spec.floor || 0, npoints = 0;
-		for (const s of spec.series)
-			for (const p of s.points)
-				if (p[1] !== null && isFinite(p[1]) && p[0] >= t0) {
-					max = Math.max(max, p[1]);
-					npoints++;
-				}
+		const shown = spec.series.map((s) => s.points.filter((p) => p[0] >= t0 && figure(p[1])));
+		const npoints = shown.reduce((a, pts) => a + pts.length, 0);
+		const max = Math.max(spec.floor || 0, ...shown.flat().map((p) => p[1]));
 		const ticks = valueTicks(max, 4);
 		const top = ticks[ticks.length - 1];
-		const plotW = width - PAD.left - PAD.right, plotH = HEIGHT - PAD.top - PAD.bottom;
-		const x = (t) => PAD.left + ((t - t0) / (t1 - t0)) * plotW;
-		const y = (v) => PAD.top + plotH - (v / top) * plotH;
+		const left = PAD.left, right = width - PAD.right, up = PAD.top, down = HEIGHT - PAD.bottom;
+		const x = (t) => left + ((t - t0) / (t1 - t0)) * (right - left);
+		const y = (v) => down - (v / top) * (down - up);
 
-		const svg = el("svg", {
-			width: width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, role: "img",
-			"data-points": npoints, class: "chart-svg",
-		});
-		const latest = spec.series.map((s) => {
-			const p = [...s.points].reverse().find((q) => q[1] !== null && isFinite(q[1]));
+		const svg = el("svg", { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, role: "img",
+			"data-points": npoints, class: "chart-svg" });
+		const now = spec.series.map((s, i) => {
+			const p = shown[i][shown[i].length - 1];
 			return `${s.label} ${p ? spec.unit(p[1]) : "no data"}`;
 		});
-		svg.setAttribute("aria-label", `${spec.title}: ${latest.join(", ") || "no data"}`);
+		svg.setAttribute("aria-label", `${spec.title}: ${now.join(", ") || "no data"}`);
 
 		const grid = el("g", { class: "grid" }, svg);
 		for (const v of ticks) {
-			el("line", { x1: PAD.left, x2: width - PAD.right, y1: y(v), y2: y(v) }, grid);
-			const label = el("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, grid);
-			label.textContent = spec.unit(v, true);
+			el("line", { x1: left, x2: right, y1: y(v), y2: y(v) }, grid);
+			text(grid, { x: left - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" },
+				spec.unit(v, true));
 		}
-		for (const t of timeTicks(t0, t1, plotW)) {
-			el("line", { x1: x(t), x2: x(t), y1: PAD.top, y2: PAD.top + plotH, class: "vgrid" }, grid);
-			const label = el("text", { x: x(t), y: HEIGHT - 8, "text-anchor": "middle", class: "tick" }, grid);
-			label.textContent = clock(t, t1 - t0 < 180000);
+		for (const t of timeTicks(t0, t1, right - left)) {
+			el("line", { x1: x(t), x2: x(t), y1: up, y2: down, class: "vgrid" }, grid);
+			text(grid, { x: x(t), y: HEIGHT - 8, "text-anchor": "middle", class: "tick" },
+				clock(t, t1 - t0 < 180000));
 		}
-		for (const m of spec.markers || []) {
-			if (m.t < t0 || m.t > t1)
-				continue;
+		for (const m of (spec.markers || []).filter((m) => m.t >= t0 && m.t <= t1)) {
 			const g = el("g", { class: "marker" }, svg);
-			el("line", { x1: x(m.t), x2: x(m.t), y1: PAD.top, y2: PAD.top + plotH }, g);
-			const label = el("text", { x: x(m.t) + 3, y: PAD.top + 10 }, g);
-			label.textContent = m.label;
+			el("line", { x1: x(m.t), x2: x(m.t), y1: up, y2: down }, g);
+			text(g, { x: x(m.t) + 3, y: up + 10 }, m.label);
 		}
-		if (!npoints) {
-			const none = el("text", { x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, "text-anchor": "middle",
-				class: "empty" }, svg);
-			none.textContent = "no requests in this window yet";
-		}
-		spec.series.forEach((s) => {
-			const pts = s.points.filter((p) => p[0] >= t0);
-			const { d, lone } = pathOf(pts, x, y, gap);
-			const n = pts.filter((p) => p[1] !== null && isFinite(p[1])).length;
-			const g = el("g", { class: `series ${s.cls || ""}`, "data-version": s.label, "data-points": n }, svg);
+		if (!npoints)
+			text(svg, { x: (left + right) / 2, y: (up + down) / 2, "text-anchor": "middle",
+				class: "empty" }, "no requests in this window yet");
+		spec.series.forEach((s, i) => {
+			const { d, lone } = pathOf(s.points.filter((p) => p[0] >= t0), x, y, gap);
+			const g = el("g", { class: `series ${s.cls || ""}`, "data-version": s.label,
+				"data-points": shown[i].length }, svg);
 			if (d)
 				el("path", { d, "stroke-dasharray": s.dash || "none", class: "line" }, g);
 			for (const p of lone)
 				el("circle", { cx: x(p[0]), cy: y(p[1]), r: 3 }, g);
 		});
-		el("line", { x1: PAD.left, x2: PAD.left, y1: PAD.top, y2: PAD.top + plotH, class: "axis" }, svg);
-		el("line", { x1: PAD.left, x2: width - PAD.right, y1: PAD.top + plotH, y2: PAD.top + plotH, class: "axis" }, svg);
-		hover(svg, spec, x, y, t0, t1, plotH, width);
+		el("line", { x1: left, x2: left, y1: up, y2: down, class: "axis" }, svg);
+		el("line", { x1: left, x2: right, y1: down, y2: down, class: "axis" }, svg);
+		hover(svg, spec, { x, t0, t1, left, right, up, down, width });
 		return svg;
 	}
 
-	/* The hover rule and its readout: the nearest interval's values. */
-	function hover(svg, spec, x, y, t0, t1, plotH, width) {
-		const rule = el("line", { y1: PAD.top, y2: PAD.top + plotH, class: "hover-rule", visibility: "hidden" }, svg);
+	/* The hover rule and its readout: each series' point nearest the
+	 * pointer (within an interval and a half). */
+	function hover(svg, spec, g) {
+		const rule = el("line", { y1: g.up, y2: g.down, class: "hover-rule", visibility: "hidden" }, svg);
 		const box = el("g", { class: "hover-box", visibility: "hidden" }, svg);
 		const bg = el("rect", { rx: 4 }, box);
-		const text = el("text", {}, box);
-		const hit = el("rect", { x: PAD.left, y: PAD.top, width: width - PAD.left - PAD.right, height: plotH,
+		const readout = el("text", {}, box);
+		const hit = el("rect", { x: g.left, y: g.up, width: g.right - g.left, height: g.down - g.up,
 			fill: "transparent" }, svg);
+		const near = (spec.interval_ms || 5000) * 1.5;
 		const hide = () => {
 			rule.setAttribute("visibility", "hidden");
 			box.setAttribute("visibility", "hidden");
 		};
 		hit.addEventListener("mouseleave", hide);
 		hit.addEventListener("mousemove", (ev) => {
-			const r = svg.getBoundingClientRect();
-			const px = ev.clientX - r.left;
-			const t = t0 + ((px - PAD.left) / (width - PAD.left - PAD.right)) * (t1 - t0);
+			const px = ev.clientX - svg.getBoundingClientRect().left;
+			const t = g.t0 + ((px - g.left) / (g.right - g.left)) * (g.t1 - g.t0);
 			const lines = [];
 			let at = null;
 			for (const s of spec.series) {
 				let best = null;
 				for (const p of s.points)
-					if (p[1] !== null && isFinite(p[1]) && (!best || Math.abs(p[0] - t) < Math.abs(best[0] - t)))
+					if (figure(p[1]) && (!best || Math.abs(p[0] - t) < Math.abs(best[0] - t)))
 						best = p;
-				if (best && Math.abs(best[0] - t) <= (spec.interval_ms || 5000) * 1.5) {
+				if (best && Math.abs(best[0] - t) <= near) {
 					lines.push(`${s.label}: ${spec.unit(best[1])}`);
 					at = best[0];
 				}
 			}
 			if (!lines.length)
 				return hide();
-			rule.setAttribute("x1", x(at));
-			rule.setAttribute("x2", x(at));
+			lines.unshift(clock(at, true));
+			rule.setAttribute("x1", g.x(at));
+			rule.setAttribute("x2", g.x(at));
 			rule.setAttribute("visibility", "visible");
-			text.textContent = "";
-			[clock(at, true), ...lines].forEach((l, i) => {
-				const span = el("tspan", { x: 8, dy: i ? 16 : 15 }, text);
-				span.textContent = l;
+			readout.replaceChildren();
+			lines.forEach((l, i) => {
+				el("tspan", { x: 8, dy: i ? 16 : 15 }, readout).textContent = l;
 			});
-			const w = Math.max(...[clock(at, true), ...lines].map((l) => l.length)) * 7.4 + 16;
-			const h = 16 * (lines.length + 1) + 8;
+			const w = Math.max(...lines.map((l) => l.length)) * 7.4 + 16;
 			bg.setAttribute("width", w);
-			bg.setAttribute("height", h);
-			const bx = x(at) + 10 + w > width ? x(at) - 10 - w : x(at) + 10;
-			box.setAttribute("transform", `translate(${bx},${PAD.top})`);
+			bg.setAttribute("height", 16 * lines.length + 8);
+			const bx = g.x(at) + 10 + w > g.width ? g.x(at) - 10 - w : g.x(at) + 10;
+			box.setAttribute("transform", `translate(${bx},${g.up})`);
 			box.setAttribute("visibility", "visible");
 		});
 	}

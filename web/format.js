@@ -95,9 +95,9 @@
 		const s = v / 1000;
 		if (s < 60)
 			return `${num(s, v % 1000 ? 1 : 0)} s`;
-		const m = Math.floor(s / 60);
+		const m = Math.floor(s / 60), sec = Math.floor(s % 60);
 		if (m < 60)
-			return Math.floor(s % 60) ? `${m} min ${String(Math.floor(s % 60)).padStart(2, "0")} s` : `${m} min`;
+			return sec ? `${m} min ${String(sec).padStart(2, "0")} s` : `${m} min`;
 		const hr = Math.floor(m / 60);
 		if (hr < 48)
 			return `${hr} h ${String(m % 60).padStart(2, "0")} min`;
@@ -126,7 +126,8 @@
 	/* Local wall-clock time; with the date when it is not today. */
 	function clock(at) {
 		const d = new Date(at), today = new Date();
-		const t = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+		const t = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit",
+			hour12: false });
 		if (d.toDateString() === today.toDateString())
 			return t;
 		return `${d.toLocaleDateString([], { month: "short", day: "numeric" })} ${t}`;
@@ -213,5 +214,9 @@
 
 	window.Cutover = window.Cutover || {};
 	window.Cutover.skew = 0;
-	window.Cutover.fmt = { h, count, rate, ratio, percent, ms, duration, age, clock, when, whenText, badge, stateOf };
+	/* "1 restart", "3 restarts" */
+	const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+	window.Cutover.fmt = { h, count, rate, ratio, percent, ms, duration, age, clock, when, whenText, badge, stateOf,
+		plural };
 })();
