@@ -38,7 +38,8 @@ ENV_VALUE = "env-value-3f9c1d-must-not-show"
 
 # the shop of examples/shop, a canary of two steps; the first holds long
 # enough for the browser to look at it (the test promotes it)
-CANARY_YAML = YAML.replace("      watch: 3s\n", "      watch: 1s\n      strategy: canary\n      steps: 20% 90s, 100%\n") \
+CANARY_YAML = YAML \
+    .replace("      watch: 3s\n", "      watch: 1s\n      strategy: canary\n      steps: 20% 90s, 100%\n") \
     .replace("      SHOP_DB: {DIR}/shop.db\n", f"      SHOP_DB: {{DIR}}/shop.db\n      SHOP_NOTE: {ENV_VALUE}\n")
 
 MIX = [("GET", "/api/catalog"), ("GET", "/api/catalog/3"), ("GET", "/"), ("GET", "/api/slow?ms=20")]
@@ -46,35 +47,39 @@ MIX = [("GET", "/api/catalog"), ("GET", "/api/catalog/3"), ("GET", "/"), ("GET",
 # What the page shows, read from its DOM through its data-* hooks.
 SNAPSHOT = r"""
 const q = (s, root) => Array.from((root || document).querySelectorAll(s));
+const num = (v) => (v === undefined ? null : Number(v));
 const svc = document.querySelector('[data-service="shop"].service');
 const deploy = svc && svc.querySelector('.deploy[data-deploy-id]');
+const conn = document.getElementById('conn'), banner = document.getElementById('banner');
+const chart = (f) => {
+  const g = f.querySelector('svg[data-points]');
+  const series = q('g.series[data-version]', f).map(s => [s.dataset.version, num(s.dataset.points)]);
+  return {chart: f.dataset.chart, points: g ? num(g.dataset.points) : 0, series: Object.fromEntries(series)};
+};
+const step = (li) => ({step: num(li.dataset.step), state: li.dataset.state, weight: num(li.dataset.newWeight),
+                       text: li.innerText});
+const row = (r) => {
+  const more = document.querySelector(`#history tr[data-phases-of="${r.dataset.deployId}"]`);
+  const reason = more && more.querySelector('[data-reason]');
+  return {id: num(r.dataset.deployId), state: r.dataset.state, text: r.innerText,
+          reason: reason ? reason.innerText.replace(/^Reason:\s*/, '') : null,
+          phases: more ? q('li[data-phase]', more).map(li => li.dataset.phase) : []};
+};
 return {
   marker: window.__statusPageMarker || null,
   navigations: performance.getEntriesByType('navigation').length,
-  conn: (document.getElementById('conn') || {}).dataset ? document.getElementById('conn').dataset.state : null,
-  banner: document.getElementById('banner').hidden ? null : document.getElementById('banner').innerText,
+  conn: conn.dataset.state,
+  banner: banner.hidden ? null : banner.innerText,
   header: document.getElementById('daemon').innerText,
-  versions: svc ? q('table.versions tr[data-version]', svc).map(r => ({
-      version: r.dataset.version, weight: r.dataset.weight === undefined ? null : Number(r.dataset.weight),
-      measured: r.dataset.measured === undefined ? null : Number(r.dataset.measured),
-      role: r.dataset.role || null, text: r.innerText})) : [],
-  charts: svc ? q('figure[data-chart]', svc).map(f => {
-      const g = f.querySelector('svg[data-points]');
-      return {chart: f.dataset.chart, points: g ? Number(g.dataset.points) : 0,
-              series: Object.fromEntries(q('g.series[data-version]', f).map(s => [s.dataset.version, Number(s.dataset.points)]))};
-  }) : [],
-  deploy: deploy ? {id: Number(deploy.dataset.deployId), phase: deploy.dataset.phase, text: deploy.innerText,
-      steps: q('ol.steps li[data-step]', deploy).map(li => ({step: Number(li.dataset.step), state: li.dataset.state,
-                                                          weight: li.dataset.newWeight === undefined ? null : Number(li.dataset.newWeight),
-                                                          text: li.innerText})),
-      checks: q('table.checks tr[data-check]', deploy).map(r => ({name: r.dataset.check, verdict: r.dataset.state}))} : null,
-  history: q('#history tr.dep[data-deploy-id]').map(r => {
-      const more = document.querySelector(`#history tr[data-phases-of="${r.dataset.deployId}"]`);
-      const reason = more && more.querySelector('[data-reason]');
-      return {id: Number(r.dataset.deployId), state: r.dataset.state, text: r.innerText,
-              reason: reason ? reason.innerText.replace(/^Reason:\s*/, '') : null,
-              phases: more ? q('li[data-phase]', more).map(li => li.dataset.phase) : []};
-  }),
+  versions: svc ? q('table.versions tr[data-version]', svc).map(r => ({version: r.dataset.version,
+      weight: num(r.dataset.weight), measured: num(r.dataset.measured), role: r.dataset.role || null,
+      text: r.innerText})) : [],
+  charts: svc ? q('figure[data-chart]', svc).map(chart) : [],
+  deploy: deploy ? {id: num(deploy.dataset.deployId), phase: deploy.dataset.phase, text: deploy.innerText,
+      steps: q('ol.steps li[data-step]', deploy).map(step),
+      checks: q('table.checks tr[data-check]', deploy).map(r => ({name: r.dataset.check, verdict: r.dataset.state}))}
+      : null,
+  history: q('#history tr.dep[data-deploy-id]').map(row),
   feed: q('#events li[data-kind]').map(li => li.innerText),
   html: document.documentElement.outerHTML,
 };
@@ -169,13 +174,15 @@ def test_status_page_during_a_canary_and_a_second_deploy():
             try:
                 dep = wait_deploying(c, "switched", timeout=20)
                 snap = until(b, lambda s: weights(s) == {"1.0.0": 80, "1.1.0": 20}, "the weights set at 80 / 20")
-                snap = until(b, lambda s: s["deploy"] and s["deploy"]["id"] == dep["id"] and len(s["deploy"]["steps"]) == 2
-                             and s["deploy"]["steps"][0]["state"] == "current", f"deploy {dep['id']} at its first step")
+                snap = until(b, lambda s: s["deploy"] and s["deploy"]["id"] == dep["id"]
+                             and len(s["deploy"]["steps"]) == 2 and s["deploy"]["steps"][0]["state"] == "current",
+                             f"deploy {dep['id']} at its first step")
                 steps = snap["deploy"]["steps"]
                 eq([(x["step"], x["weight"]) for x in steps], [(1, 20), (2, 100)], "the deploy's steps and weights")
                 check("20 % on 1.1.0" in steps[0]["text"] and "Step 1 of 2" in steps[0]["text"],
                       f"the first step's text: {steps[0]['text']!r}")
-                check("1.0.0 → 1.1.0" in snap["deploy"]["text"], f"the deploy's versions: {snap['deploy']['text'][:200]!r}")
+                check("1.0.0 → 1.1.0" in snap["deploy"]["text"],
+                      f"the deploy's versions: {snap['deploy']['text'][:200]!r}")
                 snap = until(b, lambda s: s["deploy"]["checks"] and all(x["verdict"] for x in s["deploy"]["checks"]),
                              "the analysis' checks with their verdicts", timeout=30)
                 # both versions in the charts, with points; the split measured
@@ -188,7 +195,8 @@ def test_status_page_during_a_canary_and_a_second_deploy():
                 time.sleep(1)  # the bars and countdown settle
                 shot = b.screenshot(os.path.join(shots, "status-page-canary.png"))
                 print(f"    screenshot: {shot}")
-                print(f"    weights {weights(snap)}, checks {[(x['name'], x['verdict']) for x in snap['deploy']['checks']]}")
+                verdicts = [(x["name"], x["verdict"]) for x in snap["deploy"]["checks"]]
+                print(f"    weights {weights(snap)}, checks {verdicts}")
 
                 # the same page from here on: a marker it must keep
                 eq(b.run("window.__statusPageMarker = 'first load'; return window.__statusPageMarker"), "first load",
@@ -225,13 +233,15 @@ def test_status_page_during_a_canary_and_a_second_deploy():
             if row["reason"]:
                 eq(shown["reason"], row["reason"], f"the reason of deploy {second} as cutover history gives it")
             check(shown["phases"] and shown["phases"][0] == "starting", f"its phases: {shown['phases']}")
-            check(any(f"#{second} shop 1.2.0" in t for t in snap["feed"]), f"its events in the feed: {snap['feed'][:5]}")
+            check(any(f"#{second} shop 1.2.0" in t for t in snap["feed"]),
+                  f"its events in the feed: {snap['feed'][:5]}")
             eq((snap["marker"], snap["navigations"]), ("first load", 1), "the page was not reloaded")
             check(ENV_VALUE not in snap["html"], "an environment variable's value is on the page")
             errors = [e for e in b.console() if e.get("level") == "SEVERE"]
             eq(errors, [], "errors in the browser's console")
             b.screenshot(os.path.join(shots, "status-page-after.png"))
-            print(f"    deploy {second}: {row['state']} ({(row['reason'] or '')[:90]}); {len(load.seen)} requests under load")
+            print(f"    deploy {second}: {row['state']} ({(row['reason'] or '')[:90]}); "
+                  f"{len(load.seen)} requests under load")
 
             # the daemon goes away: the page says so
             eq(c.shutdown_all(), 0, "daemon exit status")
@@ -251,7 +261,8 @@ def test_status_page_during_a_canary_and_a_second_deploy():
 
 # (function, arguments, expected text): what a reader sees for a figure
 FORMATS = [
-    ("duration", [850], "850 ms"), ("duration", [13300], "13.3 s"), ("duration", [12000], "12 s"), ("duration", [125000], "2 min 05 s"),
+    ("duration", [850], "850 ms"), ("duration", [13300], "13.3 s"), ("duration", [12000], "12 s"),
+    ("duration", [125000], "2 min 05 s"),
     ("duration", [300000], "5 min"), ("duration", [3840000], "1 h 04 min"), ("duration", [183600000], "2 d 3 h"),
     ("duration", [None], "–"),
     ("ratio", [0], "0 %"), ("ratio", [0.0012], "0.12 %"), ("ratio", [0.053], "5.3 %"), ("ratio", [1], "100 %"),
@@ -286,7 +297,8 @@ def test_status_page_formats_and_states():
         got = b.run("return arguments[0].map(([f, a]) => window.Cutover.fmt[f](...a))", [[f, a] for f, a, _ in FORMATS])
         eq([(f, a, want, g) for (f, a, want), g in zip(FORMATS, got) if g != want],
            [], "formats that differ (function, arguments, expected, got)")
-        ticks = b.run("return [[0, 4], [37, 4], [0.0123, 4], [950, 4]].map(([m, n]) => window.CutoverChart.valueTicks(m, n))")
+        ticks = b.run("return [[0, 4], [37, 4], [0.0123, 4], [950, 4]]"
+                      ".map(([m, n]) => window.CutoverChart.valueTicks(m, n))")
         eq(ticks, [[0, 0.25, 0.5, 0.75, 1], [0, 10, 20, 30, 40], [0, 0.005, 0.01, 0.015], [0, 250, 500, 750, 1000]],
            "value axis ticks")
         eq(b.run("const p = window.Cutover.fmt.h('p', {data: {x: '<i>'}}, '<b>x</b>', null, ['y', 1]);"
@@ -318,8 +330,8 @@ def test_status_page_behind_the_admin_token():
             with cutover(yaml_text=y) as c, Browser(c.dir) as b:
                 base = page_url(c).rstrip("/")
                 b.open(base + "/")
-                eq(b.run("return [!!window.Cutover, document.querySelector('[data-service]') !== null]"), [False, False],
-                   "the page without the token (its script loaded, a service shown)")
+                eq(b.run("return [!!window.Cutover, document.querySelector('[data-service]') !== null]"),
+                   [False, False], "the page without the token (its script loaded, a service shown)")
                 b.open(f"{base}/?token={token}")
                 eq(b.url(), base + "/", "the address after the token (no token in it)")
                 until(b, lambda s: s["conn"] == "ok" and any("connected to cutover" in t for t in s["feed"]),
