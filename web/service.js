@@ -154,8 +154,8 @@
 			return h("span", { class: "muted", data: { maintenance: "off" } }, "maintenance off");
 		const b = badge("maintenance", "MAINTENANCE: answering 503");
 		b.dataset.maintenance = "on";
-		return h("span", { class: "maint" }, b, " since ", when(m.since), m.by ? ` by ${m.by}` : "",
-			`, Retry-After ${count(m.retry_after)} s`, m.page ? ", own page" : "");
+		return h("span", { class: "maint" }, b, " since ", when(m.since), m.by ? `, by ${m.by}` : "",
+			`; Retry-After ${count(m.retry_after)} s`, m.page ? ", its own page" : "");
 	}
 
 	function uptime(data, name) {
