@@ -19,6 +19,10 @@ HTTP) against the real daemon serving the shop under load.
 * When the daemon stops, the page says so (the banner, the connection
   line); when a new one starts, the page is live again by itself.
 
+And, each with a daemon of its own: maintenance on and off shows at once;
+the page behind the admin token (the cookie carries fetches and the event
+stream); its formats, axis ticks and state badges as tables of cases.
+
 A missing chromium or chromedriver fails the test (CI installs them).
 """
 import json
@@ -308,6 +312,34 @@ def test_status_page_formats_and_states():
         eq(unknown, [], "states without a badge of their own")
         text = b.run("return document.querySelector('[data-service=\"api\"]').innerText")
         check("1 static target, not supervised" in text, f"the unmanaged service says what it is: {text[:300]!r}")
+
+
+# ---------------------------------------------------------------- maintenance
+
+def test_status_page_shows_maintenance():
+    """`cutover maintenance on` shows on the page at once (the stream's
+    maintenance event): the card outlined, the badge, who and the
+    Retry-After, the event in the feed; `off` takes it away."""
+    with echo_backend() as backend, \
+            cutover({"web": {"targets": [f"127.0.0.1:{backend.server_address[1]}"]}}) as c, Browser(c.dir) as b:
+        b.open(page_url(c))
+        until(b, lambda s: s["conn"] == "ok", "the page live")
+        b.wait("return document.querySelector('[data-service=\"web\"] [data-maintenance=\"off\"]') !== null",
+               what="the service web, not in maintenance")
+        r = cli(c, "maintenance", "on", "web", "--retry-after", "120")
+        eq(r.returncode, 0, f"cutover maintenance on web: {r.stderr}")
+        text = b.wait("const card = document.querySelector('[data-service=\"web\"][data-maintenance=\"on\"]');"
+                      "return card && card.querySelector('.maint').innerText", what="the service web in maintenance")
+        check("MAINTENANCE: answering 503" in text and "Retry-After 120 s" in text, f"the maintenance line: {text!r}")
+        until(b, lambda s: any("maintenance on" in t and "web: answering 503" in t for t in s["feed"]),
+              "the maintenance event in the feed")
+        r = cli(c, "maintenance", "off", "web")
+        eq(r.returncode, 0, f"cutover maintenance off web: {r.stderr}")
+        b.wait("return document.querySelector('[data-service=\"web\"]').dataset.maintenance === undefined"
+               " && document.querySelector('[data-service=\"web\"] [data-maintenance=\"off\"]') !== null",
+               what="the service web out of maintenance")
+        snap = until(b, lambda s: any("maintenance off" in t for t in s["feed"]), "the end of maintenance in the feed")
+        eq(snap["navigations"], 1, "navigations (the page was not reloaded)")
 
 
 # ---------------------------------------------------------------- behind the admin token
