@@ -23,7 +23,7 @@ static int newest_log(const char *dir, char *out, size_t outlen)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	time_t best = 0;
+	struct timespec best = { 0, 0 };
 	int rc = -ENOENT;
 
 	if (!d)
@@ -35,8 +35,9 @@ static int newest_log(const char *dir, char *out, size_t outlen)
 		if (n < 5 || strcmp(e->d_name + n - 4, ".log") || !strncmp(e->d_name, "smoke", 5))
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (stat(p, &st) == 0 && st.st_mtime >= best) {
-			best = st.st_mtime;
+		if (stat(p, &st) == 0 && (st.st_mtim.tv_sec > best.tv_sec ||
+					  (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec >= best.tv_nsec))) {
+			best = st.st_mtim;
 			snprintf(out, outlen, "%s", p);
 			rc = 0;
 		}

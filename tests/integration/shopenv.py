@@ -160,29 +160,38 @@ def add_script_release(c, version, script):
     eq(r.returncode, 0, f"release add {version}: {r.stderr}")
 
 
+def python_service(prologue="", answer='{"version": version}'):
+    """The text of a release (add_script_release) that is a small Python
+    HTTP service: it listens on --port, runs PROLOGUE (Python, at module
+    level) first, and answers every GET with 200 and the JSON of the
+    expression ANSWER (`version` is the release's version, from its file
+    name)."""
+    return (
+        "#!/usr/bin/env python3\n"
+        "import hashlib, http.server, json, os, socketserver, sys, threading, time\n"
+        "port = int(sys.argv[sys.argv.index(\"--port\") + 1])\n"
+        "version = os.path.basename(sys.argv[0]).split(\"-\", 1)[1]\n"
+        + prologue +
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    protocol_version = \"HTTP/1.1\"\n"
+        "    def do_GET(self):\n"
+        f"        body = json.dumps({answer}).encode()\n"
+        "        self.send_response(200)\n"
+        "        self.send_header(\"Content-Length\", str(len(body)))\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(body)\n"
+        "    def log_message(self, *a):\n"
+        "        pass\n"
+        "class S(socketserver.ThreadingMixIn, http.server.HTTPServer):\n"
+        "    daemon_threads = True\n"
+        "    allow_reuse_address = True\n"
+        "S((\"127.0.0.1\", port), H).serve_forever()\n")
+
+
 # A release (add_script_release) that is healthy, then dies 1.5 s after it
 # started: inside the watch window of its deploy (watch: 2s or more), which
 # cutover then rolls back by itself.
-DIES_IN_THE_WATCH = r'''#!/usr/bin/env python3
-import http.server, json, os, socketserver, sys, threading
-port = int(sys.argv[sys.argv.index("--port") + 1])
-version = os.path.basename(sys.argv[0]).split("-", 1)[1]
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = json.dumps({"version": version}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-threading.Timer(1.5, lambda: os._exit(7)).start()
-S(("127.0.0.1", port), H).serve_forever()
-'''
+DIES_IN_THE_WATCH = python_service("threading.Timer(1.5, lambda: os._exit(7)).start()\n")
 
 
 def wait_deploying(c, phase, timeout=10):

@@ -84,9 +84,11 @@ def placeholders(c, backups=None, state_dir=None):
 
 
 def substitute(text, subst):
-    for old, new in subst:
-        text = text.replace(old, new)
-    return re.sub(r"\bSERVICE\b", "shop", text)
+    """The guide's placeholders replaced: paths and addresses as text,
+    words in capitals (SERVICE, VERSION) as whole words."""
+    for old, new in subst + [("SERVICE", "shop")]:
+        text = re.sub(rf"\b{old}\b", new, text) if old.isupper() else text.replace(old, new)
+    return text
 
 
 def run_block(c, text, subst, stdin=None, timeout=60):
@@ -248,26 +250,9 @@ def test_the_daemon_will_not_start():
         eq(version_served(c.port), "1.0.0", "served after the start")
 
 
-SECRET_SERVICE = r'''#!/usr/bin/env python3
-import hashlib, http.server, json, os, socketserver, sys
-port = int(sys.argv[sys.argv.index("--port") + 1])
-version = os.path.basename(sys.argv[0]).split("-", 1)[1]
-digest = hashlib.sha256(os.environ.get("PAYMENT_API_KEY", "").encode()).hexdigest()
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = json.dumps({"version": version, "key_sha256": digest}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-S(("127.0.0.1", port), H).serve_forever()
-'''
+SECRET_SERVICE = python_service(
+    'digest = hashlib.sha256(os.environ.get("PAYMENT_API_KEY", "").encode()).hexdigest()\n',
+    '{"version": version, "key_sha256": digest}')
 
 
 def test_rotate_a_leaked_secret():
@@ -303,10 +288,7 @@ def test_rotate_a_leaked_secret():
 # 1.1.0 of the crash-loop test: healthy until the file `crash` appears in
 # its working directory's parent test dir; from then on every start says why
 # it dies and exits.
-CRASHES = r'''#!/usr/bin/env python3
-import http.server, json, os, socketserver, sys, threading, time
-port = int(sys.argv[sys.argv.index("--port") + 1])
-marker = os.environ["CRASH_MARKER"]
+CRASHES = python_service(r'''marker = os.environ["CRASH_MARKER"]
 def die():
     print("fatal: cannot reach the payment database at 127.0.0.1:5432", file=sys.stderr, flush=True)
     os._exit(3)
@@ -318,21 +300,7 @@ def watch():
         time.sleep(0.05)
     die()
 threading.Thread(target=watch, daemon=True).start()
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = json.dumps({"version": "1.1.0"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-S(("127.0.0.1", port), H).serve_forever()
-'''
+''')
 
 
 def test_crash_loop():
@@ -345,7 +313,7 @@ def test_crash_loop():
         deployed(c, "1.0.0", "1.1.0")
         open(os.path.join(c.dir, "crash"), "w").close()
         wait_until(lambda: (managed(c)["live"] or {}).get("restarts", 0) >= 2, 30, what="two restarts of 1.1.0")
-        r = procedure(c, "9. A service crash-loops", [0, 0, 0])
+        r = procedure(c, "9. A service crash-loops", [0, 0, 0], subst=placeholders(c) + [("VERSION", "1.1.0")])
         check("1.1.0" in r[0].stdout, f"status shows the crashing version:\n{r[0].stdout}")
         check("fatal: cannot reach the payment database" in r[1].stdout, f"the log tells why:\n{r[1].stdout}")
         eq(version_served(c.port), "1.0.0", "after the rollback")
