@@ -324,7 +324,10 @@ def test_config_show_names_the_origin_of_each_value():
            "a value of the overlay")
         eq(comment(r"\s+watch: 1s\s+#"), f"cutover.yml:{line_of(base, 'watch: 1s')}",
            "a value of the base (inherited from its deploy: block)")
-        eq(comment(r"\s+max_error_rate: 5%\s+#"), "default", "a default")
+        alerts = lines.index("    alerts:")  # services.shop.alerts: its max_error_rate is the alert's
+        found = [l for l in lines[:alerts] if re.match(r"\s+max_error_rate: 5%\s+#", l)]
+        eq(len(found), 1, f"deploy.max_error_rate before alerts: in:\n{text}")
+        eq(found[0].rsplit("# ", 1)[1], "default", "a default")
         eq(comment(r"  client_header: 10s\s+#"), "default", "a default of the proxy")
         eq(comment(r"\s+SHOP_DB: " + re.escape(e.dir) + r"/shop-staging\.db\s+#"),
            f"cutover.yml:{line_of(base, 'SHOP_DB')}", "a value with a variable substituted")
