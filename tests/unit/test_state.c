@@ -29,59 +29,7 @@
 #include "base/util.h"
 #include "state/state-internal.h"
 
-struct fixture {
-	char dir[64];
-	struct state *st;
-};
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static struct state *open_ok(const char *dir)
-{
-	char err[512];
-	struct state *st = NULL;
-	int r = state_open(dir, &st, err, sizeof(err));
-
-	if (r < 0)
-		fail_msg("state_open(%s) = %d: %s", dir, r, err);
-	assert_non_null(st);
-	return st;
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/cutover-state-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	/* state_open creates the directory itself: start from a missing one. */
-	assert_int_equal(rmdir(f->dir), 0);
-	f->st = open_ok(f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	state_close(f->st);
-	rm_rf(f->dir);
-	free(f);
-	return 0;
-}
+#include "state-fixture.h"
 
 static int64_t query_int(struct state *st, const char *sql)
 {
@@ -109,7 +57,7 @@ static void query_text(struct state *st, const char *sql, char *out, size_t outl
 
 static void test_migrate_from_empty(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct stat sb;
 	static const char *const tables[] = { "services", "releases", "instances", "deployments",
 					      "deployment_events", "audit", "routing" };
@@ -131,7 +79,7 @@ static void test_migrate_from_empty(void **state)
 
 static void test_wal_mode(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	char mode[16], path[128];
 
 	query_text(f->st, "PRAGMA journal_mode", mode, sizeof(mode));
@@ -143,25 +91,25 @@ static void test_wal_mode(void **state)
 
 static void test_reopen_idempotent(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	int64_t objects;
 
 	assert_int_equal(state_service_ensure(f->st, "shop"), 0);
 	objects = query_int(f->st, "SELECT count(*) FROM sqlite_master");
 	f->st = state_close(f->st);
 	for (int i = 0; i < 3; i++) {
-		f->st = open_ok(f->dir);
+		f->st = state_fixture_open(f->dir);
 		assert_int_equal(state_schema_version(f->st), STATE_SCHEMA_VERSION);
 		assert_int_equal(query_int(f->st, "SELECT count(*) FROM sqlite_master"), objects);
 		assert_int_equal(query_int(f->st, "SELECT count(*) FROM services"), 1);
 		f->st = state_close(f->st);
 	}
-	f->st = open_ok(f->dir);
+	f->st = state_fixture_open(f->dir);
 }
 
 static void test_newer_schema_refused(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state *st = (struct state *)0x1;
 	char err[512];
 
@@ -189,12 +137,12 @@ static void test_newer_schema_refused(void **state)
 				 SQLITE_OK);
 		sqlite3_close(db);
 	}
-	f->st = open_ok(f->dir);
+	f->st = state_fixture_open(f->dir);
 }
 
 static void test_not_a_database(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	char dir[128], path[160], err[512];
 	struct state *st = NULL;
 	FILE *fp;
@@ -254,7 +202,7 @@ static struct state_release make_release(const char *service, const char *versio
 
 static void test_releases(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_release rel = make_release("shop", "1.0.0", 'a'), got = { 0 }, *items = NULL;
 	int64_t id1 = 0, id2 = 0, id3 = 0;
 	size_t n = 0;
@@ -308,7 +256,7 @@ static void test_releases(void **state)
 
 static void test_instances(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_instance inst = { 0 }, got = { 0 }, *items = NULL;
 	struct state_release rel = make_release("shop", "1.0.0", 'a');
 	int64_t rid = 0, id1 = 0, id2 = 0, id3 = 0;
@@ -421,7 +369,7 @@ static void test_process_identity(void **state)
 
 static void test_deployments(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_deployment d = { 0 }, *items = NULL;
 	struct state_deployment_event *events = NULL;
 	int64_t id = 0, id2 = 0;
@@ -508,7 +456,7 @@ static void test_deployments(void **state)
 
 static void test_history(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	json_t *h = NULL, *e, *ev;
 	int64_t id1, id2;
 
@@ -663,7 +611,7 @@ static void test_lineage_bounded(void **state UNUSED)
  * row; rows are read as cutover records them now, with what they are. */
 static void test_lineage_read_and_kinds(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_lineage *l = calloc(1, sizeof(*l));
 	struct state_deployment *items = NULL;
 	json_t *h = NULL, *e;
@@ -722,7 +670,7 @@ static void test_lineage_read_and_kinds(void **state)
 
 static void test_audit(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	json_t *args = json_pack("{ss ss}", "service", "shop", "version", "1.0.0"), *list = NULL, *row;
 	struct state_audit_entry e = {
 		.actor = "alice", .actor_uid = 1000, .action = "release.add", .target = "shop@1.0.0",
@@ -781,7 +729,7 @@ static void ids_of(json_t *rows, char *out, size_t len)
  * the rows each selects. */
 static void test_log_filters(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_release_run run = { .name = "spring", .env = "staging", .started_by = "alice", .report = "{}" };
 	struct state_deployment_new n = { .service = "shop", .to_version = "1.0.0", .strategy = "blue-green",
 					  .state = STATE_DEPLOYMENT_STARTING, .requested_uid = -1 };
@@ -881,7 +829,7 @@ static void test_log_filters(void **state)
 
 static void test_routing(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_routing r = { 0 }, *items = NULL;
 	const int64_t ids[] = { 7, 9 };
 	size_t n = 0;
@@ -919,7 +867,7 @@ static void test_routing(void **state)
  * their events survive, the new state is accepted, foreign keys are back on. */
 static void test_migration_keeps_deployments(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_deployment d = { 0 };
 	int64_t id;
 
@@ -935,7 +883,7 @@ static void test_migration_keeps_deployments(void **state)
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	f->st = state_close(f->st);
-	f->st = open_ok(f->dir);
+	f->st = state_fixture_open(f->dir);
 	assert_int_equal(state_schema_version(f->st), STATE_SCHEMA_VERSION);
 	assert_int_equal(state_deployment_get(f->st, id, &d), 0);
 	assert_string_equal(d.to_version, "1.1.0");
@@ -967,7 +915,7 @@ static void test_migration_keeps_deployments(void **state)
  * deployment is what a proof of the live version stands on. */
 static void test_awaiting_approval_rows(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_deployment d = { 0 }, *items = NULL;
 	struct state_deployment_new n = { .service = "shop", .from_version = "1.0.0", .to_version = "1.1.0",
 					  .strategy = "blue-green", .state = STATE_DEPLOYMENT_AWAITING_APPROVAL,
@@ -1040,7 +988,7 @@ static void test_awaiting_approval_rows(void **state)
 
 static void test_deployment_begin_as(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	int64_t id = 0, next = 0;
 
 	assert_int_equal(state_deployment_next_id(f->st, &next), 0);
@@ -1057,7 +1005,7 @@ static void test_deployment_begin_as(void **state)
 
 static void test_deployment_route(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_routing r = { 0 };
 	struct state_deployment d = { 0 };
 	const int64_t blue[] = { 1 }, green[] = { 2, 3 };
@@ -1119,8 +1067,8 @@ static void *hold_then_commit(void *arg)
 
 static void test_concurrent_writer_waits(void **state)
 {
-	struct fixture *f = *state;
-	struct holder h = { .st = open_ok(f->dir), .hold_ms = 300 };
+	struct state_fixture *f = *state;
+	struct holder h = { .st = state_fixture_open(f->dir), .hold_ms = 300 };
 	struct state_audit_entry e = { .actor = "test", .action = "wait", .result = "ok" };
 	pthread_t thread;
 	uint64_t t0;
@@ -1167,7 +1115,7 @@ static void *write_rows(void *arg)
 
 static void test_concurrent_writers(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct writer w[3] = { { f->dir, 60, 0 }, { f->dir, 60, 0 }, { f->dir, 60, 0 } };
 	pthread_t threads[3];
 
@@ -1186,7 +1134,7 @@ static void test_concurrent_writers(void **state)
 
 static void test_durable_across_reopen(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_deployment *items = NULL;
 	struct state_routing r = { 0 };
 	const int64_t ids[] = { 1 };
@@ -1197,7 +1145,7 @@ static void test_durable_across_reopen(void **state)
 	assert_int_equal(state_deployment_transition(f->st, id, STATE_DEPLOYMENT_SWITCHED, NULL), 0);
 	assert_int_equal(state_routing_set(f->st, "shop", "1.1.0", ids, 1), 0);
 	f->st = state_close(f->st);
-	f->st = open_ok(f->dir);
+	f->st = state_fixture_open(f->dir);
 	assert_int_equal(state_deployment_list_in_flight(f->st, NULL, &items, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(items[0].state, STATE_DEPLOYMENT_SWITCHED);
@@ -1212,7 +1160,7 @@ static void test_durable_across_reopen(void **state)
  * had open is not. */
 static void test_durable_after_sigkill(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_deployment d = { 0 };
 	int status;
 	pid_t pid;
@@ -1236,7 +1184,7 @@ static void test_durable_after_sigkill(void **state)
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	f->st = open_ok(f->dir);
+	f->st = state_fixture_open(f->dir);
 	assert_int_equal(state_deployment_get(f->st, 1, &d), 0);
 	assert_int_equal(d.state, STATE_DEPLOYMENT_SWITCHING);
 	state_deployment_clear(&d);
@@ -1249,31 +1197,31 @@ static void test_durable_after_sigkill(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wal_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_idempotent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_empty, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_wal_mode, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_idempotent, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_not_a_database, state_fixture_setup, state_fixture_teardown),
 		cmocka_unit_test(test_names),
-		cmocka_unit_test_setup_teardown(test_releases, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_instances, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_releases, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_instances, state_fixture_setup, state_fixture_teardown),
 		cmocka_unit_test(test_process_identity),
-		cmocka_unit_test_setup_teardown(test_deployments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deployments, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_history, state_fixture_setup, state_fixture_teardown),
 		cmocka_unit_test(test_lineage),
 		cmocka_unit_test(test_lineage_bounded),
-		cmocka_unit_test_setup_teardown(test_lineage_read_and_kinds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_log_filters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migration_keeps_deployments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_awaiting_approval_rows, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deployment_begin_as, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deployment_route, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_writer_waits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_durable_after_sigkill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lineage_read_and_kinds, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_audit, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_log_filters, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_routing, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_migration_keeps_deployments, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_awaiting_approval_rows, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_deployment_begin_as, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_deployment_route, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_writer_waits, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_writers, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_durable_across_reopen, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_durable_after_sigkill, state_fixture_setup, state_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("state", tests, NULL, NULL);

@@ -27,53 +27,7 @@
 
 #include "state/state-internal.h"
 
-struct fixture {
-	char root[64];                /* the test's directory */
-	char dir[128];                /* root/state: the state directory */
-	struct state *st;
-};
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static struct state *open_ok(const char *dir)
-{
-	char err[512];
-	struct state *st = NULL;
-	int r = state_open(dir, &st, err, sizeof(err));
-
-	if (r < 0)
-		fail_msg("state_open(%s) = %d: %s", dir, r, err);
-	return st;
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->root, sizeof(f->root), "/tmp/cutover-stateops-XXXXXX");
-	assert_non_null(mkdtemp(f->root));
-	snprintf(f->dir, sizeof(f->dir), "%s/state", f->root);
-	f->st = open_ok(f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	state_close(f->st);
-	nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
+#include "state-fixture.h"
 
 static void exec_ok(struct state *st, const char *sql)
 {
@@ -167,7 +121,7 @@ static char *first_problem(struct state *st, const char *name)
 
 static void test_check_clean(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	char failed[512];
 	size_t n;
 
@@ -221,7 +175,7 @@ static const struct breakage {
 
 static void test_check_finds_each_breakage(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	char failed[512];
 	size_t n;
 
@@ -230,8 +184,8 @@ static void test_check_finds_each_breakage(void **state)
 		char first[64], *problem;
 
 		state_close(f->st);
-		nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-		f->st = open_ok(f->dir);
+		nftw(f->dir, state_fixture_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		f->st = state_fixture_open(f->dir);
 		populate(f->st);
 		exec_ok(f->st, "PRAGMA foreign_keys = OFF");
 		exec_ok(f->st, b->sql);
@@ -251,7 +205,7 @@ static void test_check_finds_each_breakage(void **state)
  * integrity check says so, through the connection `state check` uses. */
 static void test_check_damaged_file(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	char db[256], err[512], failed[512];
 	struct state *st = NULL;
 	struct stat sb;
@@ -302,7 +256,7 @@ static int64_t rows_of(const struct state_file_info *info, const char *table)
 
 static void test_backup_online(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_file_info info = { 0 };
 	struct state *writer = NULL, *copy = NULL;
 	char file[256], side[300], err[512], head[20];
@@ -311,7 +265,7 @@ static void test_backup_online(void **state)
 	populate(f->st);
 	/* another connection holds a write transaction open, as the daemon's
 	 * worker may: the backup neither waits for it nor sees its rows */
-	writer = open_ok(f->dir);
+	writer = state_fixture_open(f->dir);
 	exec_ok(writer, "BEGIN IMMEDIATE; INSERT INTO services (name, created_at) VALUES ('pending', 1)");
 	snprintf(file, sizeof(file), "%s/backup.db", f->root);
 	assert_int_equal(state_backup(f->dir, file, false, &info, err, sizeof(err)), 0);
@@ -349,7 +303,7 @@ static void test_backup_online(void **state)
 
 static void test_backup_failures_leave_nothing(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	char file[256], err[512], missing[256];
 	DIR *d;
 	struct dirent *e;
@@ -380,7 +334,7 @@ static void write_file(const char *path, const char *text)
 }
 
 /* A backup of the fixture's state at root/NAME, then SQL applied to it. */
-static void backup_then(struct fixture *f, const char *name, const char *sql, char *file, size_t len)
+static void backup_then(struct state_fixture *f, const char *name, const char *sql, char *file, size_t len)
 {
 	struct state *st = NULL;
 	char err[512];
@@ -396,7 +350,7 @@ static void backup_then(struct fixture *f, const char *name, const char *sql, ch
 
 static void test_inspect_refusals(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_file_info info;
 	struct state *st = NULL;
 	char file[256], err[512];
@@ -441,7 +395,7 @@ static void test_inspect_refusals(void **state)
 
 static void test_restore(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_restore_request req = { .dir = f->dir, .actor = "carol", .actor_uid = 1003, .env = "prod" };
 	struct state_file_info info;
 	char file[256], err[512], before[512], path[600];
@@ -465,7 +419,7 @@ static void test_restore(void **state)
 	assert_int_equal(rows_of(&info, "audit"), 2); /* the one recorded, and the restore's */
 	assert_non_null(strstr(before, "/state.db.before-restore-"));
 	assert_int_equal(access(before, F_OK), 0);
-	f->st = open_ok(f->dir);
+	f->st = state_fixture_open(f->dir);
 	assert_int_equal(query_int(f->st, "SELECT count(*) FROM deployments"), 3);
 	assert_int_equal(query_int(f->st, "SELECT count(*) FROM deployments WHERE state = 'health-checking'"), 1);
 	assert_int_equal(state_audit_list(f->st, NULL, &rows), 0);
@@ -489,7 +443,7 @@ static void test_restore(void **state)
 	backup_then(f, "newer.db", "PRAGMA user_version = 6", path, sizeof(path));
 	req.file = path;
 	assert_int_equal(state_restore(&req, &info, before, sizeof(before), err, sizeof(err)), -EPROTO);
-	f->st = open_ok(f->dir);
+	f->st = state_fixture_open(f->dir);
 	assert_int_equal(query_int(f->st, "SELECT count(*) FROM audit WHERE action = 'state-restore'"), 1);
 	/* no temporary file left in the state directory */
 	DIR *d = opendir(f->dir);
@@ -504,7 +458,7 @@ static void test_restore(void **state)
  * accepted, and migrated by the restore. */
 static void test_restore_older_schema(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_restore_request req = { .dir = f->dir, .actor = "carol" };
 	struct state_file_info info;
 	char file[256], err[512], before[512];
@@ -520,7 +474,7 @@ static void test_restore_older_schema(void **state)
 	assert_int_equal(state_restore(&req, &info, before, sizeof(before), err, sizeof(err)), 0);
 	assert_int_equal(info.schema_version, STATE_SCHEMA_VERSION);
 	assert_int_equal(rows_of(&info, "maintenance"), 0);
-	f->st = open_ok(f->dir);
+	f->st = state_fixture_open(f->dir);
 	assert_int_equal(query_int(f->st, "SELECT count(*) FROM audit WHERE action = 'state-restore'"
 					  " AND detail = 'migrated to this schema'"), 1);
 }
@@ -528,7 +482,7 @@ static void test_restore_older_schema(void **state)
 /* Into an empty directory (a new machine): nothing to keep aside. */
 static void test_restore_fresh_dir(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	char file[256], err[512], before[512] = "x", fresh[256];
 	struct state_file_info info;
 
@@ -538,7 +492,7 @@ static void test_restore_fresh_dir(void **state)
 	struct state_restore_request req = { .dir = fresh, .file = file, .actor = "root" };
 	assert_int_equal(state_restore(&req, &info, before, sizeof(before), err, sizeof(err)), 0);
 	assert_string_equal(before, "");
-	struct state *st = open_ok(fresh);
+	struct state *st = state_fixture_open(fresh);
 	assert_int_equal(query_int(st, "SELECT count(*) FROM deployments"), 3);
 	state_close(st);
 }
@@ -547,7 +501,7 @@ static void test_restore_fresh_dir(void **state)
 
 static void test_maintenance_rows(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	struct state_maintenance m = { .service = "shop", .since = 1000, .started_by = "alice", .retry_after = 120 };
 	struct state_maintenance *rows = NULL;
 	size_t n = 0;
@@ -596,16 +550,16 @@ static void test_maintenance_rows(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_check_clean, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_finds_each_breakage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_damaged_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backup_online, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backup_failures_leave_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_inspect_refusals, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restore_older_schema, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restore_fresh_dir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_maintenance_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_clean, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_check_finds_each_breakage, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_check_damaged_file, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_backup_online, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_backup_failures_leave_nothing, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_inspect_refusals, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_restore, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_restore_older_schema, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_restore_fresh_dir, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_maintenance_rows, state_fixture_setup, state_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,51 +18,7 @@
 
 #include "state/state.h"
 
-struct fixture {
-	char dir[64];
-	struct state *st;
-};
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static struct state *open_ok(const char *dir)
-{
-	char err[512];
-	struct state *st = NULL;
-	int r = state_open(dir, &st, err, sizeof(err));
-
-	if (r < 0)
-		fail_msg("state_open(%s) = %d: %s", dir, r, err);
-	return st;
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/cutover-traffic-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	f->st = open_ok(f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	state_close(f->st);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
+#include "state-fixture.h"
 
 static void sum_is(struct state *st, const char *service, int64_t from, int64_t to, uint64_t requests,
 		   uint64_t failed)
@@ -76,7 +32,7 @@ static void sum_is(struct state *st, const char *service, int64_t from, int64_t 
 
 static void test_add_and_sum(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	const struct state_traffic_minute rows[] = {
 		{ "shop", 1000, 60, 1 }, { "shop", 1001, 30, 0 }, { "shop", 1002, 10, 10 }, { "api", 1001, 5, 2 },
 	};
@@ -101,7 +57,7 @@ static void test_add_and_sum(void **state)
 
 static void test_same_minute_adds_up(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	const struct state_traffic_minute a = { "shop", 2000, 40, 2 }, b = { "shop", 2000, 25, 3 };
 
 	/* the daemon that stops, then the next one, count parts of one minute */
@@ -112,7 +68,7 @@ static void test_same_minute_adds_up(void **state)
 
 static void test_prune(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	const struct state_traffic_minute old[] = { { "shop", 10, 1, 0 }, { "shop", 11, 2, 1 }, { "api", 12, 4, 0 } };
 	const struct state_traffic_minute now = { "shop", 20, 8, 0 };
 
@@ -129,7 +85,7 @@ static void test_prune(void **state)
 
 static void test_bad_rows_write_nothing(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	const struct state_traffic_minute bad[][2] = {
 		{ { "shop", 1, 5, 0 }, { NULL, 1, 1, 0 } },      /* no service */
 		{ { "shop", 1, 5, 0 }, { "", 1, 1, 0 } },        /* empty service */
@@ -146,23 +102,23 @@ static void test_bad_rows_write_nothing(void **state)
 
 static void test_survives_reopen(void **state)
 {
-	struct fixture *f = *state;
+	struct state_fixture *f = *state;
 	const struct state_traffic_minute rows[] = { { "shop", 3000, 7, 1 }, { "shop", 3001, 3, 0 } };
 
 	assert_int_equal(state_traffic_add(f->st, rows, 2, 0), 0);
 	f->st = state_close(f->st);
-	f->st = open_ok(f->dir);
+	f->st = state_fixture_open(f->dir);
 	sum_is(f->st, "shop", 3000, 3001, 10, 1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_add_and_sum, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_same_minute_adds_up, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_rows_write_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_survives_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_and_sum, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_same_minute_adds_up, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_prune, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_rows_write_nothing, state_fixture_setup, state_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_survives_reopen, state_fixture_setup, state_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("traffic", tests, NULL, NULL);
