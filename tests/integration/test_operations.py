@@ -304,15 +304,21 @@ threading.Thread(target=watch, daemon=True).start()
 
 
 def test_crash_loop():
-    """1.1.0 went live, then dies at every start: the guide's blocks show the
-    restarts, the reason in its log, and roll back to 1.0.0."""
+    """1.1.0 went live, its rollback window passed (1.0.0 stopped, so cutover
+    does not roll back by itself), then it dies at every start: the guide's
+    blocks show the restarts, the reason in its log, and roll back to 1.0.0,
+    started again from the store."""
     yaml = YAML.replace("      SHOP_DB:", "      CRASH_MARKER: {DIR}/crash\n      SHOP_DB:")
+    yaml = yaml.replace("      rollback_window: 60s\n", "      rollback_window: 1s\n").replace("      watch: 3s\n", "      watch: 1s\n")
+    check("rollback_window: 1s" in yaml, "the shop's configuration has a rollback window to shorten")
     with cutover(yaml_text=yaml) as c:
         add_releases(c, "1.0.0")
         add_script_release(c, "1.1.0", CRASHES)
         deployed(c, "1.0.0", "1.1.0")
+        wait_until(lambda: managed(c)["previous"] is None, 15, what="1.0.0 stopped after its rollback window")
         open(os.path.join(c.dir, "crash"), "w").close()
-        wait_until(lambda: (managed(c)["live"] or {}).get("restarts", 0) >= 2, 30, what="two restarts of 1.1.0")
+        wait_until(lambda: (managed(c)["live"] or {}).get("restarts", 0) >= 4, 30, what="four restarts of 1.1.0")
+        eq(managed(c)["live"]["version"], "1.1.0", "still live: cutover had no warm version to go back to")
         r = procedure(c, "9. A service crash-loops", [0, 0, 0], subst=placeholders(c) + [("VERSION", "1.1.0")])
         check("1.1.0" in r[0].stdout, f"status shows the crashing version:\n{r[0].stdout}")
         check("fatal: cannot reach the payment database" in r[1].stdout, f"the log tells why:\n{r[1].stdout}")

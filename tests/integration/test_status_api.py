@@ -385,8 +385,12 @@ def test_admin_token_on_a_network_address():
         eq(r.returncode, 0, f"cutover check with admin_token: {r.stderr}")
         log = open(f"{d}/stderr.log", "w")
         daemon = ns.run([BIN, "daemon", "--config", f"{d}/cutover.yml"], stdout=log, stderr=log)
-        wait_until(lambda: ns.request(9180, "/healthz")[0] == 200, timeout=10, interval=0.2,
-                   what="the daemon on the network address")
+        def healthy():  # refused until the daemon listens (slower under ASan)
+            try:
+                return ns.request(9180, "/healthz")[0] == 200
+            except TestFailure:
+                return False
+        wait_until(healthy, timeout=20, interval=0.2, what="the daemon on the network address")
         bearer = {"Authorization": f"Bearer {token}"}
         wrongs = [{}] + [{"Authorization": f"Bearer {w}"} for w in (token[:-1], token + "x", token.upper(), "")]
         wrongs += [{"Authorization": f"Basic {token}"}, {"Authorization": token}]
