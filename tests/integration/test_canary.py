@@ -72,9 +72,17 @@ def event(dep, phase):
 def wait_step(c, step, timeout=20):
     """Wait until the deploy in flight holds step `step` (weights set);
     returns its `deploying` entry."""
+    seen = []
+
     def at_step():
         d = managed(c)["deploying"]
-        return d if d and d["phase"] == "switched" and d["progress"]["step"] == step else None
+        if d is None and seen:  # it ended: say how, not just that it never got there
+            last = history(c)[0]
+            raise TestFailure(f"the deploy ended before step {step}: {last['state']}: {last.get('reason')}")
+        if d is None:  # not started yet
+            return None
+        seen.append(True)
+        return d if d["phase"] == "switched" and d["progress"]["step"] == step else None
     return wait_until(at_step, timeout=timeout, interval=0.02, what=f"the deploy at step {step}")
 
 
@@ -378,8 +386,12 @@ def test_two_requests_a_second_pause_the_canary_as_inconclusive():
 # The shop's configuration (shopenv.YAML) as a canary, without its absolute
 # p99 limit: what is judged here is the controls, and a good canary is held
 # to 1.0.0's figures by the default comparisons.
+# The controls are tested here, not the analysis: the latency comparisons
+# are off (two identical versions on a loaded machine, under ASan and beside
+# another test file, once looked different enough to abort step 1).
 SHOP_CANARY = re.sub(r"      max_p99: .*\n", "", YAML).replace(
-    "      watch: 3s\n", "      watch: 1s\n      strategy: canary\n      steps: 10% 2s, 50% 2s, 100%\n")
+    "      watch: 3s\n", "      watch: 1s\n      strategy: canary\n      steps: 10% 2s, 50% 2s, 100%\n"
+    "      max_p50_ratio: off\n      max_p99_ratio: off\n")
 
 
 def control(c, verb, want_rc=0):
