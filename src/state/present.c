@@ -8,8 +8,8 @@
  * still be read, the restore carries its present over into the copy before
  * the swap: the releases the backup lacks (their trees are still in the
  * store), the instances whose processes still run (same pid and start time;
- * the daemon adopts them), and each service's routing (the version that
- * served).  The history (deployments, audit, releases runs, traffic) is the
+ * the daemon adopts them), and each service's routing while one of its
+ * instances still runs (the version that serves).  The history (deployments, audit, releases runs, traffic) is the
  * backup's.  Nothing here is needed for the restore to succeed: a state
  * that cannot be read is left alone and the caller says so.
  */
@@ -141,8 +141,10 @@ static int carry_routing(struct state *st, struct state_present *ret, char *err,
 		const char *then = (const char *)sqlite3_column_text(sel, 2);
 		const char *ids = (const char *)sqlite3_column_text(sel, 3);
 		const char *then_ids = (const char *)sqlite3_column_text(sel, 4);
-		if (!ids)
-			ids = "[]";
+		/* only a version that still serves is kept: with none of its
+		 * instances running, the backup's routing stands */
+		if (!ids || !strcmp(ids, "[]"))
+			continue;
 		if (then && !strcmp(now, then) && then_ids && !strcmp(ids, then_ids))
 			continue;
 		sqlite3_reset(put);

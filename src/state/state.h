@@ -367,8 +367,9 @@ int state_restore(const struct state_restore_request *req, struct state_file_inf
 		  size_t beforelen, char *err, size_t errlen);
 /* Carry the present of OLD_DB (the state a restore replaces) into the open
  * copy st: the releases it lacks, the instances of OLD_DB whose processes
- * still run (same pid and start time), and each service's routing (ids
- * mapped to the copy's), in one transaction (state/present.c).  A missing
+ * still run (same pid and start time), and each service's routing whose
+ * instances still run (ids mapped to the copy's), in one transaction
+ * (state/present.c).  A missing
  * OLD_DB carries nothing.  Returns 0 with *ret set, or -EIO with err (the
  * copy unchanged). */
 int state_carry_present(struct state *st, const char *old_db, struct state_present *ret, char *err, size_t errlen);
